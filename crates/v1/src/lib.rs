@@ -1,1 +1,29 @@
-//! placeholder
+//! # thywill-v1: the v1 reader
+//!
+//! Opens a ThyWill v1 SQLite file read-only, inside one read transaction (one consistent snapshot
+//! even of a live WAL-mode file), decides its schema generation by introspection, classifies
+//! SQLite's integrity check, and streams raw typed rows of the carried tables by full table scans
+//! (rows missing from an index are still read). Values are kept exactly as stored: keys with their
+//! storage class, timestamps as raw text, bytes that are not UTF-8. No rule is applied here.
+//!
+//! ```no_run
+//! use thywill_v1::{V1Database, UserRow};
+//! let db = V1Database::open("thywill.db")?;
+//! println!("generation {}", db.schema().generation);
+//! let users: Vec<UserRow> = db.read_all()?;
+//! # Ok::<(), thywill_v1::V1Error>(())
+//! ```
+
+mod database;
+mod error;
+mod rows;
+mod schema;
+mod value;
+
+pub use database::{source_sha256, IntegrityReport, MissingIndexEntry, OpenOptions, V1Database};
+pub use error::V1Error;
+pub use rows::{
+    AttributeRow, InviteRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRoleRow, UserRow, V1Row,
+};
+pub use schema::{Generation, Schema, UserRefKind, CARRIED_TABLES, NOT_CARRIED_TABLES};
+pub use value::{StorageClass, V1Value};

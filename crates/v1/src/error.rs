@@ -1,0 +1,100 @@
+//! Errors of the v1 reader: each names the file and, where it applies, the table and column.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while opening or reading a v1 database.
+#[derive(Debug, thiserror::Error)]
+pub enum V1Error {
+    /// The path does not exist.
+    #[error("v1 database {path}: no such file (check --v1-db / V1_DB_PATH)")]
+    Missing {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The path is a folder.
+    #[error("v1 database {path}: is a folder, not a SQLite file")]
+    IsDirectory {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The file has no bytes.
+    #[error("v1 database {path}: the file is empty (0 bytes), not a v1 database")]
+    Empty {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The file does not start with the SQLite header.
+    #[error("v1 database {path}: not a SQLite database (no SQLite header): {detail}")]
+    NotSqlite {
+        /// The path given.
+        path: PathBuf,
+        /// What was found instead.
+        detail: String,
+    },
+    /// The file is shorter than its header says.
+    #[error("v1 database {path}: truncated: the header promises {expected} bytes but the file has {actual}; restore it from a backup")]
+    Truncated {
+        /// The path given.
+        path: PathBuf,
+        /// Bytes the header promises.
+        expected: u64,
+        /// Bytes on disk.
+        actual: u64,
+    },
+    /// Table pages are damaged (integrity errors other than missing index entries).
+    #[error("v1 database {path}: damaged pages ({} integrity error(s)), first: {}; restore it from a backup or repair it with sqlite3 .recover", errors.len(), errors.first().map(String::as_str).unwrap_or("?"))]
+    Damaged {
+        /// The path given.
+        path: PathBuf,
+        /// The integrity-check messages that are not missing index entries.
+        errors: Vec<String>,
+    },
+    /// The file is SQLite but not a ThyWill v1 database.
+    #[error(
+        "v1 database {path}: unrecognisable schema: {detail} (is this a ThyWill v1 database?)"
+    )]
+    UnrecognisedSchema {
+        /// The path given.
+        path: PathBuf,
+        /// What is missing.
+        detail: String,
+    },
+    /// A column the reader needs is absent.
+    #[error("v1 database {path}: table {table} has no column {column}, which the migration needs")]
+    MissingColumn {
+        /// The path given.
+        path: PathBuf,
+        /// The table.
+        table: String,
+        /// The missing column.
+        column: String,
+    },
+    /// Another process holds a lock the reader waited for in vain.
+    #[error("v1 database {path}: locked by another process (waited {waited_ms} ms); stop the v1 writer or put v1 in maintenance mode first")]
+    Locked {
+        /// The path given.
+        path: PathBuf,
+        /// How long the reader waited.
+        waited_ms: u64,
+    },
+    /// Any other SQLite error while reading a table.
+    #[error("v1 database {path}: reading {table}: {source}")]
+    Sqlite {
+        /// The path given.
+        path: PathBuf,
+        /// The table being read (or `sqlite_master`).
+        table: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// An I/O error on the file itself.
+    #[error("v1 database {path}: {source}")]
+    Io {
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
