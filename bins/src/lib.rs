@@ -1,1 +1,104 @@
-//! Shared command-line plumbing for the thywill binaries.
+//! Shared command-line plumbing for the thywill binaries: logging flags, exit codes, and the one
+//! place where an error becomes a message and an exit code. Binaries stay thin: parse arguments,
+//! call a crate, map the outcome with [`finish`].
+
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+/// The exit codes of `spec/interfaces.md`, shared by every binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: done; for validate, every check passed.
+    Ok = 0,
+    /// 1: the job ran and failed (validation failed, migration failed and was rolled back).
+    Failed = 1,
+    /// 2: usage (clap uses it for unknown flags and missing values).
+    Usage = 2,
+    /// 3: unusable input (v1 file, v2 target, archive folder).
+    Unusable = 3,
+    /// 4: refused for safety (foreign data in v2, foreign files in the archive folder, …).
+    Refused = 4,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// An error on its way out of a binary: the message for the operator and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// The exit code to return.
+    pub exit: Exit,
+    /// The whole message (it names the culprit and what to do).
+    pub message: String,
+}
+
+impl CliError {
+    /// An error with an explicit exit code.
+    pub fn new(exit: Exit, message: impl std::fmt::Display) -> Self {
+        CliError { exit, message: message.to_string() }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for machines.
+    Json,
+}
+
+/// The logging flags every binary has.
+#[derive(Args, Clone, Debug, Default)]
+pub struct LogArgs {
+    /// Debug logs (repeat for trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors; no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+impl LogArgs {
+    /// Installs the tracing subscriber: stderr, level from the flags unless `RUST_LOG` is set.
+    pub fn init(&self) {
+        use tracing_subscriber::EnvFilter;
+        let default = match (self.quiet, self.verbose) {
+            (true, _) => "error",
+            (false, 0) => "info",
+            (false, 1) => "debug",
+            (false, _) => "trace",
+        };
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        let _ = match self.log_format {
+            LogFormat::Text => builder.with_target(false).try_init(),
+            LogFormat::Json => builder.json().try_init(),
+        };
+    }
+
+    /// True when progress bars may be drawn (not quiet, stderr is a terminal).
+    pub fn progress_enabled(&self) -> bool {
+        use std::io::IsTerminal;
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+}
+
+/// Prints the error (if any) and turns the outcome into the process exit code.
+pub fn finish(result: Result<Exit, CliError>) -> ExitCode {
+    match result {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            e.exit.into()
+        }
+    }
+}
