@@ -1,0 +1,11 @@
+DROP TABLE IF EXISTS migration_run_rows;
+DROP TABLE IF EXISTS migration_findings;
+DROP TABLE IF EXISTS migration_id_map;
+DROP TABLE IF EXISTS migration_runs;
+DROP TABLE IF EXISTS content_flags;
+DROP TABLE IF EXISTS sessions;
+DROP TABLE IF EXISTS invites;
+DROP TABLE IF EXISTS user_roles;
+DROP TABLE IF EXISTS prayer_marks;
+DROP TABLE IF EXISTS prayers;
+DROP TABLE IF EXISTS users;

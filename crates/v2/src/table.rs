@@ -1,0 +1,385 @@
+//! What the writer knows about each row type: its table, key, constraint checks (in Rust, before
+//! anything is written), its COPY text encoding (PostgreSQL) and its batched insert (SQLite). One
+//! macro generates the backend plumbing for every table, so no table's code is written twice.
+
+use std::io::Write;
+
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use diesel::prelude::*;
+use diesel::{PgConnection, SqliteConnection};
+
+use crate::rows::*;
+use crate::schema;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A row type the writer can write: one per v2 application table, plus the bookkeeping rows a load
+/// carries ([`IdMapEntry`], [`Finding`]). Sealed: implemented for the types of [`crate::rows`].
+pub trait V2Row: sealed::Sealed + Clone + std::fmt::Debug + Send + 'static {
+    /// The v2 table's name.
+    const TABLE: &'static str;
+    /// Number of columns written.
+    #[doc(hidden)]
+    const COLUMNS: usize;
+
+    /// The row's key as text (`user_id/role` for a role), for messages.
+    fn key(&self) -> String;
+
+    /// Checks the row against the v2 constraints that can be judged on the row alone (ids, lengths,
+    /// enums, text limits, timestamp consistency, no NUL bytes, microsecond timestamps). Returns
+    /// the broken constraint in words.
+    fn check(&self) -> Result<(), String>;
+
+    /// Appends the row as one line of PostgreSQL COPY text format.
+    #[doc(hidden)]
+    fn encode_copy(&self, buf: &mut Vec<u8>);
+
+    /// Runs `COPY table (columns) FROM STDIN` with the data written by `data`.
+    #[doc(hidden)]
+    fn copy_pg<E, F>(conn: &mut PgConnection, data: F) -> Result<usize, E>
+    where
+        E: From<diesel::result::Error> + std::error::Error,
+        F: Fn(&mut dyn Write) -> Result<(), E>;
+
+    /// Inserts `rows` with one multi-row statement.
+    #[doc(hidden)]
+    fn insert_sqlite(conn: &mut SqliteConnection, rows: &[Self]) -> QueryResult<usize>;
+}
+
+/// One column value: its COPY text encoding and the per-value checks every column shares.
+pub(crate) trait Field {
+    fn encode(&self, buf: &mut Vec<u8>);
+    /// A reason if the value cannot be stored faithfully on both backends.
+    fn problem(&self) -> Option<&'static str>;
+}
+
+impl Field for String {
+    fn encode(&self, buf: &mut Vec<u8>) {
+        escape_copy_text(self.as_bytes(), buf);
+    }
+    fn problem(&self) -> Option<&'static str> {
+        self.contains('\0').then_some("contains a NUL byte")
+    }
+}
+
+impl Field for bool {
+    fn encode(&self, buf: &mut Vec<u8>) {
+        buf.push(if *self { b't' } else { b'f' });
+    }
+    fn problem(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+impl Field for i32 {
+    fn encode(&self, buf: &mut Vec<u8>) {
+        let _ = write!(buf, "{self}");
+    }
+    fn problem(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+impl Field for NaiveDateTime {
+    fn encode(&self, buf: &mut Vec<u8>) {
+        let _ = write!(
+            buf,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            self.year(),
+            self.month(),
+            self.day(),
+            self.hour(),
+            self.minute(),
+            self.second()
+        );
+        let micros = self.nanosecond() / 1000;
+        if micros != 0 {
+            let _ = write!(buf, ".{micros:06}");
+        }
+    }
+    fn problem(&self) -> Option<&'static str> {
+        if !(1..=9999).contains(&self.year()) {
+            Some("timestamp outside years 1..=9999")
+        } else if self.nanosecond() % 1000 != 0 || self.nanosecond() >= 1_000_000_000 {
+            Some("timestamp finer than a microsecond (or a leap second)")
+        } else {
+            None
+        }
+    }
+}
+
+impl<T: Field> Field for Option<T> {
+    fn encode(&self, buf: &mut Vec<u8>) {
+        match self {
+            Some(v) => v.encode(buf),
+            None => buf.extend_from_slice(b"\\N"),
+        }
+    }
+    fn problem(&self) -> Option<&'static str> {
+        self.as_ref().and_then(Field::problem)
+    }
+}
+
+/// Escapes text for COPY's text format: backslash, tab, newline and carriage return are written as
+/// `\\`, `\t`, `\n`, `\r`; everything else (any UTF-8) as is. NUL is refused earlier by the checks.
+pub(crate) fn escape_copy_text(s: &[u8], buf: &mut Vec<u8>) {
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        buf.extend_from_slice(&s[start..i]);
+        buf.extend_from_slice(esc);
+        start = i + 1;
+    }
+    buf.extend_from_slice(&s[start..]);
+}
+
+macro_rules! v2_row {
+    ($ty:ident, $table:ident, key = |$r:ident| $key:expr, check = $check:path, [$($field:ident),+ $(,)?]) => {
+        impl sealed::Sealed for $ty {}
+        impl V2Row for $ty {
+            const TABLE: &'static str = stringify!($table);
+            const COLUMNS: usize = [$(stringify!($field)),+].len();
+
+            fn key(&self) -> String {
+                let $r = self;
+                $key
+            }
+
+            fn check(&self) -> Result<(), String> {
+                $(
+                    if let Some(p) = Field::problem(&self.$field) {
+                        return Err(format!("{}: {p}", stringify!($field)));
+                    }
+                )+
+                $check(self)
+            }
+
+            fn encode_copy(&self, buf: &mut Vec<u8>) {
+                $(
+                    Field::encode(&self.$field, buf);
+                    buf.push(b'\t');
+                )+
+                if let Some(last) = buf.last_mut() {
+                    *last = b'\n';
+                }
+            }
+
+            fn copy_pg<E, F>(conn: &mut PgConnection, data: F) -> Result<usize, E>
+            where
+                E: From<diesel::result::Error> + std::error::Error,
+                F: Fn(&mut dyn Write) -> Result<(), E>,
+            {
+                use diesel::prelude::ExecuteCopyFromDsl;
+                diesel::copy_from(schema::$table::table)
+                    .from_raw_data(($(schema::$table::$field,)+), data)
+                    .execute(conn)
+            }
+
+            fn insert_sqlite(conn: &mut SqliteConnection, rows: &[Self]) -> QueryResult<usize> {
+                diesel::insert_into(schema::$table::table).values(rows).execute(conn)
+            }
+        }
+    };
+}
+
+v2_row!(User, users, key = |r| r.id.clone(), check = check_user, [
+    id, display_name, email, religious_preference, prayer_style, invited_by_user_id, created_at,
+    updated_at, is_active, is_supporter, supporter_since, text_archive_path,
+]);
+v2_row!(Prayer, prayers, key = |r| r.id.clone(), check = check_prayer, [
+    id, author_id, text, generated_prayer, project_tag, target_audience, created_at, updated_at,
+    is_archived, is_answered, answered_at, testimony, text_archive_path,
+]);
+v2_row!(PrayerMark, prayer_marks, key = |r| r.id.clone(), check = check_mark, [
+    id, prayer_id, user_id, marked_at,
+]);
+v2_row!(UserRole, user_roles, key = |r| format!("{}/{}", r.user_id, r.role), check = check_role, [
+    user_id, role, granted_at, granted_by_user_id,
+]);
+v2_row!(Invite, invites, key = |r| r.id.clone(), check = check_invite, [
+    id, token, created_by_user_id, invited_display_name, created_at, expires_at, max_uses,
+    use_count, used_at, used_by_user_id, is_admin_token,
+]);
+v2_row!(Session, sessions, key = |r| r.id.clone(), check = check_session, [
+    id, user_id, created_at, expires_at, last_seen_at, user_agent, ip_address,
+]);
+v2_row!(ContentFlag, content_flags, key = |r| r.id.clone(), check = check_flag, [
+    id, prayer_id, flagged_by_user_id, reason, flagged_at, resolved_at, resolved_by_user_id,
+    resolution_action,
+]);
+v2_row!(IdMapEntry, migration_id_map, key = |r| format!("{}/{}", r.entity, r.v1_key), check = check_id_map, [
+    run_id, entity, v1_key, v2_id,
+]);
+v2_row!(Finding, migration_findings, key = |r| format!("{}/{}/{}", r.v1_table, r.v1_key, r.rule), check = check_finding, [
+    run_id, v1_table, v1_key, rule, decision, reason, original_json, created_at,
+]);
+
+/// Whether `s` is a 32-character lower-case hex id.
+pub fn is_hex_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn id(field: &str, v: &str) -> Result<(), String> {
+    if is_hex_id(v) {
+        Ok(())
+    } else {
+        Err(format!("{field} '{}' is not a 32-character lower-case hex id", v.escape_debug()))
+    }
+}
+
+fn opt_id(field: &str, v: &Option<String>) -> Result<(), String> {
+    v.as_deref().map_or(Ok(()), |v| id(field, v))
+}
+
+fn max_len(field: &str, v: &str, max: usize) -> Result<(), String> {
+    let n = v.chars().count();
+    if n <= max {
+        Ok(())
+    } else {
+        Err(format!("{field} has {n} characters, at most {max} allowed"))
+    }
+}
+
+fn opt_max_len(field: &str, v: &Option<String>, max: usize) -> Result<(), String> {
+    v.as_deref().map_or(Ok(()), |v| max_len(field, v, max))
+}
+
+fn one_of(field: &str, v: &str, allowed: &[&str]) -> Result<(), String> {
+    if allowed.contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{field} '{}' is not one of {allowed:?}", v.escape_debug()))
+    }
+}
+
+fn later(what: &str, later: NaiveDateTime, earlier: NaiveDateTime) -> Result<(), String> {
+    if later > earlier {
+        Ok(())
+    } else {
+        Err(format!("{what} ({later}) is not later than created_at ({earlier})"))
+    }
+}
+
+fn check_user(r: &User) -> Result<(), String> {
+    id("id", &r.id)?;
+    max_len("display_name", &r.display_name, 100)?;
+    if r.display_name.trim().is_empty() {
+        return Err("display_name is blank".into());
+    }
+    opt_max_len("email", &r.email, 255)?;
+    one_of("religious_preference", &r.religious_preference, &["christian", "unspecified", "other"])?;
+    opt_max_len("prayer_style", &r.prayer_style, 100)?;
+    opt_id("invited_by_user_id", &r.invited_by_user_id)?;
+    opt_max_len("text_archive_path", &r.text_archive_path, 500)
+}
+
+fn check_prayer(r: &Prayer) -> Result<(), String> {
+    id("id", &r.id)?;
+    id("author_id", &r.author_id)?;
+    let n = r.text.chars().count();
+    if !(10..=5000).contains(&n) {
+        return Err(format!("text has {n} characters, 10..=5000 allowed"));
+    }
+    opt_max_len("project_tag", &r.project_tag, 100)?;
+    one_of("target_audience", &r.target_audience, &["all", "christians_only"])?;
+    match (r.is_answered, r.answered_at.is_some(), r.testimony.is_some()) {
+        (false, false, false) | (true, true, _) => {}
+        (false, _, _) => return Err("not answered but answered_at or testimony is set".into()),
+        (true, false, _) => return Err("answered without answered_at".into()),
+    }
+    opt_max_len("text_archive_path", &r.text_archive_path, 500)
+}
+
+fn check_mark(r: &PrayerMark) -> Result<(), String> {
+    id("id", &r.id)?;
+    id("prayer_id", &r.prayer_id)?;
+    id("user_id", &r.user_id)
+}
+
+fn check_role(r: &UserRole) -> Result<(), String> {
+    id("user_id", &r.user_id)?;
+    one_of("role", &r.role, &["admin", "moderator"])?;
+    opt_id("granted_by_user_id", &r.granted_by_user_id)
+}
+
+fn check_invite(r: &Invite) -> Result<(), String> {
+    id("id", &r.id)?;
+    if r.token.is_empty() {
+        return Err("token is empty".into());
+    }
+    max_len("token", &r.token, 64)?;
+    opt_id("created_by_user_id", &r.created_by_user_id)?;
+    opt_max_len("invited_display_name", &r.invited_display_name, 100)?;
+    later("expires_at", r.expires_at, r.created_at)?;
+    if r.use_count < 0 || r.max_uses.is_some_and(|m| m < 0) {
+        return Err("use_count or max_uses is negative".into());
+    }
+    opt_id("used_by_user_id", &r.used_by_user_id)
+}
+
+fn check_session(r: &Session) -> Result<(), String> {
+    if r.id.is_empty() || r.id.len() > 64 || !r.id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("id is not 1..=64 printable ASCII characters".into());
+    }
+    id("user_id", &r.user_id)?;
+    later("expires_at", r.expires_at, r.created_at)?;
+    match &r.ip_address {
+        Some(ip) if canonical_ip(ip).as_deref() != Some(ip.as_str()) => Err(format!(
+            "ip_address '{}' is not an IP address in canonical form",
+            ip.escape_debug()
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_flag(r: &ContentFlag) -> Result<(), String> {
+    id("id", &r.id)?;
+    id("prayer_id", &r.prayer_id)?;
+    opt_id("flagged_by_user_id", &r.flagged_by_user_id)?;
+    opt_max_len("reason", &r.reason, 255)?;
+    opt_id("resolved_by_user_id", &r.resolved_by_user_id)?;
+    opt_max_len("resolution_action", &r.resolution_action, 50)?;
+    let set = [
+        r.resolved_at.is_some(),
+        r.resolved_by_user_id.is_some(),
+        r.resolution_action.is_some(),
+    ];
+    if set.iter().all(|s| *s) || set.iter().all(|s| !*s) {
+        Ok(())
+    } else {
+        Err("resolved_at, resolved_by_user_id and resolution_action must be set together".into())
+    }
+}
+
+fn check_id_map(r: &IdMapEntry) -> Result<(), String> {
+    if r.entity.is_empty() || r.entity.len() > 32 {
+        return Err("entity is not 1..=32 characters".into());
+    }
+    id("v2_id", &r.v2_id)
+}
+
+fn check_finding(r: &Finding) -> Result<(), String> {
+    max_len("v1_table", &r.v1_table, 64)?;
+    max_len("rule", &r.rule, 64)?;
+    one_of("decision", &r.decision, &DECISIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_copy_text() {
+        let mut b = Vec::new();
+        escape_copy_text("a\tb\nc\\d\re \"q\" 'x' é ☃".as_bytes(), &mut b);
+        assert_eq!(String::from_utf8(b).unwrap(), "a\\tb\\nc\\\\d\\re \"q\" 'x' é ☃");
+    }
+}
