@@ -37,7 +37,7 @@ fn prayer(n: u32, at: &str) -> ArchivePrayer {
         target_audience: "all".into(),
         created_at: t(at),
         text: format!("Please pray for\nthe family {n}."),
-        generated_prayer: (n % 2 == 0).then(|| "Lord, hold them.".to_string()),
+        generated_prayer: n.is_multiple_of(2).then(|| "Lord, hold them.".to_string()),
         marks: Vec::new(),
         answer: None,
     }

@@ -1,0 +1,306 @@
+//! The monthly v1 logs, read by one parser: a header `<Title> for <Month YYYY>`, then lines that
+//! are blank, a `Format: …` line, a day header `<Month DD YYYY>` (activity logs) or a record of
+//! the file's kind. Each kind only says how one record line reads and renders
+//! ([`V1LogFormat`]).
+
+use std::path::Path;
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+
+use super::time::{parse_day, parse_month_year, V1Time};
+use super::{parse_error, text_of};
+use crate::error::Result;
+
+/// How one kind of monthly log reads and renders its record lines.
+pub trait V1LogFormat {
+    /// The record of one line.
+    type Record: Clone + std::fmt::Debug + PartialEq;
+    /// What a record line looks like, for error messages.
+    const EXPECTED: &'static str;
+    /// Parses a record line; `day` is the last day header seen (activity logs). `None` when the
+    /// line is not a record of this kind.
+    fn parse(line: &str, day: Option<NaiveDate>) -> Option<Self::Record>;
+    /// Renders a record line (without the newline).
+    fn render(record: &Self::Record) -> String;
+}
+
+/// One line of a monthly log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum V1LogLine<R> {
+    /// An empty line.
+    Blank,
+    /// `Format: …` (the pipe-separated logs).
+    Format(String),
+    /// A day header `<Month DD YYYY>` as written, and its date.
+    Day(String, NaiveDate),
+    /// A record.
+    Record(R),
+}
+
+/// A parsed monthly log file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V1MonthlyLog<F: V1LogFormat> {
+    /// The header's title (`User Registrations`, `Activity`, `Prayer Marks` …).
+    pub title: String,
+    /// The header's `<Month YYYY>` as written.
+    pub month_text: String,
+    /// Year and month of the header.
+    pub month: (i32, u32),
+    /// The lines after the header, in order.
+    pub lines: Vec<V1LogLine<F::Record>>,
+    /// Whether the file ends with a newline.
+    pub final_newline: bool,
+}
+
+impl<F: V1LogFormat> V1MonthlyLog<F> {
+    /// The records, in file order.
+    pub fn records(&self) -> impl Iterator<Item = &F::Record> {
+        self.lines.iter().filter_map(|l| match l {
+            V1LogLine::Record(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// The records with their 1-based line numbers.
+    pub fn records_with_lines(&self) -> impl Iterator<Item = (usize, &F::Record)> {
+        self.lines.iter().enumerate().filter_map(|(i, l)| match l {
+            V1LogLine::Record(r) => Some((i + 2, r)),
+            _ => None,
+        })
+    }
+
+    /// Parses the file; `path` names it in errors.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let text = text_of(path, bytes)?;
+        let (body, final_newline) = match text.strip_suffix('\n') {
+            Some(b) => (b, true),
+            None => (text, false),
+        };
+        let mut lines = body.split('\n');
+        let header = lines.next().unwrap_or("");
+        let (title, month_text) = header.rsplit_once(" for ").ok_or_else(|| {
+            parse_error(path, 1, "expected the header `<Title> for <Month YYYY>`")
+        })?;
+        let month = parse_month_year(month_text).ok_or_else(|| {
+            parse_error(path, 1, "expected the header `<Title> for <Month YYYY>`")
+        })?;
+        let mut out = Vec::new();
+        let mut day = None;
+        for (i, line) in lines.enumerate() {
+            let parsed = if line.is_empty() {
+                V1LogLine::Blank
+            } else if let Some(record) = F::parse(line, day) {
+                V1LogLine::Record(record)
+            } else if let Some(format) = line.strip_prefix("Format: ") {
+                V1LogLine::Format(format.to_string())
+            } else if let Some(d) = parse_day(line) {
+                day = Some(d);
+                V1LogLine::Day(line.to_string(), d)
+            } else {
+                return Err(parse_error(
+                    path,
+                    i + 2,
+                    &format!("expected {}", F::EXPECTED),
+                ));
+            };
+            out.push(parsed);
+        }
+        Ok(V1MonthlyLog {
+            title: title.to_string(),
+            month_text: month_text.to_string(),
+            month,
+            lines: out,
+            final_newline,
+        })
+    }
+
+    /// Renders the file back, byte for byte as parsed.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = format!("{} for {}", self.title, self.month_text);
+        for line in &self.lines {
+            out.push('\n');
+            match line {
+                V1LogLine::Blank => {}
+                V1LogLine::Format(f) => {
+                    out.push_str("Format: ");
+                    out.push_str(f);
+                }
+                V1LogLine::Day(raw, _) => out.push_str(raw),
+                V1LogLine::Record(r) => out.push_str(&F::render(r)),
+            }
+        }
+        if self.final_newline {
+            out.push('\n');
+        }
+        out.into_bytes()
+    }
+}
+
+/// `users/YYYY_MM_users.txt` lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1Registration {
+    /// When.
+    pub at: V1Time,
+    /// The new member's display name.
+    pub name: String,
+    /// The inviter's name (`joined on invitation from <inviter>`), `None` for `joined directly`.
+    pub inviter: Option<String>,
+}
+
+/// The format of `users/YYYY_MM_users.txt`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registrations;
+
+const INVITED: &str = " joined on invitation from ";
+const DIRECT: &str = " joined directly";
+
+impl V1LogFormat for Registrations {
+    type Record = V1Registration;
+    const EXPECTED: &'static str =
+        "`<time> - <name> joined on invitation from <inviter>` or `<time> - <name> joined directly`";
+
+    fn parse(line: &str, _: Option<NaiveDate>) -> Option<V1Registration> {
+        let (time, rest) = line.split_once(" - ")?;
+        let at = V1Time::parse(time)?;
+        if let Some((name, inviter)) = rest.split_once(INVITED) {
+            return Some(V1Registration {
+                at,
+                name: name.into(),
+                inviter: Some(inviter.into()),
+            });
+        }
+        let name = rest.strip_suffix(DIRECT)?;
+        Some(V1Registration {
+            at,
+            name: name.into(),
+            inviter: None,
+        })
+    }
+
+    fn render(r: &V1Registration) -> String {
+        match &r.inviter {
+            Some(inviter) => format!("{} - {}{INVITED}{inviter}", r.at.raw, r.name),
+            None => format!("{} - {}{DIRECT}", r.at.raw, r.name),
+        }
+    }
+}
+
+/// `activity/activity_YYYY_MM.txt` lines: `HH:MM - <name> <action>` under a day header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1ActivityEntry {
+    /// `HH:MM` as written.
+    pub time: String,
+    /// The day header's date joined with the time (`None` before any day header).
+    pub at: Option<NaiveDateTime>,
+    /// `<name> <action>` as written (v1 does not delimit the name).
+    pub text: String,
+}
+
+/// The format of `activity/activity_YYYY_MM.txt`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityLog;
+
+impl V1LogFormat for ActivityLog {
+    type Record = V1ActivityEntry;
+    const EXPECTED: &'static str = "a day header `<Month DD YYYY>` or `HH:MM - <name> <action>`";
+
+    fn parse(line: &str, day: Option<NaiveDate>) -> Option<V1ActivityEntry> {
+        let (time, text) = line.split_once(" - ")?;
+        let t = NaiveTime::parse_from_str(time, "%H:%M")
+            .ok()
+            .filter(|_| time.len() == 5)?;
+        Some(V1ActivityEntry {
+            time: time.into(),
+            at: day.map(|d| d.and_time(t)),
+            text: text.into(),
+        })
+    }
+
+    fn render(r: &V1ActivityEntry) -> String {
+        format!("{} - {}", r.time, r.text)
+    }
+}
+
+/// `prayers/marks/YYYY_MM_marks.txt` and `prayers/skips/YYYY_MM_skips.txt` lines:
+/// `<time>|<prayer id>|<user>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1MarkRecord {
+    /// When.
+    pub at: V1Time,
+    /// The prayer id as written.
+    pub prayer_id: String,
+    /// The user: a hex id (G0/G1) or a display name (G2/G3), as written.
+    pub user: String,
+}
+
+/// The format of the marks and skips logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarkLog;
+
+impl V1LogFormat for MarkLog {
+    type Record = V1MarkRecord;
+    const EXPECTED: &'static str = "`Format: …` or `<time>|<prayer id>|<user>`";
+
+    fn parse(line: &str, _: Option<NaiveDate>) -> Option<V1MarkRecord> {
+        let mut parts = line.splitn(3, '|');
+        let at = V1Time::parse(parts.next()?)?;
+        let prayer_id = parts.next()?.to_string();
+        let user = parts.next()?.to_string();
+        Some(V1MarkRecord {
+            at,
+            prayer_id,
+            user,
+        })
+    }
+
+    fn render(r: &V1MarkRecord) -> String {
+        format!("{}|{}|{}", r.at.raw, r.prayer_id, r.user)
+    }
+}
+
+/// `prayers/attributes/YYYY_MM_attributes.txt` lines:
+/// `<time>|<prayer id>|<name>|<value>|<user>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1AttributeRecord {
+    /// When.
+    pub at: V1Time,
+    /// The prayer id as written.
+    pub prayer_id: String,
+    /// The attribute's name (`archived`, `answered`, `answer_date` …).
+    pub name: String,
+    /// Its value (may contain `|`: the user is the last field).
+    pub value: String,
+    /// Who set it, as written.
+    pub user: String,
+}
+
+/// The format of the attributes log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributeLog;
+
+impl V1LogFormat for AttributeLog {
+    type Record = V1AttributeRecord;
+    const EXPECTED: &'static str = "`Format: …` or `<time>|<prayer id>|<name>|<value>|<user>`";
+
+    fn parse(line: &str, _: Option<NaiveDate>) -> Option<V1AttributeRecord> {
+        let mut parts = line.splitn(4, '|');
+        let at = V1Time::parse(parts.next()?)?;
+        let prayer_id = parts.next()?.to_string();
+        let name = parts.next()?.to_string();
+        let (value, user) = parts.next()?.rsplit_once('|')?;
+        Some(V1AttributeRecord {
+            at,
+            prayer_id,
+            name,
+            value: value.into(),
+            user: user.into(),
+        })
+    }
+
+    fn render(r: &V1AttributeRecord) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            r.at.raw, r.prayer_id, r.name, r.value, r.user
+        )
+    }
+}

@@ -1,0 +1,313 @@
+//! v1 prayer files: `prayers/YYYY/MM/YYYY_MM_DD_prayer_at_HHMM[_N].txt`.
+//!
+//! Layout read and re-rendered byte for byte:
+//! ```text
+//! Prayer <id> by <author>
+//! Submitted <time>
+//! <Key>: <value>            (0 or more metadata lines: Project, Audience, …)
+//!
+//! <request text, any number of lines>
+//!
+//! Generated Prayer:         (optional block)
+//! <generated text>
+//!
+//! Activity:                 (optional section, always last)
+//! <time> - <name> <action>
+//! ```
+
+use std::path::Path;
+
+use super::time::V1Time;
+use super::{parse_error, text_of};
+use crate::error::Result;
+
+/// What an activity line of a prayer file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum V1Action {
+    /// `prayed this prayer`.
+    Prayed,
+    /// `marked this prayer as answered`.
+    MarkedAnswered,
+    /// `added testimony: <text>` (continuation lines of a multi-line testimony included).
+    Testimony(String),
+    /// `archived this prayer`.
+    Archived,
+    /// `restored this prayer`.
+    Restored,
+    /// `flagged this prayer`.
+    Flagged,
+    /// `set <attribute> to '<value>'` or `set <attribute> from '<old>' to '<value>'`.
+    SetAttribute {
+        /// The attribute's name.
+        name: String,
+        /// The previous value, when the line names one.
+        old: Option<String>,
+        /// The new value.
+        value: String,
+    },
+}
+
+/// One line of a prayer file's `Activity:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1PrayerActivity {
+    /// When.
+    pub at: V1Time,
+    /// Who (display name as written).
+    pub name: String,
+    /// What.
+    pub action: V1Action,
+}
+
+/// A parsed v1 prayer file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1PrayerFile {
+    /// The prayer id as written (not normalised).
+    pub id: String,
+    /// The author's display name.
+    pub author: String,
+    /// The `Submitted` time.
+    pub submitted: V1Time,
+    /// `Key: value` lines after `Submitted`, in file order (`Project`, `Audience`, …).
+    pub metadata: Vec<(String, String)>,
+    /// The request text (lines joined with `\n`, no final newline).
+    pub text: String,
+    /// The generated prayer block's text, when present.
+    pub generated_prayer: Option<String>,
+    /// The `Activity:` section, when present.
+    pub activity: Option<Vec<V1PrayerActivity>>,
+}
+
+const GENERATED: &str = "\n\nGenerated Prayer:\n";
+const ACTIVITY: &str = "\n\nActivity:\n";
+
+const FIXED_ACTIONS: [(&str, V1Action); 5] = [
+    (" prayed this prayer", V1Action::Prayed),
+    (" marked this prayer as answered", V1Action::MarkedAnswered),
+    (" archived this prayer", V1Action::Archived),
+    (" restored this prayer", V1Action::Restored),
+    (" flagged this prayer", V1Action::Flagged),
+];
+const TESTIMONY: &str = " added testimony: ";
+
+impl V1PrayerFile {
+    /// The value of a metadata key (`Project`, `Audience`).
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Parses a prayer file; `path` names it in errors.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let text = text_of(path, bytes)?;
+        let line_at = |offset: usize| text[..offset].matches('\n').count() + 1;
+        let mut lines = text.split_inclusive('\n');
+        let first = lines.next().unwrap_or("");
+        let (id, author) = first
+            .strip_suffix('\n')
+            .and_then(|l| l.strip_prefix("Prayer "))
+            .and_then(|l| l.split_once(" by "))
+            .ok_or_else(|| parse_error(path, 1, "expected `Prayer <id> by <author>`"))?;
+        let second = lines.next().unwrap_or("");
+        let submitted = second
+            .strip_suffix('\n')
+            .and_then(|l| l.strip_prefix("Submitted "))
+            .and_then(V1Time::parse)
+            .ok_or_else(|| parse_error(path, 2, "expected `Submitted <Month DD YYYY at HH:MM>`"))?;
+        let mut offset = first.len() + second.len();
+        let mut metadata = Vec::new();
+        loop {
+            let Some(line) = lines.next() else {
+                return Err(parse_error(
+                    path,
+                    line_at(offset),
+                    "missing the blank line after the header",
+                ));
+            };
+            offset += line.len();
+            if line == "\n" {
+                break;
+            }
+            let kv = line.strip_suffix('\n').and_then(|l| l.split_once(": "));
+            let Some((k, v)) = kv else {
+                return Err(parse_error(
+                    path,
+                    line_at(offset - line.len()),
+                    "expected a `Key: value` header line",
+                ));
+            };
+            metadata.push((k.to_string(), v.to_string()));
+        }
+        let body_start = offset;
+        let body = &text[body_start..];
+        // `text\n` + optional generated block, then the optional activity section (last).
+        let (pre, activity) = match body.rfind(ACTIVITY) {
+            Some(i) => (
+                &body[..i + 1],
+                Some((body_start + i + ACTIVITY.len(), &body[i + ACTIVITY.len()..])),
+            ),
+            None => (body, None),
+        };
+        let Some(pre) = pre.strip_suffix('\n') else {
+            return Err(parse_error(
+                path,
+                line_at(text.len()),
+                "the request text does not end with a newline",
+            ));
+        };
+        let (request, generated_prayer) = match pre.find(GENERATED) {
+            Some(i) => (&pre[..i], Some(pre[i + GENERATED.len()..].to_string())),
+            None => (pre, None),
+        };
+        let activity = match activity {
+            None => None,
+            Some((start, section)) => Some(parse_activity(path, section, line_at(start))?),
+        };
+        Ok(V1PrayerFile {
+            id: id.to_string(),
+            author: author.to_string(),
+            submitted,
+            metadata,
+            text: request.to_string(),
+            generated_prayer,
+            activity,
+        })
+    }
+
+    /// Renders the file back, byte for byte as parsed.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = format!(
+            "Prayer {} by {}\nSubmitted {}\n",
+            self.id, self.author, self.submitted.raw
+        );
+        for (k, v) in &self.metadata {
+            out.push_str(&format!("{k}: {v}\n"));
+        }
+        out.push('\n');
+        out.push_str(&self.text);
+        if let Some(generated) = &self.generated_prayer {
+            out.push_str(GENERATED);
+            out.push_str(generated);
+        }
+        out.push('\n');
+        if let Some(activity) = &self.activity {
+            out.push_str(&ACTIVITY[1..]);
+            for a in activity {
+                out.push_str(&format!(
+                    "{} - {}{}\n",
+                    a.at.raw,
+                    a.name,
+                    render_action(&a.action)
+                ));
+            }
+        }
+        out.into_bytes()
+    }
+}
+
+fn render_action(action: &V1Action) -> String {
+    match action {
+        V1Action::Testimony(t) => format!("{TESTIMONY}{t}"),
+        V1Action::SetAttribute {
+            name,
+            old: None,
+            value,
+        } => format!(" set {name} to '{value}'"),
+        V1Action::SetAttribute {
+            name,
+            old: Some(old),
+            value,
+        } => {
+            format!(" set {name} from '{old}' to '{value}'")
+        }
+        fixed => FIXED_ACTIONS
+            .iter()
+            .find(|(_, a)| a == fixed)
+            .map(|(s, _)| s.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+fn parse_set(rest: &str) -> Option<(String, V1Action)> {
+    let inner = rest.strip_suffix('\'')?;
+    for (pos, _) in rest.match_indices(" set ") {
+        let after = &inner[pos + 5..];
+        let Some((attr, tail)) = after.split_once(' ') else {
+            continue;
+        };
+        if attr.is_empty() {
+            continue;
+        }
+        let (old, value) = if let Some(v) = tail.strip_prefix("to '") {
+            (None, v)
+        } else if let Some((o, v)) = tail
+            .strip_prefix("from '")
+            .and_then(|t| t.split_once("' to '"))
+        {
+            (Some(o.to_string()), v)
+        } else {
+            continue;
+        };
+        let action = V1Action::SetAttribute {
+            name: attr.to_string(),
+            old,
+            value: value.to_string(),
+        };
+        return Some((rest[..pos].to_string(), action));
+    }
+    None
+}
+
+fn parse_action_line(line: &str) -> Option<V1PrayerActivity> {
+    let (time, rest) = line.split_once(" - ")?;
+    let at = V1Time::parse(time)?;
+    let (name, action) = if let Some((name, t)) = rest.split_once(TESTIMONY) {
+        (name.to_string(), V1Action::Testimony(t.to_string()))
+    } else if let Some((suffix, action)) = FIXED_ACTIONS.iter().find(|(s, _)| rest.ends_with(s)) {
+        (
+            rest[..rest.len() - suffix.len()].to_string(),
+            action.clone(),
+        )
+    } else {
+        parse_set(rest)?
+    };
+    Some(V1PrayerActivity { at, name, action })
+}
+
+fn parse_activity(path: &Path, section: &str, first_line: usize) -> Result<Vec<V1PrayerActivity>> {
+    let mut out: Vec<V1PrayerActivity> = Vec::new();
+    if section.is_empty() {
+        return Ok(out);
+    }
+    let Some(section) = section.strip_suffix('\n') else {
+        return Err(parse_error(
+            path,
+            first_line + section.matches('\n').count(),
+            "the activity section does not end with a newline",
+        ));
+    };
+    for (i, line) in section.split('\n').enumerate() {
+        if let Some(a) = parse_action_line(line) {
+            out.push(a);
+            continue;
+        }
+        // A line that is not an activity line continues a multi-line testimony.
+        match out.last_mut().map(|a| &mut a.action) {
+            Some(V1Action::Testimony(t)) => {
+                t.push('\n');
+                t.push_str(line);
+            }
+            _ => {
+                return Err(parse_error(
+                    path,
+                    first_line + i,
+                    "expected `<Month DD YYYY at HH:MM> - <name> <action>` (prayed this prayer, \
+                     marked this prayer as answered, added testimony: …, archived/restored/flagged \
+                     this prayer, set <attribute> to '<value>')",
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
