@@ -14,6 +14,8 @@
 //!
 //! The crate never reads a database: it works on the plain structs it defines.
 
+#![deny(missing_docs)]
+
 pub mod carry;
 pub mod error;
 pub mod manifest;

@@ -272,3 +272,26 @@ fn activity_and_community_formats() {
     );
     assert!(com.contains("2025-06-15T12:00:00: Prayer request submitted by Member 1\n2025-06-15T12:00:00: Prayer answered - testimony by Member 1\n"), "{com}");
 }
+
+#[test]
+fn carried_v1_files_enter_the_manifest() {
+    let v1 = tempfile::tempdir().unwrap();
+    fs::create_dir_all(v1.path().join("users")).unwrap();
+    fs::write(
+        v1.path().join("users/2025_06_users.txt"),
+        "User Registrations for June 2025\n\n",
+    )
+    .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let mut w = V2ArchiveWriter::new(root.path(), V2WriteOptions::default()).unwrap();
+    w.add_user(&user(1, "2025-06-01 10:00:00")).unwrap();
+    let carried = w.carry_v1(v1.path()).unwrap();
+    assert_eq!(carried.v1_files_copied, 1);
+    let report = w.finish().unwrap();
+    assert_eq!(report.manifest_files, 3);
+    let manifest = fs::read_to_string(root.path().join("MANIFEST.sha256")).unwrap();
+    assert!(
+        manifest.contains("  users/2025_06_users.txt\n"),
+        "{manifest}"
+    );
+}
