@@ -16,6 +16,7 @@ use chrono::{Datelike, NaiveDateTime, Timelike};
 use crate::error::Result;
 use crate::safety::{check_one_line, validate_id, whole_seconds};
 
+pub use logs::{activity_path, community_path};
 pub use ops::V2Archive;
 pub use stream::{V2ArchiveWriter, V2WriteOptions, V2WriteReport};
 
