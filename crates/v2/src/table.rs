@@ -8,6 +8,7 @@ use chrono::{Datelike, NaiveDateTime, Timelike};
 use diesel::prelude::*;
 use diesel::{PgConnection, SqliteConnection};
 
+use crate::db::{dispatch, AnyConn};
 use crate::rows::*;
 use crate::schema;
 
@@ -31,6 +32,10 @@ pub trait V2Row: sealed::Sealed + Clone + std::fmt::Debug + Send + 'static {
     /// enums, text limits, timestamp consistency, no NUL bytes, microsecond timestamps). Returns
     /// the broken constraint in words.
     fn check(&self) -> Result<(), String>;
+
+    /// The run id a bookkeeping row carries (it must be the load's).
+    #[doc(hidden)]
+    fn run_id(&self) -> Option<&str>;
 
     /// Appends the row as one line of PostgreSQL COPY text format.
     #[doc(hidden)]
@@ -142,7 +147,7 @@ pub(crate) fn escape_copy_text(s: &[u8], buf: &mut Vec<u8>) {
 }
 
 macro_rules! v2_row {
-    ($ty:ident, $table:ident, key = |$r:ident| $key:expr, check = $check:path, [$($field:ident),+ $(,)?]) => {
+    ($ty:ident, $table:ident, key = |$r:ident| $key:expr, check = $check:path $(, run = $run:ident)?, [$($field:ident),+ $(,)?]) => {
         impl sealed::Sealed for $ty {}
         impl V2Row for $ty {
             const TABLE: &'static str = stringify!($table);
@@ -151,6 +156,10 @@ macro_rules! v2_row {
             fn key(&self) -> String {
                 let $r = self;
                 $key
+            }
+
+            fn run_id(&self) -> Option<&str> {
+                None $(.or(Some(self.$run.as_str())))?
             }
 
             fn check(&self) -> Result<(), String> {
@@ -215,12 +224,131 @@ v2_row!(ContentFlag, content_flags, key = |r| r.id.clone(), check = check_flag, 
     id, prayer_id, flagged_by_user_id, reason, flagged_at, resolved_at, resolved_by_user_id,
     resolution_action,
 ]);
-v2_row!(IdMapEntry, migration_id_map, key = |r| format!("{}/{}", r.entity, r.v1_key), check = check_id_map, [
+v2_row!(IdMapEntry, migration_id_map, key = |r| format!("{}/{}", r.entity, r.v1_key), check = check_id_map, run = run_id, [
     run_id, entity, v1_key, v2_id,
 ]);
-v2_row!(Finding, migration_findings, key = |r| format!("{}/{}/{}", r.v1_table, r.v1_key, r.rule), check = check_finding, [
+v2_row!(Finding, migration_findings, key = |r| format!("{}/{}/{}", r.v1_table, r.v1_key, r.rule), check = check_finding, run = run_id, [
     run_id, v1_table, v1_key, rule, decision, reason, original_json, created_at,
 ]);
+
+/// A row of a v2 application table, which [`crate::V2Db::read_table`] can read back in key order.
+pub trait AppRow: V2Row {
+    /// Reads up to `limit` rows with keys after `after`'s, in key order.
+    #[doc(hidden)]
+    fn read_page(conn: &mut AnyConn, after: Option<&Self>, limit: i64) -> QueryResult<Vec<Self>>;
+}
+
+macro_rules! app_row_by_id {
+    ($ty:ident, $table:ident) => {
+        impl AppRow for $ty {
+            fn read_page(
+                conn: &mut AnyConn,
+                after: Option<&Self>,
+                limit: i64,
+            ) -> QueryResult<Vec<Self>> {
+                use schema::$table as t;
+                dispatch!(conn, c => {
+                    let mut q = t::table.select($ty::as_select()).order(t::id).limit(limit).into_boxed();
+                    if let Some(a) = after {
+                        q = q.filter(t::id.gt(a.id.clone()));
+                    }
+                    q.load(c)
+                })
+            }
+        }
+    };
+}
+
+app_row_by_id!(User, users);
+app_row_by_id!(Prayer, prayers);
+app_row_by_id!(PrayerMark, prayer_marks);
+app_row_by_id!(Invite, invites);
+app_row_by_id!(ContentFlag, content_flags);
+
+impl AppRow for UserRole {
+    fn read_page(conn: &mut AnyConn, after: Option<&Self>, limit: i64) -> QueryResult<Vec<Self>> {
+        use schema::user_roles as t;
+        dispatch!(conn, c => {
+            let mut q = t::table
+                .select(UserRole::as_select())
+                .order((t::user_id, t::role))
+                .limit(limit)
+                .into_boxed();
+            if let Some(a) = after {
+                q = q.filter(
+                    t::user_id
+                        .gt(a.user_id.clone())
+                        .or(t::user_id.eq(a.user_id.clone()).and(t::role.gt(a.role.clone()))),
+                );
+            }
+            q.load(c)
+        })
+    }
+}
+
+/// PostgreSQL prints an `inet` without its prefix when it is a single host (as [`canonical_ip`]).
+const PG_IP_TEXT: &str = "CASE WHEN masklen(ip_address) = \
+     (CASE WHEN family(ip_address) = 4 THEN 32 ELSE 128 END) \
+     THEN host(ip_address) ELSE text(ip_address) END";
+
+impl AppRow for Session {
+    fn read_page(conn: &mut AnyConn, after: Option<&Self>, limit: i64) -> QueryResult<Vec<Self>> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::{Nullable, Text};
+        use schema::sessions as t;
+        let after = after.map(|a| a.id.clone());
+        match conn {
+            AnyConn::Sqlite(c) => {
+                let mut q = t::table
+                    .select(Session::as_select())
+                    .order(t::id)
+                    .limit(limit)
+                    .into_boxed();
+                if let Some(a) = after {
+                    q = q.filter(t::id.gt(a));
+                }
+                q.load(c)
+            }
+            AnyConn::Pg(c) => {
+                let cols = (
+                    t::id,
+                    t::user_id,
+                    t::created_at,
+                    t::expires_at,
+                    t::last_seen_at,
+                    t::user_agent,
+                    sql::<Nullable<Text>>(PG_IP_TEXT),
+                );
+                let mut q = t::table.select(cols).order(t::id).limit(limit).into_boxed();
+                if let Some(a) = after {
+                    q = q.filter(t::id.gt(a));
+                }
+                type R = (
+                    String,
+                    String,
+                    NaiveDateTime,
+                    NaiveDateTime,
+                    NaiveDateTime,
+                    Option<String>,
+                    Option<String>,
+                );
+                let rows: Vec<R> = q.load(c)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| Session {
+                        id: r.0,
+                        user_id: r.1,
+                        created_at: r.2,
+                        expires_at: r.3,
+                        last_seen_at: r.4,
+                        user_agent: r.5,
+                        ip_address: r.6,
+                    })
+                    .collect())
+            }
+        }
+    }
+}
 
 /// Whether `s` is a 32-character lower-case hex id.
 pub fn is_hex_id(s: &str) -> bool {

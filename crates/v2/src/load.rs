@@ -1,0 +1,899 @@
+//! The atomic bulk writer: one transaction per run, rows pushed by the caller and streamed straight
+//! to the database (PostgreSQL `COPY … FROM STDIN`, SQLite batched multi-row inserts).
+//!
+//! Order of a load (see `crates/v2/README.md` for the why):
+//!
+//! 1. outside the transaction (real runs only): create or upgrade the schema, take the run lock
+//!    (PostgreSQL advisory lock; SQLite `BEGIN IMMEDIATE`), mark runs left `running` by a killed
+//!    process as `failed`, insert this run's `migration_runs` row as `running` and commit it, so a
+//!    run that dies leaves exactly that row behind;
+//! 2. `BEGIN`; refuse a target holding data (unless `replace`, which empties the application tables
+//!    here, inside the transaction); clear the id map;
+//! 3. PostgreSQL: drop the application tables' foreign keys, primary/unique constraints and
+//!    secondary indexes (definitions read from `pg_catalog`, kept to re-create them); SQLite: drop
+//!    the secondary indexes and load with `foreign_keys = OFF`;
+//! 4. the caller streams rows table by table (`COPY` / multi-row `INSERT`), each row checked in Rust
+//!    first;
+//! 5. on commit: re-create primary/unique constraints, indexes, then foreign keys (PostgreSQL
+//!    validates each with one join); SQLite re-creates its indexes and runs `foreign_key_check`;
+//!    record the run's rows in `migration_run_rows`; set the run `succeeded`; `COMMIT` (a dry run
+//!    rolls back instead, or drops its temporary copy).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Nullable, Text};
+use diesel::{PgConnection, SqliteConnection};
+
+use crate::db::{
+    db_error, dispatch, now_utc, open_sqlite, path_str, state_of, AnyConn, TargetState, V2Db,
+    APP_TABLES, RUN_ROW_KEYS,
+};
+use crate::error::{Error, Result};
+use crate::rows::{run_status, MigrationRun};
+use crate::schema::migration_runs;
+use crate::table::V2Row;
+use crate::target::Target;
+
+/// Key of the PostgreSQL advisory lock that serialises migration runs on one database.
+const PG_RUN_LOCK: i64 = 0x7468_7977_696c_6c32; // "thywill2"
+
+/// How the writer should treat the target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Do the whole job and leave no trace (PostgreSQL: roll back; SQLite: a temporary copy).
+    pub dry_run: bool,
+    /// Empty the application tables (inside the load's transaction) when they hold other data.
+    pub replace: bool,
+}
+
+/// The facts of a run recorded in `migration_runs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    /// 32-hex run id (random by default).
+    pub run_id: String,
+    /// Start of the run (UTC, microseconds).
+    pub started_at: NaiveDateTime,
+    /// The tool's version.
+    pub tool_version: String,
+    /// The v1 file.
+    pub source_path: String,
+    /// sha256 (hex) of the v1 file.
+    pub source_sha256: String,
+    /// v1 schema generation (`G0`..`G3`).
+    pub source_generation: String,
+}
+
+impl RunInfo {
+    /// A run starting now with a fresh random id.
+    pub fn new(
+        source_path: impl Into<String>,
+        source_sha256: impl Into<String>,
+        source_generation: impl Into<String>,
+        tool_version: impl Into<String>,
+    ) -> RunInfo {
+        RunInfo {
+            run_id: uuid::Uuid::new_v4().simple().to_string(),
+            started_at: now_utc(),
+            tool_version: tool_version.into(),
+            source_path: source_path.into(),
+            source_sha256: source_sha256.into(),
+            source_generation: source_generation.into(),
+        }
+    }
+}
+
+/// Where the caller pushes the rows of one table. A row failing [`V2Row::check`] is refused with
+/// [`Error::InvalidRow`] naming its table and key; after any error the sink refuses every push and
+/// the load can only be rolled back.
+pub trait RowSink<R: V2Row> {
+    /// Checks `row` and sends it on (buffered; nothing is kept once it is sent).
+    fn push(&mut self, row: &R) -> Result<()>;
+}
+
+/// What a committed (or dry-run) load wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    /// The run.
+    pub run_id: String,
+    /// Whether it was a dry run (nothing kept).
+    pub dry_run: bool,
+    /// Rows written per table.
+    pub rows: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Active,
+    Poisoned,
+    Done,
+}
+
+/// DDL taken down for the load and put back before commit (PostgreSQL: constraints and indexes;
+/// SQLite: secondary indexes).
+#[derive(Debug, Default)]
+struct Deferred {
+    /// Primary keys and unique constraints, then secondary indexes: built after the data.
+    build: Vec<(String, String)>,
+    /// Foreign keys: added (and validated) last.
+    foreign_keys: Vec<(String, String)>,
+}
+
+/// One run's load, inside one transaction. Push rows with [`Load::write`], then
+/// [`Load::commit`]; [`Load::rollback`] or dropping it rolls everything back.
+pub struct Load<'db> {
+    db: &'db mut V2Db,
+    /// A SQLite dry run's temporary copy (the directory is removed on drop).
+    temp: Option<(tempfile::TempDir, AnyConn)>,
+    run: MigrationRun,
+    opts: LoadOptions,
+    rows: BTreeMap<&'static str, u64>,
+    deferred: Deferred,
+    phase: Phase,
+    locked: bool,
+}
+
+impl std::fmt::Debug for Load<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Load")
+            .field("target", &self.db.target)
+            .field("run_id", &self.run.run_id)
+            .field("opts", &self.opts)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl V2Db {
+    /// Starts the load of a run: prepares the target (see the module documentation for the
+    /// order) and opens the run's transaction. Refuses a target holding application data with
+    /// [`Error::AlreadyMigrated`] (same source) or [`Error::ForeignData`] (exit 4) unless
+    /// `opts.replace` is set.
+    pub fn begin_load(&mut self, info: RunInfo, opts: LoadOptions) -> Result<Load<'_>> {
+        Load::begin(self, info, opts)
+    }
+}
+
+impl<'db> Load<'db> {
+    fn begin(db: &'db mut V2Db, info: RunInfo, opts: LoadOptions) -> Result<Load<'db>> {
+        let is_pg = matches!(db.conn, AnyConn::Pg(_));
+        let mut temp = None;
+        if !is_pg && opts.dry_run {
+            if let Target::SqliteFile(_) = db.target {
+                let dir = tempfile::tempdir().map_err(|e| Error::Io {
+                    path: std::env::temp_dir().display().to_string(),
+                    source: e,
+                })?;
+                let copy = dir.path().join("dry-run.db");
+                let copy_s = path_str(&copy).map_err(|m| db.connect_err(&m))?.to_string();
+                if db.missing_file.is_none() {
+                    db.conn
+                        .exec1("VACUUM INTO $1", &copy_s)
+                        .map_err(|e| db.db_err("copying the database for a dry run", e))?;
+                }
+                let c = open_sqlite(&copy_s).map_err(|m| db.connect_err(&m))?;
+                temp = Some((dir, AnyConn::Sqlite(c)));
+            }
+        }
+        if !opts.dry_run {
+            db.materialise()?;
+        }
+        let run = MigrationRun {
+            run_id: info.run_id,
+            started_at: info.started_at,
+            finished_at: None,
+            status: run_status::RUNNING.into(),
+            tool_version: info.tool_version,
+            source_path: info.source_path,
+            source_sha256: info.source_sha256,
+            source_generation: info.source_generation,
+            dry_run: opts.dry_run,
+            counts_json: "{}".into(),
+        };
+        let mut load = Load {
+            db,
+            temp,
+            run,
+            opts,
+            rows: BTreeMap::new(),
+            deferred: Deferred::default(),
+            phase: Phase::Active,
+            locked: false,
+        };
+        if let Err(e) = load.prepare() {
+            load.abort();
+            return Err(e);
+        }
+        Ok(load)
+    }
+
+    /// The run's id (bookkeeping rows must carry it).
+    pub fn run_id(&self) -> &str {
+        &self.run.run_id
+    }
+
+    /// Rows written so far, per table.
+    pub fn rows_written(&self) -> &BTreeMap<&'static str, u64> {
+        &self.rows
+    }
+
+    fn conn(&mut self) -> &mut AnyConn {
+        match &mut self.temp {
+            Some((_, c)) => c,
+            None => &mut self.db.conn,
+        }
+    }
+
+    /// Whether this dry run works in place, inside a transaction rolled back at the end.
+    fn in_place_dry_run(&self) -> bool {
+        self.opts.dry_run && self.temp.is_none()
+    }
+
+    fn err(&self, context: &str, e: impl std::fmt::Display) -> Error {
+        db_error(&self.db.target, context, e)
+    }
+
+    fn prepare(&mut self) -> Result<()> {
+        let schema_err = |t: &Target, m: String| Error::Schema {
+            url: t.redacted(),
+            message: t.scrub(&m),
+        };
+        if !self.in_place_dry_run() {
+            let r = self.conn().run_migrations();
+            r.map_err(|m| schema_err(&self.db.target, m))?;
+        }
+        if matches!(self.conn(), AnyConn::Pg(_)) {
+            let r = self
+                .conn()
+                .batch(&format!("SELECT pg_advisory_lock({PG_RUN_LOCK})"));
+            r.map_err(|e| self.err("taking the migration run lock", e))?;
+            self.locked = true;
+        }
+        if !self.opts.dry_run {
+            // Refuse before recording anything, then record the run outside the transaction.
+            self.check_state()?;
+            let run = self.run.clone();
+            let now = now_utc();
+            let r = dispatch!(self.conn(), c => {
+                diesel::update(migration_runs::table.filter(migration_runs::status.eq(run_status::RUNNING)))
+                    .set((migration_runs::status.eq(run_status::FAILED), migration_runs::finished_at.eq(now)))
+                    .execute(c)
+                    .and_then(|_| diesel::insert_into(migration_runs::table).values(&run).execute(c))
+            });
+            r.map_err(|e| self.err("recording the run in migration_runs", e))?;
+        }
+        if matches!(self.conn(), AnyConn::Sqlite(_)) {
+            let r = self.conn().batch("PRAGMA foreign_keys = OFF");
+            r.map_err(|e| self.err("PRAGMA foreign_keys", e))?;
+        }
+        let r = self.conn().begin();
+        r.map_err(|e| self.err("BEGIN", e))?;
+        if self.in_place_dry_run() {
+            let r = self.conn().run_migrations();
+            r.map_err(|m| schema_err(&self.db.target, m))?;
+        }
+        self.check_state()?;
+        if self.opts.dry_run {
+            let run = self.run.clone();
+            let r = dispatch!(self.conn(), c =>
+                diesel::insert_into(migration_runs::table).values(&run).execute(c));
+            r.map_err(|e| self.err("recording the run in migration_runs", e))?;
+        }
+        self.clear()?;
+        let r = match self.conn() {
+            AnyConn::Pg(c) => defer_pg(c),
+            AnyConn::Sqlite(c) => defer_sqlite(c),
+        };
+        self.deferred = r.map_err(|e| self.err("setting up the bulk load", e))?;
+        Ok(())
+    }
+
+    /// Refuses a target holding application data unless `replace` is set.
+    fn check_state(&mut self) -> Result<()> {
+        if self.opts.replace {
+            return Ok(());
+        }
+        let sha = self.run.source_sha256.clone();
+        let state = state_of(self.conn(), &sha);
+        let url = self.db.target.redacted();
+        match state.map_err(|e| self.err("reading the target state", e))? {
+            TargetState::Empty => Ok(()),
+            TargetState::AlreadyMigrated { run_id } => Err(Error::AlreadyMigrated {
+                url,
+                sha256: sha,
+                run_id,
+            }),
+            TargetState::Foreign {
+                run_id,
+                source_sha256,
+            } => Err(Error::ForeignData {
+                url,
+                what: match (run_id, source_sha256) {
+                    (Some(r), Some(s)) => format!("written by run {r} from source sha256 {s}"),
+                    _ => "that no recorded migration run wrote".into(),
+                },
+            }),
+        }
+    }
+
+    /// Empties the application tables (replace) and the id map, inside the transaction.
+    fn clear(&mut self) -> Result<()> {
+        let replace = self.opts.replace;
+        let sql = match self.conn() {
+            AnyConn::Pg(_) if replace => format!(
+                "TRUNCATE {}; DELETE FROM migration_id_map; DELETE FROM migration_run_rows;",
+                APP_TABLES.join(", ")
+            ),
+            AnyConn::Sqlite(_) if replace => {
+                let mut s: String = APP_TABLES
+                    .iter()
+                    .rev()
+                    .map(|t| format!("DELETE FROM {t}; "))
+                    .collect();
+                s.push_str("DELETE FROM migration_id_map; DELETE FROM migration_run_rows;");
+                s
+            }
+            _ => "DELETE FROM migration_id_map; DELETE FROM migration_run_rows;".into(),
+        };
+        let r = self.conn().batch(&sql);
+        r.map_err(|e| self.err("emptying the application tables", e))
+    }
+
+    fn ensure_active(&self) -> Result<()> {
+        match self.phase {
+            Phase::Active => Ok(()),
+            _ => Err(Error::Poisoned {
+                run_id: self.run.run_id.clone(),
+            }),
+        }
+    }
+
+    /// Streams the rows of table `R`: `f` receives a [`RowSink`] and pushes every row, from
+    /// inside its own loops or callbacks; nothing is collected. Errors of `f` (any `E` that a
+    /// writer [`Error`] converts into) pass through unchanged. Returns the number of rows written.
+    /// After any error the load is poisoned: only [`Load::rollback`] (or drop) remains.
+    pub fn write<R, E>(
+        &mut self,
+        f: impl FnOnce(&mut dyn RowSink<R>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<u64, E>
+    where
+        R: V2Row,
+        E: From<Error>,
+    {
+        self.ensure_active()?;
+        let run_id = self.run.run_id.clone();
+        let target = self.db.target.clone();
+        let r = match self.conn() {
+            AnyConn::Pg(c) => write_pg::<R, E>(c, &target, &run_id, f),
+            AnyConn::Sqlite(c) => write_sqlite::<R, E>(c, &target, &run_id, f),
+        };
+        match r {
+            Ok(n) => {
+                *self.rows.entry(R::TABLE).or_default() += n;
+                Ok(n)
+            }
+            Err(fail) => {
+                self.phase = Phase::Poisoned;
+                Err(match fail {
+                    Fail::Caller(e) => e,
+                    Fail::Writer(e) => e.into(),
+                })
+            }
+        }
+    }
+
+    /// Convenience: writes every row of an iterator.
+    pub fn write_all<'a, R: V2Row>(&mut self, rows: impl IntoIterator<Item = &'a R>) -> Result<u64> {
+        self.write(|sink: &mut dyn RowSink<R>| {
+            for r in rows {
+                sink.push(r)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Finishes the load: builds the deferred constraints and indexes, checks foreign keys,
+    /// records the run's rows and sets it `succeeded` with `counts_json` (default: the rows
+    /// written per table), then commits — or, for a dry run, discards everything. On any error
+    /// the transaction is rolled back and the run marked `failed`.
+    pub fn commit(mut self, counts_json: Option<String>) -> Result<RunSummary> {
+        if let Err(e) = self.ensure_active() {
+            self.abort();
+            return Err(e);
+        }
+        match self.finish(counts_json) {
+            Ok(()) => {
+                self.phase = Phase::Done;
+                self.release();
+                Ok(RunSummary {
+                    run_id: self.run.run_id.clone(),
+                    dry_run: self.opts.dry_run,
+                    rows: self.rows.clone(),
+                })
+            }
+            Err(e) => {
+                self.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// Rolls the load back and marks the run `failed`.
+    pub fn rollback(mut self) -> Result<()> {
+        self.abort();
+        Ok(())
+    }
+
+    fn finish(&mut self, counts_json: Option<String>) -> Result<()> {
+        let deferred = std::mem::take(&mut self.deferred);
+        for (what, sql) in deferred.build.iter().chain(&deferred.foreign_keys) {
+            let r = self.conn().batch(sql);
+            r.map_err(|e| self.err(&format!("building {what}"), e))?;
+        }
+        if let AnyConn::Sqlite(c) = self.conn() {
+            let r = sqlite_foreign_key_problem(c);
+            match r.map_err(|e| self.err("PRAGMA foreign_key_check", e))? {
+                Some(p) => {
+                    return Err(Error::InvalidRow {
+                        table: p.0,
+                        key: p.1,
+                        reason: p.2,
+                    })
+                }
+                None => {}
+            }
+        }
+        let run_id = self.run.run_id.clone();
+        for (table, key) in RUN_ROW_KEYS {
+            let Some(key) = key else { continue };
+            let sql = format!(
+                "INSERT INTO migration_run_rows (run_id, table_name, row_key) \
+                 SELECT $1, '{table}', {key} FROM {table}"
+            );
+            let r = self.conn().exec1(&sql, &run_id);
+            r.map_err(|e| self.err("recording the run's rows", e))?;
+        }
+        let counts = counts_json.unwrap_or_else(|| {
+            serde_json::to_string(&self.rows).unwrap_or_else(|_| "{}".into())
+        });
+        let now = now_utc();
+        let r = dispatch!(self.conn(), c => diesel::update(migration_runs::table.find(&run_id))
+            .set((
+                migration_runs::status.eq(run_status::SUCCEEDED),
+                migration_runs::finished_at.eq(now),
+                migration_runs::counts_json.eq(&counts),
+            ))
+            .execute(c));
+        r.map_err(|e| self.err("recording the run's success", e))?;
+        self.run.status = run_status::SUCCEEDED.into();
+        if self.opts.dry_run {
+            if self.temp.is_none() {
+                let r = self.conn().rollback();
+                r.map_err(|e| self.err("ROLLBACK of the dry run", e))?;
+            }
+        } else {
+            let r = self.conn().commit();
+            r.map_err(|e| self.err("COMMIT", e))?;
+        }
+        Ok(())
+    }
+
+    /// Rolls back whatever is open, marks a real run `failed`, releases the run lock.
+    fn abort(&mut self) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.phase = Phase::Done;
+        let _ = self.conn().rollback();
+        if !self.opts.dry_run {
+            let id = self.run.run_id.clone();
+            let now = now_utc();
+            let r = dispatch!(self.conn(), c => diesel::update(migration_runs::table.find(&id))
+                .filter(migration_runs::status.eq(run_status::RUNNING))
+                .set((migration_runs::status.eq(run_status::FAILED), migration_runs::finished_at.eq(now)))
+                .execute(c));
+            if let Err(e) = r {
+                tracing::warn!(run_id = %id, error = %self.db.target.scrub(&e.to_string()),
+                    "could not mark the run failed");
+            }
+        }
+        self.release();
+    }
+
+    fn release(&mut self) {
+        if matches!(self.conn(), AnyConn::Sqlite(_)) {
+            let _ = self.conn().batch("PRAGMA foreign_keys = ON");
+        }
+        if self.locked {
+            self.locked = false;
+            let _ = self
+                .conn()
+                .batch(&format!("SELECT pg_advisory_unlock({PG_RUN_LOCK})"));
+        }
+        // A dry run's temporary copy goes with `self.temp` on drop.
+    }
+}
+
+impl Drop for Load<'_> {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// Why a table's write failed: the caller's own error, or the writer's.
+enum Fail<E> {
+    Caller(E),
+    Writer(Error),
+}
+
+/// The error handed back to diesel's COPY to make it abort.
+#[derive(Debug)]
+enum CopyAbort {
+    Diesel(diesel::result::Error),
+    Aborted,
+}
+
+impl std::fmt::Display for CopyAbort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CopyAbort::Diesel(e) => e.fmt(f),
+            CopyAbort::Aborted => f.write_str("load aborted by the writer"),
+        }
+    }
+}
+
+impl std::error::Error for CopyAbort {}
+
+impl From<diesel::result::Error> for CopyAbort {
+    fn from(e: diesel::result::Error) -> Self {
+        CopyAbort::Diesel(e)
+    }
+}
+
+/// Checks a pushed row: its own constraints and, for bookkeeping rows, the run id.
+fn check_row<R: V2Row>(row: &R, run_id: &str) -> Result<()> {
+    let bad = |reason: String| Error::InvalidRow {
+        table: R::TABLE,
+        key: row.key(),
+        reason,
+    };
+    row.check().map_err(bad)?;
+    match row.run_id() {
+        Some(r) if r != run_id => Err(bad(format!("run_id '{r}' is not the load's run {run_id}"))),
+        _ => Ok(()),
+    }
+}
+
+const COPY_BUFFER: usize = 1 << 20;
+
+struct PgSink<'w, 'a> {
+    out: &'w mut dyn Write,
+    buf: Vec<u8>,
+    run_id: &'a str,
+    target: &'a Target,
+    count: u64,
+    failed: Option<Error>,
+}
+
+impl PgSink<'_, '_> {
+    fn send<R: V2Row>(&mut self) -> Result<()> {
+        let r = self.out.write_all(&self.buf);
+        self.buf.clear();
+        r.map_err(|e| db_error(self.target, &format!("COPY {}", R::TABLE), e))
+    }
+}
+
+impl<R: V2Row> RowSink<R> for PgSink<'_, '_> {
+    fn push(&mut self, row: &R) -> Result<()> {
+        if self.failed.is_some() {
+            return Err(Error::Poisoned {
+                run_id: self.run_id.to_string(),
+            });
+        }
+        let r = check_row(row, self.run_id).and_then(|()| {
+            row.encode_copy(&mut self.buf);
+            self.count += 1;
+            if self.buf.len() >= COPY_BUFFER {
+                self.send::<R>()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = &r {
+            self.failed = Some(clone_error(e));
+        }
+        r
+    }
+}
+
+/// The writer's errors are not `Clone`; a sink keeps a copy of the first one for itself.
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::InvalidRow { table, key, reason } => Error::InvalidRow {
+            table,
+            key: key.clone(),
+            reason: reason.clone(),
+        },
+        Error::Database {
+            url,
+            context,
+            message,
+        } => Error::Database {
+            url: url.clone(),
+            context: context.clone(),
+            message: message.clone(),
+        },
+        other => Error::Database {
+            url: String::new(),
+            context: "load".into(),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn write_pg<R: V2Row, E>(
+    c: &mut PgConnection,
+    target: &Target,
+    run_id: &str,
+    f: impl FnOnce(&mut dyn RowSink<R>) -> std::result::Result<(), E>,
+) -> std::result::Result<u64, Fail<E>> {
+    // diesel's COPY callback is an `Fn`: hand it the caller's `FnOnce` through a cell.
+    let f = RefCell::new(Some(f));
+    let outcome: RefCell<Option<std::result::Result<u64, Fail<E>>>> = RefCell::new(None);
+    let res = R::copy_pg::<CopyAbort, _>(c, |out| {
+        let Some(f) = f.borrow_mut().take() else {
+            return Err(CopyAbort::Aborted);
+        };
+        let mut sink = PgSink {
+            out,
+            buf: Vec::with_capacity(COPY_BUFFER + 64 * 1024),
+            run_id,
+            target,
+            count: 0,
+            failed: None,
+        };
+        let r = f(&mut sink);
+        let r = match (r, sink.failed.take()) {
+            (Err(e), _) => Err(Fail::Caller(e)),
+            (Ok(()), Some(e)) => Err(Fail::Writer(e)),
+            (Ok(()), None) => sink.send::<R>().map(|()| sink.count).map_err(Fail::Writer),
+        };
+        let ok = r.is_ok();
+        *outcome.borrow_mut() = Some(r);
+        if ok {
+            Ok(())
+        } else {
+            Err(CopyAbort::Aborted)
+        }
+    });
+    match (res, outcome.into_inner()) {
+        (_, Some(Err(e))) => Err(e),
+        (Ok(_), Some(Ok(n))) => Ok(n),
+        (Err(e), _) => Err(Fail::Writer(db_error(target, &format!("COPY {}", R::TABLE), e))),
+        (Ok(_), None) => Err(Fail::Writer(db_error(
+            target,
+            &format!("COPY {}", R::TABLE),
+            "the row callback was never called",
+        ))),
+    }
+}
+
+struct SqliteSink<'c, 'a, R> {
+    conn: &'c mut SqliteConnection,
+    buf: Vec<R>,
+    chunk: usize,
+    run_id: &'a str,
+    target: &'a Target,
+    count: u64,
+    failed: bool,
+}
+
+impl<R: V2Row> SqliteSink<'_, '_, R> {
+    fn send(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let r = R::insert_sqlite(self.conn, &self.buf);
+        self.buf.clear();
+        r.map(drop)
+            .map_err(|e| db_error(self.target, &format!("INSERT INTO {}", R::TABLE), e))
+    }
+}
+
+impl<R: V2Row> RowSink<R> for SqliteSink<'_, '_, R> {
+    fn push(&mut self, row: &R) -> Result<()> {
+        if self.failed {
+            return Err(Error::Poisoned {
+                run_id: self.run_id.to_string(),
+            });
+        }
+        let r = check_row(row, self.run_id).and_then(|()| {
+            self.buf.push(row.clone());
+            self.count += 1;
+            if self.buf.len() >= self.chunk {
+                self.send()
+            } else {
+                Ok(())
+            }
+        });
+        self.failed = r.is_err();
+        r
+    }
+}
+
+/// At most this many bound values per statement (SQLite's limit is 32,766).
+const SQLITE_MAX_BINDS: usize = 30_000;
+
+fn write_sqlite<R: V2Row, E>(
+    c: &mut SqliteConnection,
+    target: &Target,
+    run_id: &str,
+    f: impl FnOnce(&mut dyn RowSink<R>) -> std::result::Result<(), E>,
+) -> std::result::Result<u64, Fail<E>> {
+    let chunk = (SQLITE_MAX_BINDS / R::COLUMNS).clamp(1, 1000);
+    let mut sink = SqliteSink::<R> {
+        conn: c,
+        buf: Vec::with_capacity(chunk),
+        chunk,
+        run_id,
+        target,
+        count: 0,
+        failed: false,
+    };
+    f(&mut sink).map_err(Fail::Caller)?;
+    if sink.failed {
+        return Err(Fail::Writer(Error::Poisoned {
+            run_id: run_id.to_string(),
+        }));
+    }
+    sink.send().map_err(Fail::Writer)?;
+    Ok(sink.count)
+}
+
+#[derive(QueryableByName)]
+struct DdlRow {
+    #[diesel(sql_type = Text)]
+    what: String,
+    #[diesel(sql_type = Text)]
+    drop_sql: String,
+    #[diesel(sql_type = Text)]
+    create_sql: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+}
+
+/// Reads the application tables' keys, unique constraints, foreign keys and secondary indexes
+/// from `pg_catalog`, drops them, and returns the statements that re-create them.
+fn defer_pg(c: &mut PgConnection) -> QueryResult<Deferred> {
+    c.batch_execute(
+        "SET LOCAL maintenance_work_mem = '256MB'; SET LOCAL max_parallel_maintenance_workers = 2",
+    )?;
+    let sql = "
+        SELECT c.conname::text AS what,
+               format('ALTER TABLE %I DROP CONSTRAINT %I', t.relname, c.conname) AS drop_sql,
+               format('ALTER TABLE %I ADD CONSTRAINT %I %s', t.relname, c.conname,
+                      pg_get_constraintdef(c.oid)) AS create_sql,
+               c.contype::text AS kind
+          FROM pg_constraint c
+          JOIN pg_class t ON t.oid = c.conrelid
+          JOIN pg_namespace n ON n.oid = t.relnamespace
+         WHERE n.nspname = current_schema() AND t.relname = ANY($1) AND c.contype IN ('p', 'u', 'f')
+        UNION ALL
+        SELECT ic.relname::text, format('DROP INDEX %I', ic.relname), pg_get_indexdef(i.indexrelid), 'i'
+          FROM pg_index i
+          JOIN pg_class ic ON ic.oid = i.indexrelid
+          JOIN pg_class t ON t.oid = i.indrelid
+          JOIN pg_namespace n ON n.oid = t.relnamespace
+         WHERE n.nspname = current_schema() AND t.relname = ANY($1)
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint k
+                            WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x'))
+         ORDER BY 1";
+    let tables: Vec<&str> = APP_TABLES.to_vec();
+    let rows: Vec<DdlRow> = diesel::sql_query(sql)
+        .bind::<Array<Text>, _>(&tables)
+        .load(c)?;
+    let of = |k: &'static str| rows.iter().filter(move |r| r.kind == k);
+    // Drop foreign keys first (they depend on the referenced keys), then keys, then indexes.
+    let drops: Vec<&str> = of("f")
+        .chain(of("u"))
+        .chain(of("p"))
+        .chain(of("i"))
+        .map(|r| r.drop_sql.as_str())
+        .collect();
+    c.batch_execute(&drops.join(";\n"))?;
+    let pair = |r: &DdlRow| (r.what.clone(), r.create_sql.clone());
+    Ok(Deferred {
+        build: of("p").chain(of("u")).chain(of("i")).map(pair).collect(),
+        foreign_keys: of("f").map(pair).collect(),
+    })
+}
+
+#[derive(QueryableByName)]
+struct SqliteIndex {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    sql: String,
+}
+
+/// Drops the application tables' secondary indexes (re-created from `sqlite_master`'s text after
+/// the load) and sets a large page cache for the load.
+fn defer_sqlite(c: &mut SqliteConnection) -> QueryResult<Deferred> {
+    c.batch_execute("PRAGMA cache_size = -65536")?;
+    let placeholders = vec!["?"; APP_TABLES.len()].join(", ");
+    let sql = format!(
+        "SELECT name, sql FROM sqlite_master \
+         WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({placeholders}) ORDER BY name"
+    );
+    let mut q = diesel::sql_query(sql).into_boxed();
+    for t in APP_TABLES {
+        q = q.bind::<Text, _>(t);
+    }
+    let rows: Vec<SqliteIndex> = q.load(c)?;
+    let drops: Vec<String> = rows
+        .iter()
+        .map(|r| format!("DROP INDEX \"{}\"", r.name.replace('"', "\"\"")))
+        .collect();
+    c.batch_execute(&drops.join(";\n"))?;
+    Ok(Deferred {
+        build: rows.into_iter().map(|r| (r.name, r.sql)).collect(),
+        foreign_keys: Vec::new(),
+    })
+}
+
+#[derive(QueryableByName)]
+struct FkProblem {
+    #[diesel(sql_type = Text)]
+    tbl: String,
+    #[diesel(sql_type = Nullable<diesel::sql_types::BigInt>)]
+    rid: Option<i64>,
+    #[diesel(sql_type = Text)]
+    parent: String,
+}
+
+#[derive(QueryableByName)]
+struct KeyText {
+    #[diesel(sql_type = Text)]
+    k: String,
+}
+
+/// The first row breaking a foreign key, as (table, key, reason).
+fn sqlite_foreign_key_problem(
+    c: &mut SqliteConnection,
+) -> QueryResult<Option<(&'static str, String, String)>> {
+    let p: Option<FkProblem> = diesel::sql_query(
+        "SELECT \"table\" AS tbl, \"rowid\" AS rid, \"parent\" AS parent \
+         FROM pragma_foreign_key_check LIMIT 1",
+    )
+    .get_result(c)
+    .optional()?;
+    let Some(p) = p else { return Ok(None) };
+    let Some((table, key)) = RUN_ROW_KEYS
+        .iter()
+        .find(|(t, _)| *t == p.tbl)
+        .map(|(t, k)| (*t, k.unwrap_or("id")))
+    else {
+        return Ok(Some((
+            "migration_id_map",
+            format!("rowid {}", p.rid.unwrap_or(-1)),
+            format!("references a missing {} row", p.parent),
+        )));
+    };
+    let key = match p.rid {
+        Some(rid) => diesel::sql_query(format!("SELECT {key} AS k FROM {table} WHERE rowid = ?"))
+            .bind::<diesel::sql_types::BigInt, _>(rid)
+            .get_result::<KeyText>(c)
+            .map(|k| k.k)
+            .unwrap_or_else(|_| format!("rowid {rid}")),
+        None => "?".into(),
+    };
+    Ok(Some((
+        table,
+        key,
+        format!("references a missing {} row (foreign key check)", p.parent),
+    )))
+}
