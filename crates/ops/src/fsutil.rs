@@ -1,0 +1,170 @@
+//! Small file-system helpers shared by the backup, the rollback and the cut-over: hashing,
+//! atomic writes, fsync of folders, and copying a tree without following symlinks out of it.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{OpsError, Result};
+
+/// The sha256 (hex) of a file's bytes.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(OpsError::io("reading", path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(OpsError::io("reading", path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The path of a SQLite database's write-ahead log (`<path>-wal`).
+pub fn wal_path(db: &Path) -> PathBuf {
+    sibling_with_suffix(db, "-wal")
+}
+
+/// `<path><suffix>` (e.g. `thywill.db-shm`).
+pub fn sibling_with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// The fingerprint of a live SQLite database as it stands on disk: the sha256 of its file followed
+/// by its `-wal` when there is one (the same definition as `thywill_v1::source_sha256`). Two equal
+/// fingerprints mean nothing changed the database in between.
+pub fn db_fingerprint(db: &Path) -> Result<String> {
+    Ok(thywill_v1::source_sha256(db)?)
+}
+
+/// fsyncs a folder so that a rename or a new entry in it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(OpsError::io("syncing folder", dir))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename over
+/// `path`, fsync the folder. A reader sees the old content or the new, never a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent_dir(path);
+    let mut tmp = tempfile_in(&dir, path)?;
+    tmp.1
+        .write_all(bytes)
+        .and_then(|_| tmp.1.sync_all())
+        .map_err(OpsError::io("writing", &tmp.0))?;
+    drop(tmp.1);
+    fs::rename(&tmp.0, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp.0);
+        OpsError::io("renaming into place", path)(e)
+    })?;
+    sync_dir(&dir)
+}
+
+/// Copies `from` to `to` atomically (temporary file beside `to`, fsync, rename).
+pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    let dir = parent_dir(to);
+    let (tmp_path, mut tmp) = tempfile_in(&dir, to)?;
+    let mut src = File::open(from).map_err(OpsError::io("reading", from))?;
+    let copied = std::io::copy(&mut src, &mut tmp).and_then(|_| tmp.sync_all());
+    drop(tmp);
+    if let Err(e) = copied.and_then(|_| fs::rename(&tmp_path, to)) {
+        let _ = fs::remove_file(&tmp_path);
+        return Err(OpsError::io("copying into", to)(e));
+    }
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn tempfile_in(dir: &Path, target: &Path) -> Result<(PathBuf, File)> {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for attempt in 0..100u32 {
+        let tmp = dir.join(format!(".{name}.tmp{}.{attempt}", std::process::id()));
+        match fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(OpsError::io("creating a temporary file in", dir)(e)),
+        }
+    }
+    Err(OpsError::io("creating a temporary file in", dir)(std::io::Error::other(
+        "too many stale temporary files",
+    )))
+}
+
+/// What [`copy_tree`] did.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TreeCopy {
+    /// Regular files copied.
+    pub files: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Entries left out, each with the reason (symlinks, sockets, names a manifest cannot hold).
+    pub skipped: Vec<String>,
+}
+
+/// Copies the regular files and folders of the tree `from` into `to` (created). Symlinks are never
+/// followed (a link could lead out of the tree or into a loop): they are listed in
+/// [`TreeCopy::skipped`], as are other special files and names that are not UTF-8 or contain a
+/// line break (a `MANIFEST.sha256` line could not name them unambiguously).
+pub fn copy_tree(from: &Path, to: &Path) -> Result<TreeCopy> {
+    let meta = fs::symlink_metadata(from).map_err(|e| OpsError::UnusableInput {
+        path: from.to_path_buf(),
+        reason: format!("archive folder unreadable: {e} (check --archives-v1)"),
+    })?;
+    if !meta.is_dir() {
+        return Err(OpsError::UnusableInput {
+            path: from.to_path_buf(),
+            reason: "is not a folder (check --archives-v1)".into(),
+        });
+    }
+    fs::create_dir_all(to).map_err(OpsError::io("creating", to))?;
+    let mut out = TreeCopy::default();
+    let walker = walkdir::WalkDir::new(from).follow_links(false).sort_by_file_name().min_depth(1);
+    for entry in walker {
+        let entry = entry.map_err(|e| OpsError::UnusableInput {
+            path: e.path().unwrap_or(from).to_path_buf(),
+            reason: format!("archive tree unreadable: {e}"),
+        })?;
+        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let ft = entry.file_type();
+        let shown = rel.display().to_string();
+        let printable = rel.to_str().is_some_and(|s| !s.contains(['\n', '\r']));
+        if !printable {
+            out.skipped.push(format!("{shown}: name is not UTF-8 or holds a line break"));
+            continue;
+        }
+        let dest = to.join(rel);
+        if ft.is_dir() {
+            fs::create_dir_all(&dest).map_err(OpsError::io("creating", &dest))?;
+        } else if ft.is_file() {
+            let n = fs::copy(entry.path(), &dest).map_err(OpsError::io("copying into", &dest))?;
+            out.files += 1;
+            out.bytes += n;
+        } else if ft.is_symlink() {
+            out.skipped.push(format!("{shown}: symlink, not followed"));
+        } else {
+            out.skipped.push(format!("{shown}: not a regular file"));
+        }
+    }
+    Ok(out)
+}
+
+/// Checks that `dir` exists (creating it if missing) and that a file can be created in it.
+pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".thywill-write-probe.{}", std::process::id()));
+    File::create(&probe)?;
+    fs::remove_file(&probe)
+}

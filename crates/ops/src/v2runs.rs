@@ -1,0 +1,93 @@
+//! The migration runs recorded in a v2 database, and removing the data of the runs a rollback
+//! undoes, through the v2 writer crate (`thywill_v2::V2Db::remove_run`).
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDateTime;
+use thywill_v2::rows::{run_status, MigrationRun};
+use thywill_v2::{RemoveOutcome, Target, V2Db};
+
+use crate::error::Result;
+
+/// Which runs a rollback undoes.
+#[derive(Debug, Clone)]
+pub enum RunSelection {
+    /// These run ids.
+    Ids(Vec<String>),
+    /// The most recent run that is not a dry run and not yet rolled back.
+    Latest,
+    /// Every run that started at or after `since` and is not in `known` (the runs recorded
+    /// before a cut-over began): exactly the cut-over's own runs.
+    NewSince {
+        /// The cut-over's start (UTC).
+        since: NaiveDateTime,
+        /// Run ids present before.
+        known: BTreeSet<String>,
+    },
+}
+
+/// What was done for one run.
+#[derive(Debug, Clone)]
+pub struct RunRemoval {
+    /// The run id.
+    pub run_id: String,
+    /// Rows deleted per table, or `None` when the run was already rolled back.
+    pub deleted: Option<Vec<(String, u64)>>,
+}
+
+/// Every run recorded in `db`, oldest first; none when the v2 schema does not exist yet.
+fn recorded_runs(db: &mut V2Db) -> Result<Vec<MigrationRun>> {
+    match db.runs() {
+        Ok(runs) => Ok(runs),
+        Err(e) => {
+            let text = e.to_string();
+            let no_table = text.contains("migration_runs")
+                && (text.contains("no such table") || text.contains("does not exist"));
+            if no_table {
+                Ok(Vec::new())
+            } else {
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// The ids of the runs recorded in the v2 database at `url` (empty for a fresh target).
+pub fn run_ids(url: &str) -> Result<BTreeSet<String>> {
+    let target = Target::parse(url)?;
+    let mut db = V2Db::open(&target)?;
+    Ok(recorded_runs(&mut db)?.into_iter().map(|r| r.run_id).collect())
+}
+
+/// Removes the application data of the selected runs and marks them `rolled_back` (each in one
+/// transaction, by `thywill_v2`). Idempotent: a run already rolled back is left alone.
+pub fn remove_runs(url: &str, selection: &RunSelection) -> Result<Vec<RunRemoval>> {
+    let target = Target::parse(url)?;
+    let mut db = V2Db::open(&target)?;
+    let runs = recorded_runs(&mut db)?;
+    let chosen: Vec<String> = match selection {
+        RunSelection::Ids(ids) => ids.clone(),
+        RunSelection::Latest => runs
+            .iter()
+            .rev()
+            .find(|r| !r.dry_run && r.status != run_status::ROLLED_BACK)
+            .map(|r| r.run_id.clone())
+            .into_iter()
+            .collect(),
+        RunSelection::NewSince { since, known } => runs
+            .iter()
+            .filter(|r| r.started_at >= *since && !known.contains(&r.run_id))
+            .map(|r| r.run_id.clone())
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for run_id in chosen {
+        let deleted = match db.remove_run(&run_id)? {
+            RemoveOutcome::Removed { deleted } => Some(deleted.into_iter().map(|(t, n)| (t.to_string(), n)).collect()),
+            RemoveOutcome::AlreadyRolledBack => None,
+        };
+        tracing::info!(run_id = %run_id, target = %target, ?deleted, "v2 run rolled back");
+        out.push(RunRemoval { run_id, deleted });
+    }
+    Ok(out)
+}
