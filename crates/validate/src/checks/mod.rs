@@ -1,0 +1,206 @@
+//! The checks. Each is a body for [`crate::run_check`]; [`against_v2`] composes those that need
+//! the v2 database, reading v1 and v2 once and sharing the reads.
+
+pub mod archives;
+pub mod constraints;
+pub mod smoke;
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+use thywill_v1::V1Database;
+use thywill_v2::Target;
+
+use crate::canon::compare;
+use crate::error::ValidateError;
+use crate::expected::{self, Actual, Ledger};
+use crate::v2db::{query_error, V2Conn};
+const MAX_RENAMED: usize = 5;
+
+use crate::{run_check, CheckResult, Options, Outcome, Policy};
+
+/// v1 soundness: readable, generation recognised, integrity classified. Missing index entries
+/// are findings (`R-USER-UNRETRIEVABLE`), not failures; damaged pages are an error (exit 3).
+pub(crate) fn v1_soundness(v1: &V1Database) -> Result<Outcome, ValidateError> {
+    let integrity = v1.integrity()?;
+    let counts = v1.table_counts()?;
+    let schema = v1.schema();
+    let mut facts: Vec<String> = integrity
+        .missing_index_entries
+        .iter()
+        .map(|m| {
+            format!(
+                "finding: {} rowid {} missing from index {} (R-USER-UNRETRIEVABLE)",
+                m.table, m.rowid, m.index
+            )
+        })
+        .collect();
+    facts.extend(
+        integrity
+            .index_problems
+            .iter()
+            .map(|p| format!("finding: {p}")),
+    );
+    facts.extend(
+        integrity
+            .constraint_problems
+            .iter()
+            .map(|p| format!("finding: {p}")),
+    );
+    if !schema.unknown_columns.is_empty() {
+        facts.push(format!(
+            "unknown columns (ignored): {}",
+            schema.unknown_columns.join(", ")
+        ));
+    }
+    let carried: u64 = thywill_v1::CARRIED_TABLES
+        .iter()
+        .filter_map(|t| counts.get(*t))
+        .sum();
+    Ok(Outcome {
+        summary: format!(
+            "generation {}, {} carried rows, {} missing index entr(ies)",
+            schema.generation,
+            carried,
+            integrity.missing_index_entries.len()
+        ),
+        facts,
+        problems: Vec::new(),
+        data: json!({ "generation": schema.generation, "tables": counts }),
+    })
+}
+
+/// The checks that need v2: law, fidelity, constraints, smoke, archives.
+pub(crate) fn against_v2(
+    v1: &V1Database,
+    target: &Target,
+    opts: &Options,
+    now: NaiveDateTime,
+    run_id: &mut Option<String>,
+) -> Result<Vec<CheckResult>, ValidateError> {
+    let mut conn = V2Conn::open(target)?;
+    let q = |what: &str| {
+        let what = what.to_string();
+        move |e| query_error(target, &what, e)
+    };
+    let run = conn.latest_run().map_err(q("migration_runs"))?;
+    *run_id = run.as_ref().map(|r| r.run_id.clone());
+    let findings = match &run {
+        Some(r) => conn.findings(&r.run_id).map_err(q("migration_findings"))?,
+        None => Vec::new(),
+    };
+    let ledger = Ledger::new(&findings, &conn.id_map().map_err(q("migration_id_map"))?);
+    let data = conn.read_all().map_err(q("application tables"))?;
+    let actual = Actual::new(&data);
+    drop(data);
+    let derived = expected::derive(v1, &ledger, &actual)?;
+
+    let mut out = Vec::new();
+    out.push(run_check("law", || {
+        let mut o = Outcome::default();
+        match &run {
+            None => o.problems.push("v2 records no succeeded migration run: nothing accounts for the v1 rows".into()),
+            Some(r) => {
+                let sha = thywill_v1::source_sha256(v1.path())?;
+                if sha != r.source_sha256 {
+                    o.facts.push(format!("note: run {} recorded source sha256 {}, this v1 file is {sha}", r.run_id, r.source_sha256));
+                }
+            }
+        }
+        o.problems.extend(ledger.bad_decisions.iter().cloned());
+        o.problems.extend(expected::orphan_findings(v1, &ledger)?);
+        if opts.policy == Policy::Strict && ledger.merged_findings > 0 {
+            o.problems.push(format!("policy strict, yet {} finding(s) say merged", ledger.merged_findings));
+        }
+        for t in &derived.law {
+            if !t.holds() {
+                o.problems.push(format!(
+                    "{}: read {} != written {} + merged {} + deduplicated {} + quarantined {} + not carried {} ({} row(s) in no place or two)",
+                    t.table, t.read, t.written, t.merged, t.deduplicated, t.quarantined, t.not_carried, t.violations
+                ));
+                o.problems.extend(t.examples.iter().cloned());
+            }
+        }
+        let rows: u64 = derived.law.iter().map(|t| t.read).sum();
+        o.summary = format!("{} carried tables, {rows} v1 rows each in exactly one place", derived.law.len());
+        o.data = json!(derived.law);
+        Ok(o)
+    })?);
+    out.push(run_check("fidelity", || {
+        let mut o = Outcome::default();
+        let diffs: Vec<_> = derived
+            .expected
+            .iter()
+            .zip(&actual.tables)
+            .map(|(e, a)| compare(e, a))
+            .collect();
+        let rows: usize = diffs.iter().map(|d| d.actual_rows).sum();
+        for d in &diffs {
+            if !d.is_equal() {
+                o.problems.push(format!(
+                    "{}: {} missing, {} unexpected, {} changed of {} expected",
+                    d.table, d.missing, d.unexpected, d.changed, d.expected_rows
+                ));
+                o.problems.extend(d.examples.iter().cloned());
+            }
+        }
+        if opts.policy == Policy::Strict {
+            for key in derived.renamed.iter().take(MAX_RENAMED) {
+                o.problems.push(format!(
+                    "user {key}: written with a repaired name under policy strict"
+                ));
+            }
+        }
+        o.summary = format!(
+            "{} tables, {rows} v2 rows equal to their derivation from v1",
+            diffs.len()
+        );
+        o.data = json!(diffs);
+        Ok(o)
+    })?);
+    out.push(run_check("constraints", || {
+        let (n, problems) = constraints::run(&mut conn).map_err(q("constraint queries"))?;
+        Ok(Outcome {
+            summary: format!("{n} constraints and foreign keys hold"),
+            problems,
+            ..Default::default()
+        })
+    })?);
+    let members: Vec<(String, String)> = derived
+        .expected
+        .first()
+        .map(|users| {
+            users
+                .rows
+                .iter()
+                .filter_map(|(id, cells)| match &cells[1] {
+                    crate::canon::Cell::Str(name) => Some((id.clone(), name.clone())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push(run_check("smoke", || {
+        let sm = smoke::run(&mut conn, &members, now).map_err(q("smoke checks"))?;
+        Ok(Outcome {
+            summary: sm.done.join("; "),
+            facts: sm.done,
+            problems: sm.problems,
+            data: json!(null),
+        })
+    })?);
+    if let Some(v2_root) = &opts.archives_v2 {
+        let users: Vec<String> = actual.tables[0].rows.keys().cloned().collect();
+        let prayers: Vec<String> = actual.tables[1].rows.keys().cloned().collect();
+        out.push(run_check("archives", || {
+            let (facts, problems) =
+                archives::run(v2_root, opts.archives_v1.as_deref(), &users, &prayers)?;
+            Ok(Outcome {
+                summary: facts.join("; "),
+                facts,
+                problems,
+                data: json!(null),
+            })
+        })?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,815 @@
+//! The validator's own derivation of what v2 must contain, from the v1 rows (full scans through
+//! `thywill-v1`) and the run's record of *which* rows were not plainly written
+//! (`migration_findings`) and *which account* a merged duplicate became (`migration_id_map`).
+//! Every value is recomputed here from `spec/rules.md`; nothing is taken from the migration's
+//! own mapping. In the same pass, each v1 row is traced to its place for the law.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Duration, NaiveDateTime};
+use serde::Serialize;
+use thywill_v1::{
+    AttributeRow, InviteRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRefKind, UserRoleRow,
+    UserRow, V1Database, V1Error, V1Value,
+};
+use thywill_v2::rows::{
+    canonical_ip, ContentFlag, Invite, Prayer, PrayerMark, Session, User, UserRole,
+};
+
+use crate::canon::{mark_key, os, ot, s, CanonTable, Cell};
+use crate::rules::{self, text};
+use crate::v2db::{FindingRow, V2Data};
+
+/// Prayer text is stored trimmed (its length rule is judged after trimming).
+const TRIM_PRAYER_TEXT: bool = true;
+/// v1's default invite lifetime: `created_at = expires_at - 12 h` (`spec/rules.md`).
+const INVITE_LIFETIME_HOURS: i64 = 12;
+/// The reason of a flag carried over from v1.
+pub const CARRIED_FLAG_REASON: &str = "carried over from v1";
+
+/// A non-written decision of `migration_findings`, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// Not written: needs a human.
+    Quarantined,
+    /// Folded into another row.
+    Merged,
+    /// An exact redundancy dropped.
+    Deduplicated,
+    /// Left in v1 by design.
+    NotCarried,
+}
+
+impl Disposition {
+    fn parse(decision: &str) -> Option<Self> {
+        Some(match decision {
+            "quarantined" => Disposition::Quarantined,
+            "merged" => Disposition::Merged,
+            "deduplicated" => Disposition::Deduplicated,
+            "not_carried" => Disposition::NotCarried,
+            _ => return None,
+        })
+    }
+}
+
+/// What the run recorded: non-written decisions and repairs by (v1 table, v1 key), and the id map.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    excluded: HashMap<(String, String), Disposition>,
+    repaired: HashSet<(String, String)>,
+    id_map: HashMap<(String, String), String>,
+    /// Every (table, key) a finding names, to find findings about rows v1 does not have.
+    named: HashSet<(String, String)>,
+    /// Decisions that are not one of the five (each is a problem).
+    pub bad_decisions: Vec<String>,
+    /// Number of findings with decision `merged`.
+    pub merged_findings: usize,
+}
+
+impl Ledger {
+    /// Builds the ledger from the run's findings and the id map.
+    pub fn new(findings: &[FindingRow], id_map: &[thywill_v2::rows::IdMapEntry]) -> Self {
+        let mut l = Ledger::default();
+        for f in findings {
+            let k = (f.v1_table.clone(), f.v1_key.clone());
+            l.named.insert(k.clone());
+            if f.decision == "repaired" {
+                l.repaired.insert(k);
+            } else if let Some(d) = Disposition::parse(&f.decision) {
+                if d == Disposition::Merged {
+                    l.merged_findings += 1;
+                }
+                let e = l.excluded.entry(k).or_insert(d);
+                *e = (*e).min(d);
+            } else {
+                l.bad_decisions.push(format!(
+                    "{} {} {}: unknown decision '{}'",
+                    f.v1_table, f.v1_key, f.rule, f.decision
+                ));
+            }
+        }
+        for e in id_map {
+            l.id_map
+                .insert((e.entity.clone(), e.v1_key.clone()), e.v2_id.clone());
+        }
+        l
+    }
+
+    fn excluded(&self, table: &str, key: &str) -> Option<Disposition> {
+        self.excluded
+            .get(&(table.to_string(), key.to_string()))
+            .copied()
+    }
+
+    fn mapped(&self, entities: &[&str], key: &str) -> Option<&String> {
+        entities
+            .iter()
+            .find_map(|e| self.id_map.get(&(e.to_string(), key.to_string())))
+    }
+}
+
+/// The law for one carried v1 table, recomputed: where each row read ended.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LawTally {
+    /// The v1 table.
+    pub table: String,
+    /// Rows read by full scan.
+    pub read: u64,
+    /// Rows found in v2 as written (traced through their ids).
+    pub written: u64,
+    /// Written rows with a `repaired` finding.
+    pub repaired: u64,
+    /// Rows accounted as merged.
+    pub merged: u64,
+    /// Rows accounted as deduplicated.
+    pub deduplicated: u64,
+    /// Rows accounted as quarantined.
+    pub quarantined: u64,
+    /// Rows accounted as not carried.
+    pub not_carried: u64,
+    /// Rows in no place or in two (each a violation of the law).
+    pub violations: u64,
+    /// The first violations, for the operator.
+    pub examples: Vec<String>,
+}
+
+impl LawTally {
+    fn new(table: &str) -> Self {
+        LawTally {
+            table: table.into(),
+            ..Default::default()
+        }
+    }
+
+    /// True when `read = written + merged + deduplicated + quarantined + not_carried` and every
+    /// row is in exactly one place.
+    pub fn holds(&self) -> bool {
+        self.violations == 0
+            && self.read
+                == self.written
+                    + self.merged
+                    + self.deduplicated
+                    + self.quarantined
+                    + self.not_carried
+    }
+
+    fn account(&mut self, d: Disposition) {
+        match d {
+            Disposition::Quarantined => self.quarantined += 1,
+            Disposition::Merged => self.merged += 1,
+            Disposition::Deduplicated => self.deduplicated += 1,
+            Disposition::NotCarried => self.not_carried += 1,
+        }
+    }
+
+    fn violation(&mut self, msg: String) {
+        self.violations += 1;
+        if self.examples.len() < 5 {
+            self.examples.push(format!("{} {msg}", self.table));
+        }
+    }
+
+    /// A written row: found in v2 or a violation.
+    fn written(&mut self, ledger: &Ledger, key: &str, found: bool, v2: &str) {
+        if found {
+            self.written += 1;
+            if ledger
+                .repaired
+                .contains(&(self.table.clone(), key.to_string()))
+            {
+                self.repaired += 1;
+            }
+        } else {
+            self.violation(format!("{key}: no finding, yet not in v2 (expected {v2})"));
+        }
+    }
+}
+
+/// Everything derived: the expected v2 tables and the law per carried table.
+#[derive(Debug, Default)]
+pub struct Derived {
+    /// Expected content per v2 table.
+    pub expected: Vec<CanonTable>,
+    /// The law per carried v1 table, in `CARRIED_TABLES` order.
+    pub law: Vec<LawTally>,
+    /// Expected v2 user ids of written users (for the smoke and archive checks).
+    pub user_ids: Vec<String>,
+    /// Keys of written users whose name needed `R-USER-NAME` (a repair `strict` forbids).
+    pub renamed: Vec<String>,
+}
+
+/// The rows read back from v2 in canonical form (shared by the law and the comparison).
+#[derive(Debug)]
+pub struct Actual {
+    /// One canonical table per v2 application table, in the same order as `Derived::expected`.
+    pub tables: Vec<CanonTable>,
+    flagged_prayers: HashSet<String>,
+}
+
+impl Actual {
+    /// Canonicalises what was read back.
+    pub fn new(d: &V2Data) -> Self {
+        Actual {
+            tables: vec![
+                CanonTable::from_rows(&d.users),
+                CanonTable::from_rows(&d.prayers),
+                CanonTable::from_rows(&d.marks),
+                CanonTable::from_rows(&d.roles),
+                CanonTable::from_rows(&d.invites),
+                CanonTable::from_rows(&d.sessions),
+                CanonTable::from_rows(&d.flags),
+            ],
+            flagged_prayers: d.flags.iter().map(|f| f.prayer_id.clone()).collect(),
+        }
+    }
+
+    fn has(&self, i: usize, key: &str) -> bool {
+        self.tables[i].rows.contains_key(key)
+    }
+
+    fn cell(&self, i: usize, key: &str, col: &str) -> Option<&Cell> {
+        let t = &self.tables[i];
+        let c = t.columns.iter().position(|c| *c == col)?;
+        t.rows.get(key).map(|r| &r[c])
+    }
+}
+
+const USERS: usize = 0;
+const PRAYERS: usize = 1;
+const MARKS: usize = 2;
+const ROLES: usize = 3;
+const INVITES: usize = 4;
+const SESSIONS: usize = 5;
+
+fn row_key(v: &V1Value, rowid: i64) -> String {
+    v.key_text().unwrap_or_else(|| format!("rowid:{rowid}"))
+}
+
+/// Resolves v1 member references (by hex id or by display name) to v2 user ids.
+struct Members {
+    kind: UserRefKind,
+    by_ref: HashMap<String, String>,
+    created: HashMap<String, Cell>,
+}
+
+impl Members {
+    fn resolve(&self, v: &V1Value) -> Option<String> {
+        let raw = text(v)?;
+        if let Some(id) = self.by_ref.get(&raw) {
+            return Some(id.clone());
+        }
+        let alt = match self.kind {
+            UserRefKind::ById => rules::normalise_key(v)?,
+            UserRefKind::ByName => rules::repair_name(&raw),
+        };
+        self.by_ref.get(&alt).cloned()
+    }
+}
+
+/// Derives the expected v2 content and traces every v1 row, reading v1 by full scans.
+pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Derived, V1Error> {
+    let schema = v1.schema();
+    let mut out = Derived::default();
+    let mut users = CanonTable::of::<User>();
+    let mut law_users = LawTally::new("user");
+    let members = derive_users(v1, ledger, actual, &mut users, &mut law_users, &mut out)?;
+
+    // Attributes first: they become columns of their prayer.
+    let mut law_attrs = LawTally::new("prayer_attributes");
+    let mut attrs: HashMap<String, Vec<AttributeRow>> = HashMap::new();
+    let mut written_attrs: Vec<(String, String, String)> = Vec::new();
+    for a in v1.read_all::<AttributeRow>()? {
+        law_attrs.read += 1;
+        let key = row_key(&a.id, a.rowid);
+        if let Some(d) = ledger.excluded("prayer_attributes", &key) {
+            law_attrs.account(d);
+            continue;
+        }
+        let Some(prayer) = rules::hex_key(&a.prayer_id) else {
+            law_attrs.violation(format!(
+                "{key}: no finding, yet its prayer id is not a v2 id"
+            ));
+            continue;
+        };
+        let name = text(&a.name).unwrap_or_default().trim().to_lowercase();
+        written_attrs.push((key, prayer.clone(), name));
+        attrs.entry(prayer).or_default().push(a);
+    }
+
+    let mut prayers = CanonTable::of::<Prayer>();
+    let mut flags = CanonTable::of::<ContentFlag>();
+    let mut law_prayers = LawTally::new("prayer");
+    let mut written_prayers: HashSet<String> = HashSet::new();
+    for p in v1.read_all::<PrayerRow>()? {
+        law_prayers.read += 1;
+        let key = row_key(&p.id, p.rowid);
+        if let Some(d) = ledger.excluded("prayer", &key) {
+            law_prayers.account(d);
+            continue;
+        }
+        let Some(id) = rules::hex_key(&p.id).or_else(|| ledger.mapped(&["prayer"], &key).cloned())
+        else {
+            law_prayers.violation(format!("{key}: no finding, yet no valid v2 id"));
+            continue;
+        };
+        let Some(author) = members.resolve(&p.author) else {
+            law_prayers.violation(format!(
+                "{key}: no finding, yet its author does not resolve"
+            ));
+            continue;
+        };
+        let mine = attrs.remove(&id).unwrap_or_default();
+        let (row, flag) = prayer_cells(&p, &id, &author, &mine, &members, schema);
+        if let Some((fkey, fcells)) = flag {
+            flags.insert(fkey, fcells);
+        }
+        law_prayers.written(ledger, &key, actual.has(PRAYERS, &id), &id);
+        written_prayers.insert(id.clone());
+        prayers.insert(id, row);
+    }
+    for (key, prayer, name) in written_attrs {
+        let found = match name.as_str() {
+            "archived" => actual.cell(PRAYERS, &prayer, "is_archived") == Some(&Cell::Bool(true)),
+            "answered" => actual.cell(PRAYERS, &prayer, "is_answered") == Some(&Cell::Bool(true)),
+            "answer_date" => actual
+                .cell(PRAYERS, &prayer, "answered_at")
+                .is_some_and(|c| *c != Cell::Null),
+            "answer_testimony" => actual
+                .cell(PRAYERS, &prayer, "testimony")
+                .is_some_and(|c| *c != Cell::Null),
+            "flagged" => actual.flagged_prayers.contains(&prayer),
+            _ => false,
+        };
+        law_attrs.written(ledger, &key, found, &format!("{name} on prayer {prayer}"));
+    }
+
+    let mut marks = CanonTable::of::<PrayerMark>();
+    let mut law_marks = LawTally::new("prayermark");
+    v1.for_each::<MarkRow, V1Error, _>(|m| {
+        law_marks.read += 1;
+        let key = row_key(&m.id, m.rowid);
+        if let Some(d) = ledger.excluded("prayermark", &key) {
+            law_marks.account(d);
+            return Ok(());
+        }
+        let prayer = rules::hex_key(&m.prayer_id).filter(|p| written_prayers.contains(p));
+        let user = members.resolve(&m.user);
+        let at = rules::parse_time(&m.created_at)
+            .or_else(|| rules::time_from_archive_path(&m.text_file_path));
+        let (Some(prayer), Some(user), Some(at)) = (prayer, user, at) else {
+            law_marks.violation(format!(
+                "{key}: no finding, yet prayer, member or time does not resolve"
+            ));
+            return Ok(());
+        };
+        let v2key = mark_key(&prayer, &user, at);
+        let id = rules::hex_key(&m.id)
+            .or_else(|| {
+                rules::v5_id(&format!(
+                    "mark:{prayer}:{user}:{}",
+                    at.format("%Y-%m-%d %H:%M:%S%.6f")
+                ))
+            })
+            .map_or(Cell::Any, Cell::Str);
+        law_marks.written(ledger, &key, actual.has(MARKS, &v2key), &v2key);
+        marks.insert(v2key, vec![id, s(&prayer), s(&user), Cell::Ts(at)]);
+        Ok(())
+    })?;
+
+    let mut law_role = LawTally::new("role");
+    let mut role_names: HashMap<String, String> = HashMap::new();
+    for r in v1.read_all::<RoleRow>()? {
+        law_role.read += 1;
+        let key = row_key(&r.id, r.rowid);
+        let name = text(&r.name).unwrap_or_default().trim().to_lowercase();
+        role_names.insert(key.clone(), name.clone());
+        if let Some(d) = ledger.excluded("role", &key) {
+            law_role.account(d);
+        } else {
+            let domain = matches!(name.as_str(), "admin" | "moderator");
+            law_role.written(ledger, &key, domain, "the domain of user_roles.role");
+        }
+    }
+
+    let mut roles = CanonTable::of::<UserRole>();
+    let mut law_grants = LawTally::new("user_roles");
+    for g in v1.read_all::<UserRoleRow>()? {
+        law_grants.read += 1;
+        let key = row_key(&g.id, g.rowid);
+        if let Some(d) = ledger.excluded("user_roles", &key) {
+            law_grants.account(d);
+            continue;
+        }
+        let role = g
+            .role_id
+            .key_text()
+            .and_then(|k| role_names.get(&k).cloned());
+        let (Some(user), Some(role)) = (members.resolve(&g.user), role) else {
+            law_grants.violation(format!(
+                "{key}: no finding, yet member or role does not resolve"
+            ));
+            continue;
+        };
+        let v2key = format!("{user}|{role}");
+        law_grants.written(ledger, &key, actual.has(ROLES, &v2key), &v2key);
+        let granted = rules::parse_time(&g.granted_at).map_or(Cell::Any, Cell::Ts);
+        roles.insert(
+            v2key,
+            vec![
+                s(&user),
+                s(&role),
+                granted,
+                os(members.resolve(&g.granted_by).as_deref()),
+            ],
+        );
+    }
+
+    let mut invites = CanonTable::of::<Invite>();
+    let mut law_inv = LawTally::new("invitetoken");
+    let multi_use = schema.has_column("invitetoken", "usage_count");
+    for i in v1.read_all::<InviteRow>()? {
+        law_inv.read += 1;
+        let key = row_key(&i.token, i.rowid);
+        if let Some(d) = ledger.excluded("invitetoken", &key) {
+            law_inv.account(d);
+            continue;
+        }
+        let token = text(&i.token).unwrap_or_default();
+        law_inv.written(ledger, &key, actual.has(INVITES, &token), &token);
+        invites.insert(token.clone(), invite_cells(&i, &token, multi_use, &members));
+    }
+
+    let mut sessions = CanonTable::of::<Session>();
+    let mut law_sess = LawTally::new("session");
+    for x in v1.read_all::<SessionRow>()? {
+        law_sess.read += 1;
+        let key = row_key(&x.id, x.rowid);
+        if let Some(d) = ledger.excluded("session", &key) {
+            law_sess.account(d);
+            continue;
+        }
+        let id = text(&x.id).unwrap_or_default().trim().to_string();
+        let Some(user) = members.resolve(&x.user) else {
+            law_sess.violation(format!(
+                "{key}: no finding, yet its member does not resolve"
+            ));
+            continue;
+        };
+        law_sess.written(ledger, &key, actual.has(SESSIONS, &id), &id);
+        let created = rules::parse_time(&x.created_at).map_or(Cell::Any, Cell::Ts);
+        let ip = text(&x.ip_address).and_then(|ip| canonical_ip(&ip));
+        sessions.insert(
+            id.clone(),
+            vec![
+                s(&id),
+                s(&user),
+                created.clone(),
+                rules::parse_time(&x.expires_at).map_or(Cell::Any, Cell::Ts),
+                created,
+                os(text(&x.device_info).as_deref()),
+                os(ip.as_deref()),
+            ],
+        );
+    }
+
+    out.law = vec![
+        law_users,
+        law_prayers,
+        law_marks,
+        law_attrs,
+        law_role,
+        law_grants,
+        law_inv,
+        law_sess,
+    ];
+    out.expected = vec![users, prayers, marks, roles, invites, sessions, flags];
+    Ok(out)
+}
+
+/// Users: ids, repaired names, enums, times, the resolved invite tree; returns the member
+/// resolver every other table uses.
+fn derive_users(
+    v1: &V1Database,
+    ledger: &Ledger,
+    actual: &Actual,
+    table: &mut CanonTable,
+    law: &mut LawTally,
+    out: &mut Derived,
+) -> Result<Members, V1Error> {
+    let schema = v1.schema();
+    let kind = schema.user_key;
+    let mut members = Members {
+        kind,
+        by_ref: HashMap::new(),
+        created: HashMap::new(),
+    };
+    let mut written: Vec<(UserRow, String, String)> = Vec::new();
+    for u in v1.read_all::<UserRow>()? {
+        law.read += 1;
+        let key_v = if kind == UserRefKind::ById {
+            &u.id
+        } else {
+            &u.display_name
+        };
+        let key = row_key(key_v, u.rowid);
+        let name = rules::repair_name(&text(&u.display_name).unwrap_or_default());
+        let own = match kind {
+            UserRefKind::ById => rules::hex_key(&u.id),
+            UserRefKind::ByName => rules::v5_id(&format!("user:{name}"))
+                .or_else(|| ledger.mapped(&["user", "users"], &key).cloned()),
+        };
+        let mut refs = vec![key.clone(), name.clone()];
+        if let (UserRefKind::ById, Some(n)) = (kind, rules::normalise_key(&u.id)) {
+            refs.push(n);
+        }
+        match ledger.excluded("user", &key) {
+            None => {
+                let Some(id) = own else {
+                    law.violation(format!("{key}: no finding, yet no v2 id can be derived"));
+                    continue;
+                };
+                law.written(ledger, &key, actual.has(USERS, &id), &id);
+                if text(&u.display_name).as_deref() != Some(name.as_str()) {
+                    out.renamed.push(key.clone());
+                }
+                for r in refs {
+                    members.by_ref.entry(r).or_insert_with(|| id.clone());
+                }
+                written.push((u, id, name));
+            }
+            Some(Disposition::Merged) => {
+                law.account(Disposition::Merged);
+                match ledger.mapped(&["user", "users"], &key) {
+                    Some(to) if actual.has(USERS, to) => {
+                        for r in refs {
+                            members.by_ref.entry(r).or_insert_with(|| to.clone());
+                        }
+                    }
+                    to => law.violation(format!(
+                        "{key}: merged, but migration_id_map points at {} which is not a v2 user",
+                        to.map_or("nothing", |s| s.as_str())
+                    )),
+                }
+            }
+            Some(d) => {
+                law.account(d);
+                if let Some(id) = own.filter(|id| actual.has(USERS, id)) {
+                    if !written.iter().any(|(_, w, _)| *w == id) {
+                        law.violation(format!("{key}: {d:?}, yet v2 holds its id {id}"));
+                    }
+                }
+            }
+        }
+    }
+    // Written users take precedence over merged aliases for their own names and keys.
+    for (u, id, name) in &written {
+        members.by_ref.insert(name.clone(), id.clone());
+        if let Some(k) = u.id.key_text() {
+            members.by_ref.insert(k, id.clone());
+        }
+    }
+    let inviter = invite_tree(&written, &members);
+    let has_pref = schema.has_column("user", "religious_preference");
+    for ((u, id, name), inv) in written.into_iter().zip(inviter) {
+        let created = rules::parse_time(&u.created_at).map_or(Cell::Any, Cell::Ts);
+        members.created.insert(id.clone(), created.clone());
+        let pref = if has_pref {
+            rules::religious_preference(&u.religious_preference)
+        } else {
+            "unspecified".into()
+        };
+        out.user_ids.push(id.clone());
+        table.insert(
+            id.clone(),
+            vec![
+                s(&id),
+                s(&name),
+                Cell::Null,
+                s(&pref),
+                os(text(&u.prayer_style).as_deref()),
+                os(inv.as_deref()),
+                created.clone(),
+                created,
+                Cell::Bool(true),
+                Cell::Bool(u.is_supporter.as_bool().unwrap_or(false)),
+                ot(rules::parse_time(&u.supporter_since)),
+            ],
+        );
+    }
+    Ok(members)
+}
+
+/// `R-INVITE-TREE`: each written user's resolved inviter, without self-links, missing users or
+/// cycles (a cycle loses the link of its newest account).
+fn invite_tree(written: &[(UserRow, String, String)], members: &Members) -> Vec<Option<String>> {
+    let pos: HashMap<&str, usize> = written
+        .iter()
+        .enumerate()
+        .map(|(i, (_, id, _))| (id.as_str(), i))
+        .collect();
+    let mut link: Vec<Option<usize>> = written
+        .iter()
+        .enumerate()
+        .map(|(i, (u, _, _))| {
+            let to = members.resolve(&u.invited_by)?;
+            pos.get(to.as_str()).copied().filter(|&j| j != i)
+        })
+        .collect();
+    let created: Vec<(Option<NaiveDateTime>, &str)> = written
+        .iter()
+        .map(|(u, id, _)| (rules::parse_time(&u.created_at), id.as_str()))
+        .collect();
+    // Colour walk: 0 unvisited, 1 on the current path, 2 done.
+    let mut state = vec![0u8; written.len()];
+    for start in 0..written.len() {
+        let mut path = Vec::new();
+        let mut at = Some(start);
+        while let Some(i) = at {
+            if state[i] == 2 {
+                break;
+            }
+            if state[i] == 1 {
+                let cycle = &path[path.iter().position(|&p| p == i).unwrap_or(0)..];
+                if let Some(&newest) = cycle.iter().max_by_key(|&&c| created[c]) {
+                    link[newest] = None;
+                }
+                break;
+            }
+            state[i] = 1;
+            path.push(i);
+            at = link[i];
+        }
+        for p in path {
+            state[p] = 2;
+        }
+    }
+    link.into_iter()
+        .map(|l| l.map(|j| written[j].1.clone()))
+        .collect()
+}
+
+type Flag = Option<(String, Vec<Cell>)>;
+
+/// A prayer's expected cells and its carried flag, from its row and its carried attributes.
+fn prayer_cells(
+    p: &PrayerRow,
+    id: &str,
+    author: &str,
+    attrs: &[AttributeRow],
+    members: &Members,
+    schema: &thywill_v1::Schema,
+) -> (Vec<Cell>, Flag) {
+    let created = rules::parse_time(&p.created_at)
+        .or_else(|| rules::time_from_archive_path(&p.text_file_path));
+    let mut sorted: Vec<&AttributeRow> = attrs.iter().collect();
+    sorted.sort_by_key(|a| (rules::parse_time(&a.created_at), a.rowid));
+    let named = |n: &str| {
+        sorted
+            .iter()
+            .rev()
+            .find(|a| text(&a.name).is_some_and(|x| x.trim().eq_ignore_ascii_case(n)))
+    };
+    let truthy = |a: &AttributeRow| a.value.as_bool().unwrap_or(true);
+    let archived = named("archived").is_some_and(|a| truthy(a));
+    let answered = named("answered").filter(|a| truthy(a));
+    let answered_at = answered.map(|a| {
+        named("answer_date")
+            .and_then(|d| rules::parse_time(&d.value))
+            .or_else(|| rules::parse_time(&a.created_at))
+    });
+    let testimony = answered
+        .and_then(|_| named("answer_testimony"))
+        .and_then(|t| text(&t.value));
+    let updated = created.map(|c| {
+        sorted
+            .iter()
+            .filter_map(|a| rules::parse_time(&a.created_at))
+            .fold(c, |m, t| m.max(t))
+    });
+    let mut body = text(&p.text).unwrap_or_default();
+    if TRIM_PRAYER_TEXT {
+        body = body.trim().to_string();
+    }
+    let audience = if schema.has_column("prayer", "target_audience") {
+        rules::target_audience(&p.target_audience)
+    } else {
+        "all".into()
+    };
+    let row = vec![
+        s(id),
+        s(author),
+        s(&body),
+        os(text(&p.generated_prayer).as_deref()),
+        os(text(&p.project_tag).as_deref()),
+        s(&audience),
+        created.map_or(Cell::Any, Cell::Ts),
+        updated.map_or(Cell::Any, Cell::Ts),
+        Cell::Bool(archived),
+        Cell::Bool(answered.is_some()),
+        match answered_at {
+            Some(Some(t)) => Cell::Ts(t),
+            Some(None) => Cell::Any,
+            None => Cell::Null,
+        },
+        os(testimony.as_deref()),
+    ];
+    let flag_attr = named("flagged").filter(|a| truthy(a));
+    let flagged = p.flagged.as_bool().unwrap_or(false) || flag_attr.is_some();
+    let flag = flagged.then(|| {
+        let by = flag_attr.and_then(|a| members.resolve(&a.created_by));
+        let at = flag_attr
+            .and_then(|a| rules::parse_time(&a.created_at))
+            .or(created);
+        let key = format!("{id}|{}", by.as_deref().unwrap_or(""));
+        let cells = vec![
+            Cell::Any,
+            s(id),
+            os(by.as_deref()),
+            s(CARRIED_FLAG_REASON),
+            at.map_or(Cell::Any, Cell::Ts),
+            Cell::Null,
+            Cell::Null,
+            Cell::Null,
+        ];
+        (key, cells)
+    });
+    (row, flag)
+}
+
+/// An invite's expected cells.
+fn invite_cells(i: &InviteRow, token: &str, multi_use: bool, members: &Members) -> Vec<Cell> {
+    let expires = rules::parse_time(&i.expires_at);
+    let used_by = members.resolve(&i.used_by);
+    let used_at = used_by
+        .as_ref()
+        .and_then(|u| members.created.get(u).cloned());
+    let created = match (expires, &used_at) {
+        (Some(e), Some(Cell::Ts(u))) => {
+            Cell::Ts((e - Duration::hours(INVITE_LIFETIME_HOURS)).min(*u))
+        }
+        (Some(e), None) => Cell::Ts(e - Duration::hours(INVITE_LIFETIME_HOURS)),
+        _ => Cell::Any,
+    };
+    let (max_uses, use_count) = if multi_use {
+        (
+            i.max_uses.as_i64().map_or(Cell::Null, Cell::Int),
+            Cell::Int(i.usage_count.as_i64().unwrap_or(0)),
+        )
+    } else {
+        (
+            Cell::Int(1),
+            Cell::Int(i64::from(i.used.as_bool().unwrap_or(false))),
+        )
+    };
+    let admin = text(&i.token_type).is_some_and(|t| t.trim().eq_ignore_ascii_case("admin"));
+    vec![
+        rules::v5_id(&format!("invite:{token}")).map_or(Cell::Any, Cell::Str),
+        s(token),
+        os(members.resolve(&i.created_by).as_deref()),
+        Cell::Null,
+        created,
+        expires.map_or(Cell::Any, Cell::Ts),
+        max_uses,
+        use_count,
+        used_at.unwrap_or(Cell::Null),
+        os(used_by.as_deref()),
+        Cell::Bool(admin),
+    ]
+}
+
+/// Findings naming a (table, key) that no v1 row has: they account for nothing.
+pub fn orphan_findings(v1: &V1Database, ledger: &Ledger) -> Result<Vec<String>, V1Error> {
+    let kind = v1.schema().user_key;
+    let mut keys: HashSet<(String, String)> = HashSet::new();
+    macro_rules! collect {
+        ($t:ty, $table:literal, |$r:ident| $key:expr) => {
+            v1.for_each::<$t, V1Error, _>(|$r| {
+                keys.insert(($table.to_string(), row_key($key, $r.rowid)));
+                Ok(())
+            })?;
+        };
+    }
+    collect!(UserRow, "user", |r| if kind == UserRefKind::ById {
+        &r.id
+    } else {
+        &r.display_name
+    });
+    collect!(PrayerRow, "prayer", |r| &r.id);
+    collect!(MarkRow, "prayermark", |r| &r.id);
+    collect!(AttributeRow, "prayer_attributes", |r| &r.id);
+    collect!(RoleRow, "role", |r| &r.id);
+    collect!(UserRoleRow, "user_roles", |r| &r.id);
+    collect!(InviteRow, "invitetoken", |r| &r.token);
+    collect!(SessionRow, "session", |r| &r.id);
+    let carried: HashSet<&str> = thywill_v1::CARRIED_TABLES.into_iter().collect();
+    let mut out: Vec<String> = ledger
+        .named
+        .iter()
+        .filter(|(t, _)| carried.contains(t.as_str()))
+        .filter(|k| !keys.contains(*k))
+        .map(|(t, k)| format!("{t} {k}: a finding names a row v1 does not have"))
+        .collect();
+    out.sort();
+    Ok(out)
+}

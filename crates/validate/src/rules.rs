@@ -1,0 +1,237 @@
+//! The validator's own reading of the documented repairs of `spec/rules.md`: key normalisation,
+//! name repair, timestamp shapes, enum domains, deterministic ids. Written from the spec, not
+//! from the detector, so that a bug there shows up as a difference here.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike};
+use thywill_v1::V1Value;
+
+/// The fixed namespace of the UUID v5 ids (`spec/v2.md`, "Deterministic ids"), when the project
+/// has fixed it. `None`: name-derived ids are traced through `migration_id_map` instead.
+pub const ID_NAMESPACE: Option<uuid::Uuid> = None;
+
+/// UUID v5 of `name` in [`ID_NAMESPACE`], as 32 lower-case hex (`None` without a namespace).
+pub fn v5_id(name: &str) -> Option<String> {
+    ID_NAMESPACE.map(|ns| {
+        uuid::Uuid::new_v5(&ns, name.as_bytes())
+            .simple()
+            .to_string()
+    })
+}
+
+/// True for a 32-character lower-case hex id.
+pub fn is_hex_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A value as text, bytes that are not UTF-8 replaced by U+FFFD (`R-UTF8`); `None` for NULL.
+pub fn text(v: &V1Value) -> Option<String> {
+    v.to_text_lossy().map(|c| c.into_owned())
+}
+
+fn invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}')
+}
+
+/// `R-USER-UNRETRIEVABLE` key repair: as text, invisible characters stripped, lower-cased.
+pub fn normalise_key(v: &V1Value) -> Option<String> {
+    let raw = match v {
+        V1Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+        other => text(other)?,
+    };
+    let s: String = raw
+        .chars()
+        .filter(|c| !invisible(*c))
+        .collect::<String>()
+        .to_lowercase();
+    (!s.is_empty()).then_some(s)
+}
+
+/// A v1 hex key as its v2 id, when it is (after normalisation) a valid one.
+pub fn hex_key(v: &V1Value) -> Option<String> {
+    normalise_key(v).filter(|s| is_hex_id(s))
+}
+
+/// `R-USER-NAME` repair: control characters stripped, line breaks and whitespace runs turned into
+/// one space, trimmed, cut to 100 characters.
+pub fn repair_name(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut pending_space = false;
+    for c in raw.chars() {
+        if c.is_whitespace() {
+            pending_space = true;
+        } else if c.is_control() {
+            continue;
+        } else {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(c);
+        }
+    }
+    out.chars().take(100).collect()
+}
+
+/// Parses the timestamp shapes of `R-TIME`: v1's own `YYYY-MM-DD HH:MM:SS[.ffffff]`, ISO with `T`
+/// (with `Z` or an offset, converted to UTC), date only, epoch seconds or milliseconds. Rounded to
+/// whole microseconds. `None` when no shape fits.
+pub fn parse_time(v: &V1Value) -> Option<NaiveDateTime> {
+    let t = match v {
+        V1Value::Integer(i) => epoch(*i as f64),
+        V1Value::Real(r) => epoch(*r),
+        V1Value::Text(_) | V1Value::Blob(_) => parse_time_str(text(v)?.trim()),
+        V1Value::Null => None,
+    }?;
+    let micros = t.nanosecond() / 1000;
+    t.with_nanosecond(micros * 1000)
+}
+
+fn epoch(x: f64) -> Option<NaiveDateTime> {
+    if !x.is_finite() || x < 0.0 {
+        return None;
+    }
+    let secs = if x >= 1e11 { x / 1000.0 } else { x };
+    let whole = secs.trunc() as i64;
+    let nanos = ((secs - secs.trunc()) * 1e9).round() as u32;
+    DateTime::from_timestamp(whole, nanos.min(999_999_999)).map(|d| d.naive_utc())
+}
+
+/// [`parse_time`] for text.
+pub fn parse_time_str(s: &str) -> Option<NaiveDateTime> {
+    if s.is_empty() {
+        return None;
+    }
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') && s.len() >= 9 {
+        return epoch(s.parse().ok()?);
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t);
+        }
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Some(t.naive_utc());
+        }
+    }
+    if let Some(z) = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')) {
+        return parse_time_str(z);
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+/// True when the value is in v1's own timestamp shape (no `R-TIME` finding expected).
+pub fn is_canonical_time(v: &V1Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").is_ok())
+}
+
+fn spelling(v: &V1Value) -> Option<String> {
+    let s = text(v)?;
+    let s: String = s
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c == ' ' || c == '-' { '_' } else { c })
+        .collect();
+    (!s.is_empty()).then_some(s)
+}
+
+/// `R-ENUM` for `religious_preference`: empty → `unspecified`, known spellings → their value,
+/// anything else → `other`.
+pub fn religious_preference(v: &V1Value) -> String {
+    match spelling(v).as_deref() {
+        None => "unspecified".into(),
+        Some(s @ ("christian" | "unspecified" | "other")) => s.into(),
+        Some(_) => "other".into(),
+    }
+}
+
+/// `R-ENUM` for `target_audience`: empty → `all`, known spellings → their value, anything else →
+/// `christians_only` (a repair never widens who can see a prayer).
+pub fn target_audience(v: &V1Value) -> String {
+    match spelling(v).as_deref() {
+        None => "all".into(),
+        Some(s @ ("all" | "christians_only")) => s.into(),
+        Some(_) => "christians_only".into(),
+    }
+}
+
+/// The date and time a v1 archive path names (`…/YYYY_MM_DD_prayer_at_HHMM.txt`), the evidence
+/// `R-TIME` uses for an unparseable timestamp.
+pub fn time_from_archive_path(v: &V1Value) -> Option<NaiveDateTime> {
+    let p = text(v)?;
+    let name = p.rsplit('/').next()?;
+    let (date, rest) = name.split_once("_prayer_at_")?;
+    let hhmm: String = rest.chars().take(4).collect();
+    let d = NaiveDate::parse_from_str(date, "%Y_%m_%d").ok()?;
+    let h: u32 = hhmm.get(0..2)?.parse().ok()?;
+    let m: u32 = hhmm.get(2..4)?.parse().ok()?;
+    d.and_hms_opt(h, m, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()
+    }
+
+    #[test]
+    fn times_of_every_documented_shape() {
+        let t = |s: &str| parse_time(&V1Value::text(s));
+        assert_eq!(
+            t("2025-06-29 19:33:00.000000"),
+            Some(ts("2025-06-29 19:33:00"))
+        );
+        assert_eq!(t("2025-06-29T19:33:00Z"), Some(ts("2025-06-29 19:33:00")));
+        assert_eq!(
+            t("2025-06-29T21:33:00+02:00"),
+            Some(ts("2025-06-29 19:33:00"))
+        );
+        assert_eq!(t("2025-06-29"), Some(ts("2025-06-29 00:00:00")));
+        assert_eq!(t("1751225580"), Some(ts("2025-06-29 19:33:00")));
+        assert_eq!(t("1751225580000"), Some(ts("2025-06-29 19:33:00")));
+        assert_eq!(
+            parse_time(&V1Value::Integer(1751225580)),
+            Some(ts("2025-06-29 19:33:00"))
+        );
+        assert_eq!(t("yesterday"), None);
+    }
+
+    #[test]
+    fn names_keys_and_enums() {
+        assert_eq!(repair_name("  Mary\n Ann\t\u{7}x  "), "Mary Ann x");
+        assert_eq!(repair_name(&"é".repeat(150)).chars().count(), 100);
+        assert_eq!(
+            hex_key(&V1Value::text(" ABCDEF0123456789abcdef0123456789\u{200B}")).as_deref(),
+            Some("abcdef0123456789abcdef0123456789")
+        );
+        assert_eq!(
+            religious_preference(&V1Value::text(" Christian ")),
+            "christian"
+        );
+        assert_eq!(religious_preference(&V1Value::text("buddhist")), "other");
+        assert_eq!(target_audience(&V1Value::Null), "all");
+        assert_eq!(
+            target_audience(&V1Value::text("everyone!")),
+            "christians_only"
+        );
+        assert_eq!(
+            time_from_archive_path(&V1Value::text(
+                "text_archives/prayers/2025/06/2025_06_29_prayer_at_1933.txt"
+            )),
+            Some(ts("2025-06-29 19:33:00"))
+        );
+    }
+}
