@@ -105,6 +105,11 @@ impl BackupSet {
     }
 }
 
+/// The local time as `YYYYmmdd_HHMMSS`, the stamp of backup and work folder names.
+pub fn timestamp() -> String {
+    chrono::Local::now().format("%Y%m%d_%H%M%S").to_string()
+}
+
 /// Takes a backup set of `opts.v1_db` (and its archive tree) under `opts.backup_dir`, verifies it
 /// and returns it. An unwritable backup folder is [`OpsError::BackupDirNotWritable`] (exit 4).
 pub fn backup(opts: &BackupOptions) -> Result<BackupSet> {
