@@ -1,1 +1,176 @@
-//! placeholder
+//! # thywill-detect: the corruption detector
+//!
+//! Every rule of `spec/rules.md` (and `R-ATTR-UNMAPPED` of `docs/decisions.md`) under both
+//! policies, as a pure function of a v1 snapshot (plus, optionally, the file list of a v1
+//! archive tree) and a run clock. The result is a [`Plan`]: every [`Finding`], the verdict for
+//! every v1 row that pass 2 applies without re-deciding, the `migration_id_map`, and the
+//! accounting law per carried table (checked to balance before anything is written).
+//!
+//! Detection is set-based: whole-table scans into hashed key sets, marks streamed grouped by
+//! prayer (never all held). See `README.md` for the contract and the interpretations chosen.
+//!
+//! ```no_run
+//! use thywill_detect::{detect, DetectOptions, Policy};
+//! let db = thywill_v1::V1Database::open("thywill.db")?;
+//! let as_of = chrono::Utc::now().naive_utc();
+//! let plan = detect(&db, &DetectOptions::new(Policy::Repair, as_of))?;
+//! for f in plan.findings() {
+//!     println!("{} {} {} {}: {}", f.v1_table, f.v1_key, f.rule, f.decision, f.reason);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod ids;
+mod keys;
+mod model;
+mod plan;
+mod rules;
+pub mod text;
+pub mod time;
+
+use std::collections::{BTreeMap, HashMap};
+
+use thywill_v1::{V1Database, CARRIED_TABLES};
+
+pub use ids::{hex_id, user_id_for_name, v5, ID_NAMESPACE};
+pub use model::{
+    ArchiveFiles, Decision, DetectError, DetectOptions, Finding, Policy, RuleId, TableCounts,
+    DEFAULT_TEST_ACCOUNT_NAMES, KNOWN_CORRUPTED_USER_ID,
+};
+pub use plan::{
+    IdMapEntry, Plan, ResolvedFlag, ResolvedInvite, ResolvedMark, ResolvedPrayer,
+    ResolvedRoleGrant, ResolvedSession, ResolvedUser, Verdict,
+};
+
+use rules::prayers::Prayers;
+use rules::users::Users;
+use rules::{attributes, marks, small, Ctx, Sink};
+
+/// Runs every rule over the snapshot `db` and returns the plan. Reads `db` only (full scans, the
+/// primary-key index of `user`, and the original rows of findings); writes nothing.
+pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectError> {
+    let mut ctx = Ctx {
+        db,
+        opts,
+        policy: opts.policy,
+        sink: Sink::default(),
+    };
+    let mut users = Users::read(&mut ctx)?;
+    let mut prayers = Prayers::read(&mut ctx, &mut users)?;
+    if users.has_pending_times() {
+        marks::user_activity(&ctx, &mut users)?;
+    }
+    users.finalize(opts.policy);
+    prayers.resolve_authors(&users);
+    let deferred = attributes::read(&mut ctx, &users, &mut prayers)?;
+    let mark_skips = marks::stream(&mut ctx, &users, &mut prayers)?;
+    let mut id_map = prayers.commit(&mut ctx);
+    attributes::finish(&mut ctx, &mut prayers, deferred);
+    let small = small::run(&mut ctx, &users)?;
+    let user_kind = users.kind;
+    let (resolved_users, user_target, user_map, user_keys) = users.into_parts(&mut ctx);
+    id_map.extend(user_map);
+    id_map.sort();
+
+    let Sink {
+        mut findings,
+        read,
+        written,
+    } = ctx.sink;
+    findings.sort_by(|a, b| {
+        (table_order(&a.v1_table), a.rowid, a.rule).cmp(&(
+            table_order(&b.v1_table),
+            b.rowid,
+            b.rule,
+        ))
+    });
+    let mut originals: HashMap<(String, i64), serde_json::Value> = HashMap::new();
+    for f in &mut findings {
+        let k = (f.v1_table.clone(), f.rowid);
+        if let Some(v) = originals.get(&k) {
+            f.original = v.clone();
+            continue;
+        }
+        let v = db.row_json(&f.v1_table, f.rowid)?.unwrap_or_default();
+        originals.insert(k, v.clone());
+        f.original = v;
+    }
+    let counts = law(&findings, &read, &written)?;
+    let user_by_rowid = resolved_users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.rowid, i))
+        .collect();
+    Ok(Plan {
+        policy: opts.policy,
+        generation: db.schema().generation,
+        user_kind,
+        users: resolved_users,
+        user_by_rowid,
+        user_keys,
+        user_target,
+        prayer_keys: prayers.index,
+        prayers: prayers.states,
+        prayer_by_rowid: prayers.by_rowid,
+        mark_skips,
+        grants: small.grants,
+        invites: small.invites,
+        sessions: small.sessions,
+        id_map,
+        findings,
+        counts,
+    })
+}
+
+fn table_order(t: &str) -> usize {
+    CARRIED_TABLES
+        .iter()
+        .position(|c| *c == t)
+        .unwrap_or(CARRIED_TABLES.len())
+}
+
+/// The accounting law from the findings, checked against the rows the rules wrote.
+fn law(
+    findings: &[Finding],
+    read: &BTreeMap<&'static str, u64>,
+    written: &BTreeMap<&'static str, u64>,
+) -> Result<BTreeMap<String, TableCounts>, DetectError> {
+    let mut strongest: HashMap<(&str, i64), Decision> = HashMap::new();
+    for f in findings {
+        let e = strongest
+            .entry((f.v1_table.as_str(), f.rowid))
+            .or_insert(f.decision);
+        *e = (*e).max(f.decision);
+    }
+    let mut out = BTreeMap::new();
+    for table in CARRIED_TABLES {
+        let mut c = TableCounts {
+            read: read.get(table).copied().unwrap_or(0),
+            ..TableCounts::default()
+        };
+        for (_, d) in strongest.iter().filter(|((t, _), _)| *t == table) {
+            match d {
+                Decision::Repaired => c.repaired += 1,
+                Decision::NotCarried => c.not_carried += 1,
+                Decision::Deduplicated => c.deduplicated += 1,
+                Decision::Merged => c.merged += 1,
+                Decision::Quarantined => c.quarantined += 1,
+            }
+        }
+        c.written = written.get(table).copied().unwrap_or(0);
+        if !c.balances() {
+            return Err(DetectError::LawBroken {
+                table: table.to_string(),
+                read: c.read,
+                written: c.written,
+                repaired: c.repaired,
+                merged: c.merged,
+                deduplicated: c.deduplicated,
+                quarantined: c.quarantined,
+                not_carried: c.not_carried,
+            });
+        }
+        out.insert(table.to_string(), c);
+    }
+    Ok(out)
+}

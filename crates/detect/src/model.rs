@@ -1,0 +1,278 @@
+//! The detector's public vocabulary: policies, rule ids, decisions, findings, counts, options, errors.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+/// What to do with what the rules find (`spec/rules.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Fix what a documented, deterministic rule can fix; quarantine the rest (the default).
+    #[default]
+    Repair,
+    /// The seed's literal behaviour: skip every record the seed calls corrupted, repair nothing
+    /// that changes identity.
+    Strict,
+}
+
+impl Policy {
+    /// `repair` or `strict`, as in reports and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Repair => "repair",
+            Policy::Strict => "strict",
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+macro_rules! rule_ids {
+    ($( $(#[$m:meta])* $variant:ident => $text:literal ),* $(,)?) => {
+        /// A stable rule id of `spec/rules.md` (plus `R-ATTR-UNMAPPED` of `docs/decisions.md`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum RuleId {
+            $( $(#[$m])* #[serde(rename = $text)] $variant, )*
+        }
+
+        impl RuleId {
+            /// Every rule id, in the order of `spec/rules.md`.
+            pub const ALL: &'static [RuleId] = &[$(RuleId::$variant),*];
+
+            /// The id as written in the spec, reports and `migration_findings.rule`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(RuleId::$variant => $text,)* }
+            }
+
+            /// Parses an id as written in the spec.
+            pub fn parse(s: &str) -> Option<RuleId> {
+                match s { $($text => Some(RuleId::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+rule_ids! {
+    /// A user row its own key cannot fetch (index damage or a damaged key).
+    UserUnretrievable => "R-USER-UNRETRIEVABLE",
+    /// Display name NULL, empty or whitespace only.
+    UserEmptyName => "R-USER-EMPTY-NAME",
+    /// The known corrupted test id or an exact test-account name.
+    UserTestAccount => "R-USER-TEST-ACCOUNT",
+    /// Names equal after NFC, trimming and case folding.
+    UserDuplicate => "R-USER-DUPLICATE",
+    /// A name v2 would reject or that would mislead.
+    UserName => "R-USER-NAME",
+    /// A parent that cannot be resolved, or the dependant of a quarantined row.
+    Orphan => "R-ORPHAN",
+    /// Two marks of the same prayer by the same member at the same instant.
+    MarkDuplicate => "R-MARK-DUPLICATE",
+    /// A timestamp column not in the canonical shape.
+    Time => "R-TIME",
+    /// A `text_file_path` that is unsafe or names a missing file.
+    ArchivePath => "R-ARCHIVE-PATH",
+    /// `religious_preference` or `target_audience` outside the v2 domain.
+    Enum => "R-ENUM",
+    /// Prayer text shorter than 10 or longer than 5000 characters after trimming.
+    TextLength => "R-TEXT-LENGTH",
+    /// Bytes that are not UTF-8 in a text column.
+    Utf8 => "R-UTF8",
+    /// An inviter link to a missing user, to the user itself, or closing a cycle.
+    InviteTree => "R-INVITE-TREE",
+    /// A role grant v2 does not carry (not admin/moderator, expired, repeated) or a role row
+    /// other than admin/moderator.
+    Role => "R-ROLE",
+    /// A session expired before the run or not fully authenticated.
+    Session => "R-SESSION",
+    /// A `prayer_attributes` row with no v2 home (`daily_priority`, unknown names).
+    AttrUnmapped => "R-ATTR-UNMAPPED",
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happens to a row for one finding. Ordered from weakest to strongest: a row's
+/// disposition is the strongest decision among its findings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Written, changed on the way (the finding keeps the original values).
+    Repaired,
+    /// Deliberately left in v1 (expired sessions, the implicit `user` role, unmapped attributes).
+    NotCarried,
+    /// An exact redundancy dropped (a second identical mark, a repeated grant).
+    Deduplicated,
+    /// Folded into another v2 row (a duplicate account into the surviving one).
+    Merged,
+    /// Not written: cannot be made valid without a human decision.
+    Quarantined,
+}
+
+impl Decision {
+    /// The decision as written in `migration_findings.decision`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Repaired => "repaired",
+            Decision::NotCarried => "not_carried",
+            Decision::Deduplicated => "deduplicated",
+            Decision::Merged => "merged",
+            Decision::Quarantined => "quarantined",
+        }
+    }
+
+    /// True when the row is still written (only `Repaired`).
+    pub fn is_written(self) -> bool {
+        self == Decision::Repaired
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One finding: a row of `migration_findings` (without the run id and time, which the pipeline
+/// adds).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The v1 table (`user`, `prayer`, `prayermark`, …).
+    pub v1_table: String,
+    /// The row's key as text (`spec/interfaces.md`): the id; the display name for name-keyed
+    /// users; the token for invites; `x'<hex>'` for a BLOB or non-UTF-8 key; `rowid:<n>` for NULL.
+    pub v1_key: String,
+    /// SQLite's rowid of the row in the snapshot (addresses rows whose key is unusable).
+    pub rowid: i64,
+    /// The rule that found it.
+    pub rule: RuleId,
+    /// What is done with the row for this rule under the run's policy.
+    pub decision: Decision,
+    /// Words for an operator: the bad value, the other row involved, what was done.
+    pub reason: String,
+    /// The whole original v1 row as read (bytes that are not UTF-8 as hex).
+    pub original: serde_json::Value,
+}
+
+/// The accounting law's counts of one carried table.
+///
+/// `read = written + merged + deduplicated + quarantined + not_carried`; `repaired ⊂ written`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableCounts {
+    /// Rows read by full table scan.
+    pub read: u64,
+    /// Rows that became their own v2 row (repaired ones included).
+    pub written: u64,
+    /// Written rows changed on the way (a subset of `written`).
+    pub repaired: u64,
+    /// Rows folded into another v2 row.
+    pub merged: u64,
+    /// Exact redundancies dropped.
+    pub deduplicated: u64,
+    /// Rows not written, awaiting a human decision.
+    pub quarantined: u64,
+    /// Rows left in v1 by design.
+    pub not_carried: u64,
+}
+
+impl TableCounts {
+    /// True when the law holds: `read = written + merged + deduplicated + quarantined +
+    /// not_carried` and `repaired <= written`.
+    pub fn balances(&self) -> bool {
+        self.read
+            == self.written + self.merged + self.deduplicated + self.quarantined + self.not_carried
+            && self.repaired <= self.written
+    }
+}
+
+/// The relative file paths of a v1 archive tree (relative to its root, `/`-separated, e.g.
+/// `prayers/2025/06/2025_06_29_prayer_at_1933.txt`). Implemented for `BTreeSet<String>` and
+/// `HashSet<String>`; the archive crate can implement it for its own tree listing.
+pub trait ArchiveFiles {
+    /// True when the tree holds a regular file at `relative`.
+    fn contains_file(&self, relative: &str) -> bool;
+}
+
+impl ArchiveFiles for BTreeSet<String> {
+    fn contains_file(&self, relative: &str) -> bool {
+        self.contains(relative)
+    }
+}
+
+impl ArchiveFiles for std::collections::HashSet<String> {
+    fn contains_file(&self, relative: &str) -> bool {
+        self.contains(relative)
+    }
+}
+
+/// The test-account names of `R-USER-TEST-ACCOUNT` when none are configured.
+pub const DEFAULT_TEST_ACCOUNT_NAMES: [&str; 2] = ["Test User", "Prayer Test User"];
+
+/// The known corrupted user id of `R-USER-TEST-ACCOUNT`.
+pub const KNOWN_CORRUPTED_USER_ID: &str = "12232388dbed436bbcc061e60e47ed99";
+
+/// Everything a detection run depends on besides the v1 snapshot.
+pub struct DetectOptions<'a> {
+    /// The policy (`repair` by default).
+    pub policy: Policy,
+    /// The run's clock (UTC): sessions and role grants expiring before it are not carried.
+    pub as_of: NaiveDateTime,
+    /// Exact display names of test accounts (`R-USER-TEST-ACCOUNT`).
+    pub test_account_names: Vec<String>,
+    /// The v1 archive tree's files, when the run has one (`R-ARCHIVE-PATH` existence checks and
+    /// re-pointing).
+    pub archive_files: Option<&'a dyn ArchiveFiles>,
+}
+
+impl<'a> DetectOptions<'a> {
+    /// Options with the given policy and clock, the default test-account names and no archive
+    /// tree.
+    pub fn new(policy: Policy, as_of: NaiveDateTime) -> Self {
+        DetectOptions {
+            policy,
+            as_of,
+            test_account_names: DEFAULT_TEST_ACCOUNT_NAMES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            archive_files: None,
+        }
+    }
+}
+
+/// Why a detection run could not produce a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// Reading the v1 snapshot failed (the error names the file and table).
+    #[error(transparent)]
+    V1(#[from] thywill_v1::V1Error),
+    /// The accounting law does not balance for a table: a bug in the detector, never bad input.
+    #[error("accounting law broken for v1 table `{table}`: read {read} != written {written} + merged {merged} + deduplicated {deduplicated} + quarantined {quarantined} + not carried {not_carried} (repaired {repaired}); this is a detector bug, please report it")]
+    LawBroken {
+        /// The v1 table.
+        table: String,
+        /// Rows read.
+        read: u64,
+        /// Rows the plan writes.
+        written: u64,
+        /// Rows repaired.
+        repaired: u64,
+        /// Rows merged.
+        merged: u64,
+        /// Rows deduplicated.
+        deduplicated: u64,
+        /// Rows quarantined.
+        quarantined: u64,
+        /// Rows not carried.
+        not_carried: u64,
+    },
+}

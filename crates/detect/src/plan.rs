@@ -1,0 +1,323 @@
+//! The resolution plan: what pass 2 writes for every v1 row, decided once in pass 1.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use thywill_v1::{Generation, MarkRow, PrayerRow};
+
+use crate::ids::hex_id;
+use crate::keys::{KeyIndex, KeyKind};
+use crate::model::{Finding, Policy, TableCounts};
+use crate::rules::{marks, prayers};
+
+/// What to do with one row in pass 2.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict<T> {
+    /// Write these values.
+    Write(T),
+    /// Do not write the row; its disposition is recorded by a finding.
+    Skip,
+}
+
+impl<T> Verdict<T> {
+    /// The values to write, if any.
+    pub fn into_option(self) -> Option<T> {
+        match self {
+            Verdict::Write(t) => Some(t),
+            Verdict::Skip => None,
+        }
+    }
+}
+
+/// A v2 `users` row (without `text_archive_path`, which the archive stage fills).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResolvedUser {
+    /// The v1 row's rowid.
+    pub rowid: i64,
+    /// The v1 key as text (hex id, or display name for name-keyed files).
+    pub v1_key: String,
+    /// v2 id: the normalised hex id (G0/G1) or UUID v5 of `user:<display name>` (G2/G3).
+    pub id: String,
+    /// The display name after `R-USER-NAME`/`R-UTF8` repairs.
+    pub display_name: String,
+    /// `created_at` after `R-TIME` (also `updated_at`).
+    pub created_at: NaiveDateTime,
+    /// `christian`, `unspecified` or `other` after `R-ENUM`.
+    pub religious_preference: String,
+    /// `prayer_style`, as text.
+    pub prayer_style: Option<String>,
+    /// The resolved inviter's v2 id after `R-INVITE-TREE` (merged inviters point at the survivor).
+    pub invited_by_user_id: Option<String>,
+    /// `is_supporter` (G3; false elsewhere).
+    pub is_supporter: bool,
+    /// `supporter_since` (G3).
+    pub supporter_since: Option<NaiveDateTime>,
+    /// v1 `text_file_path` after `R-ARCHIVE-PATH` (relative to the archive root's parent as v1
+    /// wrote it, or re-pointed, or `None`).
+    pub v1_archive_path: Option<String>,
+}
+
+/// A v2 `content_flags` row carried over from v1.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResolvedFlag {
+    /// The flagger's v2 id when v1 recorded one that resolves, else `None`.
+    pub flagged_by_user_id: Option<String>,
+    /// The `flagged` attribute's time, else the prayer's `created_at`.
+    pub flagged_at: NaiveDateTime,
+    /// Always `carried over from v1`.
+    pub reason: &'static str,
+}
+
+/// A v2 `prayers` row with its folded attributes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResolvedPrayer {
+    /// v2 id: the normalised v1 id (or UUID v5 of `prayer:<v1 key>` when it is not hex).
+    pub id: String,
+    /// The resolved author's v2 id (a merged author's survivor).
+    pub author_id: String,
+    /// The text after `R-UTF8` (10–5000 characters).
+    pub text: String,
+    /// `generated_prayer` after `R-UTF8`.
+    pub generated_prayer: Option<String>,
+    /// `project_tag` after `R-UTF8`.
+    pub project_tag: Option<String>,
+    /// `all` or `christians_only` after `R-ENUM`.
+    pub target_audience: String,
+    /// `created_at` after `R-TIME`.
+    pub created_at: NaiveDateTime,
+    /// The latest of `created_at` and the carried attributes' times.
+    pub updated_at: NaiveDateTime,
+    /// An `archived` attribute.
+    pub is_archived: bool,
+    /// An `answered` attribute (or an answer date / testimony).
+    pub is_answered: bool,
+    /// `answer_date` parsed, else the `answered` attribute's time; `None` unless answered.
+    pub answered_at: Option<NaiveDateTime>,
+    /// `answer_testimony`; `None` unless answered.
+    pub testimony: Option<String>,
+    /// The v1 `flagged` column or a `flagged` attribute, as a content flag.
+    pub flag: Option<ResolvedFlag>,
+    /// v1 `text_file_path` after `R-ARCHIVE-PATH`.
+    pub v1_archive_path: Option<String>,
+}
+
+/// A v2 `prayer_marks` row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResolvedMark {
+    /// v2 id: the v1 mark id when it is valid hex, else UUID v5 of
+    /// `mark:<prayer v2 id>:<user v2 id>:<marked_at as YYYY-MM-DD HH:MM:SS.ffffff>`.
+    pub id: String,
+    /// The prayer's v2 id.
+    pub prayer_id: String,
+    /// The member's v2 id (a merged member's survivor).
+    pub user_id: String,
+    /// `created_at` after `R-TIME`.
+    pub marked_at: NaiveDateTime,
+}
+
+/// A v2 `user_roles` row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResolvedRoleGrant {
+    /// The v1 `user_roles` rowid.
+    pub rowid: i64,
+    /// The member's v2 id.
+    pub user_id: String,
+    /// `admin` or `moderator`.
+    pub role: String,
+    /// `granted_at` after `R-TIME`.
+    pub granted_at: NaiveDateTime,
+    /// The granting member's v2 id when it resolves.
+    pub granted_by_user_id: Option<String>,
+}
+
+/// A v2 `invites` row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResolvedInvite {
+    /// The v1 `invitetoken` rowid.
+    pub rowid: i64,
+    /// v2 id: UUID v5 of `invite:<token>`.
+    pub id: String,
+    /// The token.
+    pub token: String,
+    /// The creator's v2 id (`None` for `system` or a member that does not resolve).
+    pub created_by_user_id: Option<String>,
+    /// `expires_at − 12 h`, never later than the first use.
+    pub created_at: NaiveDateTime,
+    /// `expires_at` after `R-TIME`.
+    pub expires_at: NaiveDateTime,
+    /// `max_uses` (later files) or 1 (files with `used`).
+    pub max_uses: Option<i64>,
+    /// `usage_count` (later files) or `used` as 1/0.
+    pub use_count: i64,
+    /// The claimer's `created_at`, when there is a claimer.
+    pub used_at: Option<NaiveDateTime>,
+    /// The claimer's v2 id.
+    pub used_by_user_id: Option<String>,
+    /// `token_type = 'admin'`.
+    pub is_admin_token: bool,
+}
+
+/// A v2 `sessions` row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResolvedSession {
+    /// The v1 `session` rowid.
+    pub rowid: i64,
+    /// The session id (kept).
+    pub id: String,
+    /// The member's v2 id.
+    pub user_id: String,
+    /// `created_at` after `R-TIME`.
+    pub created_at: NaiveDateTime,
+    /// `expires_at` after `R-TIME`.
+    pub expires_at: NaiveDateTime,
+    /// `created_at`.
+    pub last_seen_at: NaiveDateTime,
+    /// `device_info`.
+    pub user_agent: Option<String>,
+    /// `ip_address`.
+    pub ip_address: Option<String>,
+}
+
+/// One `migration_id_map` row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct IdMapEntry {
+    /// `user` or `prayer`.
+    pub entity: &'static str,
+    /// The v1 key as text.
+    pub v1_key: String,
+    /// The v2 id (for a merged duplicate: the survivor's).
+    pub v2_id: String,
+}
+
+/// Compact per-prayer state kept between the passes (never the text, never the marks).
+#[derive(Clone, Debug)]
+pub(crate) struct PrayerState {
+    pub(crate) v2_id: u128,
+    pub(crate) written: bool,
+    pub(crate) author: Option<u128>,
+    pub(crate) created_at: Option<NaiveDateTime>,
+    pub(crate) updated_at: Option<NaiveDateTime>,
+    pub(crate) is_archived: bool,
+    pub(crate) answered: Option<NaiveDateTime>,
+    pub(crate) answer_date: Option<NaiveDateTime>,
+    pub(crate) testimony: Option<Box<str>>,
+    pub(crate) flagged_column: bool,
+    pub(crate) flag_attr: Option<(NaiveDateTime, Option<u128>)>,
+    pub(crate) archive_path: Option<Box<str>>,
+}
+
+/// Everything pass 2 needs, decided by [`crate::detect`]: findings, per-row verdicts, the id
+/// map and the accounting law.
+#[derive(Debug)]
+pub struct Plan {
+    pub(crate) policy: Policy,
+    pub(crate) generation: Generation,
+    pub(crate) user_kind: KeyKind,
+    pub(crate) users: Vec<ResolvedUser>,
+    pub(crate) user_by_rowid: HashMap<i64, usize>,
+    pub(crate) user_keys: KeyIndex,
+    /// Per user entry (index of `user_keys`): the v2 id of the account it ends in, if written.
+    pub(crate) user_target: Vec<Option<u128>>,
+    pub(crate) prayer_keys: KeyIndex,
+    pub(crate) prayers: Vec<PrayerState>,
+    pub(crate) prayer_by_rowid: HashMap<i64, u32>,
+    pub(crate) mark_skips: HashSet<i64>,
+    pub(crate) grants: Vec<ResolvedRoleGrant>,
+    pub(crate) invites: Vec<ResolvedInvite>,
+    pub(crate) sessions: Vec<ResolvedSession>,
+    pub(crate) id_map: Vec<IdMapEntry>,
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) counts: BTreeMap<String, TableCounts>,
+}
+
+impl Plan {
+    /// The policy the plan was made under.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The v1 schema generation.
+    pub fn generation(&self) -> Generation {
+        self.generation
+    }
+
+    /// The v2 user written for v1 `user` row `rowid`; `None` when it is merged or quarantined.
+    pub fn user(&self, rowid: i64) -> Option<&ResolvedUser> {
+        self.user_by_rowid.get(&rowid).map(|&i| &self.users[i])
+    }
+
+    /// Every v2 user, in v1 rowid order.
+    pub fn users(&self) -> &[ResolvedUser] {
+        &self.users
+    }
+
+    /// The v2 id a stored v1 member reference resolves to (after merges), if it is written.
+    pub fn user_v2_id(&self, reference: &thywill_v1::V1Value) -> Option<String> {
+        self.user_ref(reference).map(hex_id)
+    }
+
+    pub(crate) fn user_ref(&self, reference: &thywill_v1::V1Value) -> Option<u128> {
+        let idx = self.user_keys.lookup(reference, self.user_kind)?;
+        self.user_target.get(idx as usize).copied().flatten()
+    }
+
+    /// What to write for a v1 prayer row in pass 2.
+    pub fn resolve_prayer(&self, row: &PrayerRow) -> Verdict<ResolvedPrayer> {
+        match self.prayer_by_rowid.get(&row.rowid) {
+            Some(&i) => match self.prayers.get(i as usize) {
+                Some(state) if state.written => prayers::resolve(self, state, row),
+                _ => Verdict::Skip,
+            },
+            None => Verdict::Skip,
+        }
+    }
+
+    /// What to write for a v1 mark row in pass 2 (streamed in any order).
+    pub fn resolve_mark(&self, row: &MarkRow) -> Verdict<ResolvedMark> {
+        if self.mark_skips.contains(&row.rowid) {
+            return Verdict::Skip;
+        }
+        marks::resolve(self, row)
+    }
+
+    /// The v2 `user_roles` rows.
+    pub fn role_grants(&self) -> &[ResolvedRoleGrant] {
+        &self.grants
+    }
+
+    /// The v2 `invites` rows.
+    pub fn invites(&self) -> &[ResolvedInvite] {
+        &self.invites
+    }
+
+    /// The v2 `sessions` rows.
+    pub fn sessions(&self) -> &[ResolvedSession] {
+        &self.sessions
+    }
+
+    /// The `migration_id_map` rows (users and prayers; merged duplicates point at the survivor).
+    pub fn id_map(&self) -> &[IdMapEntry] {
+        &self.id_map
+    }
+
+    /// Every finding, sorted by table, rowid and rule.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// The accounting law's counts per carried table (every table of
+    /// [`thywill_v1::CARRIED_TABLES`], zero when the file lacks it). Checked to balance.
+    pub fn counts(&self) -> &BTreeMap<String, TableCounts> {
+        &self.counts
+    }
+
+    /// Number of findings per rule id.
+    pub fn findings_by_rule(&self) -> BTreeMap<&'static str, u64> {
+        let mut out = BTreeMap::new();
+        for f in &self.findings {
+            *out.entry(f.rule.as_str()).or_insert(0) += 1;
+        }
+        out
+    }
+}

@@ -1,0 +1,201 @@
+//! `R-ARCHIVE-PATH`: a row's `text_file_path` that is unsafe or (with an archive tree) missing.
+
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use thywill_v1::V1Value;
+
+use super::{show, RowFindings};
+use crate::model::{ArchiveFiles, Decision, RuleId};
+
+/// The archive file a record belongs in, relative to the v1 archive root.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RecordArchive {
+    /// `users/YYYY_MM_users.txt`.
+    User(Option<NaiveDateTime>),
+    /// `prayers/YYYY/MM/YYYY_MM_DD_prayer_at_HHMM.txt`.
+    Prayer(Option<NaiveDateTime>),
+    /// `prayers/marks/YYYY_MM_marks.txt`.
+    Mark(Option<NaiveDateTime>),
+    /// `prayers/attributes/YYYY_MM_attributes.txt`.
+    Attribute(Option<NaiveDateTime>),
+}
+
+impl RecordArchive {
+    fn path(self) -> Option<String> {
+        Some(match self {
+            RecordArchive::User(t) => {
+                let t = t?;
+                format!("users/{:04}_{:02}_users.txt", t.year(), t.month())
+            }
+            RecordArchive::Prayer(t) => {
+                let t = t?;
+                format!(
+                    "prayers/{0:04}/{1:02}/{0:04}_{1:02}_{2:02}_prayer_at_{3:02}{4:02}.txt",
+                    t.year(),
+                    t.month(),
+                    t.day(),
+                    t.hour(),
+                    t.minute()
+                )
+            }
+            RecordArchive::Mark(t) => {
+                let t = t?;
+                format!("prayers/marks/{:04}_{:02}_marks.txt", t.year(), t.month())
+            }
+            RecordArchive::Attribute(t) => {
+                let t = t?;
+                format!(
+                    "prayers/attributes/{:04}_{:02}_attributes.txt",
+                    t.year(),
+                    t.month()
+                )
+            }
+        })
+    }
+}
+
+/// Roots v1 wrote archive paths under; what follows them is relative to the archive root.
+const ROOT_NAMES: [&str; 2] = ["text_archives", "complete_site_archive"];
+
+/// What is wrong with a path (empty when it is safe).
+fn problems(path: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let p = path.replace('\\', "/");
+    let b = p.as_bytes();
+    if p.starts_with('/') || (b.len() > 1 && b[1] == b':' && b[0].is_ascii_alphabetic()) {
+        out.push("absolute");
+    }
+    let comps: Vec<&str> = p.split('/').collect();
+    if comps.contains(&"..") {
+        out.push("climbs out of the archive root (..)");
+    }
+    let temp = comps.iter().any(|c| {
+        let l = c.to_ascii_lowercase();
+        l == "tmp" || l == "temp" || (l.starts_with("tmp") && l.len() > 3 && !l.contains('.'))
+    });
+    if temp {
+        out.push("under a temporary folder");
+    }
+    out
+}
+
+/// The path relative to the archive root (without a leading `text_archives/`), when it is safe.
+fn root_relative(path: &str) -> String {
+    let p = path.replace('\\', "/");
+    let p = p.trim_start_matches("./");
+    match p.strip_prefix("text_archives/") {
+        Some(rest) => rest.to_string(),
+        None => p.to_string(),
+    }
+}
+
+/// The part after the last archive-root folder name in an unsafe path (`/tmp/x/complete_site_archive/prayers/…`
+/// → `prayers/…`), when what remains is safe.
+fn tail_after_root(path: &str) -> Option<String> {
+    let p = path.replace('\\', "/");
+    let comps: Vec<&str> = p.split('/').collect();
+    let at = comps.iter().rposition(|c| ROOT_NAMES.contains(c))?;
+    let tail = comps[at + 1..].join("/");
+    (!tail.is_empty() && problems(&tail).is_empty()).then_some(tail)
+}
+
+/// Applies `R-ARCHIVE-PATH` and returns the path pass 2 carries, relative to the v1 archive root.
+pub(crate) fn check_archive_path(
+    rf: &mut RowFindings,
+    value: &V1Value,
+    files: Option<&dyn ArchiveFiles>,
+    record: RecordArchive,
+) -> Option<String> {
+    let raw = value.to_text_lossy()?.into_owned();
+    if raw.trim().is_empty() {
+        return None;
+    }
+    let mut why = problems(&raw);
+    let rel = root_relative(&raw);
+    if why.is_empty() {
+        match files {
+            Some(f) if !f.contains_file(&rel) => {
+                why.push("names a file the archive tree does not have")
+            }
+            _ => return Some(rel),
+        }
+    }
+    let repointed = files.and_then(|f| {
+        [tail_after_root(&raw), record.path()]
+            .into_iter()
+            .flatten()
+            .find(|c| f.contains_file(c))
+    });
+    let done = match &repointed {
+        Some(p) => format!("re-pointed to the record's archive {p}"),
+        None if files.is_some() => {
+            "the archive tree has no file for the record; set to NULL".into()
+        }
+        None => "no archive tree given to re-point it; set to NULL".into(),
+    };
+    rf.push(
+        RuleId::ArchivePath,
+        Decision::Repaired,
+        format!(
+            "text_file_path {} is {}; {done}",
+            show(value),
+            why.join(", ")
+        ),
+    );
+    repointed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn run(p: &str, files: Option<&BTreeSet<String>>) -> (Option<String>, bool) {
+        let mut rf = RowFindings::new(1, "k".into());
+        let t = NaiveDateTime::parse_from_str("2025-06-29 19:33:00", "%Y-%m-%d %H:%M:%S").ok();
+        let out = check_archive_path(
+            &mut rf,
+            &V1Value::text(p),
+            files.map(|f| f as &dyn ArchiveFiles),
+            RecordArchive::Prayer(t),
+        );
+        (out, !rf.items.is_empty())
+    }
+
+    #[test]
+    fn unsafe_paths_are_found_and_repointed() {
+        let good = "text_archives/prayers/2025/06/2025_06_29_prayer_at_1933.txt";
+        assert_eq!(
+            run(good, None),
+            (
+                Some("prayers/2025/06/2025_06_29_prayer_at_1933.txt".into()),
+                false
+            )
+        );
+        assert_eq!(run("../../etc/passwd", None), (None, true));
+        assert_eq!(
+            run(
+                "/tmp/tmpab12/complete_site_archive/prayers/2025/06/x.txt",
+                None
+            ),
+            (None, true)
+        );
+        let files: BTreeSet<String> =
+            ["prayers/2025/06/2025_06_29_prayer_at_1933.txt".to_string()].into();
+        assert_eq!(
+            run(
+                "/tmp/tmpab12/complete_site_archive/prayers/2025/06/nope.txt",
+                Some(&files)
+            ),
+            (
+                Some("prayers/2025/06/2025_06_29_prayer_at_1933.txt".into()),
+                true
+            )
+        );
+        assert!(!run(good, Some(&files)).1);
+        assert_eq!(
+            run("text_archives/prayers/2025/06/missing.txt", Some(&files)).1,
+            true
+        );
+        assert_eq!(run("", None), (None, false));
+    }
+}

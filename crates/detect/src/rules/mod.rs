@@ -1,0 +1,327 @@
+//! The rules, one module per carried table, over a shared context. Each pass is a whole-table
+//! scan; references are resolved through hashed key sets ([`crate::keys::KeyIndex`]) by the one
+//! generic resolver [`resolve_parent`].
+
+pub(crate) mod archive;
+pub(crate) mod attributes;
+pub(crate) mod marks;
+pub(crate) mod prayers;
+pub(crate) mod small;
+pub(crate) mod users;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use thywill_v1::{V1Database, V1Value};
+
+use crate::keys::{KeyIndex, KeyKind};
+use crate::model::{Decision, DetectOptions, Finding, Policy, RuleId};
+use crate::text::shown;
+use crate::time::{self, ParsedTime};
+
+/// The findings of one row, gathered before the row's fate is committed. At most one finding per
+/// rule: a second push of the same rule joins the reasons and keeps the stronger decision.
+#[derive(Clone, Debug)]
+pub(crate) struct RowFindings {
+    pub(crate) rowid: i64,
+    pub(crate) key: String,
+    pub(crate) items: Vec<(RuleId, Decision, String)>,
+}
+
+impl RowFindings {
+    pub(crate) fn new(rowid: i64, key: String) -> Self {
+        RowFindings {
+            rowid,
+            key,
+            items: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, rule: RuleId, decision: Decision, reason: impl Into<String>) {
+        let reason = reason.into();
+        if let Some(it) = self.items.iter_mut().find(|it| it.0 == rule) {
+            it.1 = it.1.max(decision);
+            it.2.push_str("; ");
+            it.2.push_str(&reason);
+        } else {
+            self.items.push((rule, decision, reason));
+        }
+    }
+
+    /// The strongest decision, `None` when the row has no finding.
+    pub(crate) fn disposition(&self) -> Option<Decision> {
+        self.items.iter().map(|it| it.1).max()
+    }
+
+    /// True while the row is still written (no finding, or only repairs).
+    pub(crate) fn written(&self) -> bool {
+        match self.disposition() {
+            Some(d) => d.is_written(),
+            None => true,
+        }
+    }
+}
+
+/// The row's key text per `spec/interfaces.md` (`rowid:<n>` for NULL).
+pub(crate) fn key_text(v: &V1Value, rowid: i64) -> String {
+    v.key_text().unwrap_or_else(|| format!("rowid:{rowid}"))
+}
+
+/// A stored value shown in a reason: text quoted and shortened, NULL as `NULL`.
+pub(crate) fn show(v: &V1Value) -> String {
+    match v {
+        V1Value::Null => "NULL".to_string(),
+        V1Value::Text(_) => match v.as_str() {
+            Some(s) => format!("'{}'", shown(s, 60)),
+            None => v.key_text().unwrap_or_default(),
+        },
+        V1Value::Blob(_) => format!("BLOB {}", v.key_text().unwrap_or_default()),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Where a reference ends.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Parent<T> {
+    /// The parent is written; `T` identifies it.
+    Found(T),
+    /// No reference (NULL or empty).
+    None,
+    /// The reference names no row.
+    Missing(String),
+    /// The parent exists but is not written (quarantined or otherwise skipped).
+    NotWritten(String),
+}
+
+/// The one reference resolver: normalise the stored value, look it up in the parent table's key
+/// set, follow the parent's fate (`target`: `Some(id)` when the parent ends in a written row).
+pub(crate) fn resolve_parent<T: Copy>(
+    index: &KeyIndex,
+    kind: KeyKind,
+    value: &V1Value,
+    target: impl Fn(u32) -> Option<T>,
+) -> Parent<T> {
+    let Some(norm) = crate::keys::normalize(value, kind) else {
+        return Parent::None;
+    };
+    match index.get(&norm) {
+        None => Parent::Missing(show(value)),
+        Some(idx) => match target(idx) {
+            Some(t) => Parent::Found(t),
+            None => Parent::NotWritten(show(value)),
+        },
+    }
+}
+
+/// Records an orphan finding for `what` (e.g. `author`) when the parent is not found; returns
+/// the parent when it is.
+pub(crate) fn require_parent<T>(rf: &mut RowFindings, what: &str, parent: Parent<T>) -> Option<T> {
+    let reason = match parent {
+        Parent::Found(t) => return Some(t),
+        Parent::None => format!("{what} is empty; nothing to attach the row to; quarantined"),
+        Parent::Missing(v) => format!("{what} {v} does not exist; quarantined"),
+        Parent::NotWritten(v) => {
+            format!("{what} {v} is itself quarantined (see its finding); quarantined with it")
+        }
+    };
+    rf.push(RuleId::Orphan, Decision::Quarantined, reason);
+    None
+}
+
+/// How `R-TIME` treats a column whose value no shape fits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum NoShape {
+    /// Quarantine the row (no evidence exists).
+    Quarantine,
+    /// Use this evidence under `repair` (quarantine when `None`).
+    Evidence(Option<NaiveDateTime>),
+    /// Decide later, once related activity is known (repair only).
+    Pending,
+    /// A nullable column: NULL it under `repair` (with a finding), quarantine under `strict`.
+    SetNull,
+}
+
+/// The outcome of `R-TIME` on one column.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum TimeOutcome {
+    /// A value (canonical, parsed from another shape, or from evidence).
+    At(NaiveDateTime),
+    /// NULL in a nullable column.
+    Null,
+    /// Unparseable; waiting for related activity.
+    Pending,
+    /// Unparseable and no evidence: the row is quarantined.
+    Quarantined,
+}
+
+/// Applies `R-TIME` to one timestamp column of a row.
+pub(crate) fn check_time(
+    rf: &mut RowFindings,
+    policy: Policy,
+    column: &str,
+    value: &V1Value,
+    nullable: bool,
+    no_shape: NoShape,
+) -> TimeOutcome {
+    if nullable && value.is_null() {
+        return TimeOutcome::Null;
+    }
+    match time::parse_value(value) {
+        Some(ParsedTime {
+            at,
+            canonical: true,
+        }) => TimeOutcome::At(at),
+        Some(ParsedTime { at, .. }) => {
+            rf.push(
+                RuleId::Time,
+                Decision::Repaired,
+                format!(
+                    "{column} {} is not YYYY-MM-DD HH:MM:SS[.ffffff]; read as {} UTC",
+                    show(value),
+                    time::canonical(at)
+                ),
+            );
+            TimeOutcome::At(at)
+        }
+        None => {
+            let evidence = match (policy, no_shape) {
+                (Policy::Strict, _) | (_, NoShape::Quarantine) => None,
+                (Policy::Repair, NoShape::Evidence(e)) => e,
+                (Policy::Repair, NoShape::Pending) => return TimeOutcome::Pending,
+                (Policy::Repair, NoShape::SetNull) => {
+                    rf.push(
+                        RuleId::Time,
+                        Decision::Repaired,
+                        format!(
+                            "{column} {} fits no timestamp shape; set to NULL",
+                            show(value)
+                        ),
+                    );
+                    return TimeOutcome::Null;
+                }
+            };
+            time_from_evidence(rf, column, value, evidence)
+        }
+    }
+}
+
+/// Settles an unparseable timestamp with evidence, or quarantines the row.
+pub(crate) fn time_from_evidence(
+    rf: &mut RowFindings,
+    column: &str,
+    value: &V1Value,
+    evidence: Option<NaiveDateTime>,
+) -> TimeOutcome {
+    match evidence {
+        Some(at) => {
+            rf.push(
+                RuleId::Time,
+                Decision::Repaired,
+                format!(
+                    "{column} {} fits no timestamp shape; taken from evidence (archive path date or earliest related activity): {}",
+                    show(value),
+                    time::canonical(at)
+                ),
+            );
+            TimeOutcome::At(at)
+        }
+        None => {
+            rf.push(
+                RuleId::Time,
+                Decision::Quarantined,
+                format!(
+                    "{column} {} fits no timestamp shape and no evidence gives it; quarantined",
+                    show(value)
+                ),
+            );
+            TimeOutcome::Quarantined
+        }
+    }
+}
+
+/// Applies `R-UTF8` to text columns: returns the decoded text (U+FFFD for bad bytes) and records
+/// one finding naming every column that needed it.
+pub(crate) fn check_utf8(
+    rf: &mut RowFindings,
+    columns: &[(&str, &V1Value)],
+) -> Vec<Option<String>> {
+    let mut bad = Vec::new();
+    let out = columns
+        .iter()
+        .map(|(name, v)| {
+            if v.is_invalid_utf8_text() {
+                bad.push(format!("{name} (bytes x'{}')", hex_prefix(v)));
+            }
+            v.to_text_lossy().map(|c| c.into_owned())
+        })
+        .collect();
+    if !bad.is_empty() {
+        rf.push(
+            RuleId::Utf8,
+            Decision::Repaired,
+            format!(
+                "bytes that are not UTF-8 in {}; decoded with U+FFFD replacement (original bytes in the finding)",
+                bad.join(", ")
+            ),
+        );
+    }
+    out
+}
+
+fn hex_prefix(v: &V1Value) -> String {
+    match v {
+        V1Value::Text(b) | V1Value::Blob(b) => {
+            let mut h = hex::encode(&b[..b.len().min(32)]);
+            if b.len() > 32 {
+                h.push('…');
+            }
+            h
+        }
+        _ => String::new(),
+    }
+}
+
+/// Findings and per-table tallies of a run.
+#[derive(Default)]
+pub(crate) struct Sink {
+    pub(crate) findings: Vec<Finding>,
+    /// Rows read per table.
+    pub(crate) read: BTreeMap<&'static str, u64>,
+    /// Rows the plan writes per table, counted where the verdict is made (checked against the
+    /// findings by the law).
+    pub(crate) written: BTreeMap<&'static str, u64>,
+}
+
+impl Sink {
+    /// Commits a row's findings; returns true when the row is written.
+    pub(crate) fn commit(&mut self, table: &'static str, rf: RowFindings) -> bool {
+        let written = rf.written();
+        if written {
+            *self.written.entry(table).or_insert(0) += 1;
+        }
+        for (rule, decision, reason) in rf.items {
+            self.findings.push(Finding {
+                v1_table: table.to_string(),
+                v1_key: rf.key.clone(),
+                rowid: rf.rowid,
+                rule,
+                decision,
+                reason,
+                original: serde_json::Value::Null,
+            });
+        }
+        written
+    }
+
+    pub(crate) fn count_read(&mut self, table: &'static str, n: u64) {
+        *self.read.entry(table).or_insert(0) += n;
+    }
+}
+
+/// The shared state of one detection run.
+pub(crate) struct Ctx<'a> {
+    pub(crate) db: &'a V1Database,
+    pub(crate) opts: &'a DetectOptions<'a>,
+    pub(crate) policy: Policy,
+    pub(crate) sink: Sink,
+}

@@ -1,0 +1,642 @@
+//! The `user` table: `R-USER-UNRETRIEVABLE`, `R-USER-EMPTY-NAME`, `R-USER-TEST-ACCOUNT`,
+//! `R-USER-NAME`, `R-USER-DUPLICATE`, `R-INVITE-TREE`, and `R-TIME`/`R-ENUM`/`R-UTF8`/
+//! `R-ARCHIVE-PATH` on user columns.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use thywill_v1::{UserRefKind, UserRow, V1Value};
+
+use super::archive::{check_archive_path, RecordArchive};
+use super::{
+    check_time, check_utf8, key_text, resolve_parent, show, time_from_evidence, Ctx, NoShape,
+    Parent, RowFindings, TimeOutcome,
+};
+use crate::ids::{hex_id, user_id_for_name};
+use crate::keys::{key_damage, normalize, KeyIndex, KeyKind, NormKey};
+use crate::model::{Decision, DetectError, Policy, RuleId, KNOWN_CORRUPTED_USER_ID};
+use crate::plan::{IdMapEntry, ResolvedUser};
+use crate::text::{
+    clean_key_text, fold_name, is_blank, name_problems, parse_hex32, repair_name, shown,
+};
+use crate::time;
+
+/// The v1 table name.
+pub(crate) const TABLE: &str = "user";
+
+/// What becomes of a user row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Written as its own v2 user.
+    Written,
+    /// Folded into another entry.
+    MergedInto(u32),
+    /// Not written.
+    Quarantined,
+}
+
+/// One user row and what the rules made of it.
+pub(crate) struct UserEntry {
+    row: UserRow,
+    rf: RowFindings,
+    norm: Option<NormKey>,
+    key_damaged: bool,
+    name: String,
+    created: Option<NaiveDateTime>,
+    pending_time: bool,
+    fate: Fate,
+    religious: String,
+    prayer_style: Option<String>,
+    supporter_since: Option<NaiveDateTime>,
+    archive_path: Option<String>,
+    inviter: Option<u32>,
+    v2_id: u128,
+}
+
+/// Every user row (a small table: held whole), its key set and, after [`Users::finalize`], the
+/// fate of each row.
+pub(crate) struct Users {
+    pub(crate) kind: KeyKind,
+    entries: Vec<UserEntry>,
+    pub(crate) index: KeyIndex,
+    collisions: Vec<(u32, u32)>,
+    min_activity: HashMap<u32, NaiveDateTime>,
+}
+
+fn religious(v: &V1Value) -> (String, Option<&'static str>) {
+    let raw = v.to_text_lossy();
+    let t = raw.as_deref().map(str::trim).unwrap_or("");
+    let lower = t.to_lowercase();
+    let mapped = match lower.as_str() {
+        "" => "unspecified",
+        "christian" | "christians" | "christianity" => "christian",
+        "unspecified" | "not specified" | "none" | "prefer not to say" => "unspecified",
+        "other" => "other",
+        _ => "other",
+    };
+    let exact = raw.as_deref() == Some(mapped);
+    (mapped.to_string(), (!exact).then_some(mapped))
+}
+
+impl Users {
+    /// Pass 1 over `user`: every per-row rule, and the key set.
+    pub(crate) fn read(ctx: &mut Ctx<'_>) -> Result<Users, DetectError> {
+        let schema = ctx.db.schema();
+        let kind = match schema.user_key {
+            UserRefKind::ById => KeyKind::Hex,
+            UserRefKind::ByName => KeyKind::Name,
+        };
+        let has_religious = schema.has_column(TABLE, "religious_preference");
+        let pk = ctx.db.pk_index_rowids(TABLE)?;
+        let missing_from_index: HashSet<i64> = match &pk {
+            Some(_) => HashSet::new(),
+            None => ctx
+                .db
+                .integrity()?
+                .missing_index_entries
+                .into_iter()
+                .filter(|m| m.table == TABLE)
+                .map(|m| m.rowid)
+                .collect(),
+        };
+        let rows: Vec<UserRow> = ctx.db.read_all()?;
+        ctx.sink.count_read(TABLE, rows.len() as u64);
+        let mut users = Users {
+            kind,
+            entries: Vec::with_capacity(rows.len()),
+            index: KeyIndex::default(),
+            collisions: Vec::new(),
+            min_activity: HashMap::new(),
+        };
+        let known_id = parse_hex32(KNOWN_CORRUPTED_USER_ID).map(NormKey::Hex);
+        for row in rows {
+            let idx = users.entries.len() as u32;
+            let key_val = match kind {
+                KeyKind::Hex => &row.id,
+                KeyKind::Name => &row.display_name,
+            };
+            let mut rf = RowFindings::new(row.rowid, key_text(key_val, row.rowid));
+            let norm = normalize(key_val, kind);
+            let damage = key_damage(key_val, kind);
+            let index_damaged = match &pk {
+                Some(set) => !set.contains(&row.rowid),
+                None => missing_from_index.contains(&row.rowid),
+            };
+            let texts = check_utf8(
+                &mut rf,
+                &[
+                    ("display_name", &row.display_name),
+                    ("prayer_style", &row.prayer_style),
+                ],
+            );
+            let raw_name = texts[0].clone().unwrap_or_default();
+            let blank = is_blank(&raw_name);
+            let key_bad = !(damage.is_empty() || kind == KeyKind::Name && blank);
+            let key_valid = match (&norm, kind) {
+                (Some(NormKey::Hex(_)), KeyKind::Hex) => true,
+                (Some(NormKey::Text(_)), KeyKind::Hex) => !key_bad,
+                (Some(NormKey::Text(_)), KeyKind::Name) => true,
+                _ => false,
+            };
+            if index_damaged || key_bad {
+                let mut what = Vec::new();
+                if index_damaged {
+                    what.push(
+                        "missing from the primary-key index (only a full scan sees it)".to_string(),
+                    );
+                }
+                if key_bad {
+                    what.push(format!(
+                        "key {} is damaged: {}",
+                        show(key_val),
+                        damage.join(", ")
+                    ));
+                }
+                let (decision, done) = match ctx.policy {
+                    Policy::Strict => (Decision::Quarantined, "quarantined (strict)".to_string()),
+                    Policy::Repair if key_bad && !key_valid => (
+                        Decision::Quarantined,
+                        "no valid key remains after normalisation; quarantined".to_string(),
+                    ),
+                    Policy::Repair if key_bad => (
+                        Decision::Repaired,
+                        format!("key normalised to {}; written", norm_text(norm.as_ref())),
+                    ),
+                    Policy::Repair => (
+                        Decision::Repaired,
+                        "the row's data is intact; written (v2 builds its own indexes)".to_string(),
+                    ),
+                };
+                rf.push(
+                    RuleId::UserUnretrievable,
+                    decision,
+                    format!(
+                        "user cannot be fetched by its own key: {}; {done}",
+                        what.join("; ")
+                    ),
+                );
+            }
+            let name_base = if kind == KeyKind::Name && key_bad {
+                clean_key_text(&raw_name)
+            } else {
+                raw_name.clone()
+            };
+            if blank {
+                rf.push(
+                    RuleId::UserEmptyName,
+                    Decision::Quarantined,
+                    format!(
+                        "display name {} is NULL, empty or whitespace only; quarantined",
+                        show(&row.display_name)
+                    ),
+                );
+            }
+            let test_name =
+                !row.display_name.is_null() && ctx.opts.test_account_names.contains(&raw_name);
+            let test_id = kind == KeyKind::Hex && norm.is_some() && norm == known_id;
+            if test_name || test_id {
+                rf.push(
+                    RuleId::UserTestAccount,
+                    Decision::Quarantined,
+                    if test_id {
+                        format!("the known corrupted test account id {KNOWN_CORRUPTED_USER_ID}; quarantined")
+                    } else {
+                        format!("display name '{}' is on the test-account list; quarantined", shown(&raw_name, 60))
+                    },
+                );
+            }
+            let problems = name_problems(&name_base);
+            let name = if blank || problems.is_empty() {
+                name_base
+            } else {
+                let repaired = repair_name(&name_base);
+                match ctx.policy {
+                    Policy::Repair => rf.push(
+                        RuleId::UserName,
+                        Decision::Repaired,
+                        format!(
+                            "display name '{}' has {}; repaired to '{}'",
+                            shown(&name_base, 120),
+                            problems.join(", "),
+                            shown(&repaired, 120)
+                        ),
+                    ),
+                    Policy::Strict => rf.push(
+                        RuleId::UserName,
+                        Decision::Quarantined,
+                        format!(
+                            "display name '{}' has {}; quarantined (strict)",
+                            shown(&name_base, 120),
+                            problems.join(", ")
+                        ),
+                    ),
+                }
+                repaired
+            };
+            let path_date = row
+                .text_file_path
+                .to_text_lossy()
+                .and_then(|p| time::date_in_archive_path(&p));
+            let no_shape = match path_date {
+                Some(d) => NoShape::Evidence(Some(d)),
+                None => NoShape::Pending,
+            };
+            let (created, pending_time) = match check_time(
+                &mut rf,
+                ctx.policy,
+                "created_at",
+                &row.created_at,
+                false,
+                no_shape,
+            ) {
+                TimeOutcome::At(t) => (Some(t), false),
+                TimeOutcome::Pending => (None, true),
+                _ => (None, false),
+            };
+            let supporter_since = match check_time(
+                &mut rf,
+                ctx.policy,
+                "supporter_since",
+                &row.supporter_since,
+                true,
+                NoShape::SetNull,
+            ) {
+                TimeOutcome::At(t) => Some(t),
+                _ => None,
+            };
+            let religious = if has_religious {
+                let (value, changed) = religious(&row.religious_preference);
+                if changed.is_some() {
+                    rf.push(
+                        RuleId::Enum,
+                        Decision::Repaired,
+                        format!(
+                            "religious_preference {} is outside the v2 domain; set to '{value}'",
+                            show(&row.religious_preference)
+                        ),
+                    );
+                }
+                value
+            } else {
+                "unspecified".to_string()
+            };
+            let archive_path = check_archive_path(
+                &mut rf,
+                &row.text_file_path,
+                ctx.opts.archive_files,
+                RecordArchive::User(created),
+            );
+            let fate = if rf.written() {
+                Fate::Written
+            } else {
+                Fate::Quarantined
+            };
+            if let Some(n) = &norm {
+                if let Err(holder) = users.index.insert(n, idx) {
+                    users.collisions.push((holder, idx));
+                }
+            }
+            users.entries.push(UserEntry {
+                prayer_style: texts[1].clone().filter(|s| !s.is_empty()),
+                row,
+                rf,
+                norm,
+                key_damaged: key_bad,
+                name,
+                created,
+                pending_time,
+                fate,
+                religious,
+                supporter_since,
+                archive_path,
+                inviter: None,
+                v2_id: 0,
+            });
+        }
+        Ok(users)
+    }
+
+    /// The v1 key text of entry `idx`.
+    pub(crate) fn key_of(&self, idx: u32) -> Option<&str> {
+        self.entries.get(idx as usize).map(|e| e.rf.key.as_str())
+    }
+
+    /// True when some user's `created_at` waits for evidence from related activity.
+    pub(crate) fn has_pending_times(&self) -> bool {
+        self.entries.iter().any(|e| e.pending_time)
+    }
+
+    /// The entry a stored member reference names (before merges), if any.
+    pub(crate) fn entry_of(&self, reference: &V1Value) -> Option<u32> {
+        self.index.lookup(reference, self.kind)
+    }
+
+    /// Records activity of entry `idx` at `at` (evidence for an unparseable `created_at`).
+    pub(crate) fn note_activity(&mut self, idx: u32, at: NaiveDateTime) {
+        if self
+            .entries
+            .get(idx as usize)
+            .is_some_and(|e| e.pending_time)
+        {
+            let slot = self.min_activity.entry(idx).or_insert(at);
+            *slot = (*slot).min(at);
+        }
+    }
+
+    /// The written entry an entry ends in (following merges), if any.
+    pub(crate) fn final_entry(&self, idx: u32) -> Option<u32> {
+        let mut cur = idx;
+        for _ in 0..=self.entries.len() {
+            match self.entries.get(cur as usize)?.fate {
+                Fate::Written => return Some(cur),
+                Fate::MergedInto(next) => cur = next,
+                Fate::Quarantined => return None,
+            }
+        }
+        None
+    }
+
+    /// The v2 id an entry ends in, if written (valid after [`Users::finalize`]).
+    pub(crate) fn target(&self, idx: u32) -> Option<u128> {
+        self.final_entry(idx)
+            .map(|i| self.entries[i as usize].v2_id)
+    }
+
+    /// The resolved `created_at` of the written user with v2 id `id`.
+    pub(crate) fn created_by_v2_id(&self) -> HashMap<u128, NaiveDateTime> {
+        self.entries
+            .iter()
+            .filter(|e| e.fate == Fate::Written)
+            .filter_map(|e| Some((e.v2_id, e.created?)))
+            .collect()
+    }
+
+    /// Settles every decision that needs the whole table: pending times, key collisions,
+    /// duplicates, v2 ids and the invite tree.
+    pub(crate) fn finalize(&mut self, policy: Policy) {
+        self.settle_times();
+        self.settle_key_collisions(policy);
+        self.settle_duplicates(policy);
+        for e in &mut self.entries {
+            e.v2_id = match (&e.norm, self.kind) {
+                (Some(NormKey::Hex(h)), KeyKind::Hex) => *h,
+                _ => user_id_for_name(&e.name),
+            };
+        }
+        self.settle_invite_tree();
+    }
+
+    fn settle_times(&mut self) {
+        for (i, e) in self.entries.iter_mut().enumerate() {
+            if !e.pending_time {
+                continue;
+            }
+            e.pending_time = false;
+            let evidence = self.min_activity.get(&(i as u32)).copied();
+            if let TimeOutcome::At(t) =
+                time_from_evidence(&mut e.rf, "created_at", &e.row.created_at, evidence)
+            {
+                e.created = Some(t);
+            }
+            if !e.rf.written() {
+                e.fate = Fate::Quarantined;
+            }
+        }
+    }
+
+    /// Orders survivors: earliest created, then smallest key.
+    fn survivor_order(&self, i: u32) -> (Option<NaiveDateTime>, &str) {
+        let e = &self.entries[i as usize];
+        (e.created, e.rf.key.as_str())
+    }
+
+    fn fold_into(&mut self, loser: u32, winner: u32, policy: Policy, rule: RuleId, why: String) {
+        let w = &self.entries[winner as usize];
+        let wkey = w.rf.key.clone();
+        let done = match policy {
+            Policy::Repair => format!("merged into row {wkey}"),
+            Policy::Strict => format!("quarantined (strict keeps only {wkey})"),
+        };
+        let e = &mut self.entries[loser as usize];
+        match policy {
+            Policy::Repair => {
+                e.rf.push(rule, Decision::Merged, format!("{why}; {done}"));
+                e.fate = Fate::MergedInto(winner);
+            }
+            Policy::Strict => {
+                e.rf.push(rule, Decision::Quarantined, format!("{why}; {done}"));
+                e.fate = Fate::Quarantined;
+            }
+        }
+    }
+
+    fn settle_key_collisions(&mut self, policy: Policy) {
+        let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
+        for &(holder, newcomer) in &self.collisions {
+            groups
+                .entry(holder)
+                .or_insert_with(|| vec![holder])
+                .push(newcomer);
+        }
+        let mut holders: Vec<u32> = groups.keys().copied().collect();
+        holders.sort_unstable();
+        for holder in holders {
+            let members: Vec<u32> = groups[&holder]
+                .iter()
+                .copied()
+                .filter(|&i| self.entries[i as usize].fate == Fate::Written)
+                .collect();
+            let Some(&winner) = members.iter().min_by(|&&a, &&b| {
+                let ka = (self.entries[a as usize].key_damaged, self.survivor_order(a));
+                let kb = (self.entries[b as usize].key_damaged, self.survivor_order(b));
+                ka.cmp(&kb)
+            }) else {
+                continue;
+            };
+            if let Some(n) = self.entries[winner as usize].norm.clone() {
+                self.index.set(&n, winner);
+            }
+            for &m in &members {
+                if m == winner {
+                    continue;
+                }
+                let rule = if self.entries[m as usize].key_damaged {
+                    RuleId::UserUnretrievable
+                } else {
+                    RuleId::UserDuplicate
+                };
+                let why = format!(
+                    "normalised key {} is also the key of row {}",
+                    norm_text(self.entries[m as usize].norm.as_ref()),
+                    self.entries[winner as usize].rf.key
+                );
+                self.fold_into(m, winner, policy, rule, why);
+            }
+        }
+    }
+
+    fn settle_duplicates(&mut self, policy: Policy) {
+        let mut groups: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.fate == Fate::Written {
+                groups.entry(fold_name(&e.name)).or_default().push(i as u32);
+            }
+        }
+        let mut dups: Vec<Vec<u32>> = groups.into_values().filter(|g| g.len() > 1).collect();
+        dups.sort();
+        for group in dups {
+            let Some(&winner) = group
+                .iter()
+                .min_by(|&&a, &&b| self.survivor_order(a).cmp(&self.survivor_order(b)))
+            else {
+                continue;
+            };
+            for &m in &group {
+                if m == winner {
+                    continue;
+                }
+                let w = &self.entries[winner as usize];
+                let why = format!(
+                    "name '{}' is the same as '{}' (row {}, created {}) after NFC, trimming and case folding",
+                    shown(&self.entries[m as usize].name, 60),
+                    shown(&w.name, 60),
+                    w.rf.key,
+                    w.created.map(time::canonical).unwrap_or_default()
+                );
+                self.fold_into(m, winner, policy, RuleId::UserDuplicate, why);
+            }
+        }
+    }
+
+    fn settle_invite_tree(&mut self) {
+        let n = self.entries.len();
+        for i in 0..n {
+            if self.entries[i].fate != Fate::Written {
+                continue;
+            }
+            let value = self.entries[i].row.invited_by.clone();
+            if value.to_text_lossy().is_some_and(|t| t.trim().is_empty()) {
+                continue;
+            }
+            let parent = resolve_parent(&self.index, self.kind, &value, |j| self.final_entry(j));
+            let drop_why = match parent {
+                Parent::None => continue,
+                Parent::Found(j) if j as usize == i => {
+                    format!("invited_by {} points at the user itself", show(&value))
+                }
+                Parent::Found(j) => {
+                    self.entries[i].inviter = Some(j);
+                    continue;
+                }
+                Parent::Missing(v) => format!("invited_by {v} names no user"),
+                Parent::NotWritten(v) => format!("invited_by {v} names a user that is quarantined"),
+            };
+            self.entries[i].rf.push(
+                RuleId::InviteTree,
+                Decision::Repaired,
+                format!("{drop_why}; link dropped"),
+            );
+        }
+        // Cycles: follow links; each cycle loses the link of its newest account.
+        let mut state = vec![0u8; n]; // 0 new, 1 on the current walk, 2 done
+        for start in 0..n {
+            let mut path = Vec::new();
+            let mut cur = Some(start as u32);
+            while let Some(c) = cur {
+                match state[c as usize] {
+                    2 => break,
+                    1 => {
+                        let at = path.iter().position(|&p| p == c).unwrap_or(0);
+                        let cycle: Vec<u32> = path[at..].to_vec();
+                        self.break_cycle(&cycle);
+                        break;
+                    }
+                    _ => {
+                        state[c as usize] = 1;
+                        path.push(c);
+                        cur = self.entries[c as usize].inviter;
+                    }
+                }
+            }
+            for p in path {
+                state[p as usize] = 2;
+            }
+        }
+    }
+
+    fn break_cycle(&mut self, cycle: &[u32]) {
+        let Some(&newest) = cycle
+            .iter()
+            .max_by(|&&a, &&b| self.survivor_order(a).cmp(&self.survivor_order(b)))
+        else {
+            return;
+        };
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|&c| format!("'{}'", shown(&self.entries[c as usize].name, 40)))
+            .collect();
+        let e = &mut self.entries[newest as usize];
+        e.inviter = None;
+        e.rf.push(
+            RuleId::InviteTree,
+            Decision::Repaired,
+            format!(
+                "invited_by closes a cycle ({} → back); the link of the newest account, '{}', dropped",
+                names.join(" → "),
+                shown(&e.name, 40)
+            ),
+        );
+    }
+
+    /// Commits the findings and produces the v2 users, the entry → v2 id targets and the id map.
+    pub(crate) fn into_parts(
+        self,
+        ctx: &mut Ctx<'_>,
+    ) -> (
+        Vec<ResolvedUser>,
+        Vec<Option<u128>>,
+        Vec<IdMapEntry>,
+        KeyIndex,
+    ) {
+        let targets: Vec<Option<u128>> = (0..self.entries.len() as u32)
+            .map(|i| self.target(i))
+            .collect();
+        let mut out = Vec::new();
+        let mut id_map = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            let inviter = e.inviter.map(|j| hex_id(self.entries[j as usize].v2_id));
+            if let Some(t) = targets[i] {
+                id_map.push(IdMapEntry {
+                    entity: "user",
+                    v1_key: e.rf.key.clone(),
+                    v2_id: hex_id(t),
+                });
+            }
+            let written = ctx.sink.commit(TABLE, e.rf.clone());
+            if written {
+                out.push(ResolvedUser {
+                    rowid: e.row.rowid,
+                    v1_key: e.rf.key.clone(),
+                    id: hex_id(e.v2_id),
+                    display_name: e.name.clone(),
+                    created_at: e.created.unwrap_or_default(),
+                    religious_preference: e.religious.clone(),
+                    prayer_style: e.prayer_style.clone(),
+                    invited_by_user_id: inviter,
+                    is_supporter: e.row.is_supporter.as_bool().unwrap_or(false),
+                    supporter_since: e.supporter_since,
+                    v1_archive_path: e.archive_path.clone(),
+                });
+            }
+        }
+        (out, targets, id_map, self.index)
+    }
+}
+
+fn norm_text(n: Option<&NormKey>) -> String {
+    match n {
+        Some(NormKey::Hex(h)) => hex_id(*h),
+        Some(NormKey::Text(t)) => format!("'{}'", shown(t, 60)),
+        None => "nothing".into(),
+    }
+}

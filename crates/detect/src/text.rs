@@ -1,0 +1,138 @@
+//! Text helpers: name folding and repair, key normalisation, invisible characters.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Characters that render as nothing (zero-width, joiners, bidirectional controls, BOM, soft
+/// hyphen, fillers). Stripped from damaged keys (`R-USER-UNRETRIEVABLE`).
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}')
+}
+
+/// The folded form of a display name for `R-USER-DUPLICATE`: NFC, trimmed, Unicode case folded
+/// (full folding, `caseless`), NFC again.
+pub fn fold_name(name: &str) -> String {
+    let nfc: String = name.nfc().collect();
+    caseless::default_case_fold_str(nfc.trim()).nfc().collect()
+}
+
+/// True for a line break (turned into a space by the name repair).
+fn is_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+/// Maximum display-name length of v2, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// What is wrong with a display name for `R-USER-NAME` (empty when nothing is).
+pub fn name_problems(name: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if name.chars().count() > MAX_NAME_CHARS {
+        out.push("longer than 100 characters");
+    }
+    if name.chars().any(is_line_break) {
+        out.push("line breaks");
+    }
+    if name.chars().any(|c| c.is_control() && !is_line_break(c)) {
+        out.push("control characters");
+    }
+    if name.trim() != name {
+        out.push("leading or trailing whitespace");
+    }
+    out
+}
+
+/// The `R-USER-NAME` repair: line breaks and runs of whitespace become one space, other control
+/// characters are dropped, the result is trimmed and cut to 100 characters on a character
+/// boundary (then trimmed again).
+pub fn repair_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut pending_space = false;
+    for c in name.chars() {
+        if is_line_break(c) || c.is_whitespace() {
+            pending_space = true;
+        } else if c.is_control() {
+            continue;
+        } else {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(c);
+        }
+    }
+    let cut: String = out.chars().take(MAX_NAME_CHARS).collect();
+    cut.trim_end().to_string()
+}
+
+/// True when nothing visible is left once whitespace, control and invisible characters go.
+pub fn is_blank(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+}
+
+/// Trims and strips invisible characters (the key repair of `R-USER-UNRETRIEVABLE`).
+pub fn clean_key_text(s: &str) -> String {
+    s.trim()
+        .chars()
+        .filter(|c| !is_invisible(*c))
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// Parses exactly 32 lower- or upper-case hex digits.
+pub fn parse_hex32(s: &str) -> Option<u128> {
+    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(s, 16).ok()
+}
+
+/// Shortens a value for a reason text (at most `max` characters, `…` when cut), with control
+/// characters escaped so the reason stays on one line.
+pub fn shown(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).flat_map(char::escape_debug).collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_merges_case_space_and_normal_forms() {
+        assert_eq!(fold_name(" Mary "), fold_name("mary"));
+        assert_eq!(fold_name("MARÍA"), fold_name("mari\u{301}a"));
+        assert_eq!(fold_name("Straße"), fold_name("STRASSE"));
+        assert_ne!(fold_name("Mary"), fold_name("Marie"));
+    }
+
+    #[test]
+    fn name_repair_keeps_one_letter_names_and_cuts_long_ones() {
+        assert!(name_problems("J").is_empty());
+        assert_eq!(repair_name("  Anna\n  Lee\t"), "Anna Lee");
+        assert_eq!(repair_name("Bo\u{7}b"), "Bob");
+        let long = "é".repeat(150);
+        assert_eq!(repair_name(&long).chars().count(), 100);
+        assert_eq!(name_problems(&long), vec!["longer than 100 characters"]);
+        assert!(is_blank(" \u{200B}\t"));
+        assert!(!is_blank("a"));
+    }
+
+    #[test]
+    fn keys_are_cleaned() {
+        assert_eq!(clean_key_text(" ab\u{200B}cd\u{FEFF} "), "abcd");
+        assert!(parse_hex32("0123456789abcdefABCDEF0123456789").is_some());
+        assert!(parse_hex32("0123").is_none());
+        assert!(parse_hex32("ééééééééééééééééé").is_none());
+    }
+}
