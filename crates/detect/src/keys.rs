@@ -56,6 +56,11 @@ pub(crate) fn normalize(v: &V1Value, kind: KeyKind) -> Option<NormKey> {
             Err(_) => return Some(NormKey::Text(format!("x'{}'", hex::encode(b)).into())),
         },
     };
+    if kind == KeyKind::Name {
+        // Names are compared exactly: whitespace in a name is `R-USER-NAME`'s business, and a
+        // reference to ' Mary ' must reach that row (merged or quarantined), not 'Mary'.
+        return (!text.is_empty()).then(|| NormKey::Text(text.into()));
+    }
     let cleaned = clean_key_text(&text);
     if cleaned.is_empty() {
         return None;
@@ -78,6 +83,7 @@ pub(crate) fn key_damage(v: &V1Value, kind: KeyKind) -> Vec<&'static str> {
         V1Value::Blob(_) => out.push("stored as a BLOB, not TEXT"),
         V1Value::Text(b) => match std::str::from_utf8(b) {
             Err(_) => out.push("bytes that are not UTF-8"),
+            Ok(_) if kind == KeyKind::Name => {}
             Ok(s) => {
                 if s.trim() != s {
                     out.push("stray whitespace");
@@ -85,7 +91,7 @@ pub(crate) fn key_damage(v: &V1Value, kind: KeyKind) -> Vec<&'static str> {
                 if s.chars().any(is_invisible) {
                     out.push("zero-width or invisible characters");
                 }
-                if kind == KeyKind::Hex && s.chars().any(|c| c.is_ascii_uppercase()) {
+                if s.chars().any(|c| c.is_ascii_uppercase()) {
                     let cleaned = clean_key_text(s);
                     if parse_hex32(&cleaned).is_some() {
                         out.push("upper-case hex");
@@ -183,6 +189,12 @@ mod tests {
         )
         .is_empty());
         assert!(key_damage(&V1Value::text("Mary"), KeyKind::Name).is_empty());
+        assert!(key_damage(&V1Value::text(" Mary "), KeyKind::Name).is_empty());
+        assert!(!key_damage(&V1Value::Blob(b"Mary".to_vec()), KeyKind::Name).is_empty());
+        assert_eq!(
+            normalize(&V1Value::Blob(b"Mary".to_vec()), KeyKind::Name),
+            normalize(&V1Value::text("Mary"), KeyKind::Name)
+        );
         assert_eq!(normalize(&V1Value::Null, KeyKind::Hex), None);
         assert_eq!(
             normalize(&V1Value::text("None"), KeyKind::Hex),

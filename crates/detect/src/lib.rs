@@ -95,7 +95,12 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         originals.insert(k, v.clone());
         f.original = v;
     }
-    let counts = law(&findings, &read, &written)?;
+    let present: Vec<&str> = CARRIED_TABLES
+        .iter()
+        .copied()
+        .filter(|t| db.schema().has_table(t))
+        .collect();
+    let counts = law(&present, &findings, &read, &written)?;
     let user_by_rowid = resolved_users
         .iter()
         .enumerate()
@@ -131,6 +136,7 @@ fn table_order(t: &str) -> usize {
 
 /// The accounting law from the findings, checked against the rows the rules wrote.
 fn law(
+    tables: &[&str],
     findings: &[Finding],
     read: &BTreeMap<&'static str, u64>,
     written: &BTreeMap<&'static str, u64>,
@@ -143,7 +149,7 @@ fn law(
         *e = (*e).max(f.decision);
     }
     let mut out = BTreeMap::new();
-    for table in CARRIED_TABLES {
+    for &table in tables {
         let mut c = TableCounts {
             read: read.get(table).copied().unwrap_or(0),
             ..TableCounts::default()

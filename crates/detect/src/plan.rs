@@ -306,8 +306,8 @@ impl Plan {
         &self.findings
     }
 
-    /// The accounting law's counts per carried table (every table of
-    /// [`thywill_v1::CARRIED_TABLES`], zero when the file lacks it). Checked to balance.
+    /// The accounting law's counts per carried table the file has (of
+    /// [`thywill_v1::CARRIED_TABLES`]). Checked to balance.
     pub fn counts(&self) -> &BTreeMap<String, TableCounts> {
         &self.counts
     }

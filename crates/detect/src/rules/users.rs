@@ -16,9 +16,7 @@ use crate::ids::{hex_id, user_id_for_name};
 use crate::keys::{key_damage, normalize, KeyIndex, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, Policy, RuleId, KNOWN_CORRUPTED_USER_ID};
 use crate::plan::{IdMapEntry, ResolvedUser};
-use crate::text::{
-    clean_key_text, fold_name, is_blank, name_problems, parse_hex32, repair_name, shown,
-};
+use crate::text::{fold_name, is_blank, name_problems, parse_hex32, repair_name, shown};
 use crate::time;
 
 /// The v1 table name.
@@ -41,6 +39,7 @@ pub(crate) struct UserEntry {
     rf: RowFindings,
     norm: Option<NormKey>,
     key_damaged: bool,
+    empty_name: bool,
     name: String,
     created: Option<NaiveDateTime>,
     pending_time: bool,
@@ -176,11 +175,7 @@ impl Users {
                     ),
                 );
             }
-            let name_base = if kind == KeyKind::Name && key_bad {
-                clean_key_text(&raw_name)
-            } else {
-                raw_name.clone()
-            };
+            let name_base = raw_name.clone();
             if blank {
                 rf.push(
                     RuleId::UserEmptyName,
@@ -302,6 +297,7 @@ impl Users {
                 rf,
                 norm,
                 key_damaged: key_bad,
+                empty_name: blank,
                 name,
                 created,
                 pending_time,
@@ -475,20 +471,34 @@ impl Users {
         }
     }
 
+    /// `R-USER-DUPLICATE` over every named account not already folded by key: each rule is its
+    /// own finding, so an account quarantined for another reason (e.g. its name under `strict`)
+    /// still gets its duplicate finding. The survivor is the earliest written account (ties:
+    /// smallest key).
     fn settle_duplicates(&mut self, policy: Policy) {
         let mut groups: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, e) in self.entries.iter().enumerate() {
-            if e.fate == Fate::Written {
-                groups.entry(fold_name(&e.name)).or_default().push(i as u32);
+            if !e.empty_name && !matches!(e.fate, Fate::MergedInto(_)) {
+                groups
+                    .entry(fold_name(&repair_name(&e.name)))
+                    .or_default()
+                    .push(i as u32);
             }
         }
         let mut dups: Vec<Vec<u32>> = groups.into_values().filter(|g| g.len() > 1).collect();
         dups.sort();
         for group in dups {
-            let Some(&winner) = group
-                .iter()
-                .min_by(|&&a, &&b| self.survivor_order(a).cmp(&self.survivor_order(b)))
-            else {
+            let Some(&winner) = group.iter().min_by(|&&a, &&b| {
+                let ka = (
+                    self.entries[a as usize].fate != Fate::Written,
+                    self.survivor_order(a),
+                );
+                let kb = (
+                    self.entries[b as usize].fate != Fate::Written,
+                    self.survivor_order(b),
+                );
+                ka.cmp(&kb)
+            }) else {
                 continue;
             };
             for &m in &group {
@@ -503,7 +513,25 @@ impl Users {
                     w.rf.key,
                     w.created.map(time::canonical).unwrap_or_default()
                 );
-                self.fold_into(m, winner, policy, RuleId::UserDuplicate, why);
+                if self.entries[m as usize].fate == Fate::Written
+                    && self.entries[winner as usize].fate == Fate::Written
+                {
+                    self.fold_into(m, winner, policy, RuleId::UserDuplicate, why);
+                } else {
+                    let decision = match policy {
+                        Policy::Repair => Decision::Merged,
+                        Policy::Strict => Decision::Quarantined,
+                    };
+                    let e = &mut self.entries[m as usize];
+                    e.rf.push(
+                        RuleId::UserDuplicate,
+                        decision,
+                        format!("{why}; the account is not written (see its other findings)"),
+                    );
+                    if e.fate == Fate::Written {
+                        e.fate = Fate::Quarantined;
+                    }
+                }
             }
         }
     }
