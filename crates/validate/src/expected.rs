@@ -110,7 +110,7 @@ impl Ledger {
 }
 
 /// The law for one carried v1 table, recomputed: where each row read ended.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct LawTally {
     /// The v1 table.
     pub table: String,
@@ -540,12 +540,14 @@ fn derive_users(
             }
             Some(Disposition::Merged) => {
                 law.account(Disposition::Merged);
-                match ledger.mapped(&["user", "users"], &key) {
-                    Some(to) if actual.has(USERS, to) => {
-                        for r in refs {
-                            members.by_ref.entry(r).or_insert_with(|| to.clone());
-                        }
+                let to = ledger.mapped(&["user", "users"], &key);
+                if let Some(to) = to {
+                    for r in refs {
+                        members.by_ref.entry(r).or_insert_with(|| to.clone());
                     }
+                }
+                match to {
+                    Some(to) if actual.has(USERS, to) => {}
                     to => law.violation(format!(
                         "{key}: merged, but migration_id_map points at {} which is not a v2 user",
                         to.map_or("nothing", |s| s.as_str())

@@ -179,8 +179,12 @@ pub(crate) fn against_v2(
                 .collect()
         })
         .unwrap_or_default();
+    let expect_admin = derived
+        .expected
+        .get(3)
+        .is_some_and(|roles| roles.rows.keys().any(|k| k.ends_with("|admin")));
     out.push(run_check("smoke", || {
-        let sm = smoke::run(&mut conn, &members, now).map_err(q("smoke checks"))?;
+        let sm = smoke::run(&mut conn, &members, expect_admin, now).map_err(q("smoke checks"))?;
         Ok(Outcome {
             summary: sm.done.join("; "),
             facts: sm.done,
