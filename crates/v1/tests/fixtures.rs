@@ -5,11 +5,14 @@
 use std::path::PathBuf;
 
 use thywill_v1::{
-    AttributeRow, InviteRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRoleRow, UserRow, V1Database, V1Error, V1Row,
+    AttributeRow, InviteRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRoleRow, UserRow,
+    V1Database, V1Error, V1Row,
 };
 
 fn fixture_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
 }
 
 fn count<R: V1Row>(db: &V1Database) -> u64 {
@@ -18,20 +21,35 @@ fn count<R: V1Row>(db: &V1Database) -> u64 {
 
 #[test]
 fn every_generation_reads_as_the_truth_says() {
-    for (dir, label) in [("g0-s", "G0"), ("g1-s", "G1"), ("g2-s", "G2"), ("g3-s", "G3")] {
+    for (dir, label) in [
+        ("g0-s", "G0"),
+        ("g1-s", "G1"),
+        ("g2-s", "G2"),
+        ("g3-s", "G3"),
+    ] {
         let base = fixture_dir(dir);
-        let truth: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(base.join("truth.json")).unwrap_or_else(|e| panic!("{dir}/truth.json: {e}")))
-                .unwrap();
+        let truth: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(base.join("truth.json"))
+                .unwrap_or_else(|e| panic!("{dir}/truth.json: {e}")),
+        )
+        .unwrap();
         let db = V1Database::open(base.join("v1.db")).unwrap();
         assert_eq!(db.schema().generation.to_string(), label, "{dir}");
         assert_eq!(truth["generation"], label, "{dir}");
-        assert!(db.schema().unknown_columns.is_empty(), "{dir}: {:?}", db.schema().unknown_columns);
+        assert!(
+            db.schema().unknown_columns.is_empty(),
+            "{dir}: {:?}",
+            db.schema().unknown_columns
+        );
 
         let counts = db.table_counts().unwrap();
         let expected = truth["tables"].as_object().unwrap();
         for (table, n) in expected {
-            assert_eq!(counts.get(table).copied(), n.as_u64(), "{dir}: rows of {table}");
+            assert_eq!(
+                counts.get(table).copied(),
+                n.as_u64(),
+                "{dir}: rows of {table}"
+            );
         }
         let streamed = [
             ("user", count::<UserRow>(&db)),
@@ -47,12 +65,21 @@ fn every_generation_reads_as_the_truth_says() {
             let want = expected.get(table).and_then(|v| v.as_u64()).unwrap_or(0);
             assert_eq!(n, want, "{dir}: streamed rows of {table}");
         }
-        let by_prayer = db.for_each_mark_by_prayer::<V1Error, _>(|_| Ok(())).unwrap();
-        assert_eq!(by_prayer, counts.get("prayermark").copied().unwrap_or(0), "{dir}");
+        let by_prayer = db
+            .for_each_mark_by_prayer::<V1Error, _>(|_| Ok(()))
+            .unwrap();
+        assert_eq!(
+            by_prayer,
+            counts.get("prayermark").copied().unwrap_or(0),
+            "{dir}"
+        );
 
         // The generator hides at least one user from the key index; integrity must name it.
         let report = db.integrity().unwrap();
-        let visible = db.pk_index_rowids("user").unwrap().expect("user has a key index");
+        let visible = db
+            .pk_index_rowids("user")
+            .unwrap()
+            .expect("user has a key index");
         let hidden: Vec<i64> = db
             .read_all::<UserRow>()
             .unwrap()
@@ -60,10 +87,16 @@ fn every_generation_reads_as_the_truth_says() {
             .map(|u| u.rowid)
             .filter(|r| !visible.contains(r))
             .collect();
-        assert!(!hidden.is_empty(), "{dir}: the fixture should hide a user from the key index");
+        assert!(
+            !hidden.is_empty(),
+            "{dir}: the fixture should hide a user from the key index"
+        );
         for rowid in &hidden {
             assert!(
-                report.missing_index_entries.iter().any(|e| e.table == "user" && e.rowid == *rowid),
+                report
+                    .missing_index_entries
+                    .iter()
+                    .any(|e| e.table == "user" && e.rowid == *rowid),
                 "{dir}: rowid {rowid} not in {:?}",
                 report.missing_index_entries
             );
