@@ -1,0 +1,220 @@
+//! The plan as pass 2 uses it, and the real-data facts the spec insists on.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use rusqlite::Connection;
+use thywill_detect::{detect, DetectOptions, Plan, Policy, RuleId, Verdict};
+use thywill_v1::{MarkRow, PrayerRow, V1Database};
+
+fn as_of() -> chrono::NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 6, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("valid date")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
+        .join("v1.db")
+}
+
+/// Pass 2 over the fixtures: the rows the plan writes are exactly the law's `written`, and every
+/// written mark and prayer references written rows.
+#[test]
+fn pass_two_writes_exactly_what_the_law_counts() {
+    for g in ["g0-s", "g1-s", "g2-s", "g3-s"] {
+        let db = V1Database::open(fixture(g)).unwrap();
+        for policy in [Policy::Repair, Policy::Strict] {
+            let plan = detect(&db, &DetectOptions::new(policy, as_of())).unwrap();
+            let users: std::collections::HashSet<String> =
+                plan.users().iter().map(|u| u.id.clone()).collect();
+            assert_eq!(users.len(), plan.users().len(), "{g}: v2 user ids unique");
+            assert_eq!(plan.users().len() as u64, plan.counts()["user"].written);
+            let mut prayers = std::collections::HashSet::new();
+            db.for_each::<PrayerRow, thywill_v1::V1Error, _>(|row| {
+                if let Verdict::Write(p) = plan.resolve_prayer(&row) {
+                    assert!(users.contains(&p.author_id), "{g}: author written");
+                    assert!(p.is_answered || (p.answered_at.is_none() && p.testimony.is_none()));
+                    assert!(p.updated_at >= p.created_at);
+                    prayers.insert(p.id);
+                }
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(
+                prayers.len() as u64,
+                plan.counts()["prayer"].written,
+                "{g} {policy}"
+            );
+            let mut marks = std::collections::HashSet::new();
+            db.for_each::<MarkRow, thywill_v1::V1Error, _>(|row| {
+                if let Verdict::Write(m) = plan.resolve_mark(&row) {
+                    assert!(users.contains(&m.user_id), "{g}: mark member written");
+                    assert!(prayers.contains(&m.prayer_id), "{g}: mark prayer written");
+                    assert!(
+                        marks.insert((m.prayer_id, m.user_id, m.marked_at)),
+                        "{g}: v2 unique"
+                    );
+                }
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(
+                marks.len() as u64,
+                plan.counts()["prayermark"].written,
+                "{g} {policy}"
+            );
+            if let Some(c) = plan.counts().get("user_roles") {
+                assert_eq!(plan.role_grants().len() as u64, c.written);
+            }
+            assert_eq!(
+                plan.sessions().len() as u64,
+                plan.counts()["session"].written
+            );
+            assert_eq!(
+                plan.invites().len() as u64,
+                plan.counts()["invitetoken"].written
+            );
+            for inv in plan.invites() {
+                assert!(inv.expires_at > inv.created_at);
+            }
+            for f in plan.findings() {
+                assert!(f.original.is_object(), "{g}: original row kept");
+                assert!(!f.reason.is_empty());
+            }
+        }
+    }
+}
+
+/// A small G1 file built by hand.
+fn g1_file(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("v1.db");
+    let conn = Connection::open(&path).unwrap();
+    let ddl = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/ddl/g1.sql"),
+    )
+    .unwrap_or_else(|_| {
+        "CREATE TABLE user (id VARCHAR NOT NULL, display_name VARCHAR NOT NULL, created_at DATETIME NOT NULL, religious_preference VARCHAR(50), prayer_style VARCHAR(100), invited_by_user_id VARCHAR, invite_token_used VARCHAR, welcome_message_dismissed BOOLEAN NOT NULL, text_file_path VARCHAR, PRIMARY KEY (id));
+         CREATE TABLE prayer (id VARCHAR NOT NULL, author_id VARCHAR NOT NULL, text VARCHAR NOT NULL, generated_prayer VARCHAR, project_tag VARCHAR, created_at DATETIME NOT NULL, flagged BOOLEAN NOT NULL, target_audience VARCHAR(50), text_file_path VARCHAR, PRIMARY KEY (id));
+         CREATE TABLE prayermark (id VARCHAR NOT NULL, user_id VARCHAR NOT NULL, prayer_id VARCHAR NOT NULL, created_at DATETIME NOT NULL, text_file_path VARCHAR, PRIMARY KEY (id));
+         CREATE TABLE role (id VARCHAR NOT NULL, name VARCHAR(50) NOT NULL, description VARCHAR(255), permissions VARCHAR NOT NULL, created_at DATETIME NOT NULL, created_by VARCHAR, is_system_role BOOLEAN NOT NULL, PRIMARY KEY (id));
+         CREATE TABLE prayer_attributes (id VARCHAR NOT NULL, prayer_id VARCHAR NOT NULL, attribute_name VARCHAR(50) NOT NULL, attribute_value VARCHAR(255), created_at DATETIME NOT NULL, created_by VARCHAR, text_file_path VARCHAR, PRIMARY KEY (id));".into()
+    });
+    // Hostile rows need the loose declarations some early files had (no NOT NULL).
+    let ddl = if extra.is_empty() {
+        ddl
+    } else {
+        ddl.replace(" NOT NULL", "")
+    };
+    conn.execute_batch(&ddl).unwrap();
+    conn.execute_batch(&format!(
+        "INSERT INTO user (id, display_name, created_at, religious_preference, welcome_message_dismissed)
+           VALUES ('{a}', 'Mary', '2025-06-01 10:00:00.000000', 'christian', 0),
+                  ('{b}', ' mary ', '2025-06-02 10:00:00.000000', 'christian', 0),
+                  ('{c}', 'MARY', '2025-06-03 10:00:00.000000', 'christian', 0),
+                  ('{d}', 'Testimony Tom', '2025-06-04 10:00:00.000000', 'christian', 0);
+         INSERT INTO prayer (id, author_id, text, created_at, flagged, target_audience)
+           VALUES ('{p}', '{a}', 'Please pray for my mother''s healing', '2025-06-05 10:00:00.000000', 0, 'all');
+         INSERT INTO prayermark (id, user_id, prayer_id, created_at) VALUES
+           ('{m1}', '{d}', '{p}', '2025-06-06 10:00:00.000000'),
+           ('{m2}', '{d}', '{p}', '2025-06-07 10:00:00.000000'),
+           ('{m3}', '{d}', '{p}', '2025-06-08 10:00:00.000000'),
+           ('{m4}', '{b}', '{p}', '2025-06-09 10:00:00.000000'),
+           ('{m5}', '{a}', '{p}', '2025-06-09 10:00:00.000000');
+         INSERT INTO prayer_attributes (id, prayer_id, attribute_name, attribute_value, created_at) VALUES
+           ('{t1}', '{p}', 'answered', 'true', '2025-06-10 10:00:00.000000'),
+           ('{t2}', '{p}', 'answer_date', '2025-06-10T08:30:00Z', '2025-06-10 10:00:00.000000'),
+           ('{t3}', '{p}', 'answer_testimony', 'She is home.', '2025-06-10 10:00:00.000000');
+         {extra}",
+        a = "a".repeat(32),
+        b = "b".repeat(32),
+        c = "c".repeat(32),
+        d = "d".repeat(32),
+        p = "1".repeat(32),
+        m1 = "2".repeat(32),
+        m2 = "3".repeat(32),
+        m3 = "4".repeat(32),
+        m4 = "5".repeat(32),
+        m5 = "6".repeat(32),
+        t1 = "7".repeat(32),
+        t2 = "8".repeat(32),
+        t3 = "9".repeat(32),
+    ))
+    .unwrap();
+    path
+}
+
+fn plan_of(path: &Path, policy: Policy) -> Plan {
+    let db = V1Database::open(path).unwrap();
+    detect(&db, &DetectOptions::new(policy, as_of())).unwrap()
+}
+
+#[test]
+fn real_data_facts_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = g1_file(dir.path(), "");
+    let plan = plan_of(&path, Policy::Repair);
+    let rules = |table: &str| -> Vec<(i64, RuleId)> {
+        plan.findings()
+            .iter()
+            .filter(|f| f.v1_table == table)
+            .map(|f| (f.rowid, f.rule))
+            .collect()
+    };
+    // Repeated marks of the same prayer by the same member at different times are carried.
+    // The merge of ' mary ' into 'Mary' makes marks 4 and 5 the same instant: one is deduplicated.
+    assert_eq!(rules("prayermark"), vec![(5, RuleId::MarkDuplicate)]);
+    assert_eq!(plan.counts()["prayermark"].written, 4);
+    // An ISO answer_date is not a finding, and becomes answered_at in UTC.
+    assert!(rules("prayer_attributes").is_empty());
+    let db = V1Database::open(&path).unwrap();
+    let prayer: Vec<PrayerRow> = db.read_all().unwrap();
+    let Verdict::Write(p) = plan.resolve_prayer(&prayer[0]) else {
+        panic!("prayer written")
+    };
+    assert!(p.is_answered);
+    assert_eq!(p.answered_at.unwrap().to_string(), "2025-06-10 08:30:00");
+    assert_eq!(p.testimony.as_deref(), Some("She is home."));
+    // Names differing only in case or surrounding spaces are one person, the earliest survives.
+    let user_rules = rules("user");
+    assert!(user_rules.contains(&(2, RuleId::UserDuplicate)));
+    assert!(user_rules.contains(&(2, RuleId::UserName)));
+    assert!(user_rules.contains(&(3, RuleId::UserDuplicate)));
+    assert_eq!(plan.counts()["user"].merged, 2);
+    let mary = "a".repeat(32);
+    assert!(plan.id_map().iter().filter(|e| e.v2_id == mary).count() == 3);
+    // "Testimony Tom" is not a test account.
+    assert!(!user_rules.iter().any(|(r, _)| *r == 4));
+}
+
+#[test]
+fn hostile_rows_never_panic_and_keep_the_law() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = g1_file(
+        dir.path(),
+        "INSERT INTO user (id, display_name, created_at, welcome_message_dismissed, invited_by_user_id, text_file_path)
+           VALUES (NULL, NULL, NULL, 0, NULL, '../../etc/passwd'),
+                  (x'00ff', x'ff00', 12.5, 0, 'None', '/tmp/tmpx/complete_site_archive/users/x.txt'),
+                  (42, 'Zed', 'garbage', 0, '42', NULL),
+                  (' EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE\u{200B}', 'Eve' || char(10) || 'Lyn', '2025-06-01T10:00:00+02:00', 0, NULL, NULL);
+         INSERT INTO prayer (id, author_id, text, created_at, flagged, target_audience)
+           VALUES (NULL, NULL, NULL, NULL, NULL, NULL),
+                  ('p2', 'None', x'ff', 'yesterday', 1, 'Everyone'),
+                  ('p3', '42', printf('%.*c', 6000, 'x'), 1751225580, 0, 'christian');
+         INSERT INTO prayermark (id, user_id, prayer_id, created_at) VALUES (NULL, NULL, NULL, NULL), ('mx', 'None', 'p2', 'x');",
+    );
+    for policy in [Policy::Repair, Policy::Strict] {
+        let plan = plan_of(&path, policy);
+        for c in plan.counts().values() {
+            assert!(c.balances());
+        }
+        let keys: Vec<&str> = plan.findings().iter().map(|f| f.v1_key.as_str()).collect();
+        assert!(
+            keys.contains(&"rowid:5"),
+            "NULL keys are rowid:<n>: {keys:?}"
+        );
+        assert!(keys.contains(&"x'00ff'"), "BLOB keys are hex");
+    }
+}
