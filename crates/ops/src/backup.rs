@@ -119,18 +119,28 @@ pub fn backup(opts: &BackupOptions) -> Result<BackupSet> {
         source,
     })?;
     let now = chrono::Local::now();
-    let (stamp, final_dir) = free_set_name(&opts.backup_dir, &now.format("%Y%m%d_%H%M%S").to_string());
-    let partial = opts.backup_dir.join(format!(".{}.partial", final_dir.file_name().unwrap_or_default().to_string_lossy()));
+    let (stamp, final_dir) =
+        free_set_name(&opts.backup_dir, &now.format("%Y%m%d_%H%M%S").to_string());
+    let partial = opts.backup_dir.join(format!(
+        ".{}.partial",
+        final_dir.file_name().unwrap_or_default().to_string_lossy()
+    ));
     if partial.exists() {
         fs::remove_dir_all(&partial).map_err(OpsError::io("removing a stale", &partial))?;
     }
-    fs::create_dir(&partial).map_err(|source| OpsError::BackupDirNotWritable { path: opts.backup_dir.clone(), source })?;
+    fs::create_dir(&partial).map_err(|source| OpsError::BackupDirNotWritable {
+        path: opts.backup_dir.clone(),
+        source,
+    })?;
     let result = assemble(opts, &stamp, &now, &partial);
     let set = match result {
         Ok(meta) => {
             let problems = verify_set_contents(&partial, &meta)?;
             if !problems.is_empty() {
-                Err(OpsError::BackupInvalid { path: partial.clone(), problems })
+                Err(OpsError::BackupInvalid {
+                    path: partial.clone(),
+                    problems,
+                })
             } else {
                 Ok(meta)
             }
@@ -147,14 +157,23 @@ pub fn backup(opts: &BackupOptions) -> Result<BackupSet> {
     fs::rename(&partial, &final_dir).map_err(OpsError::io("renaming into place", &final_dir))?;
     sync_dir(&opts.backup_dir)?;
     tracing::info!(set = %final_dir.display(), tables = meta.table_counts.len(), "backup verified");
-    Ok(BackupSet { dir: final_dir, meta })
+    Ok(BackupSet {
+        dir: final_dir,
+        meta,
+    })
 }
 
 fn check_source(db: &Path) -> Result<()> {
     match fs::metadata(db) {
         Ok(m) if m.is_file() => Ok(()),
-        Ok(_) => Err(OpsError::UnusableInput { path: db.into(), reason: "is not a file (check --v1-db / V1_DB_PATH)".into() }),
-        Err(e) => Err(OpsError::UnusableInput { path: db.into(), reason: format!("{e} (check --v1-db / V1_DB_PATH)") }),
+        Ok(_) => Err(OpsError::UnusableInput {
+            path: db.into(),
+            reason: "is not a file (check --v1-db / V1_DB_PATH)".into(),
+        }),
+        Err(e) => Err(OpsError::UnusableInput {
+            path: db.into(),
+            reason: format!("{e} (check --v1-db / V1_DB_PATH)"),
+        }),
     }
 }
 
@@ -172,7 +191,12 @@ fn free_set_name(dir: &Path, stamp: &str) -> (String, PathBuf) {
     unreachable!("an unbounded range always yields a free name")
 }
 
-fn assemble(opts: &BackupOptions, stamp: &str, now: &chrono::DateTime<chrono::Local>, dir: &Path) -> Result<BackupMeta> {
+fn assemble(
+    opts: &BackupOptions,
+    stamp: &str,
+    now: &chrono::DateTime<chrono::Local>,
+    dir: &Path,
+) -> Result<BackupMeta> {
     let db_file = format!("{SET_PREFIX}{stamp}.db");
     let snap = snapshot_copy(&opts.v1_db, &dir.join(&db_file), opts.busy_timeout)?;
     let (files_dir, archives) = match &opts.archives_v1 {
@@ -188,7 +212,9 @@ fn assemble(opts: &BackupOptions, stamp: &str, now: &chrono::DateTime<chrono::Lo
     };
     let meta = BackupMeta {
         timestamp: stamp.to_string(),
-        taken_at: now.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        taken_at: now
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         source_db: opts.v1_db.display().to_string(),
         source_archives: opts.archives_v1.as_ref().map(|p| p.display().to_string()),
@@ -198,7 +224,8 @@ fn assemble(opts: &BackupOptions, stamp: &str, now: &chrono::DateTime<chrono::Lo
         integrity_notes: snap.integrity_notes,
         archives,
     };
-    let json = serde_json::to_vec_pretty(&meta).map_err(|e| OpsError::io("encoding", dir.join(META_NAME))(e.into()))?;
+    let json = serde_json::to_vec_pretty(&meta)
+        .map_err(|e| OpsError::io("encoding", dir.join(META_NAME))(e.into()))?;
     write_atomic(&dir.join(META_NAME), &json)?;
     write_manifest(dir)?;
     Ok(meta)
@@ -220,14 +247,21 @@ pub struct Snapshot {
 /// reading it never creates `-wal`/`-shm` files beside it. `dest` must not exist.
 pub fn snapshot_copy(src: &Path, dest: &Path, busy_timeout: Duration) -> Result<Snapshot> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let source = Connection::open_with_flags(src, flags).map_err(OpsError::sqlite("opening the source read-only", src))?;
-    source.busy_timeout(busy_timeout).map_err(OpsError::sqlite("setting the lock wait", src))?;
+    let source = Connection::open_with_flags(src, flags)
+        .map_err(OpsError::sqlite("opening the source read-only", src))?;
+    source
+        .busy_timeout(busy_timeout)
+        .map_err(OpsError::sqlite("setting the lock wait", src))?;
     // One read transaction: the counts and the pages copied below are the same snapshot.
-    source.execute_batch("BEGIN DEFERRED").map_err(OpsError::sqlite("starting the read transaction", src))?;
+    source
+        .execute_batch("BEGIN DEFERRED")
+        .map_err(OpsError::sqlite("starting the read transaction", src))?;
     let counts = table_counts(&source, src)?;
-    let mut copy = Connection::open(dest).map_err(OpsError::sqlite("creating the backup file", dest))?;
+    let mut copy =
+        Connection::open(dest).map_err(OpsError::sqlite("creating the backup file", dest))?;
     {
-        let backup = rusqlite::backup::Backup::new(&source, &mut copy).map_err(OpsError::sqlite("starting the online backup", dest))?;
+        let backup = rusqlite::backup::Backup::new(&source, &mut copy)
+            .map_err(OpsError::sqlite("starting the online backup", dest))?;
         // All pages in one step, from the open read transaction of `source`.
         match backup.step(-1).map_err(OpsError::sqlite("copying pages", src))? {
             rusqlite::backup::StepResult::Done => {}
@@ -251,7 +285,10 @@ pub fn snapshot_copy(src: &Path, dest: &Path, busy_timeout: Duration) -> Result<
         if source_integrity != copy_integrity {
             return Err(OpsError::BackupInvalid {
                 path: dest.to_path_buf(),
-                problems: vec![format!("integrity_check of the copy differs from the source's: {}", copy_integrity.join(" | "))],
+                problems: vec![format!(
+                    "integrity_check of the copy differs from the source's: {}",
+                    copy_integrity.join(" | ")
+                )],
             });
         }
         copy_integrity
@@ -261,16 +298,25 @@ pub fn snapshot_copy(src: &Path, dest: &Path, busy_timeout: Duration) -> Result<
     if copy_counts != counts {
         return Err(OpsError::BackupInvalid {
             path: dest.to_path_buf(),
-            problems: vec![format!("row counts of the copy {copy_counts:?} differ from the source snapshot {counts:?}")],
+            problems: vec![format!(
+                "row counts of the copy {copy_counts:?} differ from the source snapshot {counts:?}"
+            )],
         });
     }
     drop(copy);
-    fs::File::open(dest).and_then(|f| f.sync_all()).map_err(OpsError::io("syncing", dest))?;
-    Ok(Snapshot { counts, integrity_notes })
+    fs::File::open(dest)
+        .and_then(|f| f.sync_all())
+        .map_err(OpsError::io("syncing", dest))?;
+    Ok(Snapshot {
+        counts,
+        integrity_notes,
+    })
 }
 
 fn integrity_messages(conn: &Connection, path: &Path) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare("PRAGMA integrity_check(100000)").map_err(OpsError::sqlite("integrity_check", path))?;
+    let mut stmt = conn
+        .prepare("PRAGMA integrity_check(100000)")
+        .map_err(OpsError::sqlite("integrity_check", path))?;
     let rows = stmt
         .query_map([], |r| r.get::<_, String>(0))
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
@@ -289,8 +335,13 @@ pub fn table_counts(conn: &Connection, path: &Path) -> Result<BTreeMap<String, u
         .map_err(OpsError::sqlite("listing tables", path))?;
     let mut counts = BTreeMap::new();
     for name in names {
-        let sql = format!("SELECT count(*) FROM \"{}\" NOT INDEXED", name.replace('"', "\"\""));
-        let n: i64 = conn.query_row(&sql, [], |r| r.get(0)).map_err(OpsError::sqlite(format!("counting table {name}"), path))?;
+        let sql = format!(
+            "SELECT count(*) FROM \"{}\" NOT INDEXED",
+            name.replace('"', "\"\"")
+        );
+        let n: i64 = conn
+            .query_row(&sql, [], |r| r.get(0))
+            .map_err(OpsError::sqlite(format!("counting table {name}"), path))?;
         counts.insert(name, n as u64);
     }
     Ok(counts)
@@ -303,7 +354,9 @@ pub fn verify_set(dir: &Path) -> Result<BackupSet> {
     let meta_path = dir.join(META_NAME);
     let bytes = fs::read(&meta_path).map_err(|e| OpsError::BackupInvalid {
         path: dir.to_path_buf(),
-        problems: vec![format!("{META_NAME}: {e} (is this a backup set folder made by thywill-backup?)")],
+        problems: vec![format!(
+            "{META_NAME}: {e} (is this a backup set folder made by thywill-backup?)"
+        )],
     })?;
     let meta: BackupMeta = serde_json::from_slice(&bytes).map_err(|e| OpsError::BackupInvalid {
         path: dir.to_path_buf(),
@@ -311,9 +364,15 @@ pub fn verify_set(dir: &Path) -> Result<BackupSet> {
     })?;
     let problems = verify_set_contents(dir, &meta)?;
     if !problems.is_empty() {
-        return Err(OpsError::BackupInvalid { path: dir.to_path_buf(), problems });
+        return Err(OpsError::BackupInvalid {
+            path: dir.to_path_buf(),
+            problems,
+        });
     }
-    Ok(BackupSet { dir: dir.to_path_buf(), meta })
+    Ok(BackupSet {
+        dir: dir.to_path_buf(),
+        meta,
+    })
 }
 
 fn verify_set_contents(dir: &Path, meta: &BackupMeta) -> Result<Vec<String>> {
@@ -333,12 +392,23 @@ fn verify_set_contents(dir: &Path, meta: &BackupMeta) -> Result<Vec<String>> {
         .and_then(|c| Ok((integrity_messages(&c, &db)?, table_counts(&c, &db)?)));
     match checked {
         Ok((integrity, counts)) => {
-            let expected: Vec<String> = if meta.integrity_notes.is_empty() { vec!["ok".into()] } else { meta.integrity_notes.clone() };
+            let expected: Vec<String> = if meta.integrity_notes.is_empty() {
+                vec!["ok".into()]
+            } else {
+                meta.integrity_notes.clone()
+            };
             if integrity != expected {
-                problems.push(format!("{}: integrity_check says {}", meta.db_file, integrity.join(" | ")));
+                problems.push(format!(
+                    "{}: integrity_check says {}",
+                    meta.db_file,
+                    integrity.join(" | ")
+                ));
             }
             if counts != meta.table_counts {
-                problems.push(format!("{}: row counts {counts:?} differ from {META_NAME} {:?}", meta.db_file, meta.table_counts));
+                problems.push(format!(
+                    "{}: row counts {counts:?} differ from {META_NAME} {:?}",
+                    meta.db_file, meta.table_counts
+                ));
             }
         }
         Err(e) => problems.push(e.to_string()),
@@ -357,7 +427,8 @@ pub fn latest_set(backup_dir: &Path) -> Result<Option<PathBuf>> {
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| {
             let name = e.file_name().to_str()?.to_string();
-            name.strip_prefix(SET_PREFIX).map(|s| (s.to_string(), e.path()))
+            name.strip_prefix(SET_PREFIX)
+                .map(|s| (s.to_string(), e.path()))
         })
         .collect();
     // Stamps sort by time; a same-second suffix `_N` sorts after its plain stamp and by N.

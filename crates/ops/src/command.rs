@@ -35,8 +35,19 @@ impl Child {
     }
 
     /// A program with arguments; `shown` is the command line as messages print it.
-    pub fn program(what: impl Into<String>, program: PathBuf, args: Vec<String>, shown: impl Into<String>) -> Child {
-        Child { what: what.into(), program, args, env: Vec::new(), shown: shown.into() }
+    pub fn program(
+        what: impl Into<String>,
+        program: PathBuf,
+        args: Vec<String>,
+        shown: impl Into<String>,
+    ) -> Child {
+        Child {
+            what: what.into(),
+            program,
+            args,
+            env: Vec::new(),
+            shown: shown.into(),
+        }
     }
 
     /// Adds an environment variable.
@@ -64,8 +75,14 @@ impl Child {
             .spawn()
             .map_err(|e| failed(format!("could not be started: {e}"), None))?;
         let pipes = [
-            child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
         ];
         let what = self.what.clone();
         let status = std::thread::scope(|scope| {
@@ -96,10 +113,22 @@ mod tests {
 
     #[test]
     fn hook_outcomes_name_the_command() {
-        Child::hook("--verify-cmd", "echo fine; echo warn >&2").run().unwrap();
+        Child::hook("--verify-cmd", "echo fine; echo warn >&2")
+            .run()
+            .unwrap();
         let e = Child::hook("--switch-cmd", "exit 7").run().unwrap_err();
-        assert_eq!(e.to_string(), "hook --switch-cmd `exit 7` exited with code 7");
-        let e = Child::program("thywill-migrate", "/nonexistent/bin".into(), vec![], "/nonexistent/bin").run().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "hook --switch-cmd `exit 7` exited with code 7"
+        );
+        let e = Child::program(
+            "thywill-migrate",
+            "/nonexistent/bin".into(),
+            vec![],
+            "/nonexistent/bin",
+        )
+        .run()
+        .unwrap_err();
         assert!(e.to_string().contains("could not be started"), "{e}");
     }
 }

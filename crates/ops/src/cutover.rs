@@ -147,21 +147,36 @@ struct Runner<'a> {
 impl Runner<'_> {
     fn publish(&self, headline: &str) {
         if let Some(page) = &self.opts.status_page {
-            let html = render_page(headline, &self.report.steps, self.start.elapsed().as_secs_f64(), Utc::now());
+            let html = render_page(
+                headline,
+                &self.report.steps,
+                self.start.elapsed().as_secs_f64(),
+                Utc::now(),
+            );
             if let Err(e) = write_page(page, &html) {
                 tracing::warn!("status page not updated: {e}");
             }
         }
     }
 
-    fn run(&mut self, i: usize, state: &mut DayState, f: impl FnOnce(&CutoverOptions, &mut DayState) -> Result<()>) -> Result<()> {
+    fn run(
+        &mut self,
+        i: usize,
+        state: &mut DayState,
+        f: impl FnOnce(&CutoverOptions, &mut DayState) -> Result<()>,
+    ) -> Result<()> {
         let offset = self.start.elapsed().as_secs_f64();
         let step = &mut self.report.steps[i];
         step.state = StepState::Running;
         step.started_at = Some(Utc::now());
         step.offset_seconds = Some(offset);
         let (name, label) = (step.name, step.label);
-        tracing::info!("step {}/{} {name}: started at T+{}", i + 1, STEPS.len(), crate::status::hms(offset));
+        tracing::info!(
+            "step {}/{} {name}: started at T+{}",
+            i + 1,
+            STEPS.len(),
+            crate::status::hms(offset)
+        );
         self.publish(&format!("Now: {label}."));
         let began = Instant::now();
         let result = f(self.opts, state);
@@ -170,12 +185,22 @@ impl Runner<'_> {
         match &result {
             Ok(()) => {
                 step.state = StepState::Done;
-                tracing::info!("step {}/{} {name}: done in {:.2} s", i + 1, STEPS.len(), began.elapsed().as_secs_f64());
+                tracing::info!(
+                    "step {}/{} {name}: done in {:.2} s",
+                    i + 1,
+                    STEPS.len(),
+                    began.elapsed().as_secs_f64()
+                );
             }
             Err(e) => {
                 step.state = StepState::Failed;
                 step.error = Some(e.to_string());
-                tracing::error!("step {}/{} {name}: FAILED after {:.2} s: {e}", i + 1, STEPS.len(), began.elapsed().as_secs_f64());
+                tracing::error!(
+                    "step {}/{} {name}: FAILED after {:.2} s: {e}",
+                    i + 1,
+                    STEPS.len(),
+                    began.elapsed().as_secs_f64()
+                );
             }
         }
         result
@@ -191,7 +216,15 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
         started_at,
         steps: STEPS
             .iter()
-            .map(|&(name, label)| StepRecord { name, label, state: StepState::Pending, started_at: None, offset_seconds: None, seconds: None, error: None })
+            .map(|&(name, label)| StepRecord {
+                name,
+                label,
+                state: StepState::Pending,
+                started_at: None,
+                offset_seconds: None,
+                seconds: None,
+                error: None,
+            })
             .collect(),
         rollback: None,
         total_seconds: 0.0,
@@ -210,12 +243,21 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
         let prep = Instant::now();
         match prepare_rehearsal(opts) {
             Ok(copy) => effective = copy,
-            Err(e) => return CutoverRun { report, result: Err(e) },
+            Err(e) => {
+                return CutoverRun {
+                    report,
+                    result: Err(e),
+                }
+            }
         }
         report.rehearsal_prepare_seconds = Some(prep.elapsed().as_secs_f64());
     }
     let opts = &effective;
-    let mut runner = Runner { opts, start: Instant::now(), report };
+    let mut runner = Runner {
+        opts,
+        start: Instant::now(),
+        report,
+    };
     runner.report.started_at = Utc::now();
     let day_start = runner.report.started_at.naive_utc();
     let mut state = DayState::default();
@@ -233,10 +275,17 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
             Ok(())
         }
         Some((i, e)) => {
-            for s in runner.report.steps.iter_mut().filter(|s| s.state == StepState::Pending) {
+            for s in runner
+                .report
+                .steps
+                .iter_mut()
+                .filter(|s| s.state == StepState::Pending)
+            {
                 s.state = StepState::Skipped;
             }
-            runner.publish("We hit a problem and are putting ThyWill back as it was. No prayers are lost.");
+            runner.publish(
+                "We hit a problem and are putting ThyWill back as it was. No prayers are lost.",
+            );
             let rb = roll_back(opts, &state, day_start);
             let rollback_text = match &rb {
                 Ok(summary) => format!("rolled back: {summary}"),
@@ -247,14 +296,23 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
                 Ok(_) => "ThyWill is back on its current system while we look into a problem. Nothing was lost.",
                 Err(_) => "ThyWill is still in maintenance while our team finishes the work.",
             });
-            Err(OpsError::CutoverFailed { step: STEPS[i].0, cause: e.to_string(), rollback: rollback_text })
+            Err(OpsError::CutoverFailed {
+                step: STEPS[i].0,
+                cause: e.to_string(),
+                rollback: rollback_text,
+            })
         }
     };
     let mut report = runner.report;
-    report.total_seconds = start.elapsed().as_secs_f64() - report.rehearsal_prepare_seconds.unwrap_or(0.0);
+    report.total_seconds =
+        start.elapsed().as_secs_f64() - report.rehearsal_prepare_seconds.unwrap_or(0.0);
     report.backup_set = state.backup.as_ref().map(|b| b.dir.clone());
     if report.total_seconds > report.budget_seconds {
-        tracing::warn!("the cut-over took {} — over the {} budget", crate::status::hms(report.total_seconds), crate::status::hms(report.budget_seconds));
+        tracing::warn!(
+            "the cut-over took {} — over the {} budget",
+            crate::status::hms(report.total_seconds),
+            crate::status::hms(report.budget_seconds)
+        );
     }
     if let Ok(json) = serde_json::to_vec_pretty(&report) {
         if let Err(e) = write_atomic(&opts.work_dir.join("cutover_timeline.json"), &json) {
@@ -274,13 +332,24 @@ fn child_bin(what: &str, bin: &Path, opts: &CutoverOptions, v1_only: bool, repor
         return Child::program(what, bin.to_path_buf(), args, shown);
     }
     args.extend(["--policy".into(), opts.policy.clone()]);
-    for (flag, dir) in [("--archives-v1", &opts.archives_v1), ("--archives-v2", &opts.archives_v2)] {
+    for (flag, dir) in [
+        ("--archives-v1", &opts.archives_v1),
+        ("--archives-v2", &opts.archives_v2),
+    ] {
         if let Some(d) = dir {
             args.extend([flag.to_string(), d.display().to_string()]);
         }
     }
-    args.extend(["--report-json".into(), opts.work_dir.join(report).display().to_string()]);
-    let shown = format!("{} {} (V2_DB_URL={})", bin.display(), args.join(" "), thywill_v2::redact_url(&opts.v2_db));
+    args.extend([
+        "--report-json".into(),
+        opts.work_dir.join(report).display().to_string(),
+    ]);
+    let shown = format!(
+        "{} {} (V2_DB_URL={})",
+        bin.display(),
+        args.join(" "),
+        thywill_v2::redact_url(&opts.v2_db)
+    );
     // The v2 URL travels in the environment, not on the command line (it may hold a password).
     Child::program(what, bin.to_path_buf(), args, shown).with_env("V2_DB_URL", opts.v2_db.clone())
 }
@@ -295,7 +364,10 @@ fn hook(flag: &str, cmd: &Option<String>, step: &str) -> Result<()> {
 fn set_flag(flag: &Option<PathBuf>, on: bool) -> Result<()> {
     let Some(path) = flag else { return Ok(()) };
     if on {
-        write_atomic(path, format!("ThyWill maintenance since {}\n", Utc::now().to_rfc3339()).as_bytes())
+        write_atomic(
+            path,
+            format!("ThyWill maintenance since {}\n", Utc::now().to_rfc3339()).as_bytes(),
+        )
     } else {
         match std::fs::remove_file(path) {
             Ok(()) => Ok(()),
@@ -322,13 +394,34 @@ fn run_step(i: usize, opts: &CutoverOptions, st: &mut DayState) -> Result<()> {
         "validate-v1" => {
             // v1 is frozen from here on: its fingerprint decides whether a rollback must restore.
             st.frozen_v1 = Some(db_fingerprint(&opts.v1_db)?);
-            child_bin("thywill-validate --v1-only", &opts.validate_bin, opts, true, "").run()
+            child_bin(
+                "thywill-validate --v1-only",
+                &opts.validate_bin,
+                opts,
+                true,
+                "",
+            )
+            .run()
         }
         "migrate" => {
             st.runs_before = Some(run_ids(&opts.v2_db)?);
-            child_bin("thywill-migrate", &opts.migrate_bin, opts, false, "migration_report.json").run()
+            child_bin(
+                "thywill-migrate",
+                &opts.migrate_bin,
+                opts,
+                false,
+                "migration_report.json",
+            )
+            .run()
         }
-        "validate" => child_bin("thywill-validate", &opts.validate_bin, opts, false, "validation_report.json").run(),
+        "validate" => child_bin(
+            "thywill-validate",
+            &opts.validate_bin,
+            opts,
+            false,
+            "validation_report.json",
+        )
+        .run(),
         "switch" => {
             st.switch_touched = true;
             hook("--switch-cmd", &opts.hooks.switch, name)
@@ -342,7 +435,11 @@ fn run_step(i: usize, opts: &CutoverOptions, st: &mut DayState) -> Result<()> {
 }
 
 /// The automatic rollback, then maintenance off whatever happened.
-fn roll_back(opts: &CutoverOptions, st: &DayState, day_start: chrono::NaiveDateTime) -> std::result::Result<String, String> {
+fn roll_back(
+    opts: &CutoverOptions,
+    st: &DayState,
+    day_start: chrono::NaiveDateTime,
+) -> std::result::Result<String, String> {
     let mut problems = Vec::new();
     let touched_v1 = st.maintenance_touched || st.switch_touched;
     let rb = RollbackOptions {
@@ -350,13 +447,24 @@ fn roll_back(opts: &CutoverOptions, st: &DayState, day_start: chrono::NaiveDateT
         backup: st.backup.as_ref().map(|b| b.dir.clone()),
         archives_v1: None,
         v2_db: st.runs_before.as_ref().map(|_| opts.v2_db.clone()),
-        runs: RunSelection::NewSince { since: day_start, known: st.runs_before.clone().unwrap_or_default() },
+        runs: RunSelection::NewSince {
+            since: day_start,
+            known: st.runs_before.clone().unwrap_or_default(),
+        },
         restore: match &st.frozen_v1 {
             Some(fp) => RestorePolicy::UnlessUnchanged(fp.clone()),
             None => RestorePolicy::Never,
         },
-        switch_back_cmd: if st.switch_touched { opts.hooks.switch_back.clone() } else { None },
-        restart_v1_cmd: if touched_v1 { opts.hooks.restart_v1.clone() } else { None },
+        switch_back_cmd: if st.switch_touched {
+            opts.hooks.switch_back.clone()
+        } else {
+            None
+        },
+        restart_v1_cmd: if touched_v1 {
+            opts.hooks.restart_v1.clone()
+        } else {
+            None
+        },
     };
     let summary = match rollback(&rb) {
         Ok(r) => r.summary(),
@@ -407,8 +515,14 @@ fn prepare_rehearsal(opts: &CutoverOptions) -> Result<CutoverOptions> {
         None => format!("sqlite://{}", dir.join("v2.db").display()),
     };
     o.backup_dir = dir.join("backups");
-    o.maintenance_flag = opts.maintenance_flag.clone().or_else(|| Some(dir.join("maintenance.flag")));
-    o.status_page = opts.status_page.clone().or_else(|| Some(dir.join("status.html")));
+    o.maintenance_flag = opts
+        .maintenance_flag
+        .clone()
+        .or_else(|| Some(dir.join("maintenance.flag")));
+    o.status_page = opts
+        .status_page
+        .clone()
+        .or_else(|| Some(dir.join("status.html")));
     tracing::info!(v1 = %o.v1_db.display(), v2 = %thywill_v2::redact_url(&o.v2_db), "rehearsal copies ready");
     Ok(o)
 }

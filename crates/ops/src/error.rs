@@ -104,14 +104,28 @@ impl OpsError {
     }
 
     /// An [`OpsError::Io`] for `path`.
-    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> OpsError {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> OpsError {
         let path = path.into();
-        move |source| OpsError::Io { context, path, source }
+        move |source| OpsError::Io {
+            context,
+            path,
+            source,
+        }
     }
 
     /// An [`OpsError::Sqlite`] for `path`.
-    pub(crate) fn sqlite(context: impl Into<String>, path: impl Into<PathBuf>) -> impl FnOnce(rusqlite::Error) -> OpsError {
+    pub(crate) fn sqlite(
+        context: impl Into<String>,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(rusqlite::Error) -> OpsError {
         let (context, path) = (context.into(), path.into());
-        move |source| OpsError::Sqlite { context, path, source }
+        move |source| OpsError::Sqlite {
+            context,
+            path,
+            source,
+        }
     }
 }

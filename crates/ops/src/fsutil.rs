@@ -89,18 +89,25 @@ fn parent_dir(path: &Path) -> PathBuf {
 }
 
 fn tempfile_in(dir: &Path, target: &Path) -> Result<(PathBuf, File)> {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     for attempt in 0..100u32 {
         let tmp = dir.join(format!(".{name}.tmp{}.{attempt}", std::process::id()));
-        match fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(OpsError::io("creating a temporary file in", dir)(e)),
         }
     }
-    Err(OpsError::io("creating a temporary file in", dir)(std::io::Error::other(
-        "too many stale temporary files",
-    )))
+    Err(OpsError::io("creating a temporary file in", dir)(
+        std::io::Error::other("too many stale temporary files"),
+    ))
 }
 
 /// What [`copy_tree`] did.
@@ -131,7 +138,10 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<TreeCopy> {
     }
     fs::create_dir_all(to).map_err(OpsError::io("creating", to))?;
     let mut out = TreeCopy::default();
-    let walker = walkdir::WalkDir::new(from).follow_links(false).sort_by_file_name().min_depth(1);
+    let walker = walkdir::WalkDir::new(from)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1);
     for entry in walker {
         let entry = entry.map_err(|e| OpsError::UnusableInput {
             path: e.path().unwrap_or(from).to_path_buf(),
@@ -142,7 +152,8 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<TreeCopy> {
         let shown = rel.display().to_string();
         let printable = rel.to_str().is_some_and(|s| !s.contains(['\n', '\r']));
         if !printable {
-            out.skipped.push(format!("{shown}: name is not UTF-8 or holds a line break"));
+            out.skipped
+                .push(format!("{shown}: name is not UTF-8 or holds a line break"));
             continue;
         }
         let dest = to.join(rel);

@@ -45,7 +45,8 @@ fn relative_text(root: &Path, path: &Path) -> Result<String> {
         Some(p) if !p.iter().any(|s| s.contains(['\n', '\r'])) => Ok(p.join("/")),
         _ => Err(OpsError::UnusableInput {
             path: path.to_path_buf(),
-            reason: "file name is not UTF-8 or holds a line break; a manifest cannot name it".into(),
+            reason: "file name is not UTF-8 or holds a line break; a manifest cannot name it"
+                .into(),
         }),
     }
 }
@@ -69,17 +70,28 @@ pub fn read_manifest(root: &Path) -> Result<(BTreeMap<String, String>, Vec<Strin
     let mut last: Option<String> = None;
     for (i, line) in text.lines().enumerate() {
         let Some((hash, rel)) = line.split_once("  ") else {
-            problems.push(format!("{MANIFEST_NAME} line {}: not \"<sha256>  <path>\"", i + 1));
+            problems.push(format!(
+                "{MANIFEST_NAME} line {}: not \"<sha256>  <path>\"",
+                i + 1
+            ));
             continue;
         };
         let safe = !rel.is_empty()
-            && Path::new(rel).components().all(|c| matches!(c, Component::Normal(_)));
+            && Path::new(rel)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) || !safe {
-            problems.push(format!("{MANIFEST_NAME} line {}: bad hash or unsafe path '{rel}'", i + 1));
+            problems.push(format!(
+                "{MANIFEST_NAME} line {}: bad hash or unsafe path '{rel}'",
+                i + 1
+            ));
             continue;
         }
         if last.as_deref().is_some_and(|l| l >= rel) {
-            problems.push(format!("{MANIFEST_NAME} line {}: not sorted or repeated: '{rel}'", i + 1));
+            problems.push(format!(
+                "{MANIFEST_NAME} line {}: not sorted or repeated: '{rel}'",
+                i + 1
+            ));
         }
         last = Some(rel.to_string());
         entries.insert(rel.to_string(), hash.to_ascii_lowercase());
@@ -101,7 +113,9 @@ pub fn verify_manifest(root: &Path) -> Result<Vec<String>> {
     for (rel, hash) in &listed {
         match actual.get(rel) {
             None => problems.push(format!("{rel}: listed in {MANIFEST_NAME} but missing")),
-            Some(h) if h != hash => problems.push(format!("{rel}: checksum differs from {MANIFEST_NAME}")),
+            Some(h) if h != hash => {
+                problems.push(format!("{rel}: checksum differs from {MANIFEST_NAME}"))
+            }
             Some(_) => {}
         }
     }
@@ -135,7 +149,14 @@ mod tests {
         std::fs::write(dir.path().join("extra"), "").unwrap();
         let problems = verify_manifest(dir.path()).unwrap();
         assert_eq!(problems.len(), 2, "{problems:?}");
-        std::fs::write(dir.path().join(MANIFEST_NAME), format!("{}  ../etc/passwd\n", "0".repeat(64))).unwrap();
-        assert!(verify_manifest(dir.path()).unwrap().iter().any(|p| p.contains("unsafe path")));
+        std::fs::write(
+            dir.path().join(MANIFEST_NAME),
+            format!("{}  ../etc/passwd\n", "0".repeat(64)),
+        )
+        .unwrap();
+        assert!(verify_manifest(dir.path())
+            .unwrap()
+            .iter()
+            .any(|p| p.contains("unsafe path")));
     }
 }

@@ -68,15 +68,27 @@ impl RollbackReport {
             .v2_runs
             .iter()
             .map(|r| match &r.deleted {
-                Some(d) => format!("{} removed ({} rows)", r.run_id, d.iter().map(|(_, n)| n).sum::<u64>()),
+                Some(d) => format!(
+                    "{} removed ({} rows)",
+                    r.run_id,
+                    d.iter().map(|(_, n)| n).sum::<u64>()
+                ),
                 None => format!("{} already rolled back", r.run_id),
             })
             .collect();
         format!(
             "v1 {}; {} archive file(s) restored; v2 runs: {}",
-            if self.v1_restored { "restored from the backup" } else { "unchanged, no restore needed" },
+            if self.v1_restored {
+                "restored from the backup"
+            } else {
+                "unchanged, no restore needed"
+            },
             self.archive_files_restored,
-            if runs.is_empty() { "none to undo".into() } else { runs.join(", ") },
+            if runs.is_empty() {
+                "none to undo".into()
+            } else {
+                runs.join(", ")
+            },
         )
     }
 }
@@ -88,13 +100,18 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
     let need_restore = match &opts.restore {
         RestorePolicy::Always => true,
         RestorePolicy::Never => false,
-        RestorePolicy::UnlessUnchanged(frozen) => db_fingerprint(&opts.v1_db).map_or(true, |now| &now != frozen),
+        RestorePolicy::UnlessUnchanged(frozen) => {
+            db_fingerprint(&opts.v1_db).map_or(true, |now| &now != frozen)
+        }
     };
     let set = match (&opts.backup, need_restore || opts.archives_v1.is_some()) {
         (Some(dir), true) => Some(verify_set(dir)?),
         (None, true) if need_restore => {
             return Err(OpsError::RollbackIncomplete {
-                problems: vec![format!("v1 {} changed and no backup set was given to restore it from", opts.v1_db.display())],
+                problems: vec![format!(
+                    "v1 {} changed and no backup set was given to restore it from",
+                    opts.v1_db.display()
+                )],
             })
         }
         _ => None,
@@ -107,20 +124,32 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
         }
     };
     if let Some(cmd) = &opts.switch_back_cmd {
-        attempt("switching traffic back", Child::hook("--switch-back-cmd", cmd).run());
+        attempt(
+            "switching traffic back",
+            Child::hook("--switch-back-cmd", cmd).run(),
+        );
     }
     let mut removed = Vec::new();
     if let Some(url) = &opts.v2_db {
-        attempt("removing the run's v2 data", remove_runs(url, &opts.runs).map(|r| removed = r));
+        attempt(
+            "removing the run's v2 data",
+            remove_runs(url, &opts.runs).map(|r| removed = r),
+        );
     }
     let mut restored = false;
     let mut files = 0;
     if let Some(set) = &set {
         if need_restore {
-            attempt("restoring the v1 database", restore_db(set, &opts.v1_db).map(|_| restored = true));
+            attempt(
+                "restoring the v1 database",
+                restore_db(set, &opts.v1_db).map(|_| restored = true),
+            );
         }
         if let (Some(tree), Some(_)) = (&opts.archives_v1, set.files_path()) {
-            attempt("restoring v1 archive files", restore_files(set, tree).map(|n| files = n));
+            attempt(
+                "restoring v1 archive files",
+                restore_files(set, tree).map(|n| files = n),
+            );
         }
     }
     if let Some(cmd) = &opts.restart_v1_cmd {
@@ -134,7 +163,9 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
         tracing::info!("rollback complete: {}", report.summary());
         Ok(report)
     } else {
-        Err(OpsError::RollbackIncomplete { problems: report.problems })
+        Err(OpsError::RollbackIncomplete {
+            problems: report.problems,
+        })
     }
 }
 
@@ -147,10 +178,19 @@ pub fn restore_db(set: &BackupSet, v1_db: &Path) -> Result<()> {
     let via_api = (|| -> std::result::Result<(), String> {
         let s = |e: rusqlite::Error| e.to_string();
         let mut conn = Connection::open(v1_db).map_err(s)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(s)?;
-        conn.restore(rusqlite::MAIN_DB, &src, None::<fn(rusqlite::backup::Progress)>).map_err(s)?;
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(s)?;
-        let ok: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(s)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(s)?;
+        conn.restore(
+            rusqlite::MAIN_DB,
+            &src,
+            None::<fn(rusqlite::backup::Progress)>,
+        )
+        .map_err(s)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(s)?;
+        let ok: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(s)?;
         if ok != "ok" && set.meta.integrity_notes.is_empty() {
             return Err(format!("quick_check after restore: {ok}"));
         }
@@ -174,11 +214,16 @@ pub fn restore_db(set: &BackupSet, v1_db: &Path) -> Result<()> {
 /// Restores into `tree` every file of the set's archive copy that is missing or differs there
 /// (atomically, file by file). Files v1 wrote after the backup are left alone. Returns the count.
 pub fn restore_files(set: &BackupSet, tree: &Path) -> Result<u64> {
-    let Some(files_dir) = set.meta.files_dir.as_deref() else { return Ok(0) };
+    let Some(files_dir) = set.meta.files_dir.as_deref() else {
+        return Ok(0);
+    };
     let (entries, _) = read_manifest(&set.dir)?;
     let prefix = format!("{files_dir}/");
     let mut n = 0;
-    for (rel, hash) in entries.iter().filter_map(|(r, h)| r.strip_prefix(&prefix).map(|r| (r, h))) {
+    for (rel, hash) in entries
+        .iter()
+        .filter_map(|(r, h)| r.strip_prefix(&prefix).map(|r| (r, h)))
+    {
         let dest = tree.join(rel);
         let same = dest.is_file() && sha256_file(&dest).is_ok_and(|h| &h == hash);
         if !same {

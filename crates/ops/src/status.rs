@@ -80,7 +80,12 @@ pub fn escape_html(text: &str) -> String {
 
 /// Renders the status page: the headline, every step with its state and time, the elapsed time.
 /// Error details are for operators and are not shown; every text is escaped.
-pub fn render_page(headline: &str, steps: &[StepRecord], elapsed_seconds: f64, now: DateTime<Utc>) -> String {
+pub fn render_page(
+    headline: &str,
+    steps: &[StepRecord],
+    elapsed_seconds: f64,
+    now: DateTime<Utc>,
+) -> String {
     let rows: String = steps
         .iter()
         .map(|s| {
@@ -120,7 +125,9 @@ pub fn render_timeline(steps: &[StepRecord], total_seconds: f64, budget_seconds:
     for s in steps {
         out.push_str(&format!(
             "T+{}  {:<16} {:<12} {:>9}\n",
-            s.offset_seconds.map(hms).unwrap_or_else(|| "--:--:--".into()),
+            s.offset_seconds
+                .map(hms)
+                .unwrap_or_else(|| "--:--:--".into()),
             s.name,
             s.state.word(),
             s.seconds.map(|x| format!("{x:.2} s")).unwrap_or_default(),
@@ -155,6 +162,7 @@ mod tests {
         assert!(html.contains("We&#39;re &quot;back&quot; &amp; safe"));
         assert!(!html.contains("secret"));
         assert!(html.contains("00:01:15"));
-        assert!(render_timeline(&steps, 90.0, 3600.0).contains("total 00:01:30 of the 01:00:00 budget (2.5%)"));
+        assert!(render_timeline(&steps, 90.0, 3600.0)
+            .contains("total 00:01:30 of the 01:00:00 budget (2.5%)"));
     }
 }

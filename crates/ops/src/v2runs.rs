@@ -56,7 +56,10 @@ fn recorded_runs(db: &mut V2Db) -> Result<Vec<MigrationRun>> {
 pub fn run_ids(url: &str) -> Result<BTreeSet<String>> {
     let target = Target::parse(url)?;
     let mut db = V2Db::open(&target)?;
-    Ok(recorded_runs(&mut db)?.into_iter().map(|r| r.run_id).collect())
+    Ok(recorded_runs(&mut db)?
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect())
 }
 
 /// Removes the application data of the selected runs and marks them `rolled_back` (each in one
@@ -83,7 +86,12 @@ pub fn remove_runs(url: &str, selection: &RunSelection) -> Result<Vec<RunRemoval
     let mut out = Vec::new();
     for run_id in chosen {
         let deleted = match db.remove_run(&run_id)? {
-            RemoveOutcome::Removed { deleted } => Some(deleted.into_iter().map(|(t, n)| (t.to_string(), n)).collect()),
+            RemoveOutcome::Removed { deleted } => Some(
+                deleted
+                    .into_iter()
+                    .map(|(t, n)| (t.to_string(), n))
+                    .collect(),
+            ),
             RemoveOutcome::AlreadyRolledBack => None,
         };
         tracing::info!(run_id = %run_id, target = %target, ?deleted, "v2 run rolled back");

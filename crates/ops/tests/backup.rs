@@ -11,8 +11,13 @@ use thywill_ops::rollback::restore_db;
 use thywill_ops::OpsError;
 
 fn rows(conn: &Connection, table: &str) -> Vec<(i64, String)> {
-    let mut stmt = conn.prepare(&format!("SELECT seq, body FROM {table} ORDER BY seq")).unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect()
+    let mut stmt = conn
+        .prepare(&format!("SELECT seq, body FROM {table} ORDER BY seq"))
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
 }
 
 fn live_source(path: &Path) {
@@ -43,8 +48,10 @@ fn backup_of_a_database_written_meanwhile_is_one_instant() {
                 n += 1;
                 let tx = c.transaction().unwrap();
                 let body = format!("prayer {n} {}", "x".repeat((n % 300) as usize));
-                tx.execute("INSERT INTO prayer VALUES (?1, ?2)", (n, &body)).unwrap();
-                tx.execute("INSERT INTO prayermark VALUES (?1, ?2)", (n, &body)).unwrap();
+                tx.execute("INSERT INTO prayer VALUES (?1, ?2)", (n, &body))
+                    .unwrap();
+                tx.execute("INSERT INTO prayermark VALUES (?1, ?2)", (n, &body))
+                    .unwrap();
                 tx.commit().unwrap();
             }
             n
@@ -58,7 +65,10 @@ fn backup_of_a_database_written_meanwhile_is_one_instant() {
     for _ in 0..3 {
         sets.push(backup(&BackupOptions::new(&src, &backups)).unwrap());
     }
-    assert!(std::path::Path::new(&format!("{}-wal", src.display())).exists(), "source must be in WAL mode");
+    assert!(
+        std::path::Path::new(&format!("{}-wal", src.display())).exists(),
+        "source must be in WAL mode"
+    );
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().unwrap();
     let source = Connection::open(&src).unwrap();
@@ -66,15 +76,26 @@ fn backup_of_a_database_written_meanwhile_is_one_instant() {
     assert_eq!(source_rows.len() as i64, written);
     for set in &sets {
         let db = set.db_path();
-        assert!(db.file_name().unwrap().to_str().unwrap().starts_with("thywill_v1_backup_"));
+        assert!(db
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("thywill_v1_backup_"));
         let c = Connection::open(&db).unwrap();
-        let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let ok: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(ok, "ok");
         let (p, m) = (rows(&c, "prayer"), rows(&c, "prayermark"));
         let k = p.len();
         assert!(k > 0);
         assert_eq!(p, m, "both tables at the same instant");
-        assert_eq!(p, source_rows[..k], "the backup equals the source at one instant (its first {k} rows)");
+        assert_eq!(
+            p,
+            source_rows[..k],
+            "the backup equals the source at one instant (its first {k} rows)"
+        );
         assert_eq!(set.meta.table_counts["prayer"], k as u64);
         drop(c);
         verify_set(&set.dir).unwrap();
@@ -86,7 +107,10 @@ fn backup_of_a_database_written_meanwhile_is_one_instant() {
         assert_eq!(rows(&r, "prayer"), p);
         assert_eq!(rows(&r, "prayermark"), m);
     }
-    assert_eq!(latest_set(&backups).unwrap().unwrap(), sets.last().unwrap().dir);
+    assert_eq!(
+        latest_set(&backups).unwrap().unwrap(),
+        sets.last().unwrap().dir
+    );
 }
 
 #[test]
@@ -105,12 +129,18 @@ fn archive_tree_is_copied_without_following_symlinks_and_verified() {
     opts.archives_v1 = Some(tree.clone());
     let set = backup(&opts).unwrap();
     let files = set.files_path().unwrap();
-    assert_eq!(std::fs::read_to_string(files.join("prayers/2024/05/a.txt")).unwrap(), "Prayer Request\n");
+    assert_eq!(
+        std::fs::read_to_string(files.join("prayers/2024/05/a.txt")).unwrap(),
+        "Prayer Request\n"
+    );
     assert!(!files.join("escape.txt").exists());
     assert!(!files.join("prayers/loop").exists());
     assert_eq!(set.meta.archives.as_ref().unwrap().skipped.len(), 2);
     let manifest = std::fs::read_to_string(set.dir.join("MANIFEST.sha256")).unwrap();
-    let paths: Vec<&str> = manifest.lines().map(|l| l.split_once("  ").unwrap().1).collect();
+    let paths: Vec<&str> = manifest
+        .lines()
+        .map(|l| l.split_once("  ").unwrap().1)
+        .collect();
     let mut sorted = paths.clone();
     sorted.sort();
     assert_eq!(paths, sorted);
@@ -133,8 +163,21 @@ fn unwritable_backup_folder_is_refused_and_missing_source_is_unusable() {
     assert!(matches!(e, OpsError::BackupDirNotWritable { .. }), "{e}");
     assert_eq!(e.exit_code(), 4);
     assert!(e.to_string().contains("not_a_folder"), "{e}");
-    let e = backup(&BackupOptions::new(dir.path().join("missing.db"), dir.path().join("b"))).unwrap_err();
+    let e = backup(&BackupOptions::new(
+        dir.path().join("missing.db"),
+        dir.path().join("b"),
+    ))
+    .unwrap_err();
     assert_eq!(e.exit_code(), 3);
     assert!(e.to_string().contains("missing.db"), "{e}");
-    assert!(!dir.path().join("b").read_dir().map(|mut d| d.any(|e| e.unwrap().file_name().to_string_lossy().starts_with("thywill"))).unwrap_or(false));
+    assert!(!dir
+        .path()
+        .join("b")
+        .read_dir()
+        .map(|mut d| d.any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("thywill")))
+        .unwrap_or(false));
 }
