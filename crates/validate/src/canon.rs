@@ -106,10 +106,11 @@ impl CanonTable {
     /// Adds a row; a second row with the same key is recorded as a conflict.
     pub fn insert(&mut self, key: String, cells: Vec<Cell>) {
         debug_assert_eq!(cells.len(), self.columns.len());
-        if self.rows.contains_key(&key) {
-            self.conflicts.push(key);
-        } else {
-            self.rows.insert(key, cells);
+        match self.rows.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => self.conflicts.push(e.key().clone()),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(cells);
+            }
         }
     }
 

@@ -65,11 +65,15 @@ impl Built {
         match Target::parse(&self.url).unwrap() {
             Target::Postgres { url, .. } => diesel::PgConnection::establish(&url)
                 .unwrap()
-                .batch_execute(sql)
+                .batch_execute(&format!(
+                    "PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON; {sql}"
+                ))
                 .unwrap(),
             Target::SqliteFile(p) => diesel::SqliteConnection::establish(&p.to_string_lossy())
                 .unwrap()
-                .batch_execute(sql)
+                .batch_execute(&format!(
+                    "PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON; {sql}"
+                ))
                 .unwrap(),
             Target::SqliteMemory => unreachable!(),
         }

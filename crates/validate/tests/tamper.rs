@@ -1,0 +1,246 @@
+//! Tamper tests: damage a valid v2 database or archive tree in one specific way and see exactly
+//! the checks that should fail, fail.
+
+mod common;
+
+use common::{build, failed, Built};
+use thywill_validator::{validate, Options, Policy};
+
+fn valid(pg: bool) -> Option<Built> {
+    let b = build("g1", Policy::Repair, pg)?;
+    let r = b.validate();
+    assert!(r.ok, "the untampered build must pass: {:?}", failed(&r));
+    Some(b)
+}
+
+/// Applies `sql` to a valid build and expects exactly `expect` to fail.
+fn tamper_db(pg: bool, sql: &str, expect: &[&str]) {
+    let Some(b) = valid(pg) else { return };
+    b.exec(sql);
+    let r = b.validate();
+    assert_eq!(
+        failed(&r),
+        expect,
+        "after `{sql}`:\n{:#?}",
+        r.checks.iter().filter(|c| !c.passed).collect::<Vec<_>>()
+    );
+}
+
+const FIRST_MARK: &str = "(SELECT min(id) FROM prayer_marks)";
+
+#[test]
+fn a_deleted_mark_breaks_the_law_and_fidelity() {
+    tamper_db(
+        false,
+        &format!("DELETE FROM prayer_marks WHERE id = {FIRST_MARK}"),
+        &["law", "fidelity"],
+    );
+}
+
+#[test]
+fn one_changed_character_of_a_prayer_breaks_fidelity_only() {
+    tamper_db(
+        false,
+        "UPDATE prayers SET text = (CASE WHEN substr(text, 1, 1) = 'X' THEN 'Y' ELSE 'X' END) || substr(text, 2) \
+         WHERE id = (SELECT min(id) FROM prayers)",
+        &["fidelity"],
+    );
+}
+
+#[test]
+fn a_mark_repointed_to_another_member_breaks_the_law_and_fidelity() {
+    tamper_db(
+        false,
+        &format!(
+            "UPDATE prayer_marks SET user_id = (SELECT min(u.id) FROM users u WHERE u.id <> prayer_marks.user_id) \
+             WHERE id = {FIRST_MARK}"
+        ),
+        &["law", "fidelity"],
+    );
+}
+
+#[test]
+fn a_mark_of_a_missing_member_also_breaks_referential_integrity() {
+    tamper_db(
+        false,
+        &format!("UPDATE prayer_marks SET user_id = 'ffffffffffffffffffffffffffffffff' WHERE id = {FIRST_MARK}"),
+        &["law", "fidelity", "constraints"],
+    );
+}
+
+#[test]
+fn a_removed_admin_breaks_the_smoke_checks() {
+    tamper_db(
+        false,
+        "DELETE FROM user_roles WHERE role = 'admin'",
+        &["law", "fidelity", "smoke"],
+    );
+}
+
+#[test]
+fn an_expired_session_breaks_the_smoke_checks() {
+    tamper_db(
+        false,
+        "UPDATE sessions SET expires_at = datetime(created_at, '+1 second') WHERE id = (SELECT min(id) FROM sessions)",
+        &["fidelity", "smoke"],
+    );
+}
+
+#[test]
+fn an_upper_case_id_breaks_the_id_format_constraint() {
+    // A flag's id is not derivable from v1 (fidelity compares flags by prayer), so only the
+    // id-format constraint can see this.
+    tamper_db(
+        false,
+        "UPDATE content_flags SET id = upper(id)",
+        &["constraints"],
+    );
+}
+
+#[test]
+fn an_invite_expiring_at_creation_breaks_a_check_constraint() {
+    tamper_db(
+        false,
+        "UPDATE invites SET expires_at = created_at WHERE id = (SELECT min(id) FROM invites)",
+        &["fidelity", "constraints"],
+    );
+}
+
+#[test]
+fn a_finding_about_no_v1_row_breaks_the_law_only() {
+    tamper_db(
+        false,
+        "INSERT INTO migration_findings (run_id, v1_table, v1_key, rule, decision, reason, original_json, created_at) \
+         SELECT run_id, 'user', 'no-such-user', 'R-ORPHAN', 'quarantined', 'x', '{}', created_at \
+         FROM migration_findings LIMIT 1",
+        &["law"],
+    );
+}
+
+#[test]
+fn a_lost_quarantine_record_breaks_the_law() {
+    // Without its finding, the quarantined row is unaccounted for (and expected in v2).
+    tamper_db(
+        false,
+        "DELETE FROM migration_findings WHERE v1_table = 'session' AND decision = 'not_carried' \
+         AND id = (SELECT min(id) FROM migration_findings WHERE v1_table = 'session')",
+        &["law", "fidelity"],
+    );
+}
+
+#[test]
+fn one_changed_character_on_postgres_breaks_fidelity_only() {
+    tamper_db(
+        true,
+        "UPDATE prayers SET text = (CASE WHEN substr(text, 1, 1) = 'X' THEN 'Y' ELSE 'X' END) || substr(text, 2) \
+         WHERE id = (SELECT min(id) FROM prayers)",
+        &["fidelity"],
+    );
+}
+
+#[test]
+fn a_dangling_mark_and_a_removed_admin_on_postgres() {
+    // PostgreSQL enforces foreign keys: drop the constraint first, as a damaged load might have.
+    tamper_db(
+        true,
+        &format!(
+            "ALTER TABLE prayer_marks DROP CONSTRAINT prayer_marks_user_id_fkey; \
+             UPDATE prayer_marks SET user_id = 'ffffffffffffffffffffffffffffffff' WHERE id = {FIRST_MARK}; \
+             DELETE FROM user_roles WHERE role = 'admin'"
+        ),
+        &["law", "fidelity", "constraints", "smoke"],
+    );
+}
+
+/// Damages the v2 archive tree and expects exactly the archive check to fail.
+fn tamper_archive(damage: impl FnOnce(&std::path::Path)) {
+    let Some(b) = valid(false) else { return };
+    damage(&b.archives_v2);
+    let r = b.validate();
+    assert_eq!(failed(&r), ["archives"], "{:#?}", r.check("archives"));
+}
+
+fn first_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files.remove(0)
+}
+
+#[test]
+fn a_dropped_user_archive_file_fails_archives() {
+    tamper_archive(|root| std::fs::remove_file(first_file(&root.join("users"))).unwrap());
+}
+
+#[test]
+fn a_flipped_byte_in_a_prayer_archive_fails_archives() {
+    tamper_archive(|root| {
+        let p = first_file(&root.join("prayers"));
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[0] ^= 0x01;
+        std::fs::write(&p, bytes).unwrap();
+    });
+}
+
+#[test]
+fn an_unlisted_file_fails_archives() {
+    tamper_archive(|root| std::fs::write(root.join("users/stray.txt"), b"stray").unwrap());
+}
+
+#[test]
+fn a_v1_file_not_carried_fails_archives() {
+    tamper_archive(|root| {
+        let manifest = std::fs::read_to_string(root.join("MANIFEST.sha256")).unwrap();
+        let victim = manifest
+            .lines()
+            .map(|l| l.split_once("  ").unwrap().1)
+            .find(|p| p.contains("_users.txt"))
+            .unwrap()
+            .to_string();
+        std::fs::remove_file(root.join(&victim)).unwrap();
+        let kept: String = manifest
+            .lines()
+            .filter(|l| !l.ends_with(&victim))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(root.join("MANIFEST.sha256"), kept).unwrap();
+    });
+}
+
+#[test]
+fn v1_only_checks_a_sound_file_and_refuses_a_truncated_one() {
+    let v1 = common::fixture("g1").join("v1.db");
+    let r = validate(&Options {
+        v1_only: true,
+        ..Options::new(&v1, "sqlite://unused.db")
+    })
+    .unwrap();
+    assert!(r.ok && r.checks.len() == 1, "{:?}", r.checks);
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.db");
+    let bytes = std::fs::read(&v1).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = validate(&Options {
+        v1_only: true,
+        ..Options::new(&cut, "sqlite://unused.db")
+    })
+    .unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+    assert!(e.to_string().contains("cut.db"), "{e}");
+}
+
+#[test]
+fn bad_targets_get_their_exit_codes_without_leaking_passwords() {
+    let v1 = common::fixture("g1").join("v1.db");
+    let e = validate(&Options::new(&v1, "mysql://u:hunter2@h/db")).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    let e = validate(&Options::new(&v1, "postgresql://u:hunter2@127.0.0.1:1/db")).unwrap_err();
+    assert_eq!(e.exit_code(), 3);
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    let e = validate(&Options::new(&v1, "sqlite:///nonexistent/v2.db")).unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+}
