@@ -97,7 +97,9 @@ impl AnyConn {
         use diesel::connection::{AnsiTransactionManager, TransactionManager};
         match self {
             AnyConn::Pg(c) => AnsiTransactionManager::begin_transaction(c),
-            AnyConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+            AnyConn::Sqlite(c) => {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+            }
         }
     }
 
@@ -134,7 +136,9 @@ impl AnyConn {
     /// `SELECT count(*)`-shaped query with one text bind, returning `n`.
     pub(crate) fn count(&mut self, sql: &str, bind: &str) -> QueryResult<i64> {
         match self {
-            AnyConn::Pg(c) => diesel::sql_query(sql).bind::<Text, _>(bind).get_result::<Count>(c),
+            AnyConn::Pg(c) => diesel::sql_query(sql)
+                .bind::<Text, _>(bind)
+                .get_result::<Count>(c),
             AnyConn::Sqlite(c) => diesel::sql_query(sql.replace("$1", "?"))
                 .bind::<Text, _>(bind)
                 .get_result::<Count>(c),
@@ -242,7 +246,8 @@ impl V2Db {
         };
         match target {
             Target::Postgres { url, .. } => {
-                let mut c = PgConnection::establish(url).map_err(|e| connect_err(&e.to_string()))?;
+                let mut c =
+                    PgConnection::establish(url).map_err(|e| connect_err(&e.to_string()))?;
                 c.batch_execute("SET client_min_messages = warning")
                     .map_err(|e| connect_err(&e.to_string()))?;
                 Ok(V2Db {
@@ -305,7 +310,8 @@ impl V2Db {
     /// What the target holds, judged against the source fingerprint `source_sha256`. Does not
     /// create the schema.
     pub fn state(&mut self, source_sha256: &str) -> Result<TargetState> {
-        state_of(&mut self.conn, source_sha256).map_err(|e| self.db_err("reading the target state", e))
+        state_of(&mut self.conn, source_sha256)
+            .map_err(|e| self.db_err("reading the target state", e))
     }
 
     /// Every row of application table `R`, in key order, handed to `f` one at a time (read in
@@ -445,7 +451,9 @@ pub(crate) fn state_of(conn: &mut AnyConn, sha: &str) -> QueryResult<TargetState
         None
     };
     Ok(match owner {
-        Some(run) if run.source_sha256 == sha => TargetState::AlreadyMigrated { run_id: run.run_id },
+        Some(run) if run.source_sha256 == sha => {
+            TargetState::AlreadyMigrated { run_id: run.run_id }
+        }
         Some(run) => TargetState::Foreign {
             run_id: Some(run.run_id),
             source_sha256: Some(run.source_sha256),

@@ -33,7 +33,9 @@ pub enum Error {
         what: String,
     },
     /// The target already holds a successful migration of the same source.
-    #[error("the v2 database {url} is already migrated from source sha256 {sha256} (run {run_id})")]
+    #[error(
+        "the v2 database {url} is already migrated from source sha256 {sha256} (run {run_id})"
+    )]
     AlreadyMigrated {
         /// The URL, password redacted.
         url: String,

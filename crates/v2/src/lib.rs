@@ -31,11 +31,11 @@ pub mod target;
 #[doc(hidden)]
 pub mod testing;
 
-pub use error::{Error, Result};
 pub use db::{
     AnyConn, RemoveOutcome, TargetState, V2Db, APP_TABLES, BOOKKEEPING_TABLES, PG_MIGRATIONS,
     SQLITE_MIGRATIONS,
 };
+pub use error::{Error, Result};
 pub use load::{Load, LoadOptions, RowSink, RunInfo, RunSummary};
 pub use table::{is_hex_id, AppRow, V2Row};
 pub use target::{redact_url, Backend, Target};

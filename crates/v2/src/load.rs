@@ -387,7 +387,10 @@ impl<'db> Load<'db> {
     }
 
     /// Convenience: writes every row of an iterator.
-    pub fn write_all<'a, R: V2Row>(&mut self, rows: impl IntoIterator<Item = &'a R>) -> Result<u64> {
+    pub fn write_all<'a, R: V2Row>(
+        &mut self,
+        rows: impl IntoIterator<Item = &'a R>,
+    ) -> Result<u64> {
         self.write(|sink: &mut dyn RowSink<R>| {
             for r in rows {
                 sink.push(r)?;
@@ -431,20 +434,19 @@ impl<'db> Load<'db> {
     fn finish(&mut self, counts_json: Option<String>) -> Result<()> {
         let deferred = std::mem::take(&mut self.deferred);
         for (what, sql) in deferred.build.iter().chain(&deferred.foreign_keys) {
+            let started = std::time::Instant::now();
             let r = self.conn().batch(sql);
             r.map_err(|e| self.err(&format!("building {what}"), e))?;
+            tracing::debug!(what = %what, seconds = started.elapsed().as_secs_f64(), "built");
         }
         if let AnyConn::Sqlite(c) = self.conn() {
             let r = sqlite_foreign_key_problem(c);
-            match r.map_err(|e| self.err("PRAGMA foreign_key_check", e))? {
-                Some(p) => {
-                    return Err(Error::InvalidRow {
-                        table: p.0,
-                        key: p.1,
-                        reason: p.2,
-                    })
-                }
-                None => {}
+            if let Some(p) = r.map_err(|e| self.err("PRAGMA foreign_key_check", e))? {
+                return Err(Error::InvalidRow {
+                    table: p.0,
+                    key: p.1,
+                    reason: p.2,
+                });
             }
         }
         let run_id = self.run.run_id.clone();
@@ -457,9 +459,8 @@ impl<'db> Load<'db> {
             let r = self.conn().exec1(&sql, &run_id);
             r.map_err(|e| self.err("recording the run's rows", e))?;
         }
-        let counts = counts_json.unwrap_or_else(|| {
-            serde_json::to_string(&self.rows).unwrap_or_else(|_| "{}".into())
-        });
+        let counts = counts_json
+            .unwrap_or_else(|| serde_json::to_string(&self.rows).unwrap_or_else(|_| "{}".into()));
         let now = now_utc();
         let r = dispatch!(self.conn(), c => diesel::update(migration_runs::table.find(&run_id))
             .set((
@@ -673,7 +674,11 @@ fn write_pg<R: V2Row, E>(
     match (res, outcome.into_inner()) {
         (_, Some(Err(e))) => Err(e),
         (Ok(_), Some(Ok(n))) => Ok(n),
-        (Err(e), _) => Err(Fail::Writer(db_error(target, &format!("COPY {}", R::TABLE), e))),
+        (Err(e), _) => Err(Fail::Writer(db_error(
+            target,
+            &format!("COPY {}", R::TABLE),
+            e,
+        ))),
         (Ok(_), None) => Err(Fail::Writer(db_error(
             target,
             &format!("COPY {}", R::TABLE),

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::schema::*;
 
 /// A v2 user (`users`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = users, treat_none_as_default_value = false)]
 pub struct User {
     /// 32-hex id.
@@ -43,7 +45,9 @@ pub struct User {
 }
 
 /// A v2 prayer request (`prayers`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = prayers, treat_none_as_default_value = false)]
 pub struct Prayer {
     /// 32-hex id.
@@ -75,7 +79,9 @@ pub struct Prayer {
 }
 
 /// One act of prayer (`prayer_marks`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = prayer_marks, treat_none_as_default_value = false)]
 pub struct PrayerMark {
     /// 32-hex id.
@@ -89,7 +95,9 @@ pub struct PrayerMark {
 }
 
 /// A role grant (`user_roles`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = user_roles, treat_none_as_default_value = false)]
 pub struct UserRole {
     /// The member.
@@ -103,7 +111,9 @@ pub struct UserRole {
 }
 
 /// An invitation token (`invites`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = invites, treat_none_as_default_value = false)]
 pub struct Invite {
     /// 32-hex id.
@@ -131,7 +141,9 @@ pub struct Invite {
 }
 
 /// A live login session (`sessions`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = sessions, treat_none_as_default_value = false)]
 pub struct Session {
     /// Session id, 1..=64 printable ASCII characters.
@@ -151,7 +163,9 @@ pub struct Session {
 }
 
 /// A moderation flag (`content_flags`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = content_flags, treat_none_as_default_value = false)]
 pub struct ContentFlag {
     /// 32-hex id.
@@ -185,7 +199,9 @@ pub mod run_status {
 }
 
 /// One migration run (`migration_runs`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = migration_runs, treat_none_as_default_value = false)]
 pub struct MigrationRun {
     /// 32-hex run id.
@@ -211,7 +227,9 @@ pub struct MigrationRun {
 }
 
 /// One v1 key → v2 id mapping (`migration_id_map`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = migration_id_map, treat_none_as_default_value = false)]
 pub struct IdMapEntry {
     /// The run that wrote it (the writer sets it to the load's run id).
@@ -225,10 +243,18 @@ pub struct IdMapEntry {
 }
 
 /// Decisions of a finding (`migration_findings.decision`).
-pub const DECISIONS: [&str; 5] = ["repaired", "merged", "deduplicated", "quarantined", "not_carried"];
+pub const DECISIONS: [&str; 5] = [
+    "repaired",
+    "merged",
+    "deduplicated",
+    "quarantined",
+    "not_carried",
+];
 
 /// One finding (`migration_findings`); the database assigns its integer `id` in write order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = migration_findings, treat_none_as_default_value = false)]
 pub struct Finding {
     /// The run that wrote it (the writer sets it to the load's run id).

@@ -107,7 +107,7 @@ impl Field for NaiveDateTime {
     fn problem(&self) -> Option<&'static str> {
         if !(1..=9999).contains(&self.year()) {
             Some("timestamp outside years 1..=9999")
-        } else if self.nanosecond() % 1000 != 0 || self.nanosecond() >= 1_000_000_000 {
+        } else if !self.nanosecond().is_multiple_of(1000) || self.nanosecond() >= 1_000_000_000 {
             Some("timestamp finer than a microsecond (or a leap second)")
         } else {
             None
@@ -199,37 +199,136 @@ macro_rules! v2_row {
     };
 }
 
-v2_row!(User, users, key = |r| r.id.clone(), check = check_user, [
-    id, display_name, email, religious_preference, prayer_style, invited_by_user_id, created_at,
-    updated_at, is_active, is_supporter, supporter_since, text_archive_path,
-]);
-v2_row!(Prayer, prayers, key = |r| r.id.clone(), check = check_prayer, [
-    id, author_id, text, generated_prayer, project_tag, target_audience, created_at, updated_at,
-    is_archived, is_answered, answered_at, testimony, text_archive_path,
-]);
-v2_row!(PrayerMark, prayer_marks, key = |r| r.id.clone(), check = check_mark, [
-    id, prayer_id, user_id, marked_at,
-]);
-v2_row!(UserRole, user_roles, key = |r| format!("{}/{}", r.user_id, r.role), check = check_role, [
-    user_id, role, granted_at, granted_by_user_id,
-]);
-v2_row!(Invite, invites, key = |r| r.id.clone(), check = check_invite, [
-    id, token, created_by_user_id, invited_display_name, created_at, expires_at, max_uses,
-    use_count, used_at, used_by_user_id, is_admin_token,
-]);
-v2_row!(Session, sessions, key = |r| r.id.clone(), check = check_session, [
-    id, user_id, created_at, expires_at, last_seen_at, user_agent, ip_address,
-]);
-v2_row!(ContentFlag, content_flags, key = |r| r.id.clone(), check = check_flag, [
-    id, prayer_id, flagged_by_user_id, reason, flagged_at, resolved_at, resolved_by_user_id,
-    resolution_action,
-]);
-v2_row!(IdMapEntry, migration_id_map, key = |r| format!("{}/{}", r.entity, r.v1_key), check = check_id_map, run = run_id, [
-    run_id, entity, v1_key, v2_id,
-]);
-v2_row!(Finding, migration_findings, key = |r| format!("{}/{}/{}", r.v1_table, r.v1_key, r.rule), check = check_finding, run = run_id, [
-    run_id, v1_table, v1_key, rule, decision, reason, original_json, created_at,
-]);
+v2_row!(
+    User,
+    users,
+    key = |r| r.id.clone(),
+    check = check_user,
+    [
+        id,
+        display_name,
+        email,
+        religious_preference,
+        prayer_style,
+        invited_by_user_id,
+        created_at,
+        updated_at,
+        is_active,
+        is_supporter,
+        supporter_since,
+        text_archive_path,
+    ]
+);
+v2_row!(
+    Prayer,
+    prayers,
+    key = |r| r.id.clone(),
+    check = check_prayer,
+    [
+        id,
+        author_id,
+        text,
+        generated_prayer,
+        project_tag,
+        target_audience,
+        created_at,
+        updated_at,
+        is_archived,
+        is_answered,
+        answered_at,
+        testimony,
+        text_archive_path,
+    ]
+);
+v2_row!(
+    PrayerMark,
+    prayer_marks,
+    key = |r| r.id.clone(),
+    check = check_mark,
+    [id, prayer_id, user_id, marked_at,]
+);
+v2_row!(
+    UserRole,
+    user_roles,
+    key = |r| format!("{}/{}", r.user_id, r.role),
+    check = check_role,
+    [user_id, role, granted_at, granted_by_user_id,]
+);
+v2_row!(
+    Invite,
+    invites,
+    key = |r| r.id.clone(),
+    check = check_invite,
+    [
+        id,
+        token,
+        created_by_user_id,
+        invited_display_name,
+        created_at,
+        expires_at,
+        max_uses,
+        use_count,
+        used_at,
+        used_by_user_id,
+        is_admin_token,
+    ]
+);
+v2_row!(
+    Session,
+    sessions,
+    key = |r| r.id.clone(),
+    check = check_session,
+    [
+        id,
+        user_id,
+        created_at,
+        expires_at,
+        last_seen_at,
+        user_agent,
+        ip_address,
+    ]
+);
+v2_row!(
+    ContentFlag,
+    content_flags,
+    key = |r| r.id.clone(),
+    check = check_flag,
+    [
+        id,
+        prayer_id,
+        flagged_by_user_id,
+        reason,
+        flagged_at,
+        resolved_at,
+        resolved_by_user_id,
+        resolution_action,
+    ]
+);
+v2_row!(
+    IdMapEntry,
+    migration_id_map,
+    key = |r| format!("{}/{}", r.entity, r.v1_key),
+    check = check_id_map,
+    run = run_id,
+    [run_id, entity, v1_key, v2_id,]
+);
+v2_row!(
+    Finding,
+    migration_findings,
+    key = |r| format!("{}/{}/{}", r.v1_table, r.v1_key, r.rule),
+    check = check_finding,
+    run = run_id,
+    [
+        run_id,
+        v1_table,
+        v1_key,
+        rule,
+        decision,
+        reason,
+        original_json,
+        created_at,
+    ]
+);
 
 /// A row of a v2 application table, which [`crate::V2Db::read_table`] can read back in key order.
 pub trait AppRow: V2Row {
@@ -359,7 +458,10 @@ fn id(field: &str, v: &str) -> Result<(), String> {
     if is_hex_id(v) {
         Ok(())
     } else {
-        Err(format!("{field} '{}' is not a 32-character lower-case hex id", v.escape_debug()))
+        Err(format!(
+            "{field} '{}' is not a 32-character lower-case hex id",
+            v.escape_debug()
+        ))
     }
 }
 
@@ -384,7 +486,10 @@ fn one_of(field: &str, v: &str, allowed: &[&str]) -> Result<(), String> {
     if allowed.contains(&v) {
         Ok(())
     } else {
-        Err(format!("{field} '{}' is not one of {allowed:?}", v.escape_debug()))
+        Err(format!(
+            "{field} '{}' is not one of {allowed:?}",
+            v.escape_debug()
+        ))
     }
 }
 
@@ -392,7 +497,9 @@ fn later(what: &str, later: NaiveDateTime, earlier: NaiveDateTime) -> Result<(),
     if later > earlier {
         Ok(())
     } else {
-        Err(format!("{what} ({later}) is not later than created_at ({earlier})"))
+        Err(format!(
+            "{what} ({later}) is not later than created_at ({earlier})"
+        ))
     }
 }
 
@@ -403,7 +510,11 @@ fn check_user(r: &User) -> Result<(), String> {
         return Err("display_name is blank".into());
     }
     opt_max_len("email", &r.email, 255)?;
-    one_of("religious_preference", &r.religious_preference, &["christian", "unspecified", "other"])?;
+    one_of(
+        "religious_preference",
+        &r.religious_preference,
+        &["christian", "unspecified", "other"],
+    )?;
     opt_max_len("prayer_style", &r.prayer_style, 100)?;
     opt_id("invited_by_user_id", &r.invited_by_user_id)?;
     opt_max_len("text_archive_path", &r.text_archive_path, 500)
@@ -417,8 +528,16 @@ fn check_prayer(r: &Prayer) -> Result<(), String> {
         return Err(format!("text has {n} characters, 10..=5000 allowed"));
     }
     opt_max_len("project_tag", &r.project_tag, 100)?;
-    one_of("target_audience", &r.target_audience, &["all", "christians_only"])?;
-    match (r.is_answered, r.answered_at.is_some(), r.testimony.is_some()) {
+    one_of(
+        "target_audience",
+        &r.target_audience,
+        &["all", "christians_only"],
+    )?;
+    match (
+        r.is_answered,
+        r.answered_at.is_some(),
+        r.testimony.is_some(),
+    ) {
         (false, false, false) | (true, true, _) => {}
         (false, _, _) => return Err("not answered but answered_at or testimony is set".into()),
         (true, false, _) => return Err("answered without answered_at".into()),
@@ -508,6 +627,9 @@ mod tests {
     fn escapes_copy_text() {
         let mut b = Vec::new();
         escape_copy_text("a\tb\nc\\d\re \"q\" 'x' é ☃".as_bytes(), &mut b);
-        assert_eq!(String::from_utf8(b).unwrap(), "a\\tb\\nc\\\\d\\re \"q\" 'x' é ☃");
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            "a\\tb\\nc\\\\d\\re \"q\" 'x' é ☃"
+        );
     }
 }

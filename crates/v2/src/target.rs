@@ -168,7 +168,9 @@ pub fn redact_url(url: &str) -> String {
 fn secrets_of(url: &str) -> Vec<String> {
     let mut raw = Vec::new();
     if let Some((_, rest)) = url.split_once("://") {
-        let (main, query) = rest.split_once('?').map_or((rest, None), |(m, q)| (m, Some(q)));
+        let (main, query) = rest
+            .split_once('?')
+            .map_or((rest, None), |(m, q)| (m, Some(q)));
         let authority = main.split('/').next().unwrap_or("");
         if let Some((userinfo, _)) = authority.rsplit_once('@') {
             if let Some((_, pw)) = userinfo.split_once(':') {
@@ -229,8 +231,14 @@ mod tests {
         assert!(!format!("{t:?}").contains("s3cr"));
         assert_eq!(t.scrub("echo s3cr@t and s3cr%40t"), "echo *** and ***");
         let t = Target::parse("postgres://u@h/db?password=pw&sslmode=disable").unwrap();
-        assert_eq!(t.to_string(), "postgres://u@h/db?password=***&sslmode=disable");
-        assert_eq!(Target::parse("sqlite://:memory:").unwrap(), Target::SqliteMemory);
+        assert_eq!(
+            t.to_string(),
+            "postgres://u@h/db?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            Target::parse("sqlite://:memory:").unwrap(),
+            Target::SqliteMemory
+        );
         assert_eq!(
             Target::parse("sqlite://a/b.db").unwrap(),
             Target::SqliteFile("a/b.db".into())
@@ -243,7 +251,13 @@ mod tests {
 
     #[test]
     fn refuses_bad_urls_without_leaking() {
-        for bad in ["mysql://u:pw@h/db", "sqlite://", "postgresql://u:pw@/db", "thywill.db", ""] {
+        for bad in [
+            "mysql://u:pw@h/db",
+            "sqlite://",
+            "postgresql://u:pw@/db",
+            "thywill.db",
+            "",
+        ] {
             let e = Target::parse(bad).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
             assert!(!e.to_string().contains(":pw"), "{e}");

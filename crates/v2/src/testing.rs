@@ -44,7 +44,10 @@ impl TempPgDb {
 impl Drop for TempPgDb {
     fn drop(&mut self) {
         if let Ok(mut c) = PgConnection::establish(&self.admin_url) {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
@@ -68,7 +71,10 @@ pub fn with_database(url: &str, db: &str) -> String {
 
 /// A deterministic 32-hex id for entity `kind` number `i`.
 pub fn hex_id(kind: u8, i: u64) -> String {
-    format!("{kind:02x}{:030x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15) as u128 ^ (i as u128) << 64)
+    format!(
+        "{kind:02x}{:030x}",
+        i.wrapping_mul(0x9e37_79b9_7f4a_7c15) as u128 ^ (i as u128) << 64
+    )
 }
 
 fn t0() -> NaiveDateTime {
@@ -85,13 +91,13 @@ pub fn user(i: u64) -> User {
         display_name: format!("Member {i}"),
         email: None,
         religious_preference: ["christian", "unspecified", "other"][i as usize % 3].into(),
-        prayer_style: (i % 4 == 0).then(|| "contemplative".to_string()),
+        prayer_style: i.is_multiple_of(4).then(|| "contemplative".to_string()),
         invited_by_user_id: (i > 0).then(|| hex_id(1, i / 2)),
         created_at: created,
         updated_at: created,
         is_active: true,
-        is_supporter: i % 10 == 0,
-        supporter_since: (i % 10 == 0).then_some(created),
+        is_supporter: i.is_multiple_of(10),
+        supporter_since: i.is_multiple_of(10).then_some(created),
         text_archive_path: Some(format!("users/{}.txt", hex_id(1, i))),
     }
 }
@@ -99,7 +105,7 @@ pub fn user(i: u64) -> User {
 /// Synthetic prayer `i` of about 200 characters by one of `users` users (ids `hex_id(2, i)`).
 pub fn prayer(i: u64, users: u64) -> Prayer {
     let created = t0() + TimeDelta::seconds(i as i64 * 53 + 1);
-    let answered = i % 7 == 0;
+    let answered = i.is_multiple_of(7);
     Prayer {
         id: hex_id(2, i),
         author_id: hex_id(1, (i * 31) % users),
@@ -108,12 +114,19 @@ pub fn prayer(i: u64, users: u64) -> Prayer {
              in our family and wisdom for the doctors. We trust in the Lord and thank this \
              community for standing with us in prayer."
         ),
-        generated_prayer: (i % 2 == 0).then(|| format!("Lord, hear request {i}.")),
+        generated_prayer: i
+            .is_multiple_of(2)
+            .then(|| format!("Lord, hear request {i}.")),
         project_tag: None,
-        target_audience: if i % 5 == 0 { "christians_only" } else { "all" }.into(),
+        target_audience: if i.is_multiple_of(5) {
+            "christians_only"
+        } else {
+            "all"
+        }
+        .into(),
         created_at: created,
         updated_at: created,
-        is_archived: i % 11 == 0,
+        is_archived: i.is_multiple_of(11),
         is_answered: answered,
         answered_at: answered.then(|| created + TimeDelta::days(3)),
         testimony: answered.then(|| "God answered!".to_string()),

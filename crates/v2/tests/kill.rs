@@ -21,7 +21,9 @@ const MARKS: u64 = 150_000;
 /// The child: a big load replacing whatever the target holds. Prints STARTED once marks flow.
 #[test]
 fn kill_child() {
-    let Ok(url) = std::env::var(CHILD_ENV) else { return };
+    let Ok(url) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let mut db = V2Db::open(&Target::parse(&url).unwrap()).unwrap();
     let opts = LoadOptions {
         replace: true,
@@ -88,7 +90,9 @@ fn killed_load_leaves_the_target_as_before() {
             let mut db = V2Db::open(&t.target).unwrap();
             let after = dump(&mut db);
             let runs = db.runs().unwrap();
-            let last = runs.iter().find(|r| r.source_sha256 == "sha-big" && r.status != run_status::FAILED);
+            let last = runs
+                .iter()
+                .find(|r| r.source_sha256 == "sha-big" && r.status != run_status::FAILED);
             if after == before {
                 assert!(
                     last.is_none_or(|r| r.status == run_status::RUNNING),
@@ -98,8 +102,18 @@ fn killed_load_leaves_the_target_as_before() {
             } else {
                 // Killed after the commit: the whole new run, nothing less.
                 let counts = db.table_counts().unwrap();
-                assert_eq!(counts[0], ("users", USERS as i64), "{} trial {trial}", t.label);
-                assert_eq!(counts[2], ("prayer_marks", MARKS as i64), "{} trial {trial}", t.label);
+                assert_eq!(
+                    counts[0],
+                    ("users", USERS as i64),
+                    "{} trial {trial}",
+                    t.label
+                );
+                assert_eq!(
+                    counts[2],
+                    ("prayer_marks", MARKS as i64),
+                    "{} trial {trial}",
+                    t.label
+                );
                 assert_eq!(last.map(|r| r.status.as_str()), Some(run_status::SUCCEEDED));
                 println!("{} trial {trial}: the kill came after the commit", t.label);
                 // Put the original data back for the next trial.
@@ -119,6 +133,9 @@ fn killed_load_leaves_the_target_as_before() {
         };
         load_sample(&mut db, &sample(2), "sha-b", opts).unwrap();
         let runs = db.runs().unwrap();
-        assert!(runs.iter().all(|r| r.status != run_status::RUNNING), "{runs:?}");
+        assert!(
+            runs.iter().all(|r| r.status != run_status::RUNNING),
+            "{runs:?}"
+        );
     }
 }

@@ -14,7 +14,7 @@ fn assert_clean(s: &str) {
 fn display_and_debug_are_redacted() {
     for url in [
         format!("postgresql://thywill:{SECRET}@127.0.0.1:5432/v2"),
-        format!("postgres://thywill:Sup3rS3cret%50w@db.example/v2?sslmode=disable"),
+        "postgres://thywill:Sup3rS3cret%50w@db.example/v2?sslmode=disable".to_string(),
         format!("postgresql://thywill@127.0.0.1/v2?password={SECRET}"),
     ] {
         let t = Target::parse(&url).unwrap();
@@ -34,12 +34,19 @@ fn connection_failures_are_redacted_and_exit_3() {
         format!("postgresql://thywill:{SECRET}@127.0.0.1:1/v2"),
         format!("postgresql://thywill@127.0.0.1:1/v2?password={SECRET}&connect_timeout=2"),
         // libpq reports the host it could not resolve: put the password there too.
-        format!("postgresql://thywill:{SECRET}@{}.invalid/v2?connect_timeout=2", SECRET.to_lowercase()),
+        format!(
+            "postgresql://thywill:{SECRET}@{}.invalid/v2?connect_timeout=2",
+            SECRET.to_lowercase()
+        ),
     ];
     if let Ok(base) = std::env::var(thywill_v2::testing::PG_ENV) {
         // A reachable server, a database that does not exist.
         let with_pw = base.replacen("://", &format!("://postgres:{SECRET}@"), 1);
-        let with_pw = if base.contains('@') { base.replacen("@", &format!(":{SECRET}@"), 1) } else { with_pw };
+        let with_pw = if base.contains('@') {
+            base.replacen("@", &format!(":{SECRET}@"), 1)
+        } else {
+            with_pw
+        };
         urls.push(thywill_v2::testing::with_database(&with_pw, "no_such_db_x"));
     }
     for url in urls {
@@ -56,7 +63,11 @@ fn connection_failures_are_redacted_and_exit_3() {
 fn sqlite_open_failures_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("notes.txt");
-    std::fs::write(&text, "this is not a database, just some text that is long enough").unwrap();
+    std::fs::write(
+        &text,
+        "this is not a database, just some text that is long enough",
+    )
+    .unwrap();
     for p in [text, dir.path().to_path_buf()] {
         let t = Target::parse(&format!("sqlite://{}", p.display())).unwrap();
         let e = V2Db::open(&t).unwrap_err();

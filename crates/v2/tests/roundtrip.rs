@@ -48,7 +48,12 @@ fn written_rows_read_back_equal() {
             Ok(())
         })
         .unwrap();
-        assert_eq!(sessions, sorted(&s.sessions, |x| x.id.clone()), "{}", t.label);
+        assert_eq!(
+            sessions,
+            sorted(&s.sessions, |x| x.id.clone()),
+            "{}",
+            t.label
+        );
         let dump1 = dump(&mut db);
         assert!(dump1.contains("Invite"), "{}", t.label);
 
@@ -79,7 +84,11 @@ fn foreign_data_is_refused_and_replace_works() {
         let before = dump(&mut db);
         // Same source again: already migrated.
         let e = load_sample(&mut db, &sample(1), "sha-a", LoadOptions::default()).unwrap_err();
-        assert!(matches!(e, Error::AlreadyMigrated { .. }), "{}: {e}", t.label);
+        assert!(
+            matches!(e, Error::AlreadyMigrated { .. }),
+            "{}: {e}",
+            t.label
+        );
         // Another source: refused with exit code 4, nothing changed, no run recorded.
         let e = load_sample(&mut db, &sample(2), "sha-b", LoadOptions::default()).unwrap_err();
         assert_eq!(e.exit_code(), 4, "{}: {e}", t.label);
@@ -94,16 +103,20 @@ fn foreign_data_is_refused_and_replace_works() {
         load_sample(&mut db, &sample(2), "sha-b", opts).unwrap();
         let mut fresh = V2Db::open(&t.target).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let other = thywill_v2::Target::parse(&format!(
-            "sqlite://{}",
-            dir.path().join("x.db").display()
-        ))
-        .unwrap();
+        let other =
+            thywill_v2::Target::parse(&format!("sqlite://{}", dir.path().join("x.db").display()))
+                .unwrap();
         let mut only_b = V2Db::open(&other).unwrap();
         load_sample(&mut only_b, &sample(2), "sha-b", LoadOptions::default()).unwrap();
         assert_eq!(dump(&mut fresh), dump(&mut only_b), "{}", t.label);
-        assert!(matches!(db.state("sha-b").unwrap(), TargetState::AlreadyMigrated { .. }));
-        assert!(matches!(db.state("sha-a").unwrap(), TargetState::Foreign { .. }));
+        assert!(matches!(
+            db.state("sha-b").unwrap(),
+            TargetState::AlreadyMigrated { .. }
+        ));
+        assert!(matches!(
+            db.state("sha-a").unwrap(),
+            TargetState::Foreign { .. }
+        ));
     }
 }
 
@@ -156,10 +169,20 @@ fn remove_run_removes_exactly_its_rows() {
         };
         assert_eq!(deleted["users"], 5);
         assert_eq!(deleted["prayer_marks"], 20);
-        assert!(db.table_counts().unwrap().iter().all(|(_, n)| *n == 0), "{}", t.label);
+        assert!(
+            db.table_counts().unwrap().iter().all(|(_, n)| *n == 0),
+            "{}",
+            t.label
+        );
         assert_eq!(db.runs().unwrap()[0].status, run_status::ROLLED_BACK);
-        assert_eq!(db.remove_run(&run_id).unwrap(), RemoveOutcome::AlreadyRolledBack);
-        assert!(matches!(db.remove_run("nope"), Err(Error::UnknownRun { .. })));
+        assert_eq!(
+            db.remove_run(&run_id).unwrap(),
+            RemoveOutcome::AlreadyRolledBack
+        );
+        assert!(matches!(
+            db.remove_run("nope"),
+            Err(Error::UnknownRun { .. })
+        ));
         // The target is empty again: a new run loads.
         assert_eq!(db.state("sha-a").unwrap(), TargetState::Empty);
         load_sample(&mut db, &sample(1), "sha-a", LoadOptions::default()).unwrap();
@@ -174,7 +197,10 @@ fn bad_rows_are_refused_naming_table_and_key() {
         s.prayers[1].text = "too short".into();
         let e = load_sample(&mut db, &s, "sha-a", LoadOptions::default()).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("prayers") && msg.contains(&s.prayers[1].id), "{msg}");
+        assert!(
+            msg.contains("prayers") && msg.contains(&s.prayers[1].id),
+            "{msg}"
+        );
         let mut s = sample(1);
         s.users[2].display_name = "nul\0byte".into();
         let e = load_sample(&mut db, &s, "sha-a", LoadOptions::default()).unwrap_err();
@@ -182,7 +208,10 @@ fn bad_rows_are_refused_naming_table_and_key() {
         // Nothing was written; the failed runs are recorded as failed.
         assert!(db.table_counts().unwrap().iter().all(|(_, n)| *n == 0));
         let runs = db.runs().unwrap();
-        assert!(runs.iter().all(|r| r.status == run_status::FAILED), "{runs:?}");
+        assert!(
+            runs.iter().all(|r| r.status == run_status::FAILED),
+            "{runs:?}"
+        );
         // A dangling reference is caught before commit (foreign key check).
         let mut s = sample(1);
         s.marks[0].user_id = thywill_v2::testing::hex_id(9, 9);
@@ -190,7 +219,9 @@ fn bad_rows_are_refused_naming_table_and_key() {
         assert!(e.to_string().contains("prayer_marks"), "{}: {e}", t.label);
         assert!(db.table_counts().unwrap().iter().all(|(_, n)| *n == 0));
         // A caller's own error passes through and aborts the load.
-        let mut load = db.begin_load(run_info("sha-a"), LoadOptions::default()).unwrap();
+        let mut load = db
+            .begin_load(run_info("sha-a"), LoadOptions::default())
+            .unwrap();
         let r = load.write(|sink: &mut dyn thywill_v2::RowSink<User>| {
             sink.push(&s.users[0])?;
             Err::<(), Error>(Error::Poisoned {

@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use diesel::sqlite::Sqlite;
@@ -57,15 +56,20 @@ fn describe_pg(c: &mut PgConnection, table: &str) -> TableDesc {
             .unwrap()
     };
     let mut d = TableDesc::default();
-    for r in q("SELECT column_name::text AS a, character_maximum_length::text AS b,
+    for r in q(
+        "SELECT column_name::text AS a, character_maximum_length::text AS b,
                        is_nullable::text AS c, column_default::text AS d
                   FROM information_schema.columns
-                 WHERE table_schema = current_schema() AND table_name = $1")
-    {
+                 WHERE table_schema = current_schema() AND table_name = $1",
+    ) {
         let serial = r.d.as_deref().is_some_and(|x| x.starts_with("nextval"));
         d.columns.insert(
             r.a,
-            (r.b.unwrap_or("-".into()), r.c.as_deref() == Some("NO"), r.d.is_some() && !serial),
+            (
+                r.b.unwrap_or("-".into()),
+                r.c.as_deref() == Some("NO"),
+                r.d.is_some() && !serial,
+            ),
         );
     }
     let cons = q("SELECT c.conname::text AS a, c.contype::text AS b,
@@ -107,13 +111,14 @@ fn describe_pg(c: &mut PgConnection, table: &str) -> TableDesc {
             _ => {}
         }
     }
-    for r in q("SELECT i.indexrelid::regclass::text AS a, (i.indpred IS NOT NULL)::text AS b,
+    for r in q(
+        "SELECT i.indexrelid::regclass::text AS a, (i.indpred IS NOT NULL)::text AS b,
                        NULL AS c, NULL AS d
                   FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
                  WHERE t.relname = $1
                    AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid
-                                   AND k.contype IN ('p', 'u'))")
-    {
+                                   AND k.contype IN ('p', 'u'))",
+    ) {
         d.indexes.insert(r.a, r.b.as_deref() == Some("true"));
     }
     d
@@ -128,28 +133,44 @@ fn describe_sqlite(c: &mut SqliteConnection, table: &str) -> TableDesc {
     };
     let mut d = TableDesc::default();
     let mut pk: Vec<(String, String)> = Vec::new();
-    for r in q(c, "SELECT name AS a, type AS b, CAST(\"notnull\" AS TEXT) AS c,
-                          dflt_value AS d FROM pragma_table_info(?)", table)
-    {
+    for r in q(
+        c,
+        "SELECT name AS a, type AS b, CAST(\"notnull\" AS TEXT) AS c,
+                          dflt_value AS d FROM pragma_table_info(?)",
+        table,
+    ) {
         let ty = r.b.unwrap_or_default().to_uppercase();
         let len = ty
             .strip_prefix("VARCHAR(")
             .and_then(|x| x.strip_suffix(')'))
             .map_or("-".to_string(), String::from);
-        d.columns.insert(r.a.clone(), (len, r.c.as_deref() == Some("1"), r.d.is_some()));
+        d.columns.insert(
+            r.a.clone(),
+            (len, r.c.as_deref() == Some("1"), r.d.is_some()),
+        );
     }
-    for r in q(c, "SELECT name AS a, CAST(pk AS TEXT) AS b, NULL AS c, NULL AS d
-                     FROM pragma_table_info(?) WHERE pk > 0", table)
-    {
+    for r in q(
+        c,
+        "SELECT name AS a, CAST(pk AS TEXT) AS b, NULL AS c, NULL AS d
+                     FROM pragma_table_info(?) WHERE pk > 0",
+        table,
+    ) {
         pk.push((r.b.unwrap(), r.a));
     }
     pk.sort();
     d.primary_key = pk.into_iter().map(|x| x.1).collect();
-    for idx in q(c, "SELECT name AS a, origin AS b, CAST(partial AS TEXT) AS c, NULL AS d
-                       FROM pragma_index_list(?)", table)
-    {
-        let cols: Vec<String> = q(c, "SELECT name AS a, NULL AS b, NULL AS c, NULL AS d
-                                         FROM pragma_index_info(?) ORDER BY seqno", &idx.a)
+    for idx in q(
+        c,
+        "SELECT name AS a, origin AS b, CAST(partial AS TEXT) AS c, NULL AS d
+                       FROM pragma_index_list(?)",
+        table,
+    ) {
+        let cols: Vec<String> = q(
+            c,
+            "SELECT name AS a, NULL AS b, NULL AS c, NULL AS d
+                                         FROM pragma_index_info(?) ORDER BY seqno",
+            &idx.a,
+        )
         .into_iter()
         .map(|r| r.a)
         .collect();
@@ -164,9 +185,12 @@ fn describe_sqlite(c: &mut SqliteConnection, table: &str) -> TableDesc {
         }
     }
     let mut fks: BTreeMap<String, (Vec<String>, String, Vec<String>, String)> = BTreeMap::new();
-    for r in q(c, "SELECT CAST(id AS TEXT) AS a, \"table\" AS b, \"from\" || ':' || \"to\" AS c,
-                          on_delete AS d FROM pragma_foreign_key_list(?) ORDER BY id, seq", table)
-    {
+    for r in q(
+        c,
+        "SELECT CAST(id AS TEXT) AS a, \"table\" AS b, \"from\" || ':' || \"to\" AS c,
+                          on_delete AS d FROM pragma_foreign_key_list(?) ORDER BY id, seq",
+        table,
+    ) {
         let e = fks.entry(r.a).or_default();
         let cc = r.c.unwrap();
         let (from, to) = cc.split_once(':').unwrap();
@@ -176,8 +200,12 @@ fn describe_sqlite(c: &mut SqliteConnection, table: &str) -> TableDesc {
         e.3 = r.d.unwrap();
     }
     d.foreign_keys = fks.into_values().collect();
-    let sql: Vec<Row4> = q(c, "SELECT sql AS a, NULL AS b, NULL AS c, NULL AS d FROM sqlite_master
-                                WHERE type = 'table' AND name = ?", table);
+    let sql: Vec<Row4> = q(
+        c,
+        "SELECT sql AS a, NULL AS b, NULL AS c, NULL AS d FROM sqlite_master
+                                WHERE type = 'table' AND name = ?",
+        table,
+    );
     let sql = &sql[0].a;
     for part in sql.split("CONSTRAINT ").skip(1) {
         let mut words = part.split_whitespace();
@@ -190,7 +218,11 @@ fn describe_sqlite(c: &mut SqliteConnection, table: &str) -> TableDesc {
 }
 
 fn all_tables() -> Vec<&'static str> {
-    APP_TABLES.iter().chain(BOOKKEEPING_TABLES.iter()).copied().collect()
+    APP_TABLES
+        .iter()
+        .chain(BOOKKEEPING_TABLES.iter())
+        .copied()
+        .collect()
 }
 
 fn sqlite_db() -> (tempfile::TempDir, SqliteConnection) {
@@ -220,16 +252,23 @@ fn both_backends_describe_the_same_schema() {
     let (_dir, mut sc) = sqlite_db();
     let names: BTreeSet<String> = all_tables().into_iter().map(String::from).collect();
     assert_eq!(table_names_sqlite(&mut sc), names);
-    let sqlite: BTreeMap<&str, TableDesc> =
-        all_tables().into_iter().map(|t| (t, describe_sqlite(&mut sc, t))).collect();
+    let sqlite: BTreeMap<&str, TableDesc> = all_tables()
+        .into_iter()
+        .map(|t| (t, describe_sqlite(&mut sc, t)))
+        .collect();
     // Spot checks of the spec on the SQLite side (the PostgreSQL side must then equal it).
     let users = &sqlite["users"];
     assert_eq!(users.columns["display_name"], ("100".into(), true, false));
-    assert_eq!(users.columns["religious_preference"], ("50".into(), true, true));
+    assert_eq!(
+        users.columns["religious_preference"],
+        ("50".into(), true, true)
+    );
     assert!(users.indexes["idx_users_active"]);
-    assert!(sqlite["prayer_marks"]
-        .uniques
-        .contains(&vec!["prayer_id".into(), "user_id".into(), "marked_at".into()]));
+    assert!(sqlite["prayer_marks"].uniques.contains(&vec![
+        "prayer_id".into(),
+        "user_id".into(),
+        "marked_at".into()
+    ]));
     assert_eq!(sqlite["user_roles"].primary_key, vec!["user_id", "role"]);
     assert!(sqlite["prayers"].checks.contains("prayers_answered_check"));
     assert!(sqlite["prayers"].foreign_keys.contains(&(
@@ -270,17 +309,50 @@ where
 #[test]
 fn table_definitions_match_the_migrations() {
     let diesel_tables: Vec<(&str, BTreeSet<String>)> = vec![
-        ("users", diesel_columns(users::table.select(users::all_columns))),
-        ("prayers", diesel_columns(prayers::table.select(prayers::all_columns))),
-        ("prayer_marks", diesel_columns(prayer_marks::table.select(prayer_marks::all_columns))),
-        ("user_roles", diesel_columns(user_roles::table.select(user_roles::all_columns))),
-        ("invites", diesel_columns(invites::table.select(invites::all_columns))),
-        ("sessions", diesel_columns(sessions::table.select(sessions::all_columns))),
-        ("content_flags", diesel_columns(content_flags::table.select(content_flags::all_columns))),
-        ("migration_runs", diesel_columns(migration_runs::table.select(migration_runs::all_columns))),
-        ("migration_id_map", diesel_columns(migration_id_map::table.select(migration_id_map::all_columns))),
-        ("migration_findings", diesel_columns(migration_findings::table.select(migration_findings::all_columns))),
-        ("migration_run_rows", diesel_columns(migration_run_rows::table.select(migration_run_rows::all_columns))),
+        (
+            "users",
+            diesel_columns(users::table.select(users::all_columns)),
+        ),
+        (
+            "prayers",
+            diesel_columns(prayers::table.select(prayers::all_columns)),
+        ),
+        (
+            "prayer_marks",
+            diesel_columns(prayer_marks::table.select(prayer_marks::all_columns)),
+        ),
+        (
+            "user_roles",
+            diesel_columns(user_roles::table.select(user_roles::all_columns)),
+        ),
+        (
+            "invites",
+            diesel_columns(invites::table.select(invites::all_columns)),
+        ),
+        (
+            "sessions",
+            diesel_columns(sessions::table.select(sessions::all_columns)),
+        ),
+        (
+            "content_flags",
+            diesel_columns(content_flags::table.select(content_flags::all_columns)),
+        ),
+        (
+            "migration_runs",
+            diesel_columns(migration_runs::table.select(migration_runs::all_columns)),
+        ),
+        (
+            "migration_id_map",
+            diesel_columns(migration_id_map::table.select(migration_id_map::all_columns)),
+        ),
+        (
+            "migration_findings",
+            diesel_columns(migration_findings::table.select(migration_findings::all_columns)),
+        ),
+        (
+            "migration_run_rows",
+            diesel_columns(migration_run_rows::table.select(migration_run_rows::all_columns)),
+        ),
     ];
     assert_eq!(diesel_tables.len(), all_tables().len());
     let (_dir, mut sc) = sqlite_db();

@@ -42,7 +42,8 @@ pub fn ts(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, micro: u32) -> Naive
         .unwrap()
 }
 
-pub const TRICKY: &str = "Tab\there, newline\nthere, CR\r, backslash \\ and \\N, quotes \"double\" 'single', \
+pub const TRICKY: &str =
+    "Tab\there, newline\nthere, CR\r, backslash \\ and \\N, quotes \"double\" 'single', \
      comma, semicolon; unicode é ☃ 🙏 \u{202e}rtl\u{202c}, emoji, \u{7f} and \u{1} controls";
 
 /// A small data set exercising every table and awkward text.
@@ -163,7 +164,12 @@ pub fn run_info(sha: &str) -> RunInfo {
 }
 
 /// Writes `s` (plus an id-map row and a finding) in one load and commits it.
-pub fn load_sample(db: &mut V2Db, s: &Sample, sha: &str, opts: LoadOptions) -> Result<RunSummary, Error> {
+pub fn load_sample(
+    db: &mut V2Db,
+    s: &Sample,
+    sha: &str,
+    opts: LoadOptions,
+) -> Result<RunSummary, Error> {
     let mut load = db.begin_load(run_info(sha), opts)?;
     write_sample(&mut load, s)?;
     load.commit(None)

@@ -1,0 +1,120 @@
+//! Writer benchmark on dataset M's sizes (5,000 users, 50,000 prayers of ~200 characters, 500,000
+//! marks), generated on the fly and streamed into the writer:
+//!
+//! - PostgreSQL (`THYWILL_BENCH_PG_URL`, else `THYWILL_TEST_PG_URL`; a fresh database is created
+//!   and dropped), target ≥ 250,000 rows/s;
+//! - a new SQLite file, compared with the `sqlite3` shell's `ATTACH` + `INSERT … SELECT` of the
+//!   same rows into the same schema.
+//!
+//! Prints rows/s and the peak resident memory (`VmHWM`). Run:
+//! `THYWILL_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/test cargo bench -p thywill-v2 --bench write`
+
+use std::time::Instant;
+
+use thywill_v2::rows::*;
+use thywill_v2::testing::{mark, prayer, user, TempPgDb};
+use thywill_v2::{Error, LoadOptions, RowSink, RunInfo, Target, V2Db};
+
+const USERS: u64 = 5_000;
+const PRAYERS: u64 = 50_000;
+const MARKS: u64 = 500_000;
+const TOTAL: u64 = USERS + PRAYERS + MARKS;
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Streams M's rows into `target`; returns the seconds the whole load took (schema included).
+fn write_m(target: &Target) -> Result<f64, Error> {
+    let start = Instant::now();
+    let mut db = V2Db::open(target)?;
+    let mut load = db.begin_load(
+        RunInfo::new("bench.db", "bench", "G1", "bench"),
+        LoadOptions::default(),
+    )?;
+    load.write(|s: &mut dyn RowSink<User>| (0..USERS).try_for_each(|i| s.push(&user(i))))?;
+    load.write(|s: &mut dyn RowSink<Prayer>| {
+        (0..PRAYERS).try_for_each(|i| s.push(&prayer(i, USERS)))
+    })?;
+    let t_marks = Instant::now();
+    load.write(|s: &mut dyn RowSink<PrayerMark>| {
+        (0..MARKS).try_for_each(|i| s.push(&mark(i, PRAYERS, USERS)))
+    })?;
+    let marks_s = t_marks.elapsed().as_secs_f64();
+    let t_commit = Instant::now();
+    load.commit(None)?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "  {target}: {secs:.2} s, {:.0} rows/s (marks stream {marks_s:.2} s, constraints + commit {:.2} s), peak RSS {:.1} MiB",
+        TOTAL as f64 / secs,
+        t_commit.elapsed().as_secs_f64(),
+        peak_rss_mib()
+    );
+    Ok(secs)
+}
+
+fn main() -> Result<(), Error> {
+    // `cargo test --benches` passes flags; only run when invoked as a benchmark.
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return Ok(());
+    }
+    println!("thywill-v2 writer, M sizes: {USERS} users, {PRAYERS} prayers, {MARKS} marks = {TOTAL} rows");
+
+    let pg_url = std::env::var("THYWILL_BENCH_PG_URL")
+        .or_else(|_| std::env::var(thywill_v2::testing::PG_ENV));
+    if pg_url.is_ok() {
+        if let Some(pg) = TempPgDb::create() {
+            println!("PostgreSQL (COPY, constraints built after the load, one transaction):");
+            write_m(&Target::parse(&pg.url)?)?;
+        }
+    } else {
+        println!("PostgreSQL: skipped (set THYWILL_TEST_PG_URL)");
+    }
+
+    let dir = tempfile::tempdir().map_err(|e| Error::Io {
+        path: "tmp".into(),
+        source: e,
+    })?;
+    let ours = dir.path().join("ours.db");
+    println!("SQLite, new file (batched inserts, indexes built after the load, one transaction):");
+    let ours_s = write_m(&Target::parse(&format!("sqlite://{}", ours.display()))?)?;
+
+    // The reference: the sqlite3 shell copying the same rows into a fresh file with the schema.
+    let shell = dir.path().join("shell.db");
+    V2Db::open(&Target::parse(&format!("sqlite://{}", shell.display()))?)?.ensure_schema()?;
+    let sql = format!(
+        "ATTACH '{}' AS src; BEGIN; \
+         INSERT INTO users SELECT * FROM src.users; \
+         INSERT INTO prayers SELECT * FROM src.prayers; \
+         INSERT INTO prayer_marks SELECT * FROM src.prayer_marks; COMMIT;",
+        ours.display()
+    );
+    let start = Instant::now();
+    let status = std::process::Command::new("sqlite3")
+        .arg(&shell)
+        .arg(&sql)
+        .status();
+    let shell_s = start.elapsed().as_secs_f64();
+    match status {
+        Ok(s) if s.success() => println!(
+            "  sqlite3 shell ATTACH + INSERT … SELECT of the same rows: {shell_s:.2} s, {:.0} rows/s \
+             (writer/shell time ratio {:.2})",
+            TOTAL as f64 / shell_s,
+            ours_s / shell_s
+        ),
+        other => println!("  sqlite3 shell comparison not run: {other:?}"),
+    }
+    println!(
+        "peak RSS of the benchmark process: {:.1} MiB",
+        peak_rss_mib()
+    );
+    Ok(())
+}
