@@ -114,8 +114,12 @@ fn fold(name: &str) -> String {
 
 /// Builds a SQLite v2 database (or PostgreSQL when `pg`; `None` when PostgreSQL is not set up).
 pub fn build(gen: &str, policy: Policy, pg: bool) -> Option<Built> {
+    build_from(&fixture(gen), policy, pg)
+}
+
+/// [`build`] from any fixture folder (`v1.db`, `truth.json`, optional `text_archives/`).
+pub fn build_from(fx: &Path, policy: Policy, pg: bool) -> Option<Built> {
     let dir = tempfile::tempdir().unwrap();
-    let fx = fixture(gen);
     let v1_path = fx.join("v1.db");
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fx.join("truth.json")).unwrap()).unwrap();
