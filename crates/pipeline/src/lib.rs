@@ -1,1 +1,67 @@
-//! placeholder
+//! # thywill-pipeline: the jobs
+//!
+//! Composes the v1 reader, the corruption detector, the v1 → v2 mapping, the v2 writer and the
+//! archive service into the two jobs the binaries run: [`analyze`] (read-only data-quality report)
+//! and [`migrate`] (the whole migration, atomic and idempotent). Rules live in `thywill-detect`;
+//! this crate only applies the detector's plan.
+
+mod analyze;
+mod error;
+mod mapping;
+mod migrate;
+mod progress;
+pub mod report;
+mod source;
+
+use std::path::PathBuf;
+
+pub use chrono::NaiveDateTime;
+pub use thywill_detect::Policy;
+
+pub use analyze::analyze;
+pub use error::PipelineError;
+pub use migrate::migrate;
+pub use progress::{Progress, ProgressMode, StageTiming};
+pub use report::Report;
+
+/// The tool version written into reports and `migration_runs`.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Options shared by both jobs: the v1 side and the rules.
+#[derive(Clone, Debug, Default)]
+pub struct CommonOptions {
+    /// The v1 database file.
+    pub v1_db: PathBuf,
+    /// The v1 archive tree, when there is one.
+    pub archives_v1: Option<PathBuf>,
+    /// The policy.
+    pub policy: Policy,
+    /// The run's clock (UTC) for expiry rules; `None` = now.
+    pub as_of: Option<NaiveDateTime>,
+    /// Exact test-account names; empty = the defaults.
+    pub test_account_names: Vec<String>,
+    /// How progress is shown.
+    pub progress: ProgressMode,
+}
+
+/// Options of [`analyze`].
+#[derive(Clone, Debug, Default)]
+pub struct AnalyzeOptions {
+    /// The v1 side and the rules.
+    pub common: CommonOptions,
+}
+
+/// Options of [`migrate`].
+#[derive(Clone, Debug, Default)]
+pub struct MigrateOptions {
+    /// The v1 side and the rules.
+    pub common: CommonOptions,
+    /// The v2 database URL.
+    pub v2_url: String,
+    /// Where to write the v2 archives.
+    pub archives_v2: Option<PathBuf>,
+    /// Leave no trace.
+    pub dry_run: bool,
+    /// Empty a target holding another source's data.
+    pub replace: bool,
+}

@@ -1,0 +1,66 @@
+//! `thywill-migrate`: the whole migration of a v1 database (and archives) into v2.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use thywill_cli::{finish, CliError, Exit, LogArgs};
+use thywill_pipeline::{migrate, MigrateOptions};
+
+#[path = "../common_args.rs"]
+mod common_args;
+use common_args::CommonArgs;
+
+/// Migrates a ThyWill v1 database and its text archives into the v2 schema on PostgreSQL or
+/// SQLite: creates or upgrades the schema, applies every corruption rule, writes all data in one
+/// transaction, writes the v2 archives, records the run, and prints the report. Re-running over
+/// the same source is a no-op.
+#[derive(Parser, Debug)]
+#[command(
+    name = "thywill-migrate",
+    version,
+    after_help = "Examples:\n  thywill-migrate --v1-db thywill.db                       # into ./thywill_v2.db (SQLite)\n  V2_DB_URL=postgresql://thywill@127.0.0.1/thywill_v2 thywill-migrate --v1-db /prod/thywill.db \\\n      --archives-v1 /prod/text_archives --archives-v2 /srv/text_archives_v2 --report-json run.json\n  thywill-migrate --v1-db thywill.db --dry-run --policy strict"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The v2 database: postgresql://…, postgres://…, sqlite://PATH or sqlite://:memory:.
+    #[arg(
+        long,
+        env = "V2_DB_URL",
+        default_value = "sqlite://thywill_v2.db",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    v2_db: String,
+    /// Where to write the v2 text archives (the v1 tree is carried into it too).
+    #[arg(long, value_name = "DIR")]
+    archives_v2: Option<PathBuf>,
+    /// Do the whole job and leave no trace (PostgreSQL rolls back; SQLite works on a copy).
+    #[arg(long)]
+    dry_run: bool,
+    /// Empty a v2 database holding another source's data and start over.
+    #[arg(long)]
+    replace: bool,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.log.init();
+    finish(run(cli))
+}
+
+fn run(cli: Cli) -> Result<Exit, CliError> {
+    let common = cli.common.to_options(&cli.log)?;
+    let opts = MigrateOptions {
+        common,
+        v2_url: cli.v2_db.clone(),
+        archives_v2: cli.archives_v2.clone(),
+        dry_run: cli.dry_run,
+        replace: cli.replace,
+    };
+    let report = migrate(&opts).map_err(common_args::pipeline_error)?;
+    common_args::emit(&report, &cli.common, cli.log.quiet)
+}

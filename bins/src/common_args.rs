@@ -1,0 +1,110 @@
+//! Flags shared by `thywill-analyze` and `thywill-migrate` (included by both with `#[path]`).
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use thywill_cli::{CliError, Exit, LogArgs};
+use thywill_pipeline::{CommonOptions, PipelineError, Policy, ProgressMode, Report};
+
+/// The policy flag's values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PolicyArg {
+    /// Fix what a documented rule can fix, quarantine the rest (default).
+    Repair,
+    /// The seed's literal behaviour: skip every corrupted record.
+    Strict,
+}
+
+/// Flags of the v1 side and the reports.
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    /// The v1 SQLite database (read-only).
+    #[arg(long, env = "V1_DB_PATH", value_name = "FILE")]
+    pub v1_db: PathBuf,
+    /// The v1 text-archive tree (`text_archives/`), when there is one.
+    #[arg(long, value_name = "DIR")]
+    pub archives_v1: Option<PathBuf>,
+    /// What to do with what the rules find.
+    #[arg(long, value_enum, default_value = "repair")]
+    pub policy: PolicyArg,
+    /// Judge expiry of sessions and role grants at this UTC time instead of now
+    /// (`YYYY-MM-DD HH:MM:SS`; for rehearsals and tests).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// An exact display name of a test account (repeatable; default `Test User`, `Prayer Test User`).
+    #[arg(long = "test-account-name", value_name = "NAME")]
+    pub test_account_names: Vec<String>,
+    /// Write the JSON report (report_version 1) here.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    /// Write the Markdown report here.
+    #[arg(long, value_name = "FILE")]
+    pub report_md: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    /// The pipeline's common options from the flags.
+    pub fn to_options(&self, log: &LogArgs) -> Result<CommonOptions, CliError> {
+        let as_of = match &self.as_of {
+            None => None,
+            Some(s) => Some(chrono_parse(s).ok_or_else(|| {
+                CliError::new(
+                    Exit::Usage,
+                    format!("--as-of {s:?}: expected YYYY-MM-DD HH:MM:SS (UTC)"),
+                )
+            })?),
+        };
+        Ok(CommonOptions {
+            v1_db: self.v1_db.clone(),
+            archives_v1: self.archives_v1.clone(),
+            policy: match self.policy {
+                PolicyArg::Repair => Policy::Repair,
+                PolicyArg::Strict => Policy::Strict,
+            },
+            as_of,
+            test_account_names: self.test_account_names.clone(),
+            progress: if log.quiet {
+                ProgressMode::Silent
+            } else if log.progress_enabled() {
+                ProgressMode::Bars
+            } else {
+                ProgressMode::Log
+            },
+        })
+    }
+}
+
+fn chrono_parse(s: &str) -> Option<thywill_pipeline::NaiveDateTime> {
+    thywill_pipeline::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .or_else(|| thywill_pipeline::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok())
+}
+
+/// Maps a pipeline error to the message and exit code.
+pub fn pipeline_error(e: PipelineError) -> CliError {
+    let exit = match e.exit_code() {
+        2 => Exit::Usage,
+        3 => Exit::Unusable,
+        4 => Exit::Refused,
+        _ => Exit::Failed,
+    };
+    CliError::new(exit, e)
+}
+
+/// Writes the requested reports, prints the summary, and gives the exit code for the report.
+pub fn emit(report: &Report, args: &CommonArgs, quiet: bool) -> Result<Exit, CliError> {
+    if let Some(p) = &args.report_json {
+        report.write_json(p).map_err(|e| {
+            CliError::new(Exit::Failed, format!("cannot write {}: {e}", p.display()))
+        })?;
+    }
+    if let Some(p) = &args.report_md {
+        report.write_markdown(p).map_err(|e| {
+            CliError::new(Exit::Failed, format!("cannot write {}: {e}", p.display()))
+        })?;
+    }
+    if !quiet {
+        print!("{}", report.summary());
+    }
+    Ok(if report.ok { Exit::Ok } else { Exit::Failed })
+}

@@ -1,0 +1,51 @@
+//! The pipeline's error: which stage failed, on what, and the exit code it means.
+
+/// Everything that can stop an analysis or a migration.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The v1 database cannot be used (exit 3).
+    #[error(transparent)]
+    V1(#[from] thywill_v1::V1Error),
+    /// Detection failed (the law did not hold, or the snapshot could not be read).
+    #[error(transparent)]
+    Detect(#[from] thywill_detect::DetectError),
+    /// The v2 target refused, could not be reached, or a write failed.
+    #[error(transparent)]
+    V2(#[from] thywill_v2::Error),
+    /// An archive folder could not be read or written.
+    #[error(transparent)]
+    Archive(#[from] thywill_archive::ArchiveError),
+    /// A report file could not be written.
+    #[error("cannot write the report {path}: {source}")]
+    Report {
+        /// The report file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The migration produced something the mapping cannot express (a bug, named precisely).
+    #[error("mapping {table} row {key}: {reason}")]
+    Mapping {
+        /// The v1 table.
+        table: String,
+        /// The v1 key.
+        key: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl PipelineError {
+    /// The exit code of `spec/interfaces.md`: 3 unusable input, 4 refused for safety, 2 usage
+    /// (a malformed URL), 1 a job that ran and failed.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            PipelineError::V1(_) => 3,
+            PipelineError::Detect(thywill_detect::DetectError::V1(_)) => 3,
+            PipelineError::Detect(_) => 1,
+            PipelineError::V2(e) => e.exit_code(),
+            PipelineError::Archive(e) => e.exit_code(),
+            PipelineError::Report { .. } | PipelineError::Mapping { .. } => 1,
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The v1 → v2 mapping: the detector's resolved values become v2 rows and archive records.
+//! No rule is decided here; every value comes from the plan.
+
+use thywill_archive::{ArchiveAnswer, ArchivePrayer, ArchiveUser, InvitedBy};
+use thywill_detect::{
+    ResolvedFlag, ResolvedInvite, ResolvedMark, ResolvedPrayer, ResolvedRoleGrant, ResolvedSession,
+    ResolvedUser,
+};
+use thywill_v2::rows::{ContentFlag, Invite, Prayer, PrayerMark, Session, User, UserRole};
+
+use crate::error::PipelineError;
+
+/// The deterministic id of a content flag carried from v1: UUID v5 of `flag:<prayer id>`.
+pub(crate) fn flag_id(prayer_id: &str) -> String {
+    thywill_detect::hex_id(thywill_detect::v5(&format!("flag:{prayer_id}")))
+}
+
+/// `users` row; `archive_path` is the member's v2 archive file when archives are written.
+pub(crate) fn user(u: &ResolvedUser, archive_path: Option<String>) -> User {
+    User {
+        id: u.id.clone(),
+        display_name: u.display_name.clone(),
+        email: None,
+        religious_preference: u.religious_preference.clone(),
+        prayer_style: u.prayer_style.clone(),
+        invited_by_user_id: u.invited_by_user_id.clone(),
+        created_at: u.created_at,
+        updated_at: u.created_at,
+        is_active: true,
+        is_supporter: u.is_supporter,
+        supporter_since: u.supporter_since,
+        text_archive_path: archive_path,
+    }
+}
+
+/// `prayers` row.
+pub(crate) fn prayer(p: &ResolvedPrayer, archive_path: Option<String>) -> Prayer {
+    Prayer {
+        id: p.id.clone(),
+        author_id: p.author_id.clone(),
+        text: p.text.clone(),
+        generated_prayer: p.generated_prayer.clone(),
+        project_tag: p.project_tag.clone(),
+        target_audience: p.target_audience.clone(),
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+        is_archived: p.is_archived,
+        is_answered: p.is_answered,
+        answered_at: p.answered_at,
+        testimony: p.testimony.clone(),
+        text_archive_path: archive_path,
+    }
+}
+
+/// `content_flags` row of a prayer v1 had flagged.
+pub(crate) fn content_flag(prayer_id: &str, f: &ResolvedFlag) -> ContentFlag {
+    ContentFlag {
+        id: flag_id(prayer_id),
+        prayer_id: prayer_id.to_string(),
+        flagged_by_user_id: f.flagged_by_user_id.clone(),
+        reason: Some(f.reason.to_string()),
+        flagged_at: f.flagged_at,
+        resolved_at: None,
+        resolved_by_user_id: None,
+        resolution_action: None,
+    }
+}
+
+/// `prayer_marks` row.
+pub(crate) fn mark(m: &ResolvedMark) -> PrayerMark {
+    PrayerMark {
+        id: m.id.clone(),
+        prayer_id: m.prayer_id.clone(),
+        user_id: m.user_id.clone(),
+        marked_at: m.marked_at,
+    }
+}
+
+/// `user_roles` row.
+pub(crate) fn role_grant(g: &ResolvedRoleGrant) -> UserRole {
+    UserRole {
+        user_id: g.user_id.clone(),
+        role: g.role.clone(),
+        granted_at: g.granted_at,
+        granted_by_user_id: g.granted_by_user_id.clone(),
+    }
+}
+
+/// `invites` row (v1 counts are 64-bit; v2's are 32-bit: a value out of range is a mapping error).
+pub(crate) fn invite(i: &ResolvedInvite) -> Result<Invite, PipelineError> {
+    let narrow = |what: &str, v: i64| {
+        i32::try_from(v).map_err(|_| PipelineError::Mapping {
+            table: "invitetoken".into(),
+            key: i.token.clone(),
+            reason: format!("{what} {v} does not fit v2's integer column"),
+        })
+    };
+    Ok(Invite {
+        id: i.id.clone(),
+        token: i.token.clone(),
+        created_by_user_id: i.created_by_user_id.clone(),
+        invited_display_name: None,
+        created_at: i.created_at,
+        expires_at: i.expires_at,
+        max_uses: i.max_uses.map(|m| narrow("max_uses", m)).transpose()?,
+        use_count: narrow("usage_count", i.use_count)?,
+        used_at: i.used_at,
+        used_by_user_id: i.used_by_user_id.clone(),
+        is_admin_token: i.is_admin_token,
+    })
+}
+
+/// `sessions` row. An `ip_address` that is not an address cannot live in PostgreSQL's `inet`:
+/// it is left out (see docs/decisions.md).
+pub(crate) fn session(s: &ResolvedSession) -> Session {
+    Session {
+        id: s.id.clone(),
+        user_id: s.user_id.clone(),
+        created_at: s.created_at,
+        expires_at: s.expires_at,
+        last_seen_at: s.last_seen_at,
+        user_agent: s.user_agent.clone(),
+        ip_address: s
+            .ip_address
+            .as_deref()
+            .and_then(thywill_v2::rows::canonical_ip),
+    }
+}
+
+/// The archive record of a member. v1 recorded the inviter or nothing.
+pub(crate) fn archive_user(u: &ResolvedUser, inviter_name: Option<&str>) -> ArchiveUser {
+    ArchiveUser {
+        id: u.id.clone(),
+        display_name: u.display_name.clone(),
+        religious_preference: u.religious_preference.clone(),
+        email: None,
+        invited_by: match inviter_name {
+            Some(n) => InvitedBy::User(n.to_string()),
+            None => InvitedBy::MigratedFromV1,
+        },
+        created_at: u.created_at,
+    }
+}
+
+/// The archive record of a prayer (marks are attached by the caller).
+pub(crate) fn archive_prayer(p: &ResolvedPrayer, author_name: &str) -> ArchivePrayer {
+    ArchivePrayer {
+        id: p.id.clone(),
+        author_name: author_name.to_string(),
+        target_audience: p.target_audience.clone(),
+        created_at: p.created_at,
+        text: p.text.clone(),
+        generated_prayer: p.generated_prayer.clone(),
+        marks: Vec::new(),
+        answer: match (p.is_answered, p.answered_at) {
+            (true, Some(at)) => Some(ArchiveAnswer {
+                answered_at: at,
+                testimony: p.testimony.clone(),
+            }),
+            _ => None,
+        },
+    }
+}

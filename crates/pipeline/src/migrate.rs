@@ -1,0 +1,349 @@
+//! `migrate`: the whole migration, in one v2 transaction, idempotent, with archives.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{NaiveDateTime, Utc};
+use thywill_archive::{ArchiveMark, V2ArchiveWriter, V2WriteOptions};
+use thywill_detect::Verdict;
+use thywill_v1::{MarkRow, PrayerRow};
+use thywill_v2::rows::{
+    ContentFlag, Finding, IdMapEntry, Invite, Prayer, PrayerMark, Session, User, UserRole,
+};
+use thywill_v2::{Load, LoadOptions, RowSink, RunInfo};
+use thywill_v2::{Target, TargetState, V2Db};
+
+use crate::error::PipelineError;
+use crate::mapping;
+use crate::progress::Progress;
+use crate::report::{ArchiveCounts, Report, TargetInfo};
+use crate::source::{now_rfc3339, prepare, Source};
+use crate::{MigrateOptions, TOOL_VERSION};
+
+/// A written mark, as the archive stage needs it: compact, so marks of a large community fit.
+#[derive(Clone, Copy)]
+struct MarkForArchive {
+    prayer: u128,
+    marked_at: NaiveDateTime,
+    user: u32,
+}
+
+/// Migrates a v1 database (and archive tree) into v2: creates or upgrades the schema, writes
+/// every row the detector's plan writes in one transaction (or nothing), records findings, the id
+/// map and the run, writes the v2 archives, and returns the report. Migrating the same source
+/// again is a no-op reported as `already_migrated`.
+pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
+    let started = now_rfc3339();
+    let mut progress = Progress::new(opts.common.progress);
+    let target = Target::parse(&opts.v2_url)?;
+    let source = prepare(&opts.common, &mut progress)?;
+    let mut report = source.report("thywill-migrate", &opts.common, &started, "migrated");
+    report.dry_run = opts.dry_run;
+    report.target = Some(TargetInfo {
+        backend: target.backend().name().to_string(),
+        url: target.redacted(),
+    });
+    if !report.ok {
+        report.outcome = "failed".into();
+        return Ok(report);
+    }
+
+    let mut v2 = V2Db::open(&target)?;
+    let already = match v2.state(&source.sha256)? {
+        TargetState::AlreadyMigrated { run_id } if !opts.replace => Some(run_id),
+        _ => None,
+    };
+    let archive_paths = opts.archives_v2.is_some();
+    let mut archive_marks = Vec::new();
+    if let Some(run_id) = already {
+        tracing::info!(%run_id, "the target already holds this source's migration: nothing to write");
+        report.outcome = "already_migrated".into();
+        report.run_id = Some(run_id);
+        if archive_paths {
+            collect_marks(&source, &mut archive_marks)?;
+        }
+    } else {
+        let info = RunInfo::new(
+            opts.common.v1_db.display().to_string(),
+            source.sha256.clone(),
+            source.db.schema().generation.to_string(),
+            TOOL_VERSION,
+        );
+        let mut load = v2.begin_load(
+            info,
+            LoadOptions {
+                dry_run: opts.dry_run,
+                replace: opts.replace,
+            },
+        )?;
+        report.run_id = Some(load.run_id().to_string());
+        let expected: u64 = source.plan.counts().values().map(|c| c.written).sum();
+        let mut stage = progress.start("write", expected);
+        write_rows(
+            &source,
+            &mut load,
+            archive_paths,
+            &mut archive_marks,
+            &mut stage,
+        )?;
+        progress.finish(stage);
+        if opts.dry_run {
+            report.outcome = "dry_run".into();
+        }
+        // Archives before the commit: if they fail, the transaction rolls back with them.
+        report.archives = archives(&source, opts, &mut archive_marks, &mut progress)?;
+        let counts_json = serde_json::to_string(&report.tables).ok();
+        let commit = progress.start("commit", 0);
+        load.commit(counts_json)?;
+        progress.finish(commit);
+    }
+    if report.archives.is_none() {
+        report.archives = archives(&source, opts, &mut archive_marks, &mut progress)?;
+    }
+    report.stages = progress.timings().to_vec();
+    report.finished_at = now_rfc3339();
+    Ok(report)
+}
+
+/// Streams every table into the load, checks the rows pushed against the plan's law.
+fn write_rows(
+    source: &Source,
+    load: &mut Load<'_>,
+    archive_paths: bool,
+    archive_marks: &mut Vec<MarkForArchive>,
+    stage: &mut crate::progress::Stage,
+) -> Result<(), PipelineError> {
+    let plan = &source.plan;
+    let user_index = user_index(source);
+    let users = load.write::<User, PipelineError>(|sink| {
+        for u in plan.users() {
+            sink.push(&mapping::user(
+                u,
+                archive_paths.then(|| thywill_archive::v2::user_path(&u.id)),
+            ))?;
+            stage.inc(1);
+        }
+        Ok(())
+    })?;
+    let mut flags: Vec<ContentFlag> = Vec::new();
+    let prayers = load.write::<Prayer, PipelineError>(|sink| {
+        source.db.for_each::<PrayerRow, PipelineError, _>(|row| {
+            if let Verdict::Write(p) = plan.resolve_prayer(&row) {
+                sink.push(&mapping::prayer(
+                    &p,
+                    archive_paths.then(|| thywill_archive::v2::prayer_path(&p.id)),
+                ))?;
+                if let Some(f) = &p.flag {
+                    flags.push(mapping::content_flag(&p.id, f));
+                }
+                stage.inc(1);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    })?;
+    let marks = load.write::<PrayerMark, PipelineError>(|sink: &mut dyn RowSink<PrayerMark>| {
+        source.db.for_each::<MarkRow, PipelineError, _>(|row| {
+            if let Verdict::Write(m) = plan.resolve_mark(&row) {
+                sink.push(&mapping::mark(&m))?;
+                if archive_paths {
+                    archive_marks.push(mark_for_archive(&m, &user_index)?);
+                }
+                stage.inc(1);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    })?;
+    let grants = load.write_all::<UserRole>(
+        plan.role_grants()
+            .iter()
+            .map(mapping::role_grant)
+            .collect::<Vec<_>>()
+            .iter(),
+    )?;
+    let invites: Vec<Invite> = plan
+        .invites()
+        .iter()
+        .map(mapping::invite)
+        .collect::<Result<_, _>>()?;
+    let invites = load.write_all(invites.iter())?;
+    let sessions = load.write_all::<Session>(
+        plan.sessions()
+            .iter()
+            .map(mapping::session)
+            .collect::<Vec<_>>()
+            .iter(),
+    )?;
+    load.write_all(flags.iter())?;
+    stage.inc(grants + invites + sessions + flags.len() as u64);
+
+    let run_id = load.run_id().to_string();
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now().naive_utc(), 6);
+    load.write::<Finding, PipelineError>(|sink| {
+        for f in plan.findings() {
+            sink.push(&Finding {
+                run_id: run_id.clone(),
+                v1_table: f.v1_table.clone(),
+                v1_key: f.v1_key.clone(),
+                rule: f.rule.as_str().to_string(),
+                decision: f.decision.as_str().to_string(),
+                reason: f.reason.clone(),
+                original_json: f.original.to_string(),
+                created_at: now,
+            })?;
+        }
+        Ok(())
+    })?;
+    load.write::<IdMapEntry, PipelineError>(|sink| {
+        for e in plan.id_map() {
+            sink.push(&IdMapEntry {
+                run_id: run_id.clone(),
+                entity: e.entity.to_string(),
+                v1_key: e.v1_key.clone(),
+                v2_id: e.v2_id.clone(),
+            })?;
+        }
+        Ok(())
+    })?;
+
+    // The rows that reached the writer must be exactly the rows the law says are written.
+    let counts = plan.counts();
+    for (table, pushed) in [
+        ("user", users),
+        ("prayer", prayers),
+        ("prayermark", marks),
+        ("user_roles", grants),
+        ("invitetoken", invites),
+        ("session", sessions),
+    ] {
+        let planned = counts.get(table).map(|c| c.written).unwrap_or(0);
+        if planned != pushed {
+            return Err(PipelineError::Mapping {
+                table: table.into(),
+                key: "(all rows)".into(),
+                reason: format!("the plan writes {planned} rows but {pushed} reached the writer; nothing was committed"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// v2 user id (as a number) → index into the plan's users, for compact mark records.
+fn user_index(source: &Source) -> HashMap<u128, u32> {
+    source
+        .plan
+        .users()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| Some((u128::from_str_radix(&u.id, 16).ok()?, i as u32)))
+        .collect()
+}
+
+fn mark_for_archive(
+    m: &thywill_detect::ResolvedMark,
+    users: &HashMap<u128, u32>,
+) -> Result<MarkForArchive, PipelineError> {
+    let bad = |what: &str| PipelineError::Mapping {
+        table: "prayermark".into(),
+        key: m.id.clone(),
+        reason: what.into(),
+    };
+    let prayer = u128::from_str_radix(&m.prayer_id, 16).map_err(|_| bad("prayer id is not hex"))?;
+    let user = u128::from_str_radix(&m.user_id, 16).map_err(|_| bad("user id is not hex"))?;
+    let user = *users
+        .get(&user)
+        .ok_or_else(|| bad("the mark's member is not written"))?;
+    Ok(MarkForArchive {
+        prayer,
+        marked_at: m.marked_at,
+        user,
+    })
+}
+
+/// The written marks, for a run that writes archives but no rows (already migrated).
+fn collect_marks(source: &Source, out: &mut Vec<MarkForArchive>) -> Result<(), PipelineError> {
+    let users = user_index(source);
+    source.db.for_each::<MarkRow, PipelineError, _>(|row| {
+        if let Verdict::Write(m) = source.plan.resolve_mark(&row) {
+            out.push(mark_for_archive(&m, &users)?);
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Writes the v2 archive tree (and carries the v1 tree) when asked; a dry run writes into a
+/// temporary folder that is removed afterwards.
+fn archives(
+    source: &Source,
+    opts: &MigrateOptions,
+    marks: &mut [MarkForArchive],
+    progress: &mut Progress,
+) -> Result<Option<ArchiveCounts>, PipelineError> {
+    let Some(root) = &opts.archives_v2 else {
+        return Ok(None);
+    };
+    let scratch;
+    let root: &Path = if opts.dry_run {
+        scratch =
+            tempfile::tempdir().map_err(|e| thywill_archive::ArchiveError::SourceUnreadable {
+                path: std::env::temp_dir(),
+                source: e,
+            })?;
+        scratch.path()
+    } else {
+        root
+    };
+    let mut stage = progress.start("archives", 0);
+    let plan = &source.plan;
+    let names: HashMap<&str, &str> = plan
+        .users()
+        .iter()
+        .map(|u| (u.id.as_str(), u.display_name.as_str()))
+        .collect();
+    let mut writer = V2ArchiveWriter::new(root, V2WriteOptions::default())?;
+    for u in plan.users() {
+        let inviter = u
+            .invited_by_user_id
+            .as_deref()
+            .and_then(|id| names.get(id).copied());
+        writer.add_user(&mapping::archive_user(u, inviter))?;
+        stage.inc(1);
+    }
+    marks.sort_unstable_by_key(|m| (m.prayer, m.marked_at, m.user));
+    source.db.for_each::<PrayerRow, PipelineError, _>(|row| {
+        let Verdict::Write(p) = plan.resolve_prayer(&row) else {
+            return Ok(());
+        };
+        let author = names.get(p.author_id.as_str()).copied().unwrap_or_default();
+        let mut record = mapping::archive_prayer(&p, author);
+        if let Ok(key) = u128::from_str_radix(&p.id, 16) {
+            let start = marks.partition_point(|m| m.prayer < key);
+            for m in marks[start..].iter().take_while(|m| m.prayer == key) {
+                let marker = &plan.users()[m.user as usize].display_name;
+                record.marks.push(ArchiveMark {
+                    marked_at: m.marked_at,
+                    marker_name: marker.clone(),
+                });
+            }
+        }
+        writer.add_prayer(&record)?;
+        stage.inc(1);
+        Ok(())
+    })?;
+    let carried = match &opts.common.archives_v1 {
+        Some(v1) => writer.carry_v1(v1)?.v1_files_copied,
+        None => 0,
+    };
+    let done = writer.finish()?;
+    stage.inc(carried);
+    progress.finish(stage);
+    Ok(Some(ArchiveCounts {
+        v1_files_copied: carried,
+        created: done.created,
+        updated: done.updated,
+        unchanged: done.unchanged,
+        manifest_sha256: done.manifest_sha256,
+    }))
+}

@@ -1,0 +1,301 @@
+//! The report of `spec/interfaces.md` (`report_version` 1), written by `thywill-analyze` and
+//! `thywill-migrate` as JSON, as Markdown for people, and as a short summary on stdout.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::progress::StageTiming;
+pub use thywill_detect::TableCounts;
+
+/// The whole report. Keys are stable; new keys may be added.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// Always 1.
+    pub report_version: u32,
+    /// `thywill-analyze` or `thywill-migrate`.
+    pub tool: String,
+    /// The crate version.
+    pub tool_version: String,
+    /// The run's id (migrate only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Start, RFC 3339 UTC.
+    pub started_at: String,
+    /// End, RFC 3339 UTC.
+    pub finished_at: String,
+    /// `repair` or `strict`.
+    pub policy: String,
+    /// True for `--dry-run`.
+    pub dry_run: bool,
+    /// What happened: `analyzed`, `migrated`, `already_migrated`, `dry_run`, `failed`.
+    pub outcome: String,
+    /// The v1 source.
+    pub source: SourceInfo,
+    /// The v2 target (migrate only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetInfo>,
+    /// The law per carried table.
+    pub tables: BTreeMap<String, TableCounts>,
+    /// Number of findings per rule id.
+    pub findings_by_rule: BTreeMap<String, u64>,
+    /// Every finding.
+    pub findings: Vec<ReportFinding>,
+    /// Archive counts (when archives were handled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archives: Option<ArchiveCounts>,
+    /// Stage timings.
+    pub stages: Vec<StageTiming>,
+    /// Can the migration go ahead, and why not (analyze's verdict; migrate restates it).
+    pub feasibility: Feasibility,
+    /// True when the job did what it was asked and the law holds for every table.
+    pub ok: bool,
+}
+
+/// The source part of the report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SourceInfo {
+    /// The v1 file as given.
+    pub path: String,
+    /// sha256 of the file (and its -wal).
+    pub sha256: String,
+    /// `G0` … `G3`.
+    pub generation: String,
+    /// `table.column` the reader did not know (ignored).
+    pub unknown_columns: Vec<String>,
+    /// Row counts of the tables v2 does not carry (kept in the v1 backup).
+    pub not_carried_tables: BTreeMap<String, u64>,
+    /// Rows SQLite's integrity check found missing from an index (read by full scan anyway).
+    pub missing_index_entries: u64,
+}
+
+/// The target part of the report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TargetInfo {
+    /// `postgresql` or `sqlite`.
+    pub backend: String,
+    /// The URL with the password replaced by `***`.
+    pub url: String,
+}
+
+/// One finding as reported.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ReportFinding {
+    /// The v1 table.
+    pub v1_table: String,
+    /// The v1 key as text.
+    pub v1_key: String,
+    /// The rule id.
+    pub rule: String,
+    /// `repaired`, `merged`, `deduplicated`, `quarantined`, `not_carried`.
+    pub decision: String,
+    /// Words for an operator.
+    pub reason: String,
+}
+
+/// Archive counts.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ArchiveCounts {
+    /// v1 files copied into the v2 tree.
+    pub v1_files_copied: u64,
+    /// v2 files created.
+    pub created: u64,
+    /// v2 files rewritten with new content.
+    pub updated: u64,
+    /// Files already identical.
+    pub unchanged: u64,
+    /// sha256 of `MANIFEST.sha256`.
+    pub manifest_sha256: String,
+}
+
+/// The feasibility verdict.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Feasibility {
+    /// True when the migration can run unattended.
+    pub feasible: bool,
+    /// What an operator should look at first.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// Writes the JSON report to `path`.
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, json + "\n")
+    }
+
+    /// Writes the Markdown report to `path`.
+    pub fn write_markdown(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.to_markdown())
+    }
+
+    /// The same content for people: a summary table per table, findings grouped by rule, timings.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# {} report\n", self.tool);
+        let _ = writeln!(
+            md,
+            "- outcome: **{}**{}",
+            self.outcome,
+            if self.ok { "" } else { " (NOT OK)" }
+        );
+        let _ = writeln!(
+            md,
+            "- source: `{}` ({}), sha256 `{}`",
+            self.source.path, self.source.generation, self.source.sha256
+        );
+        if let Some(t) = &self.target {
+            let _ = writeln!(md, "- target: {} `{}`", t.backend, t.url);
+        }
+        let _ = writeln!(
+            md,
+            "- policy: {}{}",
+            self.policy,
+            if self.dry_run { ", dry run" } else { "" }
+        );
+        let _ = writeln!(
+            md,
+            "- started {} — finished {}",
+            self.started_at, self.finished_at
+        );
+        if let Some(id) = &self.run_id {
+            let _ = writeln!(md, "- run id: `{id}`");
+        }
+        let _ = writeln!(md, "\n## Every v1 row in exactly one place\n");
+        let _ = writeln!(md, "| table | read | written | (repaired) | merged | deduplicated | quarantined | not carried | balances |");
+        let _ = writeln!(
+            md,
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        );
+        for (name, c) in &self.tables {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                c.read,
+                c.written,
+                c.repaired,
+                c.merged,
+                c.deduplicated,
+                c.quarantined,
+                c.not_carried,
+                if c.balances() { "yes" } else { "**NO**" }
+            );
+        }
+        if !self.source.not_carried_tables.is_empty() {
+            let _ = writeln!(md, "\nTables v2 does not carry (kept in the v1 backup):\n");
+            for (t, n) in &self.source.not_carried_tables {
+                let _ = writeln!(md, "- `{t}`: {n} rows");
+            }
+        }
+        let _ = writeln!(md, "\n## Findings by rule\n");
+        if self.findings.is_empty() {
+            let _ = writeln!(md, "None.");
+        }
+        for (rule, n) in &self.findings_by_rule {
+            let _ = writeln!(md, "### {rule} ({n})\n");
+            for f in self.findings.iter().filter(|f| &f.rule == rule).take(20) {
+                let _ = writeln!(
+                    md,
+                    "- `{}` `{}` — {}: {}",
+                    f.v1_table,
+                    f.v1_key,
+                    f.decision,
+                    f.reason.replace('\n', " ")
+                );
+            }
+            if *n > 20 {
+                let _ = writeln!(md, "- … and {} more (see the JSON report)", n - 20);
+            }
+            let _ = writeln!(md);
+        }
+        if let Some(a) = &self.archives {
+            let _ = writeln!(md, "## Archives\n");
+            let _ = writeln!(
+                md,
+                "v1 files copied {}, created {}, updated {}, unchanged {}; manifest sha256 `{}`\n",
+                a.v1_files_copied, a.created, a.updated, a.unchanged, a.manifest_sha256
+            );
+        }
+        let _ = writeln!(
+            md,
+            "## Feasibility\n\n{}\n",
+            if self.feasibility.feasible {
+                "Feasible."
+            } else {
+                "**Not feasible as is.**"
+            }
+        );
+        for n in &self.feasibility.notes {
+            let _ = writeln!(md, "- {n}");
+        }
+        let _ = writeln!(
+            md,
+            "\n## Stages\n\n| stage | seconds | rows | rows/s |\n| --- | ---: | ---: | ---: |"
+        );
+        for s in &self.stages {
+            let _ = writeln!(
+                md,
+                "| {} | {:.3} | {} | {:.0} |",
+                s.name,
+                s.seconds,
+                s.rows,
+                s.rows as f64 / s.seconds.max(1e-9)
+            );
+        }
+        md
+    }
+
+    /// A few lines for stdout.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{} {}: {} ({} {}, policy {}{})",
+            self.tool,
+            self.tool_version,
+            self.outcome,
+            self.source.path,
+            self.source.generation,
+            self.policy,
+            if self.dry_run { ", dry run" } else { "" }
+        );
+        for (name, c) in &self.tables {
+            let _ = writeln!(
+                s,
+                "  {name:<18} read {:>7}  written {:>7} (repaired {})  merged {}  dedup {}  quarantined {}  not carried {}{}",
+                c.read, c.written, c.repaired, c.merged, c.deduplicated, c.quarantined, c.not_carried,
+                if c.balances() { "" } else { "  LAW BROKEN" }
+            );
+        }
+        let rules: Vec<String> = self
+            .findings_by_rule
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        if !rules.is_empty() {
+            let _ = writeln!(s, "  findings: {}", rules.join(", "));
+        }
+        if let Some(a) = &self.archives {
+            let _ = writeln!(
+                s,
+                "  archives: {} v1 files carried, {} created, {} updated, {} unchanged",
+                a.v1_files_copied, a.created, a.updated, a.unchanged
+            );
+        }
+        let total: f64 = self.stages.iter().map(|x| x.seconds).sum();
+        let _ = writeln!(
+            s,
+            "  {} in {:.2}s — {}",
+            if self.ok { "OK" } else { "NOT OK" },
+            total,
+            if self.feasibility.feasible {
+                "feasible"
+            } else {
+                "see feasibility notes"
+            }
+        );
+        s
+    }
+}

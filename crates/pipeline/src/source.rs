@@ -1,0 +1,198 @@
+//! The v1 side of both jobs: open the snapshot, fingerprint it, check its integrity, list the
+//! v1 archive tree, run the detector, and start the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use chrono::Utc;
+use thywill_detect::{detect, DetectOptions, Plan};
+use thywill_v1::{source_sha256, IntegrityReport, V1Database, CARRIED_TABLES};
+
+use crate::error::PipelineError;
+use crate::progress::Progress;
+use crate::report::{Feasibility, Report, ReportFinding, SourceInfo};
+use crate::{CommonOptions, TOOL_VERSION};
+
+/// The analysed v1 source, shared by `analyze` and `migrate`.
+pub(crate) struct Source {
+    pub(crate) db: V1Database,
+    pub(crate) sha256: String,
+    pub(crate) integrity: IntegrityReport,
+    pub(crate) table_counts: BTreeMap<String, u64>,
+    pub(crate) plan: Plan,
+}
+
+/// Opens and analyses the source (stage `detect`).
+pub(crate) fn prepare(
+    common: &CommonOptions,
+    progress: &mut Progress,
+) -> Result<Source, PipelineError> {
+    let stage = progress.start("detect", 0);
+    let db = V1Database::open(&common.v1_db)?;
+    let sha256 = source_sha256(&common.v1_db)?;
+    let integrity = db.integrity()?;
+    let table_counts = db.table_counts()?;
+    let archive_files = match &common.archives_v1 {
+        Some(root) => Some(list_files(root)?),
+        None => None,
+    };
+    let as_of = common.as_of.unwrap_or_else(|| Utc::now().naive_utc());
+    let mut opts = DetectOptions::new(common.policy, as_of);
+    if !common.test_account_names.is_empty() {
+        opts.test_account_names = common.test_account_names.clone();
+    }
+    opts.archive_files = archive_files
+        .as_ref()
+        .map(|f| f as &dyn thywill_detect::ArchiveFiles);
+    let plan = detect(&db, &opts)?;
+    let mut stage = stage;
+    stage.inc(
+        CARRIED_TABLES
+            .iter()
+            .map(|t| table_counts.get(*t).copied().unwrap_or(0))
+            .sum(),
+    );
+    progress.finish(stage);
+    Ok(Source {
+        db,
+        sha256,
+        integrity,
+        table_counts,
+        plan,
+    })
+}
+
+/// Every regular file of a v1 archive tree, relative to its root, `/`-separated. Symlinks are
+/// not followed (the archive service reports them when it carries the tree).
+fn list_files(root: &Path) -> Result<BTreeSet<String>, PipelineError> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        PipelineError::Archive(thywill_archive::ArchiveError::SourceUnreadable {
+            path: root.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    };
+    let meta = std::fs::metadata(root).map_err(|e| unreadable(&e))?;
+    if !meta.is_dir() {
+        return Err(unreadable(&"not a folder"));
+    }
+    let mut files = BTreeSet::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        let entry = entry.map_err(|e| unreadable(&e))?;
+        if entry.file_type().is_file() {
+            if let Ok(rel) = entry.path().strip_prefix(root) {
+                let parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                files.insert(parts.join("/"));
+            }
+        }
+    }
+    Ok(files)
+}
+
+impl Source {
+    /// The report's common part: source, law, findings, feasibility.
+    pub(crate) fn report(
+        &self,
+        tool: &str,
+        common: &CommonOptions,
+        started: &str,
+        outcome: &str,
+    ) -> Report {
+        let schema = self.db.schema();
+        let not_carried_tables = schema
+            .not_carried_tables()
+            .into_iter()
+            .map(|t| {
+                let n = self.table_counts.get(&t).copied().unwrap_or(0);
+                (t, n)
+            })
+            .collect();
+        let tables = self.plan.counts().clone();
+        let law_holds = tables.values().all(|c| c.balances());
+        let findings: Vec<ReportFinding> = self
+            .plan
+            .findings()
+            .iter()
+            .map(|f| ReportFinding {
+                v1_table: f.v1_table.clone(),
+                v1_key: f.v1_key.clone(),
+                rule: f.rule.as_str().to_string(),
+                decision: f.decision.as_str().to_string(),
+                reason: f.reason.clone(),
+            })
+            .collect();
+        let findings_by_rule = self
+            .plan
+            .findings_by_rule()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        Report {
+            report_version: 1,
+            tool: tool.to_string(),
+            tool_version: TOOL_VERSION.to_string(),
+            run_id: None,
+            started_at: started.to_string(),
+            finished_at: now_rfc3339(),
+            policy: common.policy.as_str().to_string(),
+            dry_run: false,
+            outcome: outcome.to_string(),
+            source: SourceInfo {
+                path: common.v1_db.display().to_string(),
+                sha256: self.sha256.clone(),
+                generation: schema.generation.to_string(),
+                unknown_columns: schema.unknown_columns.clone(),
+                not_carried_tables,
+                missing_index_entries: self.integrity.missing_index_entries.len() as u64,
+            },
+            target: None,
+            feasibility: self.feasibility(law_holds),
+            tables,
+            findings_by_rule,
+            findings,
+            archives: None,
+            stages: Vec::new(),
+            ok: law_holds,
+        }
+    }
+
+    fn feasibility(&self, law_holds: bool) -> Feasibility {
+        let mut notes = Vec::new();
+        if !law_holds {
+            notes.push(
+                "the accounting law does not balance: do not migrate; report this as a bug"
+                    .to_string(),
+            );
+        }
+        for (table, c) in self.plan.counts() {
+            if c.quarantined > 0 {
+                notes.push(format!(
+                    "{table}: {} row(s) will be quarantined (kept in migration_findings, not written): review them before migration day",
+                    c.quarantined
+                ));
+            }
+        }
+        let missing = self.integrity.missing_index_entries.len();
+        if missing > 0 {
+            notes.push(format!("{missing} row(s) are missing from an index: they are read by full table scan and handled by R-USER-UNRETRIEVABLE"));
+        }
+        let unknown = &self.db.schema().unknown_columns;
+        if !unknown.is_empty() {
+            notes.push(format!(
+                "columns not known to the migration are ignored: {}",
+                unknown.join(", ")
+            ));
+        }
+        Feasibility {
+            feasible: law_holds,
+            notes,
+        }
+    }
+}
+
+/// Now as RFC 3339 UTC with seconds.
+pub(crate) fn now_rfc3339() -> String {
+    Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
