@@ -105,10 +105,16 @@ pub(crate) fn check_archive_path(
     files: Option<&dyn ArchiveFiles>,
     record: RecordArchive,
 ) -> Option<String> {
-    let raw = value.to_text_lossy()?.into_owned();
+    let raw = value.to_text_lossy()?;
     if raw.trim().is_empty() {
         return None;
     }
+    // Fast path for the common safe relative path (no tree to check against).
+    let suspicious = ["..", "tmp", "temp", "Temp", "TMP", "\\", ":"];
+    if files.is_none() && !raw.starts_with('/') && !suspicious.iter().any(|s| raw.contains(s)) {
+        return Some(root_relative(&raw));
+    }
+    let raw = raw.into_owned();
     let mut why = problems(&raw);
     let rel = root_relative(&raw);
     if why.is_empty() {

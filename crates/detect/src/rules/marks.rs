@@ -116,10 +116,14 @@ fn process_group(
             "member",
             resolve_parent(&users.index, users.kind, &m.user, |i| users.target(i)),
         );
-        let path_date = m
-            .text_file_path
-            .to_text_lossy()
-            .and_then(|p| time::date_in_archive_path(&p));
+        // Evidence is looked for only when the stored value fits no shape.
+        let path_date = match time::parse_value(&m.created_at) {
+            Some(_) => None,
+            None => m
+                .text_file_path
+                .to_text_lossy()
+                .and_then(|p| time::date_in_archive_path(&p)),
+        };
         let at = match check_time(
             &mut rf,
             policy,

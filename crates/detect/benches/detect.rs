@@ -1,0 +1,61 @@
+//! Detection on the standard M dataset (G1, 2% corruption, seed 7): seconds, rows/s, peak RSS.
+//! Run with `cargo bench -p thywill-detect --bench detect` (release). The dataset is generated
+//! once by `thywill-fixturegen` and cached (`$THYWILL_BENCH_DIR` or `target/thywill-bench`).
+
+use std::time::Instant;
+
+use thywill_detect::{detect, DetectOptions, Policy};
+use thywill_fixturegen::bench::{cache_root, peak_rss_mib, standard_dataset};
+use thywill_fixturegen::{Generation, Size};
+use thywill_v1::V1Database;
+
+fn main() {
+    let size = match std::env::var("THYWILL_BENCH_SIZE").as_deref() {
+        Ok("L") => Size::L,
+        Ok("S") => Size::S,
+        _ => Size::M,
+    };
+    let root = cache_root(env!("CARGO_MANIFEST_DIR"));
+    let t = Instant::now();
+    let dir = match standard_dataset(&root, Generation::G1, size) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("cannot generate the {size} dataset: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "dataset G1-{size} ready in {:.1} s: {}",
+        t.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 6, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or_default();
+    for policy in [Policy::Repair, Policy::Strict] {
+        let rss_before = peak_rss_mib();
+        let t = Instant::now();
+        let db = match V1Database::open(dir.join("v1.db")) {
+            Ok(db) => db,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        };
+        let plan = match detect(&db, &DetectOptions::new(policy, as_of)) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        };
+        let secs = t.elapsed().as_secs_f64();
+        let rows: u64 = plan.counts().values().map(|c| c.read).sum();
+        println!(
+            "detect {policy:<6} G1-{size}: {secs:.3} s, {rows} carried rows, {:.0} rows/s, {} findings, peak RSS {:.1} MiB (before: {rss_before:.1} MiB)",
+            rows as f64 / secs,
+            plan.findings().len(),
+            peak_rss_mib()
+        );
+    }
+}
