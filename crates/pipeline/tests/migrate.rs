@@ -1,0 +1,265 @@
+//! The whole migration on every committed fixture × both backends × both policies: the law in the
+//! report equals the generator's truth and the v2 database agrees; every quarantined row is in
+//! `migration_findings` with its original row; legitimate rows arrive with their content;
+//! migrating twice is a no-op; a dry run leaves nothing.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+
+use support::{fingerprint, fixture, options, run, TestTarget, FIXTURES};
+use thywill_fixturegen::truth::Decision as TruthDecision;
+use thywill_pipeline::Policy;
+use thywill_v1::{MarkRow, PrayerRow, V1Database};
+
+fn truth(name: &str) -> thywill_fixturegen::truth::Truth {
+    thywill_fixturegen::read_truth(&fixture(name).join("truth.json")).unwrap()
+}
+
+fn decision_of(f: &thywill_fixturegen::truth::Finding, policy: Policy) -> Option<TruthDecision> {
+    match policy {
+        Policy::Repair => f.repair,
+        Policy::Strict => f.strict,
+    }
+}
+
+fn check_fixture(name: &str, target: &TestTarget, policy: Policy) {
+    let truth = truth(name);
+    let report = run(&options(name, target.url(), policy));
+    let ctx = format!("{name} {policy} {}", target.url());
+    assert!(report.ok, "{ctx}: report not ok");
+    assert_eq!(report.outcome, "migrated", "{ctx}");
+
+    // The law in the report is the truth's law, table by table.
+    let law = &truth.law[policy.as_str()];
+    for (table, want) in law {
+        let got = report
+            .tables
+            .get(table)
+            .unwrap_or_else(|| panic!("{ctx}: no {table} in report"));
+        assert!(got.balances(), "{ctx}: {table} does not balance: {got:?}");
+        assert_eq!(
+            (
+                got.read,
+                got.written,
+                got.repaired,
+                got.merged,
+                got.deduplicated,
+                got.quarantined,
+                got.not_carried
+            ),
+            (
+                want.read,
+                want.written,
+                want.repaired,
+                want.merged,
+                want.deduplicated,
+                want.quarantined,
+                want.not_carried
+            ),
+            "{ctx}: law of {table}"
+        );
+    }
+
+    // The v2 database agrees with the law.
+    let mut db = target.open();
+    let counts: HashMap<&str, i64> = db.table_counts().unwrap().into_iter().collect();
+    for (v1, v2) in [
+        ("user", "users"),
+        ("prayer", "prayers"),
+        ("prayermark", "prayer_marks"),
+        ("user_roles", "user_roles"),
+        ("invitetoken", "invites"),
+        ("session", "sessions"),
+    ] {
+        assert_eq!(
+            counts[v2] as u64,
+            law.get(v1).map_or(0, |c| c.written),
+            "{ctx}: rows in {v2}"
+        );
+    }
+
+    // Every finding of the truth is recorded, with its original row.
+    let run_id = report.run_id.clone().unwrap();
+    let findings = db.findings(&run_id).unwrap();
+    let recorded: HashSet<(String, String, String, String)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f.v1_table.clone(),
+                f.v1_key.clone(),
+                f.rule.clone(),
+                f.decision.clone(),
+            )
+        })
+        .collect();
+    let mut expected = 0;
+    for f in &truth.expected {
+        let Some(d) = decision_of(f, policy) else {
+            continue;
+        };
+        expected += 1;
+        let d = serde_json::to_value(d)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            recorded.contains(&(f.table.clone(), f.key.clone(), f.rule.clone(), d.clone())),
+            "{ctx}: missing finding {} {} {} {d}",
+            f.table,
+            f.key,
+            f.rule
+        );
+    }
+    assert_eq!(findings.len(), expected, "{ctx}: findings recorded");
+    for f in &findings {
+        let original: serde_json::Value = serde_json::from_str(&f.original_json).unwrap();
+        assert!(
+            original.as_object().is_some_and(|o| !o.is_empty()),
+            "{ctx}: empty original row for {}",
+            f.v1_key
+        );
+    }
+
+    // Legitimate prayers and marks arrive with their content.
+    let skipped: HashSet<(String, i64)> = truth
+        .expected
+        .iter()
+        .filter(|f| decision_of(f, policy).is_some_and(|d| d != TruthDecision::Repaired))
+        .filter_map(|f| Some((f.table.clone(), f.rowid?)))
+        .collect();
+    let touched: HashSet<(String, i64)> = truth
+        .expected
+        .iter()
+        .filter(|f| decision_of(f, policy).is_some())
+        .filter_map(|f| Some((f.table.clone(), f.rowid?)))
+        .collect();
+    let prayers: HashMap<String, String> = {
+        let mut m = HashMap::new();
+        db.read_table::<thywill_v2::rows::Prayer, thywill_v2::Error, _>(|p| {
+            m.insert(p.id, p.text);
+            Ok(())
+        })
+        .unwrap();
+        m
+    };
+    let marks: HashSet<String> = {
+        let mut s = HashSet::new();
+        db.read_table::<thywill_v2::rows::PrayerMark, thywill_v2::Error, _>(|m| {
+            s.insert(m.id);
+            Ok(())
+        })
+        .unwrap();
+        s
+    };
+    let v1 = V1Database::open(fixture(name).join("v1.db")).unwrap();
+    let mut checked = 0;
+    for p in v1.read_all::<PrayerRow>().unwrap() {
+        if skipped.contains(&("prayer".to_string(), p.rowid)) {
+            continue;
+        }
+        let id = p.id.as_str().unwrap().to_ascii_lowercase();
+        let text = prayers
+            .get(&id)
+            .unwrap_or_else(|| panic!("{ctx}: legitimate prayer {id} missing"));
+        if !touched.contains(&("prayer".to_string(), p.rowid)) {
+            assert_eq!(
+                Some(text.as_str()),
+                p.text.as_str(),
+                "{ctx}: text of prayer {id}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 100,
+        "{ctx}: only {checked} untouched prayers compared"
+    );
+    for m in v1.read_all::<MarkRow>().unwrap() {
+        if skipped.contains(&("prayermark".to_string(), m.rowid)) {
+            continue;
+        }
+        if let Some(id) =
+            m.id.as_str()
+                .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            assert!(
+                marks.contains(&id.to_ascii_lowercase()),
+                "{ctx}: legitimate mark {id} missing"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_fixture_and_policy_on_sqlite() {
+    for name in FIXTURES {
+        for policy in [Policy::Repair, Policy::Strict] {
+            check_fixture(name, &TestTarget::sqlite(), policy);
+        }
+    }
+}
+
+#[test]
+fn every_fixture_and_policy_on_postgresql() {
+    for name in FIXTURES {
+        for policy in [Policy::Repair, Policy::Strict] {
+            let Some(target) = TestTarget::pg() else {
+                return;
+            };
+            check_fixture(name, &target, policy);
+        }
+    }
+}
+
+#[test]
+fn migrating_twice_is_a_no_op_on_both_backends() {
+    for target in TestTarget::all() {
+        let opts = options("g1-s", target.url(), Policy::Repair);
+        let first = run(&opts);
+        let before = fingerprint(&mut target.open());
+        let runs_before = target.open().runs().unwrap().len();
+        let second = run(&opts);
+        assert_eq!(second.outcome, "already_migrated", "{}", target.url());
+        assert_eq!(second.run_id, first.run_id);
+        assert_eq!(fingerprint(&mut target.open()), before, "{}", target.url());
+        assert_eq!(
+            target.open().runs().unwrap().len(),
+            runs_before,
+            "a no-op run records nothing"
+        );
+    }
+}
+
+#[test]
+fn a_dry_run_leaves_nothing_behind() {
+    // SQLite: the file is never created.
+    let sqlite = TestTarget::sqlite();
+    let mut opts = options("g2-s", sqlite.url(), Policy::Repair);
+    opts.dry_run = true;
+    let report = run(&opts);
+    assert_eq!(report.outcome, "dry_run");
+    assert!(report.tables["prayermark"].written > 0);
+    let TestTarget::Sqlite(dir, _) = &sqlite else {
+        unreachable!()
+    };
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "a dry run created files"
+    );
+
+    // PostgreSQL: no schema, no rows.
+    if let Some(pg) = TestTarget::pg() {
+        let mut opts = options("g2-s", pg.url(), Policy::Repair);
+        opts.dry_run = true;
+        run(&opts);
+        let mut db = pg.open();
+        assert_eq!(db.state("x").unwrap(), thywill_v2::TargetState::Empty);
+        assert!(
+            db.runs().map(|r| r.is_empty()).unwrap_or(true),
+            "a dry run left a run row"
+        );
+    }
+}

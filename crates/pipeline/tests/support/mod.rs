@@ -1,0 +1,117 @@
+//! Test support: fixtures, targets on both backends, and a content fingerprint of v2.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use thywill_pipeline::{
+    migrate, CommonOptions, MigrateOptions, NaiveDateTime, Policy, ProgressMode, Report,
+};
+use thywill_v2::rows::{ContentFlag, Invite, Prayer, PrayerMark, Session, User, UserRole};
+use thywill_v2::testing::TempPgDb;
+use thywill_v2::{AppRow, Target, V2Db};
+
+/// The committed fixtures.
+pub const FIXTURES: [&str; 4] = ["g0-s", "g1-s", "g2-s", "g3-s"];
+
+/// `fixtures/<name>` of the repository.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
+}
+
+/// The fixtures' clock: after every "live" row's creation, before 2099 expiries.
+pub fn as_of() -> NaiveDateTime {
+    NaiveDateTime::parse_from_str("2026-01-01 00:00:00", "%Y-%m-%d %H:%M:%S").unwrap()
+}
+
+/// A v2 target that lives as long as the value: a SQLite file in a temp dir or a PostgreSQL
+/// database of its own.
+pub enum TestTarget {
+    /// A SQLite file.
+    Sqlite(tempfile::TempDir, String),
+    /// A PostgreSQL database.
+    Pg(TempPgDb),
+}
+
+impl TestTarget {
+    /// A fresh SQLite target.
+    pub fn sqlite() -> TestTarget {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+        TestTarget::Sqlite(dir, url)
+    }
+
+    /// A fresh PostgreSQL target, or `None` (skipped, printed) without `THYWILL_TEST_PG_URL`.
+    pub fn pg() -> Option<TestTarget> {
+        TempPgDb::create().map(TestTarget::Pg)
+    }
+
+    /// Both backends that are available.
+    pub fn all() -> Vec<TestTarget> {
+        let mut v = vec![TestTarget::sqlite()];
+        v.extend(TestTarget::pg());
+        v
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &str {
+        match self {
+            TestTarget::Sqlite(_, u) => u,
+            TestTarget::Pg(db) => &db.url,
+        }
+    }
+
+    /// Open it.
+    pub fn open(&self) -> V2Db {
+        V2Db::open(&Target::parse(self.url()).unwrap()).unwrap()
+    }
+}
+
+/// Migration options for a fixture (archives off unless given).
+pub fn options(fixture_name: &str, url: &str, policy: Policy) -> MigrateOptions {
+    MigrateOptions {
+        common: CommonOptions {
+            v1_db: fixture(fixture_name).join("v1.db"),
+            archives_v1: None,
+            policy,
+            as_of: Some(as_of()),
+            test_account_names: Vec::new(),
+            progress: ProgressMode::Silent,
+        },
+        v2_url: url.to_string(),
+        archives_v2: None,
+        dry_run: false,
+        replace: false,
+    }
+}
+
+/// Runs a migration that must succeed.
+pub fn run(opts: &MigrateOptions) -> Report {
+    migrate(opts).unwrap_or_else(|e| panic!("migrating {}: {e}", opts.common.v1_db.display()))
+}
+
+fn table_digest<R: AppRow + serde::Serialize>(db: &mut V2Db, hasher: &mut Sha256) -> u64 {
+    db.read_table::<R, thywill_v2::Error, _>(|row| {
+        hasher.update(serde_json::to_vec(&row).unwrap());
+        hasher.update(b"\n");
+        Ok(())
+    })
+    .unwrap()
+}
+
+/// sha256 over every application table read back in key order, and the row counts.
+pub fn fingerprint(db: &mut V2Db) -> (String, Vec<u64>) {
+    let mut h = Sha256::new();
+    let counts = vec![
+        table_digest::<User>(db, &mut h),
+        table_digest::<Prayer>(db, &mut h),
+        table_digest::<PrayerMark>(db, &mut h),
+        table_digest::<UserRole>(db, &mut h),
+        table_digest::<Invite>(db, &mut h),
+        table_digest::<Session>(db, &mut h),
+        table_digest::<ContentFlag>(db, &mut h),
+    ];
+    (hex::encode(h.finalize()), counts)
+}
