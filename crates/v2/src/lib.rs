@@ -23,6 +23,7 @@
 
 mod db;
 pub mod error;
+mod fingerprint;
 mod load;
 pub mod rows;
 pub mod schema;
@@ -36,6 +37,7 @@ pub use db::{
     SQLITE_MIGRATIONS,
 };
 pub use error::{Error, Result};
+pub use fingerprint::Fingerprint;
 pub use load::{Load, LoadOptions, RowSink, RunInfo, RunSummary};
 pub use table::{is_hex_id, AppRow, V2Row};
 pub use target::{redact_url, Backend, Target};
