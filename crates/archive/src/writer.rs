@@ -291,19 +291,19 @@ fn existing_equals(dest: &Path, rel: &str, bytes: &[u8]) -> Result<Option<bool>>
     Ok(Some(existing == bytes))
 }
 
-/// Removes temp files a killed run left in `dir` (not recursive).
-pub(crate) fn remove_stale_temps(dir: &Path) -> Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(ArchiveError::write(dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| ArchiveError::write(dir, e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(TEMP_SUFFIX) {
-            fs::remove_file(entry.path()).map_err(|e| ArchiveError::write(&entry.path(), e))?;
+/// Removes temp files a killed run left anywhere under `root`.
+pub(crate) fn remove_stale_temps(root: &Path) -> Result<()> {
+    if !root.exists() {
+        return Ok(());
+    }
+    // The whole tree: a killed run may have staged files in any folder, the carried v1
+    // folders included. Links are not followed out of the root.
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        let entry =
+            entry.map_err(|e| ArchiveError::write(root, std::io::Error::other(e.to_string())))?;
+        let name = entry.file_name().to_string_lossy();
+        if entry.file_type().is_file() && name.starts_with('.') && name.ends_with(TEMP_SUFFIX) {
+            fs::remove_file(entry.path()).map_err(|e| ArchiveError::write(entry.path(), e))?;
         }
     }
     Ok(())

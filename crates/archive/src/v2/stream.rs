@@ -150,9 +150,7 @@ impl V2ArchiveWriter {
     /// Starts a write under `root` (created when missing); removes temp files a killed run left.
     pub fn new(root: &Path, options: V2WriteOptions) -> Result<Self> {
         let writer = AtomicWriter::new(root, options.durability, options.batch_files)?;
-        for dir in ["", "users", "prayers", "activity", "community"] {
-            remove_stale_temps(&root.join(dir))?;
-        }
+        remove_stale_temps(root)?;
         Ok(V2ArchiveWriter {
             writer,
             options,
