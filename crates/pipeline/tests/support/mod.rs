@@ -3,13 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use thywill_pipeline::{
     migrate, CommonOptions, MigrateOptions, NaiveDateTime, Policy, ProgressMode, Report,
 };
-use thywill_v2::rows::{ContentFlag, Invite, Prayer, PrayerMark, Session, User, UserRole};
 use thywill_v2::testing::TempPgDb;
-use thywill_v2::{AppRow, Target, V2Db};
+use thywill_v2::{Target, V2Db};
 
 /// The committed fixtures.
 pub const FIXTURES: [&str; 4] = ["g0-s", "g1-s", "g2-s", "g3-s"];
@@ -92,26 +90,7 @@ pub fn run(opts: &MigrateOptions) -> Report {
     migrate(opts).unwrap_or_else(|e| panic!("migrating {}: {e}", opts.common.v1_db.display()))
 }
 
-fn table_digest<R: AppRow + serde::Serialize>(db: &mut V2Db, hasher: &mut Sha256) -> u64 {
-    db.read_table::<R, thywill_v2::Error, _>(|row| {
-        hasher.update(serde_json::to_vec(&row).unwrap());
-        hasher.update(b"\n");
-        Ok(())
-    })
-    .unwrap()
-}
-
-/// sha256 over every application table read back in key order, and the row counts.
-pub fn fingerprint(db: &mut V2Db) -> (String, Vec<u64>) {
-    let mut h = Sha256::new();
-    let counts = vec![
-        table_digest::<User>(db, &mut h),
-        table_digest::<Prayer>(db, &mut h),
-        table_digest::<PrayerMark>(db, &mut h),
-        table_digest::<UserRole>(db, &mut h),
-        table_digest::<Invite>(db, &mut h),
-        table_digest::<Session>(db, &mut h),
-        table_digest::<ContentFlag>(db, &mut h),
-    ];
-    (hex::encode(h.finalize()), counts)
+/// The content fingerprint of the target's application tables.
+pub fn fingerprint(db: &mut V2Db) -> thywill_v2::Fingerprint {
+    db.content_fingerprint().unwrap()
 }
