@@ -1,0 +1,177 @@
+//! `thywill-cutover`: migration day as one command, with automatic rollback.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use thywill_cli::{finish, CliError, Exit, LogArgs};
+use thywill_ops::cutover::{cutover, CutoverOptions, Hooks};
+use thywill_ops::OpsError;
+
+/// Runs the migration day: backup → maintenance on → v1 validation → migrate → validate → switch
+/// → verify → maintenance off, printing a timestamp and the elapsed time of every step and the
+/// total against the one-hour budget. Any failure rolls back automatically (v2 run removed, v1
+/// restored only if it changed, traffic switched back, v1 restarted and checked, maintenance off)
+/// and exits 1 naming the failed step. Hooks are run with `sh -c`; a non-zero exit fails the step.
+#[derive(Parser, Debug)]
+#[command(
+    name = "thywill-cutover",
+    version,
+    after_help = "Examples:\n  V1_DB_PATH=/prod/thywill.db V2_DB_URL=postgresql://thywill@127.0.0.1/thywill_v2 BACKUP_DIR=/backups \\\n    thywill-cutover --archives-v1 /prod/text_archives --archives-v2 /srv/text_archives_v2 \\\n      --maintenance-flag /srv/thywill/MAINTENANCE --status-page /srv/www/status.html \\\n      --switch-cmd '/srv/ops/switch --to-v2' --switch-back-cmd '/srv/ops/switch --to-v1' \\\n      --verify-cmd '/srv/ops/smoke-v2' --restart-v1-cmd 'systemctl restart thywill-v1'\n  thywill-cutover --rehearsal --v1-db /staging/thywill.db --archives-v1 /staging/text_archives --work-dir /tmp/rehearsal"
+)]
+struct Cli {
+    /// The v1 database.
+    #[arg(long, env = "V1_DB_PATH", value_name = "FILE")]
+    v1_db: PathBuf,
+    /// The v2 database (ignored by --rehearsal, which uses --rehearsal-v2-db or a scratch SQLite file).
+    #[arg(
+        long,
+        env = "V2_DB_URL",
+        default_value = "sqlite://thywill_v2.db",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    v2_db: String,
+    /// The v1 text archive tree.
+    #[arg(long, value_name = "DIR")]
+    archives_v1: Option<PathBuf>,
+    /// The v2 text archive tree to write.
+    #[arg(long, value_name = "DIR")]
+    archives_v2: Option<PathBuf>,
+    /// Corruption policy passed to the migration and the validation.
+    #[arg(long, default_value = "repair", value_parser = ["repair", "strict"])]
+    policy: String,
+    /// The backup folder (a rehearsal backs up into its work folder instead).
+    #[arg(
+        long,
+        env = "BACKUP_DIR",
+        value_name = "DIR",
+        required_unless_present = "rehearsal"
+    )]
+    backup_dir: Option<PathBuf>,
+    /// Reports, the timeline (and a rehearsal's copies); default BACKUP_DIR/thywill_cutover_<time>.
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// Hook: turn the maintenance page on.
+    #[arg(long, value_name = "CMD")]
+    maintenance_on: Option<String>,
+    /// Hook: turn the maintenance page off.
+    #[arg(long, value_name = "CMD")]
+    maintenance_off: Option<String>,
+    /// Hook: switch traffic to v2.
+    #[arg(long, value_name = "CMD")]
+    switch_cmd: Option<String>,
+    /// Hook: switch traffic back to v1 (rollback).
+    #[arg(long, value_name = "CMD")]
+    switch_back_cmd: Option<String>,
+    /// Hook: verify v2 works once it receives traffic.
+    #[arg(long, value_name = "CMD")]
+    verify_cmd: Option<String>,
+    /// Hook: restart v1 (rollback).
+    #[arg(long, value_name = "CMD")]
+    restart_v1_cmd: Option<String>,
+    /// Built-in maintenance switch: this flag file exists while maintenance is on.
+    #[arg(long, value_name = "PATH")]
+    maintenance_flag: Option<PathBuf>,
+    /// Static HTML status page for the community, rewritten at every step.
+    #[arg(long, value_name = "PATH")]
+    status_page: Option<PathBuf>,
+    /// Staging rehearsal: the whole day on copies (v1 via the backup API, a scratch v2).
+    #[arg(long)]
+    rehearsal: bool,
+    /// The rehearsal's scratch v2 database (default: a SQLite file in the work folder).
+    #[arg(long, value_name = "URL", requires = "rehearsal")]
+    rehearsal_v2_db: Option<String>,
+    /// The thywill-migrate binary (default: next to this one).
+    #[arg(long, value_name = "FILE")]
+    migrate_bin: Option<PathBuf>,
+    /// The thywill-validate binary (default: next to this one).
+    #[arg(long, value_name = "FILE")]
+    validate_bin: Option<PathBuf>,
+    /// The downtime budget in minutes.
+    #[arg(long, default_value_t = 60)]
+    budget_minutes: u64,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.log.init();
+    finish(run(cli).map_err(fail))
+}
+
+fn fail(e: OpsError) -> CliError {
+    let exit = match e.exit_code() {
+        3 => Exit::Unusable,
+        4 => Exit::Refused,
+        _ => Exit::Failed,
+    };
+    CliError::new(exit, e)
+}
+
+fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn run(cli: Cli) -> Result<Exit, OpsError> {
+    let stamp = thywill_ops::backup::timestamp();
+    let work_dir = match (&cli.work_dir, &cli.backup_dir, cli.rehearsal) {
+        (Some(w), _, _) => w.clone(),
+        (None, _, true) => PathBuf::from(format!("thywill_rehearsal_{stamp}")),
+        (None, Some(b), false) => b.join(format!("thywill_cutover_{stamp}")),
+        (None, None, false) => return Ok(Exit::Usage),
+    };
+    let opts = CutoverOptions {
+        v1_db: cli.v1_db,
+        v2_db: cli.v2_db,
+        archives_v1: cli.archives_v1,
+        archives_v2: cli.archives_v2,
+        policy: cli.policy,
+        backup_dir: cli.backup_dir.unwrap_or_else(|| work_dir.join("backups")),
+        work_dir,
+        hooks: Hooks {
+            maintenance_on: cli.maintenance_on,
+            maintenance_off: cli.maintenance_off,
+            switch: cli.switch_cmd,
+            switch_back: cli.switch_back_cmd,
+            verify: cli.verify_cmd,
+            restart_v1: cli.restart_v1_cmd,
+        },
+        maintenance_flag: cli.maintenance_flag,
+        status_page: cli.status_page,
+        rehearsal: cli.rehearsal,
+        rehearsal_v2_db: cli.rehearsal_v2_db,
+        migrate_bin: cli
+            .migrate_bin
+            .unwrap_or_else(|| sibling("thywill-migrate")),
+        validate_bin: cli
+            .validate_bin
+            .unwrap_or_else(|| sibling("thywill-validate")),
+        budget: Duration::from_secs(cli.budget_minutes.max(1) * 60),
+    };
+    let run = cutover(&opts);
+    let r = &run.report;
+    println!(
+        "{} started {} UTC",
+        if r.rehearsal { "rehearsal" } else { "cut-over" },
+        r.started_at.format("%Y-%m-%d %H:%M:%S")
+    );
+    if let Some(p) = r.rehearsal_prepare_seconds {
+        println!("(rehearsal copies prepared in {p:.2} s, not counted)");
+    }
+    print!("{}", r.timeline());
+    if let Some(rb) = &r.rollback {
+        println!("{rb}");
+    }
+    if let Some(b) = &r.backup_set {
+        println!("backup set: {}", b.display());
+    }
+    println!("reports and timeline: {}", r.work_dir.display());
+    run.result?;
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,113 @@
+//! `thywill-rollback`: back to v1 from a verified backup set.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use thywill_cli::{finish, CliError, Exit, LogArgs};
+use thywill_ops::backup::latest_set;
+use thywill_ops::rollback::{rollback, RestorePolicy, RollbackOptions};
+use thywill_ops::v2runs::RunSelection;
+use thywill_ops::OpsError;
+
+/// Rolls ThyWill back to v1: verifies the backup set (refusing one that does not verify), runs
+/// --switch-back-cmd, removes the v2 application data of the migration run and marks it
+/// rolled_back (nothing else in v2 is touched), restores the v1 database (and missing or changed
+/// archive files) from the backup, runs --restart-v1-cmd, and checks v1 is readable.
+/// Running it twice is harmless.
+#[derive(Parser, Debug)]
+#[command(
+    name = "thywill-rollback",
+    version,
+    after_help = "Examples:\n  thywill-rollback --v1-db /prod/thywill.db --backup-dir /backups \\\n      --v2-db postgresql://thywill@127.0.0.1/thywill_v2 \\\n      --switch-back-cmd 'systemctl reload nginx-v1' --restart-v1-cmd 'systemctl restart thywill-v1'\n  thywill-rollback --v1-db thywill.db --backup /backups/thywill_v1_backup_20250705_014500 --run-id 3f2a…"
+)]
+struct Cli {
+    /// The v1 database to restore.
+    #[arg(long, env = "V1_DB_PATH", value_name = "FILE")]
+    v1_db: PathBuf,
+    /// The backup set folder to restore from.
+    #[arg(long, value_name = "SET_DIR")]
+    backup: Option<PathBuf>,
+    /// The backup folder: the newest set in it is used unless --backup is given.
+    #[arg(
+        long,
+        env = "BACKUP_DIR",
+        value_name = "DIR",
+        required_unless_present = "backup"
+    )]
+    backup_dir: Option<PathBuf>,
+    /// The v1 archive tree: files missing or changed there are restored from the set.
+    #[arg(long, value_name = "DIR")]
+    archives_v1: Option<PathBuf>,
+    /// The v2 database whose migration run is undone.
+    #[arg(
+        long,
+        env = "V2_DB_URL",
+        default_value = "sqlite://thywill_v2.db",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    v2_db: String,
+    /// The run to undo (repeatable); default: the latest run not yet rolled back.
+    #[arg(long, value_name = "RUN_ID")]
+    run_id: Vec<String>,
+    /// Leave v2 alone (only restore v1).
+    #[arg(long)]
+    keep_v2: bool,
+    /// Hook run with `sh -c` to send traffic back to v1.
+    #[arg(long, value_name = "CMD")]
+    switch_back_cmd: Option<String>,
+    /// Hook run with `sh -c` to restart the v1 services after the restore.
+    #[arg(long, value_name = "CMD")]
+    restart_v1_cmd: Option<String>,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.log.init();
+    finish(run(cli).map_err(fail))
+}
+
+fn fail(e: OpsError) -> CliError {
+    let exit = match e.exit_code() {
+        3 => Exit::Unusable,
+        4 => Exit::Refused,
+        _ => Exit::Failed,
+    };
+    CliError::new(exit, e)
+}
+
+fn run(cli: Cli) -> Result<Exit, OpsError> {
+    let backup = match (cli.backup, &cli.backup_dir) {
+        (Some(set), _) => set,
+        (None, Some(dir)) => latest_set(dir)?.ok_or_else(|| OpsError::UnusableInput {
+            path: dir.clone(),
+            reason: "holds no backup set (thywill_v1_backup_*); give one with --backup".into(),
+        })?,
+        (None, None) => return Ok(Exit::Usage),
+    };
+    let opts = RollbackOptions {
+        v1_db: cli.v1_db,
+        backup: Some(backup.clone()),
+        archives_v1: cli.archives_v1,
+        v2_db: (!cli.keep_v2).then_some(cli.v2_db),
+        runs: if cli.run_id.is_empty() {
+            RunSelection::Latest
+        } else {
+            RunSelection::Ids(cli.run_id)
+        },
+        restore: RestorePolicy::Always,
+        switch_back_cmd: cli.switch_back_cmd,
+        restart_v1_cmd: cli.restart_v1_cmd,
+    };
+    let report = rollback(&opts)?;
+    println!(
+        "rolled back from {}: {}",
+        backup.display(),
+        report.summary()
+    );
+    println!("v1 is readable (integrity checked)");
+    Ok(Exit::Ok)
+}

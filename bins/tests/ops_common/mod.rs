@@ -1,0 +1,279 @@
+//! Shared set-up of the ops binaries' tests: a live v1 (a copy of fixtures/g1-s in WAL mode, held
+//! open by a `sqlite3` process so its `-wal` exists), a v2 target with the schema, stand-in
+//! migrate/validate scripts that succeed or fail on demand, and PostgreSQL scratch databases.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use sha2::{Digest, Sha256};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// sha256 of a file, or "absent".
+pub fn sha(path: &Path) -> String {
+    match std::fs::read(path) {
+        Ok(b) => hex::encode(Sha256::digest(b)),
+        Err(_) => "absent".into(),
+    }
+}
+
+/// sha256 of the v1 file and of its -wal.
+pub fn v1_fingerprint(db: &Path) -> (String, String) {
+    (
+        sha(db),
+        sha(&PathBuf::from(format!("{}-wal", db.display()))),
+    )
+}
+
+/// Runs SQL through the sqlite3 shell and returns its output.
+pub fn sqlite(db: &Path, sql: &str) -> String {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3 shell");
+    assert!(
+        out.status.success(),
+        "sqlite3 {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs SQL through psql and returns its output.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-qAt", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A live v1 database: WAL mode, a writer connection kept open (idle) with data in its -wal.
+pub struct LiveV1 {
+    /// The database file.
+    pub path: PathBuf,
+    holder: Child,
+}
+
+impl LiveV1 {
+    /// Copies fixtures/g1-s/v1.db to `dir/thywill.db` and holds it open in WAL mode.
+    pub fn new(dir: &Path) -> LiveV1 {
+        let path = dir.join("thywill.db");
+        std::fs::copy(root().join("fixtures/g1-s/v1.db"), &path).unwrap();
+        sqlite(&path, "PRAGMA journal_mode=WAL;");
+        let mut holder = Command::new("sqlite3")
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = holder.stdin.as_mut().unwrap();
+        stdin.write_all(b"PRAGMA wal_autocheckpoint=0;\nINSERT INTO securitylog (id, event_type, created_at) VALUES ('0ps0000000000000000000000000test', 'login', '2025-07-05 01:59:00');\n").unwrap();
+        stdin.flush().unwrap();
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        for _ in 0..500 {
+            if std::fs::metadata(&wal)
+                .map(|m| m.len() > 0)
+                .unwrap_or(false)
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            std::fs::metadata(&wal).unwrap().len() > 0,
+            "the v1 -wal holds data"
+        );
+        LiveV1 { path, holder }
+    }
+}
+
+impl Drop for LiveV1 {
+    fn drop(&mut self) {
+        drop(self.holder.stdin.take());
+        let _ = self.holder.wait();
+    }
+}
+
+/// The v2 schema's SQL for a backend folder (`sqlite` or `postgres`).
+pub fn v2_schema(backend: &str) -> PathBuf {
+    let dir = root().join("crates/v2/migrations").join(backend);
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    entries.remove(0).join("up.sql")
+}
+
+/// A SQLite v2 target with the schema and one application row that no run wrote (it must survive
+/// every rollback). Returns the URL.
+pub fn sqlite_v2(dir: &Path) -> (String, PathBuf) {
+    let path = dir.join("v2.db");
+    sqlite(&path, &format!(".read {}", v2_schema("sqlite").display()));
+    sqlite(&path, "INSERT INTO users (id, display_name, created_at, updated_at) VALUES ('bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 'Keep Me', '2025-01-01 00:00:00', '2025-01-01 00:00:00');");
+    (format!("sqlite://{}", path.display()), path)
+}
+
+/// A scratch PostgreSQL database with the v2 schema and the row that must survive, or None (and
+/// a printed skip) without THYWILL_TEST_PG_URL.
+pub struct PgDb {
+    /// Its URL.
+    pub url: String,
+    /// Its name.
+    pub name: String,
+    admin: String,
+}
+
+impl PgDb {
+    /// Creates the database (named after `tag` and the process id).
+    pub fn new(tag: &str) -> Option<PgDb> {
+        let Ok(admin) = std::env::var("THYWILL_TEST_PG_URL") else {
+            println!("skipped: THYWILL_TEST_PG_URL not set");
+            return None;
+        };
+        let name = format!("thywill_ops_{tag}_{}", std::process::id());
+        psql(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        let out = Command::new("psql")
+            .args(["-q", "-v", "ON_ERROR_STOP=1", &url, "-f"])
+            .arg(v2_schema("postgres"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        psql(&url, "INSERT INTO users (id, display_name, created_at, updated_at) VALUES ('bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 'Keep Me', now(), now())");
+        Some(PgDb { url, name, admin })
+    }
+
+    /// Whether the database still exists.
+    pub fn exists(&self) -> bool {
+        psql(
+            &self.admin,
+            &format!(
+                "SELECT count(*) FROM pg_database WHERE datname = '{}'",
+                self.name
+            ),
+        )
+        .trim()
+            == "1"
+    }
+
+    /// The admin URL (to drop this database from a stand-in).
+    pub fn admin(&self) -> &str {
+        &self.admin
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-q",
+                &self.admin,
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+/// The stand-in run id and its user.
+pub const RUN_ID: &str = "0123456789abcdef0123456789abcdef";
+/// The user the stand-in migration writes.
+pub const RUN_USER: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+/// Writes the stand-in `thywill-migrate` and `thywill-validate` scripts into `dir`.
+/// migrate: records run RUN_ID with user RUN_USER in $V2_DB_URL, then exits $STANDIN_MIGRATE_EXIT;
+/// with $STANDIN_MIGRATE_TOUCH_V1 set it also deletes v1's marks (a migration gone wrong).
+/// validate: `--v1-only` exits $STANDIN_VALIDATE_V1_EXIT; otherwise, with $STANDIN_DROP_DB set,
+/// drops that PostgreSQL database (via $STANDIN_ADMIN_URL) first, then exits $STANDIN_VALIDATE_EXIT.
+pub fn standins(dir: &Path) -> (PathBuf, PathBuf) {
+    let migrate = dir.join("standin-migrate");
+    let validate = dir.join("standin-validate");
+    let now_sqlite = "strftime('%Y-%m-%d %H:%M:%f','now')";
+    let now_pg = "(now() at time zone 'utc')";
+    let sql = format!(
+        "INSERT INTO migration_runs (run_id, started_at, status, tool_version, source_path, source_sha256, source_generation, dry_run, counts_json) VALUES ('{RUN_ID}', NOW, 'succeeded', 'standin', 'v1.db', 'x', 'G1', FALSE, '{{}}');
+INSERT INTO users (id, display_name, created_at, updated_at) VALUES ('{RUN_USER}', 'Migrated Mary', NOW, NOW);
+INSERT INTO migration_run_rows (run_id, table_name, row_key) VALUES ('{RUN_ID}', 'users', '{RUN_USER}');"
+    );
+    let script = format!(
+        r#"#!/bin/sh
+set -e
+report=""
+while [ $# -gt 0 ]; do case "$1" in --report-json) report="$2"; shift 2;; *) shift;; esac; done
+case "$V2_DB_URL" in
+  sqlite://*) sqlite3 "${{V2_DB_URL#sqlite://}}" "{sqlite_sql}";;
+  postgres*) psql -q -v ON_ERROR_STOP=1 "$V2_DB_URL" -c "{pg_sql}";;
+esac
+if [ -n "$report" ]; then printf '{{"run_id":"{RUN_ID}","ok":true}}\n' > "$report"; fi
+if [ -n "$STANDIN_MIGRATE_TOUCH_V1" ]; then sqlite3 "$STANDIN_MIGRATE_TOUCH_V1" "DELETE FROM prayermark;"; fi
+echo "stand-in migrate done"
+exit ${{STANDIN_MIGRATE_EXIT:-0}}
+"#,
+        sqlite_sql = sql.replace("NOW", now_sqlite),
+        pg_sql = sql.replace("NOW", now_pg),
+    );
+    std::fs::write(&migrate, script).unwrap();
+    std::fs::write(
+        &validate,
+        r#"#!/bin/sh
+for a in "$@"; do if [ "$a" = --v1-only ]; then exit ${STANDIN_VALIDATE_V1_EXIT:-0}; fi; done
+if [ -n "$STANDIN_DROP_DB" ]; then psql -q "$STANDIN_ADMIN_URL" -c "DROP DATABASE $STANDIN_DROP_DB WITH (FORCE)"; fi
+echo "PASS stand-in check"
+exit ${STANDIN_VALIDATE_EXIT:-0}
+"#,
+    )
+    .unwrap();
+    for p in [&migrate, &validate] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (migrate, validate)
+}
+
+/// Runs a binary with arguments and extra environment (V1_DB_PATH etc. cleared).
+pub fn run(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .env_remove("V1_DB_PATH")
+        .env_remove("V2_DB_URL")
+        .env_remove("BACKUP_DIR")
+        .env("RUST_LOG", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// stdout + stderr as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

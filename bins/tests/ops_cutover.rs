@@ -1,0 +1,404 @@
+//! `thywill-cutover`: every failure point ends in a clean rollback (v1 byte-identical, v2 without
+//! the run's data, maintenance off, exit 1 naming the step), on SQLite and PostgreSQL; the happy
+//! path and the rehearsal.
+
+mod ops_common;
+
+use std::path::{Path, PathBuf};
+
+use ops_common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_thywill-cutover");
+
+/// Which v2 backend a case runs against.
+enum V2 {
+    Sqlite,
+    Pg(&'static str),
+}
+
+struct Case {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    v1: LiveV1,
+    v2_url: String,
+    pg: Option<PgDb>,
+}
+
+impl Case {
+    fn new(v2: V2) -> Option<Case> {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let v1 = LiveV1::new(&dir);
+        let (v2_url, pg) = match v2 {
+            V2::Sqlite => (sqlite_v2(&dir).0, None),
+            V2::Pg(tag) => {
+                let db = PgDb::new(tag)?;
+                (db.url.clone(), Some(db))
+            }
+        };
+        Some(Case {
+            _dir: tmp,
+            dir,
+            v1,
+            v2_url,
+            pg,
+        })
+    }
+
+    fn flag(&self) -> PathBuf {
+        self.dir.join("MAINTENANCE")
+    }
+
+    /// Runs the cut-over with every hook succeeding unless `hooks` overrides it.
+    fn run(&self, hooks: &[(&str, &str)], env: &[(&str, &str)]) -> std::process::Output {
+        let (migrate, validate) = standins(&self.dir);
+        let d = self.dir.display().to_string();
+        let owned: Vec<(String, String)> = [
+            ("--v1-db", self.v1.path.display().to_string()),
+            ("--v2-db", self.v2_url.clone()),
+            (
+                "--archives-v1",
+                root()
+                    .join("fixtures/g1-s/text_archives")
+                    .display()
+                    .to_string(),
+            ),
+            ("--archives-v2", format!("{d}/archives_v2")),
+            ("--backup-dir", format!("{d}/backups")),
+            ("--work-dir", format!("{d}/work")),
+            ("--maintenance-flag", self.flag().display().to_string()),
+            ("--status-page", format!("{d}/status.html")),
+            ("--migrate-bin", migrate.display().to_string()),
+            ("--validate-bin", validate.display().to_string()),
+            ("--maintenance-on", format!("echo on >> {d}/hooks.log")),
+            ("--maintenance-off", format!("echo off >> {d}/hooks.log")),
+            ("--switch-cmd", format!("echo switch >> {d}/hooks.log")),
+            (
+                "--switch-back-cmd",
+                format!("echo switch-back >> {d}/hooks.log"),
+            ),
+            ("--verify-cmd", format!("echo verify >> {d}/hooks.log")),
+            (
+                "--restart-v1-cmd",
+                format!("echo restart-v1 >> {d}/hooks.log"),
+            ),
+        ]
+        .into_iter()
+        .map(|(flag, default)| {
+            let value = hooks
+                .iter()
+                .find(|(f, _)| *f == flag)
+                .map_or(default, |(_, v)| v.to_string());
+            (flag.to_string(), value)
+        })
+        .collect();
+        let args: Vec<&str> = owned
+            .iter()
+            .flat_map(|(f, v)| [f.as_str(), v.as_str()])
+            .collect();
+        run(BIN, &args, env)
+    }
+
+    fn hooks_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("hooks.log")).unwrap_or_default()
+    }
+
+    fn v2_user(&self, id: &str) -> bool {
+        let sql = format!("SELECT count(*) FROM users WHERE id = '{id}'");
+        let n = match &self.pg {
+            Some(pg) if !pg.exists() => return false,
+            Some(_) => psql(&self.v2_url, &sql),
+            None => sqlite(Path::new(self.v2_url.trim_start_matches("sqlite://")), &sql),
+        };
+        n.trim() == "1"
+    }
+
+    fn run_status(&self) -> String {
+        let sql = format!("SELECT status FROM migration_runs WHERE run_id = '{RUN_ID}'");
+        match &self.pg {
+            Some(pg) if !pg.exists() => "database gone".into(),
+            Some(_) => psql(&self.v2_url, &sql).trim().to_string(),
+            None => sqlite(Path::new(self.v2_url.trim_start_matches("sqlite://")), &sql)
+                .trim()
+                .to_string(),
+        }
+    }
+
+    /// Runs a failing cut-over and checks the clean rollback.
+    fn fails_cleanly(&self, step: &str, hooks: &[(&str, &str)], env: &[(&str, &str)]) -> String {
+        let before = v1_fingerprint(&self.v1.path);
+        let out = self.run(hooks, env);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        assert!(
+            all.contains(&format!("cut-over failed at step '{step}'")),
+            "{all}"
+        );
+        assert_eq!(
+            v1_fingerprint(&self.v1.path),
+            before,
+            "v1 byte-identical (file and -wal)\n{all}"
+        );
+        assert!(!self.flag().exists(), "maintenance flag removed\n{all}");
+        assert!(!self.v2_user(RUN_USER), "the run's data removed\n{all}");
+        if self.pg.as_ref().is_none_or(|p| p.exists()) {
+            assert!(
+                self.v2_user("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
+                "other v2 data kept\n{all}"
+            );
+        }
+        let status = self.run_status();
+        assert!(
+            status.is_empty() || status == "rolled_back" || status == "database gone",
+            "run status {status}\n{all}"
+        );
+        let page = std::fs::read_to_string(self.dir.join("status.html")).unwrap();
+        assert!(
+            page.contains("failed") && !page.contains("in progress"),
+            "{page}"
+        );
+        let log = self.hooks_log();
+        let maintenance_was_on = log.contains("on\n");
+        assert_eq!(
+            log.ends_with("off\n"),
+            maintenance_was_on,
+            "maintenance off last when it was on:\n{log}"
+        );
+        assert_eq!(
+            log.contains("switch-back"),
+            log.contains("switch\n"),
+            "switched back iff switched:\n{log}"
+        );
+        all
+    }
+}
+
+#[test]
+fn happy_path_times_every_step_and_ends_with_maintenance_off() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let before = v1_fingerprint(&c.v1.path);
+    let out = c.run(&[], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    for step in [
+        "backup",
+        "maintenance-on",
+        "validate-v1",
+        "migrate",
+        "validate",
+        "switch",
+        "verify",
+        "maintenance-off",
+    ] {
+        assert!(
+            all.contains(&format!("  {step:<16} done")),
+            "{step} in\n{all}"
+        );
+    }
+    assert!(all.contains("of the 01:00:00 budget"), "{all}");
+    assert_eq!(v1_fingerprint(&c.v1.path), before);
+    assert!(!c.flag().exists());
+    assert!(c.v2_user(RUN_USER));
+    assert_eq!(c.hooks_log(), "on\nswitch\nverify\noff\n");
+    let page = std::fs::read_to_string(c.dir.join("status.html")).unwrap();
+    assert!(page.contains("Welcome home"), "{page}");
+    assert!(c.dir.join("work/cutover_timeline.json").exists());
+    assert!(c.dir.join("work/migration_report.json").exists());
+}
+
+#[test]
+fn failing_backup_rolls_back() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    std::fs::write(c.dir.join("file"), "").unwrap();
+    let bad = format!("{}/file/backups", c.dir.display());
+    let all = c.fails_cleanly("backup", &[("--backup-dir", &bad)], &[]);
+    assert!(all.contains("not writable"), "{all}");
+}
+
+#[test]
+fn failing_maintenance_on_hook_rolls_back() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let all = c.fails_cleanly(
+        "maintenance-on",
+        &[("--maintenance-on", "echo on >> hooks.log; exit 5")],
+        &[],
+    );
+    assert!(all.contains("hook --maintenance-on"), "{all}");
+}
+
+#[test]
+fn failing_v1_validation_rolls_back() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    c.fails_cleanly("validate-v1", &[], &[("STANDIN_VALIDATE_V1_EXIT", "3")]);
+}
+
+#[test]
+fn failing_migrate_rolls_back() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let all = c.fails_cleanly("migrate", &[], &[("STANDIN_MIGRATE_EXIT", "1")]);
+    assert!(all.contains("exited with code 1"), "{all}");
+    assert_eq!(c.run_status(), "rolled_back");
+}
+
+#[test]
+fn failing_validation_rolls_back() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    c.fails_cleanly("validate", &[], &[("STANDIN_VALIDATE_EXIT", "1")]);
+    assert_eq!(c.run_status(), "rolled_back");
+}
+
+#[test]
+fn failing_switch_hook_rolls_back_and_switches_back() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let d = c.dir.display().to_string();
+    c.fails_cleanly(
+        "switch",
+        &[(
+            "--switch-cmd",
+            &format!("echo switch >> {d}/hooks.log; exit 1"),
+        )],
+        &[],
+    );
+    assert!(
+        c.hooks_log().contains("switch-back\nrestart-v1\noff\n"),
+        "{}",
+        c.hooks_log()
+    );
+}
+
+#[test]
+fn failing_verify_hook_rolls_back() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    c.fails_cleanly("verify", &[("--verify-cmd", "false")], &[]);
+    assert_eq!(c.run_status(), "rolled_back");
+}
+
+#[test]
+fn failing_maintenance_off_hook_rolls_back() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let d = c.dir.display().to_string();
+    // Fails the first time only, so the rollback's own maintenance-off succeeds.
+    let hook = format!("if [ -e {d}/off-once ]; then echo off >> {d}/hooks.log; else touch {d}/off-once; exit 1; fi");
+    c.fails_cleanly("maintenance-off", &[("--maintenance-off", &hook)], &[]);
+}
+
+#[test]
+fn a_migration_that_changed_v1_is_restored_from_the_backup() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let marks_before = sqlite(&c.v1.path, "SELECT count(*) FROM prayermark");
+    let v1 = c.v1.path.display().to_string();
+    let out = c.run(
+        &[],
+        &[
+            ("STANDIN_MIGRATE_TOUCH_V1", &v1),
+            ("STANDIN_MIGRATE_EXIT", "1"),
+        ],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("v1 restored from the backup"), "{all}");
+    assert_eq!(
+        sqlite(&c.v1.path, "SELECT count(*) FROM prayermark"),
+        marks_before
+    );
+    assert!(!c.flag().exists());
+}
+
+#[test]
+fn rehearsal_runs_on_copies_and_reports_the_budget() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let (migrate, validate) = standins(&c.dir);
+    let before = v1_fingerprint(&c.v1.path);
+    let work = c.dir.join("rehearsal");
+    let scratch_dir = c.dir.join("scratch");
+    std::fs::create_dir_all(&scratch_dir).unwrap();
+    let (scratch_url, scratch) = sqlite_v2(&scratch_dir);
+    let out = run(
+        BIN,
+        &[
+            "--rehearsal",
+            "--v1-db",
+            c.v1.path.to_str().unwrap(),
+            "--archives-v1",
+            root().join("fixtures/g1-s/text_archives").to_str().unwrap(),
+            "--work-dir",
+            work.to_str().unwrap(),
+            "--migrate-bin",
+            migrate.to_str().unwrap(),
+            "--validate-bin",
+            validate.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("rehearsal started") && all.contains("budget"),
+        "{all}"
+    );
+    assert_eq!(v1_fingerprint(&c.v1.path), before);
+    assert!(work.join("rehearsal/v1.db").exists());
+    assert!(work.join("rehearsal/status.html").exists());
+    assert!(!work.join("rehearsal/maintenance.flag").exists());
+    // The scratch v2 got the stand-in's run; the real v2 did not.
+    assert_eq!(
+        sqlite(
+            &scratch,
+            &format!("SELECT count(*) FROM users WHERE id = '{RUN_USER}'")
+        )
+        .trim(),
+        "1",
+        "{all}"
+    );
+    assert!(!c.v2_user(RUN_USER));
+}
+
+#[test]
+fn pg_failing_validation_rolls_back() {
+    let Some(c) = Case::new(V2::Pg("validate")) else {
+        return;
+    };
+    c.fails_cleanly("validate", &[], &[("STANDIN_VALIDATE_EXIT", "1")]);
+    assert_eq!(c.run_status(), "rolled_back");
+}
+
+#[test]
+fn pg_failing_verify_hook_rolls_back() {
+    let Some(c) = Case::new(V2::Pg("verify")) else {
+        return;
+    };
+    c.fails_cleanly("verify", &[("--verify-cmd", "exit 2")], &[]);
+    assert_eq!(c.run_status(), "rolled_back");
+}
+
+#[test]
+fn pg_unreachable_during_migrate_rolls_back() {
+    let Some(c) = Case::new(V2::Pg("migrate3")) else {
+        return;
+    };
+    c.fails_cleanly("migrate", &[], &[("STANDIN_MIGRATE_EXIT", "3")]);
+    assert_eq!(c.run_status(), "rolled_back");
+}
+
+#[test]
+fn pg_dropped_between_steps_still_ends_off_with_v1_intact() {
+    let Some(c) = Case::new(V2::Pg("dropped")) else {
+        return;
+    };
+    let pg = c.pg.as_ref().unwrap();
+    let (name, admin) = (pg.name.clone(), pg.admin().to_string());
+    let all = c.fails_cleanly(
+        "validate",
+        &[],
+        &[
+            ("STANDIN_DROP_DB", &name),
+            ("STANDIN_ADMIN_URL", &admin),
+            ("STANDIN_VALIDATE_EXIT", "3"),
+        ],
+    );
+    assert!(!pg.exists());
+    assert!(
+        all.contains("ROLLBACK INCOMPLETE") && all.contains(&name),
+        "the unreachable v2 is named:\n{all}"
+    );
+}
