@@ -259,13 +259,7 @@ impl V1Database {
         if !self.schema.has_table(R::TABLE) {
             return Ok(0);
         }
-        let cols: Vec<String> = R::FIELDS
-            .iter()
-            .map(|cands| match chosen_column(&self.schema, R::TABLE, cands) {
-                Some(c) => quote_ident(c),
-                None => "NULL".to_string(),
-            })
-            .collect();
+        let cols = field_columns::<R>(&self.schema);
         let sql = format!(
             "SELECT rowid, {} FROM {} NOT INDEXED{}",
             cols.join(", "),
@@ -291,6 +285,35 @@ impl V1Database {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// The row of `R`'s table with this rowid (a point lookup by rowid, never through a key
+    /// index), typed as the streams give it. `None` when the table or the row does not exist.
+    /// For callers that keep only rowids of a few rows and need them again.
+    pub fn row_by_rowid<R: V1Row>(&self, rowid: i64) -> Result<Option<R>, V1Error> {
+        if !self.schema.has_table(R::TABLE) {
+            return Ok(None);
+        }
+        let cols = field_columns::<R>(&self.schema);
+        let sql = format!(
+            "SELECT {} FROM {} WHERE rowid = ?1",
+            cols.join(", "),
+            quote_ident(R::TABLE)
+        );
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(|e| self.err(R::TABLE, e))?;
+        let mut rows = stmt.query([rowid]).map_err(|e| self.err(R::TABLE, e))?;
+        let Some(row) = rows.next().map_err(|e| self.err(R::TABLE, e))? else {
+            return Ok(None);
+        };
+        let mut values = Vec::with_capacity(cols.len());
+        for i in 0..cols.len() {
+            let v = row.get_ref(i).map_err(|e| self.err(R::TABLE, e))?;
+            values.push(V1Value::from(v));
+        }
+        Ok(Some(R::from_values(rowid, values)))
     }
 
     /// The rowids reachable through `table`'s primary-key index (a full index scan). A row of the
@@ -347,6 +370,17 @@ impl V1Database {
         }
         Ok(Some(serde_json::Value::Object(map)))
     }
+}
+
+/// The selected column per field of `R` (`NULL` for a field the file does not have), quoted.
+fn field_columns<R: V1Row>(schema: &Schema) -> Vec<String> {
+    R::FIELDS
+        .iter()
+        .map(|cands| match chosen_column(schema, R::TABLE, cands) {
+            Some(c) => quote_ident(c),
+            None => "NULL".to_string(),
+        })
+        .collect()
 }
 
 /// `"name"` with embedded quotes doubled: identifiers come from `sqlite_master`, never from users,

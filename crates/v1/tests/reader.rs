@@ -3,7 +3,10 @@
 mod common;
 
 use rusqlite::Connection;
-use thywill_v1::{source_sha256, Generation, OpenOptions, UserRow, V1Database, V1Error, V1Value};
+use thywill_v1::{
+    source_sha256, Generation, MarkRow, OpenOptions, SessionRow, UserRow, V1Database, V1Error,
+    V1Value,
+};
 
 #[test]
 fn a_row_missing_from_the_key_index_is_still_read_and_reported() {
@@ -234,4 +237,48 @@ fn non_utf8_text_and_blob_keys_are_kept_as_stored() {
     );
     let json = db.row_json("user", odd.rowid).unwrap().unwrap();
     assert_eq!(json["id"]["hex"], "abcd");
+}
+
+#[test]
+fn a_row_fetched_by_rowid_equals_the_streamed_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::minimal_g0(dir.path(), 5);
+    let hidden = "0123456789abcdef0123456789abcdef";
+    let rowid = common::insert_user_missing_from_index(&path, hidden, "Hidden Hannah");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO prayermark VALUES ('m1', ?1, 'p1', '2025-06-29 19:33:00')",
+        [hidden],
+    )
+    .unwrap();
+    drop(conn);
+    let db = V1Database::open(&path).unwrap();
+    let users: Vec<UserRow> = db.read_all().unwrap();
+    for u in &users {
+        assert_eq!(
+            db.row_by_rowid::<UserRow>(u.rowid).unwrap().as_ref(),
+            Some(u)
+        );
+    }
+    let hidden_row = db.row_by_rowid::<UserRow>(rowid).unwrap().unwrap();
+    assert_eq!(
+        hidden_row.id,
+        V1Value::text(hidden),
+        "reached without the key index"
+    );
+    assert_eq!(db.row_by_rowid::<UserRow>(rowid + 1000).unwrap(), None);
+    let marks: Vec<MarkRow> = db.read_all().unwrap();
+    assert_eq!(marks.len(), 1);
+    let mark = db.row_by_rowid::<MarkRow>(marks[0].rowid).unwrap().unwrap();
+    assert_eq!(mark, marks[0]);
+    assert_eq!(
+        mark.text_file_path,
+        V1Value::Null,
+        "a column the file lacks reads as NULL"
+    );
+    assert_eq!(
+        db.row_by_rowid::<SessionRow>(1).unwrap(),
+        None,
+        "no such table"
+    );
 }
