@@ -3,7 +3,7 @@
 //! migrate/validate scripts that succeed or fail on demand, and PostgreSQL scratch databases.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -75,29 +75,15 @@ impl LiveV1 {
         let path = dir.join("thywill.db");
         std::fs::copy(root().join("fixtures/g1-s/v1.db"), &path).unwrap();
         sqlite(&path, "PRAGMA journal_mode=WAL;");
-        let mut holder = Command::new("sqlite3")
-            .arg(&path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut holder = Command::new("sqlite3").arg(&path).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
         let stdin = holder.stdin.as_mut().unwrap();
-        stdin.write_all(b"PRAGMA wal_autocheckpoint=0;\nINSERT INTO securitylog (id, event_type, created_at) VALUES ('0ps0000000000000000000000000test', 'login', '2025-07-05 01:59:00');\n").unwrap();
+        stdin.write_all(b"PRAGMA wal_autocheckpoint=0;\nINSERT INTO securitylog (id, event_type, created_at) VALUES ('0ps0000000000000000000000000test', 'login', '2025-07-05 01:59:00');\nSELECT 'ready';\n").unwrap();
         stdin.flush().unwrap();
+        // Wait until the insert has committed (the shell answers the next statement).
+        let mut lines = std::io::BufReader::new(holder.stdout.take().unwrap()).lines();
+        assert!(lines.any(|l| l.unwrap() == "ready"));
         let wal = PathBuf::from(format!("{}-wal", path.display()));
-        for _ in 0..500 {
-            if std::fs::metadata(&wal)
-                .map(|m| m.len() > 0)
-                .unwrap_or(false)
-            {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert!(
-            std::fs::metadata(&wal).unwrap().len() > 0,
-            "the v1 -wal holds data"
-        );
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the v1 -wal holds data");
         LiveV1 { path, holder }
     }
 }
