@@ -29,7 +29,12 @@ struct Cli {
     #[arg(long, env = "V1_DB_PATH")]
     v1_db: PathBuf,
     /// The v2 database URL (postgresql://… or sqlite://PATH).
-    #[arg(long, env = "V2_DB_URL", default_value = "sqlite://thywill_v2.db", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "V2_DB_URL",
+        default_value = "sqlite://thywill_v2.db",
+        hide_env_values = true
+    )]
     v2_db: String,
     /// The v1 text archive tree (checks it was carried completely).
     #[arg(long, value_name = "DIR")]
@@ -71,7 +76,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     };
     let report = validate(&opts).map_err(fail)?;
     for c in &report.checks {
-        println!("{} {}: {}", if c.passed { "PASS" } else { "FAIL" }, c.name, c.summary);
+        println!(
+            "{} {}: {}",
+            if c.passed { "PASS" } else { "FAIL" },
+            c.name,
+            c.summary
+        );
         if !c.passed || cli.log.verbose > 0 {
             for d in &c.details {
                 println!("    {d}");

@@ -364,14 +364,9 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             return Ok(());
         };
         let v2key = mark_key(&prayer, &user, at);
-        let id = rules::hex_key(&m.id)
-            .or_else(|| {
-                rules::v5_id(&format!(
-                    "mark:{prayer}:{user}:{}",
-                    at.format("%Y-%m-%d %H:%M:%S%.6f")
-                ))
-            })
-            .map_or(Cell::Any, Cell::Str);
+        // A non-hex mark id becomes UUID v5 of `mark:<prayer>:<user>:<marked_at>`, but the spec
+        // does not fix how `marked_at` is written there: such ids are checked for format only.
+        let id = rules::hex_key(&m.id).map_or(Cell::Any, Cell::Str);
         law_marks.written(ledger, &key, actual.has(MARKS, &v2key), &v2key);
         marks.insert(v2key, vec![id, s(&prayer), s(&user), Cell::Ts(at)]);
         Ok(())

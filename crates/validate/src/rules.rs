@@ -5,9 +5,13 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike};
 use thywill_v1::V1Value;
 
-/// The fixed namespace of the UUID v5 ids (`spec/v2.md`, "Deterministic ids"), when the project
-/// has fixed it. `None`: name-derived ids are traced through `migration_id_map` instead.
-pub const ID_NAMESPACE: Option<uuid::Uuid> = None;
+/// The fixed namespace of the UUID v5 ids (`spec/v2.md`, "Deterministic ids"), as the project
+/// documents it: `6a1f3c52-8e0b-5d47-9b3e-74687977696c` (ends in the bytes of "thywil"). The value
+/// is copied, not imported, so the validator shares no code with the migration. `None` would make
+/// name-derived ids traced through `migration_id_map` instead.
+pub const ID_NAMESPACE: Option<uuid::Uuid> = Some(uuid::Uuid::from_u128(
+    0x6a1f_3c52_8e0b_5d47_9b3e_7468_7977_696c,
+));
 
 /// UUID v5 of `name` in [`ID_NAMESPACE`], as 32 lower-case hex (`None` without a namespace).
 pub fn v5_id(name: &str) -> Option<String> {

@@ -65,9 +65,7 @@ impl Built {
         match Target::parse(&self.url).unwrap() {
             Target::Postgres { url, .. } => diesel::PgConnection::establish(&url)
                 .unwrap()
-                .batch_execute(&format!(
-                    "PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON; {sql}"
-                ))
+                .batch_execute(sql)
                 .unwrap(),
             Target::SqliteFile(p) => diesel::SqliteConnection::establish(&p.to_string_lossy())
                 .unwrap()
@@ -328,12 +326,7 @@ fn user_ids(v1: &V1Database, findings: &[FindingRow]) -> Vec<IdMapEntry> {
         let id = if by_id {
             rules::hex_key(&u.id).unwrap()
         } else {
-            uuid::Uuid::new_v5(
-                &TEST_NS,
-                format!("user:{}", rules::repair_name(&name(u))).as_bytes(),
-            )
-            .simple()
-            .to_string()
+            rules::v5_id(&format!("user:{}", rules::repair_name(&name(u)))).unwrap()
         };
         survivors.insert(fold(&name(u)), id.clone());
         out.push(IdMapEntry {
