@@ -18,3 +18,19 @@ fixtures:
 # Generate dataset SIZE (S, M, L) of generation GEN into out/GEN-SIZE.
 dataset SIZE="M" GEN="G1":
     cargo run --release -p thywill-bins --bin thywill-fixtures -- --generation {{GEN}} --size {{SIZE}} --seed 7 --corruption 0.02 --out out/{{GEN}}-{{SIZE}} --archives
+
+# Staging rehearsal of migration day on copies: just rehearse V1=/staging/thywill.db V2=postgresql://…/scratch
+# (V2 is the scratch target; empty = a SQLite file in the work folder). Prints the timeline against the budget.
+rehearse V1 V2="" ARCHIVES="":
+    cargo build --release -p thywill-bins --bin thywill-cutover --bin thywill-migrate --bin thywill-validate
+    ./target/release/thywill-cutover --rehearsal --v1-db {{V1}} {{ if V2 != "" { "--rehearsal-v2-db " + V2 } else { "" } }} {{ if ARCHIVES != "" { "--archives-v1 " + ARCHIVES } else { "" } }} --work-dir rehearsal-$(date +%Y%m%d_%H%M%S)
+
+# A verified online backup set of the live v1 (V1_DB_PATH, BACKUP_DIR from the environment by default).
+backup V1="$V1_DB_PATH" DIR="$BACKUP_DIR" ARCHIVES="":
+    cargo build --release -p thywill-bins --bin thywill-backup
+    ./target/release/thywill-backup --v1-db {{V1}} --backup-dir {{DIR}} {{ if ARCHIVES != "" { "--archives-v1 " + ARCHIVES } else { "" } }}
+
+# Roll back to v1 from the newest backup set and undo the latest v2 run (V1_DB_PATH, BACKUP_DIR, V2_DB_URL).
+rollback *ARGS:
+    cargo build --release -p thywill-bins --bin thywill-rollback
+    ./target/release/thywill-rollback {{ARGS}}
