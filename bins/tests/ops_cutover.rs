@@ -218,9 +218,10 @@ fn failing_backup_rolls_back() {
 #[test]
 fn failing_maintenance_on_hook_rolls_back() {
     let c = Case::new(V2::Sqlite).unwrap();
+    let hook = format!("echo on >> {}/hooks.log; exit 5", c.dir.display());
     let all = c.fails_cleanly(
         "maintenance-on",
-        &[("--maintenance-on", "echo on >> hooks.log; exit 5")],
+        &[("--maintenance-on", &hook)],
         &[],
     );
     assert!(all.contains("hook --maintenance-on"), "{all}");
@@ -323,6 +324,8 @@ fn rehearsal_runs_on_copies_and_reports_the_budget() {
             root().join("fixtures/g1-s/text_archives").to_str().unwrap(),
             "--work-dir",
             work.to_str().unwrap(),
+            "--rehearsal-v2-db",
+            &scratch_url,
             "--migrate-bin",
             migrate.to_str().unwrap(),
             "--validate-bin",
@@ -401,4 +404,40 @@ fn pg_dropped_between_steps_still_ends_off_with_v1_intact() {
         all.contains("ROLLBACK INCOMPLETE") && all.contains(&name),
         "the unreachable v2 is named:\n{all}"
     );
+}
+
+#[test]
+fn rehearsal_with_the_real_migrate_and_validate_on_g1_s() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = root().join("fixtures/g1-s/v1.db");
+    let before = v1_fingerprint(&v1);
+    let work = tmp.path().join("work");
+    let out = run(
+        BIN,
+        &[
+            "--rehearsal",
+            "--v1-db", v1.to_str().unwrap(),
+            "--archives-v1", root().join("fixtures/g1-s/text_archives").to_str().unwrap(),
+            "--work-dir", work.to_str().unwrap(),
+            "--migrate-bin", env!("CARGO_BIN_EXE_thywill-migrate"),
+            "--validate-bin", env!("CARGO_BIN_EXE_thywill-validate"),
+        ],
+        &[],
+    );
+    let all = text(&out);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(v1_fingerprint(&v1), before, "the fixture is only read");
+    assert!(all.contains(&format!("  {:<16} done", "migrate")), "the real migration ran:\n{all}");
+    assert!(!work.join("rehearsal/maintenance.flag").exists());
+    match out.status.code() {
+        Some(0) => assert!(all.contains("of the 01:00:00 budget"), "{all}"),
+        // A validation that disagrees with the migration must end in a clean rollback.
+        Some(1) => {
+            assert!(all.contains("cut-over failed at step 'validate'") && all.contains("removed ("), "{all}");
+            let scratch = work.join("rehearsal/v2.db");
+            assert_eq!(sqlite(&scratch, "SELECT count(*) FROM users").trim(), "0", "{all}");
+            assert_eq!(sqlite(&scratch, "SELECT status FROM migration_runs").trim(), "rolled_back");
+        }
+        other => panic!("exit {other:?}\n{all}"),
+    }
 }
