@@ -58,7 +58,9 @@ pub(crate) fn prayer_v2_id(norm: Option<&NormKey>, key: &str) -> u128 {
     }
 }
 
-/// `R-ENUM` for `target_audience`: the v2 value and whether it changed.
+/// `R-ENUM` for `target_audience`: the v2 value and whether it changed. Only spellings of `all`
+/// (case, whitespace) and NULL/empty mean everyone; any other value (`everyone`, `public`, …)
+/// becomes `christians_only`: a repair may never widen who can see a prayer.
 pub(crate) fn audience(v: &V1Value) -> (&'static str, bool) {
     let raw = v.to_text_lossy();
     let t = raw
@@ -68,7 +70,7 @@ pub(crate) fn audience(v: &V1Value) -> (&'static str, bool) {
         .to_lowercase()
         .replace([' ', '-'], "_");
     let mapped = match t.as_str() {
-        "" | "all" | "everyone" | "public" => "all",
+        "" | "all" => "all",
         _ => "christians_only",
     };
     (mapped, raw.as_deref() != Some(mapped))
