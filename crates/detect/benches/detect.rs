@@ -1,6 +1,7 @@
 //! Detection on the standard M dataset (G1, 2% corruption, seed 7): seconds, rows/s, peak RSS.
 //! Run with `cargo bench -p thywill-detect --bench detect` (release). The dataset is generated
 //! once by `thywill-fixturegen` and cached (`$THYWILL_BENCH_DIR` or `target/thywill-bench`).
+//! Phase timings: `RUST_LOG=thywill_detect::timing=debug`.
 
 use std::time::Instant;
 
@@ -10,6 +11,13 @@ use thywill_fixturegen::{Generation, Size};
 use thywill_v1::V1Database;
 
 fn main() {
+    // Phase timings of `detect` are `debug` events: RUST_LOG=thywill_detect::timing=debug.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let size = match std::env::var("THYWILL_BENCH_SIZE").as_deref() {
         Ok("L") => Size::L,
         Ok("S") => Size::S,

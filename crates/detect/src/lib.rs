@@ -29,6 +29,7 @@ pub mod text;
 pub mod time;
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
 
 use thywill_v1::{V1Database, CARRIED_TABLES};
 
@@ -55,18 +56,26 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         policy: opts.policy,
         sink: Sink::default(),
     };
+    let mut clock = PhaseClock::new();
     let mut users = Users::read(&mut ctx)?;
+    clock.lap("users");
     let mut prayers = Prayers::read(&mut ctx, &mut users)?;
+    clock.lap("prayers");
     if users.has_pending_times() {
         marks::user_activity(&ctx, &mut users)?;
+        clock.lap("user activity (marks scan)");
     }
     users.finalize(opts.policy);
     prayers.resolve_authors(&users);
+    clock.lap("users settled, authors");
     let deferred = attributes::read(&mut ctx, &users, &mut prayers)?;
+    clock.lap("attributes");
     let mark_skips = marks::stream(&mut ctx, &users, &mut prayers)?;
+    clock.lap("marks");
     let mut id_map = prayers.commit(&mut ctx);
     attributes::finish(&mut ctx, &mut prayers, deferred);
     let small = small::run(&mut ctx, &users)?;
+    clock.lap("prayer commit, small tables");
     let user_kind = users.kind;
     let (resolved_users, user_target, user_map, user_keys) = users.into_parts(&mut ctx);
     id_map.extend(user_map);
@@ -95,12 +104,14 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         originals.insert(k, v.clone());
         f.original = v;
     }
+    clock.lap("originals of findings");
     let present: Vec<&str> = CARRIED_TABLES
         .iter()
         .copied()
         .filter(|t| db.schema().has_table(t))
         .collect();
     let counts = law(&present, &findings, &read, &written)?;
+    clock.lap("law");
     let user_by_rowid = resolved_users
         .iter()
         .enumerate()
@@ -125,6 +136,31 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         findings,
         counts,
     })
+}
+
+/// Times the phases of a run: one `debug` event per phase (target `thywill_detect::timing`), so a
+/// caller can see where the time goes (`RUST_LOG=thywill_detect::timing=debug` in the benchmark).
+struct PhaseClock {
+    last: Instant,
+}
+
+impl PhaseClock {
+    fn new() -> Self {
+        PhaseClock {
+            last: Instant::now(),
+        }
+    }
+
+    fn lap(&mut self, phase: &str) {
+        let now = Instant::now();
+        tracing::debug!(
+            target: "thywill_detect::timing",
+            phase,
+            ms = format!("{:.1}", (now - self.last).as_secs_f64() * 1e3),
+            "phase done"
+        );
+        self.last = now;
+    }
 }
 
 fn table_order(t: &str) -> usize {

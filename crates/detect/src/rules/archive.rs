@@ -98,6 +98,33 @@ fn tail_after_root(path: &str) -> Option<String> {
     (!tail.is_empty() && problems(&tail).is_empty()).then_some(tail)
 }
 
+/// Applies `R-ARCHIVE-PATH` when the carried path itself is not needed (no allocation for the
+/// common safe relative path).
+pub(crate) fn check_archive_path_only(
+    rf: &mut RowFindings,
+    value: &V1Value,
+    files: Option<&dyn ArchiveFiles>,
+    record: RecordArchive,
+) {
+    if files.is_none() {
+        if let V1Value::Null = value {
+            return;
+        }
+        if let Some(raw) = value.as_str() {
+            if raw.trim().is_empty() || is_plain_safe(raw) {
+                return;
+            }
+        }
+    }
+    check_archive_path(rf, value, files, record);
+}
+
+/// The fast path's test: a relative path with nothing that could make it unsafe.
+fn is_plain_safe(raw: &str) -> bool {
+    const SUSPICIOUS: [&str; 7] = ["..", "tmp", "temp", "Temp", "TMP", "\\", ":"];
+    !raw.starts_with('/') && !SUSPICIOUS.iter().any(|s| raw.contains(s))
+}
+
 /// Applies `R-ARCHIVE-PATH` and returns the path pass 2 carries, relative to the v1 archive root.
 pub(crate) fn check_archive_path(
     rf: &mut RowFindings,
@@ -110,8 +137,7 @@ pub(crate) fn check_archive_path(
         return None;
     }
     // Fast path for the common safe relative path (no tree to check against).
-    let suspicious = ["..", "tmp", "temp", "Temp", "TMP", "\\", ":"];
-    if files.is_none() && !raw.starts_with('/') && !suspicious.iter().any(|s| raw.contains(s)) {
+    if files.is_none() && is_plain_safe(&raw) {
         return Some(root_relative(&raw));
     }
     let raw = raw.into_owned();

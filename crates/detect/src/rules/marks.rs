@@ -1,12 +1,12 @@
-//! The `prayermark` table, streamed grouped by prayer: `R-ORPHAN`, `R-TIME`, `R-ARCHIVE-PATH`,
+//! The `prayermark` table, one plain scan: `R-ORPHAN`, `R-TIME`, `R-ARCHIVE-PATH`,
 //! `R-MARK-DUPLICATE`; and the pass-2 resolution of a mark row.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::NaiveDateTime;
 use thywill_v1::{MarkRow, V1Value};
 
-use super::archive::{check_archive_path, RecordArchive};
+use super::archive::{check_archive_path_only, RecordArchive};
 use super::prayers::Prayers;
 use super::users::Users;
 use super::{
@@ -59,113 +59,201 @@ pub(crate) fn user_activity(ctx: &Ctx<'_>, users: &mut Users) -> Result<(), Dete
     Ok(())
 }
 
-/// Pass 1 over `prayermark`, grouped by prayer (SQLite's external sort): only one prayer's
-/// marks are held at a time. Returns the rowids pass 2 must skip.
+/// Pass 1 over `prayermark`: one plain rowid-order scan (no sort). Per-row rules are decided as
+/// each mark is read, except for marks of a prayer whose `created_at` still waits for evidence
+/// (held until the scan has seen all its marks; few). Every still-written mark leaves a 16-byte
+/// duplicate key (hash of resolved prayer, member, instant; rowid); after the scan the keys are
+/// sorted and only equal-hash runs are fetched again by rowid and confirmed exactly. Returns the
+/// rowids pass 2 must skip.
 pub(crate) fn stream(
     ctx: &mut Ctx<'_>,
     users: &Users,
     prayers: &mut Prayers,
 ) -> Result<HashSet<i64>, DetectError> {
     let mut skips = HashSet::new();
-    let mut group: Vec<MarkRow> = Vec::new();
+    let mut keys: Vec<DupKey> = Vec::new();
+    let mut deferred: Vec<MarkRow> = Vec::new();
     let db = ctx.db;
-    let n = db.for_each_mark_by_prayer::<DetectError, _>(|m| {
-        if group.first().is_some_and(|g| g.prayer_id != m.prayer_id) {
-            process_group(ctx, users, prayers, &mut group, &mut skips);
+    let started = std::time::Instant::now();
+    let n = db.for_each::<MarkRow, DetectError, _>(|m| {
+        let prayer = prayers.index.lookup(&m.prayer_id, KeyKind::Hex);
+        if let Some(p) = prayer {
+            if let Some(t) = time::parse_value(&m.created_at) {
+                prayers.note_activity(p, t.at);
+            }
+            if prayers.is_pending(p) {
+                deferred.push(m);
+                return Ok(());
+            }
         }
-        group.push(m);
+        check_mark(ctx, users, prayers, &m, &mut keys, &mut skips);
         Ok(())
     })?;
-    process_group(ctx, users, prayers, &mut group, &mut skips);
+    // Every mark has been seen: the pending prayers they belong to can be settled now.
+    for m in &deferred {
+        if let Some(p) = prayers.index.lookup(&m.prayer_id, KeyKind::Hex) {
+            prayers.settle_pending(p);
+        }
+    }
+    for m in &deferred {
+        check_mark(ctx, users, prayers, m, &mut keys, &mut skips);
+    }
+    tracing::debug!(
+        target: "thywill_detect::timing",
+        marks = n,
+        deferred = deferred.len(),
+        keys = keys.len(),
+        ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
+        "marks scanned"
+    );
+    drop(deferred);
+    deduplicate(ctx, users, prayers, keys, &mut skips)?;
     ctx.sink.count_read(TABLE, n);
     Ok(skips)
 }
 
-fn process_group(
+/// What makes two marks the same mark: resolved prayer entry, final member's v2 id, instant.
+type Identity = (u32, u128, NaiveDateTime);
+
+/// A still-written mark's identity hash and rowid (16 bytes per mark).
+type DupKey = (u64, i64);
+
+/// The identity of a mark that passed every per-row rule, computed from the row alone (the same
+/// values [`check_mark`] resolved): used to confirm hash-equal candidates exactly.
+fn identity(policy: Policy, users: &Users, prayers: &Prayers, row: &MarkRow) -> Option<Identity> {
+    let p = prayers.index.lookup(&row.prayer_id, KeyKind::Hex)?;
+    let u = users.entry_of(&row.user).and_then(|e| users.target(e))?;
+    Some((p, u, mark_time(policy, row)?))
+}
+
+/// A 64-bit hash of an identity (splitmix64 steps; collisions only cost a confirmation lookup).
+fn identity_hash((p, u, at): Identity) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let micros = at.and_utc().timestamp_micros() as u64;
+    let mut h = mix(p as u64);
+    h = mix(h ^ (u as u64));
+    h = mix(h ^ ((u >> 64) as u64));
+    mix(h ^ micros)
+}
+
+/// The per-row rules of one mark (`R-ORPHAN`, `R-TIME`, `R-ARCHIVE-PATH`), committed at once; a
+/// mark still written leaves its duplicate key.
+fn check_mark(
     ctx: &mut Ctx<'_>,
     users: &Users,
-    prayers: &mut Prayers,
-    group: &mut Vec<MarkRow>,
+    prayers: &Prayers,
+    m: &MarkRow,
+    keys: &mut Vec<DupKey>,
     skips: &mut HashSet<i64>,
 ) {
-    let Some(first) = group.first() else {
-        return;
-    };
     let policy = ctx.policy;
-    let files = ctx.opts.archive_files;
-    let prayer_idx = prayers.index.lookup(&first.prayer_id, KeyKind::Hex);
-    if let Some(p) = prayer_idx {
-        for m in group.iter() {
-            if let Some(t) = time::parse_value(&m.created_at) {
-                prayers.note_activity(p, t.at);
+    // The key text is built only when the row has a finding.
+    let mut rf = RowFindings::new(m.rowid, String::new());
+    let parent = resolve_parent(&prayers.index, KeyKind::Hex, &m.prayer_id, |i| {
+        prayers.is_written(i).then_some(i)
+    });
+    let prayer = require_parent(&mut rf, "prayer", parent);
+    let user = require_parent(
+        &mut rf,
+        "member",
+        resolve_parent(&users.index, users.kind, &m.user, |i| users.target(i)),
+    );
+    // Evidence is looked for only when the stored value fits no shape.
+    let path_date = match time::parse_value(&m.created_at) {
+        Some(_) => None,
+        None => m
+            .text_file_path
+            .to_text_lossy()
+            .and_then(|p| time::date_in_archive_path(&p)),
+    };
+    let at = match check_time(
+        &mut rf,
+        policy,
+        "created_at",
+        &m.created_at,
+        false,
+        NoShape::Evidence(path_date),
+    ) {
+        TimeOutcome::At(t) => Some(t),
+        _ => None,
+    };
+    check_archive_path_only(
+        &mut rf,
+        &m.text_file_path,
+        ctx.opts.archive_files,
+        RecordArchive::Mark(at),
+    );
+    if let (Some(p), Some(u), Some(t), true) = (prayer, user, at, rf.written()) {
+        debug_assert_eq!(identity(policy, users, prayers, m), Some((p, u, t)));
+        keys.push((identity_hash((p, u, t)), m.rowid));
+    }
+    if !rf.items.is_empty() {
+        rf.key = key_text(&m.id, m.rowid);
+    }
+    if !ctx.sink.commit(TABLE, rf) {
+        skips.insert(m.rowid);
+    }
+}
+
+/// `R-MARK-DUPLICATE` over the still-written marks: sort the keys, fetch the rows of equal-hash
+/// runs by rowid, group them by exact identity; in each group the smallest key is kept (ties:
+/// smallest rowid), every other mark is deduplicated.
+fn deduplicate(
+    ctx: &mut Ctx<'_>,
+    users: &Users,
+    prayers: &Prayers,
+    mut keys: Vec<DupKey>,
+    skips: &mut HashSet<i64>,
+) -> Result<(), DetectError> {
+    let started = std::time::Instant::now();
+    keys.sort_unstable();
+    let sorted_ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut fetched = 0usize;
+    let policy = ctx.policy;
+    let mut members: Vec<(Identity, String, i64)> = Vec::new();
+    for run in keys.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        members.clear();
+        for &(_, rowid) in run {
+            fetched += 1;
+            let Some(row) = ctx.db.row_by_rowid::<MarkRow>(rowid)? else {
+                continue;
+            };
+            if let Some(id) = identity(policy, users, prayers, &row) {
+                members.push((id, key_text(&row.id, rowid), rowid));
             }
         }
-        prayers.settle_pending(p);
-    }
-    let mut rfs: Vec<RowFindings> = Vec::with_capacity(group.len());
-    // (member, instant) → indexes in `rfs` of the still-written marks with it.
-    let mut sets: HashMap<(u128, NaiveDateTime), Vec<usize>> = HashMap::new();
-    for m in group.iter() {
-        let mut rf = RowFindings::new(m.rowid, key_text(&m.id, m.rowid));
-        let parent = resolve_parent(&prayers.index, KeyKind::Hex, &m.prayer_id, |i| {
-            prayers.is_written(i).then_some(i)
-        });
-        let prayer = require_parent(&mut rf, "prayer", parent);
-        let user = require_parent(
-            &mut rf,
-            "member",
-            resolve_parent(&users.index, users.kind, &m.user, |i| users.target(i)),
-        );
-        // Evidence is looked for only when the stored value fits no shape.
-        let path_date = match time::parse_value(&m.created_at) {
-            Some(_) => None,
-            None => m
-                .text_file_path
-                .to_text_lossy()
-                .and_then(|p| time::date_in_archive_path(&p)),
-        };
-        let at = match check_time(
-            &mut rf,
-            policy,
-            "created_at",
-            &m.created_at,
-            false,
-            NoShape::Evidence(path_date),
-        ) {
-            TimeOutcome::At(t) => Some(t),
-            _ => None,
-        };
-        check_archive_path(&mut rf, &m.text_file_path, files, RecordArchive::Mark(at));
-        if let (Some(_), Some(u), Some(t), true) = (prayer, user, at, rf.written()) {
-            sets.entry((u, t)).or_default().push(rfs.len());
-        }
-        rfs.push(rf);
-    }
-    for members in sets.values().filter(|m| m.len() > 1) {
-        let Some(&keeper) = members
-            .iter()
-            .min_by(|&&a, &&b| rfs[a].key.cmp(&rfs[b].key))
-        else {
-            continue;
-        };
-        let keeper_key = rfs[keeper].key.clone();
-        for &d in members.iter().filter(|&&d| d != keeper) {
-            rfs[d].push(
-                RuleId::MarkDuplicate,
-                Decision::Deduplicated,
-                format!(
-                    "same prayer, same member and same instant as mark {keeper_key} (kept: smallest key); deduplicated"
-                ),
-            );
+        // Exact identity first, then the keeper order: smallest key, then smallest rowid.
+        members.sort_unstable();
+        for group in members.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+            let keeper_key = &group[0].1;
+            for (_, key, rowid) in &group[1..] {
+                ctx.sink.demote(
+                    TABLE,
+                    *rowid,
+                    key.clone(),
+                    RuleId::MarkDuplicate,
+                    Decision::Deduplicated,
+                    format!(
+                        "same prayer, same member and same instant as mark {keeper_key} (kept: smallest key); deduplicated"
+                    ),
+                );
+                skips.insert(*rowid);
+            }
         }
     }
-    for rf in rfs {
-        let rowid = rf.rowid;
-        if !ctx.sink.commit(TABLE, rf) {
-            skips.insert(rowid);
-        }
-    }
-    group.clear();
+    tracing::debug!(
+        target: "thywill_detect::timing",
+        fetched,
+        sort_ms = format!("{sorted_ms:.1}"),
+        ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
+        "mark duplicates confirmed"
+    );
+    Ok(())
 }
 
 /// Pass 2: the v2 mark for a row the plan does not skip.

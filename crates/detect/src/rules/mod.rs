@@ -313,6 +313,32 @@ impl Sink {
         written
     }
 
+    /// Adds a finding that takes a row committed as written out of the written rows (a mark
+    /// found to be a duplicate only once every mark was seen).
+    pub(crate) fn demote(
+        &mut self,
+        table: &'static str,
+        rowid: i64,
+        key: String,
+        rule: RuleId,
+        decision: Decision,
+        reason: String,
+    ) {
+        debug_assert!(!decision.is_written());
+        if let Some(w) = self.written.get_mut(table) {
+            *w = w.saturating_sub(1);
+        }
+        self.findings.push(Finding {
+            v1_table: table.to_string(),
+            v1_key: key,
+            rowid,
+            rule,
+            decision,
+            reason,
+            original: serde_json::Value::Null,
+        });
+    }
+
     pub(crate) fn count_read(&mut self, table: &'static str, n: u64) {
         *self.read.entry(table).or_insert(0) += n;
     }

@@ -273,6 +273,11 @@ impl Prayers {
         }
     }
 
+    /// True while prayer `idx`'s `created_at` waits for evidence.
+    pub(crate) fn is_pending(&self, idx: u32) -> bool {
+        self.fates.get(idx as usize) == Some(&PFate::Pending)
+    }
+
     /// True when prayer `idx` is written (pending counts as not yet).
     pub(crate) fn is_written(&self, idx: u32) -> bool {
         self.fates.get(idx as usize) == Some(&PFate::Written)
