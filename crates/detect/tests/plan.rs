@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use rusqlite::Connection;
 use thywill_detect::{detect, DetectOptions, Plan, Policy, RuleId, Verdict};
-use thywill_v1::{MarkRow, PrayerRow, V1Database};
+use thywill_v1::{MarkRow, PrayerRow, V1Database, V1Value};
 
 fn as_of() -> chrono::NaiveDateTime {
     NaiveDate::from_ymd_opt(2026, 6, 1)
@@ -217,4 +217,57 @@ fn hostile_rows_never_panic_and_keep_the_law() {
         );
         assert!(keys.contains(&"x'00ff'"), "BLOB keys are hex");
     }
+}
+
+#[test]
+fn marks_group_by_their_resolved_prayer_whatever_the_spelling_of_prayer_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, p, q) = ("d".repeat(32), "1".repeat(32), "f0".repeat(16));
+    let path = g1_file(
+        dir.path(),
+        &format!(
+            "INSERT INTO prayer (id, author_id, text, created_at, flagged, target_audience)
+               VALUES ('{q}', '{a}', 'Please pray for our new neighbours', 'garbage', 0, 'all');
+             INSERT INTO prayermark (id, user_id, prayer_id, created_at) VALUES
+               ('{m6}', '{d}', ' {p} ', '2025-06-06 10:00:00.000000'),
+               ('{m7}', '{d}', '{qu}', '2025-06-21 10:00:00.000000'),
+               ('{m8}', '{d}', '{q}', '2025-06-20 10:00:00.000000'),
+               ('{m9}', '{d}', '{q}', '2025-06-21 10:00:00.000000');",
+            a = "a".repeat(32),
+            qu = q.to_uppercase(),
+            m6 = "e".repeat(32),
+            m7 = "ab".repeat(16),
+            m8 = "ac".repeat(16),
+            m9 = "ad".repeat(16),
+        ),
+    );
+    let plan = plan_of(&path, Policy::Repair);
+    let dups: Vec<(String, String)> = plan
+        .findings()
+        .iter()
+        .filter(|f| f.rule == RuleId::MarkDuplicate)
+        .map(|f| (f.v1_key.clone(), f.reason.clone()))
+        .collect();
+    // ' 111…1 ' is the prayer 111…1: same member and instant as mark 222…2 (kept: smaller key).
+    // 'F0F0…' is the prayer f0f0…: the upper-case spelling's mark is kept (smaller key 'abab…').
+    assert_eq!(dups.len(), 3, "{dups:#?}");
+    assert!(
+        dups.iter().any(|x| x.0 == "6".repeat(32)),
+        "the merge case still holds"
+    );
+    assert!(dups
+        .iter()
+        .any(|x| x.0 == "e".repeat(32) && x.1.contains(&"2".repeat(32))));
+    assert!(dups
+        .iter()
+        .any(|x| x.0 == "ad".repeat(16) && x.1.contains(&"ab".repeat(16))));
+    assert_eq!(plan.counts()["prayermark"].written, 6);
+    // The pending prayer's created_at is its earliest mark over every spelling of its key.
+    let db = V1Database::open(&path).unwrap();
+    let rows: Vec<PrayerRow> = db.read_all().unwrap();
+    let row = rows.iter().find(|r| r.id == V1Value::text(&q)).unwrap();
+    let Verdict::Write(pr) = plan.resolve_prayer(row) else {
+        panic!("the prayer is written with evidence")
+    };
+    assert_eq!(pr.created_at.to_string(), "2025-06-20 10:00:00");
 }
