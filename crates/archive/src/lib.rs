@@ -8,6 +8,8 @@
 //! - **carrying v1** ([`carry_v1_tree`]): copy a v1 tree verbatim into the v2 root.
 //! - **the v1 reader** ([`v1`]): parse every v1 archive format into typed records, re-render
 //!   them byte for byte, and scan a whole tree ([`scan_v1_tree`]).
+//! - **reconciliation** ([`reconcile()`]): compare a scanned v1 tree with rows the caller read
+//!   from the v1 database (`R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING`, `R-ARCHIVE-MISMATCH`).
 //!
 //! Paths this crate returns are relative to the archive root and `/`-separated
 //! (`users/<id>.txt`); the v2 `text_archive_path` columns store them so.
@@ -19,6 +21,7 @@
 pub mod carry;
 pub mod error;
 pub mod manifest;
+pub mod reconcile;
 pub mod safety;
 pub mod v1;
 pub mod v2;
@@ -27,6 +30,10 @@ pub mod writer;
 pub use carry::{carry_v1_tree, CarryReport, SkippedEntry};
 pub use error::{ArchiveError, Result};
 pub use manifest::MANIFEST_NAME;
+pub use reconcile::{
+    reconcile, ArchiveFinding, ArchiveRule, DbMark, DbPrayer, DbUser, ReconcileInput,
+    ReconcileOptions, RecordKind,
+};
 pub use safety::YearMonth;
 pub use v1::{scan_v1_tree, V1Archive};
 pub use v2::{

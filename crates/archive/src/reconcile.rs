@@ -1,0 +1,650 @@
+//! Reconciling a v1 database with its v1 archive tree: which records exist only in the archives
+//! (`R-ARCHIVE-ONLY`), only in the database (`R-ARCHIVE-MISSING`), or in both but differently
+//! (`R-ARCHIVE-MISMATCH`).
+//!
+//! A pure function over a scanned tree ([`V1Archive`]) and plain structs the caller fills from
+//! the v1 database ([`ReconcileInput`]): this crate never reads a database. The findings are
+//! reported, not migrated (an archive-only record is not written to v2; the v1 tree is carried
+//! verbatim).
+//!
+//! # Comparison rules
+//!
+//! - **Prayers** are matched by id (trimmed, case-insensitive), the file's id being the one of
+//!   its first line `Prayer <id> by <author>`, wherever the file lies. A file whose id has no row
+//!   is `R-ARCHIVE-ONLY`. A row that no file holds is `R-ARCHIVE-MISSING` when its
+//!   `text_file_path` is empty or NULL; when the path is set but names no file of the tree, that
+//!   is `R-ARCHIVE-PATH` (the detector's rule), not also a missing archive; when it names the file
+//!   of another prayer, `R-ARCHIVE-MISMATCH`. A row and each file holding its id are compared
+//!   on the author (exact display name; not compared when the caller could not resolve the
+//!   author), the `Submitted` time (below) and the request text (line endings `\r\n` → `\n`,
+//!   surrounding whitespace trimmed): every difference goes in one `R-ARCHIVE-MISMATCH`.
+//!   A U+FFFD in the row's text (a byte that was not UTF-8, decoded with replacement: the
+//!   detector's `R-UTF8`) matches any one character of the file.
+//! - **Users** are matched by exact display name with the lines of `users/*_users.txt`; a pair
+//!   is compared on the registration time and the inviter (`joined on invitation from <name>`
+//!   against the resolved inviter's name, `joined directly` against none). Names are not
+//!   folded: a line for ` Grace ` is not the row `Grace`.
+//! - **Marks** are grouped by (prayer id, member as written: hex id in G0/G1, display name in
+//!   G2/G3) with the lines of `prayers/marks/*_marks.txt`. Repeats are legitimate, so within a
+//!   group rows and lines are matched as multisets: first every row with a line of the same
+//!   time (rows with an instant first, then date-only rows, then rows of unknown time), then the rest paired in time order as `R-ARCHIVE-MISMATCH` (a time differs), then
+//!   what is left over on one side only.
+//! - **`R-ARCHIVE-MISSING` is per prayer.** Only prayers have one archive file per record; the
+//!   monthly logs (`users/`, `prayers/marks/`) are a transparency record that need not hold every
+//!   row, so a user or mark row without a line is not reported unless
+//!   [`ReconcileOptions::rows_without_log_line`] asks for it. A line without a row
+//!   (`R-ARCHIVE-ONLY`) and a line that pairs with a row but differs (`R-ARCHIVE-MISMATCH`) are
+//!   always reported.
+//! - **Times**: v1 wrote archive times as the server's local time, truncated (not rounded) to the
+//!   minute (`%B %d %Y at %H:%M`); the database holds naive UTC. A row time `t` matches an
+//!   archive time `a` when, for one of the accepted offsets `o` ([`ReconcileOptions`], default
+//!   UTC only; give both offsets of a zone with daylight saving), `t + o` truncated to the minute
+//!   equals `a`. Row times are read in the shapes v1 rows hold (`YYYY-MM-DD HH:MM:SS[.ffffff]`,
+//!   `T` separator, `Z` or `±HH:MM` → UTC, epoch seconds or 13-digit milliseconds). A date-only
+//!   row matches an archive time on that UTC day. A row time no shape fits is not compared (it
+//!   is the detector's `R-TIME`).
+//!
+//! Findings are sorted by kind, rule, key and path, so a run gives the same list every time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike};
+
+use crate::v1::{
+    normalize_id, Located, V1Archive, V1MarkRecord, V1PrayerFile, V1Registration, V1Time,
+};
+
+/// The rule of an archive finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ArchiveRule {
+    /// `R-ARCHIVE-ONLY`: a record the archives hold and the database does not.
+    Only,
+    /// `R-ARCHIVE-MISSING`: a row the archives do not hold.
+    Missing,
+    /// `R-ARCHIVE-MISMATCH`: a record both hold, differently.
+    Mismatch,
+}
+
+impl ArchiveRule {
+    /// The stable rule id (`R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING`, `R-ARCHIVE-MISMATCH`).
+    pub fn id(self) -> &'static str {
+        match self {
+            ArchiveRule::Only => "R-ARCHIVE-ONLY",
+            ArchiveRule::Missing => "R-ARCHIVE-MISSING",
+            ArchiveRule::Mismatch => "R-ARCHIVE-MISMATCH",
+        }
+    }
+}
+
+impl fmt::Display for ArchiveRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl serde::Serialize for ArchiveRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+/// What kind of record a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordKind {
+    /// A prayer (its file under `prayers/YYYY/MM/`, its `prayer` row).
+    Prayer,
+    /// A member (a line of `users/*_users.txt`, a `user` row).
+    User,
+    /// A prayer mark (a line of `prayers/marks/*_marks.txt`, a `prayermark` row).
+    Mark,
+}
+
+impl RecordKind {
+    /// The v1 table of this kind of record.
+    pub fn table(self) -> &'static str {
+        match self {
+            RecordKind::Prayer => "prayer",
+            RecordKind::User => "user",
+            RecordKind::Mark => "prayermark",
+        }
+    }
+}
+
+/// One difference between the database and the archive tree.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ArchiveFinding {
+    /// The rule.
+    pub rule: ArchiveRule,
+    /// The kind of record.
+    pub kind: RecordKind,
+    /// The record's key: the prayer id, the user's display name, the mark's id (a mark only in
+    /// the archives: `<prayer id>|<member>`).
+    pub key: String,
+    /// The row's rowid when the finding is about a database row.
+    pub rowid: Option<i64>,
+    /// The archive file involved (relative to the v1 root, `/`-separated), when there is one.
+    pub path: Option<String>,
+    /// What differs, for people (values on both sides).
+    pub detail: String,
+}
+
+/// A `prayer` row as the reconciliation needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbPrayer {
+    /// SQLite's rowid.
+    pub rowid: Option<i64>,
+    /// `id` as text.
+    pub id: String,
+    /// The author's display name (resolved from `author_id` in G0/G1); `None` when it cannot be
+    /// resolved (then the author is not compared).
+    pub author: Option<String>,
+    /// `created_at` as raw text (an INTEGER as its decimal digits).
+    pub created_at: Option<String>,
+    /// `text` (bytes that are not UTF-8 decoded with U+FFFD); `None`: not compared.
+    pub text: Option<String>,
+    /// `text_file_path` as stored.
+    pub text_file_path: Option<String>,
+}
+
+/// A `user` row as the reconciliation needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbUser {
+    /// SQLite's rowid.
+    pub rowid: Option<i64>,
+    /// `display_name`; `None` (NULL) is not reconciled.
+    pub name: Option<String>,
+    /// `created_at` as raw text.
+    pub created_at: Option<String>,
+    /// The inviter's display name (resolved from `invited_by_user_id` in G1), `None` when the
+    /// row names no inviter. An inviter that cannot be resolved is passed as the raw reference.
+    pub inviter: Option<String>,
+}
+
+/// A `prayermark` row as the reconciliation needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbMark {
+    /// SQLite's rowid.
+    pub rowid: Option<i64>,
+    /// The mark's `id` as text, when it has one (the finding's key).
+    pub id: Option<String>,
+    /// `prayer_id`.
+    pub prayer_id: String,
+    /// The member as the row names it (`user_id` in G0/G1, `username` in G2/G3), as the marks
+    /// file writes it.
+    pub user: String,
+    /// `created_at` as raw text.
+    pub created_at: Option<String>,
+}
+
+/// The database side of a reconciliation.
+#[derive(Debug, Clone, Default)]
+pub struct ReconcileInput {
+    /// Every prayer row.
+    pub prayers: Vec<DbPrayer>,
+    /// Every user row.
+    pub users: Vec<DbUser>,
+    /// Every mark row.
+    pub marks: Vec<DbMark>,
+}
+
+/// How times are compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileOptions {
+    /// The v1 server's offsets from UTC, in minutes (archive time = UTC + offset). Default `[0]`.
+    /// A zone with daylight saving gives both (e.g. `[-300, -240]` for US Eastern).
+    pub utc_offsets_minutes: Vec<i32>,
+    /// Also report `R-ARCHIVE-MISSING` for a user or mark row that no monthly-log line holds.
+    /// Off by default: the monthly logs are a transparency record, not one archive per record
+    /// (only prayers have their own file), so a row without a line is not evidence of loss.
+    pub rows_without_log_line: bool,
+}
+
+impl Default for ReconcileOptions {
+    fn default() -> Self {
+        ReconcileOptions {
+            utc_offsets_minutes: vec![0],
+            rows_without_log_line: false,
+        }
+    }
+}
+
+/// A row time as far as it can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowTime {
+    At(NaiveDateTime),
+    Day(NaiveDate),
+    Unknown,
+}
+
+fn row_time(raw: Option<&str>) -> RowTime {
+    let Some(s) = raw.map(str::trim) else {
+        return RowTime::Unknown;
+    };
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return RowTime::At(t);
+        }
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return RowTime::At(t.naive_utc());
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.fZ"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return RowTime::At(t.naive_utc());
+        }
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return RowTime::At(t);
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return RowTime::Day(d);
+    }
+    if !s.is_empty() && s.len() <= 13 && s.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i64 = s.parse().unwrap_or(0);
+        let t = if s.len() == 13 {
+            DateTime::from_timestamp_millis(n)
+        } else {
+            DateTime::from_timestamp(n, 0)
+        };
+        if let Some(t) = t {
+            return RowTime::At(t.naive_utc());
+        }
+    }
+    RowTime::Unknown
+}
+
+fn truncate_minute(t: NaiveDateTime) -> NaiveDateTime {
+    t.with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(t)
+}
+
+impl ReconcileOptions {
+    fn time_matches(&self, row: RowTime, archive: &V1Time) -> bool {
+        let offsets = self
+            .utc_offsets_minutes
+            .iter()
+            .map(|o| Duration::minutes(*o as i64));
+        match row {
+            RowTime::Unknown => true,
+            RowTime::At(t) => offsets
+                .clone()
+                .any(|o| truncate_minute(t + o) == archive.at),
+            RowTime::Day(d) => offsets.clone().any(|o| (archive.at - o).date() == d),
+        }
+    }
+}
+
+fn shown(v: Option<&str>) -> String {
+    match v {
+        Some(s) => format!("`{s}`"),
+        None => "NULL".into(),
+    }
+}
+
+fn norm_text(s: &str) -> String {
+    s.replace("\r\n", "\n").trim().to_string()
+}
+
+/// Row text against file text, both normalised; a U+FFFD of the row (a byte that was not UTF-8,
+/// decoded with replacement) stands for any one character of the file.
+fn same_text(row: &str, file: &str) -> bool {
+    let (row, file) = (norm_text(row), norm_text(file));
+    if !row.contains('\u{FFFD}') {
+        return row == file;
+    }
+    let mut f = file.chars();
+    for c in row.chars() {
+        match f.next() {
+            Some(d) if d == c || c == '\u{FFFD}' => {}
+            _ => return false,
+        }
+    }
+    f.next().is_none()
+}
+
+/// Reconciles the database rows `db` with the scanned tree `archive` (see the module's
+/// comparison rules). Files the scan could not parse (`archive.problems`) take no part.
+pub fn reconcile(
+    archive: &V1Archive,
+    db: &ReconcileInput,
+    opts: &ReconcileOptions,
+) -> Vec<ArchiveFinding> {
+    let mut out = Vec::new();
+    reconcile_prayers(archive, &db.prayers, opts, &mut out);
+    reconcile_users(archive, &db.users, opts, &mut out);
+    reconcile_marks(archive, &db.marks, opts, &mut out);
+    out.sort_by(|a, b| {
+        (a.kind, a.rule, &a.key, &a.path, a.rowid).cmp(&(b.kind, b.rule, &b.key, &b.path, b.rowid))
+    });
+    out
+}
+
+fn reconcile_prayers(
+    archive: &V1Archive,
+    rows: &[DbPrayer],
+    opts: &ReconcileOptions,
+    out: &mut Vec<ArchiveFinding>,
+) {
+    let ids: HashSet<String> = rows.iter().map(|p| normalize_id(&p.id)).collect();
+    let by_path: HashMap<&str, &V1PrayerFile> = archive
+        .prayers
+        .iter()
+        .map(|(p, f)| (p.as_str(), f))
+        .collect();
+    for (path, file) in &archive.prayers {
+        if !ids.contains(&normalize_id(&file.id)) {
+            out.push(ArchiveFinding {
+                rule: ArchiveRule::Only,
+                kind: RecordKind::Prayer,
+                key: file.id.clone(),
+                rowid: None,
+                path: Some(path.clone()),
+                detail: format!(
+                    "prayer file by `{}` submitted {} has no database row",
+                    file.author, file.submitted.raw
+                ),
+            });
+        }
+    }
+    for row in rows {
+        let finding = |rule, path: Option<&str>, detail: String| ArchiveFinding {
+            rule,
+            kind: RecordKind::Prayer,
+            key: row.id.clone(),
+            rowid: row.rowid,
+            path: path.map(str::to_string),
+            detail,
+        };
+        let paths = archive.prayer_paths(&row.id);
+        let named = row
+            .text_file_path
+            .as_deref()
+            .filter(|p| !p.trim().is_empty());
+        if paths.is_empty() {
+            match named.map(|p| (p, archive.resolve_db_path(p))) {
+                None => out.push(finding(
+                    ArchiveRule::Missing,
+                    None,
+                    "no archive file holds this prayer and text_file_path is empty".into(),
+                )),
+                Some((p, Some(rel))) => {
+                    if let Some(other) = by_path.get(rel) {
+                        out.push(finding(
+                            ArchiveRule::Mismatch,
+                            Some(rel),
+                            format!(
+                                "text_file_path `{p}` names the file of prayer {}; no file holds \
+                                 this prayer",
+                                other.id
+                            ),
+                        ));
+                    }
+                }
+                // names no file of the tree: R-ARCHIVE-PATH (the detector's), not also missing
+                Some((_, None)) => {}
+            }
+            continue;
+        }
+        if let Some(rel) = named.and_then(|p| archive.resolve_db_path(p)) {
+            if !paths.contains(&rel) {
+                if let Some(other) = by_path.get(rel) {
+                    out.push(finding(
+                        ArchiveRule::Mismatch,
+                        Some(rel),
+                        format!(
+                            "text_file_path names the file of prayer {}; this prayer's file is `{}`",
+                            other.id, paths[0]
+                        ),
+                    ));
+                }
+            }
+        }
+        let time = row_time(row.created_at.as_deref());
+        for path in paths {
+            let Some(file) = by_path.get(path) else {
+                continue;
+            };
+            let mut diffs = Vec::new();
+            if let Some(author) = &row.author {
+                if *author != file.author {
+                    diffs.push(format!("author: file `{}`, row `{author}`", file.author));
+                }
+            }
+            if !opts.time_matches(time, &file.submitted) {
+                diffs.push(format!(
+                    "submitted: file `{}`, row created_at {}",
+                    file.submitted.raw,
+                    shown(row.created_at.as_deref())
+                ));
+            }
+            if let Some(text) = &row.text {
+                if !same_text(text, &file.text) {
+                    diffs.push(format!(
+                        "text: file {} chars, row {} chars",
+                        file.text.chars().count(),
+                        text.chars().count()
+                    ));
+                }
+            }
+            if !diffs.is_empty() {
+                out.push(finding(ArchiveRule::Mismatch, Some(path), diffs.join("; ")));
+            }
+        }
+    }
+}
+
+/// Matches the rows and archive lines of one group: pairs for which `same` holds first, then
+/// the rest in order (`rows` and `lines` sorted by the caller). Returns (differing pairs, rows
+/// left, lines left).
+#[allow(clippy::type_complexity)]
+fn match_group<'a, R, L>(
+    rows: &[&'a R],
+    lines: &[&'a L],
+    same: impl Fn(&R, &L) -> bool,
+) -> (Vec<(&'a R, &'a L)>, Vec<&'a R>, Vec<&'a L>) {
+    let mut used = vec![false; lines.len()];
+    let mut left_rows = Vec::new();
+    for r in rows {
+        match (0..lines.len()).find(|i| !used[*i] && same(r, lines[*i])) {
+            Some(i) => used[i] = true,
+            None => left_rows.push(*r),
+        }
+    }
+    let left_lines: Vec<&L> = lines
+        .iter()
+        .zip(&used)
+        .filter(|(_, u)| !**u)
+        .map(|(l, _)| *l)
+        .collect();
+    let n = left_rows.len().min(left_lines.len());
+    let pairs = left_rows[..n]
+        .iter()
+        .copied()
+        .zip(left_lines[..n].iter().copied())
+        .collect();
+    (pairs, left_rows[n..].to_vec(), left_lines[n..].to_vec())
+}
+
+fn reconcile_users(
+    archive: &V1Archive,
+    rows: &[DbUser],
+    opts: &ReconcileOptions,
+    out: &mut Vec<ArchiveFinding>,
+) {
+    type Group<'a> = (Vec<&'a DbUser>, Vec<&'a Located<V1Registration>>);
+    let mut groups: BTreeMap<&str, Group<'_>> = BTreeMap::new();
+    for row in rows {
+        if let Some(name) = row.name.as_deref() {
+            groups.entry(name).or_default().0.push(row);
+        }
+    }
+    for line in &archive.registrations {
+        groups.entry(&line.record.name).or_default().1.push(line);
+    }
+    let same_inviter = |r: &DbUser, l: &Located<V1Registration>| {
+        r.inviter.as_deref() == l.record.inviter.as_deref()
+    };
+    for (name, (mut rows, mut lines)) in groups {
+        rows.sort_by_key(|r| (row_time(r.created_at.as_deref()).sort_key(), r.rowid));
+        lines.sort_by_key(|l| (l.record.at.at, l.path.clone(), l.line));
+        let (pairs, left_rows, left_lines) = match_group(&rows, &lines, |r, l| {
+            same_inviter(r, l) && opts.time_matches(row_time(r.created_at.as_deref()), &l.record.at)
+        });
+        for (r, l) in pairs {
+            let mut diffs = Vec::new();
+            if !opts.time_matches(row_time(r.created_at.as_deref()), &l.record.at) {
+                diffs.push(format!(
+                    "joined: archive `{}`, row created_at {}",
+                    l.record.at.raw,
+                    shown(r.created_at.as_deref())
+                ));
+            }
+            if !same_inviter(r, l) {
+                diffs.push(format!(
+                    "inviter: archive {}, row {}",
+                    shown(l.record.inviter.as_deref()),
+                    shown(r.inviter.as_deref())
+                ));
+            }
+            out.push(ArchiveFinding {
+                rule: ArchiveRule::Mismatch,
+                kind: RecordKind::User,
+                key: name.to_string(),
+                rowid: r.rowid,
+                path: Some(l.path.clone()),
+                detail: format!("line {}: {}", l.line, diffs.join("; ")),
+            });
+        }
+        for r in left_rows.into_iter().filter(|_| opts.rows_without_log_line) {
+            out.push(ArchiveFinding {
+                rule: ArchiveRule::Missing,
+                kind: RecordKind::User,
+                key: name.to_string(),
+                rowid: r.rowid,
+                path: None,
+                detail: format!(
+                    "no registration line for this member (created_at {})",
+                    shown(r.created_at.as_deref())
+                ),
+            });
+        }
+        for l in left_lines {
+            out.push(ArchiveFinding {
+                rule: ArchiveRule::Only,
+                kind: RecordKind::User,
+                key: name.to_string(),
+                rowid: None,
+                path: Some(l.path.clone()),
+                detail: format!(
+                    "line {}: registration `{}` has no user row",
+                    l.line, l.record.at.raw
+                ),
+            });
+        }
+    }
+}
+
+impl RowTime {
+    /// Rows are matched most specific first (an instant, then a day, then an unknown time), so
+    /// a date-only row cannot take the line an exact row needs.
+    fn sort_key(self) -> (u8, Option<NaiveDateTime>) {
+        match self {
+            RowTime::At(t) => (0, Some(t)),
+            RowTime::Day(d) => (1, d.and_hms_opt(0, 0, 0)),
+            RowTime::Unknown => (2, None),
+        }
+    }
+}
+
+fn reconcile_marks(
+    archive: &V1Archive,
+    rows: &[DbMark],
+    opts: &ReconcileOptions,
+    out: &mut Vec<ArchiveFinding>,
+) {
+    type Group<'a> = (Vec<&'a DbMark>, Vec<&'a Located<V1MarkRecord>>);
+    let mut groups: HashMap<(String, &str), Group<'_>> = HashMap::new();
+    for row in rows {
+        groups
+            .entry((normalize_id(&row.prayer_id), row.user.as_str()))
+            .or_default()
+            .0
+            .push(row);
+    }
+    for line in &archive.marks {
+        groups
+            .entry((
+                normalize_id(&line.record.prayer_id),
+                line.record.user.as_str(),
+            ))
+            .or_default()
+            .1
+            .push(line);
+    }
+    let row_key = |r: &DbMark| {
+        r.id.clone()
+            .unwrap_or_else(|| format!("{}|{}", r.prayer_id, r.user))
+    };
+    for (_, (mut rows, mut lines)) in groups {
+        rows.sort_by_key(|r| (row_time(r.created_at.as_deref()).sort_key(), r.rowid));
+        lines.sort_by_key(|l| (l.record.at.at, l.path.clone(), l.line));
+        let (pairs, left_rows, left_lines) = match_group(&rows, &lines, |r, l| {
+            opts.time_matches(row_time(r.created_at.as_deref()), &l.record.at)
+        });
+        for (r, l) in pairs {
+            out.push(ArchiveFinding {
+                rule: ArchiveRule::Mismatch,
+                kind: RecordKind::Mark,
+                key: row_key(r),
+                rowid: r.rowid,
+                path: Some(l.path.clone()),
+                detail: format!(
+                    "line {}: mark of prayer {} by `{}` at `{}`, row created_at {}",
+                    l.line,
+                    l.record.prayer_id,
+                    l.record.user,
+                    l.record.at.raw,
+                    shown(r.created_at.as_deref())
+                ),
+            });
+        }
+        for r in left_rows.into_iter().filter(|_| opts.rows_without_log_line) {
+            out.push(ArchiveFinding {
+                rule: ArchiveRule::Missing,
+                kind: RecordKind::Mark,
+                key: row_key(r),
+                rowid: r.rowid,
+                path: None,
+                detail: format!(
+                    "no marks-file line for this mark of prayer {} by `{}` (created_at {})",
+                    r.prayer_id,
+                    r.user,
+                    shown(r.created_at.as_deref())
+                ),
+            });
+        }
+        for l in left_lines {
+            out.push(ArchiveFinding {
+                rule: ArchiveRule::Only,
+                kind: RecordKind::Mark,
+                key: format!("{}|{}", l.record.prayer_id, l.record.user),
+                rowid: None,
+                path: Some(l.path.clone()),
+                detail: format!(
+                    "line {}: mark at `{}` has no prayermark row",
+                    l.line, l.record.at.raw
+                ),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+use std::fs;
+use std::path::Path;
+
+use super::*;
+use crate::scan_v1_tree;
+
+const P1: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const P2: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const P3: &str = "cccccccccccccccccccccccccccccccc";
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+/// A tree with two prayer files (P1 by Mary, P3 nowhere in the rows), a users file and a marks
+/// file.
+fn tree() -> (tempfile::TempDir, V1Archive) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "prayers/2025/06/2025_06_29_prayer_at_1933.txt",
+        &format!(
+            "Prayer {P1} by Mary\nSubmitted June 29 2025 at 19:33\nAudience: all\n\n\
+             Please pray for my caf\u{e9}.\n\nActivity:\nJune 30 2025 at 08:00 - John prayed this prayer\n"
+        ),
+    );
+    write(
+        root,
+        "prayers/2025/06/2025_06_29_prayer_at_1933_2.txt",
+        &format!("Prayer {P3} by John\nSubmitted June 29 2025 at 19:33\n\nLost row.\n"),
+    );
+    write(
+        root,
+        "users/2025_06_users.txt",
+        "User Registrations for June 2025\n\n\
+         June 01 2025 at 10:40 - Mary joined directly\n\
+         June 02 2025 at 13:20 - John joined on invitation from Mary\n\
+         June 03 2025 at 16:00 - Ghost joined directly\n",
+    );
+    write(
+        root,
+        "prayers/marks/2025_06_marks.txt",
+        &format!(
+            "Prayer Marks for June 2025\nFormat: timestamp|prayer_id|user_id\n\n\
+             June 30 2025 at 08:00|{P1}|John\n\
+             June 30 2025 at 09:00|{P1}|John\n\
+             June 30 2025 at 10:00|{P1}|John\n\
+             June 30 2025 at 11:00|{P2}|Mary\n"
+        ),
+    );
+    let archive = scan_v1_tree(root).unwrap();
+    assert!(archive.problems.is_empty(), "{:?}", archive.problems);
+    (dir, archive)
+}
+
+fn input() -> ReconcileInput {
+    ReconcileInput {
+        prayers: vec![
+            DbPrayer {
+                rowid: Some(1),
+                id: P1.to_uppercase(),
+                author: Some("Mary".into()),
+                created_at: Some("2025-06-29 19:33:59.999999".into()),
+                text: Some("Please pray for my caf\u{fffd}.".into()),
+                text_file_path: Some(
+                    "text_archives/prayers/2025/06/2025_06_29_prayer_at_1933.txt".into(),
+                ),
+            },
+            DbPrayer {
+                rowid: Some(2),
+                id: P2.into(),
+                author: Some("Mary".into()),
+                created_at: Some("2025-06-29 20:00:00".into()),
+                text: Some("No file.".into()),
+                text_file_path: None,
+            },
+        ],
+        users: vec![
+            DbUser {
+                rowid: Some(1),
+                name: Some("Mary".into()),
+                created_at: Some("2025-06-01T10:40:30Z".into()),
+                inviter: None,
+            },
+            DbUser {
+                rowid: Some(2),
+                name: Some("John".into()),
+                created_at: Some("2025-06-02 13:20:00".into()),
+                inviter: Some("Mary".into()),
+            },
+            DbUser {
+                rowid: Some(3),
+                name: Some("Unlogged".into()),
+                created_at: Some("2025-06-04 00:00:00".into()),
+                inviter: None,
+            },
+        ],
+        marks: vec![
+            mark(1, P1, "John", "2025-06-30 08:00:10"),
+            mark(2, P1, "John", "1751274000"), // 2025-06-30 09:00:00 UTC, epoch seconds
+            mark(3, P1, "John", "2025-06-30"), // date only: any line of that day
+            mark(4, P2, "Mary", "2025-06-30 11:00:00"),
+        ],
+    }
+}
+
+fn mark(rowid: i64, prayer: &str, user: &str, at: &str) -> DbMark {
+    DbMark {
+        rowid: Some(rowid),
+        id: Some(format!("m{rowid}")),
+        prayer_id: prayer.into(),
+        user: user.into(),
+        created_at: Some(at.into()),
+    }
+}
+
+fn brief(findings: &[ArchiveFinding]) -> Vec<(&'static str, RecordKind, String)> {
+    findings
+        .iter()
+        .map(|f| (f.rule.id(), f.kind, f.key.clone()))
+        .collect()
+}
+
+#[test]
+fn consistent_records_give_only_the_real_differences() {
+    let (_dir, archive) = tree();
+    let f = reconcile(&archive, &input(), &ReconcileOptions::default());
+    assert_eq!(
+        brief(&f),
+        vec![
+            ("R-ARCHIVE-ONLY", RecordKind::Prayer, P3.to_string()),
+            ("R-ARCHIVE-MISSING", RecordKind::Prayer, P2.to_string()),
+            ("R-ARCHIVE-ONLY", RecordKind::User, "Ghost".to_string()),
+        ],
+        "{f:#?}"
+    );
+    assert_eq!(
+        f[0].path.as_deref(),
+        Some("prayers/2025/06/2025_06_29_prayer_at_1933_2.txt")
+    );
+    assert_eq!((f[1].rowid, f[1].path.as_deref()), (Some(2), None));
+    let json = serde_json::to_value(&f[2]).unwrap();
+    assert_eq!(json["rule"], "R-ARCHIVE-ONLY");
+    assert_eq!(json["kind"], "user");
+}
+
+#[test]
+fn rows_without_a_log_line_are_reported_on_request() {
+    let (_dir, archive) = tree();
+    let opts = ReconcileOptions {
+        rows_without_log_line: true,
+        ..ReconcileOptions::default()
+    };
+    let f = reconcile(&archive, &input(), &opts);
+    assert!(brief(&f).contains(&("R-ARCHIVE-MISSING", RecordKind::User, "Unlogged".into())));
+    let mut db = input();
+    db.marks.pop();
+    let f = reconcile(&archive, &db, &opts);
+    // the P2 line now has no row: only in the archives
+    assert!(brief(&f).contains(&("R-ARCHIVE-ONLY", RecordKind::Mark, format!("{P2}|Mary"))));
+    db.marks.push(mark(5, P2, "Mary", "2025-06-30 11:00:00"));
+    db.marks.push(mark(6, P2, "Mary", "2025-07-01 11:00:00"));
+    let f = reconcile(&archive, &db, &opts);
+    assert_eq!(
+        brief(&f)
+            .into_iter()
+            .filter(|b| b.1 == RecordKind::Mark)
+            .collect::<Vec<_>>(),
+        vec![("R-ARCHIVE-MISSING", RecordKind::Mark, "m6".to_string())]
+    );
+}
+
+#[test]
+fn differences_are_mismatches_naming_both_values() {
+    let (_dir, archive) = tree();
+    let mut db = input();
+    db.prayers[0].author = Some("Mary Ann".into());
+    db.prayers[0].created_at = Some("2025-06-29 19:34:00".into());
+    db.prayers[0].text = Some("Please pray for my cafe!".into());
+    db.users[1].inviter = None;
+    db.marks[0].created_at = Some("2025-06-30 08:05:00".into());
+    let f = reconcile(&archive, &db, &ReconcileOptions::default());
+    let mismatches: Vec<&ArchiveFinding> = f
+        .iter()
+        .filter(|f| f.rule == ArchiveRule::Mismatch)
+        .collect();
+    assert_eq!(mismatches.len(), 3, "{f:#?}");
+    let prayer = mismatches[0];
+    assert_eq!(
+        (prayer.kind, prayer.key.as_str()),
+        (RecordKind::Prayer, &*P1.to_uppercase())
+    );
+    for part in ["author: file `Mary`, row `Mary Ann`", "submitted:", "text:"] {
+        assert!(prayer.detail.contains(part), "{}", prayer.detail);
+    }
+    assert_eq!(
+        (mismatches[1].kind, mismatches[1].key.as_str()),
+        (RecordKind::User, "John")
+    );
+    assert!(mismatches[1]
+        .detail
+        .contains("inviter: archive `Mary`, row NULL"));
+    // the 08:05 row pairs with the line of its group no other row took (the date-only row m3
+    // took the first line of its day)
+    assert_eq!(
+        (mismatches[2].kind, mismatches[2].key.as_str()),
+        (RecordKind::Mark, "m1")
+    );
+    assert!(
+        mismatches[2].detail.contains("`2025-06-30 08:05:00`"),
+        "{}",
+        mismatches[2].detail
+    );
+}
+
+#[test]
+fn times_follow_the_server_offset_and_minute_truncation() {
+    let (_dir, archive) = tree();
+    let mut db = input();
+    // the server ran two hours ahead of UTC: the rows are two hours earlier than the files
+    db.prayers[0].created_at = Some("2025-06-29T17:33:00+00:00".into());
+    let f = reconcile(&archive, &db, &ReconcileOptions::default());
+    assert!(f
+        .iter()
+        .any(|f| f.rule == ArchiveRule::Mismatch && f.kind == RecordKind::Prayer));
+    let opts = ReconcileOptions {
+        utc_offsets_minutes: vec![60, 120],
+        ..ReconcileOptions::default()
+    };
+    let f = reconcile(&archive, &db, &opts);
+    assert!(!f
+        .iter()
+        .any(|f| f.rule == ArchiveRule::Mismatch && f.kind == RecordKind::Prayer));
+    // unparseable times are the detector's R-TIME, not compared here
+    db.prayers[0].created_at = Some("n/a".into());
+    let f = reconcile(&archive, &db, &ReconcileOptions::default());
+    assert!(!f
+        .iter()
+        .any(|f| f.rule == ArchiveRule::Mismatch && f.kind == RecordKind::Prayer));
+    // shapes
+    let at = |s| row_time(Some(s));
+    let t = NaiveDate::from_ymd_opt(2025, 6, 30)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    assert_eq!(at("1751274000"), RowTime::At(t));
+    assert_eq!(at("1751274000000"), RowTime::At(t));
+    assert_eq!(at("2025-06-30T11:00:00+02:00"), RowTime::At(t));
+    assert_eq!(at("2025-06-30T09:00:00Z"), RowTime::At(t));
+    assert_eq!(at("2025-06-30 09:00:00.000000"), RowTime::At(t));
+    assert_eq!(at("2025-06-30"), RowTime::Day(t.date()));
+    assert_eq!(at("yesterday"), RowTime::Unknown);
+}
+
+#[test]
+fn a_path_to_another_prayers_file_is_a_mismatch_and_a_dangling_path_is_not_missing() {
+    let (_dir, archive) = tree();
+    let mut db = input();
+    db.prayers[1].text_file_path =
+        Some("text_archives/prayers/2025/06/2025_06_29_prayer_at_1933.txt".into());
+    let f = reconcile(&archive, &db, &ReconcileOptions::default());
+    let p2: Vec<_> = f.iter().filter(|f| f.key == P2).collect();
+    assert_eq!(p2.len(), 1);
+    assert_eq!(p2[0].rule, ArchiveRule::Mismatch);
+    assert!(p2[0].detail.contains("names the file of prayer"));
+    // a path naming no file: R-ARCHIVE-PATH (the detector's), not also missing here
+    db.prayers[1].text_file_path = Some("text_archives/prayers/2025/06/nothing.txt".into());
+    let f = reconcile(&archive, &db, &ReconcileOptions::default());
+    assert!(!f.iter().any(|f| f.key == P2));
+}
