@@ -1,0 +1,245 @@
+//! The bad-input list of `spec/quality.md`, through the real `thywill-migrate` and
+//! `thywill-analyze` binaries: each case gets its exit code and a message naming the culprit, never
+//! a panic, and leaves no v2 database or archive folder behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rusqlite::Connection;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
+}
+
+fn migrate(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_thywill-migrate"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("V1_DB_PATH")
+        .env_remove("V2_DB_URL")
+        .output()
+        .unwrap()
+}
+
+/// Asserts the exit code, that stderr names `culprit`, that nothing panicked, and that no v2
+/// output was left in `dir` (beyond the files the test put there).
+fn expect(out: &Output, code: i32, culprit: &str, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: exit code; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains(culprit),
+        "{what}: message does not name {culprit:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{what}: panicked: {stderr}");
+}
+
+fn no_output(dir: &Path, what: &str) {
+    for name in ["thywill_v2.db", "v2.db", "text_archives_v2"] {
+        assert!(!dir.join(name).exists(), "{what}: left {name} behind");
+    }
+}
+
+#[test]
+fn unusable_v1_files_exit_3_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("folder.db")).unwrap();
+    std::fs::write(d.join("empty.db"), b"").unwrap();
+    std::fs::write(d.join("notes.txt"), "not a database\n").unwrap();
+    let full = std::fs::read(fixture("g1-s").join("v1.db")).unwrap();
+    std::fs::write(d.join("truncated.db"), &full[..full.len() / 3]).unwrap();
+    let mut damaged = full.clone();
+    let page = 4096;
+    for b in &mut damaged[3 * page + 8..3 * page + 600] {
+        *b = 0x5A;
+    }
+    std::fs::write(d.join("damaged.db"), &damaged).unwrap();
+    Connection::open(d.join("recipes.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE recipe (id INTEGER PRIMARY KEY, title TEXT)")
+        .unwrap();
+    let nocol = d.join("nocol.db");
+    std::fs::write(&nocol, &full).unwrap();
+    Connection::open(&nocol)
+        .unwrap()
+        .execute_batch("ALTER TABLE prayer DROP COLUMN text")
+        .unwrap();
+
+    for (file, culprit) in [
+        ("missing.db", "missing.db"),
+        ("folder.db", "folder.db"),
+        ("empty.db", "empty.db"),
+        ("notes.txt", "notes.txt"),
+        ("truncated.db", "truncated"),
+        ("damaged.db", "damaged.db"),
+        ("recipes.db", "recipe"),
+        ("nocol.db", "text"),
+    ] {
+        let out = migrate(d, &["--v1-db", file, "--archives-v2", "text_archives_v2"]);
+        expect(&out, 3, culprit, file);
+        no_output(d, file);
+    }
+}
+
+#[test]
+fn a_v1_file_locked_by_a_writer_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("v1.db");
+    std::fs::copy(fixture("g0-s").join("v1.db"), &v1).unwrap();
+    let writer = Connection::open(&v1).unwrap();
+    writer
+        .execute_batch("PRAGMA journal_mode=DELETE; BEGIN EXCLUSIVE; DELETE FROM session;")
+        .unwrap();
+    let out = migrate(dir.path(), &["--v1-db", "v1.db"]);
+    expect(&out, 3, "locked", "locked v1");
+    writer.execute_batch("ROLLBACK").unwrap();
+    no_output(dir.path(), "locked v1");
+}
+
+#[test]
+fn bad_v2_targets_exit_2_or_3_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = fixture("g0-s").join("v1.db");
+    let v1 = v1.to_str().unwrap();
+    let out = migrate(dir.path(), &["--v1-db", v1, "--v2-db", "mysql://x"]);
+    expect(&out, 2, "mysql://x", "malformed URL");
+    let out = migrate(
+        dir.path(),
+        &[
+            "--v1-db",
+            v1,
+            "--v2-db",
+            "postgresql://thywill:s3cret-pw@127.0.0.1:1/thywill_v2",
+        ],
+    );
+    expect(&out, 3, "127.0.0.1", "unreachable PostgreSQL");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("s3cret-pw"),
+        "password printed"
+    );
+    if let Ok(url) = std::env::var("THYWILL_TEST_PG_URL") {
+        let bad = thywill_v2::testing::with_database(&url, "thywill_no_such_db")
+            .replacen("://", "://no_such_role:s3cret-pw@", 1)
+            .replacen("@postgres@", "@", 1)
+            .replacen("@root@", "@", 1);
+        let out = migrate(dir.path(), &["--v1-db", v1, "--v2-db", &bad]);
+        expect(&out, 3, "thywill_no_such_db", "refused credentials");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("s3cret-pw"),
+            "password printed"
+        );
+    }
+    no_output(dir.path(), "bad targets");
+}
+
+#[test]
+fn a_target_holding_another_source_is_refused_with_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let first = migrate(
+        d,
+        &[
+            "--v1-db",
+            fixture("g0-s").join("v1.db").to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let before = std::fs::read(d.join("thywill_v2.db")).unwrap();
+    let out = migrate(
+        d,
+        &["--v1-db", fixture("g1-s").join("v1.db").to_str().unwrap()],
+    );
+    expect(&out, 4, "--replace", "foreign target");
+    assert_eq!(
+        std::fs::read(d.join("thywill_v2.db")).unwrap(),
+        before,
+        "the refused run changed the target"
+    );
+}
+
+#[test]
+fn an_unreadable_archive_folder_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = fixture("g1-s").join("v1.db");
+    let out = migrate(
+        dir.path(),
+        &[
+            "--v1-db",
+            v1.to_str().unwrap(),
+            "--archives-v1",
+            "no_such_tree",
+            "--archives-v2",
+            "text_archives_v2",
+        ],
+    );
+    expect(&out, 3, "no_such_tree", "missing archive folder");
+    no_output(dir.path(), "missing archive folder");
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_has_an_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = migrate(dir.path(), &["--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = migrate(dir.path(), &["--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Example"));
+    let analyze = Command::new(env!("CARGO_BIN_EXE_thywill-analyze"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&analyze.stdout).contains("Example"));
+}
+
+#[test]
+fn analyze_reports_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("v1.db");
+    std::fs::copy(fixture("g3-s").join("v1.db"), &v1).unwrap();
+    let before = std::fs::read(&v1).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_thywill-analyze"))
+        .current_dir(dir.path())
+        .args([
+            "--v1-db",
+            "v1.db",
+            "--report-json",
+            "a.json",
+            "--report-md",
+            "a.md",
+            "--as-of",
+            "2026-01-01 00:00:00",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&v1).unwrap(), before, "analyze changed v1");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("a.json")).unwrap()).unwrap();
+    assert_eq!(report["report_version"], 1);
+    assert_eq!(report["source"]["generation"], "G3");
+    assert!(
+        report["findings_by_rule"]["R-USER-UNRETRIEVABLE"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert!(std::fs::read_to_string(dir.path().join("a.md"))
+        .unwrap()
+        .contains("## Findings by rule"));
+    assert!(!dir.path().join("thywill_v2.db").exists());
+}
