@@ -10,6 +10,7 @@ mod error;
 mod mapping;
 mod migrate;
 mod progress;
+mod reconcile;
 pub mod report;
 mod source;
 

@@ -43,6 +43,11 @@ pub struct Report {
     pub findings_by_rule: BTreeMap<String, u64>,
     /// Every finding.
     pub findings: Vec<ReportFinding>,
+    /// Differences between the v1 database and its v1 archive tree (`R-ARCHIVE-ONLY`,
+    /// `R-ARCHIVE-MISSING`, `R-ARCHIVE-MISMATCH`; only with `--archives-v1`). Reported, never
+    /// migrated, and outside the law (an archive-only record is no v1 row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archive_findings: Vec<ReportFinding>,
     /// Archive counts (when archives were handled).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archives: Option<ArchiveCounts>,
@@ -207,6 +212,24 @@ impl Report {
             }
             if *n > 20 {
                 let _ = writeln!(md, "- … and {} more (see the JSON report)", n - 20);
+            }
+            let _ = writeln!(md);
+        }
+        if !self.archive_findings.is_empty() {
+            let _ = writeln!(
+                md,
+                "## v1 database vs v1 archives ({})\n",
+                self.archive_findings.len()
+            );
+            for f in self.archive_findings.iter().take(50) {
+                let _ = writeln!(
+                    md,
+                    "- {} `{}` `{}`: {}",
+                    f.rule,
+                    f.v1_table,
+                    f.v1_key,
+                    f.reason.replace('\n', " ")
+                );
             }
             let _ = writeln!(md);
         }

@@ -20,6 +20,7 @@ pub(crate) struct Source {
     pub(crate) integrity: IntegrityReport,
     pub(crate) table_counts: BTreeMap<String, u64>,
     pub(crate) plan: Plan,
+    pub(crate) archive_findings: Vec<crate::report::ReportFinding>,
 }
 
 /// Opens and analyses the source (stage `detect`).
@@ -45,6 +46,10 @@ pub(crate) fn prepare(
         .as_ref()
         .map(|f| f as &dyn thywill_detect::ArchiveFiles);
     let plan = detect(&db, &opts)?;
+    let archive_findings = match &common.archives_v1 {
+        Some(root) => crate::reconcile::reconcile_archives(&db, root)?,
+        None => Vec::new(),
+    };
     let mut stage = stage;
     stage.inc(
         CARRIED_TABLES
@@ -59,6 +64,7 @@ pub(crate) fn prepare(
         integrity,
         table_counts,
         plan,
+        archive_findings,
     })
 }
 
@@ -152,6 +158,7 @@ impl Source {
             tables,
             findings_by_rule,
             findings,
+            archive_findings: self.archive_findings.clone(),
             archives: None,
             stages: Vec::new(),
             ok: law_holds,
