@@ -136,3 +136,16 @@ mod tests {
         assert!(parse_hex32("ééééééééééééééééé").is_none());
     }
 }
+
+/// A v1 text value as v2 can store it: decoded (U+FFFD for bytes that are not UTF-8) and with
+/// NUL characters, which no v2 text column can hold, replaced by U+FFFD too (`R-UTF8`).
+/// `None` for NULL.
+pub fn storable_text(v: &thywill_v1::V1Value) -> Option<String> {
+    v.to_text_lossy().map(|c| {
+        if c.contains('\0') {
+            c.replace('\0', "\u{FFFD}")
+        } else {
+            c.into_owned()
+        }
+    })
+}

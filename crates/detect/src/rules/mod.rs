@@ -239,7 +239,8 @@ pub(crate) fn time_from_evidence(
     }
 }
 
-/// Applies `R-UTF8` to text columns: returns the decoded text (U+FFFD for bad bytes) and records
+/// Applies `R-UTF8` to text columns: returns the decoded text (U+FFFD for bad bytes and for NUL,
+/// which no v2 text column can hold) and records
 /// one finding naming every column that needed it.
 pub(crate) fn check_utf8(
     rf: &mut RowFindings,
@@ -249,10 +250,11 @@ pub(crate) fn check_utf8(
     let out = columns
         .iter()
         .map(|(name, v)| {
-            if v.is_invalid_utf8_text() {
+            let has_nul = matches!(v, V1Value::Text(b) if b.contains(&0));
+            if v.is_invalid_utf8_text() || has_nul {
                 bad.push(format!("{name} (bytes x'{}')", hex_prefix(v)));
             }
-            v.to_text_lossy().map(|c| c.into_owned())
+            crate::text::storable_text(v)
         })
         .collect();
     if !bad.is_empty() {
@@ -260,7 +262,7 @@ pub(crate) fn check_utf8(
             RuleId::Utf8,
             Decision::Repaired,
             format!(
-                "bytes that are not UTF-8 in {}; decoded with U+FFFD replacement (original bytes in the finding)",
+                "bytes that are not UTF-8 (or NUL bytes, which v2 cannot store) in {}; replaced with U+FFFD (original bytes in the finding)",
                 bad.join(", ")
             ),
         );

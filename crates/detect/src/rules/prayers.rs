@@ -77,17 +77,12 @@ pub(crate) fn audience(v: &V1Value) -> (&'static str, bool) {
 }
 
 fn lossy(v: &V1Value) -> Option<String> {
-    v.to_text_lossy()
-        .map(|c| c.into_owned())
-        .filter(|s| !s.is_empty())
+    crate::text::storable_text(v).filter(|s| !s.is_empty())
 }
 
 /// The v2 text: as stored (decoded), trimmed only when that alone brings it within bounds.
 fn v2_text(v: &V1Value) -> String {
-    let t = v
-        .to_text_lossy()
-        .map(|c| c.into_owned())
-        .unwrap_or_default();
+    let t = crate::text::storable_text(v).unwrap_or_default();
     let n = t.chars().count();
     if (MIN_TEXT..=MAX_TEXT).contains(&n) {
         t
