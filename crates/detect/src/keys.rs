@@ -1,10 +1,11 @@
 //! Key normalisation and the hashed key sets that resolve references set-based.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use thywill_v1::V1Value;
 
-use crate::text::{clean_key_text, is_invisible, parse_hex32};
+use crate::text::{clean_key_text, is_invisible, parse_hex32, parse_lower_hex32};
 
 /// How a table's keys look: hex ids (users in G0/G1, prayers, marks) or display names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,12 +32,10 @@ pub(crate) fn normalize(v: &V1Value, kind: KeyKind) -> Option<NormKey> {
         V1Value::Integer(i) => i.to_string(),
         V1Value::Real(r) => r.to_string(),
         V1Value::Text(b) => {
-            if kind == KeyKind::Hex && b.len() == 32 {
+            if kind == KeyKind::Hex {
                 // Fast path: the canonical shape needs no cleaning.
-                if let Ok(s) = std::str::from_utf8(b) {
-                    if s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
-                        return parse_hex32(s).map(NormKey::Hex);
-                    }
+                if let Some(h) = parse_lower_hex32(b) {
+                    return Some(NormKey::Hex(h));
                 }
             }
             match std::str::from_utf8(b) {
@@ -103,10 +102,41 @@ pub(crate) fn key_damage(v: &V1Value, kind: KeyKind) -> Vec<&'static str> {
     out
 }
 
+/// A hasher for 128-bit ids (one folded multiply instead of SipHash: every mark looks up two
+/// of them). Ids are uuids or normalised hex; collisions only cost a probe, never a decision.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.write_u128(u128::from(x) ^ (u128::from(self.0) << 64));
+    }
+
+    fn write_u128(&mut self, x: u128) {
+        let lo = (x as u64) ^ 0x243f_6a88_85a3_08d3 ^ self.0;
+        let hi = ((x >> 64) as u64) ^ 0x1319_8a2e_0370_7344;
+        let m = u128::from(lo).wrapping_mul(u128::from(hi) | 1);
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+}
+
+/// `HashMap` keyed by 128-bit ids.
+pub(crate) type IdMap<V> = HashMap<u128, V, BuildHasherDefault<IdHasher>>;
+
 /// A hashed set of normalised keys → entry index (one per table, built in one pass).
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
-    hex: HashMap<u128, u32>,
+    hex: IdMap<u32>,
     text: HashMap<Box<str>, u32>,
 }
 

@@ -88,10 +88,53 @@ pub fn clean_key_text(s: &str) -> String {
 
 /// Parses exactly 32 lower- or upper-case hex digits.
 pub fn parse_hex32(s: &str) -> Option<u128> {
-    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
+    hex32(s.as_bytes(), &HEX_ANY_CASE)
+}
+
+/// [`parse_hex32`] of the canonical shape only: exactly 32 lower-case hex digits.
+pub(crate) fn parse_lower_hex32(b: &[u8]) -> Option<u128> {
+    hex32(b, &HEX_LOWER)
+}
+
+/// Digit values by byte; `INVALID` for a byte that is not a digit.
+const INVALID: u8 = 0xff;
+const HEX_ANY_CASE: [u8; 256] = hex_table(true);
+const HEX_LOWER: [u8; 256] = hex_table(false);
+
+const fn hex_table(upper: bool) -> [u8; 256] {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-    u128::from_str_radix(s, 16).ok()
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        if upper {
+            t[b'A' as usize + i] = 10 + i as u8;
+        }
+        i += 1;
+    }
+    t
+}
+
+/// 32 digits → u128, in two 64-bit halves (one table load per digit, one check at the end).
+fn hex32(b: &[u8], table: &[u8; 256]) -> Option<u128> {
+    let b: &[u8; 32] = b.try_into().ok()?;
+    let mut bad = 0u8;
+    let mut half = |digits: &[u8]| {
+        let mut v = 0u64;
+        for &c in digits {
+            let d = table[c as usize];
+            bad |= d;
+            v = (v << 4) | u64::from(d & 0x0f);
+        }
+        v
+    };
+    let hi = half(&b[..16]);
+    let lo = half(&b[16..]);
+    (bad & 0xf0 == 0).then_some((u128::from(hi) << 64) | u128::from(lo))
 }
 
 /// Shortens a value for a reason text (at most `max` characters, `…` when cut), with control
@@ -102,6 +145,19 @@ pub fn shown(s: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// A v1 text value as v2 can store it: decoded (U+FFFD for bytes that are not UTF-8) and with
+/// NUL characters, which no v2 text column can hold, replaced by U+FFFD too (`R-UTF8`).
+/// `None` for NULL.
+pub fn storable_text(v: &thywill_v1::V1Value) -> Option<String> {
+    v.to_text_lossy().map(|c| {
+        if c.contains('\0') {
+            c.replace('\0', "\u{FFFD}")
+        } else {
+            c.into_owned()
+        }
+    })
 }
 
 #[cfg(test)]
@@ -133,19 +189,22 @@ mod tests {
         assert_eq!(clean_key_text(" ab\u{200B}cd\u{FEFF} "), "abcd");
         assert!(parse_hex32("0123456789abcdefABCDEF0123456789").is_some());
         assert!(parse_hex32("0123").is_none());
+        let lower = "0123456789abcdef0123456789abcdef";
+        assert_eq!(parse_hex32(lower), Some(0x0123456789abcdef0123456789abcdef));
+        assert_eq!(parse_lower_hex32(lower.as_bytes()), parse_hex32(lower));
+        assert_eq!(
+            parse_hex32("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"),
+            Some(u128::MAX)
+        );
+        assert!(parse_lower_hex32(b"0123456789ABCDEF0123456789abcdef").is_none());
+        for bad in [
+            "0123456789abcdef0123456789abcdeg",
+            "0123456789abcdef0123456789abcde ",
+            "+123456789abcdef0123456789abcdef",
+        ] {
+            assert!(parse_hex32(bad).is_none(), "{bad}");
+            assert!(parse_lower_hex32(bad.as_bytes()).is_none(), "{bad}");
+        }
         assert!(parse_hex32("ééééééééééééééééé").is_none());
     }
-}
-
-/// A v1 text value as v2 can store it: decoded (U+FFFD for bytes that are not UTF-8) and with
-/// NUL characters, which no v2 text column can hold, replaced by U+FFFD too (`R-UTF8`).
-/// `None` for NULL.
-pub fn storable_text(v: &thywill_v1::V1Value) -> Option<String> {
-    v.to_text_lossy().map(|c| {
-        if c.contains('\0') {
-            c.replace('\0', "\u{FFFD}")
-        } else {
-            c.into_owned()
-        }
-    })
 }

@@ -10,13 +10,14 @@ use super::archive::{check_archive_path_only, RecordArchive};
 use super::prayers::Prayers;
 use super::users::Users;
 use super::{
-    check_time, key_text, require_parent, resolve_parent, Ctx, NoShape, RowFindings, TimeOutcome,
+    check_time_parsed, key_text, lookup, parent_of, require_parent, resolve_parent, Ctx, Lookup,
+    NoShape, RowFindings, TimeOutcome,
 };
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, Policy, RuleId};
 use crate::plan::{Plan, ResolvedMark, Verdict};
-use crate::time;
+use crate::time::{self, ParsedTime};
 
 /// The v1 table name.
 pub(crate) const TABLE: &str = "prayermark";
@@ -76,9 +77,10 @@ pub(crate) fn stream(
     let db = ctx.db;
     let started = std::time::Instant::now();
     let n = db.for_each::<MarkRow, DetectError, _>(|m| {
-        let prayer = prayers.index.lookup(&m.prayer_id, KeyKind::Hex);
-        if let Some(p) = prayer {
-            if let Some(t) = time::parse_value(&m.created_at) {
+        let prayer = lookup(&prayers.index, KeyKind::Hex, &m.prayer_id);
+        let parsed = time::parse_value(&m.created_at);
+        if let Some(Some(p)) = prayer {
+            if let Some(t) = parsed {
                 prayers.note_activity(p, t.at);
             }
             if prayers.is_pending(p) {
@@ -86,7 +88,9 @@ pub(crate) fn stream(
                 return Ok(());
             }
         }
-        check_mark(ctx, users, prayers, &m, &mut keys, &mut skips);
+        check_mark(
+            ctx, users, prayers, &m, prayer, parsed, &mut keys, &mut skips,
+        );
         Ok(())
     })?;
     // Every mark has been seen: the pending prayers they belong to can be settled now.
@@ -96,7 +100,11 @@ pub(crate) fn stream(
         }
     }
     for m in &deferred {
-        check_mark(ctx, users, prayers, m, &mut keys, &mut skips);
+        let prayer = lookup(&prayers.index, KeyKind::Hex, &m.prayer_id);
+        let parsed = time::parse_value(&m.created_at);
+        check_mark(
+            ctx, users, prayers, m, prayer, parsed, &mut keys, &mut skips,
+        );
     }
     tracing::debug!(
         target: "thywill_detect::timing",
@@ -143,20 +151,23 @@ fn identity_hash((p, u, at): Identity) -> u64 {
 
 /// The per-row rules of one mark (`R-ORPHAN`, `R-TIME`, `R-ARCHIVE-PATH`), committed at once; a
 /// mark still written leaves its duplicate key.
+/// `prayer` is the lookup of `m.prayer_id`, `parsed` the parse of `m.created_at` (both made once
+/// by the scan).
+#[allow(clippy::too_many_arguments)]
 fn check_mark(
     ctx: &mut Ctx<'_>,
     users: &Users,
     prayers: &Prayers,
     m: &MarkRow,
+    prayer: Lookup,
+    parsed: Option<ParsedTime>,
     keys: &mut Vec<DupKey>,
     skips: &mut HashSet<i64>,
 ) {
     let policy = ctx.policy;
     // The key text is built only when the row has a finding.
     let mut rf = RowFindings::new(m.rowid, String::new());
-    let parent = resolve_parent(&prayers.index, KeyKind::Hex, &m.prayer_id, |i| {
-        prayers.is_written(i).then_some(i)
-    });
+    let parent = parent_of(prayer, &m.prayer_id, |i| prayers.is_written(i).then_some(i));
     let prayer = require_parent(&mut rf, "prayer", parent);
     let user = require_parent(
         &mut rf,
@@ -164,19 +175,19 @@ fn check_mark(
         resolve_parent(&users.index, users.kind, &m.user, |i| users.target(i)),
     );
     // Evidence is looked for only when the stored value fits no shape.
-    let path_date = match time::parse_value(&m.created_at) {
+    let path_date = match parsed {
         Some(_) => None,
         None => m
             .text_file_path
             .to_text_lossy()
             .and_then(|p| time::date_in_archive_path(&p)),
     };
-    let at = match check_time(
+    let at = match check_time_parsed(
         &mut rf,
         policy,
         "created_at",
         &m.created_at,
-        false,
+        parsed,
         NoShape::Evidence(path_date),
     ) {
         TimeOutcome::At(t) => Some(t),

@@ -101,12 +101,29 @@ pub(crate) fn resolve_parent<T: Copy>(
     value: &V1Value,
     target: impl Fn(u32) -> Option<T>,
 ) -> Parent<T> {
-    let Some(norm) = crate::keys::normalize(value, kind) else {
-        return Parent::None;
-    };
-    match index.get(&norm) {
-        None => Parent::Missing(show(value)),
-        Some(idx) => match target(idx) {
+    parent_of(lookup(index, kind, value), value, target)
+}
+
+/// A reference looked up in its parent's key set: `None` when it holds no key (NULL or nothing
+/// left after cleaning), else the entry it names, if any.
+pub(crate) type Lookup = Option<Option<u32>>;
+
+/// Looks a stored reference up (the first half of [`resolve_parent`], for callers that need the
+/// entry before the parent's fate is known).
+pub(crate) fn lookup(index: &KeyIndex, kind: KeyKind, value: &V1Value) -> Lookup {
+    crate::keys::normalize(value, kind).map(|norm| index.get(&norm))
+}
+
+/// The second half of [`resolve_parent`]: where a looked-up reference ends.
+pub(crate) fn parent_of<T: Copy>(
+    looked: Lookup,
+    value: &V1Value,
+    target: impl Fn(u32) -> Option<T>,
+) -> Parent<T> {
+    match looked {
+        None => Parent::None,
+        Some(None) => Parent::Missing(show(value)),
+        Some(Some(idx)) => match target(idx) {
             Some(t) => Parent::Found(t),
             None => Parent::NotWritten(show(value)),
         },
@@ -166,7 +183,27 @@ pub(crate) fn check_time(
     if nullable && value.is_null() {
         return TimeOutcome::Null;
     }
-    match time::parse_value(value) {
+    check_time_parsed(
+        rf,
+        policy,
+        column,
+        value,
+        time::parse_value(value),
+        no_shape,
+    )
+}
+
+/// [`check_time`] of a non-nullable column whose value the caller has already parsed
+/// (`parsed` must be `time::parse_value(value)`).
+pub(crate) fn check_time_parsed(
+    rf: &mut RowFindings,
+    policy: Policy,
+    column: &str,
+    value: &V1Value,
+    parsed: Option<ParsedTime>,
+    no_shape: NoShape,
+) -> TimeOutcome {
+    match parsed {
         Some(ParsedTime {
             at,
             canonical: true,
