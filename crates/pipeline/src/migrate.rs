@@ -1,7 +1,7 @@
 //! `migrate`: the whole migration, in one v2 transaction, idempotent, with archives.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDateTime, Utc};
 use thywill_archive::{ArchiveMark, V2ArchiveWriter, V2WriteOptions};
@@ -49,6 +49,7 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
     }
 
     let mut v2 = V2Db::open(&target)?;
+    let dest = ArchiveDest::new(opts)?;
     let already = match v2.state(&source.sha256)? {
         TargetState::AlreadyMigrated { run_id } if !opts.replace => Some(run_id),
         _ => None,
@@ -91,14 +92,16 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
             report.outcome = "dry_run".into();
         }
         // Archives before the commit: if they fail, the transaction rolls back with them.
-        report.archives = archives(&source, opts, &mut archive_marks, &mut progress)?;
+        report.archives = archives(&source, opts, &dest, &mut archive_marks, &mut progress)?;
         let counts_json = serde_json::to_string(&report.tables).ok();
         let commit = progress.start("commit", 0);
         load.commit(counts_json)?;
         progress.finish(commit);
+        dest.publish()?;
     }
     if report.archives.is_none() {
-        report.archives = archives(&source, opts, &mut archive_marks, &mut progress)?;
+        report.archives = archives(&source, opts, &dest, &mut archive_marks, &mut progress)?;
+        dest.publish()?;
     }
     report.stages = progress.timings().to_vec();
     report.finished_at = now_rfc3339();
@@ -278,22 +281,12 @@ fn collect_marks(source: &Source, out: &mut Vec<MarkForArchive>) -> Result<(), P
 fn archives(
     source: &Source,
     opts: &MigrateOptions,
+    dest: &ArchiveDest,
     marks: &mut [MarkForArchive],
     progress: &mut Progress,
 ) -> Result<Option<ArchiveCounts>, PipelineError> {
-    let Some(root) = &opts.archives_v2 else {
+    let Some(root) = dest.path() else {
         return Ok(None);
-    };
-    let scratch;
-    let root: &Path = if opts.dry_run {
-        scratch =
-            tempfile::tempdir().map_err(|e| thywill_archive::ArchiveError::SourceUnreadable {
-                path: std::env::temp_dir(),
-                source: e,
-            })?;
-        scratch.path()
-    } else {
-        root
     };
     let mut stage = progress.start("archives", 0);
     let plan = &source.plan;
@@ -346,4 +339,95 @@ fn archives(
         unchanged: done.unchanged,
         manifest_sha256: done.manifest_sha256,
     }))
+}
+
+/// Where a run writes its v2 archives. A folder that does not exist yet is built under a hidden
+/// sibling name and renamed into place only after the data is committed, so a failed run never
+/// leaves a half-made archive folder; an existing folder is updated in place (every file is
+/// replaced atomically and the content is deterministic); a dry run writes to a temporary folder.
+enum ArchiveDest {
+    /// No archives asked for.
+    None,
+    /// Update an existing folder.
+    InPlace(PathBuf),
+    /// Build in `staging`, rename to `final_root` on publish (dropped: removed).
+    Staged {
+        staging: tempfile::TempDir,
+        final_root: PathBuf,
+    },
+    /// A dry run's scratch folder.
+    Scratch(tempfile::TempDir),
+}
+
+impl ArchiveDest {
+    fn new(opts: &MigrateOptions) -> Result<Self, PipelineError> {
+        let Some(root) = &opts.archives_v2 else {
+            return Ok(ArchiveDest::None);
+        };
+        let unwritable =
+            |path: &Path, e: std::io::Error| thywill_archive::ArchiveError::SourceUnreadable {
+                path: path.to_path_buf(),
+                source: e,
+            };
+        if opts.dry_run {
+            return Ok(ArchiveDest::Scratch(
+                tempfile::tempdir().map_err(|e| unwritable(&std::env::temp_dir(), e))?,
+            ));
+        }
+        if root.exists() {
+            return Ok(ArchiveDest::InPlace(root.clone()));
+        }
+        let parent = match root.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| unwritable(&parent, e))?;
+        let name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "archives".into());
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{name}.partial-"))
+            .tempdir_in(&parent)
+            .map_err(|e| unwritable(&parent, e))?;
+        Ok(ArchiveDest::Staged {
+            staging,
+            final_root: root.clone(),
+        })
+    }
+
+    fn path(&self) -> Option<&Path> {
+        match self {
+            ArchiveDest::None => None,
+            ArchiveDest::InPlace(p) => Some(p),
+            ArchiveDest::Staged { staging, .. } => Some(staging.path()),
+            ArchiveDest::Scratch(t) => Some(t.path()),
+        }
+    }
+
+    /// Moves a staged folder into place (after the commit); a no-op otherwise.
+    fn publish(&self) -> Result<(), PipelineError> {
+        if let ArchiveDest::Staged {
+            staging,
+            final_root,
+        } = self
+        {
+            std::fs::rename(staging.path(), final_root).map_err(|e| {
+                thywill_archive::ArchiveError::SourceUnreadable {
+                    path: final_root.clone(),
+                    source: e,
+                }
+            })?;
+            // Make the new folder's entry durable.
+            if let Some(parent) = final_root.parent() {
+                let _ = std::fs::File::open(if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                })
+                .and_then(|d| d.sync_all());
+            }
+        }
+        Ok(())
+    }
 }

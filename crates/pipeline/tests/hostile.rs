@@ -47,10 +47,30 @@ fn hostile_text_is_repaired_or_quarantined_never_fatal() {
         opts.archives_v2 = Some(dir.path().join("text_archives_v2"));
         let report = run(&opts);
         assert!(report.ok, "{}", target.url());
-        let has = |rule: &str, key: &str| report.findings.iter().any(|f| f.rule == rule && f.v1_key == key);
-        assert!(has("R-TEXT-LENGTH", "00000000000000000000000000000abc"), "1 MB prayer not quarantined");
-        assert!(report.findings.iter().any(|f| f.rule == "R-UTF8" && f.v1_table == "prayer"), "NUL not repaired");
-        assert!(report.findings.iter().any(|f| f.rule == "R-USER-NAME" && f.reason.contains("Ann")), "name not repaired");
+        let has = |rule: &str, key: &str| {
+            report
+                .findings
+                .iter()
+                .any(|f| f.rule == rule && f.v1_key == key)
+        };
+        assert!(
+            has("R-TEXT-LENGTH", "00000000000000000000000000000abc"),
+            "1 MB prayer not quarantined"
+        );
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.rule == "R-UTF8" && f.v1_table == "prayer"),
+            "NUL not repaired"
+        );
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.rule == "R-USER-NAME" && f.reason.contains("Ann")),
+            "name not repaired"
+        );
 
         let mut db = target.open();
         let mut names = Vec::new();
@@ -59,15 +79,25 @@ fn hostile_text_is_repaired_or_quarantined_never_fatal() {
             Ok(())
         })
         .unwrap();
-        let ann = names.iter().find(|n| n.starts_with("Ann")).expect("the repaired member is written");
-        assert!(!ann.contains('\n') && ann.contains("\"Quote\" O'Brien"), "{ann:?}");
+        let ann = names
+            .iter()
+            .find(|n| n.starts_with("Ann"))
+            .expect("the repaired member is written");
+        assert!(
+            !ann.contains('\n') && ann.contains("\"Quote\" O'Brien"),
+            "{ann:?}"
+        );
         let mut texts = Vec::new();
         db.read_table::<thywill_v2::rows::Prayer, thywill_v2::Error, _>(|p| {
             texts.push(p.text);
             Ok(())
         })
         .unwrap();
-        assert!(texts.iter().any(|t| t == "Please pray\u{FFFD} for my family this week"));
-        assert!(texts.iter().all(|t| !t.contains('\0') && t.chars().count() <= 5000));
+        assert!(texts
+            .iter()
+            .any(|t| t == "Please pray\u{FFFD} for my family this week"));
+        assert!(texts
+            .iter()
+            .all(|t| !t.contains('\0') && t.chars().count() <= 5000));
     }
 }
