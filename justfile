@@ -34,3 +34,19 @@ backup V1="$V1_DB_PATH" DIR="$BACKUP_DIR" ARCHIVES="":
 rollback *ARGS:
     cargo build --release -p thywill-bins --bin thywill-rollback
     ./target/release/thywill-rollback {{ARGS}}
+
+# Every benchmark of `spec/quality.md` on dataset M (generated once, cached in target/thywill-bench):
+# reader, detector, writer, archives, the whole migration on both backends, the validator.
+# Each prints seconds, rows/s and peak RSS. SIZE=L for dataset L (slow to generate).
+bench SIZE="M":
+    THYWILL_BENCH_SIZE={{SIZE}} cargo bench -p thywill-v1 --bench read
+    THYWILL_BENCH_SIZE={{SIZE}} cargo bench -p thywill-detect --bench detect
+    THYWILL_TEST_PG_URL={{pg_url}} cargo bench -p thywill-v2 --bench write
+    cargo bench -p thywill-archive --bench archives
+    THYWILL_TEST_PG_URL={{pg_url}} THYWILL_BENCH_SIZE={{SIZE}} cargo bench -p thywill-pipeline --bench migrate
+    THYWILL_TEST_PG_URL={{pg_url}} THYWILL_BENCH_SIZE={{SIZE}} THYWILL_BENCH_ARCHIVES=1 cargo bench -p thywill-pipeline --bench migrate
+    THYWILL_TEST_PG_URL={{pg_url}} THYWILL_BENCH_SIZE={{SIZE}} cargo bench -p thywill-validator --bench validate
+
+# Migrate the bundled G1 fixture into ./thywill_v2.db (the README's first command).
+demo:
+    cargo run -p thywill-bins --bin thywill-migrate -- --v1-db fixtures/g1-s/v1.db --archives-v1 fixtures/g1-s/text_archives --archives-v2 text_archives_v2
