@@ -93,16 +93,20 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
             b.rule,
         ))
     });
-    let mut originals: HashMap<(String, i64), serde_json::Value> = HashMap::new();
-    for f in &mut findings {
-        let k = (f.v1_table.clone(), f.rowid);
-        if let Some(v) = originals.get(&k) {
-            f.original = v.clone();
-            continue;
-        }
-        let v = db.row_json(&f.v1_table, f.rowid)?.unwrap_or_default();
-        originals.insert(k, v.clone());
-        f.original = v;
+    // Sorted by row: a row's findings are adjacent, so each row is fetched once and only the
+    // previous row's original is kept for its other findings.
+    let mut previous: Option<usize> = None;
+    for i in 0..findings.len() {
+        let same_row = previous.is_some_and(|p| {
+            findings[p].rowid == findings[i].rowid && findings[p].v1_table == findings[i].v1_table
+        });
+        findings[i].original = match (same_row, previous) {
+            (true, Some(p)) => findings[p].original.clone(),
+            _ => db
+                .row_json(&findings[i].v1_table, findings[i].rowid)?
+                .unwrap_or_default(),
+        };
+        previous = Some(i);
     }
     clock.lap("originals of findings");
     let present: Vec<&str> = CARRIED_TABLES
@@ -153,14 +157,31 @@ impl PhaseClock {
 
     fn lap(&mut self, phase: &str) {
         let now = Instant::now();
-        tracing::debug!(
-            target: "thywill_detect::timing",
-            phase,
-            ms = format!("{:.1}", (now - self.last).as_secs_f64() * 1e3),
-            "phase done"
-        );
+        if tracing::enabled!(target: "thywill_detect::timing", tracing::Level::DEBUG) {
+            tracing::debug!(
+                target: "thywill_detect::timing",
+                phase,
+                ms = format!("{:.1}", (now - self.last).as_secs_f64() * 1e3),
+                rss_mib = format!("{:.1}", status_mib("VmRSS:")),
+                peak_mib = format!("{:.1}", status_mib("VmHWM:")),
+                "phase done"
+            );
+        }
         self.last = now;
     }
+}
+
+/// A memory line of `/proc/self/status` in MiB (0 where the file does not exist).
+fn status_mib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn table_order(t: &str) -> usize {

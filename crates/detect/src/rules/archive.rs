@@ -120,9 +120,27 @@ pub(crate) fn check_archive_path_only(
 }
 
 /// The fast path's test: a relative path with nothing that could make it unsafe.
+/// Exactly: not starting with `/` and containing none of `..`, `tmp`, `temp`, `Temp`, `TMP`,
+/// `\\`, `:` (one pass over the bytes).
 fn is_plain_safe(raw: &str) -> bool {
-    const SUSPICIOUS: [&str; 7] = ["..", "tmp", "temp", "Temp", "TMP", "\\", ":"];
-    !raw.starts_with('/') && !SUSPICIOUS.iter().any(|s| raw.contains(s))
+    let b = raw.as_bytes();
+    if b.first() == Some(&b'/') {
+        return false;
+    }
+    for (i, &c) in b.iter().enumerate() {
+        let rest = &b[i + 1..];
+        let hit = match c {
+            b'\\' | b':' => true,
+            b'.' => rest.first() == Some(&b'.'),
+            b't' => rest.starts_with(b"mp") || rest.starts_with(b"emp"),
+            b'T' => rest.starts_with(b"emp") || rest.starts_with(b"MP"),
+            _ => false,
+        };
+        if hit {
+            return false;
+        }
+    }
+    true
 }
 
 /// Applies `R-ARCHIVE-PATH` and returns the path pass 2 carries, relative to the v1 archive root.
@@ -191,6 +209,49 @@ mod tests {
             RecordArchive::Prayer(t),
         );
         (out, !rf.items.is_empty())
+    }
+
+    #[test]
+    fn the_one_pass_safety_test_equals_the_substring_test() {
+        let reference = |raw: &str| {
+            !raw.starts_with('/')
+                && !["..", "tmp", "temp", "Temp", "TMP", "\\", ":"]
+                    .iter()
+                    .any(|s| raw.contains(s))
+        };
+        for p in [
+            "text_archives/prayers/marks/2025_06_marks.txt",
+            "",
+            "/x",
+            "a/../b",
+            "a.b",
+            "x.",
+            ".",
+            "..",
+            "tmp",
+            "atmp",
+            "temp",
+            "Temp",
+            "TEMP",
+            "TMP",
+            "Tmp",
+            "tEmp",
+            "t",
+            "te",
+            "tem",
+            "T",
+            "TM",
+            "Te",
+            "c:\\x",
+            "a\\b",
+            "a:b",
+            "prayers/2025/06/2025_06_29_prayer_at_1933.txt",
+            "contemplate",
+            "attempt",
+            "éé/tmp",
+        ] {
+            assert_eq!(is_plain_safe(p), reference(p), "{p:?}");
+        }
     }
 
     #[test]

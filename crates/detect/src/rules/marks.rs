@@ -10,7 +10,7 @@ use super::archive::{check_archive_path_only, RecordArchive};
 use super::prayers::Prayers;
 use super::users::Users;
 use super::{
-    check_time_parsed, key_text, lookup, parent_of, require_parent, resolve_parent, Ctx, Lookup,
+    check_time_parsed, key_text, lookup, parent_of, require_parent, Ctx, Lookup, LookupMemo,
     NoShape, RowFindings, TimeOutcome,
 };
 use crate::ids::{hex_id, v5};
@@ -76,11 +76,15 @@ pub(crate) fn stream(
     let mut deferred: Vec<MarkRow> = Vec::new();
     let db = ctx.db;
     let started = std::time::Instant::now();
+    let (mut prayer_memo, mut user_memo) = (LookupMemo::default(), LookupMemo::default());
     let n = db.for_each::<MarkRow, DetectError, _>(|m| {
-        let prayer = lookup(&prayers.index, KeyKind::Hex, &m.prayer_id);
-        let parsed = time::parse_value(&m.created_at);
-        if let Some(Some(p)) = prayer {
-            if let Some(t) = parsed {
+        let seen = Seen {
+            prayer: prayer_memo.lookup(&prayers.index, KeyKind::Hex, &m.prayer_id),
+            user: user_memo.lookup(&users.index, users.kind, &m.user),
+            parsed: time::parse_value(&m.created_at),
+        };
+        if let Some(Some(p)) = seen.prayer {
+            if let Some(t) = seen.parsed {
                 prayers.note_activity(p, t.at);
             }
             if prayers.is_pending(p) {
@@ -88,9 +92,7 @@ pub(crate) fn stream(
                 return Ok(());
             }
         }
-        check_mark(
-            ctx, users, prayers, &m, prayer, parsed, &mut keys, &mut skips,
-        );
+        check_mark(ctx, users, prayers, &m, seen, &mut keys, &mut skips);
         Ok(())
     })?;
     // Every mark has been seen: the pending prayers they belong to can be settled now.
@@ -100,11 +102,12 @@ pub(crate) fn stream(
         }
     }
     for m in &deferred {
-        let prayer = lookup(&prayers.index, KeyKind::Hex, &m.prayer_id);
-        let parsed = time::parse_value(&m.created_at);
-        check_mark(
-            ctx, users, prayers, m, prayer, parsed, &mut keys, &mut skips,
-        );
+        let seen = Seen {
+            prayer: lookup(&prayers.index, KeyKind::Hex, &m.prayer_id),
+            user: lookup(&users.index, users.kind, &m.user),
+            parsed: time::parse_value(&m.created_at),
+        };
+        check_mark(ctx, users, prayers, m, seen, &mut keys, &mut skips);
     }
     tracing::debug!(
         target: "thywill_detect::timing",
@@ -151,31 +154,40 @@ fn identity_hash((p, u, at): Identity) -> u64 {
 
 /// The per-row rules of one mark (`R-ORPHAN`, `R-TIME`, `R-ARCHIVE-PATH`), committed at once; a
 /// mark still written leaves its duplicate key.
-/// `prayer` is the lookup of `m.prayer_id`, `parsed` the parse of `m.created_at` (both made once
-/// by the scan).
-#[allow(clippy::too_many_arguments)]
+/// What the scan already knows of a mark (each made once per row).
+#[derive(Clone, Copy)]
+struct Seen {
+    /// The lookup of `prayer_id` in the prayers' key set.
+    prayer: Lookup,
+    /// The lookup of the member reference in the users' key set.
+    user: Lookup,
+    /// `time::parse_value(created_at)`.
+    parsed: Option<ParsedTime>,
+}
+
 fn check_mark(
     ctx: &mut Ctx<'_>,
     users: &Users,
     prayers: &Prayers,
     m: &MarkRow,
-    prayer: Lookup,
-    parsed: Option<ParsedTime>,
+    seen: Seen,
     keys: &mut Vec<DupKey>,
     skips: &mut HashSet<i64>,
 ) {
     let policy = ctx.policy;
     // The key text is built only when the row has a finding.
     let mut rf = RowFindings::new(m.rowid, String::new());
-    let parent = parent_of(prayer, &m.prayer_id, |i| prayers.is_written(i).then_some(i));
+    let parent = parent_of(seen.prayer, &m.prayer_id, |i| {
+        prayers.is_written(i).then_some(i)
+    });
     let prayer = require_parent(&mut rf, "prayer", parent);
     let user = require_parent(
         &mut rf,
         "member",
-        resolve_parent(&users.index, users.kind, &m.user, |i| users.target(i)),
+        parent_of(seen.user, &m.user, |i| users.target(i)),
     );
     // Evidence is looked for only when the stored value fits no shape.
-    let path_date = match parsed {
+    let path_date = match seen.parsed {
         Some(_) => None,
         None => m
             .text_file_path
@@ -187,7 +199,7 @@ fn check_mark(
         policy,
         "created_at",
         &m.created_at,
-        parsed,
+        seen.parsed,
         NoShape::Evidence(path_date),
     ) {
         TimeOutcome::At(t) => Some(t),

@@ -114,6 +114,34 @@ pub(crate) fn lookup(index: &KeyIndex, kind: KeyKind, value: &V1Value) -> Lookup
     crate::keys::normalize(value, kind).map(|norm| index.get(&norm))
 }
 
+/// [`lookup`] with a one-entry memo: consecutive rows often name the same parent (a prayer's
+/// marks are mostly stored together), and equal stored values always look up the same.
+#[derive(Default)]
+pub(crate) struct LookupMemo {
+    last: Option<(V1Value, Lookup)>,
+}
+
+impl LookupMemo {
+    pub(crate) fn lookup(&mut self, index: &KeyIndex, kind: KeyKind, value: &V1Value) -> Lookup {
+        if let Some((raw, looked)) = &self.last {
+            if raw == value {
+                return *looked;
+            }
+        }
+        let looked = lookup(index, kind, value);
+        match (&mut self.last, value) {
+            // Keep the buffer: no allocation per new value.
+            (Some((V1Value::Text(buf), slot)), V1Value::Text(b)) => {
+                buf.clear();
+                buf.extend_from_slice(b);
+                *slot = looked;
+            }
+            (last, _) => *last = Some((value.clone(), looked)),
+        }
+        looked
+    }
+}
+
 /// The second half of [`resolve_parent`]: where a looked-up reference ends.
 pub(crate) fn parent_of<T: Copy>(
     looked: Lookup,
