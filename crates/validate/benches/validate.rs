@@ -6,7 +6,8 @@
 //!
 //! `cargo bench -p thywill-validator --bench validate` (PostgreSQL needs `THYWILL_TEST_PG_URL`).
 //! `THYWILL_BENCH_SIZE=S|M|L` (default M), `THYWILL_BENCH_BACKEND=pg|sqlite|both` (default pg),
-//! `THYWILL_BENCH_REPEAT=n` validation runs per backend (default 1).
+//! `THYWILL_BENCH_REPEAT=n` validation runs per backend (default 1). `THYWILL_BENCH_V2_URL=URL`
+//! migrates into (or, already migrated, reuses) that database instead of a temporary one.
 
 use std::process::Command;
 use std::time::Instant;
@@ -49,9 +50,15 @@ fn main() {
     .expect("standard dataset");
     eprintln!("dataset {size:?}: {:.1} s", t.elapsed().as_secs_f64());
     let v1 = dir.join("v1.db");
+    let fixed = std::env::var("THYWILL_BENCH_V2_URL").ok();
+    let backends: &[&str] = if fixed.is_some() {
+        &["fixed"]
+    } else {
+        backends
+    };
     for backend in backends {
         let tmp = tempfile::tempdir().unwrap();
-        let pg = if *backend == "pg" {
+        let pg = if *backend == "pg" && fixed.is_none() {
             let Some(db) = TempPgDb::create() else {
                 eprintln!("THYWILL_TEST_PG_URL not set: skipping PostgreSQL");
                 continue;
@@ -60,9 +67,10 @@ fn main() {
         } else {
             None
         };
-        let url = match &pg {
-            Some(db) => db.url.clone(),
-            None => format!("sqlite://{}", tmp.path().join("v2.db").display()),
+        let url = match (&pg, &fixed) {
+            (_, Some(u)) => u.clone(),
+            (Some(db), _) => db.url.clone(),
+            (None, None) => format!("sqlite://{}", tmp.path().join("v2.db").display()),
         };
         let t = Instant::now();
         let report = migrate(&MigrateOptions {

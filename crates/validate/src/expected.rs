@@ -17,6 +17,7 @@ use thywill_v2::rows::{
 };
 
 use crate::canon::{mark_key, os, ot, s, CanonTable, Cell};
+use crate::marks::{key_hash, KeyHash, MarkSide};
 use crate::rules::{self, text};
 use crate::v2db::{FindingRow, V2Data};
 
@@ -56,11 +57,12 @@ impl Disposition {
 /// What the run recorded: non-written decisions and repairs by (v1 table, v1 key), and the id map.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    excluded: HashMap<(String, String), Disposition>,
-    repaired: HashSet<(String, String)>,
+    /// By v1 table, then v1 key (looked up with borrowed keys, no allocation per row).
+    excluded: HashMap<String, HashMap<String, Disposition>>,
+    repaired: HashMap<String, HashSet<String>>,
     id_map: HashMap<(String, String), String>,
     /// Every (table, key) a finding names, to find findings about rows v1 does not have.
-    named: HashSet<(String, String)>,
+    named: HashMap<String, HashSet<String>>,
     /// Decisions that are not one of the five (each is a problem).
     pub bad_decisions: Vec<String>,
     /// Number of findings with decision `merged`.
@@ -72,15 +74,25 @@ impl Ledger {
     pub fn new(findings: &[FindingRow], id_map: &[thywill_v2::rows::IdMapEntry]) -> Self {
         let mut l = Ledger::default();
         for f in findings {
-            let k = (f.v1_table.clone(), f.v1_key.clone());
-            l.named.insert(k.clone());
+            l.named
+                .entry(f.v1_table.clone())
+                .or_default()
+                .insert(f.v1_key.clone());
             if f.decision == "repaired" {
-                l.repaired.insert(k);
+                l.repaired
+                    .entry(f.v1_table.clone())
+                    .or_default()
+                    .insert(f.v1_key.clone());
             } else if let Some(d) = Disposition::parse(&f.decision) {
                 if d == Disposition::Merged {
                     l.merged_findings += 1;
                 }
-                let e = l.excluded.entry(k).or_insert(d);
+                let e = l
+                    .excluded
+                    .entry(f.v1_table.clone())
+                    .or_default()
+                    .entry(f.v1_key.clone())
+                    .or_insert(d);
                 *e = (*e).min(d);
             } else {
                 l.bad_decisions.push(format!(
@@ -97,9 +109,15 @@ impl Ledger {
     }
 
     fn excluded(&self, table: &str, key: &str) -> Option<Disposition> {
-        self.excluded
-            .get(&(table.to_string(), key.to_string()))
-            .copied()
+        self.excluded.get(table)?.get(key).copied()
+    }
+
+    fn is_repaired(&self, table: &str, key: &str) -> bool {
+        self.repaired.get(table).is_some_and(|k| k.contains(key))
+    }
+
+    fn names(&self, table: &str, key: &str) -> bool {
+        self.named.get(table).is_some_and(|k| k.contains(key))
     }
 
     fn mapped(&self, entities: &[&str], key: &str) -> Option<&String> {
@@ -172,15 +190,24 @@ impl LawTally {
 
     /// A written row: found in v2 or a violation.
     fn written(&mut self, ledger: &Ledger, key: &str, found: bool, v2: &str) {
+        self.written_with(ledger, key, found, || v2.to_string());
+    }
+
+    /// [`Self::written`] naming the v2 key only when it is needed.
+    fn written_with(
+        &mut self,
+        ledger: &Ledger,
+        key: &str,
+        found: bool,
+        v2: impl FnOnce() -> String,
+    ) {
         if found {
             self.written += 1;
-            if ledger
-                .repaired
-                .contains(&(self.table.clone(), key.to_string()))
-            {
+            if ledger.is_repaired(&self.table, key) {
                 self.repaired += 1;
             }
         } else {
+            let v2 = v2();
             self.violation(format!("{key}: no finding, yet not in v2 (expected {v2})"));
         }
     }
@@ -197,24 +224,48 @@ pub struct Derived {
     pub user_ids: Vec<String>,
     /// Keys of written users whose name needed `R-USER-NAME` (a repair `strict` forbids).
     pub renamed: Vec<String>,
+    /// Expected marks, compactly (`expected[MARKS]` stays empty).
+    pub marks: MarkSide,
+    /// Findings naming a (table, key) that no v1 row has: they account for nothing.
+    pub orphans: Vec<String>,
+    /// What the targeted second pass over the marks needs.
+    pub(crate) mark_context: Option<MarkContext>,
+}
+
+/// The resolvers the mark derivation uses, kept for the targeted second pass.
+pub(crate) struct MarkContext {
+    members: Members,
+    written_prayers: HashSet<String>,
+}
+
+impl std::fmt::Debug for MarkContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MarkContext")
+            .field("written_prayers", &self.written_prayers.len())
+            .finish()
+    }
 }
 
 /// The rows read back from v2 in canonical form (shared by the law and the comparison).
 #[derive(Debug)]
 pub struct Actual {
-    /// One canonical table per v2 application table, in the same order as `Derived::expected`.
+    /// One canonical table per v2 application table, in the same order as `Derived::expected`
+    /// (`prayer_marks` empty: marks are in [`Actual::marks`]).
     pub tables: Vec<CanonTable>,
+    /// The marks read back, compactly.
+    pub marks: MarkSide,
     flagged_prayers: HashSet<String>,
 }
 
 impl Actual {
-    /// Canonicalises what was read back.
-    pub fn new(d: &V2Data) -> Self {
+    /// Canonicalises what was read back; `marks` is the compact side of the streamed marks.
+    pub fn new(d: &V2Data, marks: MarkSide) -> Self {
         Actual {
+            marks,
             tables: vec![
                 CanonTable::from_rows(&d.users),
                 CanonTable::from_rows(&d.prayers),
-                CanonTable::from_rows(&d.marks),
+                CanonTable::of::<PrayerMark>(),
                 CanonTable::from_rows(&d.roles),
                 CanonTable::from_rows(&d.invites),
                 CanonTable::from_rows(&d.sessions),
@@ -237,7 +288,6 @@ impl Actual {
 
 const USERS: usize = 0;
 const PRAYERS: usize = 1;
-const MARKS: usize = 2;
 const ROLES: usize = 3;
 const INVITES: usize = 4;
 const SESSIONS: usize = 5;
@@ -273,7 +323,16 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     let mut out = Derived::default();
     let mut users = CanonTable::of::<User>();
     let mut law_users = LawTally::new("user");
-    let members = derive_users(v1, ledger, actual, &mut users, &mut law_users, &mut out)?;
+    let mut seen = Seen::default();
+    let members = derive_users(
+        v1,
+        ledger,
+        actual,
+        &mut users,
+        &mut law_users,
+        &mut out,
+        &mut seen,
+    )?;
 
     // Attributes first: they become columns of their prayer.
     let mut law_attrs = LawTally::new("prayer_attributes");
@@ -282,6 +341,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     for a in v1.read_all::<AttributeRow>()? {
         law_attrs.read += 1;
         let key = row_key(&a.id, a.rowid);
+        seen.note(ledger, "prayer_attributes", &key);
         if let Some(d) = ledger.excluded("prayer_attributes", &key) {
             law_attrs.account(d);
             continue;
@@ -304,6 +364,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     for p in v1.read_all::<PrayerRow>()? {
         law_prayers.read += 1;
         let key = row_key(&p.id, p.rowid);
+        seen.note(ledger, "prayer", &key);
         if let Some(d) = ledger.excluded("prayer", &key) {
             law_prayers.account(d);
             continue;
@@ -344,39 +405,41 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         law_attrs.written(ledger, &key, found, &format!("{name} on prayer {prayer}"));
     }
 
-    let mut marks = CanonTable::of::<PrayerMark>();
+    let marks = CanonTable::of::<PrayerMark>();
+    let mut mark_side = MarkSide::default();
     let mut law_marks = LawTally::new("prayermark");
+    let ctx = MarkContext {
+        members,
+        written_prayers,
+    };
     v1.for_each::<MarkRow, V1Error, _>(|m| {
         law_marks.read += 1;
         let key = row_key(&m.id, m.rowid);
-        if let Some(d) = ledger.excluded("prayermark", &key) {
-            law_marks.account(d);
-            return Ok(());
-        }
-        let prayer = rules::hex_key(&m.prayer_id).filter(|p| written_prayers.contains(p));
-        let user = members.resolve(&m.user);
-        let at = rules::parse_time(&m.created_at)
-            .or_else(|| rules::time_from_archive_path(&m.text_file_path));
-        let (Some(prayer), Some(user), Some(at)) = (prayer, user, at) else {
-            law_marks.violation(format!(
+        seen.note(ledger, "prayermark", &key);
+        match mark_fate(&m, &key, ledger, &ctx) {
+            MarkFate::Excluded(d) => law_marks.account(d),
+            MarkFate::Unresolved => law_marks.violation(format!(
                 "{key}: no finding, yet prayer, member or time does not resolve"
-            ));
-            return Ok(());
-        };
-        let v2key = mark_key(&prayer, &user, at);
-        // A non-hex mark id becomes UUID v5 of `mark:<prayer>:<user>:<marked_at>`, but the spec
-        // does not fix how `marked_at` is written there: such ids are checked for format only.
-        let id = rules::hex_key(&m.id).map_or(Cell::Any, Cell::Str);
-        law_marks.written(ledger, &key, actual.has(MARKS, &v2key), &v2key);
-        marks.insert(v2key, vec![id, s(&prayer), s(&user), Cell::Ts(at)]);
+            )),
+            MarkFate::Written(w) => {
+                let kh = key_hash(&w.prayer, &w.user, w.at);
+                law_marks.written_with(ledger, &key, actual.marks.contains(kh), || {
+                    mark_key(&w.prayer, &w.user, w.at)
+                });
+                mark_side.push(kh, w.id.as_deref());
+            }
+        }
         Ok(())
     })?;
+    mark_side.finish();
+    let members = &ctx.members;
 
     let mut law_role = LawTally::new("role");
     let mut role_names: HashMap<String, String> = HashMap::new();
     for r in v1.read_all::<RoleRow>()? {
         law_role.read += 1;
         let key = row_key(&r.id, r.rowid);
+        seen.note(ledger, "role", &key);
         let name = text(&r.name).unwrap_or_default().trim().to_lowercase();
         role_names.insert(key.clone(), name.clone());
         if let Some(d) = ledger.excluded("role", &key) {
@@ -392,6 +455,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     for g in v1.read_all::<UserRoleRow>()? {
         law_grants.read += 1;
         let key = row_key(&g.id, g.rowid);
+        seen.note(ledger, "user_roles", &key);
         if let Some(d) = ledger.excluded("user_roles", &key) {
             law_grants.account(d);
             continue;
@@ -426,13 +490,14 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     for i in v1.read_all::<InviteRow>()? {
         law_inv.read += 1;
         let key = row_key(&i.token, i.rowid);
+        seen.note(ledger, "invitetoken", &key);
         if let Some(d) = ledger.excluded("invitetoken", &key) {
             law_inv.account(d);
             continue;
         }
         let token = text(&i.token).unwrap_or_default();
         law_inv.written(ledger, &key, actual.has(INVITES, &token), &token);
-        invites.insert(token.clone(), invite_cells(&i, &token, multi_use, &members));
+        invites.insert(token.clone(), invite_cells(&i, &token, multi_use, members));
     }
 
     let mut sessions = CanonTable::of::<Session>();
@@ -440,6 +505,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     for x in v1.read_all::<SessionRow>()? {
         law_sess.read += 1;
         let key = row_key(&x.id, x.rowid);
+        seen.note(ledger, "session", &key);
         if let Some(d) = ledger.excluded("session", &key) {
             law_sess.account(d);
             continue;
@@ -479,7 +545,102 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         law_sess,
     ];
     out.expected = vec![users, prayers, marks, roles, invites, sessions, flags];
+    out.marks = mark_side;
+    out.orphans = seen.orphans(ledger);
+    out.mark_context = Some(ctx);
     Ok(out)
+}
+
+/// The (table, key) pairs findings name that v1 rows have, noted during the scans.
+#[derive(Default)]
+struct Seen(HashSet<(&'static str, String)>);
+
+impl Seen {
+    fn note(&mut self, ledger: &Ledger, table: &'static str, key: &str) {
+        if ledger.names(table, key) {
+            self.0.insert((table, key.to_string()));
+        }
+    }
+
+    /// Findings naming a carried (table, key) that no v1 row has, sorted.
+    fn orphans(&self, ledger: &Ledger) -> Vec<String> {
+        let carried: HashSet<&str> = thywill_v1::CARRIED_TABLES.into_iter().collect();
+        let mut out: Vec<String> = ledger
+            .named
+            .iter()
+            .filter(|(t, _)| carried.contains(t.as_str()))
+            .flat_map(|(t, keys)| keys.iter().map(move |k| (t, k)))
+            .filter(|(t, k)| !self.0.contains(&(t.as_str(), (*k).clone())))
+            .map(|(t, k)| format!("{t} {k}: a finding names a row v1 does not have"))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// A mark the derivation writes: its v2 key cells and its id (`None`: not derivable).
+pub(crate) struct WrittenMark {
+    prayer: String,
+    user: String,
+    at: NaiveDateTime,
+    id: Option<String>,
+}
+
+pub(crate) enum MarkFate {
+    Excluded(Disposition),
+    Unresolved,
+    Written(WrittenMark),
+}
+
+/// Where one v1 mark must end (the one derivation both mark passes use).
+fn mark_fate(m: &MarkRow, key: &str, ledger: &Ledger, ctx: &MarkContext) -> MarkFate {
+    if let Some(d) = ledger.excluded("prayermark", key) {
+        return MarkFate::Excluded(d);
+    }
+    let prayer = rules::hex_key(&m.prayer_id).filter(|p| ctx.written_prayers.contains(p));
+    let user = ctx.members.resolve(&m.user);
+    let at = rules::parse_time(&m.created_at)
+        .or_else(|| rules::time_from_archive_path(&m.text_file_path));
+    let (Some(prayer), Some(user), Some(at)) = (prayer, user, at) else {
+        return MarkFate::Unresolved;
+    };
+    // A non-hex mark id becomes UUID v5 of `mark:<prayer>:<user>:<marked_at>`, but the spec
+    // does not fix how `marked_at` is written there: such ids are checked for format only.
+    let id = rules::hex_key(&m.id);
+    MarkFate::Written(WrittenMark {
+        prayer,
+        user,
+        at,
+        id,
+    })
+}
+
+/// The marks of `keys` (all marks for `None`) in full, derived from v1 (the targeted second pass:
+/// only when the compact comparison found differences).
+pub fn expected_marks(
+    v1: &V1Database,
+    ledger: &Ledger,
+    derived: &Derived,
+    keys: Option<&HashSet<KeyHash>>,
+) -> Result<CanonTable, V1Error> {
+    let mut t = CanonTable::of::<PrayerMark>();
+    let Some(ctx) = &derived.mark_context else {
+        return Ok(t);
+    };
+    v1.for_each::<MarkRow, V1Error, _>(|m| {
+        let key = row_key(&m.id, m.rowid);
+        if let MarkFate::Written(w) = mark_fate(&m, &key, ledger, ctx) {
+            if keys.is_none_or(|k| k.contains(&key_hash(&w.prayer, &w.user, w.at))) {
+                let id = w.id.map_or(Cell::Any, Cell::Str);
+                t.insert(
+                    mark_key(&w.prayer, &w.user, w.at),
+                    vec![id, s(&w.prayer), s(&w.user), Cell::Ts(w.at)],
+                );
+            }
+        }
+        Ok(())
+    })?;
+    Ok(t)
 }
 
 /// Users: ids, repaired names, enums, times, the resolved invite tree; returns the member
@@ -491,6 +652,7 @@ fn derive_users(
     table: &mut CanonTable,
     law: &mut LawTally,
     out: &mut Derived,
+    seen: &mut Seen,
 ) -> Result<Members, V1Error> {
     let schema = v1.schema();
     let kind = schema.user_key;
@@ -508,6 +670,7 @@ fn derive_users(
             &u.display_name
         };
         let key = row_key(key_v, u.rowid);
+        seen.note(ledger, "user", &key);
         let name = rules::repair_name(&text(&u.display_name).unwrap_or_default());
         let own = match kind {
             UserRefKind::ById => rules::hex_key(&u.id),
@@ -773,40 +936,4 @@ fn invite_cells(i: &InviteRow, token: &str, multi_use: bool, members: &Members) 
         os(used_by.as_deref()),
         Cell::Bool(admin),
     ]
-}
-
-/// Findings naming a (table, key) that no v1 row has: they account for nothing.
-pub fn orphan_findings(v1: &V1Database, ledger: &Ledger) -> Result<Vec<String>, V1Error> {
-    let kind = v1.schema().user_key;
-    let mut keys: HashSet<(String, String)> = HashSet::new();
-    macro_rules! collect {
-        ($t:ty, $table:literal, |$r:ident| $key:expr) => {
-            v1.for_each::<$t, V1Error, _>(|$r| {
-                keys.insert(($table.to_string(), row_key($key, $r.rowid)));
-                Ok(())
-            })?;
-        };
-    }
-    collect!(UserRow, "user", |r| if kind == UserRefKind::ById {
-        &r.id
-    } else {
-        &r.display_name
-    });
-    collect!(PrayerRow, "prayer", |r| &r.id);
-    collect!(MarkRow, "prayermark", |r| &r.id);
-    collect!(AttributeRow, "prayer_attributes", |r| &r.id);
-    collect!(RoleRow, "role", |r| &r.id);
-    collect!(UserRoleRow, "user_roles", |r| &r.id);
-    collect!(InviteRow, "invitetoken", |r| &r.token);
-    collect!(SessionRow, "session", |r| &r.id);
-    let carried: HashSet<&str> = thywill_v1::CARRIED_TABLES.into_iter().collect();
-    let mut out: Vec<String> = ledger
-        .named
-        .iter()
-        .filter(|(t, _)| carried.contains(t.as_str()))
-        .filter(|k| !keys.contains(*k))
-        .map(|(t, k)| format!("{t} {k}: a finding names a row v1 does not have"))
-        .collect();
-    out.sort();
-    Ok(out)
 }

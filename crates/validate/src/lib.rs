@@ -20,6 +20,7 @@ pub mod canon;
 pub mod checks;
 pub mod error;
 pub mod expected;
+pub mod marks;
 pub mod rules;
 pub mod v2db;
 

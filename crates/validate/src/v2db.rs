@@ -69,8 +69,7 @@ pub struct V2Data {
     pub users: Vec<User>,
     /// `prayers`.
     pub prayers: Vec<Prayer>,
-    /// `prayer_marks`.
-    pub marks: Vec<PrayerMark>,
+    /// `prayer_marks` is not read here: it is streamed ([`V2Conn::for_each_mark`]).
     /// `user_roles`.
     pub roles: Vec<UserRole>,
     /// `invites`.
@@ -172,14 +171,43 @@ impl V2Conn {
             .load(c))
     }
 
-    /// Reads every application table back, sorted by key.
+    /// Every mark, handed to `f` one at a time in id order (read in pages by id, so memory
+    /// does not grow with the table). Returns the number of marks.
+    pub fn for_each_mark(&mut self, mut f: impl FnMut(&PrayerMark)) -> QueryResult<u64> {
+        use thywill_v2::schema::prayer_marks::dsl as m;
+        const PAGE: i64 = 50_000;
+        let mut after: Option<String> = None;
+        let mut n = 0u64;
+        loop {
+            let page: Vec<PrayerMark> = match &after {
+                None => on_conn!(self, |c| m::prayer_marks
+                    .order(m::id)
+                    .limit(PAGE)
+                    .select(PrayerMark::as_select())
+                    .load(c))?,
+                Some(last) => on_conn!(self, |c| m::prayer_marks
+                    .filter(m::id.gt(last))
+                    .order(m::id)
+                    .limit(PAGE)
+                    .select(PrayerMark::as_select())
+                    .load(c))?,
+            };
+            for r in &page {
+                f(r);
+            }
+            n += page.len() as u64;
+            if (page.len() as i64) < PAGE {
+                return Ok(n);
+            }
+            after = page.last().map(|r| r.id.clone());
+        }
+    }
+
+    /// Reads every application table but `prayer_marks` back, sorted by key.
     pub fn read_all(&mut self) -> QueryResult<V2Data> {
         let mut d = V2Data {
             users: on_conn!(self, |c| users::table.select(User::as_select()).load(c))?,
             prayers: on_conn!(self, |c| prayers::table.select(Prayer::as_select()).load(c))?,
-            marks: on_conn!(self, |c| prayer_marks::table
-                .select(PrayerMark::as_select())
-                .load(c))?,
             roles: on_conn!(self, |c| user_roles::table
                 .select(UserRole::as_select())
                 .load(c))?,
@@ -191,7 +219,6 @@ impl V2Conn {
         };
         d.users.sort_by(|a, b| a.id.cmp(&b.id));
         d.prayers.sort_by(|a, b| a.id.cmp(&b.id));
-        d.marks.sort_by(|a, b| a.id.cmp(&b.id));
         d.roles
             .sort_by(|a, b| (&a.user_id, &a.role).cmp(&(&b.user_id, &b.role)));
         d.invites.sort_by(|a, b| a.id.cmp(&b.id));

@@ -10,11 +10,55 @@ use serde_json::json;
 use thywill_v1::V1Database;
 use thywill_v2::Target;
 
-use crate::canon::compare;
+use crate::canon::{compare, Canon, CanonTable, TableDiff};
 use crate::error::ValidateError;
 use crate::expected::{self, Actual, Ledger};
+use crate::marks::{differing_keys, key_hash, MarkSide};
 use crate::v2db::{query_error, V2Conn};
+use thywill_v2::rows::PrayerMark;
 const MAX_RENAMED: usize = 5;
+/// Position of `prayer_marks` among the compared tables.
+const MARKS: usize = 2;
+
+enum MarkError {
+    V1(thywill_v1::V1Error),
+    V2(diesel::result::Error),
+}
+
+/// The marks' diff: the compact sides are merged; only when they differ are the differing keys
+/// read again from both sides in full and compared as every other table is (naming keys and
+/// columns).
+fn compare_marks(
+    v1: &V1Database,
+    ledger: &Ledger,
+    derived: &expected::Derived,
+    actual: &Actual,
+    conn: &mut V2Conn,
+) -> Result<TableDiff, MarkError> {
+    let keys = differing_keys(&derived.marks, &actual.marks);
+    let mut d = if keys.is_empty() {
+        TableDiff {
+            table: PrayerMark::TABLE.into(),
+            ..TableDiff::default()
+        }
+    } else {
+        let e =
+            expected::expected_marks(v1, ledger, derived, Some(&keys)).map_err(MarkError::V1)?;
+        let mut a = CanonTable::of::<PrayerMark>();
+        conn.for_each_mark(|m| {
+            if keys.contains(&key_hash(&m.prayer_id, &m.user_id, m.marked_at)) {
+                a.insert(m.canon_key(), m.cells());
+            }
+        })
+        .map_err(MarkError::V2)?;
+        compare(&e, &a)
+    };
+    d.expected_rows = derived.marks.len();
+    d.actual_rows = actual.marks.len();
+    d.expected_sha256 = derived.marks.fingerprint();
+    d.actual_sha256 = actual.marks.fingerprint();
+    Ok(d)
+}
 
 use crate::{run_check, CheckResult, Options, Outcome, Policy};
 
@@ -90,7 +134,13 @@ pub(crate) fn against_v2(
     };
     let ledger = Ledger::new(&findings, &conn.id_map().map_err(q("migration_id_map"))?);
     let data = conn.read_all().map_err(q("application tables"))?;
-    let actual = Actual::new(&data);
+    let mut marks = MarkSide::default();
+    conn.for_each_mark(|m| {
+        marks.push(key_hash(&m.prayer_id, &m.user_id, m.marked_at), Some(&m.id))
+    })
+    .map_err(q("prayer_marks"))?;
+    marks.finish();
+    let actual = Actual::new(&data, marks);
     drop(data);
     let derived = expected::derive(v1, &ledger, &actual)?;
 
@@ -107,7 +157,7 @@ pub(crate) fn against_v2(
             }
         }
         o.problems.extend(ledger.bad_decisions.iter().cloned());
-        o.problems.extend(expected::orphan_findings(v1, &ledger)?);
+        o.problems.extend(derived.orphans.iter().cloned());
         if opts.policy == Policy::Strict && ledger.merged_findings > 0 {
             o.problems.push(format!("policy strict, yet {} finding(s) say merged", ledger.merged_findings));
         }
@@ -127,12 +177,17 @@ pub(crate) fn against_v2(
     })?);
     out.push(run_check("fidelity", || {
         let mut o = Outcome::default();
-        let diffs: Vec<_> = derived
+        let mut diffs: Vec<_> = derived
             .expected
             .iter()
             .zip(&actual.tables)
             .map(|(e, a)| compare(e, a))
             .collect();
+        diffs[MARKS] =
+            compare_marks(v1, &ledger, &derived, &actual, &mut conn).map_err(|e| match e {
+                MarkError::V1(e) => ValidateError::from(e),
+                MarkError::V2(e) => query_error(target, "prayer_marks", e),
+            })?;
         let rows: usize = diffs.iter().map(|d| d.actual_rows).sum();
         for d in &diffs {
             if !d.is_equal() {

@@ -13,7 +13,8 @@ use thywill_v2::rows::*;
 use thywill_v2::testing::TempPgDb;
 use thywill_v2::{LoadOptions, RunInfo, Target, V2Db};
 use thywill_validator::canon::{CanonTable, Cell};
-use thywill_validator::expected::{derive, Actual, Ledger};
+use thywill_validator::expected::{derive, expected_marks, Actual, Ledger};
+use thywill_validator::marks::MarkSide;
 use thywill_validator::rules;
 use thywill_validator::v2db::{FindingRow, V2Data};
 use thywill_validator::{Options, Policy, Report};
@@ -148,7 +149,13 @@ pub fn build_from(fx: &Path, policy: Policy, pg: bool) -> Option<Built> {
     let v1 = V1Database::open(&v1_path).unwrap();
     let id_map = user_ids(&v1, &findings);
     let ledger = Ledger::new(&findings, &id_map);
-    let derived = derive(&v1, &ledger, &Actual::new(&V2Data::default())).unwrap();
+    let derived = derive(
+        &v1,
+        &ledger,
+        &Actual::new(&V2Data::default(), MarkSide::default()),
+    )
+    .unwrap();
+    let all_marks = expected_marks(&v1, &ledger, &derived, None).unwrap();
 
     let mut db = V2Db::open(&Target::parse(&url).unwrap()).unwrap();
     db.ensure_schema().unwrap();
@@ -190,7 +197,7 @@ pub fn build_from(fx: &Path, policy: Policy, pg: bool) -> Option<Built> {
         testimony: ost(&c[11]),
         text_archive_path: Some(format!("prayers/{}.txt", st(&c[0]))),
     });
-    let marks: Vec<PrayerMark> = keyed(&t[2], |k, c| PrayerMark {
+    let marks: Vec<PrayerMark> = keyed(&all_marks, |k, c| PrayerMark {
         id: id_or(&c[0], &format!("mark:{k}")),
         prayer_id: st(&c[1]),
         user_id: st(&c[2]),
