@@ -226,6 +226,45 @@ impl V1Database {
         self.stream::<R, E, F>("", f)
     }
 
+    /// [`Self::for_each`] handing each row by reference: one row's buffers are refilled in place
+    /// for the next row (no allocation per row once text lengths settle). For hot full scans
+    /// whose caller keeps little of each row (clone what must outlive the call).
+    pub fn for_each_ref<R, E, F>(&self, mut f: F) -> Result<u64, E>
+    where
+        R: V1Row,
+        E: From<V1Error>,
+        F: FnMut(&R) -> Result<(), E>,
+    {
+        let mut current: Option<R> = None;
+        self.query_rows::<R, E, _>("", |rowid, row, width| {
+            let refillable = match current.as_mut() {
+                Some(r) => width > 0 && r.refill_slot(0).is_some(),
+                None => false,
+            };
+            match current.as_mut() {
+                Some(r) if refillable => {
+                    for i in 0..width {
+                        let v = row.get_ref(i + 1).map_err(|e| self.err(R::TABLE, e))?;
+                        if let Some((id, slot)) = r.refill_slot(i) {
+                            *id = rowid;
+                            slot.set_from_ref(v);
+                        }
+                    }
+                }
+                _ => {
+                    current = Some(R::from_values(
+                        rowid,
+                        read_values(self, R::TABLE, row, width)?,
+                    ))
+                }
+            }
+            match current.as_ref() {
+                Some(r) => f(r),
+                None => Ok(()),
+            }
+        })
+    }
+
     /// Streams every mark ordered by `prayer_id` (then rowid), so a caller can group the marks of
     /// one prayer without holding all marks in memory. The sort is SQLite's external sorter.
     pub fn for_each_mark_by_prayer<E, F>(&self, f: F) -> Result<u64, E>
@@ -256,6 +295,22 @@ impl V1Database {
         E: From<V1Error>,
         F: FnMut(R) -> Result<(), E>,
     {
+        self.query_rows::<R, E, _>(order, |rowid, row, width| {
+            f(R::from_values(
+                rowid,
+                read_values(self, R::TABLE, row, width)?,
+            ))
+        })
+    }
+
+    /// Runs the full-scan query of `R`'s table and calls `each(rowid, row, number of fields)`
+    /// per row (field `i` is column `i + 1`).
+    fn query_rows<R, E, F>(&self, order: &str, mut each: F) -> Result<u64, E>
+    where
+        R: V1Row,
+        E: From<V1Error>,
+        F: FnMut(i64, &rusqlite::Row<'_>, usize) -> Result<(), E>,
+    {
         if !self.schema.has_table(R::TABLE) {
             return Ok(0);
         }
@@ -276,12 +331,7 @@ impl V1Database {
                 Err(e) => return Err(self.err(R::TABLE, e).into()),
             };
             let rowid: i64 = row.get(0).map_err(|e| self.err(R::TABLE, e))?;
-            let mut values = Vec::with_capacity(cols.len());
-            for i in 0..cols.len() {
-                let v = row.get_ref(i + 1).map_err(|e| self.err(R::TABLE, e))?;
-                values.push(V1Value::from(v));
-            }
-            f(R::from_values(rowid, values))?;
+            each(rowid, row, cols.len())?;
             n += 1;
         }
         Ok(n)
@@ -370,6 +420,21 @@ impl V1Database {
         }
         Ok(Some(serde_json::Value::Object(map)))
     }
+}
+
+/// Fields `1..=width` of a streamed row as owned values.
+fn read_values(
+    db: &V1Database,
+    table: &str,
+    row: &rusqlite::Row<'_>,
+    width: usize,
+) -> Result<Vec<V1Value>, V1Error> {
+    let mut values = Vec::with_capacity(width);
+    for i in 0..width {
+        let v = row.get_ref(i + 1).map_err(|e| db.err(table, e))?;
+        values.push(V1Value::from(v));
+    }
+    Ok(values)
 }
 
 /// The selected column per field of `R` (`NULL` for a field the file does not have), quoted.

@@ -19,6 +19,13 @@ pub trait V1Row: Sized {
     fn field_values(&self) -> Vec<&V1Value>;
     /// SQLite's rowid of the row (addresses findings; stable within one snapshot).
     fn rowid(&self) -> i64;
+    /// The rowid and the value of field `i` (in `FIELDS` order) to overwrite, so a stream can
+    /// refill one row in place ([`crate::V1Database::for_each_ref`]). `None` (the default) when
+    /// the type does not support it: such rows are rebuilt with [`V1Row::from_values`].
+    fn refill_slot(&mut self, i: usize) -> Option<(&mut i64, &mut V1Value)> {
+        let _ = i;
+        None
+    }
 }
 
 /// The first candidate column the table has in this file.
@@ -57,6 +64,12 @@ macro_rules! v1_row {
 
             fn rowid(&self) -> i64 {
                 self.rowid
+            }
+
+            fn refill_slot(&mut self, i: usize) -> Option<(&mut i64, &mut V1Value)> {
+                let $name { rowid, $($field),* } = self;
+                let slot = [$($field),*].into_iter().nth(i)?;
+                Some((rowid, slot))
             }
         }
     };

@@ -149,6 +149,20 @@ impl fmt::Debug for V1Value {
     }
 }
 
+impl V1Value {
+    /// Overwrites the value with `v`, keeping the byte buffer when both are TEXT or both BLOB.
+    pub(crate) fn set_from_ref(&mut self, v: rusqlite::types::ValueRef<'_>) {
+        use rusqlite::types::ValueRef;
+        match (self, v) {
+            (V1Value::Text(buf), ValueRef::Text(b)) | (V1Value::Blob(buf), ValueRef::Blob(b)) => {
+                buf.clear();
+                buf.extend_from_slice(b);
+            }
+            (slot, v) => *slot = V1Value::from(v),
+        }
+    }
+}
+
 impl From<rusqlite::types::ValueRef<'_>> for V1Value {
     fn from(v: rusqlite::types::ValueRef<'_>) -> Self {
         use rusqlite::types::ValueRef;
@@ -185,6 +199,24 @@ mod tests {
         let j = V1Value::Text(vec![0x66, 0xff]).to_json();
         assert_eq!(j["hex"], "66ff");
         assert_eq!(V1Value::text("é").to_json(), serde_json::json!("é"));
+    }
+
+    #[test]
+    fn refilling_a_value_gives_the_new_value_in_every_storage_class() {
+        use rusqlite::types::ValueRef;
+        let mut v = V1Value::text("a much longer first value");
+        for next in [
+            ValueRef::Text(b"short"),
+            ValueRef::Blob(&[0xff, 0x00]),
+            ValueRef::Null,
+            ValueRef::Integer(7),
+            ValueRef::Real(1.5),
+            ValueRef::Text(&[0xff, 0x41]),
+            ValueRef::Blob(b"xyz"),
+        ] {
+            v.set_from_ref(next);
+            assert_eq!(v, V1Value::from(next));
+        }
     }
 
     #[test]
