@@ -36,8 +36,9 @@ fn backup_of_a_database_written_meanwhile_is_one_instant() {
     let src = dir.path().join("thywill.db");
     live_source(&src);
     let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let writer = {
-        let (src, stop) = (src.clone(), stop.clone());
+        let (src, stop, committed) = (src.clone(), stop.clone(), committed.clone());
         std::thread::spawn(move || {
             // Its own connection; every transaction adds row n to both tables, so any instant's
             // state is rows 1..k in both.
@@ -53,12 +54,15 @@ fn backup_of_a_database_written_meanwhile_is_one_instant() {
                 tx.execute("INSERT INTO prayermark VALUES (?1, ?2)", (n, &body))
                     .unwrap();
                 tx.commit().unwrap();
+                committed.store(n, Ordering::Relaxed);
             }
             n
         })
     };
-    while std::fs::metadata(&src).map(|m| m.len()).unwrap_or(0) < 8192 {
-        std::thread::yield_now();
+    // Back up only once the writer has committed rows (in WAL mode they land in the -wal file,
+    // so the main file's size says nothing), however loaded the machine is.
+    while committed.load(Ordering::Relaxed) < 50 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     let backups = dir.path().join("backups");
     let mut sets = Vec::new();
