@@ -99,24 +99,57 @@ fn tail_after_root(path: &str) -> Option<String> {
 }
 
 /// Applies `R-ARCHIVE-PATH` when the carried path itself is not needed (no allocation for the
-/// common safe relative path).
+/// common safe relative path). Returns true when the row got the finding.
 pub(crate) fn check_archive_path_only(
     rf: &mut RowFindings,
     value: &V1Value,
     files: Option<&dyn ArchiveFiles>,
     record: RecordArchive,
-) {
+) -> bool {
     if files.is_none() {
         if let V1Value::Null = value {
-            return;
+            return false;
         }
         if let Some(raw) = value.as_str() {
             if raw.trim().is_empty() || is_plain_safe(raw) {
-                return;
+                return false;
             }
         }
     }
+    let before = rf.items.len();
     check_archive_path(rf, value, files, record);
+    rf.items.len() != before
+}
+
+/// [`check_archive_path_only`] for a stream of rows of one table: whether a path gets a finding
+/// depends on the stored value alone (and the fixed archive tree), so the last value that got
+/// none is remembered (rows stored together share their monthly archive file).
+#[derive(Default)]
+pub(crate) struct CleanPathMemo {
+    last_clean: Option<V1Value>,
+}
+
+impl CleanPathMemo {
+    pub(crate) fn check(
+        &mut self,
+        rf: &mut RowFindings,
+        value: &V1Value,
+        files: Option<&dyn ArchiveFiles>,
+        record: RecordArchive,
+    ) {
+        if self.last_clean.as_ref() == Some(value) {
+            return;
+        }
+        if !check_archive_path_only(rf, value, files, record) {
+            match (&mut self.last_clean, value) {
+                (Some(V1Value::Text(buf)), V1Value::Text(b)) => {
+                    buf.clear();
+                    buf.extend_from_slice(b);
+                }
+                (last, _) => *last = Some(value.clone()),
+            }
+        }
+    }
 }
 
 /// The fast path's test: a relative path with nothing that could make it unsafe.

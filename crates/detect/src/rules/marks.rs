@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::NaiveDateTime;
 use thywill_v1::{MarkRow, V1Value};
 
-use super::archive::{check_archive_path_only, RecordArchive};
+use super::archive::{CleanPathMemo, RecordArchive};
 use super::prayers::Prayers;
 use super::users::Users;
 use super::{
@@ -77,7 +77,8 @@ pub(crate) fn stream(
     let db = ctx.db;
     let started = std::time::Instant::now();
     let (mut prayer_memo, mut user_memo) = (LookupMemo::default(), LookupMemo::default());
-    let n = db.for_each::<MarkRow, DetectError, _>(|m| {
+    let mut paths = CleanPathMemo::default();
+    let n = db.for_each_ref::<MarkRow, DetectError, _>(|m| {
         let seen = Seen {
             prayer: prayer_memo.lookup(&prayers.index, KeyKind::Hex, &m.prayer_id),
             user: user_memo.lookup(&users.index, users.kind, &m.user),
@@ -88,11 +89,13 @@ pub(crate) fn stream(
                 prayers.note_activity(p, t.at);
             }
             if prayers.is_pending(p) {
-                deferred.push(m);
+                deferred.push(m.clone());
                 return Ok(());
             }
         }
-        check_mark(ctx, users, prayers, &m, seen, &mut keys, &mut skips);
+        check_mark(
+            ctx, users, prayers, m, seen, &mut paths, &mut keys, &mut skips,
+        );
         Ok(())
     })?;
     // Every mark has been seen: the pending prayers they belong to can be settled now.
@@ -107,7 +110,9 @@ pub(crate) fn stream(
             user: lookup(&users.index, users.kind, &m.user),
             parsed: time::parse_value(&m.created_at),
         };
-        check_mark(ctx, users, prayers, m, seen, &mut keys, &mut skips);
+        check_mark(
+            ctx, users, prayers, m, seen, &mut paths, &mut keys, &mut skips,
+        );
     }
     tracing::debug!(
         target: "thywill_detect::timing",
@@ -165,12 +170,14 @@ struct Seen {
     parsed: Option<ParsedTime>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_mark(
     ctx: &mut Ctx<'_>,
     users: &Users,
     prayers: &Prayers,
     m: &MarkRow,
     seen: Seen,
+    paths: &mut CleanPathMemo,
     keys: &mut Vec<DupKey>,
     skips: &mut HashSet<i64>,
 ) {
@@ -205,7 +212,7 @@ fn check_mark(
         TimeOutcome::At(t) => Some(t),
         _ => None,
     };
-    check_archive_path_only(
+    paths.check(
         &mut rf,
         &m.text_file_path,
         ctx.opts.archive_files,
