@@ -38,6 +38,12 @@ struct Count {
     n: i64,
 }
 
+#[derive(QueryableByName)]
+struct OneText {
+    #[diesel(sql_type = Text)]
+    s: String,
+}
+
 /// One finding row as the validator needs it.
 #[derive(Debug, Clone, Queryable)]
 pub struct FindingRow {
@@ -129,6 +135,11 @@ impl V2Conn {
     /// validator; values come in as bound parameters elsewhere.
     pub fn count(&mut self, sql: &str) -> QueryResult<i64> {
         on_conn!(self, |c| diesel::sql_query(sql).get_result::<Count>(c)).map(|r| r.n)
+    }
+
+    /// A one-row query whose only column, named `s`, is text (SQL a constant of the validator).
+    pub fn text(&mut self, sql: &str) -> QueryResult<String> {
+        on_conn!(self, |c| diesel::sql_query(sql).get_result::<OneText>(c)).map(|r| r.s)
     }
 
     /// Runs statements without results (transaction control).
