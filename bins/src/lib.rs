@@ -39,7 +39,10 @@ pub struct CliError {
 impl CliError {
     /// An error with an explicit exit code.
     pub fn new(exit: Exit, message: impl std::fmt::Display) -> Self {
-        CliError { exit, message: message.to_string() }
+        CliError {
+            exit,
+            message: message.to_string(),
+        }
     }
 }
 
@@ -78,7 +81,9 @@ impl LogArgs {
             (false, _) => "trace",
         };
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
         let _ = match self.log_format {
             LogFormat::Text => builder.with_target(false).try_init(),
             LogFormat::Json => builder.json().try_init(),

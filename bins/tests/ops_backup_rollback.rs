@@ -15,22 +15,61 @@ fn backup_exit_codes_and_messages() {
     let before = v1_fingerprint(&v1.path);
     let archives = root().join("fixtures/g1-s/text_archives");
     let backups = d.join("backups");
-    let out = run(BACKUP, &["--archives-v1", archives.to_str().unwrap()], &[("V1_DB_PATH", v1.path.to_str().unwrap()), ("BACKUP_DIR", backups.to_str().unwrap())]);
+    let out = run(
+        BACKUP,
+        &["--archives-v1", archives.to_str().unwrap()],
+        &[
+            ("V1_DB_PATH", v1.path.to_str().unwrap()),
+            ("BACKUP_DIR", backups.to_str().unwrap()),
+        ],
+    );
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
-    assert!(all.contains("backup set:") && all.contains("thywill_v1_backup_") && all.contains("verified"), "{all}");
+    assert!(
+        all.contains("backup set:")
+            && all.contains("thywill_v1_backup_")
+            && all.contains("verified"),
+        "{all}"
+    );
     assert_eq!(v1_fingerprint(&v1.path), before, "the backup only reads v1");
-    let set = std::fs::read_dir(&backups).unwrap().next().unwrap().unwrap().path();
+    let set = std::fs::read_dir(&backups)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let out = run(BACKUP, &["--verify", set.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     std::fs::write(d.join("file"), "").unwrap();
     let bad = d.join("file/backups");
-    let out = run(BACKUP, &["--v1-db", v1.path.to_str().unwrap(), "--backup-dir", bad.to_str().unwrap()], &[]);
+    let out = run(
+        BACKUP,
+        &[
+            "--v1-db",
+            v1.path.to_str().unwrap(),
+            "--backup-dir",
+            bad.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(text(&out).contains("not writable") && text(&out).contains("file/backups"), "{}", text(&out));
+    assert!(
+        text(&out).contains("not writable") && text(&out).contains("file/backups"),
+        "{}",
+        text(&out)
+    );
 
-    let out = run(BACKUP, &["--v1-db", d.join("nope.db").to_str().unwrap(), "--backup-dir", backups.to_str().unwrap()], &[]);
+    let out = run(
+        BACKUP,
+        &[
+            "--v1-db",
+            d.join("nope.db").to_str().unwrap(),
+            "--backup-dir",
+            backups.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("nope.db"));
 
@@ -45,40 +84,83 @@ fn rollback_restores_removes_the_run_and_is_idempotent_and_refuses_a_bad_backup(
     let v1 = LiveV1::new(d);
     let (v2_url, v2) = sqlite_v2(d);
     let backups = d.join("backups");
-    let out = run(BACKUP, &["--v1-db", v1.path.to_str().unwrap(), "--backup-dir", backups.to_str().unwrap()], &[]);
+    let out = run(
+        BACKUP,
+        &[
+            "--v1-db",
+            v1.path.to_str().unwrap(),
+            "--backup-dir",
+            backups.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let (migrate, _) = standins(d);
-    let out = std::process::Command::new(&migrate).env("V2_DB_URL", &v2_url).output().unwrap();
+    let out = std::process::Command::new(&migrate)
+        .env("V2_DB_URL", &v2_url)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let marks = sqlite(&v1.path, "SELECT count(*) FROM prayermark");
     sqlite(&v1.path, "DELETE FROM prayermark");
     let args = [
-        "--v1-db", v1.path.to_str().unwrap(),
-        "--backup-dir", backups.to_str().unwrap(),
-        "--v2-db", &v2_url,
-        "--switch-back-cmd", "echo switching back",
-        "--restart-v1-cmd", "echo restarting v1",
+        "--v1-db",
+        v1.path.to_str().unwrap(),
+        "--backup-dir",
+        backups.to_str().unwrap(),
+        "--v2-db",
+        &v2_url,
+        "--switch-back-cmd",
+        "echo switching back",
+        "--restart-v1-cmd",
+        "echo restarting v1",
     ];
     let out = run(ROLLBACK, &args, &[]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
-    assert!(all.contains("restored from the backup") && all.contains(RUN_ID), "{all}");
+    assert!(
+        all.contains("restored from the backup") && all.contains(RUN_ID),
+        "{all}"
+    );
     assert_eq!(sqlite(&v1.path, "SELECT count(*) FROM prayermark"), marks);
-    assert_eq!(sqlite(&v2, &format!("SELECT count(*) FROM users WHERE id = '{RUN_USER}'")).trim(), "0");
-    assert_eq!(sqlite(&v2, "SELECT count(*) FROM users").trim(), "1", "the row no run wrote is kept");
-    assert_eq!(sqlite(&v2, "SELECT status FROM migration_runs").trim(), "rolled_back");
+    assert_eq!(
+        sqlite(
+            &v2,
+            &format!("SELECT count(*) FROM users WHERE id = '{RUN_USER}'")
+        )
+        .trim(),
+        "0"
+    );
+    assert_eq!(
+        sqlite(&v2, "SELECT count(*) FROM users").trim(),
+        "1",
+        "the row no run wrote is kept"
+    );
+    assert_eq!(
+        sqlite(&v2, "SELECT status FROM migration_runs").trim(),
+        "rolled_back"
+    );
     // Twice: harmless.
     let dump = sqlite(&v1.path, ".dump");
     let out = run(ROLLBACK, &args, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(sqlite(&v1.path, ".dump"), dump);
     // A tampered backup is refused before anything is touched.
-    let set = std::fs::read_dir(&backups).unwrap().next().unwrap().unwrap().path();
+    let set = std::fs::read_dir(&backups)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(set.join("backup.json"), "{}").unwrap();
     sqlite(&v1.path, "DELETE FROM prayermark");
     let before = v1_fingerprint(&v1.path);
     let out = run(ROLLBACK, &args, &[]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(text(&out).contains("does not verify") && text(&out).contains("backup.json"), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not verify") && text(&out).contains("backup.json"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(v1_fingerprint(&v1.path), before);
 }

@@ -75,7 +75,12 @@ impl LiveV1 {
         let path = dir.join("thywill.db");
         std::fs::copy(root().join("fixtures/g1-s/v1.db"), &path).unwrap();
         sqlite(&path, "PRAGMA journal_mode=WAL;");
-        let mut holder = Command::new("sqlite3").arg(&path).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut holder = Command::new("sqlite3")
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let stdin = holder.stdin.as_mut().unwrap();
         stdin.write_all(b"PRAGMA wal_autocheckpoint=0;\nINSERT INTO securitylog (id, event_type, created_at) VALUES ('0ps0000000000000000000000000test', 'login', '2025-07-05 01:59:00');\nSELECT 'ready';\n").unwrap();
         stdin.flush().unwrap();
@@ -83,7 +88,10 @@ impl LiveV1 {
         let mut lines = std::io::BufReader::new(holder.stdout.take().unwrap()).lines();
         assert!(lines.any(|l| l.unwrap() == "ready"));
         let wal = PathBuf::from(format!("{}-wal", path.display()));
-        assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the v1 -wal holds data");
+        assert!(
+            std::fs::metadata(&wal).unwrap().len() > 0,
+            "the v1 -wal holds data"
+        );
         LiveV1 { path, holder }
     }
 }
