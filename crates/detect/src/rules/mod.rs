@@ -311,17 +311,23 @@ pub(crate) fn check_utf8(
     rf: &mut RowFindings,
     columns: &[(&str, &V1Value)],
 ) -> Vec<Option<String>> {
-    let mut bad = Vec::new();
-    let out = columns
+    check_utf8_only(rf, columns);
+    columns
         .iter()
-        .map(|(name, v)| {
-            let has_nul = matches!(v, V1Value::Text(b) if b.contains(&0));
-            if v.is_invalid_utf8_text() || has_nul {
-                bad.push(format!("{name} (bytes x'{}')", hex_prefix(v)));
-            }
-            crate::text::storable_text(v)
-        })
-        .collect();
+        .map(|(_, v)| crate::text::storable_text(v))
+        .collect()
+}
+
+/// [`check_utf8`] without the decoded texts (the finding only; nothing allocated for clean
+/// columns).
+pub(crate) fn check_utf8_only(rf: &mut RowFindings, columns: &[(&str, &V1Value)]) {
+    let mut bad = Vec::new();
+    for (name, v) in columns {
+        let has_nul = matches!(v, V1Value::Text(b) if b.contains(&0));
+        if v.is_invalid_utf8_text() || has_nul {
+            bad.push(format!("{name} (bytes x'{}')", hex_prefix(v)));
+        }
+    }
     if !bad.is_empty() {
         rf.push(
             RuleId::Utf8,
@@ -332,7 +338,6 @@ pub(crate) fn check_utf8(
             ),
         );
     }
-    out
 }
 
 fn hex_prefix(v: &V1Value) -> String {

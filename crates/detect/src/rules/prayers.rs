@@ -9,13 +9,14 @@ use thywill_v1::{PrayerRow, V1Value};
 use super::archive::{check_archive_path, RecordArchive};
 use super::users::Users;
 use super::{
-    check_time, check_utf8, key_text, require_parent, resolve_parent, show, time_from_evidence,
-    Ctx, NoShape, Parent, RowFindings, TimeOutcome,
+    check_time, check_utf8_only, key_text, require_parent, resolve_parent, show,
+    time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyIndex, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, RuleId};
 use crate::plan::{IdMapEntry, Plan, PrayerState, ResolvedFlag, ResolvedPrayer, Verdict};
+use crate::text::parse_lower_hex32;
 use crate::time;
 
 /// The v1 table name.
@@ -109,7 +110,7 @@ impl Prayers {
         };
         let policy = ctx.policy;
         let files = ctx.opts.archive_files;
-        let n = ctx.db.for_each::<PrayerRow, DetectError, _>(|row| {
+        let n = ctx.db.for_each_ref::<PrayerRow, DetectError, _>(|row| {
             let idx = p.states.len() as u32;
             let key = key_text(&row.id, row.rowid);
             let mut rf = RowFindings::new(row.rowid, key.clone());
@@ -117,7 +118,7 @@ impl Prayers {
             if let Some(nk) = &norm {
                 let _ = p.index.insert(nk, idx);
             }
-            let texts = check_utf8(
+            check_utf8_only(
                 &mut rf,
                 &[
                     ("text", &row.text),
@@ -125,8 +126,12 @@ impl Prayers {
                     ("project_tag", &row.project_tag),
                 ],
             );
-            let text = texts[0].as_deref().unwrap_or("");
-            let len = text.trim().chars().count();
+            // The stored text as v2 gets it (`storable_text`: NUL → U+FFFD, one character for
+            // one, neither is whitespace), counted without copying it.
+            let len = row
+                .text
+                .to_text_lossy()
+                .map_or(0, |t| t.trim().chars().count());
             if !(MIN_TEXT..=MAX_TEXT).contains(&len) {
                 rf.push(
                     RuleId::TextLength,
@@ -195,7 +200,11 @@ impl Prayers {
             p.authors.push(author);
             p.by_rowid.insert(row.rowid, idx);
             p.rowids.push(row.rowid);
-            if !rf.items.is_empty() || key != hex_id(p.states[idx as usize].v2_id) {
+            // A canonical lower-case hex key is its own v2 id text (no string built to compare).
+            let canonical_key = matches!(&row.id, V1Value::Text(b) if parse_lower_hex32(b).is_some());
+            if !rf.items.is_empty()
+                || (!canonical_key && key != hex_id(p.states[idx as usize].v2_id))
+            {
                 p.rfs.insert(idx, rf);
             }
             Ok(())
