@@ -55,6 +55,19 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
         .max(1);
+    // What `thywill-analyze` adds before detection: opening the file and the integrity check.
+    {
+        let t = Instant::now();
+        let db = V1Database::open(dir.join("v1.db")).and_then(|db| db.integrity().map(|_| db));
+        if let Err(e) = db {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        println!(
+            "open + integrity G1-{size}: {:.3} s (the rest of the analyze budget)",
+            t.elapsed().as_secs_f64()
+        );
+    }
     for policy in [Policy::Repair, Policy::Strict] {
         let mut times = Vec::with_capacity(repeat);
         let mut cpus = Vec::with_capacity(repeat);
