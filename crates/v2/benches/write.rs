@@ -8,6 +8,7 @@
 //!
 //! Prints rows/s and the peak resident memory (`VmHWM`). Run:
 //! `THYWILL_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/test cargo bench -p thywill-v2 --bench write`
+//! (add `RUST_LOG=thywill_v2=debug` for the time of every deferred constraint, index and step).
 
 use std::time::Instant;
 
@@ -65,6 +66,13 @@ fn main() -> Result<(), Error> {
     // `cargo test --benches` passes flags; only run when invoked as a benchmark.
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return Ok(());
+    }
+    // `RUST_LOG=thywill_v2=debug` shows how long each deferred constraint and index took.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
     }
     println!("thywill-v2 writer, M sizes: {USERS} users, {PRAYERS} prayers, {MARKS} marks = {TOTAL} rows");
 

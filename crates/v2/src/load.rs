@@ -432,13 +432,9 @@ impl<'db> Load<'db> {
     }
 
     fn finish(&mut self, counts_json: Option<String>) -> Result<()> {
-        let deferred = std::mem::take(&mut self.deferred);
-        for (what, sql) in deferred.build.iter().chain(&deferred.foreign_keys) {
-            let started = std::time::Instant::now();
-            let r = self.conn().batch(sql);
-            r.map_err(|e| self.err(&format!("building {what}"), e))?;
-            tracing::debug!(what = %what, seconds = started.elapsed().as_secs_f64(), "built");
-        }
+        let mut deferred = std::mem::take(&mut self.deferred);
+        self.build(&deferred.build)?;
+        let started = std::time::Instant::now();
         if let AnyConn::Sqlite(c) = self.conn() {
             let r = sqlite_foreign_key_problem(c);
             if let Some(p) = r.map_err(|e| self.err("PRAGMA foreign_key_check", e))? {
@@ -447,6 +443,37 @@ impl<'db> Load<'db> {
                     key: p.1,
                     reason: p.2,
                 });
+            }
+        }
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "foreign_key_check"
+        );
+        let started = std::time::Instant::now();
+        let mut run_rows_keys = Vec::new();
+        if let AnyConn::Pg(c) = self.conn() {
+            // The table was emptied at the start of the load. Checking each recorded key's
+            // run_id by a trigger per row, and inserting ~55,000 keys one by one into the primary
+            // key, cost more than the inserts themselves: drop both, insert, build the key by one
+            // sort and validate the foreign key by one join (here and in the last step).
+            let r = pg_ddl(c, &["migration_run_rows"], &["f", "p"]).and_then(|ddl| {
+                let drops: Vec<&str> = ddl
+                    .iter()
+                    .filter(|r| r.kind == "f")
+                    .chain(ddl.iter().filter(|r| r.kind == "p"))
+                    .map(|r| r.drop_sql.as_str())
+                    .collect();
+                c.batch_execute(&drops.join(";\n"))?;
+                Ok(ddl)
+            });
+            let ddl = r.map_err(|e| self.err("setting up migration_run_rows", e))?;
+            for r in ddl {
+                let list = if r.kind == "f" {
+                    &mut deferred.foreign_keys
+                } else {
+                    &mut run_rows_keys
+                };
+                list.push((r.what, r.create_sql));
             }
         }
         let run_id = self.run.run_id.clone();
@@ -459,6 +486,13 @@ impl<'db> Load<'db> {
             let r = self.conn().exec1(&sql, &run_id);
             r.map_err(|e| self.err("recording the run's rows", e))?;
         }
+        self.build(&run_rows_keys)?;
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "migration_run_rows"
+        );
+        self.build(&deferred.foreign_keys)?;
+        let started = std::time::Instant::now();
         let counts = counts_json
             .unwrap_or_else(|| serde_json::to_string(&self.rows).unwrap_or_else(|_| "{}".into()));
         let now = now_utc();
@@ -479,6 +513,21 @@ impl<'db> Load<'db> {
         } else {
             let r = self.conn().commit();
             r.map_err(|e| self.err("COMMIT", e))?;
+        }
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "run recorded, COMMIT"
+        );
+        Ok(())
+    }
+
+    /// Runs deferred DDL (constraints, indexes) in order, timing each statement.
+    fn build(&mut self, ddl: &[(String, String)]) -> Result<()> {
+        for (what, sql) in ddl {
+            let started = std::time::Instant::now();
+            let r = self.conn().batch(sql);
+            r.map_err(|e| self.err(&format!("building {what}"), e))?;
+            tracing::debug!(what = %what, seconds = started.elapsed().as_secs_f64(), "built");
         }
         Ok(())
     }
@@ -771,13 +820,12 @@ struct DdlRow {
     kind: String,
 }
 
-/// Reads the application tables' keys, unique constraints, foreign keys and secondary indexes
-/// from `pg_catalog`, drops them, and returns the statements that re-create them.
-fn defer_pg(c: &mut PgConnection) -> QueryResult<Deferred> {
-    c.batch_execute(
-        "SET LOCAL maintenance_work_mem = '256MB'; SET LOCAL max_parallel_maintenance_workers = 2",
-    )?;
+/// The keys, unique constraints (`p`, `u`), foreign keys (`f`) and secondary indexes (`i`) of
+/// `tables`, of the kinds in `kinds`, read from `pg_catalog` with the statements dropping and
+/// re-creating them.
+fn pg_ddl(c: &mut PgConnection, tables: &[&str], kinds: &[&str]) -> QueryResult<Vec<DdlRow>> {
     let sql = "
+        SELECT * FROM (
         SELECT c.conname::text AS what,
                format('ALTER TABLE %I DROP CONSTRAINT %I', t.relname, c.conname) AS drop_sql,
                format('ALTER TABLE %I ADD CONSTRAINT %I %s', t.relname, c.conname,
@@ -796,11 +844,21 @@ fn defer_pg(c: &mut PgConnection) -> QueryResult<Deferred> {
          WHERE n.nspname = current_schema() AND t.relname = ANY($1)
            AND NOT EXISTS (SELECT 1 FROM pg_constraint k
                             WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x'))
+        ) d WHERE d.kind = ANY($2)
          ORDER BY 1";
-    let tables: Vec<&str> = APP_TABLES.to_vec();
-    let rows: Vec<DdlRow> = diesel::sql_query(sql)
-        .bind::<Array<Text>, _>(&tables)
-        .load(c)?;
+    diesel::sql_query(sql)
+        .bind::<Array<Text>, _>(tables)
+        .bind::<Array<Text>, _>(kinds)
+        .load(c)
+}
+
+/// Reads the application tables' keys, unique constraints, foreign keys and secondary indexes
+/// from `pg_catalog`, drops them, and returns the statements that re-create them.
+fn defer_pg(c: &mut PgConnection) -> QueryResult<Deferred> {
+    c.batch_execute(
+        "SET LOCAL maintenance_work_mem = '256MB'; SET LOCAL max_parallel_maintenance_workers = 2",
+    )?;
+    let rows = pg_ddl(c, &APP_TABLES, &["p", "u", "f", "i"])?;
     let of = |k: &'static str| rows.iter().filter(move |r| r.kind == k);
     // Drop foreign keys first (they depend on the referenced keys), then keys, then indexes.
     let drops: Vec<&str> = of("f")
