@@ -82,13 +82,7 @@ fn chrono_parse(s: &str) -> Option<thywill_pipeline::NaiveDateTime> {
 
 /// Maps a pipeline error to the message and exit code.
 pub fn pipeline_error(e: PipelineError) -> CliError {
-    let exit = match e.exit_code() {
-        2 => Exit::Usage,
-        3 => Exit::Unusable,
-        4 => Exit::Refused,
-        _ => Exit::Failed,
-    };
-    CliError::new(exit, e)
+    CliError::coded(e.exit_code(), e)
 }
 
 /// Writes the requested reports, prints the summary, and gives the exit code for the report.

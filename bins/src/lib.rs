@@ -21,6 +21,20 @@ pub enum Exit {
     Refused = 4,
 }
 
+impl Exit {
+    /// The exit for a numeric code as the crates' errors give it (`exit_code()`): 2 usage,
+    /// 3 unusable input, 4 refused for safety, anything else a failure.
+    pub fn from_code(code: i32) -> Exit {
+        match code {
+            0 => Exit::Ok,
+            2 => Exit::Usage,
+            3 => Exit::Unusable,
+            4 => Exit::Refused,
+            _ => Exit::Failed,
+        }
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> Self {
         ExitCode::from(e as u8)
@@ -37,6 +51,11 @@ pub struct CliError {
 }
 
 impl CliError {
+    /// An error whose exit code is the crate error's own `exit_code()`.
+    pub fn coded(code: impl Into<i32>, message: impl std::fmt::Display) -> Self {
+        CliError::new(Exit::from_code(code.into()), message)
+    }
+
     /// An error with an explicit exit code.
     pub fn new(exit: Exit, message: impl std::fmt::Display) -> Self {
         CliError {

@@ -103,12 +103,7 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: OpsError) -> CliError {
-    let exit = match e.exit_code() {
-        3 => Exit::Unusable,
-        4 => Exit::Refused,
-        _ => Exit::Failed,
-    };
-    CliError::new(exit, e)
+    CliError::coded(e.exit_code(), e)
 }
 
 fn sibling(name: &str) -> PathBuf {

@@ -66,14 +66,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         v1_only: cli.v1_only,
         ..Options::new(cli.v1_db, cli.v2_db)
     };
-    let fail = |e: ValidateError| {
-        let exit = match e.exit_code() {
-            2 => Exit::Usage,
-            1 => Exit::Failed,
-            _ => Exit::Unusable,
-        };
-        CliError::new(exit, e)
-    };
+    let fail = |e: ValidateError| CliError::coded(e.exit_code(), e);
     let report = validate(&opts).map_err(fail)?;
     for c in &report.checks {
         println!(
