@@ -23,6 +23,7 @@ pub use analyze::analyze;
 pub use error::PipelineError;
 pub use migrate::migrate;
 pub use progress::{Progress, ProgressMode, StageTiming};
+pub use reconcile::reconcile_input;
 pub use report::Report;
 
 /// The tool version written into reports and `migration_runs`.

@@ -20,7 +20,7 @@ fn text(v: &V1Value) -> Option<String> {
 
 /// The database side of the reconciliation: users, prayers and marks as the archive crate wants
 /// them, member references turned into display names.
-fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, V1Error> {
+pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, V1Error> {
     let users = db.read_all::<UserRow>()?;
     let schema = db.schema();
     let mut names: HashMap<String, String> = HashMap::new();

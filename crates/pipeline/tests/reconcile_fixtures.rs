@@ -2,8 +2,6 @@
 //! v1 tree) finds exactly the generator's `archive_expected` entries of the rules
 //! `R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING` and `R-ARCHIVE-MISMATCH`.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -44,7 +42,7 @@ fn check(name: &str) {
         .collect();
     assert!(!want.is_empty(), "{name}: no archive findings in the truth");
     let db = V1Database::open(dir.join("v1.db")).unwrap();
-    let input = support::reconcile_input_from_v1(&db).unwrap();
+    let input = thywill_pipeline::reconcile_input(&db).unwrap();
     let archive = scan_v1_tree(&dir.join("text_archives")).unwrap();
     assert!(archive.problems.is_empty(), "{:?}", archive.problems);
     let findings = reconcile(&archive, &input, &ReconcileOptions::default());
