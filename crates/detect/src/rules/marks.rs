@@ -51,7 +51,7 @@ fn mark_v2_id(id: &V1Value, prayer: u128, user: u128, at: NaiveDateTime) -> u128
 /// Before users are settled, when some user's `created_at` needs evidence: each member's
 /// earliest mark (one extra streamed pass, only then).
 pub(crate) fn user_activity(ctx: &Ctx<'_>, users: &mut Users) -> Result<(), DetectError> {
-    ctx.db.for_each::<MarkRow, DetectError, _>(|m| {
+    ctx.db.for_each_ref::<MarkRow, DetectError, _>(|m| {
         if let (Some(e), Some(t)) = (users.entry_of(&m.user), time::parse_value(&m.created_at)) {
             users.note_activity(e, t.at);
         }
