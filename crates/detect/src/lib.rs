@@ -6,8 +6,9 @@
 //! every v1 row that pass 2 applies without re-deciding, the `migration_id_map`, and the
 //! accounting law per carried table (checked to balance before anything is written).
 //!
-//! Detection is set-based: whole-table scans into hashed key sets, marks streamed grouped by
-//! prayer (never all held). See `README.md` for the contract and the interpretations chosen.
+//! Detection is set-based: whole-table scans into hashed key sets; marks in one plain scan that
+//! keeps a 16-byte duplicate key per mark, never the rows. See `README.md` for the contract, the
+//! interpretations chosen and the performance figures.
 //!
 //! ```no_run
 //! use thywill_detect::{detect, DetectOptions, Policy};
