@@ -30,7 +30,54 @@ pub(crate) fn prepare(
 ) -> Result<Source, PipelineError> {
     let stage = progress.start("detect", 0);
     let db = V1Database::open(&common.v1_db)?;
-    let sha256 = source_sha256(&common.v1_db)?;
+    // Hashing the whole source file is pure I/O and CPU: it runs on another core while the
+    // snapshot is checked and analysed.
+    let (sha256, analysed) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| source_sha256(&common.v1_db));
+        let analysed = analyse(&db, common);
+        let sha256 = hashing.join().unwrap_or_else(|_| {
+            Err(thywill_v1::V1Error::Io {
+                path: common.v1_db.clone(),
+                source: std::io::Error::other("the hashing thread panicked"),
+            })
+        });
+        (sha256, analysed)
+    });
+    let Analysed {
+        integrity,
+        table_counts,
+        plan,
+        archive_findings,
+    } = analysed?;
+    let sha256 = sha256?;
+    let mut stage = stage;
+    stage.inc(
+        CARRIED_TABLES
+            .iter()
+            .map(|t| table_counts.get(*t).copied().unwrap_or(0))
+            .sum(),
+    );
+    progress.finish(stage);
+    Ok(Source {
+        db,
+        sha256,
+        integrity,
+        table_counts,
+        plan,
+        archive_findings,
+    })
+}
+
+/// What `analyse` learns from the snapshot.
+struct Analysed {
+    integrity: IntegrityReport,
+    table_counts: BTreeMap<String, u64>,
+    plan: Plan,
+    archive_findings: Vec<crate::report::ReportFinding>,
+}
+
+/// Integrity, counts, the detector's plan and the archive reconciliation of an open snapshot.
+fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, PipelineError> {
     let integrity = db.integrity()?;
     let table_counts = db.table_counts()?;
     let archive_files = match &common.archives_v1 {
@@ -45,22 +92,12 @@ pub(crate) fn prepare(
     opts.archive_files = archive_files
         .as_ref()
         .map(|f| f as &dyn thywill_detect::ArchiveFiles);
-    let plan = detect(&db, &opts)?;
+    let plan = detect(db, &opts)?;
     let archive_findings = match &common.archives_v1 {
-        Some(root) => crate::reconcile::reconcile_archives(&db, root)?,
+        Some(root) => crate::reconcile::reconcile_archives(db, root)?,
         None => Vec::new(),
     };
-    let mut stage = stage;
-    stage.inc(
-        CARRIED_TABLES
-            .iter()
-            .map(|t| table_counts.get(*t).copied().unwrap_or(0))
-            .sum(),
-    );
-    progress.finish(stage);
-    Ok(Source {
-        db,
-        sha256,
+    Ok(Analysed {
         integrity,
         table_counts,
         plan,
