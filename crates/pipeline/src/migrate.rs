@@ -78,7 +78,19 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
             },
         )?;
         report.run_id = Some(load.run_id().to_string());
-        let expected: u64 = source.plan.counts().values().map(|c| c.written).sum();
+        // The rows that reach the writer: attribute and role rows become columns, not rows.
+        let expected: u64 = [
+            "user",
+            "prayer",
+            "prayermark",
+            "user_roles",
+            "invitetoken",
+            "session",
+        ]
+        .iter()
+        .filter_map(|t| source.plan.counts().get(*t))
+        .map(|c| c.written)
+        .sum();
         let mut stage = progress.start("write", expected);
         write_rows(
             &source,

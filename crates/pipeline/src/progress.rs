@@ -65,9 +65,15 @@ impl Progress {
             };
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{prefix:>9} [{bar:30}] {human_pos}/{human_len} rows {per_sec} {elapsed}",
+                    "{prefix:>9} [{bar:30}] {human_pos}/{human_len} rows {rate} {elapsed}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0} rows/s", state.per_sec());
+                    },
+                )
                 .progress_chars("=> "),
             );
             bar.set_prefix(name.to_string());
