@@ -36,7 +36,7 @@ use crate::db::{
 use crate::error::{Error, Result};
 use crate::rows::{run_status, MigrationRun};
 use crate::schema::migration_runs;
-use crate::table::V2Row;
+use crate::table::{V2Row, COPY_BINARY_HEADER, COPY_BINARY_TRAILER};
 use crate::target::Target;
 
 /// Key of the PostgreSQL advisory lock that serialises migration runs on one database.
@@ -627,6 +627,8 @@ struct PgSink<'w, 'a> {
     target: &'a Target,
     count: u64,
     failed: Option<Error>,
+    /// COPY binary format (else text).
+    binary: bool,
 }
 
 impl PgSink<'_, '_> {
@@ -645,7 +647,11 @@ impl<R: V2Row> RowSink<R> for PgSink<'_, '_> {
             });
         }
         let r = check_row(row, self.run_id).and_then(|()| {
-            row.encode_copy(&mut self.buf);
+            if self.binary {
+                row.encode_copy_binary(&mut self.buf);
+            } else {
+                row.encode_copy(&mut self.buf);
+            }
             self.count += 1;
             if self.buf.len() >= COPY_BUFFER {
                 self.send::<R>()
@@ -694,7 +700,8 @@ fn write_pg<R: V2Row, E>(
     // diesel's COPY callback is an `Fn`: hand it the caller's `FnOnce` through a cell.
     let f = RefCell::new(Some(f));
     let outcome: RefCell<Option<std::result::Result<u64, Fail<E>>>> = RefCell::new(None);
-    let res = R::copy_pg::<CopyAbort, _>(c, |out| {
+    let binary = R::BINARY_COPY;
+    let res = R::copy_pg::<CopyAbort, _>(c, binary, |out| {
         let Some(f) = f.borrow_mut().take() else {
             return Err(CopyAbort::Aborted);
         };
@@ -705,12 +712,21 @@ fn write_pg<R: V2Row, E>(
             target,
             count: 0,
             failed: None,
+            binary,
         };
+        if binary {
+            sink.buf.extend_from_slice(COPY_BINARY_HEADER);
+        }
         let r = f(&mut sink);
         let r = match (r, sink.failed.take()) {
             (Err(e), _) => Err(Fail::Caller(e)),
             (Ok(()), Some(e)) => Err(Fail::Writer(e)),
-            (Ok(()), None) => sink.send::<R>().map(|()| sink.count).map_err(Fail::Writer),
+            (Ok(()), None) => {
+                if binary {
+                    sink.buf.extend_from_slice(COPY_BINARY_TRAILER);
+                }
+                sink.send::<R>().map(|()| sink.count).map_err(Fail::Writer)
+            }
         };
         let ok = r.is_ok();
         *outcome.borrow_mut() = Some(r);

@@ -37,13 +37,24 @@ pub trait V2Row: sealed::Sealed + Clone + std::fmt::Debug + Send + 'static {
     #[doc(hidden)]
     fn run_id(&self) -> Option<&str>;
 
+    /// Whether PostgreSQL receives this table in COPY's binary format (every column's type has a
+    /// simple binary form; `sessions.ip_address` is `inet`, so sessions stay on the text format).
+    #[doc(hidden)]
+    const BINARY_COPY: bool;
+
     /// Appends the row as one line of PostgreSQL COPY text format.
     #[doc(hidden)]
     fn encode_copy(&self, buf: &mut Vec<u8>);
 
-    /// Runs `COPY table (columns) FROM STDIN` with the data written by `data`.
+    /// Appends the row as one tuple of PostgreSQL COPY binary format (field count, then per field
+    /// its length and bytes, `-1` for NULL).
     #[doc(hidden)]
-    fn copy_pg<E, F>(conn: &mut PgConnection, data: F) -> Result<usize, E>
+    fn encode_copy_binary(&self, buf: &mut Vec<u8>);
+
+    /// Runs `COPY table (columns) FROM STDIN` (binary format when `binary`) with the data written
+    /// by `data`.
+    #[doc(hidden)]
+    fn copy_pg<E, F>(conn: &mut PgConnection, binary: bool, data: F) -> Result<usize, E>
     where
         E: From<diesel::result::Error> + std::error::Error,
         F: Fn(&mut dyn Write) -> Result<(), E>;
@@ -56,6 +67,8 @@ pub trait V2Row: sealed::Sealed + Clone + std::fmt::Debug + Send + 'static {
 /// One column value: its COPY text encoding and the per-value checks every column shares.
 pub(crate) trait Field {
     fn encode(&self, buf: &mut Vec<u8>);
+    /// The value in COPY binary format: 32-bit big-endian length, then the bytes (`-1`: NULL).
+    fn encode_binary(&self, buf: &mut Vec<u8>);
     /// A reason if the value cannot be stored faithfully on both backends.
     fn problem(&self) -> Option<&'static str>;
 }
@@ -63,6 +76,13 @@ pub(crate) trait Field {
 impl Field for String {
     fn encode(&self, buf: &mut Vec<u8>) {
         escape_copy_text(self.as_bytes(), buf);
+    }
+    fn encode_binary(&self, buf: &mut Vec<u8>) {
+        // text and varchar: the UTF-8 bytes (a Rust string is valid UTF-8; NUL is refused by
+        // the checks; the server still applies the varchar length).
+        let len = i32::try_from(self.len()).unwrap_or(i32::MAX);
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.extend_from_slice(self.as_bytes());
     }
     fn problem(&self) -> Option<&'static str> {
         self.contains('\0').then_some("contains a NUL byte")
@@ -73,6 +93,10 @@ impl Field for bool {
     fn encode(&self, buf: &mut Vec<u8>) {
         buf.push(if *self { b't' } else { b'f' });
     }
+    fn encode_binary(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&1i32.to_be_bytes());
+        buf.push(u8::from(*self));
+    }
     fn problem(&self) -> Option<&'static str> {
         None
     }
@@ -81,6 +105,10 @@ impl Field for bool {
 impl Field for i32 {
     fn encode(&self, buf: &mut Vec<u8>) {
         let _ = write!(buf, "{self}");
+    }
+    fn encode_binary(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&4i32.to_be_bytes());
+        buf.extend_from_slice(&self.to_be_bytes());
     }
     fn problem(&self) -> Option<&'static str> {
         None
@@ -104,6 +132,12 @@ impl Field for NaiveDateTime {
             let _ = write!(buf, ".{micros:06}");
         }
     }
+    fn encode_binary(&self, buf: &mut Vec<u8>) {
+        // timestamp: microseconds since 2000-01-01 00:00:00 (the checks keep whole microseconds).
+        let micros = self.and_utc().timestamp_micros() - PG_EPOCH_UNIX_MICROS;
+        buf.extend_from_slice(&8i32.to_be_bytes());
+        buf.extend_from_slice(&micros.to_be_bytes());
+    }
     fn problem(&self) -> Option<&'static str> {
         if !(1..=9999).contains(&self.year()) {
             Some("timestamp outside years 1..=9999")
@@ -122,10 +156,25 @@ impl<T: Field> Field for Option<T> {
             None => buf.extend_from_slice(b"\\N"),
         }
     }
+    fn encode_binary(&self, buf: &mut Vec<u8>) {
+        match self {
+            Some(v) => v.encode_binary(buf),
+            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
     fn problem(&self) -> Option<&'static str> {
         self.as_ref().and_then(Field::problem)
     }
 }
+
+/// 2000-01-01 00:00:00 (PostgreSQL's timestamp epoch) in microseconds since the Unix epoch.
+const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+
+/// The start of a COPY binary stream: signature, flags (no OIDs), header extension length 0.
+pub(crate) const COPY_BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// The end of a COPY binary stream: a field count of -1.
+pub(crate) const COPY_BINARY_TRAILER: &[u8] = &[0xff, 0xff];
 
 /// Escapes text for COPY's text format: backslash, tab, newline and carriage return are written as
 /// `\\`, `\t`, `\n`, `\r`; everything else (any UTF-8) as is. NUL is refused earlier by the checks.
@@ -147,11 +196,12 @@ pub(crate) fn escape_copy_text(s: &[u8], buf: &mut Vec<u8>) {
 }
 
 macro_rules! v2_row {
-    ($ty:ident, $table:ident, key = |$r:ident| $key:expr, check = $check:path $(, run = $run:ident)?, [$($field:ident),+ $(,)?]) => {
+    ($ty:ident, $table:ident, key = |$r:ident| $key:expr, check = $check:path $(, run = $run:ident)?, binary = $binary:literal, [$($field:ident),+ $(,)?]) => {
         impl sealed::Sealed for $ty {}
         impl V2Row for $ty {
             const TABLE: &'static str = stringify!($table);
             const COLUMNS: usize = [$(stringify!($field)),+].len();
+            const BINARY_COPY: bool = $binary;
 
             fn key(&self) -> String {
                 let $r = self;
@@ -181,14 +231,24 @@ macro_rules! v2_row {
                 }
             }
 
-            fn copy_pg<E, F>(conn: &mut PgConnection, data: F) -> Result<usize, E>
+            fn encode_copy_binary(&self, buf: &mut Vec<u8>) {
+                buf.extend_from_slice(&(Self::COLUMNS as i16).to_be_bytes());
+                $(
+                    Field::encode_binary(&self.$field, buf);
+                )+
+            }
+
+            fn copy_pg<E, F>(conn: &mut PgConnection, binary: bool, data: F) -> Result<usize, E>
             where
                 E: From<diesel::result::Error> + std::error::Error,
                 F: Fn(&mut dyn Write) -> Result<(), E>,
             {
+                use diesel::pg::CopyFormat;
                 use diesel::prelude::ExecuteCopyFromDsl;
+                let format = if binary { CopyFormat::Binary } else { CopyFormat::Text };
                 diesel::copy_from(schema::$table::table)
                     .from_raw_data(($(schema::$table::$field,)+), data)
+                    .with_format(format)
                     .execute(conn)
             }
 
@@ -204,6 +264,7 @@ v2_row!(
     users,
     key = |r| r.id.clone(),
     check = check_user,
+    binary = true,
     [
         id,
         display_name,
@@ -224,6 +285,7 @@ v2_row!(
     prayers,
     key = |r| r.id.clone(),
     check = check_prayer,
+    binary = true,
     [
         id,
         author_id,
@@ -245,6 +307,7 @@ v2_row!(
     prayer_marks,
     key = |r| r.id.clone(),
     check = check_mark,
+    binary = true,
     [id, prayer_id, user_id, marked_at,]
 );
 v2_row!(
@@ -252,6 +315,7 @@ v2_row!(
     user_roles,
     key = |r| format!("{}/{}", r.user_id, r.role),
     check = check_role,
+    binary = true,
     [user_id, role, granted_at, granted_by_user_id,]
 );
 v2_row!(
@@ -259,6 +323,7 @@ v2_row!(
     invites,
     key = |r| r.id.clone(),
     check = check_invite,
+    binary = true,
     [
         id,
         token,
@@ -278,6 +343,7 @@ v2_row!(
     sessions,
     key = |r| r.id.clone(),
     check = check_session,
+    binary = false,
     [
         id,
         user_id,
@@ -293,6 +359,7 @@ v2_row!(
     content_flags,
     key = |r| r.id.clone(),
     check = check_flag,
+    binary = true,
     [
         id,
         prayer_id,
@@ -310,6 +377,7 @@ v2_row!(
     key = |r| format!("{}/{}", r.entity, r.v1_key),
     check = check_id_map,
     run = run_id,
+    binary = true,
     [run_id, entity, v1_key, v2_id,]
 );
 v2_row!(
@@ -318,6 +386,7 @@ v2_row!(
     key = |r| format!("{}/{}/{}", r.v1_table, r.v1_key, r.rule),
     check = check_finding,
     run = run_id,
+    binary = true,
     [
         run_id,
         v1_table,
@@ -630,6 +699,37 @@ mod tests {
         assert_eq!(
             String::from_utf8(b).unwrap(),
             "a\\tb\\nc\\\\d\\re \"q\" 'x' é ☃"
+        );
+    }
+
+    #[test]
+    fn encodes_copy_binary() {
+        assert_eq!(COPY_BINARY_HEADER.len(), 19);
+        let at = |y, mo, d, h, mi, s, us| {
+            chrono::NaiveDate::from_ymd_opt(y, mo, d)
+                .and_then(|d| d.and_hms_micro_opt(h, mi, s, us))
+                .unwrap()
+        };
+        let mut b = Vec::new();
+        at(2000, 1, 1, 0, 0, 0, 0).encode_binary(&mut b);
+        at(1999, 12, 31, 23, 59, 59, 999_999).encode_binary(&mut b);
+        let mut want = vec![0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8];
+        want.extend_from_slice(&(-1i64).to_be_bytes());
+        assert_eq!(b, want);
+        let mut b = Vec::new();
+        Some("é\t".to_string()).encode_binary(&mut b);
+        None::<String>.encode_binary(&mut b);
+        true.encode_binary(&mut b);
+        (-2i32).encode_binary(&mut b);
+        assert_eq!(
+            b,
+            [
+                &[0, 0, 0, 3, 0xc3, 0xa9, b'\t'][..],
+                &[0xff; 4],
+                &[0, 0, 0, 1, 1],
+                &[0, 0, 0, 4, 0xff, 0xff, 0xff, 0xfe]
+            ]
+            .concat()
         );
     }
 }
