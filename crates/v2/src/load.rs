@@ -12,8 +12,8 @@
 //! 3. PostgreSQL: drop the application tables' foreign keys, primary/unique constraints and
 //!    secondary indexes (definitions read from `pg_catalog`, kept to re-create them); SQLite: drop
 //!    the secondary indexes and load with `foreign_keys = OFF`;
-//! 4. the caller streams rows table by table (`COPY` / multi-row `INSERT`), each row checked in Rust
-//!    first;
+//! 4. the caller streams rows table by table (`COPY`, binary format but for `sessions` / multi-row
+//!    `INSERT`), each row checked in Rust first;
 //! 5. on commit: re-create primary/unique constraints, indexes, then foreign keys (PostgreSQL
 //!    validates each with one join); SQLite re-creates its indexes and runs `foreign_key_check`;
 //!    record the run's rows in `migration_run_rows`; set the run `succeeded`; `COMMIT` (a dry run
