@@ -183,7 +183,7 @@ impl LawTally {
 
     fn violation(&mut self, msg: String) {
         self.violations += 1;
-        if self.examples.len() < 5 {
+        if self.examples.len() < MAX_LAW_EXAMPLES {
             self.examples.push(format!("{} {msg}", self.table));
         }
     }
@@ -230,6 +230,8 @@ pub struct Derived {
     pub orphans: Vec<String>,
     /// What the targeted second pass over the marks needs.
     pub(crate) mark_context: Option<MarkContext>,
+    /// Scan positions of the marks' law examples recorded during the derivation.
+    unresolved_marks: Vec<u32>,
 }
 
 /// The resolvers the mark derivation uses, kept for the targeted second pass.
@@ -287,6 +289,10 @@ impl Actual {
 }
 
 const USERS: usize = 0;
+/// Position of the marks in [`Derived::law`].
+const MARK_LAW: usize = 2;
+/// Violations named per table.
+const MAX_LAW_EXAMPLES: usize = 5;
 const PRAYERS: usize = 1;
 const ROLES: usize = 3;
 const INVITES: usize = 4;
@@ -320,6 +326,7 @@ impl Members {
 /// Derives the expected v2 content and traces every v1 row, reading v1 by full scans.
 pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Derived, V1Error> {
     let schema = v1.schema();
+    let (marks_rx, marks_reader) = read_marks_ahead(v1);
     let mut out = Derived::default();
     let mut users = CanonTable::of::<User>();
     let mut law_users = LawTally::new("user");
@@ -412,25 +419,38 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         members,
         written_prayers,
     };
-    v1.for_each::<MarkRow, V1Error, _>(|m| {
+    // Whether a written mark is in v2 is settled later ([`settle_marks`]), so that the marks
+    // can be read back from v2 while this scan runs.
+    let mut unresolved_seqs: Vec<u32> = Vec::new();
+    let mut seq = 0u32;
+    let mut scan = |m: MarkRow| {
         law_marks.read += 1;
         let key = row_key(&m.id, m.rowid);
         seen.note(ledger, "prayermark", &key);
         match mark_fate(&m, &key, ledger, &ctx) {
             MarkFate::Excluded(d) => law_marks.account(d),
-            MarkFate::Unresolved => law_marks.violation(format!(
-                "{key}: no finding, yet prayer, member or time does not resolve"
-            )),
+            MarkFate::Unresolved => {
+                if law_marks.examples.len() < MAX_LAW_EXAMPLES {
+                    unresolved_seqs.push(seq);
+                }
+                law_marks.violation(format!(
+                    "{key}: no finding, yet prayer, member or time does not resolve"
+                ));
+            }
             MarkFate::Written(w) => {
                 let kh = key_hash(&w.prayer, &w.user, w.at);
-                law_marks.written_with(ledger, &key, actual.marks.contains(kh), || {
-                    mark_key(&w.prayer, &w.user, w.at)
-                });
-                mark_side.push(kh, w.id.as_deref());
+                let repaired = ledger.is_repaired("prayermark", &key);
+                mark_side.push_traced(kh, w.id.as_deref(), seq, repaired);
             }
         }
-        Ok(())
-    })?;
+        seq += 1;
+    };
+    for batch in &marks_rx {
+        batch.into_iter().for_each(&mut scan);
+    }
+    marks_reader
+        .join()
+        .expect("reading the v1 marks does not panic")?;
     mark_side.finish();
     let members = &ctx.members;
 
@@ -548,7 +568,100 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     out.marks = mark_side;
     out.orphans = seen.orphans(ledger);
     out.mark_context = Some(ctx);
+    out.unresolved_marks = unresolved_seqs;
     Ok(out)
+}
+
+/// Settles the marks' law once `actual` (the marks read back from v2) is known: each written
+/// mark is found in v2 or a violation, exactly as for every other table; the examples stay the
+/// first violations in v1 scan order (the v1 keys of missing marks are read again, only when
+/// there are any).
+pub fn settle_marks(
+    v1: &V1Database,
+    ledger: &Ledger,
+    derived: &mut Derived,
+    actual: &MarkSide,
+) -> Result<(), V1Error> {
+    let (found, repaired, missing) = derived.marks.trace_in(actual);
+    let Some(law) = derived.law.get_mut(MARK_LAW) else {
+        return Ok(());
+    };
+    law.written += found;
+    law.repaired += repaired;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    law.violations += missing.len() as u64;
+    let mut examples: Vec<(u32, String)> = derived
+        .unresolved_marks
+        .iter()
+        .copied()
+        .zip(std::mem::take(&mut law.examples))
+        .collect();
+    let wanted: Vec<u32> = missing.iter().copied().take(MAX_LAW_EXAMPLES).collect();
+    if let Some(ctx) = &derived.mark_context {
+        let mut seq = 0u32;
+        v1.for_each::<MarkRow, V1Error, _>(|m| {
+            if wanted.binary_search(&seq).is_ok() {
+                let key = row_key(&m.id, m.rowid);
+                if let MarkFate::Written(w) = mark_fate(&m, &key, ledger, ctx) {
+                    let v2 = mark_key(&w.prayer, &w.user, w.at);
+                    examples.push((
+                        seq,
+                        format!(
+                            "{} {key}: no finding, yet not in v2 (expected {v2})",
+                            law.table
+                        ),
+                    ));
+                }
+            }
+            seq += 1;
+            Ok(())
+        })?;
+    }
+    examples.sort_by_key(|(s, _)| *s);
+    law.examples = examples
+        .into_iter()
+        .take(MAX_LAW_EXAMPLES)
+        .map(|(_, e)| e)
+        .collect();
+    Ok(())
+}
+
+/// Marks per batch handed from the reading thread to the derivation.
+const MARK_BATCH: usize = 4096;
+
+type MarkBatches = (
+    std::sync::mpsc::Receiver<Vec<MarkRow>>,
+    std::thread::JoinHandle<Result<u64, V1Error>>,
+);
+
+/// Reads the v1 marks (full scan, rowid order) on a thread of its own with a second read-only
+/// handle, a few batches ahead of the derivation, which consumes them in the same order.
+fn read_marks_ahead(v1: &V1Database) -> MarkBatches {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<MarkRow>>(2);
+    let path = v1.path().to_path_buf();
+    let reader = std::thread::spawn(move || {
+        let v1 = V1Database::open(&path)?;
+        let mut batch = Vec::with_capacity(MARK_BATCH);
+        let mut open = true;
+        let n = v1.for_each::<MarkRow, V1Error, _>(|m| {
+            if open {
+                batch.push(m);
+                if batch.len() == MARK_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(MARK_BATCH));
+                    // The derivation stopped (an error): read on without handing rows over.
+                    open = tx.send(full).is_ok();
+                }
+            }
+            Ok(())
+        })?;
+        if open && !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+        Ok(n)
+    });
+    (rx, reader)
 }
 
 /// The (table, key) pairs findings name that v1 rows have, noted during the scans.

@@ -184,7 +184,6 @@ pub(crate) fn run_check(
 pub fn validate(opts: &Options) -> Result<Report, ValidateError> {
     let start = Instant::now();
     let v1 = V1Database::open(&opts.v1_db)?;
-    let mut checks = vec![run_check("v1-soundness", || checks::v1_soundness(&v1))?];
     let mut report = Report {
         tool: "thywill-validate".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -198,13 +197,34 @@ pub fn validate(opts: &Options) -> Result<Report, ValidateError> {
         ok: false,
         seconds: 0.0,
     };
-    if !opts.v1_only {
-        let target = Target::parse(&opts.v2_db).map_err(ValidateError::V2Url)?;
-        report.v2_db = Some(target.redacted());
+    let checks = if opts.v1_only {
+        vec![run_check("v1-soundness", || checks::v1_soundness(&v1))?]
+    } else {
+        // The checks against v2 run on a thread of their own while `v1-soundness` runs here on
+        // a second read-only handle; a failure of `v1-soundness` still comes first.
+        let target = Target::parse(&opts.v2_db).map_err(ValidateError::V2Url);
         let now = opts.now.unwrap_or_else(|| chrono::Utc::now().naive_utc());
-        let mut more = checks::against_v2(&v1, &target, opts, now, &mut report.run_id)?;
-        checks.append(&mut more);
-    }
+        let (soundness, more) = std::thread::scope(|s| {
+            let job = s.spawn(move || {
+                let target = target?;
+                let mut run_id = None;
+                let more = checks::against_v2(&v1, &target, opts, now, &mut run_id)?;
+                Ok::<_, ValidateError>((target.redacted(), run_id, more))
+            });
+            let soundness = V1Database::open(&opts.v1_db)
+                .map_err(ValidateError::from)
+                .and_then(|v1| run_check("v1-soundness", || checks::v1_soundness(&v1)));
+            (
+                soundness,
+                job.join().expect("the checks against v2 do not panic"),
+            )
+        });
+        let soundness = soundness?;
+        let (redacted, run_id, more) = more?;
+        report.v2_db = Some(redacted);
+        report.run_id = run_id;
+        std::iter::once(soundness).chain(more).collect()
+    };
     report.passed = checks.iter().filter(|c| c.passed).count();
     report.failed = checks.len() - report.passed;
     report.ok = report.failed == 0;

@@ -46,8 +46,12 @@ fn id_digest(id: &str) -> u64 {
 struct Entry {
     key: KeyHash,
     id: u64,
+    /// Expected side only: the position of the v1 mark in its scan (for the law's examples).
+    seq: u32,
     /// Expected side only: the id is not derivable (any value matches).
     any: bool,
+    /// Expected side only: the v1 mark has a `repaired` finding.
+    repaired: bool,
 }
 
 /// One side of the mark comparison.
@@ -59,11 +63,40 @@ pub struct MarkSide {
 impl MarkSide {
     /// Adds a mark; `id` `None` means any id matches (expected side only).
     pub fn push(&mut self, key: KeyHash, id: Option<&str>) {
+        self.push_traced(key, id, 0, false);
+    }
+
+    /// [`Self::push`] for the expected side, with the v1 mark's scan position and whether it
+    /// has a `repaired` finding, so the law can be settled once the other side is read.
+    pub fn push_traced(&mut self, key: KeyHash, id: Option<&str>, seq: u32, repaired: bool) {
         self.entries.push(Entry {
             key,
             id: id.map_or(0, id_digest),
+            seq,
             any: id.is_none(),
+            repaired,
         });
+    }
+
+    /// Traces this (expected) side in `actual` (both finished): the number of marks found,
+    /// how many of those are repaired, and the scan positions of those not found, ascending.
+    pub fn trace_in(&self, actual: &MarkSide) -> (u64, u64, Vec<u32>) {
+        let a = &actual.entries;
+        let (mut found, mut repaired, mut missing) = (0u64, 0u64, Vec::new());
+        let mut j = 0;
+        for e in &self.entries {
+            while j < a.len() && a[j].key < e.key {
+                j += 1;
+            }
+            if j < a.len() && a[j].key == e.key {
+                found += 1;
+                repaired += u64::from(e.repaired);
+            } else {
+                missing.push(e.seq);
+            }
+        }
+        missing.sort_unstable();
+        (found, repaired, missing)
     }
 
     /// Sorts by key hash (call once, after the last push).
@@ -175,5 +208,21 @@ mod tests {
         let d = differing_keys(&e, &a);
         assert_eq!(d, HashSet::from([k3, k4]));
         assert!(a.contains(k2) && !a.contains(k4));
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
+    }
+
+    #[test]
+    fn expected_marks_are_traced_in_the_other_side() {
+        let k = |u: &str| key_hash("p", u, t("2025-01-01 00:00:00"));
+        let mut e = MarkSide::default();
+        let mut a = MarkSide::default();
+        e.push_traced(k("u3"), Some("x"), 7, false);
+        e.push_traced(k("u1"), Some("x"), 2, true);
+        e.push_traced(k("u1"), Some("y"), 3, false);
+        e.push_traced(k("u2"), None, 5, true);
+        a.push(k("u1"), Some("x"));
+        e.finish();
+        a.finish();
+        assert_eq!(e.trace_in(&a), (2, 1, vec![5, 7]));
     }
 }

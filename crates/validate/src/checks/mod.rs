@@ -113,6 +113,16 @@ pub(crate) fn v1_soundness(v1: &V1Database) -> Result<Outcome, ValidateError> {
     })
 }
 
+/// The marks read back from v2, compactly.
+fn read_marks(conn: &mut V2Conn) -> Result<MarkSide, diesel::result::Error> {
+    let mut marks = MarkSide::default();
+    conn.for_each_mark(|m| {
+        marks.push(key_hash(&m.prayer_id, &m.user_id, m.marked_at), Some(&m.id))
+    })?;
+    marks.finish();
+    Ok(marks)
+}
+
 fn run_constraints(conn: &mut V2Conn) -> Result<(usize, Vec<String>), diesel::result::Error> {
     if conn.backend() == thywill_v2::Backend::Postgres {
         // The unique checks group whole tables: let them hash in memory rather than spill.
@@ -130,6 +140,11 @@ pub(crate) fn against_v2(
     run_id: &mut Option<String>,
 ) -> Result<Vec<CheckResult>, ValidateError> {
     let mut conn = V2Conn::open(target)?;
+    // The law compares the run's recorded source sha256 with this file's: hashed meanwhile.
+    let sha_job = {
+        let path = v1.path().to_path_buf();
+        std::thread::spawn(move || thywill_v1::source_sha256(&path))
+    };
     // The constraint queries need nothing the validator derives: on a file or server database
     // they run on a second connection while v1 and v2 are read and compared.
     let background = match target {
@@ -141,6 +156,15 @@ pub(crate) fn against_v2(
                 let r = run_constraints(&mut c2);
                 (r, t.elapsed().as_secs_f64())
             }))
+        }
+    };
+    // Likewise the marks, the largest read back, are read on a connection of their own while
+    // v1 is scanned and the derivation runs; the marks' law is settled once both are done.
+    let marks_job = match target {
+        Target::SqliteMemory => None,
+        _ => {
+            let mut c3 = V2Conn::open(target)?;
+            Some(std::thread::spawn(move || read_marks(&mut c3)))
         }
     };
     let q = |what: &str| {
@@ -155,15 +179,15 @@ pub(crate) fn against_v2(
     };
     let ledger = Ledger::new(&findings, &conn.id_map().map_err(q("migration_id_map"))?);
     let data = conn.read_all().map_err(q("application tables"))?;
-    let mut marks = MarkSide::default();
-    conn.for_each_mark(|m| {
-        marks.push(key_hash(&m.prayer_id, &m.user_id, m.marked_at), Some(&m.id))
-    })
-    .map_err(q("prayer_marks"))?;
-    marks.finish();
-    let actual = Actual::new(&data, marks);
+    let mut actual = Actual::new(&data, MarkSide::default());
     drop(data);
-    let derived = expected::derive(v1, &ledger, &actual)?;
+    let mut derived = expected::derive(v1, &ledger, &actual)?;
+    actual.marks = match marks_job {
+        Some(job) => job.join().expect("reading the marks does not panic"),
+        None => read_marks(&mut conn),
+    }
+    .map_err(q("prayer_marks"))?;
+    expected::settle_marks(v1, &ledger, &mut derived, &actual.marks)?;
 
     let mut out = Vec::new();
     out.push(run_check("law", || {
@@ -171,7 +195,7 @@ pub(crate) fn against_v2(
         match &run {
             None => o.problems.push("v2 records no succeeded migration run: nothing accounts for the v1 rows".into()),
             Some(r) => {
-                let sha = thywill_v1::source_sha256(v1.path())?;
+                let sha = sha_job.join().expect("hashing v1 does not panic")?;
                 if sha != r.source_sha256 {
                     o.facts.push(format!("note: run {} recorded source sha256 {}, this v1 file is {sha}", r.run_id, r.source_sha256));
                 }
