@@ -10,7 +10,7 @@ use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 use thywill_v1::{
     AttributeRow, InviteRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRefKind, UserRoleRow,
-    UserRow, V1Database, V1Error, V1Value,
+    UserRow, V1Database, V1Error, V1Row, V1Value,
 };
 use thywill_v2::rows::{
     canonical_ip, ContentFlag, Invite, Prayer, PrayerMark, Session, User, UserRole,
@@ -326,7 +326,8 @@ impl Members {
 /// Derives the expected v2 content and traces every v1 row, reading v1 by full scans.
 pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Derived, V1Error> {
     let schema = v1.schema();
-    let (marks_rx, marks_reader) = read_marks_ahead(v1);
+    let (prayers_rx, prayers_reader) = read_ahead::<PrayerRow>(v1, BATCH_ROWS / 4);
+    let (marks_rx, marks_reader) = read_ahead::<MarkRow>(v1, BATCH_ROWS);
     let mut out = Derived::default();
     let mut users = CanonTable::of::<User>();
     let mut law_users = LawTally::new("user");
@@ -368,7 +369,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     let mut flags = CanonTable::of::<ContentFlag>();
     let mut law_prayers = LawTally::new("prayer");
     let mut written_prayers: HashSet<String> = HashSet::new();
-    for p in v1.read_all::<PrayerRow>()? {
+    for p in prayers_rx.iter().flatten() {
         law_prayers.read += 1;
         let key = row_key(&p.id, p.rowid);
         seen.note(ledger, "prayer", &key);
@@ -396,6 +397,9 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         written_prayers.insert(id.clone());
         prayers.insert(id, row);
     }
+    prayers_reader
+        .join()
+        .expect("reading the v1 prayers does not panic")?;
     for (key, prayer, name) in written_attrs {
         let found = match name.as_str() {
             "archived" => actual.cell(PRAYERS, &prayer, "is_archived") == Some(&Cell::Bool(true)),
@@ -628,28 +632,29 @@ pub fn settle_marks(
     Ok(())
 }
 
-/// Marks per batch handed from the reading thread to the derivation.
-const MARK_BATCH: usize = 4096;
+/// Rows per batch handed from a reading thread to the derivation, and batches read ahead.
+const BATCH_ROWS: usize = 4096;
+const BATCHES_AHEAD: usize = 2;
 
-type MarkBatches = (
-    std::sync::mpsc::Receiver<Vec<MarkRow>>,
+type Batches<R> = (
+    std::sync::mpsc::Receiver<Vec<R>>,
     std::thread::JoinHandle<Result<u64, V1Error>>,
 );
 
-/// Reads the v1 marks (full scan, rowid order) on a thread of its own with a second read-only
+/// Reads `R`'s table (full scan, rowid order) on a thread of its own with a second read-only
 /// handle, a few batches ahead of the derivation, which consumes them in the same order.
-fn read_marks_ahead(v1: &V1Database) -> MarkBatches {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<MarkRow>>(2);
+fn read_ahead<R: V1Row + Send + 'static>(v1: &V1Database, rows: usize) -> Batches<R> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<R>>(BATCHES_AHEAD);
     let path = v1.path().to_path_buf();
     let reader = std::thread::spawn(move || {
         let v1 = V1Database::open(&path)?;
-        let mut batch = Vec::with_capacity(MARK_BATCH);
+        let mut batch = Vec::with_capacity(rows);
         let mut open = true;
-        let n = v1.for_each::<MarkRow, V1Error, _>(|m| {
+        let n = v1.for_each::<R, V1Error, _>(|r| {
             if open {
-                batch.push(m);
-                if batch.len() == MARK_BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(MARK_BATCH));
+                batch.push(r);
+                if batch.len() == rows {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(rows));
                     // The derivation stopped (an error): read on without handing rows over.
                     open = tx.send(full).is_ok();
                 }
