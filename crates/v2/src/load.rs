@@ -477,11 +477,17 @@ impl<'db> Load<'db> {
             }
         }
         let run_id = self.run.run_id.clone();
-        for (table, key) in RUN_ROW_KEYS {
-            let Some(key) = key else { continue };
+        // Inserted in the primary key's order (tables by name, keys sorted), so that the key's
+        // build below finds its input already sorted.
+        let mut keyed: Vec<(&str, &str)> = RUN_ROW_KEYS
+            .iter()
+            .filter_map(|(t, k)| k.map(|k| (*t, k)))
+            .collect();
+        keyed.sort_unstable();
+        for (table, key) in keyed {
             let sql = format!(
                 "INSERT INTO migration_run_rows (run_id, table_name, row_key) \
-                 SELECT $1, '{table}', {key} FROM {table}"
+                 SELECT $1, '{table}', {key} FROM {table} ORDER BY 3"
             );
             let r = self.conn().exec1(&sql, &run_id);
             r.map_err(|e| self.err("recording the run's rows", e))?;
