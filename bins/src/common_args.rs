@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use thywill_cli::{CliError, Exit, LogArgs};
-use thywill_pipeline::{CommonOptions, PipelineError, Policy, ProgressMode, Report};
+use thywill_pipeline::{CommonOptions, Policy, ProgressMode, Report};
 
 /// The policy flag's values.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -78,11 +78,6 @@ fn chrono_parse(s: &str) -> Option<thywill_pipeline::NaiveDateTime> {
     thywill_pipeline::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
         .ok()
         .or_else(|| thywill_pipeline::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok())
-}
-
-/// Maps a pipeline error to the message and exit code.
-pub fn pipeline_error(e: PipelineError) -> CliError {
-    CliError::coded(e.exit_code(), e)
 }
 
 /// Writes the requested reports, prints the summary, and gives the exit code for the report.

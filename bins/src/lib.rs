@@ -116,6 +116,36 @@ impl LogArgs {
     }
 }
 
+/// The `--v2-db` flag of every binary that opens the v2 database (`V2_DB_URL` by default).
+#[derive(Args, Clone, Debug)]
+pub struct V2DbArg {
+    /// The v2 database: postgresql://…, postgres://…, sqlite://PATH or sqlite://:memory:.
+    #[arg(
+        long = "v2-db",
+        env = "V2_DB_URL",
+        default_value = "sqlite://thywill_v2.db",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub url: String,
+}
+
+macro_rules! coded_errors {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for CliError {
+            fn from(e: $ty) -> Self {
+                CliError::coded(e.exit_code(), e)
+            }
+        }
+    )*};
+}
+
+coded_errors!(
+    thywill_pipeline::PipelineError,
+    thywill_validator::ValidateError,
+    thywill_ops::OpsError
+);
+
 /// Prints the error (if any) and turns the outcome into the process exit code.
 pub fn finish(result: Result<Exit, CliError>) -> ExitCode {
     match result {

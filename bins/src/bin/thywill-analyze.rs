@@ -35,6 +35,6 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let common: CommonOptions = cli.common.to_options(&cli.log)?;
     let opts = AnalyzeOptions { common };
-    let report = analyze(&opts).map_err(common_args::pipeline_error)?;
+    let report = analyze(&opts)?;
     common_args::emit(&report, &cli.common, cli.log.quiet)
 }

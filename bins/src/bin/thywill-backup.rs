@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use thywill_cli::{finish, CliError, Exit, LogArgs};
 use thywill_ops::backup::{backup, verify_set, BackupOptions};
-use thywill_ops::OpsError;
 
 /// Backs up a live ThyWill v1 database with SQLite's online backup API (never a plain copy of a
 /// WAL file), copies the v1 archive tree (regular files; symlinks are not followed), writes
@@ -48,14 +47,10 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init();
-    finish(run(cli).map_err(fail))
+    finish(run(cli))
 }
 
-fn fail(e: OpsError) -> CliError {
-    CliError::coded(e.exit_code(), e)
-}
-
-fn run(cli: Cli) -> Result<Exit, OpsError> {
+fn run(cli: Cli) -> Result<Exit, CliError> {
     let set = match (cli.verify, cli.v1_db, cli.backup_dir) {
         (Some(dir), _, _) => verify_set(&dir)?,
         (None, Some(v1), Some(dir)) => {

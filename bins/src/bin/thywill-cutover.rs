@@ -5,9 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use thywill_cli::{finish, CliError, Exit, LogArgs};
+use thywill_cli::{finish, CliError, Exit, LogArgs, V2DbArg};
 use thywill_ops::cutover::{cutover, CutoverOptions, Hooks};
-use thywill_ops::OpsError;
 
 /// Runs the migration day: backup → maintenance on → v1 validation → migrate → validate → switch
 /// → verify → maintenance off, printing a timestamp and the elapsed time of every step and the
@@ -24,15 +23,8 @@ struct Cli {
     /// The v1 database.
     #[arg(long, env = "V1_DB_PATH", value_name = "FILE")]
     v1_db: PathBuf,
-    /// The v2 database (ignored by --rehearsal, which uses --rehearsal-v2-db or a scratch SQLite file).
-    #[arg(
-        long,
-        env = "V2_DB_URL",
-        default_value = "sqlite://thywill_v2.db",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    v2_db: String,
+    #[command(flatten)]
+    v2: V2DbArg,
     /// The v1 text archive tree.
     #[arg(long, value_name = "DIR")]
     archives_v1: Option<PathBuf>,
@@ -80,7 +72,8 @@ struct Cli {
     /// Staging rehearsal: the whole day on copies (v1 via the backup API, a scratch v2).
     #[arg(long)]
     rehearsal: bool,
-    /// The rehearsal's scratch v2 database (default: a SQLite file in the work folder).
+    /// The rehearsal's scratch v2 database (default: a SQLite file in the work folder); a
+    /// rehearsal never uses --v2-db / V2_DB_URL.
     #[arg(long, value_name = "URL", requires = "rehearsal")]
     rehearsal_v2_db: Option<String>,
     /// The thywill-migrate binary (default: next to this one).
@@ -99,11 +92,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init();
-    finish(run(cli).map_err(fail))
-}
-
-fn fail(e: OpsError) -> CliError {
-    CliError::coded(e.exit_code(), e)
+    finish(run(cli))
 }
 
 fn sibling(name: &str) -> PathBuf {
@@ -113,7 +102,7 @@ fn sibling(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
-fn run(cli: Cli) -> Result<Exit, OpsError> {
+fn run(cli: Cli) -> Result<Exit, CliError> {
     let stamp = thywill_ops::backup::timestamp();
     let work_dir = match (&cli.work_dir, &cli.backup_dir, cli.rehearsal) {
         (Some(w), _, _) => w.clone(),
@@ -123,7 +112,7 @@ fn run(cli: Cli) -> Result<Exit, OpsError> {
     };
     let opts = CutoverOptions {
         v1_db: cli.v1_db,
-        v2_db: cli.v2_db,
+        v2_db: cli.v2.url,
         archives_v1: cli.archives_v1,
         archives_v2: cli.archives_v2,
         policy: cli.policy,

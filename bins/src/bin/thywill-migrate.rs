@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use thywill_cli::{finish, CliError, Exit, LogArgs};
+use thywill_cli::{finish, CliError, Exit, LogArgs, V2DbArg};
 use thywill_pipeline::{migrate, MigrateOptions};
 
 #[path = "../common_args.rs"]
@@ -24,15 +24,8 @@ use common_args::CommonArgs;
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
-    /// The v2 database: postgresql://…, postgres://…, sqlite://PATH or sqlite://:memory:.
-    #[arg(
-        long,
-        env = "V2_DB_URL",
-        default_value = "sqlite://thywill_v2.db",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    v2_db: String,
+    #[command(flatten)]
+    v2: V2DbArg,
     /// Where to write the v2 text archives (the v1 tree is carried into it too).
     #[arg(long, value_name = "DIR")]
     archives_v2: Option<PathBuf>,
@@ -56,11 +49,11 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     let common = cli.common.to_options(&cli.log)?;
     let opts = MigrateOptions {
         common,
-        v2_url: cli.v2_db.clone(),
+        v2_url: cli.v2.url.clone(),
         archives_v2: cli.archives_v2.clone(),
         dry_run: cli.dry_run,
         replace: cli.replace,
     };
-    let report = migrate(&opts).map_err(common_args::pipeline_error)?;
+    let report = migrate(&opts)?;
     common_args::emit(&report, &cli.common, cli.log.quiet)
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use thywill_cli::{finish, CliError, Exit, LogArgs};
+use thywill_cli::{finish, CliError, Exit, LogArgs, V2DbArg};
 use thywill_ops::backup::latest_set;
 use thywill_ops::rollback::{rollback, RestorePolicy, RollbackOptions};
 use thywill_ops::v2runs::RunSelection;
@@ -39,15 +39,8 @@ struct Cli {
     /// The v1 archive tree: files missing or changed there are restored from the set.
     #[arg(long, value_name = "DIR")]
     archives_v1: Option<PathBuf>,
-    /// The v2 database whose migration run is undone.
-    #[arg(
-        long,
-        env = "V2_DB_URL",
-        default_value = "sqlite://thywill_v2.db",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    v2_db: String,
+    #[command(flatten)]
+    v2: V2DbArg,
     /// The run to undo (repeatable); default: the latest run not yet rolled back.
     #[arg(long, value_name = "RUN_ID")]
     run_id: Vec<String>,
@@ -67,14 +60,10 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init();
-    finish(run(cli).map_err(fail))
+    finish(run(cli))
 }
 
-fn fail(e: OpsError) -> CliError {
-    CliError::coded(e.exit_code(), e)
-}
-
-fn run(cli: Cli) -> Result<Exit, OpsError> {
+fn run(cli: Cli) -> Result<Exit, CliError> {
     let backup = match (cli.backup, &cli.backup_dir) {
         (Some(set), _) => set,
         (None, Some(dir)) => latest_set(dir)?.ok_or_else(|| OpsError::UnusableInput {
@@ -87,7 +76,7 @@ fn run(cli: Cli) -> Result<Exit, OpsError> {
         v1_db: cli.v1_db,
         backup: Some(backup.clone()),
         archives_v1: cli.archives_v1,
-        v2_db: (!cli.keep_v2).then_some(cli.v2_db),
+        v2_db: (!cli.keep_v2).then_some(cli.v2.url),
         runs: if cli.run_id.is_empty() {
             RunSelection::Latest
         } else {

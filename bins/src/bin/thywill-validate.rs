@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use thywill_cli::{finish, CliError, Exit, LogArgs};
-use thywill_validator::{validate, Options, Policy, ValidateError};
+use thywill_cli::{finish, CliError, Exit, LogArgs, V2DbArg};
+use thywill_validator::{validate, Options, Policy};
 
 /// The policy the migration ran with.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -28,14 +28,8 @@ struct Cli {
     /// The v1 SQLite database.
     #[arg(long, env = "V1_DB_PATH")]
     v1_db: PathBuf,
-    /// The v2 database URL (postgresql://… or sqlite://PATH).
-    #[arg(
-        long,
-        env = "V2_DB_URL",
-        default_value = "sqlite://thywill_v2.db",
-        hide_env_values = true
-    )]
-    v2_db: String,
+    #[command(flatten)]
+    v2: V2DbArg,
     /// The v1 text archive tree (checks it was carried completely).
     #[arg(long, value_name = "DIR")]
     archives_v1: Option<PathBuf>,
@@ -64,10 +58,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             PolicyArg::Strict => Policy::Strict,
         },
         v1_only: cli.v1_only,
-        ..Options::new(cli.v1_db, cli.v2_db)
+        ..Options::new(cli.v1_db, cli.v2.url)
     };
-    let fail = |e: ValidateError| CliError::coded(e.exit_code(), e);
-    let report = validate(&opts).map_err(fail)?;
+    let report = validate(&opts)?;
     for c in &report.checks {
         println!(
             "{} {}: {}",
@@ -89,7 +82,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         report.seconds
     );
     if let Some(path) = &cli.report_json {
-        report.write_json(path).map_err(fail)?;
+        report.write_json(path)?;
     }
     Ok(if report.ok { Exit::Ok } else { Exit::Failed })
 }
