@@ -4,10 +4,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::path::Path;
 
 use thywill_archive::{
-    reconcile, scan_v1_tree, DbMark, DbPrayer, DbUser, ReconcileInput, ReconcileOptions,
+    reconcile, DbMark, DbPrayer, DbUser, ReconcileInput, ReconcileOptions, V1Archive,
 };
 use thywill_v1::{MarkRow, PrayerRow, UserRefKind, UserRow, V1Database, V1Error, V1Value};
 
@@ -76,19 +75,14 @@ pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, V1Error> {
     Ok(input)
 }
 
-/// Every reconciliation finding between `db` and the v1 tree at `archives_v1`, as report entries.
+/// Every reconciliation finding between `db` and the scanned v1 tree, as report entries.
 /// Decisions: archive-only records are `not_carried`; rows without a file are `repaired` (v2
 /// renders their archive); mismatches are written as the database has them (`repaired`).
 pub(crate) fn reconcile_archives(
     db: &V1Database,
-    archives_v1: &Path,
+    archive: &V1Archive,
 ) -> Result<Vec<ReportFinding>, PipelineError> {
-    let archive = scan_v1_tree(archives_v1)?;
-    let found = reconcile(
-        &archive,
-        &reconcile_input(db)?,
-        &ReconcileOptions::default(),
-    );
+    let found = reconcile(archive, &reconcile_input(db)?, &ReconcileOptions::default());
     Ok(found
         .into_iter()
         .map(|f| ReportFinding {

@@ -1,8 +1,7 @@
 //! The v1 side of both jobs: open the snapshot, fingerprint it, check its integrity, list the
 //! v1 archive tree, run the detector, and start the report.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::collections::BTreeMap;
 
 use chrono::Utc;
 use thywill_detect::{detect, DetectOptions, Plan};
@@ -80,8 +79,10 @@ struct Analysed {
 fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, PipelineError> {
     let integrity = db.integrity()?;
     let table_counts = db.table_counts()?;
-    let archive_files = match &common.archives_v1 {
-        Some(root) => Some(list_files(root)?),
+    // One scan of the v1 tree serves both the detector (which files exist, for R-ARCHIVE-PATH)
+    // and the reconciliation of the database with the tree.
+    let archive = match &common.archives_v1 {
+        Some(root) => Some(thywill_archive::scan_v1_tree(root)?),
         None => None,
     };
     let as_of = common.as_of.unwrap_or_else(|| Utc::now().naive_utc());
@@ -89,12 +90,12 @@ fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, Pipeline
     if !common.test_account_names.is_empty() {
         opts.test_account_names = common.test_account_names.clone();
     }
-    opts.archive_files = archive_files
+    opts.archive_files = archive
         .as_ref()
-        .map(|f| f as &dyn thywill_detect::ArchiveFiles);
+        .map(|a| &a.files as &dyn thywill_detect::ArchiveFiles);
     let plan = detect(db, &opts)?;
-    let archive_findings = match &common.archives_v1 {
-        Some(root) => crate::reconcile::reconcile_archives(db, root)?,
+    let archive_findings = match &archive {
+        Some(archive) => crate::reconcile::reconcile_archives(db, archive)?,
         None => Vec::new(),
     };
     Ok(Analysed {
@@ -103,35 +104,6 @@ fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, Pipeline
         plan,
         archive_findings,
     })
-}
-
-/// Every regular file of a v1 archive tree, relative to its root, `/`-separated. Symlinks are
-/// not followed (the archive service reports them when it carries the tree).
-fn list_files(root: &Path) -> Result<BTreeSet<String>, PipelineError> {
-    let unreadable = |e: &dyn std::fmt::Display| {
-        PipelineError::Archive(thywill_archive::ArchiveError::SourceUnreadable {
-            path: root.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })
-    };
-    let meta = std::fs::metadata(root).map_err(|e| unreadable(&e))?;
-    if !meta.is_dir() {
-        return Err(unreadable(&"not a folder"));
-    }
-    let mut files = BTreeSet::new();
-    for entry in walkdir::WalkDir::new(root).follow_links(false) {
-        let entry = entry.map_err(|e| unreadable(&e))?;
-        if entry.file_type().is_file() {
-            if let Ok(rel) = entry.path().strip_prefix(root) {
-                let parts: Vec<String> = rel
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                files.insert(parts.join("/"));
-            }
-        }
-    }
-    Ok(files)
 }
 
 impl Source {
