@@ -33,21 +33,21 @@ pub(crate) fn user(u: &ResolvedUser, archive_path: Option<String>) -> User {
     }
 }
 
-/// `prayers` row.
-pub(crate) fn prayer(p: &ResolvedPrayer, archive_path: Option<String>) -> Prayer {
+/// `prayers` row (takes the resolved prayer: its texts move into the row, not copied).
+pub(crate) fn prayer(p: ResolvedPrayer, archive_path: Option<String>) -> Prayer {
     Prayer {
-        id: p.id.clone(),
-        author_id: p.author_id.clone(),
-        text: p.text.clone(),
-        generated_prayer: p.generated_prayer.clone(),
-        project_tag: p.project_tag.clone(),
-        target_audience: p.target_audience.clone(),
+        id: p.id,
+        author_id: p.author_id,
+        text: p.text,
+        generated_prayer: p.generated_prayer,
+        project_tag: p.project_tag,
+        target_audience: p.target_audience,
         created_at: p.created_at,
         updated_at: p.updated_at,
         is_archived: p.is_archived,
         is_answered: p.is_answered,
         answered_at: p.answered_at,
-        testimony: p.testimony.clone(),
+        testimony: p.testimony,
         text_archive_path: archive_path,
     }
 }
@@ -66,12 +66,12 @@ pub(crate) fn content_flag(prayer_id: &str, f: &ResolvedFlag) -> ContentFlag {
     }
 }
 
-/// `prayer_marks` row.
-pub(crate) fn mark(m: &ResolvedMark) -> PrayerMark {
+/// `prayer_marks` row (takes the resolved mark: one per v1 mark, its ids move into the row).
+pub(crate) fn mark(m: ResolvedMark) -> PrayerMark {
     PrayerMark {
-        id: m.id.clone(),
-        prayer_id: m.prayer_id.clone(),
-        user_id: m.user_id.clone(),
+        id: m.id,
+        prayer_id: m.prayer_id,
+        user_id: m.user_id,
         marked_at: m.marked_at,
     }
 }

@@ -142,15 +142,13 @@ fn write_rows(
     })?;
     let mut flags: Vec<ContentFlag> = Vec::new();
     let prayers = load.write::<Prayer, PipelineError>(|sink| {
-        source.db.for_each::<PrayerRow, PipelineError, _>(|row| {
+        source.db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
             if let Verdict::Write(p) = plan.resolve_prayer(&row) {
-                sink.push(&mapping::prayer(
-                    &p,
-                    archive_paths.then(|| thywill_archive::v2::prayer_path(&p.id)),
-                ))?;
                 if let Some(f) = &p.flag {
                     flags.push(mapping::content_flag(&p.id, f));
                 }
+                let path = archive_paths.then(|| thywill_archive::v2::prayer_path(&p.id));
+                sink.push(&mapping::prayer(p, path))?;
                 stage.inc(1);
             }
             Ok(())
@@ -158,12 +156,12 @@ fn write_rows(
         Ok(())
     })?;
     let marks = load.write::<PrayerMark, PipelineError>(|sink: &mut dyn RowSink<PrayerMark>| {
-        source.db.for_each::<MarkRow, PipelineError, _>(|row| {
+        source.db.for_each_ref::<MarkRow, PipelineError, _>(|row| {
             if let Verdict::Write(m) = plan.resolve_mark(&row) {
-                sink.push(&mapping::mark(&m))?;
                 if archive_paths {
                     archive_marks.push(mark_for_archive(&m, &user_index)?);
                 }
+                sink.push(&mapping::mark(m))?;
                 stage.inc(1);
             }
             Ok(())
@@ -279,7 +277,7 @@ fn mark_for_archive(
 /// The written marks, for a run that writes archives but no rows (already migrated).
 fn collect_marks(source: &Source, out: &mut Vec<MarkForArchive>) -> Result<(), PipelineError> {
     let users = user_index(source);
-    source.db.for_each::<MarkRow, PipelineError, _>(|row| {
+    source.db.for_each_ref::<MarkRow, PipelineError, _>(|row| {
         if let Verdict::Write(m) = source.plan.resolve_mark(&row) {
             out.push(mark_for_archive(&m, &users)?);
         }
@@ -317,7 +315,7 @@ fn archives(
         stage.inc(1);
     }
     marks.sort_unstable_by_key(|m| (m.prayer, m.marked_at, m.user));
-    source.db.for_each::<PrayerRow, PipelineError, _>(|row| {
+    source.db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
         let Verdict::Write(p) = plan.resolve_prayer(&row) else {
             return Ok(());
         };

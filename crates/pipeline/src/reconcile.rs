@@ -62,7 +62,7 @@ pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, V1Error> {
             text_file_path: text(&p.text_file_path),
         });
     }
-    db.for_each::<MarkRow, V1Error, _>(|m| {
+    db.for_each_ref::<MarkRow, V1Error, _>(|m| {
         input.marks.push(DbMark {
             rowid: Some(m.rowid),
             id: m.id.key_text(),
