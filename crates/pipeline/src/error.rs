@@ -23,6 +23,12 @@ pub enum PipelineError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Something wrote to the v1 database while it was being read (exit 3).
+    #[error("the v1 database {path} changed while it was being read: stop the v1 application (maintenance mode) and run again")]
+    SourceChanged {
+        /// The v1 file.
+        path: String,
+    },
     /// The migration produced something the mapping cannot express (a bug, named precisely).
     #[error("mapping {table} row {key}: {reason}")]
     Mapping {
@@ -40,7 +46,7 @@ impl PipelineError {
     /// (a malformed URL), 1 a job that ran and failed.
     pub fn exit_code(&self) -> i32 {
         match self {
-            PipelineError::V1(_) => 3,
+            PipelineError::V1(_) | PipelineError::SourceChanged { .. } => 3,
             PipelineError::Detect(thywill_detect::DetectError::V1(_)) => 3,
             PipelineError::Detect(_) => 1,
             PipelineError::V2(e) => e.exit_code(),

@@ -28,27 +28,38 @@ pub(crate) fn prepare(
     progress: &mut Progress,
 ) -> Result<Source, PipelineError> {
     let stage = progress.start("detect", 0);
+    let before = SourceStamp::read(&common.v1_db)?;
     let db = V1Database::open(&common.v1_db)?;
-    // Hashing the whole source file is pure I/O and CPU: it runs on another core while the
-    // snapshot is checked and analysed.
-    let (sha256, analysed) = std::thread::scope(|scope| {
+    // Three independent reads of the source share the cores: hashing the file, the integrity
+    // check (on a second read-only connection: `PRAGMA quick_check` holds its connection for the
+    // whole check) and the analysis. The file must not change meanwhile: checked below.
+    let (sha256, integrity, analysed) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| source_sha256(&common.v1_db));
+        let checking =
+            scope.spawn(|| V1Database::open(&common.v1_db).and_then(|second| second.integrity()));
         let analysed = analyse(&db, common);
-        let sha256 = hashing.join().unwrap_or_else(|_| {
-            Err(thywill_v1::V1Error::Io {
-                path: common.v1_db.clone(),
-                source: std::io::Error::other("the hashing thread panicked"),
-            })
-        });
-        (sha256, analysed)
+        let lost = |what: &str| thywill_v1::V1Error::Io {
+            path: common.v1_db.clone(),
+            source: std::io::Error::other(format!("the {what} thread panicked")),
+        };
+        let sha256 = hashing.join().unwrap_or_else(|_| Err(lost("hashing")));
+        let integrity = checking.join().unwrap_or_else(|_| Err(lost("integrity")));
+        (sha256, integrity, analysed)
     });
+    // A damaged file makes the analysis fail too: the integrity error names the damage.
+    let integrity = integrity?;
+    let analysed = analysed?;
+    let sha256 = sha256?;
+    if SourceStamp::read(&common.v1_db)? != before {
+        return Err(PipelineError::SourceChanged {
+            path: common.v1_db.display().to_string(),
+        });
+    }
     let Analysed {
-        integrity,
         table_counts,
         plan,
         archive_findings,
-    } = analysed?;
-    let sha256 = sha256?;
+    } = analysed;
     let mut stage = stage;
     stage.inc(
         CARRIED_TABLES
@@ -67,9 +78,35 @@ pub(crate) fn prepare(
     })
 }
 
+/// Size and modification time of the v1 file and its `-wal`: equal before and after the
+/// analysis when nothing wrote to the source meanwhile (the hash and the integrity check read
+/// the file outside the snapshot's transaction).
+#[derive(PartialEq, Eq)]
+struct SourceStamp([Option<(u64, std::time::SystemTime)>; 2]);
+
+impl SourceStamp {
+    fn read(path: &std::path::Path) -> Result<SourceStamp, PipelineError> {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let io = |p: &std::path::Path, source| {
+            PipelineError::V1(thywill_v1::V1Error::Io {
+                path: p.to_path_buf(),
+                source,
+            })
+        };
+        let stamp = |p: &std::path::Path| -> Result<_, PipelineError> {
+            match std::fs::metadata(p) {
+                Ok(m) => Ok(Some((m.len(), m.modified().map_err(|e| io(p, e))?))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io(p, e)),
+            }
+        };
+        Ok(SourceStamp([stamp(path)?, stamp(std::path::Path::new(&wal))?]))
+    }
+}
+
 /// What `analyse` learns from the snapshot.
 struct Analysed {
-    integrity: IntegrityReport,
     table_counts: BTreeMap<String, u64>,
     plan: Plan,
     archive_findings: Vec<crate::report::ReportFinding>,
@@ -77,7 +114,6 @@ struct Analysed {
 
 /// Integrity, counts, the detector's plan and the archive reconciliation of an open snapshot.
 fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, PipelineError> {
-    let integrity = db.integrity()?;
     let table_counts = db.table_counts()?;
     // One scan of the v1 tree serves both the detector (which files exist, for R-ARCHIVE-PATH)
     // and the reconciliation of the database with the tree.
@@ -99,7 +135,6 @@ fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, Pipeline
         None => Vec::new(),
     };
     Ok(Analysed {
-        integrity,
         table_counts,
         plan,
         archive_findings,
@@ -211,4 +246,23 @@ impl Source {
 /// Now as RFC 3339 UTC with seconds.
 pub(crate) fn now_rfc3339() -> String {
     Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SourceStamp;
+
+    #[test]
+    fn a_write_to_the_file_or_its_wal_changes_the_stamp() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("v1.db");
+        std::fs::write(&db, b"first").expect("write");
+        let before = SourceStamp::read(&db).expect("stamp");
+        assert!(SourceStamp::read(&db).expect("stamp") == before, "nothing changed");
+        std::fs::write(dir.path().join("v1.db-wal"), b"frame").expect("wal");
+        let with_wal = SourceStamp::read(&db).expect("stamp");
+        assert!(with_wal != before, "a new -wal file is a change");
+        std::fs::write(&db, b"second, longer").expect("rewrite");
+        assert!(SourceStamp::read(&db).expect("stamp") != with_wal, "a rewrite is a change");
+    }
 }
