@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDateTime, Utc};
+use thywill_archive::v2::prayer_path;
 use thywill_archive::{ArchiveMark, V2ArchiveWriter, V2WriteOptions};
 use thywill_detect::Verdict;
 use thywill_v1::{MarkRow, PrayerRow};
@@ -128,7 +129,7 @@ fn write_rows(
     archive_marks: &mut Vec<MarkForArchive>,
     stage: &mut crate::progress::Stage,
 ) -> Result<(), PipelineError> {
-    let plan = &source.plan;
+    let (plan, db) = (&source.plan, &source.db);
     let user_index = user_index(source);
     let users = load.write::<User, PipelineError>(|sink| {
         for u in plan.users() {
@@ -142,12 +143,12 @@ fn write_rows(
     })?;
     let mut flags: Vec<ContentFlag> = Vec::new();
     let prayers = load.write::<Prayer, PipelineError>(|sink| {
-        source.db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
+        db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
             if let Verdict::Write(p) = plan.resolve_prayer(&row) {
                 if let Some(f) = &p.flag {
                     flags.push(mapping::content_flag(&p.id, f));
                 }
-                let path = archive_paths.then(|| thywill_archive::v2::prayer_path(&p.id));
+                let path = archive_paths.then(|| prayer_path(&p.id));
                 sink.push(&mapping::prayer(p, path))?;
                 stage.inc(1);
             }
@@ -156,7 +157,7 @@ fn write_rows(
         Ok(())
     })?;
     let marks = load.write::<PrayerMark, PipelineError>(|sink: &mut dyn RowSink<PrayerMark>| {
-        source.db.for_each_ref::<MarkRow, PipelineError, _>(|row| {
+        db.for_each_ref::<MarkRow, PipelineError, _>(|row| {
             if let Verdict::Write(m) = plan.resolve_mark(&row) {
                 if archive_paths {
                     archive_marks.push(mark_for_archive(&m, &user_index)?);
@@ -299,7 +300,7 @@ fn archives(
         return Ok(None);
     };
     let mut stage = progress.start("archives", 0);
-    let plan = &source.plan;
+    let (plan, db) = (&source.plan, &source.db);
     let names: HashMap<&str, &str> = plan
         .users()
         .iter()
@@ -315,7 +316,7 @@ fn archives(
         stage.inc(1);
     }
     marks.sort_unstable_by_key(|m| (m.prayer, m.marked_at, m.user));
-    source.db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
+    db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
         let Verdict::Write(p) = plan.resolve_prayer(&row) else {
             return Ok(());
         };

@@ -101,7 +101,10 @@ impl SourceStamp {
                 Err(e) => Err(io(p, e)),
             }
         };
-        Ok(SourceStamp([stamp(path)?, stamp(std::path::Path::new(&wal))?]))
+        Ok(SourceStamp([
+            stamp(path)?,
+            stamp(std::path::Path::new(&wal))?,
+        ]))
     }
 }
 
@@ -258,11 +261,17 @@ mod tests {
         let db = dir.path().join("v1.db");
         std::fs::write(&db, b"first").expect("write");
         let before = SourceStamp::read(&db).expect("stamp");
-        assert!(SourceStamp::read(&db).expect("stamp") == before, "nothing changed");
+        assert!(
+            SourceStamp::read(&db).expect("stamp") == before,
+            "nothing changed"
+        );
         std::fs::write(dir.path().join("v1.db-wal"), b"frame").expect("wal");
         let with_wal = SourceStamp::read(&db).expect("stamp");
         assert!(with_wal != before, "a new -wal file is a change");
         std::fs::write(&db, b"second, longer").expect("rewrite");
-        assert!(SourceStamp::read(&db).expect("stamp") != with_wal, "a rewrite is a change");
+        assert!(
+            SourceStamp::read(&db).expect("stamp") != with_wal,
+            "a rewrite is a change"
+        );
     }
 }
