@@ -877,8 +877,12 @@ fn pg_ddl(c: &mut PgConnection, tables: &[&str], kinds: &[&str]) -> QueryResult<
 /// Reads the application tables' keys, unique constraints, foreign keys and secondary indexes
 /// from `pg_catalog`, drops them, and returns the statements that re-create them.
 fn defer_pg(c: &mut PgConnection) -> QueryResult<Deferred> {
+    // Sorts in memory: index builds (maintenance_work_mem) and the sorted inserts of the run's
+    // row keys (work_mem; at the 4 MB default they spill to disk: 3.1 s instead of 0.9 s for
+    // 500,000 prayers).
     c.batch_execute(
-        "SET LOCAL maintenance_work_mem = '256MB'; SET LOCAL max_parallel_maintenance_workers = 2",
+        "SET LOCAL maintenance_work_mem = '256MB'; SET LOCAL work_mem = '256MB'; \
+         SET LOCAL max_parallel_maintenance_workers = 2",
     )?;
     let rows = pg_ddl(c, &APP_TABLES, &["p", "u", "f", "i"])?;
     let of = |k: &'static str| rows.iter().filter(move |r| r.kind == k);
