@@ -1,7 +1,7 @@
 //! Key normalisation and the hashed key sets that resolve references set-based.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
 use thywill_v1::V1Value;
 
@@ -130,46 +130,32 @@ impl Hasher for IdHasher {
     }
 }
 
-/// `HashMap` keyed by 128-bit ids.
-pub(crate) type IdMap<V> = HashMap<u128, V, BuildHasherDefault<IdHasher>>;
-
 /// A hashed set of normalised keys → entry index (one per table, built in one pass).
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
-    hex: IdMap<u32>,
+    hex: HexTable,
     text: HashMap<Box<str>, u32>,
 }
 
 impl KeyIndex {
     /// Adds `key → idx`; when the key is already taken, returns the entry holding it.
     pub(crate) fn insert(&mut self, key: &NormKey, idx: u32) -> Result<(), u32> {
-        let slot = match key {
-            NormKey::Hex(h) => self.hex.entry(*h),
-            NormKey::Text(t) => {
-                return match self.text.entry(t.clone()) {
-                    std::collections::hash_map::Entry::Occupied(o) => Err(*o.get()),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(idx);
-                        Ok(())
-                    }
+        match key {
+            NormKey::Hex(h) => self.hex.insert(*h, idx),
+            NormKey::Text(t) => match self.text.entry(t.clone()) {
+                std::collections::hash_map::Entry::Occupied(o) => Err(*o.get()),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(idx);
+                    Ok(())
                 }
-            }
-        };
-        match slot {
-            std::collections::hash_map::Entry::Occupied(o) => Err(*o.get()),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(idx);
-                Ok(())
-            }
+            },
         }
     }
 
     /// Replaces the entry of `key` (used when a better survivor takes a key).
     pub(crate) fn set(&mut self, key: &NormKey, idx: u32) {
         match key {
-            NormKey::Hex(h) => {
-                self.hex.insert(*h, idx);
-            }
+            NormKey::Hex(h) => self.hex.set(*h, idx),
             NormKey::Text(t) => {
                 self.text.insert(t.clone(), idx);
             }
@@ -179,7 +165,7 @@ impl KeyIndex {
     /// The entry of a normalised key.
     pub(crate) fn get(&self, key: &NormKey) -> Option<u32> {
         match key {
-            NormKey::Hex(h) => self.hex.get(h).copied(),
+            NormKey::Hex(h) => self.hex.get(*h),
             NormKey::Text(t) => self.text.get(t).copied(),
         }
     }
@@ -187,6 +173,146 @@ impl KeyIndex {
     /// The entry a stored reference names, after normalisation.
     pub(crate) fn lookup(&self, v: &V1Value, kind: KeyKind) -> Option<u32> {
         self.get(&normalize(v, kind)?)
+    }
+}
+
+/// 128-bit ids → entry index, compact: the ids and entries stored densely in insertion order,
+/// and an open-addressing table (linear probing, at most half full) of 4-byte positions into
+/// them. About 28 bytes an id, where a `HashMap<u128, u32>` takes about 56: the prayers' key set
+/// is one of the few things the detector holds per row.
+#[derive(Debug, Default)]
+struct HexTable {
+    slots: Vec<u32>,
+    keys: Vec<u128>,
+    vals: Vec<u32>,
+}
+
+/// An unused slot of [`HexTable`].
+const EMPTY: u32 = u32::MAX;
+
+impl HexTable {
+    fn home(key: u128, mask: usize) -> usize {
+        let mut h = IdHasher::default();
+        h.write_u128(key);
+        (h.finish() as usize) & mask
+    }
+
+    /// The slot holding `key` (`Ok`), else the empty slot where it would go (`Err`). The table
+    /// must have slots.
+    fn find(&self, key: u128) -> Result<usize, usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = Self::home(key, mask);
+        loop {
+            let at = self.slots[i];
+            if at == EMPTY {
+                return Err(i);
+            }
+            if self.keys[at as usize] == key {
+                return Ok(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn get(&self, key: u128) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let i = self.find(key).ok()?;
+        Some(self.vals[self.slots[i] as usize])
+    }
+
+    fn insert(&mut self, key: u128, idx: u32) -> Result<(), u32> {
+        if (self.keys.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        match self.find(key) {
+            Ok(i) => Err(self.vals[self.slots[i] as usize]),
+            Err(i) => {
+                self.slots[i] = self.keys.len() as u32;
+                self.keys.push(key);
+                self.vals.push(idx);
+                Ok(())
+            }
+        }
+    }
+
+    fn set(&mut self, key: u128, idx: u32) {
+        if self.insert(key, idx).is_err() {
+            if let Ok(i) = self.find(key) {
+                let at = self.slots[i] as usize;
+                self.vals[at] = idx;
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let len = (self.slots.len() * 2).max(16);
+        self.slots = vec![EMPTY; len];
+        let mask = len - 1;
+        for (at, &key) in self.keys.iter().enumerate() {
+            let mut i = Self::home(key, mask);
+            while self.slots[i] != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = at as u32;
+        }
+    }
+}
+
+/// Rowid → entry index of a table read in one rowid-order scan (entry `i` is the `i`-th row
+/// read). Nothing is stored when the rowids are one contiguous range (the usual case).
+#[derive(Debug)]
+pub(crate) enum RowidIndex {
+    /// Rowids `first .. first + len`, entry = rowid − first.
+    Range {
+        /// The first rowid.
+        first: i64,
+        /// Number of rows.
+        len: u32,
+    },
+    /// Ascending rowids with gaps: entry = position.
+    Sorted(Vec<i64>),
+    /// (rowid, entry) sorted by rowid (a scan that did not come in rowid order).
+    Pairs(Vec<(i64, u32)>),
+}
+
+impl RowidIndex {
+    /// The index of the rowids in scan order (entry `i` = `rowids[i]`).
+    pub(crate) fn new(rowids: Vec<i64>) -> Self {
+        let first = rowids.first().copied().unwrap_or(0);
+        let contiguous = rowids
+            .iter()
+            .enumerate()
+            .all(|(i, &r)| r.checked_sub(first) == Some(i as i64));
+        if contiguous {
+            return RowidIndex::Range {
+                first,
+                len: rowids.len() as u32,
+            };
+        }
+        if rowids.windows(2).all(|w| w[0] < w[1]) {
+            return RowidIndex::Sorted(rowids);
+        }
+        let mut pairs: Vec<(i64, u32)> = rowids
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (r, i as u32))
+            .collect();
+        pairs.sort_unstable();
+        RowidIndex::Pairs(pairs)
+    }
+
+    /// The entry of `rowid`, if it was read.
+    pub(crate) fn get(&self, rowid: i64) -> Option<u32> {
+        match self {
+            RowidIndex::Range { first, len } => {
+                let i = rowid.checked_sub(*first)?;
+                (0..i64::from(*len)).contains(&i).then_some(i as u32)
+            }
+            RowidIndex::Sorted(v) => v.binary_search(&rowid).ok().map(|i| i as u32),
+            RowidIndex::Pairs(v) => v.binary_search_by_key(&rowid, |p| p.0).ok().map(|i| v[i].1),
+        }
     }
 }
 
@@ -230,5 +356,34 @@ mod tests {
             normalize(&V1Value::text("None"), KeyKind::Hex),
             Some(NormKey::Text("None".into()))
         );
+    }
+
+    #[test]
+    fn the_compact_id_table_keeps_the_first_holder_until_set() {
+        let mut idx = KeyIndex::default();
+        for i in 0..1000u32 {
+            let k =
+                NormKey::Hex(u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835));
+            assert_eq!(idx.insert(&k, i), Ok(()));
+            assert_eq!(idx.insert(&k, i + 5000), Err(i));
+        }
+        let k7 = NormKey::Hex(7u128.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835));
+        idx.set(&k7, 42);
+        assert_eq!(idx.get(&k7), Some(42));
+        idx.set(&NormKey::Hex(1), 9);
+        assert_eq!(idx.get(&NormKey::Hex(1)), Some(9));
+        assert_eq!(idx.get(&NormKey::Hex(2)), None);
+    }
+
+    #[test]
+    fn rowid_index_finds_each_entry() {
+        for rowids in [vec![3, 4, 5, 6], vec![1, 2, 9, 12], vec![5, 1, 7], vec![]] {
+            let index = RowidIndex::new(rowids.clone());
+            for (i, &r) in rowids.iter().enumerate() {
+                assert_eq!(index.get(r), Some(i as u32), "{rowids:?}");
+            }
+            assert_eq!(index.get(100), None);
+            assert_eq!(index.get(0), None);
+        }
     }
 }

@@ -7,7 +7,8 @@
 //! accounting law per carried table (checked to balance before anything is written).
 //!
 //! Detection is set-based: whole-table scans into hashed key sets; marks in one plain scan that
-//! keeps a 16-byte duplicate key per mark, never the rows. See `README.md` for the contract, the
+//! keeps a 16-byte duplicate key per mark (spilled to sorted runs in temporary files past 2^20),
+//! never the rows. See `README.md` for the contract, the
 //! interpretations chosen and the performance figures.
 //!
 //! ```no_run
@@ -24,12 +25,14 @@
 mod ids;
 mod keys;
 mod model;
+mod originals;
 mod plan;
 mod rules;
+mod spill;
 pub mod text;
 pub mod time;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use thywill_v1::{V1Database, CARRIED_TABLES};
@@ -39,6 +42,7 @@ pub use model::{
     ArchiveFiles, Decision, DetectError, DetectOptions, Finding, Policy, RuleId, TableCounts,
     DEFAULT_TEST_ACCOUNT_NAMES, KNOWN_CORRUPTED_USER_ID,
 };
+pub use originals::OriginalRows;
 pub use plan::{
     IdMapEntry, Plan, ResolvedFlag, ResolvedInvite, ResolvedMark, ResolvedPrayer,
     ResolvedRoleGrant, ResolvedSession, ResolvedUser, Verdict,
@@ -49,7 +53,8 @@ use rules::users::Users;
 use rules::{attributes, marks, small, Ctx, Sink};
 
 /// Runs every rule over the snapshot `db` and returns the plan. Reads `db` only (full scans, the
-/// primary-key index of `user`, and the original rows of findings); writes nothing.
+/// primary-key index of `user`, and candidate duplicate marks by rowid); writes nothing. The
+/// plan keeps no original rows: [`OriginalRows`] fetches them while the findings are streamed.
 pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectError> {
     let mut ctx = Ctx {
         db,
@@ -73,14 +78,13 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     clock.lap("attributes");
     let mark_skips = marks::stream(&mut ctx, &users, &mut prayers)?;
     clock.lap("marks");
-    let mut id_map = prayers.commit(&mut ctx);
+    let prayer_renames = prayers.commit(&mut ctx);
     attributes::finish(&mut ctx, &mut prayers, deferred);
     let small = small::run(&mut ctx, &users)?;
     clock.lap("prayer commit, small tables");
     let user_kind = users.kind;
-    let (resolved_users, user_target, user_map, user_keys) = users.into_parts(&mut ctx);
-    id_map.extend(user_map);
-    id_map.sort();
+    let (resolved_users, user_target, user_id_map, user_keys) = users.into_parts(&mut ctx);
+    let (prayer_keys, prayer_states, prayer_rowids) = prayers.into_plan_parts();
 
     let Sink {
         mut findings,
@@ -94,22 +98,6 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
             b.rule,
         ))
     });
-    // Sorted by row: a row's findings are adjacent, so each row is fetched once and only the
-    // previous row's original is kept for its other findings.
-    let mut previous: Option<usize> = None;
-    for i in 0..findings.len() {
-        let same_row = previous.is_some_and(|p| {
-            findings[p].rowid == findings[i].rowid && findings[p].v1_table == findings[i].v1_table
-        });
-        findings[i].original = match (same_row, previous) {
-            (true, Some(p)) => findings[p].original.clone(),
-            _ => db
-                .row_json(&findings[i].v1_table, findings[i].rowid)?
-                .unwrap_or_default(),
-        };
-        previous = Some(i);
-    }
-    clock.lap("originals of findings");
     let present: Vec<&str> = CARRIED_TABLES
         .iter()
         .copied()
@@ -130,14 +118,15 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         user_by_rowid,
         user_keys,
         user_target,
-        prayer_keys: prayers.index,
-        prayers: prayers.states,
-        prayer_by_rowid: prayers.by_rowid,
+        prayer_keys,
+        prayers: prayer_states,
+        prayer_rowids,
         mark_skips,
         grants: small.grants,
         invites: small.invites,
         sessions: small.sessions,
-        id_map,
+        prayer_renames,
+        user_id_map,
         findings,
         counts,
     })
@@ -192,35 +181,31 @@ fn table_order(t: &str) -> usize {
         .unwrap_or(CARRIED_TABLES.len())
 }
 
-/// The accounting law from the findings, checked against the rows the rules wrote.
+/// The accounting law from the findings (sorted by table and rowid, so a row's findings are
+/// adjacent), checked against the rows the rules wrote.
 fn law(
     tables: &[&str],
     findings: &[Finding],
     read: &BTreeMap<&'static str, u64>,
     written: &BTreeMap<&'static str, u64>,
 ) -> Result<BTreeMap<String, TableCounts>, DetectError> {
-    let mut strongest: HashMap<(&str, i64), Decision> = HashMap::new();
-    for f in findings {
-        let e = strongest
-            .entry((f.v1_table.as_str(), f.rowid))
-            .or_insert(f.decision);
-        *e = (*e).max(f.decision);
+    let mut counts: BTreeMap<&str, TableCounts> = BTreeMap::new();
+    for row in findings.chunk_by(|a, b| a.rowid == b.rowid && a.v1_table == b.v1_table) {
+        let strongest = row.iter().map(|f| f.decision).max();
+        let c = counts.entry(row[0].v1_table.as_str()).or_default();
+        match strongest {
+            Some(Decision::Repaired) => c.repaired += 1,
+            Some(Decision::NotCarried) => c.not_carried += 1,
+            Some(Decision::Deduplicated) => c.deduplicated += 1,
+            Some(Decision::Merged) => c.merged += 1,
+            Some(Decision::Quarantined) => c.quarantined += 1,
+            None => {}
+        }
     }
     let mut out = BTreeMap::new();
     for &table in tables {
-        let mut c = TableCounts {
-            read: read.get(table).copied().unwrap_or(0),
-            ..TableCounts::default()
-        };
-        for (_, d) in strongest.iter().filter(|((t, _), _)| *t == table) {
-            match d {
-                Decision::Repaired => c.repaired += 1,
-                Decision::NotCarried => c.not_carried += 1,
-                Decision::Deduplicated => c.deduplicated += 1,
-                Decision::Merged => c.merged += 1,
-                Decision::Quarantined => c.quarantined += 1,
-            }
-        }
+        let mut c = counts.get(table).copied().unwrap_or_default();
+        c.read = read.get(table).copied().unwrap_or(0);
         c.written = written.get(table).copied().unwrap_or(0);
         if !c.balances() {
             return Err(DetectError::LawBroken {

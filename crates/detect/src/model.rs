@@ -159,8 +159,6 @@ pub struct Finding {
     pub decision: Decision,
     /// Words for an operator: the bad value, the other row involved, what was done.
     pub reason: String,
-    /// The whole original v1 row as read (bytes that are not UTF-8 as hex).
-    pub original: serde_json::Value,
 }
 
 /// The accounting law's counts of one carried table.
@@ -255,6 +253,10 @@ pub enum DetectError {
     /// Reading the v1 snapshot failed (the error names the file and table).
     #[error(transparent)]
     V1(#[from] thywill_v1::V1Error),
+    /// A temporary file holding the marks' duplicate keys (files with more than about a million
+    /// marks) could not be written or read back.
+    #[error("temporary file for the marks' duplicate keys: {0}")]
+    Spill(#[from] std::io::Error),
     /// The accounting law does not balance for a table: a bug in the detector, never bad input.
     #[error("accounting law broken for v1 table `{table}`: read {read} != written {written} + merged {merged} + deduplicated {deduplicated} + quarantined {quarantined} + not carried {not_carried} (repaired {repaired}); this is a detector bug, please report it")]
     LawBroken {

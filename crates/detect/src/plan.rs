@@ -7,8 +7,9 @@ use serde::Serialize;
 use thywill_v1::{Generation, MarkRow, PrayerRow};
 
 use crate::ids::hex_id;
-use crate::keys::{KeyIndex, KeyKind};
+use crate::keys::{KeyIndex, KeyKind, RowidIndex};
 use crate::model::{Finding, Policy, TableCounts};
+use crate::rules::prayers::PFate;
 use crate::rules::{marks, prayers};
 
 /// What to do with one row in pass 2.
@@ -190,21 +191,91 @@ pub struct IdMapEntry {
     pub v2_id: String,
 }
 
-/// Compact per-prayer state kept between the passes (never the text, never the marks).
-#[derive(Clone, Debug)]
-pub(crate) struct PrayerState {
-    pub(crate) v2_id: u128,
-    pub(crate) written: bool,
-    pub(crate) author: Option<u128>,
-    pub(crate) created_at: Option<NaiveDateTime>,
+/// Compact per-prayer state kept between the passes (never the text, never the marks, nothing
+/// pass 2 can re-derive from the row it is given): dense columns indexed by prayer entry (the
+/// scan order), about 34 bytes a prayer, and a sparse side map for the few prayers with folded
+/// attributes or a repaired archive path.
+#[derive(Debug, Default)]
+pub(crate) struct PrayerStates {
+    /// v2 id of each prayer.
+    pub(crate) v2_ids: Vec<u128>,
+    /// Resolved `created_at` (`None` while pending, or when `R-TIME` quarantined it).
+    pub(crate) created: Vec<Option<NaiveDateTime>>,
+    /// The user entry the author reference names ([`NO_ENTRY`] when it names none).
+    pub(crate) authors: Vec<u32>,
+    /// Where each prayer's fate stands.
+    pub(crate) fates: Vec<PFate>,
+    /// [`FLAGGED_COLUMN`] and [`PATH_REPAIRED`] bits.
+    pub(crate) bits: Vec<u8>,
+    /// The few prayers with more to say (attributes, a re-pointed archive path).
+    pub(crate) extras: HashMap<u32, Box<PrayerExtras>>,
+}
+
+/// An author reference that names no user entry.
+pub(crate) const NO_ENTRY: u32 = u32::MAX;
+/// The v1 `flagged` column is set.
+pub(crate) const FLAGGED_COLUMN: u8 = 1;
+/// `R-ARCHIVE-PATH` changed the path: the carried one is in [`PrayerExtras::archive_path`] (else
+/// pass 2 takes it from the row).
+pub(crate) const PATH_REPAIRED: u8 = 2;
+
+/// What a prayer's attributes fold into it, and a re-pointed archive path.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PrayerExtras {
+    /// The latest folded attribute's time.
     pub(crate) updated_at: Option<NaiveDateTime>,
     pub(crate) is_archived: bool,
     pub(crate) answered: Option<NaiveDateTime>,
     pub(crate) answer_date: Option<NaiveDateTime>,
     pub(crate) testimony: Option<Box<str>>,
-    pub(crate) flagged_column: bool,
     pub(crate) flag_attr: Option<(NaiveDateTime, Option<u128>)>,
+    /// The carried path when [`PATH_REPAIRED`] is set.
     pub(crate) archive_path: Option<Box<str>>,
+}
+
+impl PrayerStates {
+    /// Adds a prayer; returns its entry.
+    pub(crate) fn push(
+        &mut self,
+        v2_id: u128,
+        created: Option<NaiveDateTime>,
+        author: u32,
+        fate: PFate,
+        bits: u8,
+    ) -> u32 {
+        let idx = self.v2_ids.len() as u32;
+        self.v2_ids.push(v2_id);
+        self.created.push(created);
+        self.authors.push(author);
+        self.fates.push(fate);
+        self.bits.push(bits);
+        idx
+    }
+
+    /// Number of prayers.
+    pub(crate) fn len(&self) -> usize {
+        self.v2_ids.len()
+    }
+
+    /// The side record of prayer `idx`, created on demand.
+    pub(crate) fn extras_mut(&mut self, idx: u32) -> &mut PrayerExtras {
+        self.extras.entry(idx).or_default()
+    }
+
+    /// The v2 id of prayer `idx` when it is written.
+    pub(crate) fn written_v2_id(&self, idx: u32) -> Option<u128> {
+        (self.fates.get(idx as usize) == Some(&PFate::Written)).then(|| self.v2_ids[idx as usize])
+    }
+}
+
+/// The id map's user rows without their strings: a written user's key and id are in its
+/// [`ResolvedUser`]; the few others (merged into a survivor) are kept aside.
+#[derive(Debug, Default)]
+pub(crate) struct UserIdMap {
+    /// (v1 key, v2 id) of entries whose row is not a written user (merged duplicates).
+    pub(crate) others: Vec<(String, u128)>,
+    /// The rows in id-map order: `i < users.len()` is `users[i]`, else `others[i − users.len()]`.
+    pub(crate) order: Vec<u32>,
 }
 
 /// Everything pass 2 needs, decided by [`crate::detect`]: findings, per-row verdicts, the id
@@ -220,13 +291,16 @@ pub struct Plan {
     /// Per user entry (index of `user_keys`): the v2 id of the account it ends in, if written.
     pub(crate) user_target: Vec<Option<u128>>,
     pub(crate) prayer_keys: KeyIndex,
-    pub(crate) prayers: Vec<PrayerState>,
-    pub(crate) prayer_by_rowid: HashMap<i64, u32>,
+    pub(crate) prayers: PrayerStates,
+    pub(crate) prayer_rowids: RowidIndex,
     pub(crate) mark_skips: HashSet<i64>,
     pub(crate) grants: Vec<ResolvedRoleGrant>,
     pub(crate) invites: Vec<ResolvedInvite>,
     pub(crate) sessions: Vec<ResolvedSession>,
-    pub(crate) id_map: Vec<IdMapEntry>,
+    /// Prayers written under a v2 id that differs from their v1 key text: (v1 key, v2 id),
+    /// sorted.
+    pub(crate) prayer_renames: Vec<(Box<str>, u128)>,
+    pub(crate) user_id_map: UserIdMap,
     pub(crate) findings: Vec<Finding>,
     pub(crate) counts: BTreeMap<String, TableCounts>,
 }
@@ -264,12 +338,9 @@ impl Plan {
 
     /// What to write for a v1 prayer row in pass 2.
     pub fn resolve_prayer(&self, row: &PrayerRow) -> Verdict<ResolvedPrayer> {
-        match self.prayer_by_rowid.get(&row.rowid) {
-            Some(&i) => match self.prayers.get(i as usize) {
-                Some(state) if state.written => prayers::resolve(self, state, row),
-                _ => Verdict::Skip,
-            },
-            None => Verdict::Skip,
+        match self.prayer_rowids.get(row.rowid) {
+            Some(i) if self.prayers.written_v2_id(i).is_some() => prayers::resolve(self, i, row),
+            _ => Verdict::Skip,
         }
     }
 
@@ -296,9 +367,29 @@ impl Plan {
         &self.sessions
     }
 
-    /// The `migration_id_map` rows (users and prayers; merged duplicates point at the survivor).
-    pub fn id_map(&self) -> &[IdMapEntry] {
-        &self.id_map
+    /// The `migration_id_map` rows (users and prayers; merged duplicates point at the survivor),
+    /// sorted (entity, v1 key, v2 id), made one at a time from the plan's compact state.
+    pub fn id_map(&self) -> impl Iterator<Item = IdMapEntry> + '_ {
+        let prayers = self.prayer_renames.iter().map(|(key, id)| IdMapEntry {
+            entity: prayers::TABLE,
+            v1_key: key.to_string(),
+            v2_id: hex_id(*id),
+        });
+        let users = self.user_id_map.order.iter().map(|&i| {
+            let (v1_key, v2_id) = match self.users.get(i as usize) {
+                Some(u) => (u.v1_key.clone(), u.id.clone()),
+                None => {
+                    let (key, id) = &self.user_id_map.others[i as usize - self.users.len()];
+                    (key.clone(), hex_id(*id))
+                }
+            };
+            IdMapEntry {
+                entity: crate::rules::users::TABLE,
+                v1_key,
+                v2_id,
+            }
+        });
+        prayers.chain(users)
     }
 
     /// Every finding, sorted by table, rowid and rule.

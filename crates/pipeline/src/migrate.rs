@@ -195,6 +195,7 @@ fn write_rows(
     let run_id = load.run_id().to_string();
     let now = chrono::SubsecRound::trunc_subsecs(Utc::now().naive_utc(), 6);
     load.write::<Finding, PipelineError>(|sink| {
+        let mut originals = thywill_detect::OriginalRows::new(&source.db);
         for f in plan.findings() {
             sink.push(&Finding {
                 run_id: run_id.clone(),
@@ -203,7 +204,7 @@ fn write_rows(
                 rule: f.rule.as_str().to_string(),
                 decision: f.decision.as_str().to_string(),
                 reason: f.reason.clone(),
-                original_json: f.original.to_string(),
+                original_json: originals.of(f)?.to_string(),
                 created_at: now,
             })?;
         }

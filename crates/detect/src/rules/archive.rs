@@ -176,6 +176,14 @@ fn is_plain_safe(raw: &str) -> bool {
     true
 }
 
+/// The path pass 2 carries for a `text_file_path` that `R-ARCHIVE-PATH` left alone (what
+/// [`check_archive_path`] returns when it records no finding): relative to the v1 archive root,
+/// `None` when empty.
+pub(crate) fn carried_path(value: &V1Value) -> Option<String> {
+    let raw = value.to_text_lossy()?;
+    (!raw.trim().is_empty()).then(|| root_relative(&raw))
+}
+
 /// Applies `R-ARCHIVE-PATH` and returns the path pass 2 carries, relative to the v1 archive root.
 pub(crate) fn check_archive_path(
     rf: &mut RowFindings,
@@ -189,7 +197,7 @@ pub(crate) fn check_archive_path(
     }
     // Fast path for the common safe relative path (no tree to check against).
     if files.is_none() && is_plain_safe(&raw) {
-        return Some(root_relative(&raw));
+        return carried_path(value);
     }
     let raw = raw.into_owned();
     let mut why = problems(&raw);
@@ -199,7 +207,7 @@ pub(crate) fn check_archive_path(
             Some(f) if !f.contains_file(&rel) => {
                 why.push("names a file the archive tree does not have")
             }
-            _ => return Some(rel),
+            _ => return carried_path(value),
         }
     }
     let repointed = files.and_then(|f| {

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use thywill_v1::AttributeRow;
 
 use super::archive::{check_archive_path, RecordArchive};
-use super::prayers::{PFate, Prayers};
+use super::prayers::Prayers;
 use super::users::Users;
 use super::{
     check_time, check_utf8, key_text, require_parent, resolve_parent, show, Ctx, NoShape, Parent,
@@ -13,7 +13,7 @@ use super::{
 };
 use crate::keys::KeyKind;
 use crate::model::{Decision, DetectError, RuleId};
-use crate::plan::PrayerState;
+use crate::plan::PrayerExtras;
 use crate::time;
 
 /// The v1 table name.
@@ -56,14 +56,14 @@ struct Fold {
     by: Option<u128>,
 }
 
-fn apply(state: &mut PrayerState, f: Fold) {
+fn apply(state: &mut PrayerExtras, f: Fold) {
     let on = f
         .value
         .as_deref()
         .map(|v| thywill_v1::V1Value::text(v).as_bool() != Some(false))
         .unwrap_or(true);
     state.updated_at = Some(state.updated_at.map_or(f.at, |u| u.max(f.at)));
-    let answered = |state: &mut PrayerState| {
+    let answered = |state: &mut PrayerExtras| {
         state.answered = Some(state.answered.map_or(f.at, |a| a.min(f.at)));
     };
     match f.kind {
@@ -114,8 +114,8 @@ pub(crate) fn read(
     let mut deferred = Vec::new();
     let policy = ctx.policy;
     let files = ctx.opts.archive_files;
-    let mut done: Vec<(RowFindings, Option<(u32, Fold)>)> = Vec::new();
-    let n = ctx.db.for_each::<AttributeRow, DetectError, _>(|row| {
+    let db = ctx.db;
+    let n = db.for_each::<AttributeRow, DetectError, _>(|row| {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.id, row.rowid));
         let texts = check_utf8(&mut rf, &[("attribute_value", &row.value)]);
         let name = row
@@ -162,7 +162,7 @@ pub(crate) fn read(
             _ => None,
         };
         let parent = resolve_parent(&prayers.index, KeyKind::Hex, &row.prayer_id, |i| {
-            (prayers.fates[i as usize] != PFate::Skipped).then_some(i)
+            (!prayers.is_skipped(i)).then_some(i)
         });
         let prayer = require_parent(&mut rf, "prayer", parent);
         if let (Some(p), Some(t)) = (prayer, at) {
@@ -178,26 +178,26 @@ pub(crate) fn read(
             _ => None,
         };
         match prayer {
-            Some(p) if prayers.fates[p as usize] == PFate::Pending => {
+            Some(p) if prayers.is_pending(p) => {
                 deferred.push(Deferred {
                     rf,
                     prayer: p,
                     fold,
                 });
             }
-            Some(p) => done.push((rf, fold.map(|f| (p, f)))),
-            None => done.push((rf, None)),
+            // Committed as read: nothing is kept of a settled attribute but its fold.
+            Some(p) => {
+                if let (true, Some(f)) = (ctx.sink.commit(TABLE, rf), fold) {
+                    apply(prayers.states.extras_mut(p), f);
+                }
+            }
+            None => {
+                ctx.sink.commit(TABLE, rf);
+            }
         }
         Ok(())
     })?;
     ctx.sink.count_read(TABLE, n);
-    for (rf, fold) in done {
-        if ctx.sink.commit(TABLE, rf) {
-            if let Some((p, f)) = fold {
-                apply(&mut prayers.states[p as usize], f);
-            }
-        }
-    }
     Ok(deferred)
 }
 
@@ -213,7 +213,7 @@ pub(crate) fn finish(ctx: &mut Ctx<'_>, prayers: &mut Prayers, deferred: Vec<Def
         }
         if ctx.sink.commit(TABLE, d.rf) {
             if let Some(f) = d.fold {
-                apply(&mut prayers.states[d.prayer as usize], f);
+                apply(prayers.states.extras_mut(d.prayer), f);
             }
         }
     }

@@ -17,6 +17,7 @@ use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, Policy, RuleId};
 use crate::plan::{Plan, ResolvedMark, Verdict};
+use crate::spill::{DupKeys, SPILL_AT};
 use crate::time::{self, ParsedTime};
 
 /// The v1 table name.
@@ -63,16 +64,17 @@ pub(crate) fn user_activity(ctx: &Ctx<'_>, users: &mut Users) -> Result<(), Dete
 /// Pass 1 over `prayermark`: one plain rowid-order scan (no sort). Per-row rules are decided as
 /// each mark is read, except for marks of a prayer whose `created_at` still waits for evidence
 /// (held until the scan has seen all its marks; few). Every still-written mark leaves a 16-byte
-/// duplicate key (hash of resolved prayer, member, instant; rowid); after the scan the keys are
-/// sorted and only equal-hash runs are fetched again by rowid and confirmed exactly. Returns the
-/// rowids pass 2 must skip.
+/// duplicate key (hash of resolved prayer, member, instant; rowid), held in memory up to
+/// [`SPILL_AT`] keys and in sorted runs in temporary files beyond; after the scan the keys are
+/// sorted (merged) and only equal-hash runs are fetched again by rowid and confirmed exactly.
+/// Returns the rowids pass 2 must skip.
 pub(crate) fn stream(
     ctx: &mut Ctx<'_>,
     users: &Users,
     prayers: &mut Prayers,
 ) -> Result<HashSet<i64>, DetectError> {
     let mut skips = HashSet::new();
-    let mut keys: Vec<DupKey> = Vec::new();
+    let mut keys = DupKeys::with_limit(SPILL_AT);
     let mut deferred: Vec<MarkRow> = Vec::new();
     let db = ctx.db;
     let started = std::time::Instant::now();
@@ -95,8 +97,7 @@ pub(crate) fn stream(
         }
         check_mark(
             ctx, users, prayers, m, seen, &mut paths, &mut keys, &mut skips,
-        );
-        Ok(())
+        )
     })?;
     // Every mark has been seen: the pending prayers they belong to can be settled now.
     for m in &deferred {
@@ -112,13 +113,14 @@ pub(crate) fn stream(
         };
         check_mark(
             ctx, users, prayers, m, seen, &mut paths, &mut keys, &mut skips,
-        );
+        )?;
     }
     tracing::debug!(
         target: "thywill_detect::timing",
         marks = n,
         deferred = deferred.len(),
         keys = keys.len(),
+        spilled_runs = keys.spilled_runs(),
         ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
         "marks scanned"
     );
@@ -130,9 +132,6 @@ pub(crate) fn stream(
 
 /// What makes two marks the same mark: resolved prayer entry, final member's v2 id, instant.
 type Identity = (u32, u128, NaiveDateTime);
-
-/// A still-written mark's identity hash and rowid (16 bytes per mark).
-type DupKey = (u64, i64);
 
 /// The identity of a mark that passed every per-row rule, computed from the row alone (the same
 /// values [`check_mark`] resolved): used to confirm hash-equal candidates exactly.
@@ -178,9 +177,9 @@ fn check_mark(
     m: &MarkRow,
     seen: Seen,
     paths: &mut CleanPathMemo,
-    keys: &mut Vec<DupKey>,
+    keys: &mut DupKeys,
     skips: &mut HashSet<i64>,
-) {
+) -> Result<(), DetectError> {
     let policy = ctx.policy;
     // The key text is built only when the row has a finding.
     let mut rf = RowFindings::new(m.rowid, String::new());
@@ -220,7 +219,8 @@ fn check_mark(
     );
     if let (Some(p), Some(u), Some(t), true) = (prayer, user, at, rf.written()) {
         debug_assert_eq!(identity(policy, users, prayers, m), Some((p, u, t)));
-        keys.push((identity_hash((p, u, t)), m.rowid));
+        keys.push((identity_hash((p, u, t)), m.rowid))
+            .map_err(DetectError::Spill)?;
     }
     if !rf.items.is_empty() {
         rf.key = key_text(&m.id, m.rowid);
@@ -228,25 +228,24 @@ fn check_mark(
     if !ctx.sink.commit(TABLE, rf) {
         skips.insert(m.rowid);
     }
+    Ok(())
 }
 
-/// `R-MARK-DUPLICATE` over the still-written marks: sort the keys, fetch the rows of equal-hash
-/// runs by rowid, group them by exact identity; in each group the smallest key is kept (ties:
+/// `R-MARK-DUPLICATE` over the still-written marks: sort (merge) the keys, fetch the rows of
+/// equal-hash runs by rowid, group them by exact identity; in each group the smallest key is kept (ties:
 /// smallest rowid), every other mark is deduplicated.
 fn deduplicate(
     ctx: &mut Ctx<'_>,
     users: &Users,
     prayers: &Prayers,
-    mut keys: Vec<DupKey>,
+    keys: DupKeys,
     skips: &mut HashSet<i64>,
 ) -> Result<(), DetectError> {
     let started = std::time::Instant::now();
-    keys.sort_unstable();
-    let sorted_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut fetched = 0usize;
     let policy = ctx.policy;
     let mut members: Vec<(Identity, String, i64)> = Vec::new();
-    for run in keys.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+    keys.for_each_equal_run::<DetectError>(|run| {
         members.clear();
         for &(_, rowid) in run {
             fetched += 1;
@@ -275,11 +274,11 @@ fn deduplicate(
                 skips.insert(*rowid);
             }
         }
-    }
+        Ok(())
+    })?;
     tracing::debug!(
         target: "thywill_detect::timing",
         fetched,
-        sort_ms = format!("{sorted_ms:.1}"),
         ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
         "mark duplicates confirmed"
     );
@@ -291,9 +290,7 @@ pub(crate) fn resolve(plan: &Plan, row: &MarkRow) -> Verdict<ResolvedMark> {
     let prayer = plan
         .prayer_keys
         .lookup(&row.prayer_id, KeyKind::Hex)
-        .and_then(|i| plan.prayers.get(i as usize))
-        .filter(|s| s.written)
-        .map(|s| s.v2_id);
+        .and_then(|i| plan.prayers.written_v2_id(i));
     let user = plan.user_ref(&row.user);
     let at = mark_time(plan.policy, row);
     match (prayer, user, at) {

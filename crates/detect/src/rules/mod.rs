@@ -379,7 +379,6 @@ impl Sink {
                 rule,
                 decision,
                 reason,
-                original: serde_json::Value::Null,
             });
         }
         written
@@ -407,7 +406,6 @@ impl Sink {
             rule,
             decision,
             reason,
-            original: serde_json::Value::Null,
         });
     }
 

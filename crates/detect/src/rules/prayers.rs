@@ -6,16 +6,19 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use thywill_v1::{PrayerRow, V1Value};
 
-use super::archive::{check_archive_path, RecordArchive};
+use super::archive::{carried_path, check_archive_path, RecordArchive};
 use super::users::Users;
 use super::{
     check_time, check_utf8_only, key_text, require_parent, resolve_parent, show,
     time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
 use crate::ids::{hex_id, v5};
-use crate::keys::{normalize, KeyIndex, KeyKind, NormKey};
+use crate::keys::{normalize, KeyIndex, KeyKind, NormKey, RowidIndex};
 use crate::model::{Decision, DetectError, RuleId};
-use crate::plan::{IdMapEntry, Plan, PrayerState, ResolvedFlag, ResolvedPrayer, Verdict};
+use crate::plan::{
+    Plan, PrayerExtras, PrayerStates, ResolvedFlag, ResolvedPrayer, Verdict, FLAGGED_COLUMN,
+    NO_ENTRY, PATH_REPAIRED,
+};
 use crate::text::parse_lower_hex32;
 use crate::time;
 
@@ -37,14 +40,11 @@ pub(crate) enum PFate {
     Pending,
 }
 
-/// Compact state of every prayer between the passes.
+/// Compact state of every prayer between the passes, and what pass 1 alone needs.
 pub(crate) struct Prayers {
     pub(crate) index: KeyIndex,
-    pub(crate) states: Vec<PrayerState>,
-    pub(crate) fates: Vec<PFate>,
-    pub(crate) by_rowid: HashMap<i64, u32>,
+    pub(crate) states: PrayerStates,
     rowids: Vec<i64>,
-    authors: Vec<Option<u32>>,
     author_refs: HashMap<u32, V1Value>,
     rfs: HashMap<u32, RowFindings>,
     raw_created: HashMap<u32, V1Value>,
@@ -98,11 +98,8 @@ impl Prayers {
         let has_audience = ctx.db.schema().has_column(TABLE, "target_audience");
         let mut p = Prayers {
             index: KeyIndex::default(),
-            states: Vec::new(),
-            fates: Vec::new(),
-            by_rowid: HashMap::new(),
+            states: PrayerStates::default(),
             rowids: Vec::new(),
-            authors: Vec::new(),
             author_refs: HashMap::new(),
             rfs: HashMap::new(),
             raw_created: HashMap::new(),
@@ -165,8 +162,11 @@ impl Prayers {
                 TimeOutcome::At(t) => Some(t),
                 _ => None,
             };
+            let before = rf.items.len();
             let archive_path =
                 check_archive_path(&mut rf, &row.text_file_path, files, RecordArchive::Prayer(created));
+            // Pass 2 takes an unchanged path from the row; only a repaired one is kept.
+            let path_repaired = rf.items.len() != before;
             let author = users.entry_of(&row.author);
             if let (Some(a), Some(t)) = (author, created) {
                 users.note_activity(a, t);
@@ -182,28 +182,23 @@ impl Prayers {
             } else {
                 PFate::Written
             };
-            p.states.push(PrayerState {
-                v2_id: prayer_v2_id(norm.as_ref(), &key),
-                written: false,
-                author: None,
-                created_at: created,
-                updated_at: created,
-                is_archived: false,
-                answered: None,
-                answer_date: None,
-                testimony: None,
-                flagged_column: row.flagged.as_bool().unwrap_or(false),
-                flag_attr: None,
-                archive_path: archive_path.map(Into::into),
-            });
-            p.fates.push(fate);
-            p.authors.push(author);
-            p.by_rowid.insert(row.rowid, idx);
+            let mut bits = 0;
+            if row.flagged.as_bool().unwrap_or(false) {
+                bits |= FLAGGED_COLUMN;
+            }
+            if path_repaired {
+                bits |= PATH_REPAIRED;
+            }
+            let v2_id = prayer_v2_id(norm.as_ref(), &key);
+            p.states.push(v2_id, created, author.unwrap_or(NO_ENTRY), fate, bits);
+            if path_repaired {
+                p.states.extras_mut(idx).archive_path = archive_path.map(Into::into);
+            }
             p.rowids.push(row.rowid);
             // A canonical lower-case hex key is its own v2 id text (no string built to compare).
             let canonical_key = matches!(&row.id, V1Value::Text(b) if parse_lower_hex32(b).is_some());
             if !rf.items.is_empty()
-                || (!canonical_key && key != hex_id(p.states[idx as usize].v2_id))
+                || (!canonical_key && key != hex_id(v2_id))
             {
                 p.rfs.insert(idx, rf);
             }
@@ -216,7 +211,7 @@ impl Prayers {
     /// The row findings of prayer `idx` (created on demand from its v2 id).
     fn rf(&mut self, idx: u32) -> &mut RowFindings {
         let rowid = self.rowids[idx as usize];
-        let key = hex_id(self.states[idx as usize].v2_id);
+        let key = hex_id(self.states.v2_ids[idx as usize]);
         self.rfs
             .entry(idx)
             .or_insert_with(|| RowFindings::new(rowid, key))
@@ -225,7 +220,7 @@ impl Prayers {
     /// Once users are settled: each prayer's author, or `R-ORPHAN`.
     pub(crate) fn resolve_authors(&mut self, users: &Users) {
         for idx in 0..self.states.len() as u32 {
-            let parent = match self.authors[idx as usize] {
+            let parent = match Some(self.states.authors[idx as usize]).filter(|&a| a != NO_ENTRY) {
                 Some(entry) => match users.target(entry) {
                     Some(t) => Parent::Found(t),
                     None => Parent::NotWritten(
@@ -238,11 +233,11 @@ impl Prayers {
                 }
             };
             match parent {
-                Parent::Found(t) => self.states[idx as usize].author = Some(t),
+                Parent::Found(_) => {}
                 other => {
                     let rf = self.rf(idx);
                     require_parent(rf, "author", other);
-                    self.fates[idx as usize] = PFate::Skipped;
+                    self.states.fates[idx as usize] = PFate::Skipped;
                 }
             }
         }
@@ -251,7 +246,7 @@ impl Prayers {
 
     /// Records activity on a prayer (evidence for an unparseable `created_at`).
     pub(crate) fn note_activity(&mut self, idx: u32, at: NaiveDateTime) {
-        if self.fates.get(idx as usize) == Some(&PFate::Pending) {
+        if self.is_pending(idx) {
             let slot = self.min_activity.entry(idx).or_insert(at);
             *slot = (*slot).min(at);
         }
@@ -259,58 +254,63 @@ impl Prayers {
 
     /// Settles a pending `created_at` with the evidence gathered so far.
     pub(crate) fn settle_pending(&mut self, idx: u32) {
-        if self.fates.get(idx as usize) != Some(&PFate::Pending) {
+        if !self.is_pending(idx) {
             return;
         }
         let evidence = self.min_activity.get(&idx).copied();
         let raw = self.raw_created.remove(&idx).unwrap_or(V1Value::Null);
         let rf = self.rf(idx);
         let outcome = time_from_evidence(rf, "created_at", &raw, evidence);
-        let state = &mut self.states[idx as usize];
         match outcome {
             TimeOutcome::At(t) => {
-                state.created_at = Some(t);
-                state.updated_at = Some(state.updated_at.map_or(t, |u| u.max(t)));
-                self.fates[idx as usize] = PFate::Written;
+                self.states.created[idx as usize] = Some(t);
+                self.states.fates[idx as usize] = PFate::Written;
             }
-            _ => self.fates[idx as usize] = PFate::Skipped,
+            _ => self.states.fates[idx as usize] = PFate::Skipped,
         }
     }
 
     /// True while prayer `idx`'s `created_at` waits for evidence.
     pub(crate) fn is_pending(&self, idx: u32) -> bool {
-        self.fates.get(idx as usize) == Some(&PFate::Pending)
+        self.states.fates.get(idx as usize) == Some(&PFate::Pending)
     }
 
     /// True when prayer `idx` is written (pending counts as not yet).
     pub(crate) fn is_written(&self, idx: u32) -> bool {
-        self.fates.get(idx as usize) == Some(&PFate::Written)
+        self.states.fates.get(idx as usize) == Some(&PFate::Written)
+    }
+
+    /// True when prayer `idx` is not (and will not be) written.
+    pub(crate) fn is_skipped(&self, idx: u32) -> bool {
+        self.states.fates.get(idx as usize) == Some(&PFate::Skipped)
     }
 
     /// Commits every prayer's findings (after marks and attributes settled pending times).
-    pub(crate) fn commit(&mut self, ctx: &mut Ctx<'_>) -> Vec<IdMapEntry> {
-        let mut id_map = Vec::new();
+    /// Returns the prayers written under a v2 id that differs from their v1 key text, sorted.
+    pub(crate) fn commit(&mut self, ctx: &mut Ctx<'_>) -> Vec<(Box<str>, u128)> {
+        let mut renames = Vec::new();
         for idx in 0..self.states.len() as u32 {
             let rowid = self.rowids[idx as usize];
             self.settle_pending(idx);
             let written = self.is_written(idx);
-            self.states[idx as usize].written = written;
             let rf = self
                 .rfs
                 .remove(&idx)
                 .unwrap_or_else(|| RowFindings::new(rowid, String::new()));
-            let v2 = hex_id(self.states[idx as usize].v2_id);
-            if written && !rf.key.is_empty() && rf.key != v2 {
-                id_map.push(IdMapEntry {
-                    entity: TABLE,
-                    v1_key: rf.key.clone(),
-                    v2_id: v2,
-                });
+            let v2 = self.states.v2_ids[idx as usize];
+            if written && !rf.key.is_empty() && rf.key != hex_id(v2) {
+                renames.push((rf.key.as_str().into(), v2));
             }
             let committed = ctx.sink.commit(TABLE, rf);
             debug_assert_eq!(committed, written);
         }
-        id_map
+        renames.sort_unstable();
+        renames
+    }
+
+    /// The plan's part: key set, compact states and rowid index.
+    pub(crate) fn into_plan_parts(self) -> (KeyIndex, PrayerStates, RowidIndex) {
+        (self.index, self.states, RowidIndex::new(self.rowids))
     }
 }
 
@@ -321,41 +321,50 @@ impl Users {
     }
 }
 
-/// Pass 2: the v2 prayer for a row the plan writes.
-pub(crate) fn resolve(
-    plan: &Plan,
-    state: &PrayerState,
-    row: &PrayerRow,
-) -> Verdict<ResolvedPrayer> {
-    let (Some(author), Some(created_at)) = (state.author, state.created_at) else {
+/// Pass 2: the v2 prayer for a row the plan writes (prayer entry `idx`).
+pub(crate) fn resolve(plan: &Plan, idx: u32, row: &PrayerRow) -> Verdict<ResolvedPrayer> {
+    let states = &plan.prayers;
+    let i = idx as usize;
+    let author = states
+        .authors
+        .get(i)
+        .and_then(|&a| plan.user_target.get(a as usize).copied().flatten());
+    let (Some(author), Some(created_at)) = (author, states.created[i]) else {
         return Verdict::Skip;
     };
-    let answered_at = state.answer_date.or(state.answered);
+    let none = PrayerExtras::default();
+    let extras = states.extras.get(&idx).map_or(&none, |e| &**e);
+    let bits = states.bits[i];
+    let answered_at = extras.answer_date.or(extras.answered);
     let is_answered = answered_at.is_some();
-    let flag = (state.flagged_column || state.flag_attr.is_some()).then(|| ResolvedFlag {
-        flagged_by_user_id: state.flag_attr.and_then(|f| f.1).map(hex_id),
-        flagged_at: state.flag_attr.map_or(created_at, |f| f.0),
+    let flag = (bits & FLAGGED_COLUMN != 0 || extras.flag_attr.is_some()).then(|| ResolvedFlag {
+        flagged_by_user_id: extras.flag_attr.and_then(|f| f.1).map(hex_id),
+        flagged_at: extras.flag_attr.map_or(created_at, |f| f.0),
         reason: "carried over from v1",
     });
-    let _ = plan;
+    let v1_archive_path = if bits & PATH_REPAIRED != 0 {
+        extras.archive_path.as_deref().map(str::to_string)
+    } else {
+        carried_path(&row.text_file_path)
+    };
     Verdict::Write(ResolvedPrayer {
-        id: hex_id(state.v2_id),
+        id: hex_id(states.v2_ids[i]),
         author_id: hex_id(author),
         text: v2_text(&row.text),
         generated_prayer: lossy(&row.generated_prayer),
         project_tag: lossy(&row.project_tag),
         target_audience: audience(&row.target_audience).0.to_string(),
         created_at,
-        updated_at: state.updated_at.unwrap_or(created_at).max(created_at),
-        is_archived: state.is_archived,
+        updated_at: extras.updated_at.unwrap_or(created_at).max(created_at),
+        is_archived: extras.is_archived,
         is_answered,
         answered_at,
         testimony: if is_answered {
-            state.testimony.as_deref().map(str::to_string)
+            extras.testimony.as_deref().map(str::to_string)
         } else {
             None
         },
         flag,
-        v1_archive_path: state.archive_path.as_deref().map(str::to_string),
+        v1_archive_path,
     })
 }

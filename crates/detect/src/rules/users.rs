@@ -15,7 +15,7 @@ use super::{
 use crate::ids::{hex_id, user_id_for_name};
 use crate::keys::{key_damage, normalize, KeyIndex, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, Policy, RuleId, KNOWN_CORRUPTED_USER_ID};
-use crate::plan::{IdMapEntry, ResolvedUser};
+use crate::plan::{ResolvedUser, UserIdMap};
 use crate::text::{fold_name, is_blank, name_problems, parse_hex32, repair_name, shown};
 use crate::time;
 
@@ -616,31 +616,31 @@ impl Users {
         );
     }
 
-    /// Commits the findings and produces the v2 users, the entry → v2 id targets and the id map.
+    /// Commits the findings and produces the v2 users, the entry → v2 id targets and the id
+    /// map's user rows.
     pub(crate) fn into_parts(
         self,
         ctx: &mut Ctx<'_>,
-    ) -> (
-        Vec<ResolvedUser>,
-        Vec<Option<u128>>,
-        Vec<IdMapEntry>,
-        KeyIndex,
-    ) {
+    ) -> (Vec<ResolvedUser>, Vec<Option<u128>>, UserIdMap, KeyIndex) {
         let targets: Vec<Option<u128>> = (0..self.entries.len() as u32)
             .map(|i| self.target(i))
             .collect();
         let mut out = Vec::new();
-        let mut id_map = Vec::new();
+        // Id-map rows as (entry, row): `Ok(i)` is written user `out[i]`, `Err(j)` is `others[j]`.
+        let mut rows: Vec<(u32, Result<u32, u32>)> = Vec::new();
+        let mut others = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
             let inviter = e.inviter.map(|j| hex_id(self.entries[j as usize].v2_id));
-            if let Some(t) = targets[i] {
-                id_map.push(IdMapEntry {
-                    entity: "user",
-                    v1_key: e.rf.key.clone(),
-                    v2_id: hex_id(t),
-                });
-            }
             let written = ctx.sink.commit(TABLE, e.rf.clone());
+            if let Some(t) = targets[i] {
+                let row = if written && t == e.v2_id {
+                    Ok(out.len() as u32)
+                } else {
+                    others.push((e.rf.key.clone(), t));
+                    Err(others.len() as u32 - 1)
+                };
+                rows.push((i as u32, row));
+            }
             if written {
                 out.push(ResolvedUser {
                     rowid: e.row.rowid,
@@ -657,7 +657,25 @@ impl Users {
                 });
             }
         }
-        (out, targets, id_map, self.index)
+        // The id map's order: v1 key, then v2 id (fixed-width lower-case hex sorts as the number).
+        rows.sort_by(|a, b| {
+            let key = |(i, _): &(u32, Result<u32, u32>)| {
+                (
+                    self.entries[*i as usize].rf.key.as_str(),
+                    targets[*i as usize],
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        let n = out.len() as u32;
+        let order = rows
+            .into_iter()
+            .map(|(_, row)| match row {
+                Ok(w) => w,
+                Err(o) => n + o,
+            })
+            .collect();
+        (out, targets, UserIdMap { others, order }, self.index)
     }
 }
 

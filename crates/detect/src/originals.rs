@@ -1,0 +1,49 @@
+//! The original v1 rows of findings, fetched while a consumer streams the findings (the plan
+//! keeps none of them).
+
+use thywill_v1::{V1Database, V1Error};
+
+use crate::model::Finding;
+
+/// Fetches the whole original v1 row of each finding (`V1Database::row_json`: every column,
+/// bytes that are not UTF-8 as hex) as a consumer walks [`crate::Plan::findings`]. The findings
+/// of one row are adjacent in that order, so they share one fetch: only the last row is kept.
+///
+/// ```no_run
+/// # let db = thywill_v1::V1Database::open("thywill.db")?;
+/// # let plan = thywill_detect::detect(&db, &thywill_detect::DetectOptions::new(
+/// #     thywill_detect::Policy::Repair, chrono::Utc::now().naive_utc()))?;
+/// let mut originals = thywill_detect::OriginalRows::new(&db);
+/// for f in plan.findings() {
+///     println!("{} {}: {}", f.rule, f.v1_key, originals.of(f)?);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct OriginalRows<'db> {
+    db: &'db V1Database,
+    last: Option<(String, i64, serde_json::Value)>,
+}
+
+impl<'db> OriginalRows<'db> {
+    /// A fetcher over the snapshot the plan was made from.
+    pub fn new(db: &'db V1Database) -> Self {
+        OriginalRows { db, last: None }
+    }
+
+    /// The original row of `finding` (`Null` when the snapshot has no such row).
+    pub fn of(&mut self, finding: &Finding) -> Result<&serde_json::Value, V1Error> {
+        let same =
+            matches!(&self.last, Some((t, r, _)) if *r == finding.rowid && *t == finding.v1_table);
+        if !same {
+            let row = self
+                .db
+                .row_json(&finding.v1_table, finding.rowid)?
+                .unwrap_or_default();
+            self.last = Some((finding.v1_table.clone(), finding.rowid, row));
+        }
+        Ok(self
+            .last
+            .as_ref()
+            .map_or(&serde_json::Value::Null, |l| &l.2))
+    }
+}
