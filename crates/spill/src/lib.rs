@@ -1,0 +1,255 @@
+//! External sort of fixed-size records in bounded memory.
+//!
+//! The migration meets a few sets that grow with the number of marks (duplicate-mark keys, the
+//! marks the archive stage groups by prayer). Spec: memory must not grow with the number of
+//! marks. [`ExternalSort`] keeps at most `limit` records in memory; beyond that it sorts them,
+//! writes them as a run to an anonymous temporary file, and at the end merges every run (k-way,
+//! a binary heap) back into one ordered stream. Below the limit nothing touches the disk.
+//!
+//! Records are `Copy + Ord` values with a fixed-size byte encoding ([`Record`]); the encoding
+//! only has to round-trip, the order is the type's `Ord`.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+
+/// A value [`ExternalSort`] can spill: fixed-size, ordered, and round-tripping through bytes.
+pub trait Record: Copy + Ord {
+    /// The encoded size in bytes.
+    const SIZE: usize;
+    /// Writes the record into `out` (exactly [`Self::SIZE`] bytes).
+    fn encode(&self, out: &mut [u8]);
+    /// Reads a record written by [`Self::encode`].
+    fn decode(bytes: &[u8]) -> Self;
+}
+
+/// Records held in memory before a run is spilled, for a memory budget of `bytes`.
+pub fn records_for_budget<R>(bytes: usize) -> usize {
+    (bytes / std::mem::size_of::<R>().max(1)).max(1)
+}
+
+/// Collects records, then yields them sorted, holding at most `limit` of them in memory.
+pub struct ExternalSort<R: Record> {
+    buf: Vec<R>,
+    limit: usize,
+    runs: Vec<File>,
+    len: u64,
+}
+
+impl<R: Record> ExternalSort<R> {
+    /// A sort that keeps at most `limit` records (at least 1) in memory.
+    pub fn with_limit(limit: usize) -> Self {
+        ExternalSort {
+            buf: Vec::new(),
+            limit: limit.max(1),
+            runs: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Number of records pushed.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no record was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of sorted runs written to temporary files so far.
+    pub fn spilled_runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Adds a record; spills a sorted run when the memory limit is reached.
+    pub fn push(&mut self, record: R) -> io::Result<()> {
+        self.buf.push(record);
+        self.len += 1;
+        if self.buf.len() >= self.limit {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> io::Result<()> {
+        self.buf.sort_unstable();
+        let mut w = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
+        let mut bytes = vec![0u8; R::SIZE];
+        for r in &self.buf {
+            r.encode(&mut bytes);
+            w.write_all(&bytes)?;
+        }
+        let mut file = w.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        self.runs.push(file);
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Every record pushed, in order (equal records in no particular order).
+    pub fn into_sorted(mut self) -> io::Result<Sorted<R>> {
+        self.buf.sort_unstable();
+        if self.runs.is_empty() {
+            return Ok(Sorted::Memory(std::mem::take(&mut self.buf).into_iter()));
+        }
+        let mut sources: Vec<Run<R>> = self
+            .runs
+            .drain(..)
+            .map(|file| Run::File(BufReader::with_capacity(1 << 16, file), vec![0u8; R::SIZE]))
+            .collect();
+        sources.push(Run::Memory(std::mem::take(&mut self.buf).into_iter()));
+        let mut heap = BinaryHeap::with_capacity(sources.len());
+        for (i, s) in sources.iter_mut().enumerate() {
+            if let Some(r) = s.next_record()? {
+                heap.push(Reverse((r, i)));
+            }
+        }
+        Ok(Sorted::Merge { sources, heap })
+    }
+}
+
+/// The sorted records of an [`ExternalSort`]: an iterator of `io::Result<R>` (a temporary file
+/// that cannot be read back ends the stream with its error).
+pub enum Sorted<R: Record> {
+    /// Nothing was spilled: the sorted in-memory records.
+    Memory(std::vec::IntoIter<R>),
+    /// A k-way merge of the spilled runs and the in-memory rest.
+    Merge {
+        /// The runs being merged.
+        sources: Vec<Run<R>>,
+        /// The next record of each run, smallest first.
+        heap: BinaryHeap<Reverse<(R, usize)>>,
+    },
+}
+
+impl<R: Record> Iterator for Sorted<R> {
+    type Item = io::Result<R>;
+
+    fn next(&mut self) -> Option<io::Result<R>> {
+        match self {
+            Sorted::Memory(it) => it.next().map(Ok),
+            Sorted::Merge { sources, heap } => {
+                let Reverse((record, i)) = heap.pop()?;
+                match sources[i].next_record() {
+                    Ok(Some(next)) => heap.push(Reverse((next, i))),
+                    Ok(None) => {}
+                    Err(e) => {
+                        heap.clear();
+                        return Some(Err(e));
+                    }
+                }
+                Some(Ok(record))
+            }
+        }
+    }
+}
+
+/// One sorted run being merged.
+pub enum Run<R: Record> {
+    /// A spilled run and its read buffer.
+    File(BufReader<File>, Vec<u8>),
+    /// The records still in memory.
+    Memory(std::vec::IntoIter<R>),
+}
+
+impl<R: Record> Run<R> {
+    fn next_record(&mut self) -> io::Result<Option<R>> {
+        match self {
+            Run::Memory(it) => Ok(it.next()),
+            Run::File(r, bytes) => match r.read_exact(bytes) {
+                Ok(()) => Ok(Some(R::decode(bytes))),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+}
+
+/// `(u64, i64)` pairs (a hash and a rowid, say), 16 bytes little-endian.
+impl Record for (u64, i64) {
+    const SIZE: usize = 16;
+
+    fn encode(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.0.to_le_bytes());
+        out[8..16].copy_from_slice(&self.1.to_le_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> Self {
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(&bytes[..8]);
+        b.copy_from_slice(&bytes[8..16]);
+        (u64::from_le_bytes(a), i64::from_le_bytes(b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sorted(records: &[(u64, i64)], limit: usize) -> (Vec<(u64, i64)>, usize) {
+        let mut s = ExternalSort::with_limit(limit);
+        for &r in records {
+            s.push(r).expect("push");
+        }
+        assert_eq!(s.len(), records.len() as u64);
+        let spilled = s.spilled_runs();
+        let out = s
+            .into_sorted()
+            .expect("sorted")
+            .collect::<io::Result<Vec<_>>>();
+        (out.expect("read back"), spilled)
+    }
+
+    #[test]
+    fn below_the_limit_nothing_is_spilled() {
+        let (out, spilled) = sorted(&[(3, 1), (1, 2), (2, 3)], 10);
+        assert_eq!(out, vec![(1, 2), (2, 3), (3, 1)]);
+        assert_eq!(spilled, 0);
+        let (out, spilled) = sorted(&[], 10);
+        assert!(out.is_empty());
+        assert_eq!(spilled, 0);
+    }
+
+    #[test]
+    fn every_limit_gives_the_same_order() {
+        let mut x: u64 = 0x1234_5678;
+        let records: Vec<(u64, i64)> = (0..10_000i64)
+            .map(|rowid| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 3_000, rowid)
+            })
+            .collect();
+        let mut expected = records.clone();
+        expected.sort_unstable();
+        for limit in [1, 7, 1000, 4096, 9_999, 10_000, 20_000] {
+            let (out, spilled) = sorted(&records, limit);
+            assert_eq!(spilled, 10_000 / limit, "limit {limit}");
+            assert_eq!(out, expected, "limit {limit}");
+        }
+    }
+
+    #[test]
+    fn the_budget_counts_records_in_memory() {
+        assert_eq!(records_for_budget::<(u64, i64)>(16 << 20), 1 << 20);
+        assert_eq!(records_for_budget::<(u64, i64)>(0), 1);
+    }
+
+    proptest! {
+        #[test]
+        fn spilled_or_not_the_output_is_the_sorted_input(
+            records in proptest::collection::vec((0u64..50, any::<i64>()), 0..400),
+            limit in 1usize..64,
+        ) {
+            let mut expected = records.clone();
+            expected.sort_unstable();
+            let (out, _) = sorted(&records, limit);
+            prop_assert_eq!(out, expected);
+        }
+    }
+}
