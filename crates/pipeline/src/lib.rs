@@ -6,6 +6,7 @@
 //! this crate only applies the detector's plan.
 
 mod analyze;
+mod archive_marks;
 mod error;
 mod mapping;
 mod migrate;

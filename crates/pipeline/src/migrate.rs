@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::Utc;
 use thywill_archive::v2::prayer_path;
 use thywill_archive::{ArchiveMark, V2ArchiveWriter, V2WriteOptions};
 use thywill_detect::Verdict;
@@ -14,20 +14,13 @@ use thywill_v2::rows::{
 use thywill_v2::{Load, LoadOptions, RowSink, RunInfo};
 use thywill_v2::{Target, TargetState, V2Db};
 
+use crate::archive_marks::ArchiveMarks;
 use crate::error::PipelineError;
 use crate::mapping;
 use crate::progress::Progress;
 use crate::report::{ArchiveCounts, Report, TargetInfo};
 use crate::source::{now_rfc3339, prepare, Source};
 use crate::{MigrateOptions, TOOL_VERSION};
-
-/// A written mark, as the archive stage needs it: compact, so marks of a large community fit.
-#[derive(Clone, Copy)]
-struct MarkForArchive {
-    prayer: u128,
-    marked_at: NaiveDateTime,
-    user: u32,
-}
 
 /// Migrates a v1 database (and archive tree) into v2: creates or upgrades the schema, writes
 /// every row the detector's plan writes in one transaction (or nothing), records findings, the id
@@ -56,13 +49,13 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
         _ => None,
     };
     let archive_paths = opts.archives_v2.is_some();
-    let mut archive_marks = Vec::new();
+    let mut archive_marks = archive_paths.then(|| ArchiveMarks::new(&source));
     if let Some(run_id) = already {
         tracing::info!(%run_id, "the target already holds this source's migration: nothing to write");
         report.outcome = "already_migrated".into();
         report.run_id = Some(run_id);
         if archive_paths {
-            collect_marks(&source, &mut archive_marks)?;
+            archive_marks = Some(ArchiveMarks::collect(&source)?);
         }
     } else {
         let info = RunInfo::new(
@@ -93,19 +86,13 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
         .map(|c| c.written)
         .sum();
         let mut stage = progress.start("write", expected);
-        write_rows(
-            &source,
-            &mut load,
-            archive_paths,
-            &mut archive_marks,
-            &mut stage,
-        )?;
+        write_rows(&source, &mut load, archive_marks.as_mut(), &mut stage)?;
         progress.finish(stage);
         if opts.dry_run {
             report.outcome = "dry_run".into();
         }
         // Archives before the commit: if they fail, the transaction rolls back with them.
-        report.archives = archives(&source, opts, &dest, &mut archive_marks, &mut progress)?;
+        report.archives = archives(&source, opts, &dest, archive_marks.take(), &mut progress)?;
         let counts_json = serde_json::to_string(&report.tables).ok();
         let commit = progress.start("commit", 0);
         load.commit(counts_json)?;
@@ -113,7 +100,7 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
         dest.publish()?;
     }
     if report.archives.is_none() {
-        report.archives = archives(&source, opts, &dest, &mut archive_marks, &mut progress)?;
+        report.archives = archives(&source, opts, &dest, archive_marks.take(), &mut progress)?;
         dest.publish()?;
     }
     report.stages = progress.timings().to_vec();
@@ -125,12 +112,11 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
 fn write_rows(
     source: &Source,
     load: &mut Load<'_>,
-    archive_paths: bool,
-    archive_marks: &mut Vec<MarkForArchive>,
+    mut archive_marks: Option<&mut ArchiveMarks>,
     stage: &mut crate::progress::Stage,
 ) -> Result<(), PipelineError> {
+    let archive_paths = archive_marks.is_some();
     let (plan, db) = (&source.plan, &source.db);
-    let user_index = user_index(source);
     let users = load.write::<User, PipelineError>(|sink| {
         for u in plan.users() {
             sink.push(&mapping::user(
@@ -144,9 +130,12 @@ fn write_rows(
     let mut flags: Vec<ContentFlag> = Vec::new();
     let prayers = load.write::<Prayer, PipelineError>(|sink| {
         db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
-            if let Verdict::Write(p) = plan.resolve_prayer(&row) {
+            if let Verdict::Write(p) = plan.resolve_prayer(row) {
                 if let Some(f) = &p.flag {
                     flags.push(mapping::content_flag(&p.id, f));
+                }
+                if let Some(a) = archive_marks.as_deref_mut() {
+                    a.note_prayer(&p, row.rowid);
                 }
                 let path = archive_paths.then(|| prayer_path(&p.id));
                 sink.push(&mapping::prayer(p, path))?;
@@ -158,9 +147,9 @@ fn write_rows(
     })?;
     let marks = load.write::<PrayerMark, PipelineError>(|sink: &mut dyn RowSink<PrayerMark>| {
         db.for_each_ref::<MarkRow, PipelineError, _>(|row| {
-            if let Verdict::Write(m) = plan.resolve_mark(&row) {
-                if archive_paths {
-                    archive_marks.push(mark_for_archive(&m, &user_index)?);
+            if let Verdict::Write(m) = plan.resolve_mark(row) {
+                if let Some(a) = archive_marks.as_deref_mut() {
+                    a.note_mark(&m)?;
                 }
                 sink.push(&mapping::mark(m))?;
                 stage.inc(1);
@@ -244,57 +233,13 @@ fn write_rows(
     Ok(())
 }
 
-/// v2 user id (as a number) → index into the plan's users, for compact mark records.
-fn user_index(source: &Source) -> HashMap<u128, u32> {
-    source
-        .plan
-        .users()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, u)| Some((u128::from_str_radix(&u.id, 16).ok()?, i as u32)))
-        .collect()
-}
-
-fn mark_for_archive(
-    m: &thywill_detect::ResolvedMark,
-    users: &HashMap<u128, u32>,
-) -> Result<MarkForArchive, PipelineError> {
-    let bad = |what: &str| PipelineError::Mapping {
-        table: "prayermark".into(),
-        key: m.id.clone(),
-        reason: what.into(),
-    };
-    let prayer = u128::from_str_radix(&m.prayer_id, 16).map_err(|_| bad("prayer id is not hex"))?;
-    let user = u128::from_str_radix(&m.user_id, 16).map_err(|_| bad("user id is not hex"))?;
-    let user = *users
-        .get(&user)
-        .ok_or_else(|| bad("the mark's member is not written"))?;
-    Ok(MarkForArchive {
-        prayer,
-        marked_at: m.marked_at,
-        user,
-    })
-}
-
-/// The written marks, for a run that writes archives but no rows (already migrated).
-fn collect_marks(source: &Source, out: &mut Vec<MarkForArchive>) -> Result<(), PipelineError> {
-    let users = user_index(source);
-    source.db.for_each_ref::<MarkRow, PipelineError, _>(|row| {
-        if let Verdict::Write(m) = source.plan.resolve_mark(&row) {
-            out.push(mark_for_archive(&m, &users)?);
-        }
-        Ok(())
-    })?;
-    Ok(())
-}
-
 /// Writes the v2 archive tree (and carries the v1 tree) when asked; a dry run writes into a
 /// temporary folder that is removed afterwards.
 fn archives(
     source: &Source,
     opts: &MigrateOptions,
     dest: &ArchiveDest,
-    marks: &mut [MarkForArchive],
+    marks: Option<ArchiveMarks>,
     progress: &mut Progress,
 ) -> Result<Option<ArchiveCounts>, PipelineError> {
     let Some(root) = dest.path() else {
@@ -316,22 +261,23 @@ fn archives(
         writer.add_user(&mapping::archive_user(u, inviter))?;
         stage.inc(1);
     }
-    marks.sort_unstable_by_key(|m| (m.prayer, m.marked_at, m.user));
+    let mut marks = match marks {
+        Some(m) => Some(m.into_by_prayer()?),
+        None => None,
+    };
     db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
-        let Verdict::Write(p) = plan.resolve_prayer(&row) else {
+        let Verdict::Write(p) = plan.resolve_prayer(row) else {
             return Ok(());
         };
         let author = names.get(p.author_id.as_str()).copied().unwrap_or_default();
         let mut record = mapping::archive_prayer(&p, author);
-        if let Ok(key) = u128::from_str_radix(&p.id, 16) {
-            let start = marks.partition_point(|m| m.prayer < key);
-            for m in marks[start..].iter().take_while(|m| m.prayer == key) {
-                let marker = &plan.users()[m.user as usize].display_name;
+        if let Some(marks) = marks.as_mut() {
+            marks.take(row.rowid, |m| {
                 record.marks.push(ArchiveMark {
                     marked_at: m.marked_at,
-                    marker_name: marker.clone(),
+                    marker_name: plan.users()[m.user as usize].display_name.clone(),
                 });
-            }
+            })?;
         }
         writer.add_prayer(&record)?;
         stage.inc(1);
