@@ -121,10 +121,13 @@ fn kill_trials(
     let (mut before_commit, mut after_commit) = (0, 0);
     for trial in 0..trials {
         let (url, _keep) = fresh();
-        let archives = tempfile::tempdir().unwrap();
+        // A folder that does not exist yet: the run builds it under a hidden staging name and
+        // renames it into place after the commit.
+        let parent = tempfile::tempdir().unwrap();
+        let archives = parent.path().join("text_archives_v2");
         let delay =
             Duration::from_micros(rng.next() % (duration.as_micros() as u64 * 11 / 10).max(1));
-        let mut child = migrate(&url, archives.path()).spawn().unwrap();
+        let mut child = migrate(&url, &archives).spawn().unwrap();
         std::thread::sleep(delay);
         let _ = child.kill();
         let _ = child.wait();
@@ -142,7 +145,12 @@ fn kill_trials(
             }
         }
         // No file under a final name is half-written: each equals the reference's file.
-        for (rel, bytes) in tree(archives.path()) {
+        let published = if archives.exists() {
+            tree(&archives)
+        } else {
+            Vec::new()
+        };
+        for (rel, bytes) in published {
             if rel.ends_with(TEMP_SUFFIX) || rel.contains(TEMP_SUFFIX) {
                 continue;
             }
@@ -157,16 +165,26 @@ fn kill_trials(
         }
         drop(db);
         // A re-run completes and reaches the same content and the same archive tree.
-        run_to_end(&url, archives.path());
+        run_to_end(&url, &archives);
         assert_eq!(
             open(&url).content_fingerprint().unwrap(),
             reference,
             "{label} trial {trial}: re-run differs"
         );
-        let diff = tree_diff(&tree(archives.path()), &reference_tree);
+        let diff = tree_diff(&tree(&archives), &reference_tree);
         assert!(
             diff.is_empty(),
             "{label} trial {trial}: archive tree differs after re-run: {diff:?}"
+        );
+        // The killed run's staging folder is gone: only the published folder is left.
+        let left: Vec<String> = std::fs::read_dir(parent.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            left,
+            vec!["text_archives_v2".to_string()],
+            "{label} trial {trial}: a staging folder was left behind"
         );
     }
     println!("{label}: {trials} kills, {before_commit} before the commit, {after_commit} after; run takes {duration:?}");

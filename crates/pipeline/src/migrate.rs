@@ -344,8 +344,10 @@ impl ArchiveDest {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "archives".into());
+        let prefix = format!(".{name}.partial-");
+        remove_abandoned_staging(&parent, &prefix);
         let staging = tempfile::Builder::new()
-            .prefix(&format!(".{name}.partial-"))
+            .prefix(&format!("{prefix}{}-", std::process::id()))
             .tempdir_in(&parent)
             .map_err(|e| unwritable(&parent, e))?;
         Ok(ArchiveDest::Staged {
@@ -388,4 +390,37 @@ impl ArchiveDest {
         }
         Ok(())
     }
+}
+
+/// Removes the staging folders (`<prefix><pid>-<random>`) that runs killed before their publish
+/// left beside the archive folder: those whose process no longer exists. A folder of a live run,
+/// or one whose name carries no process id, is left alone.
+fn remove_abandoned_staging(parent: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid > 0 && !process_alive(pid) && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => tracing::info!(path = %entry.path().display(), "removed the staging folder of a run that was killed"),
+                Err(e) => tracing::warn!(path = %entry.path().display(), error = %e, "could not remove an abandoned staging folder"),
+            }
+        }
+    }
+}
+
+/// Whether process `pid` exists (signal 0 checks without sending anything).
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists and may be signalled.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
