@@ -27,6 +27,7 @@ mod fingerprint;
 mod load;
 pub mod rows;
 pub mod schema;
+mod stage;
 mod table;
 pub mod target;
 #[doc(hidden)]

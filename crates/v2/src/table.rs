@@ -62,6 +62,15 @@ pub trait V2Row: sealed::Sealed + Clone + std::fmt::Debug + Send + 'static {
     /// Inserts `rows` with one multi-row statement.
     #[doc(hidden)]
     fn insert_sqlite(conn: &mut SqliteConnection, rows: &[Self]) -> QueryResult<usize>;
+
+    /// The columns written, in the order [`V2Row::bind_sqlite`] binds them.
+    #[doc(hidden)]
+    const COLUMN_NAMES: &'static [&'static str];
+
+    /// Binds the row's values to parameters 1..=COLUMNS of `stmt` (an `INSERT … VALUES (?, …)` in
+    /// [`V2Row::COLUMN_NAMES`] order), stored exactly as diesel stores them on SQLite.
+    #[doc(hidden)]
+    fn bind_sqlite(&self, stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<()>;
 }
 
 /// One column value: its COPY text encoding and the per-value checks every column shares.
@@ -71,6 +80,10 @@ pub(crate) trait Field {
     fn encode_binary(&self, buf: &mut Vec<u8>);
     /// A reason if the value cannot be stored faithfully on both backends.
     fn problem(&self) -> Option<&'static str>;
+    /// Binds the value to parameter `i` of a SQLite statement as diesel would store it: text as
+    /// TEXT, `bool` and `i32` as INTEGER, timestamps as diesel's chrono TEXT (`%F %T%.f`), `None`
+    /// as NULL.
+    fn bind_sqlite(&self, stmt: &mut rusqlite::Statement<'_>, i: usize) -> rusqlite::Result<()>;
 }
 
 impl Field for String {
@@ -87,6 +100,9 @@ impl Field for String {
     fn problem(&self) -> Option<&'static str> {
         self.contains('\0').then_some("contains a NUL byte")
     }
+    fn bind_sqlite(&self, stmt: &mut rusqlite::Statement<'_>, i: usize) -> rusqlite::Result<()> {
+        stmt.raw_bind_parameter(i, self.as_str())
+    }
 }
 
 impl Field for bool {
@@ -100,6 +116,9 @@ impl Field for bool {
     fn problem(&self) -> Option<&'static str> {
         None
     }
+    fn bind_sqlite(&self, stmt: &mut rusqlite::Statement<'_>, i: usize) -> rusqlite::Result<()> {
+        stmt.raw_bind_parameter(i, i32::from(*self))
+    }
 }
 
 impl Field for i32 {
@@ -112,6 +131,9 @@ impl Field for i32 {
     }
     fn problem(&self) -> Option<&'static str> {
         None
+    }
+    fn bind_sqlite(&self, stmt: &mut rusqlite::Statement<'_>, i: usize) -> rusqlite::Result<()> {
+        stmt.raw_bind_parameter(i, *self)
     }
 }
 
@@ -147,6 +169,59 @@ impl Field for NaiveDateTime {
             None
         }
     }
+    fn bind_sqlite(&self, stmt: &mut rusqlite::Statement<'_>, i: usize) -> rusqlite::Result<()> {
+        let mut buf = [0u8; 32];
+        match sqlite_timestamp(self, &mut buf) {
+            Some(text) => stmt.raw_bind_parameter(i, text),
+            None => stmt.raw_bind_parameter(i, self.format(DIESEL_SQLITE_TIMESTAMP).to_string()),
+        }
+    }
+}
+
+/// The format diesel's chrono support writes a SQLite `Timestamp` in.
+const DIESEL_SQLITE_TIMESTAMP: &str = "%F %T%.f";
+
+/// `t` as chrono formats it with `%F %T%.f` (what diesel stores), written into `buf` without
+/// chrono's format parser: `YYYY-MM-DD HH:MM:SS` and, for a non-zero fraction, `.` and 3, 6 or 9
+/// digits (the fewest that are exact). `None` outside the years 0..=9999 or for a leap second
+/// (the caller then asks chrono).
+pub(crate) fn sqlite_timestamp<'b>(t: &NaiveDateTime, buf: &'b mut [u8; 32]) -> Option<&'b str> {
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let nano = t.nanosecond();
+    if nano >= 1_000_000_000 {
+        return None;
+    }
+    fn put(buf: &mut [u8; 32], n: &mut usize, v: u32, digits: u32) {
+        for d in (0..digits).rev() {
+            buf[*n] = b'0' + ((v / 10u32.pow(d)) % 10) as u8;
+            *n += 1;
+        }
+    }
+    let mut n = 0;
+    put(buf, &mut n, year, 4);
+    for (sep, v) in [
+        (b'-', t.month()),
+        (b'-', t.day()),
+        (b' ', t.hour()),
+        (b':', t.minute()),
+        (b':', t.second()),
+    ] {
+        buf[n] = sep;
+        n += 1;
+        put(buf, &mut n, v, 2);
+    }
+    if nano != 0 {
+        buf[n] = b'.';
+        n += 1;
+        if nano.is_multiple_of(1_000_000) {
+            put(buf, &mut n, nano / 1_000_000, 3);
+        } else if nano.is_multiple_of(1_000) {
+            put(buf, &mut n, nano / 1_000, 6);
+        } else {
+            put(buf, &mut n, nano, 9);
+        }
+    }
+    std::str::from_utf8(&buf[..n]).ok()
 }
 
 impl<T: Field> Field for Option<T> {
@@ -164,6 +239,12 @@ impl<T: Field> Field for Option<T> {
     }
     fn problem(&self) -> Option<&'static str> {
         self.as_ref().and_then(Field::problem)
+    }
+    fn bind_sqlite(&self, stmt: &mut rusqlite::Statement<'_>, i: usize) -> rusqlite::Result<()> {
+        match self {
+            Some(v) => v.bind_sqlite(stmt, i),
+            None => stmt.raw_bind_parameter(i, rusqlite::types::Null),
+        }
     }
 }
 
@@ -254,6 +335,18 @@ macro_rules! v2_row {
 
             fn insert_sqlite(conn: &mut SqliteConnection, rows: &[Self]) -> QueryResult<usize> {
                 diesel::insert_into(schema::$table::table).values(rows).execute(conn)
+            }
+
+            const COLUMN_NAMES: &'static [&'static str] = &[$(stringify!($field)),+];
+
+            fn bind_sqlite(&self, stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<()> {
+                let mut i = 0;
+                $(
+                    i += 1;
+                    Field::bind_sqlite(&self.$field, stmt, i)?;
+                )+
+                let _ = i;
+                Ok(())
             }
         }
     };
@@ -700,6 +793,58 @@ mod tests {
             String::from_utf8(b).unwrap(),
             "a\\tb\\nc\\\\d\\re \"q\" 'x' é ☃"
         );
+    }
+
+    #[test]
+    fn sqlite_timestamps_match_diesels_chrono_format() {
+        let mut cases = Vec::new();
+        for (y, mo, d) in [
+            (1, 1, 1),
+            (999, 12, 31),
+            (2024, 2, 29),
+            (9999, 12, 31),
+            (0, 1, 1),
+        ] {
+            for (h, mi, s) in [(0, 0, 0), (23, 59, 59), (9, 5, 7)] {
+                for nano in [
+                    0,
+                    1_000,
+                    1_000_000,
+                    123_000_000,
+                    999_999_000,
+                    10_000,
+                    500_000_000,
+                    1,
+                    999_999_999,
+                ] {
+                    let t = chrono::NaiveDate::from_ymd_opt(y, mo, d)
+                        .and_then(|d| d.and_hms_nano_opt(h, mi, s, nano))
+                        .unwrap();
+                    cases.push(t);
+                }
+            }
+        }
+        // Out of the fast path's range: years beyond 9999 and before 0, a leap second.
+        let far = chrono::NaiveDate::from_ymd_opt(12345, 6, 7)
+            .unwrap()
+            .and_hms_opt(1, 2, 3);
+        let before = chrono::NaiveDate::from_ymd_opt(-44, 3, 15)
+            .unwrap()
+            .and_hms_opt(1, 2, 3);
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_000);
+        let mut buf = [0u8; 32];
+        for t in cases {
+            assert_eq!(
+                sqlite_timestamp(&t, &mut buf),
+                Some(t.format(DIESEL_SQLITE_TIMESTAMP).to_string().as_str()),
+                "{t:?}"
+            );
+        }
+        for t in [far, before, leap] {
+            assert_eq!(sqlite_timestamp(&t.unwrap(), &mut buf), None);
+        }
     }
 
     #[test]
