@@ -2,10 +2,19 @@
 //! (`R-ARCHIVE-ONLY`), only in the database (`R-ARCHIVE-MISSING`), or in both but differently
 //! (`R-ARCHIVE-MISMATCH`).
 //!
-//! A pure function over a scanned tree ([`V1Archive`]) and plain structs the caller fills from
-//! the v1 database ([`ReconcileInput`]): this crate never reads a database. The findings are
-//! reported, not migrated (an archive-only record is not written to v2; the v1 tree is carried
-//! verbatim).
+//! A function of a scanned tree ([`V1Archive`]) and rows the caller reads from the v1 database,
+//! either all in memory ([`ReconcileInput`], [`reconcile()`]) or streamed ([`ReconcileRows`],
+//! [`reconcile_with`]): this crate never reads a database. The findings are reported, not
+//! migrated (an archive-only record is not written to v2; the v1 tree is carried verbatim).
+//!
+//! # Memory
+//!
+//! Nothing grows with the number of marks: prayer rows are compared as they stream by against
+//! the scan's compact prayer entries (ids as 128-bit keys: the value of 32 hex digits, else a
+//! hash; author and text as fingerprints, the file read again when they disagree); members are held, one entry each; every mark row and marks-log line
+//! becomes a fixed-size [`MarkEntry`] that a [`MarkSort`] (an external sort, in a migration)
+//! orders by group, and the groups are compared one at a time. Words for a finding (a line's
+//! text, a row's values) are read again from the tree or fetched from the source by handle.
 //!
 //! # Comparison rules
 //!
@@ -46,14 +55,17 @@
 //!
 //! Findings are sorted by kind, rule, key and path, so a run gives the same list every time.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod marks;
+
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike};
 
-use crate::v1::{
-    normalize_id, Located, V1Archive, V1MarkRecord, V1PrayerFile, V1Registration, V1Time,
-};
+use crate::error::ArchiveError;
+use crate::v1::{fingerprint, key_of, norm_text, normalize_id, Located, V1Archive, V1Registration};
+
+pub use marks::{MarkEntry, MarkSort};
 
 /// The rule of an archive finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -178,7 +190,8 @@ pub struct DbMark {
     pub created_at: Option<String>,
 }
 
-/// The database side of a reconciliation.
+/// The database side of a reconciliation, all in memory (small databases and tests; a
+/// migration streams its rows through [`ReconcileRows`] instead).
 #[derive(Debug, Clone, Default)]
 pub struct ReconcileInput {
     /// Every prayer row.
@@ -187,6 +200,59 @@ pub struct ReconcileInput {
     pub users: Vec<DbUser>,
     /// Every mark row.
     pub marks: Vec<DbMark>,
+}
+
+/// The database side of a reconciliation, streamed: rows are handed over one at a time and
+/// only compact keys of the marks are kept (sorted through a [`MarkSort`]), so the memory does
+/// not grow with the number of marks. A mark row that takes part in a finding is fetched again
+/// by the handle it was streamed with.
+pub trait ReconcileRows {
+    /// The source's error; it holds the archive crate's errors (a log that can no longer be
+    /// read, a temporary file that cannot be written).
+    type Error: From<ArchiveError>;
+    /// Calls `f` with every prayer row.
+    fn for_each_prayer(
+        &self,
+        f: &mut dyn FnMut(&DbPrayer) -> Result<(), Self::Error>,
+    ) -> Result<(), Self::Error>;
+    /// Calls `f` with every user row.
+    fn for_each_user(
+        &self,
+        f: &mut dyn FnMut(&DbUser) -> Result<(), Self::Error>,
+    ) -> Result<(), Self::Error>;
+    /// Calls `f` with every mark row and a handle that [`Self::mark`] takes back.
+    fn for_each_mark(&self, f: &mut MarkFn<'_, Self::Error>) -> Result<(), Self::Error>;
+    /// The mark row streamed with `handle`.
+    fn mark(&self, handle: u64) -> Result<DbMark, Self::Error>;
+}
+
+/// What [`ReconcileRows::for_each_mark`] calls: a mark row with its handle.
+pub type MarkFn<'f, E> = dyn FnMut(u64, &DbMark) -> Result<(), E> + 'f;
+
+impl ReconcileRows for ReconcileInput {
+    type Error = ArchiveError;
+
+    fn for_each_prayer(
+        &self,
+        f: &mut dyn FnMut(&DbPrayer) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError> {
+        self.prayers.iter().try_for_each(f)
+    }
+
+    fn for_each_user(
+        &self,
+        f: &mut dyn FnMut(&DbUser) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError> {
+        self.users.iter().try_for_each(f)
+    }
+
+    fn for_each_mark(&self, f: &mut MarkFn<'_, ArchiveError>) -> Result<(), ArchiveError> {
+        (0u64..).zip(&self.marks).try_for_each(|(i, m)| f(i, m))
+    }
+
+    fn mark(&self, handle: u64) -> Result<DbMark, ArchiveError> {
+        Ok(self.marks[handle as usize].clone())
+    }
 }
 
 /// How times are compared.
@@ -266,17 +332,15 @@ fn truncate_minute(t: NaiveDateTime) -> NaiveDateTime {
 }
 
 impl ReconcileOptions {
-    fn time_matches(&self, row: RowTime, archive: &V1Time) -> bool {
+    fn time_matches(&self, row: RowTime, archive: NaiveDateTime) -> bool {
         let offsets = self
             .utc_offsets_minutes
             .iter()
             .map(|o| Duration::minutes(*o as i64));
         match row {
             RowTime::Unknown => true,
-            RowTime::At(t) => offsets
-                .clone()
-                .any(|o| truncate_minute(t + o) == archive.at),
-            RowTime::Day(d) => offsets.clone().any(|o| (archive.at - o).date() == d),
+            RowTime::At(t) => offsets.clone().any(|o| truncate_minute(t + o) == archive),
+            RowTime::Day(d) => offsets.clone().any(|o| (archive - o).date() == d),
         }
     }
 }
@@ -286,10 +350,6 @@ fn shown(v: Option<&str>) -> String {
         Some(s) => format!("`{s}`"),
         None => "NULL".into(),
     }
-}
-
-fn norm_text(s: &str) -> String {
-    s.replace("\r\n", "\n").trim().to_string()
 }
 
 /// Row text against file text, both normalised; a U+FFFD of the row (a byte that was not UTF-8,
@@ -310,134 +370,192 @@ fn same_text(row: &str, file: &str) -> bool {
 }
 
 /// Reconciles the database rows `db` with the scanned tree `archive` (see the module's
-/// comparison rules). Files the scan could not parse (`archive.problems`) take no part.
+/// comparison rules), sorting the marks in memory. Files the scan could not parse
+/// (`archive.problems`) take no part. The tree is read again (the marks logs, and the words of a
+/// finding): should that fail (the tree changed since the scan), the error is logged and no
+/// finding is returned; [`reconcile_with`] returns the error instead.
 pub fn reconcile(
     archive: &V1Archive,
     db: &ReconcileInput,
     opts: &ReconcileOptions,
 ) -> Vec<ArchiveFinding> {
+    reconcile_with(archive, db, Vec::new(), opts).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the v1 archive tree could not be read again");
+        Vec::new()
+    })
+}
+
+/// Reconciles the rows of `rows` with the scanned tree `archive` (see the module's comparison
+/// rules) in memory that does not grow with the number of marks: prayers are compared as their
+/// rows stream by, users in memory (one entry per member), marks as fixed-size entries sorted by
+/// `sort` (give an external sort for a large community) and compared one group at a time.
+/// Errors: the source's, and a tree or temporary file that can no longer be read.
+pub fn reconcile_with<R: ReconcileRows, S: MarkSort>(
+    archive: &V1Archive,
+    rows: &R,
+    sort: S,
+    opts: &ReconcileOptions,
+) -> Result<Vec<ArchiveFinding>, R::Error> {
     let mut out = Vec::new();
-    reconcile_prayers(archive, &db.prayers, opts, &mut out);
-    reconcile_users(archive, &db.users, opts, &mut out);
-    reconcile_marks(archive, &db.marks, opts, &mut out);
+    reconcile_prayers(archive, rows, opts, &mut out)?;
+    let mut users = Vec::new();
+    rows.for_each_user(&mut |u| {
+        users.push(u.clone());
+        Ok(())
+    })?;
+    reconcile_users(archive, &users, opts, &mut out);
+    marks::reconcile_marks(archive, rows, sort, opts, &mut out)?;
     out.sort_by(|a, b| {
         (a.kind, a.rule, &a.key, &a.path, a.rowid).cmp(&(b.kind, b.rule, &b.key, &b.path, b.rowid))
     });
-    out
+    Ok(out)
 }
 
-fn reconcile_prayers(
+fn reconcile_prayers<R: ReconcileRows>(
     archive: &V1Archive,
-    rows: &[DbPrayer],
+    rows: &R,
     opts: &ReconcileOptions,
     out: &mut Vec<ArchiveFinding>,
-) {
-    let ids: HashSet<String> = rows.iter().map(|p| normalize_id(&p.id)).collect();
-    let by_path: HashMap<&str, &V1PrayerFile> = archive
-        .prayers
-        .iter()
-        .map(|(p, f)| (p.as_str(), f))
-        .collect();
-    for (path, file) in &archive.prayers {
-        if !ids.contains(&normalize_id(&file.id)) {
-            out.push(ArchiveFinding {
-                rule: ArchiveRule::Only,
-                kind: RecordKind::Prayer,
-                key: file.id.clone(),
-                rowid: None,
-                path: Some(path.clone()),
-                detail: format!(
-                    "prayer file by `{}` submitted {} has no database row",
-                    file.author, file.submitted.raw
-                ),
-            });
+) -> Result<(), R::Error> {
+    let index = &archive.prayers;
+    let mut held = vec![false; index.len()];
+    rows.for_each_prayer(&mut |row| {
+        let files: Vec<usize> = index.with_id(key_of(&normalize_id(&row.id))).collect();
+        for i in &files {
+            held[*i] = true;
         }
-    }
-    for row in rows {
-        let finding = |rule, path: Option<&str>, detail: String| ArchiveFinding {
-            rule,
+        compare_prayer(archive, row, &files, opts, out).map_err(R::Error::from)
+    })?;
+    for i in (0..index.len()).filter(|i| !held[*i]) {
+        let file = index.read(&archive.root, i)?;
+        out.push(ArchiveFinding {
+            rule: ArchiveRule::Only,
             kind: RecordKind::Prayer,
-            key: row.id.clone(),
-            rowid: row.rowid,
-            path: path.map(str::to_string),
-            detail,
-        };
-        let paths = archive.prayer_paths(&row.id);
-        let named = row
-            .text_file_path
-            .as_deref()
-            .filter(|p| !p.trim().is_empty());
-        if paths.is_empty() {
-            match named.map(|p| (p, archive.resolve_db_path(p))) {
-                None => out.push(finding(
-                    ArchiveRule::Missing,
-                    None,
-                    "no archive file holds this prayer and text_file_path is empty".into(),
-                )),
-                Some((p, Some(rel))) => {
-                    if let Some(other) = by_path.get(rel) {
-                        out.push(finding(
-                            ArchiveRule::Mismatch,
-                            Some(rel),
-                            format!(
-                                "text_file_path `{p}` names the file of prayer {}; no file holds \
-                                 this prayer",
-                                other.id
-                            ),
-                        ));
-                    }
-                }
-                // names no file of the tree: R-ARCHIVE-PATH (the detector's), not also missing
-                Some((_, None)) => {}
-            }
-            continue;
-        }
-        if let Some(rel) = named.and_then(|p| archive.resolve_db_path(p)) {
-            if !paths.contains(&rel) {
-                if let Some(other) = by_path.get(rel) {
+            key: file.id,
+            rowid: None,
+            path: Some(index.path(i).to_string()),
+            detail: format!(
+                "prayer file by `{}` submitted {} has no database row",
+                file.author, file.submitted.raw
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Compares prayer row `row` with the files holding its id (`files`, indices into
+/// `archive.prayers`). The compact entries settle agreement; a file that may differ is read
+/// again and compared in full.
+fn compare_prayer(
+    archive: &V1Archive,
+    row: &DbPrayer,
+    files: &[usize],
+    opts: &ReconcileOptions,
+    out: &mut Vec<ArchiveFinding>,
+) -> crate::Result<()> {
+    let index = &archive.prayers;
+    let finding = |rule, path: Option<&str>, detail: String| ArchiveFinding {
+        rule,
+        kind: RecordKind::Prayer,
+        key: row.id.clone(),
+        rowid: row.rowid,
+        path: path.map(str::to_string),
+        detail,
+    };
+    let other_id = |i| index.read(&archive.root, i).map(|f| f.id);
+    let named = row
+        .text_file_path
+        .as_deref()
+        .filter(|p| !p.trim().is_empty());
+    if files.is_empty() {
+        match named.map(|p| (p, archive.resolve_db_path(p))) {
+            None => out.push(finding(
+                ArchiveRule::Missing,
+                None,
+                "no archive file holds this prayer and text_file_path is empty".into(),
+            )),
+            Some((p, Some(rel))) => {
+                if let Some(other) = index.at_path(rel) {
                     out.push(finding(
                         ArchiveRule::Mismatch,
                         Some(rel),
                         format!(
-                            "text_file_path names the file of prayer {}; this prayer's file is `{}`",
-                            other.id, paths[0]
+                            "text_file_path `{p}` names the file of prayer {}; no file holds \
+                             this prayer",
+                            other_id(other)?
                         ),
                     ));
                 }
             }
+            // names no file of the tree: R-ARCHIVE-PATH (the detector's), not also missing
+            Some((_, None)) => {}
         }
-        let time = row_time(row.created_at.as_deref());
-        for path in paths {
-            let Some(file) = by_path.get(path) else {
-                continue;
-            };
-            let mut diffs = Vec::new();
-            if let Some(author) = &row.author {
-                if *author != file.author {
-                    diffs.push(format!("author: file `{}`, row `{author}`", file.author));
-                }
-            }
-            if !opts.time_matches(time, &file.submitted) {
-                diffs.push(format!(
-                    "submitted: file `{}`, row created_at {}",
-                    file.submitted.raw,
-                    shown(row.created_at.as_deref())
+        return Ok(());
+    }
+    if let Some(rel) = named.and_then(|p| archive.resolve_db_path(p)) {
+        if !files.iter().any(|i| index.path(*i) == rel) {
+            if let Some(other) = index.at_path(rel) {
+                out.push(finding(
+                    ArchiveRule::Mismatch,
+                    Some(rel),
+                    format!(
+                        "text_file_path names the file of prayer {}; this prayer's file is `{}`",
+                        other_id(other)?,
+                        index.path(files[0])
+                    ),
                 ));
-            }
-            if let Some(text) = &row.text {
-                if !same_text(text, &file.text) {
-                    diffs.push(format!(
-                        "text: file {} chars, row {} chars",
-                        file.text.chars().count(),
-                        text.chars().count()
-                    ));
-                }
-            }
-            if !diffs.is_empty() {
-                out.push(finding(ArchiveRule::Mismatch, Some(path), diffs.join("; ")));
             }
         }
     }
+    let time = row_time(row.created_at.as_deref());
+    // The row's text as the entries hold it; `None`: a U+FFFD needs the file's own text.
+    let text = row
+        .text
+        .as_deref()
+        .map(|t| (!t.contains('\u{FFFD}')).then(|| fingerprint(norm_text(t).as_str())));
+    for &i in files {
+        let entry = index.entry(i);
+        let agrees = row
+            .author
+            .as_deref()
+            .is_none_or(|a| fingerprint(a) == entry.author)
+            && opts.time_matches(time, entry.submitted)
+            && text.is_none_or(|t| t == Some(entry.text));
+        if agrees {
+            continue;
+        }
+        let file = index.read(&archive.root, i)?;
+        let mut diffs = Vec::new();
+        if let Some(author) = &row.author {
+            if *author != file.author {
+                diffs.push(format!("author: file `{}`, row `{author}`", file.author));
+            }
+        }
+        if !opts.time_matches(time, file.submitted.at) {
+            diffs.push(format!(
+                "submitted: file `{}`, row created_at {}",
+                file.submitted.raw,
+                shown(row.created_at.as_deref())
+            ));
+        }
+        if let Some(text) = &row.text {
+            if !same_text(text, &file.text) {
+                diffs.push(format!(
+                    "text: file {} chars, row {} chars",
+                    file.text.chars().count(),
+                    text.chars().count()
+                ));
+            }
+        }
+        if !diffs.is_empty() {
+            out.push(finding(
+                ArchiveRule::Mismatch,
+                Some(index.path(i)),
+                diffs.join("; "),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Matches the rows and archive lines of one group: pairs for which `same` holds first, then
@@ -495,11 +613,12 @@ fn reconcile_users(
         rows.sort_by_key(|r| (row_time(r.created_at.as_deref()).sort_key(), r.rowid));
         lines.sort_by_key(|l| (l.record.at.at, l.path.clone(), l.line));
         let (pairs, left_rows, left_lines) = match_group(&rows, &lines, |r, l| {
-            same_inviter(r, l) && opts.time_matches(row_time(r.created_at.as_deref()), &l.record.at)
+            same_inviter(r, l)
+                && opts.time_matches(row_time(r.created_at.as_deref()), l.record.at.at)
         });
         for (r, l) in pairs {
             let mut diffs = Vec::new();
-            if !opts.time_matches(row_time(r.created_at.as_deref()), &l.record.at) {
+            if !opts.time_matches(row_time(r.created_at.as_deref()), l.record.at.at) {
                 diffs.push(format!(
                     "joined: archive `{}`, row created_at {}",
                     l.record.at.raw,
@@ -559,89 +678,6 @@ impl RowTime {
             RowTime::At(t) => (0, Some(t)),
             RowTime::Day(d) => (1, d.and_hms_opt(0, 0, 0)),
             RowTime::Unknown => (2, None),
-        }
-    }
-}
-
-fn reconcile_marks(
-    archive: &V1Archive,
-    rows: &[DbMark],
-    opts: &ReconcileOptions,
-    out: &mut Vec<ArchiveFinding>,
-) {
-    type Group<'a> = (Vec<&'a DbMark>, Vec<&'a Located<V1MarkRecord>>);
-    let mut groups: HashMap<(String, &str), Group<'_>> = HashMap::new();
-    for row in rows {
-        groups
-            .entry((normalize_id(&row.prayer_id), row.user.as_str()))
-            .or_default()
-            .0
-            .push(row);
-    }
-    for line in &archive.marks {
-        groups
-            .entry((
-                normalize_id(&line.record.prayer_id),
-                line.record.user.as_str(),
-            ))
-            .or_default()
-            .1
-            .push(line);
-    }
-    let row_key = |r: &DbMark| {
-        r.id.clone()
-            .unwrap_or_else(|| format!("{}|{}", r.prayer_id, r.user))
-    };
-    for (_, (mut rows, mut lines)) in groups {
-        rows.sort_by_key(|r| (row_time(r.created_at.as_deref()).sort_key(), r.rowid));
-        lines.sort_by_key(|l| (l.record.at.at, l.path.clone(), l.line));
-        let (pairs, left_rows, left_lines) = match_group(&rows, &lines, |r, l| {
-            opts.time_matches(row_time(r.created_at.as_deref()), &l.record.at)
-        });
-        for (r, l) in pairs {
-            out.push(ArchiveFinding {
-                rule: ArchiveRule::Mismatch,
-                kind: RecordKind::Mark,
-                key: row_key(r),
-                rowid: r.rowid,
-                path: Some(l.path.clone()),
-                detail: format!(
-                    "line {}: mark of prayer {} by `{}` at `{}`, row created_at {}",
-                    l.line,
-                    l.record.prayer_id,
-                    l.record.user,
-                    l.record.at.raw,
-                    shown(r.created_at.as_deref())
-                ),
-            });
-        }
-        for r in left_rows.into_iter().filter(|_| opts.rows_without_log_line) {
-            out.push(ArchiveFinding {
-                rule: ArchiveRule::Missing,
-                kind: RecordKind::Mark,
-                key: row_key(r),
-                rowid: r.rowid,
-                path: None,
-                detail: format!(
-                    "no marks-file line for this mark of prayer {} by `{}` (created_at {})",
-                    r.prayer_id,
-                    r.user,
-                    shown(r.created_at.as_deref())
-                ),
-            });
-        }
-        for l in left_lines {
-            out.push(ArchiveFinding {
-                rule: ArchiveRule::Only,
-                kind: RecordKind::Mark,
-                key: format!("{}|{}", l.record.prayer_id, l.record.user),
-                rowid: None,
-                path: Some(l.path.clone()),
-                detail: format!(
-                    "line {}: mark at `{}` has no prayermark row",
-                    l.line, l.record.at.raw
-                ),
-            });
         }
     }
 }

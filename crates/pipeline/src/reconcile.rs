@@ -1,78 +1,204 @@
 //! Reconciling the v1 database with its v1 archive tree (`R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING`,
 //! `R-ARCHIVE-MISMATCH`, docs/decisions.md §6): the rows are read here, the comparison is the
 //! archive crate's. Reported, never migrated.
+//!
+//! The rows stream ([`DbRows`]); the marks of both sides go through an external sort
+//! ([`thywill_spill`]) as fixed-size entries, so the memory does not grow with the number of
+//! marks. Only the members (for names) are held, one entry each.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use thywill_archive::reconcile::{reconcile_with, MarkEntry, MarkFn, MarkSort, ReconcileRows};
 use thywill_archive::{
-    reconcile, DbMark, DbPrayer, DbUser, ReconcileInput, ReconcileOptions, V1Archive,
+    ArchiveFinding, ArchiveRule, DbMark, DbPrayer, DbUser, ReconcileInput, ReconcileOptions,
+    V1Archive,
 };
+use thywill_spill::{records_for_budget, ExternalSort, Record, Sorted};
 use thywill_v1::{MarkRow, PrayerRow, UserRefKind, UserRow, V1Database, V1Error, V1Value};
 
 use crate::error::PipelineError;
 use crate::report::ReportFinding;
 
+/// Memory for mark entries before they spill to temporary files.
+const MEMORY_BUDGET: usize = 16 << 20;
+
 fn text(v: &V1Value) -> Option<String> {
     v.to_text_lossy().map(Cow::into_owned)
 }
 
-/// The database side of the reconciliation: users, prayers and marks as the archive crate wants
-/// them, member references turned into display names.
-pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, V1Error> {
-    let users = db.read_all::<UserRow>()?;
-    let schema = db.schema();
-    let mut names: HashMap<String, String> = HashMap::new();
-    if schema.user_key == UserRefKind::ById {
-        for u in &users {
-            if let (Some(k), Some(n)) = (text(&u.id), text(&u.display_name)) {
-                names
-                    .entry(k.trim().to_ascii_lowercase())
-                    .or_insert(n.clone());
-                names.insert(k, n);
+/// The database side, read as the archive crate asks for it: member references turned into
+/// display names (the members are read once; prayers and marks stream).
+struct DbRows<'a> {
+    db: &'a V1Database,
+    users: Vec<UserRow>,
+    /// Display name by member id (as stored, and trimmed lower-case), when marks and prayers
+    /// name members by id.
+    names: HashMap<String, String>,
+}
+
+impl<'a> DbRows<'a> {
+    fn new(db: &'a V1Database) -> Result<Self, V1Error> {
+        let users = db.read_all::<UserRow>()?;
+        let mut names = HashMap::new();
+        if db.schema().user_key == UserRefKind::ById {
+            for u in &users {
+                if let (Some(k), Some(n)) = (text(&u.id), text(&u.display_name)) {
+                    names
+                        .entry(k.trim().to_ascii_lowercase())
+                        .or_insert(n.clone());
+                    names.insert(k, n);
+                }
             }
         }
+        Ok(DbRows { db, users, names })
     }
-    let name_of = |kind: UserRefKind, v: &V1Value| -> Option<String> {
+
+    fn name_of(&self, kind: UserRefKind, v: &V1Value) -> Option<String> {
         let r = text(v)?;
         match kind {
             UserRefKind::ByName => Some(r),
-            UserRefKind::ById => names
+            UserRefKind::ById => self
+                .names
                 .get(&r)
-                .or_else(|| names.get(&r.trim().to_ascii_lowercase()))
+                .or_else(|| self.names.get(&r.trim().to_ascii_lowercase()))
                 .cloned(),
         }
-    };
-    let mut input = ReconcileInput::default();
-    for u in &users {
-        input.users.push(DbUser {
-            rowid: Some(u.rowid),
-            name: text(&u.display_name),
-            created_at: text(&u.created_at),
-            inviter: name_of(schema.user_key, &u.invited_by).or_else(|| text(&u.invited_by)),
-        });
     }
-    for p in db.read_all::<PrayerRow>()? {
-        input.prayers.push(DbPrayer {
-            rowid: Some(p.rowid),
-            id: text(&p.id).unwrap_or_default(),
-            author: name_of(schema.prayer_author, &p.author),
-            created_at: text(&p.created_at),
-            text: text(&p.text),
-            text_file_path: text(&p.text_file_path),
-        });
-    }
-    db.for_each_ref::<MarkRow, V1Error, _>(|m| {
-        input.marks.push(DbMark {
+
+    fn mark_of(m: &MarkRow) -> DbMark {
+        DbMark {
             rowid: Some(m.rowid),
             id: m.id.key_text(),
             prayer_id: text(&m.prayer_id).unwrap_or_default(),
             user: text(&m.user).unwrap_or_default(),
             created_at: text(&m.created_at),
-        });
+        }
+    }
+}
+
+impl ReconcileRows for DbRows<'_> {
+    type Error = PipelineError;
+
+    fn for_each_prayer(
+        &self,
+        f: &mut dyn FnMut(&DbPrayer) -> Result<(), PipelineError>,
+    ) -> Result<(), PipelineError> {
+        let author = self.db.schema().prayer_author;
+        self.db.for_each_ref::<PrayerRow, PipelineError, _>(|p| {
+            f(&DbPrayer {
+                rowid: Some(p.rowid),
+                id: text(&p.id).unwrap_or_default(),
+                author: self.name_of(author, &p.author),
+                created_at: text(&p.created_at),
+                text: text(&p.text),
+                text_file_path: text(&p.text_file_path),
+            })
+        })?;
+        Ok(())
+    }
+
+    fn for_each_user(
+        &self,
+        f: &mut dyn FnMut(&DbUser) -> Result<(), PipelineError>,
+    ) -> Result<(), PipelineError> {
+        let key = self.db.schema().user_key;
+        self.users.iter().try_for_each(|u| {
+            f(&DbUser {
+                rowid: Some(u.rowid),
+                name: text(&u.display_name),
+                created_at: text(&u.created_at),
+                inviter: self
+                    .name_of(key, &u.invited_by)
+                    .or_else(|| text(&u.invited_by)),
+            })
+        })
+    }
+
+    fn for_each_mark(&self, f: &mut MarkFn<'_, PipelineError>) -> Result<(), PipelineError> {
+        self.db
+            .for_each_ref::<MarkRow, PipelineError, _>(|m| f(m.rowid as u64, &Self::mark_of(m)))?;
+        Ok(())
+    }
+
+    fn mark(&self, handle: u64) -> Result<DbMark, PipelineError> {
+        // the handle is the rowid the mark was streamed with; gone means the file changed
+        match self.db.row_by_rowid::<MarkRow>(handle as i64)? {
+            Some(m) => Ok(Self::mark_of(&m)),
+            None => Err(PipelineError::SourceChanged {
+                path: self.db.path().display().to_string(),
+            }),
+        }
+    }
+}
+
+/// A [`MarkEntry`] as [`thywill_spill`] sorts it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Spilled(MarkEntry);
+
+impl Record for Spilled {
+    const SIZE: usize = MarkEntry::SIZE;
+
+    fn encode(&self, out: &mut [u8]) {
+        self.0.encode(out)
+    }
+
+    fn decode(bytes: &[u8]) -> Self {
+        Spilled(MarkEntry::decode(bytes))
+    }
+}
+
+/// The external sort the reconciliation's marks go through.
+struct SpillSort(ExternalSort<Spilled>);
+
+impl MarkSort for SpillSort {
+    type Sorted =
+        std::iter::Map<Sorted<Spilled>, fn(std::io::Result<Spilled>) -> std::io::Result<MarkEntry>>;
+
+    fn push(&mut self, entry: MarkEntry) -> std::io::Result<()> {
+        self.0.push(Spilled(entry))
+    }
+
+    fn sorted(self) -> std::io::Result<Self::Sorted> {
+        Ok(self.0.into_sorted()?.map(|r| r.map(|s| s.0)))
+    }
+}
+
+/// The database side of the reconciliation, all in memory (for tests and small databases; the
+/// migration streams it): users, prayers and marks as the archive crate wants them, member
+/// references turned into display names.
+pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, PipelineError> {
+    let rows = DbRows::new(db)?;
+    let mut input = ReconcileInput::default();
+    rows.for_each_user(&mut |u| {
+        input.users.push(u.clone());
+        Ok(())
+    })?;
+    rows.for_each_prayer(&mut |p| {
+        input.prayers.push(p.clone());
+        Ok(())
+    })?;
+    rows.for_each_mark(&mut |_, m| {
+        input.marks.push(m.clone());
         Ok(())
     })?;
     Ok(input)
+}
+
+/// Every reconciliation finding between `db` and the scanned v1 tree, with at most `budget`
+/// bytes of mark entries in memory.
+fn archive_findings(
+    db: &V1Database,
+    archive: &V1Archive,
+    budget: usize,
+) -> Result<Vec<ArchiveFinding>, PipelineError> {
+    let limit = records_for_budget::<Spilled>(budget);
+    reconcile_with(
+        archive,
+        &DbRows::new(db)?,
+        SpillSort(ExternalSort::with_limit(limit)),
+        &ReconcileOptions::default(),
+    )
 }
 
 /// Every reconciliation finding between `db` and the scanned v1 tree, as report entries.
@@ -82,19 +208,68 @@ pub(crate) fn reconcile_archives(
     db: &V1Database,
     archive: &V1Archive,
 ) -> Result<Vec<ReportFinding>, PipelineError> {
-    let found = reconcile(archive, &reconcile_input(db)?, &ReconcileOptions::default());
-    Ok(found
+    Ok(archive_findings(db, archive, MEMORY_BUDGET)?
         .into_iter()
         .map(|f| ReportFinding {
             v1_table: f.kind.table().to_string(),
             v1_key: f.key.clone(),
             rule: f.rule.id().to_string(),
             decision: match f.rule {
-                thywill_archive::ArchiveRule::Only => "not_carried",
+                ArchiveRule::Only => "not_carried",
                 _ => "repaired",
             }
             .to_string(),
             reason: format!("{} ({})", f.detail, f.path.as_deref().unwrap_or("no file")),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use thywill_archive::{reconcile, scan_v1_tree, RecordKind};
+
+    use super::*;
+
+    /// The streamed reconciliation (marks spilled to temporary files every 64 entries) finds
+    /// what the in-memory one finds, on a fixture whose marks and members were made to differ
+    /// from its logs.
+    #[test]
+    fn streamed_marks_find_what_the_in_memory_reconciliation_finds() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/g1-s");
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("v1.db");
+        std::fs::copy(fixture.join("v1.db"), &copy).unwrap();
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        conn.execute_batch(
+            "DELETE FROM prayermark WHERE rowid % 97 = 0;
+             UPDATE prayermark SET created_at = '2001-01-01 00:00:00' WHERE rowid % 89 = 0;
+             UPDATE prayermark SET created_at = substr(created_at, 1, 10) WHERE rowid % 83 = 0;
+             UPDATE prayermark SET created_at = 'never' WHERE rowid % 79 = 0;
+             UPDATE prayermark SET prayer_id = ' ' || upper(prayer_id) WHERE rowid % 73 = 0;
+             UPDATE prayermark SET user_id = upper(user_id) WHERE rowid % 71 = 0;
+             UPDATE user SET created_at = '2001-01-01 00:00:00' WHERE rowid % 7 = 0;",
+        )
+        .unwrap();
+        drop(conn);
+        let db = V1Database::open(&copy).unwrap();
+        let archive = scan_v1_tree(&fixture.join("text_archives")).unwrap();
+        let streamed = archive_findings(&db, &archive, 64 * MarkEntry::SIZE).unwrap();
+        let in_memory = reconcile(
+            &archive,
+            &reconcile_input(&db).unwrap(),
+            &ReconcileOptions::default(),
+        );
+        assert_eq!(streamed, in_memory);
+        for rule in [ArchiveRule::Only, ArchiveRule::Mismatch] {
+            assert!(
+                streamed
+                    .iter()
+                    .any(|f| f.kind == RecordKind::Mark && f.rule == rule),
+                "no mark finding {rule}"
+            );
+        }
+        assert!(streamed.iter().any(|f| f.kind == RecordKind::User));
+    }
 }

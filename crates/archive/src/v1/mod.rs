@@ -1,15 +1,22 @@
 //! The v1 archive reader (`spec/v1.md`, "v1 text archives"): typed records for every format, a
-//! byte-exact re-renderer, and [`scan_v1_tree`] listing everything a tree holds for the
-//! detector's reconciliation (`R-ARCHIVE-PATH`, `R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING`,
-//! `R-ARCHIVE-MISMATCH`).
+//! byte-exact re-renderer, and [`scan_v1_tree`] keeping what the detector (`R-ARCHIVE-PATH`) and
+//! the reconciliation (`R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING`, `R-ARCHIVE-MISMATCH`) need of a
+//! tree, in compact form.
 
+mod index;
 mod monthly;
 mod prayer;
 mod time;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+
+pub use index::V1PrayerIndex;
+pub(crate) use index::{fingerprint, key_of, norm_text, Key};
+use monthly::read_log;
+pub(crate) use monthly::LinePos;
 
 pub use monthly::{
     ActivityLog, AttributeLog, MarkLog, Registrations, V1ActivityEntry, V1AttributeRecord,
@@ -143,28 +150,25 @@ pub struct V1Problem {
     pub message: String,
 }
 
-/// Everything a v1 archive tree holds.
+/// What the rest of the migration needs of a v1 archive tree, in memory that does not grow with
+/// the monthly logs: the list of files, the prayer files in compact form, the registration
+/// lines, and where the marks logs are (their lines are read again, one at a time, when the
+/// reconciliation compares them: [`crate::reconcile()`]). Every v1-format file is parsed during
+/// the scan, so one that does not parse is a [`V1Problem`] up front.
 #[derive(Debug, Clone, Default)]
 pub struct V1Archive {
     /// The tree's root.
     pub root: PathBuf,
     /// Every regular file, relative and `/`-separated.
     pub files: BTreeSet<String>,
-    /// Every prayer file that parsed, with its path, in path order.
-    pub prayers: Vec<(String, V1PrayerFile)>,
-    /// Every registration line.
+    /// Every prayer file that parsed, in path order, in compact form.
+    pub prayers: V1PrayerIndex,
+    /// Every registration line (of the files that parsed).
     pub registrations: Vec<Located<V1Registration>>,
-    /// Every activity-log line.
-    pub activity: Vec<Located<V1ActivityEntry>>,
-    /// Every mark line.
-    pub marks: Vec<Located<V1MarkRecord>>,
-    /// Every skip line.
-    pub skips: Vec<Located<V1MarkRecord>>,
-    /// Every attribute line.
-    pub attributes: Vec<Located<V1AttributeRecord>>,
     /// Files that did not parse, symlinks not followed, names that are not UTF-8.
     pub problems: Vec<V1Problem>,
-    by_prayer_id: HashMap<String, Vec<usize>>,
+    /// The marks logs that parsed, in path order.
+    mark_logs: Vec<String>,
 }
 
 /// The key prayer ids are looked up by: trimmed, lower-case.
@@ -172,25 +176,24 @@ pub fn normalize_id(id: &str) -> String {
     id.trim().to_ascii_lowercase()
 }
 
+/// Where a marks-log line lies: the log (an index into the tree's marks logs, which are in path
+/// order), the line's number and its byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MarkLinePos {
+    /// Index of the marks log.
+    pub(crate) log: u32,
+    /// Line number and offset in it.
+    pub(crate) at: LinePos,
+}
+
 impl V1Archive {
     /// The paths of the files holding prayer `id` (normalised: case and surrounding spaces do not
     /// matter), in path order; more than one when v1 wrote it twice.
     pub fn prayer_paths(&self, id: &str) -> Vec<&str> {
-        self.by_prayer_id
-            .get(&normalize_id(id))
-            .map(|ix| ix.iter().map(|i| self.prayers[*i].0.as_str()).collect())
-            .unwrap_or_default()
-    }
-
-    /// The first file holding prayer `id`, parsed.
-    pub fn prayer(&self, id: &str) -> Option<(&str, &V1PrayerFile)> {
-        let i = *self.by_prayer_id.get(&normalize_id(id))?.first()?;
-        Some((self.prayers[i].0.as_str(), &self.prayers[i].1))
-    }
-
-    /// Every prayer id found in the tree (normalised).
-    pub fn prayer_ids(&self) -> impl Iterator<Item = &str> {
-        self.by_prayer_id.keys().map(String::as_str)
+        self.prayers
+            .with_id(key_of(&normalize_id(id)))
+            .map(|i| self.prayers.path(i))
+            .collect()
     }
 
     /// Resolves a database `text_file_path` (e.g. `text_archives/prayers/2025/06/x.txt`) to a file
@@ -203,11 +206,59 @@ impl V1Archive {
         check_relative(rel).ok()?;
         self.files.get(rel).map(String::as_str)
     }
+
+    /// Reads every marks-log line again, in log order then file order. An error when a log can
+    /// no longer be read or parsed (the tree changed since the scan).
+    pub(crate) fn for_each_mark_line(
+        &self,
+        mut f: impl FnMut(MarkLinePos, V1MarkRecord) -> Result<()>,
+    ) -> Result<()> {
+        for (log, rel) in self.mark_logs.iter().enumerate() {
+            let path = self.root.join(rel);
+            let file = fs::File::open(&path).map_err(|e| ArchiveError::source(&path, e))?;
+            let input = BufReader::with_capacity(1 << 16, file);
+            read_log::<MarkLog>(Path::new(rel), input, |at, line| match line {
+                V1LogLine::Record(r) => f(
+                    MarkLinePos {
+                        log: log as u32,
+                        at,
+                    },
+                    r,
+                ),
+                _ => Ok(()),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The marks-log line at `pos` read again: the log's path and the line's record.
+    pub(crate) fn mark_line(&self, pos: MarkLinePos) -> Result<(&str, V1MarkRecord)> {
+        let rel = &self.mark_logs[pos.log as usize];
+        let path = self.root.join(rel);
+        let read = || -> std::io::Result<Vec<u8>> {
+            let mut file = fs::File::open(&path)?;
+            file.seek(SeekFrom::Start(pos.at.offset))?;
+            let mut line = Vec::new();
+            BufReader::new(file).read_until(b'\n', &mut line)?;
+            Ok(line)
+        };
+        let bytes = read().map_err(|e| ArchiveError::source(&path, e))?;
+        let text = text_of(Path::new(rel), &bytes)?;
+        let record =
+            MarkLog::parse(text.strip_suffix('\n').unwrap_or(text), None).ok_or_else(|| {
+                parse_error(
+                    Path::new(rel),
+                    pos.at.line,
+                    "the line changed since the scan",
+                )
+            })?;
+        Ok((rel, record))
+    }
 }
 
 /// Reads a whole v1 tree. An unreadable root is an error (exit code 3); a file that does not
 /// parse, a symlink (never followed) or a name that is not UTF-8 becomes a [`V1Problem`] and the
-/// scan goes on.
+/// scan goes on. Monthly logs are read line by line and only their registration lines are kept.
 pub fn scan_v1_tree(root: &Path) -> Result<V1Archive> {
     fs::read_dir(root).map_err(|e| ArchiveError::source(root, e))?;
     let mut archive = V1Archive {
@@ -251,45 +302,67 @@ pub fn scan_v1_tree(root: &Path) -> Result<V1Archive> {
         let Some(kind) = V1FileKind::of(&rel) else {
             continue;
         };
-        let bytes = fs::read(entry.path()).map_err(|e| ArchiveError::source(entry.path(), e))?;
-        match V1File::parse(kind, Path::new(&rel), &bytes) {
-            Ok(file) => archive.add(rel, file),
-            Err(e) => archive.problems.push(V1Problem {
-                path: rel,
-                message: e.to_string(),
-            }),
+        if let Err(e) = archive.add(kind, &rel, entry.path()) {
+            match e {
+                ArchiveError::Parse { .. } => archive.problems.push(V1Problem {
+                    path: rel,
+                    message: e.to_string(),
+                }),
+                e => return Err(e),
+            }
         }
     }
+    archive.prayers.finish();
     Ok(archive)
 }
 
+/// Reads a log's line and keeps nothing of it (the scan only checks that it parses).
+fn check<R>(_: LinePos, _: V1LogLine<R>) -> Result<()> {
+    Ok(())
+}
+
 impl V1Archive {
-    fn add(&mut self, rel: String, file: V1File) {
-        fn located<F: V1LogFormat>(
-            rel: &str,
-            log: &V1MonthlyLog<F>,
-            out: &mut Vec<Located<F::Record>>,
-        ) {
-            out.extend(log.records_with_lines().map(|(line, r)| Located {
-                path: rel.to_string(),
-                line,
-                record: r.clone(),
-            }));
-        }
-        match file {
-            V1File::Prayer(p) => {
-                self.by_prayer_id
-                    .entry(normalize_id(&p.id))
-                    .or_default()
-                    .push(self.prayers.len());
-                self.prayers.push((rel, p));
+    /// Parses file `rel` of kind `kind` (at `path`) and keeps what the archive keeps of it.
+    fn add(&mut self, kind: V1FileKind, rel: &str, path: &Path) -> Result<()> {
+        let name = Path::new(rel);
+        let open = || -> Result<BufReader<fs::File>> {
+            let file = fs::File::open(path).map_err(|e| ArchiveError::source(path, e))?;
+            Ok(BufReader::with_capacity(1 << 16, file))
+        };
+        match kind {
+            V1FileKind::Prayer => {
+                let bytes = fs::read(path).map_err(|e| ArchiveError::source(path, e))?;
+                self.prayers.push(rel, &V1PrayerFile::parse(name, &bytes)?);
             }
-            V1File::Registrations(l) => located(&rel, &l, &mut self.registrations),
-            V1File::Activity(l) => located(&rel, &l, &mut self.activity),
-            V1File::Marks(l) => located(&rel, &l, &mut self.marks),
-            V1File::Skips(l) => located(&rel, &l, &mut self.skips),
-            V1File::Attributes(l) => located(&rel, &l, &mut self.attributes),
+            V1FileKind::Registrations => {
+                let mut lines = Vec::new();
+                read_log::<Registrations>(name, open()?, |at, line| {
+                    if let V1LogLine::Record(record) = line {
+                        lines.push(Located {
+                            path: rel.to_string(),
+                            line: at.line,
+                            record,
+                        });
+                    }
+                    Ok(())
+                })?;
+                self.registrations.extend(lines);
+            }
+            V1FileKind::Marks => {
+                read_log::<MarkLog>(name, open()?, check)?;
+                self.mark_logs.push(rel.to_string());
+            }
+            V1FileKind::Skips => {
+                read_log::<MarkLog>(name, open()?, check)?;
+            }
+            V1FileKind::Activity => {
+                read_log::<ActivityLog>(name, open()?, check)?;
+            }
+            V1FileKind::Attributes => {
+                read_log::<AttributeLog>(name, open()?, check)?;
+            }
         }
+        Ok(())
     }
 }
 

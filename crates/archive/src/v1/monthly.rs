@@ -3,13 +3,14 @@
 //! the file's kind. Each kind only says how one record line reads and renders
 //! ([`V1LogFormat`]).
 
+use std::io::BufRead;
 use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
+use super::parse_error;
 use super::time::{parse_day, parse_month_year, V1Time};
-use super::{parse_error, text_of};
-use crate::error::Result;
+use crate::error::{ArchiveError, Result};
 
 /// How one kind of monthly log reads and renders its record lines.
 pub trait V1LogFormat {
@@ -71,46 +72,17 @@ impl<F: V1LogFormat> V1MonthlyLog<F> {
 
     /// Parses the file; `path` names it in errors.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
-        let text = text_of(path, bytes)?;
-        let (body, final_newline) = match text.strip_suffix('\n') {
-            Some(b) => (b, true),
-            None => (text, false),
-        };
-        let mut lines = body.split('\n');
-        let header = lines.next().unwrap_or("");
-        let (title, month_text) = header.rsplit_once(" for ").ok_or_else(|| {
-            parse_error(path, 1, "expected the header `<Title> for <Month YYYY>`")
+        let mut lines = Vec::new();
+        let header = read_log::<F>(path, bytes, |_, line| {
+            lines.push(line);
+            Ok(())
         })?;
-        let month = parse_month_year(month_text).ok_or_else(|| {
-            parse_error(path, 1, "expected the header `<Title> for <Month YYYY>`")
-        })?;
-        let mut out = Vec::new();
-        let mut day = None;
-        for (i, line) in lines.enumerate() {
-            let parsed = if line.is_empty() {
-                V1LogLine::Blank
-            } else if let Some(record) = F::parse(line, day) {
-                V1LogLine::Record(record)
-            } else if let Some(format) = line.strip_prefix("Format: ") {
-                V1LogLine::Format(format.to_string())
-            } else if let Some(d) = parse_day(line) {
-                day = Some(d);
-                V1LogLine::Day(line.to_string(), d)
-            } else {
-                return Err(parse_error(
-                    path,
-                    i + 2,
-                    &format!("expected {}", F::EXPECTED),
-                ));
-            };
-            out.push(parsed);
-        }
         Ok(V1MonthlyLog {
-            title: title.to_string(),
-            month_text: month_text.to_string(),
-            month,
-            lines: out,
-            final_newline,
+            title: header.title,
+            month_text: header.month_text,
+            month: header.month,
+            lines,
+            final_newline: header.final_newline,
         })
     }
 
@@ -134,6 +106,123 @@ impl<F: V1LogFormat> V1MonthlyLog<F> {
         }
         out.into_bytes()
     }
+}
+
+/// A monthly log's header and ending, as [`read_log`] found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogHeader {
+    /// The header's title.
+    pub(crate) title: String,
+    /// The header's `<Month YYYY>` as written.
+    pub(crate) month_text: String,
+    /// Year and month of the header.
+    pub(crate) month: (i32, u32),
+    /// Whether the file ends with a newline.
+    pub(crate) final_newline: bool,
+}
+
+/// Where a line of a monthly log lies: its 1-based number and the byte offset of its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LinePos {
+    /// 1-based line number (the header is line 1).
+    pub(crate) line: usize,
+    /// Byte offset of the line's first byte.
+    pub(crate) offset: u64,
+}
+
+/// Reads a monthly log from `input` one line at a time (never the whole file at once), handing
+/// every line after the header to `each`. The errors are those of parsing the whole file: a byte
+/// that is not UTF-8 is reported (with its line) even when an earlier line has the wrong shape,
+/// as the file's text is checked before its lines; `each` is not called after the first error,
+/// and an error of `each` ends the reading.
+pub(crate) fn read_log<F: V1LogFormat>(
+    path: &Path,
+    mut input: impl BufRead,
+    mut each: impl FnMut(LinePos, V1LogLine<F::Record>) -> Result<()>,
+) -> Result<LogHeader> {
+    let io_error = |e| ArchiveError::source(path, e);
+    let mut buf = Vec::new();
+    let mut pos = LinePos { line: 0, offset: 0 };
+    let mut header: Option<LogHeader> = None;
+    let mut shape_error: Option<ArchiveError> = None;
+    let mut day = None;
+    let mut final_newline = false;
+    loop {
+        buf.clear();
+        let n = input.read_until(b'\n', &mut buf).map_err(io_error)?;
+        if n == 0 && pos.line > 0 {
+            break;
+        }
+        pos.line += 1;
+        final_newline = buf.last() == Some(&b'\n');
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = std::str::from_utf8(line)
+            .map_err(|_| parse_error(path, pos.line, "bytes that are not UTF-8"))?;
+        if shape_error.is_none() {
+            let parsed = match header {
+                None => parse_header(path, line).map(|h| {
+                    header = Some(h);
+                    None
+                }),
+                Some(_) => parse_line::<F>(path, pos.line, line, &mut day).map(Some),
+            };
+            match parsed {
+                Ok(Some(l)) => each(pos, l)?,
+                Ok(None) => {}
+                Err(e) => shape_error = Some(e),
+            }
+        }
+        pos.offset += n as u64;
+        if n == 0 || !final_newline {
+            break;
+        }
+    }
+    if let Some(e) = shape_error {
+        return Err(e);
+    }
+    let mut header = header.ok_or_else(|| parse_error(path, 1, HEADER))?;
+    header.final_newline = final_newline;
+    Ok(header)
+}
+
+const HEADER: &str = "expected the header `<Title> for <Month YYYY>`";
+
+fn parse_header(path: &Path, line: &str) -> Result<LogHeader> {
+    let (title, month_text) = line
+        .rsplit_once(" for ")
+        .ok_or_else(|| parse_error(path, 1, HEADER))?;
+    let month = parse_month_year(month_text).ok_or_else(|| parse_error(path, 1, HEADER))?;
+    Ok(LogHeader {
+        title: title.to_string(),
+        month_text: month_text.to_string(),
+        month,
+        final_newline: false,
+    })
+}
+
+/// One line after the header; `day` is the last day header seen, updated by a day header.
+fn parse_line<F: V1LogFormat>(
+    path: &Path,
+    number: usize,
+    line: &str,
+    day: &mut Option<NaiveDate>,
+) -> Result<V1LogLine<F::Record>> {
+    Ok(if line.is_empty() {
+        V1LogLine::Blank
+    } else if let Some(record) = F::parse(line, *day) {
+        V1LogLine::Record(record)
+    } else if let Some(format) = line.strip_prefix("Format: ") {
+        V1LogLine::Format(format.to_string())
+    } else if let Some(d) = parse_day(line) {
+        *day = Some(d);
+        V1LogLine::Day(line.to_string(), d)
+    } else {
+        return Err(parse_error(
+            path,
+            number,
+            &format!("expected {}", F::EXPECTED),
+        ));
+    })
 }
 
 /// `users/YYYY_MM_users.txt` lines.

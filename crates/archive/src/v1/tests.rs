@@ -148,10 +148,23 @@ fn written_tree_round_trips_and_scans() {
     assert_eq!(archive.prayers.len(), 1);
     assert_eq!(archive.registrations.len(), 2);
     assert_eq!(archive.registrations[1].line, 4);
-    assert_eq!(archive.activity.len(), 2);
-    assert_eq!(archive.marks.len(), 1);
-    assert_eq!(archive.skips.len(), 1);
-    assert_eq!(archive.attributes.len(), 1);
+    let mut marks = Vec::new();
+    archive
+        .for_each_mark_line(|pos, record| {
+            marks.push((pos, record));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(marks.len(), 1);
+    assert_eq!(marks[0].0.at.line, 4);
+    let (path, again) = archive.mark_line(marks[0].0).unwrap();
+    assert_eq!(path, "prayers/marks/2025_06_marks.txt");
+    assert_eq!(again, marks[0].1);
+    assert_eq!(MarkLog::render(&again), MARKS.lines().nth(3).unwrap());
+    assert_eq!(
+        archive.prayers.paths().collect::<Vec<_>>(),
+        vec!["prayers/2025/06/2025_06_29_prayer_at_1933.txt"]
+    );
     assert_eq!(
         archive.prayer_paths(" 0123456789ABCDEF0123456789abcdef "),
         vec!["prayers/2025/06/2025_06_29_prayer_at_1933.txt"]
@@ -217,6 +230,13 @@ fn malformed_files_name_file_and_line() {
     )
     .unwrap_err();
     assert!(err.to_string().starts_with("m:3: "), "{err}");
+    // the text is checked before the lines' shapes, as when the whole file was decoded first
+    let err = V1MonthlyLog::<MarkLog>::parse(
+        Path::new("m"),
+        b"Prayer Marks for June 2025\n\nnot a mark\n\n\xff\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().starts_with("m:5: "), "{err}");
     let err =
         V1MonthlyLog::<MarkLog>::parse(Path::new("m"), b"Prayer Marks in June\n").unwrap_err();
     assert!(err.to_string().starts_with("m:1: "), "{err}");

@@ -17,7 +17,8 @@ pub struct V1Time {
 impl V1Time {
     /// Parses `June 29 2025 at 19:33` (also tolerates an unpadded day).
     pub fn parse(raw: &str) -> Option<Self> {
-        let at = NaiveDateTime::parse_from_str(raw, V1_TIME_FORMAT).ok()?;
+        let at = parse_written(raw)
+            .or_else(|| NaiveDateTime::parse_from_str(raw, V1_TIME_FORMAT).ok())?;
         Some(V1Time {
             raw: raw.to_string(),
             at,
@@ -31,6 +32,44 @@ impl V1Time {
             at,
         }
     }
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// The form v1 wrote, `<Month> DD YYYY at HH:MM` exactly, read without chrono's format
+/// interpreter (a log holds one per line); `None` for anything else, which
+/// [`V1_TIME_FORMAT`] then reads as before (the same value where both accept a text).
+fn parse_written(raw: &str) -> Option<NaiveDateTime> {
+    let (month, rest) = raw.split_once(' ')?;
+    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+    let b = rest.as_bytes();
+    if b.len() != 16 || b[2] != b' ' || &b[7..11] != b" at " || b[13] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r.clone()]
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| rest[r].parse().ok())?
+    };
+    NaiveDate::from_ymd_opt(num(3..7)? as i32, month, num(0..2)?)?.and_hms_opt(
+        num(11..13)?,
+        num(14..16)?,
+        0,
+    )
 }
 
 /// Parses a v1 `<Month YYYY>` (as in a monthly file's header), returning (year, month).
@@ -65,6 +104,25 @@ mod tests {
             "June 05 2025 at 07:03"
         );
         assert!(V1Time::parse("2025-06-29 19:33").is_none());
+        // the written form and chrono's reading agree, also on what they refuse
+        for raw in [
+            "June 29 2025 at 19:33",
+            "June 31 2025 at 19:33",
+            "February 29 2024 at 00:00",
+            "February 29 2025 at 00:00",
+            "December 01 2025 at 23:59",
+            "December 01 2025 at 24:00",
+            "june 29 2025 at 19:33",
+            "June 9 2025 at 19:33",
+            "June 29 2025 at 7:33",
+            "June +9 2025 at 19:33",
+        ] {
+            assert_eq!(
+                V1Time::parse(raw).map(|t| t.at),
+                NaiveDateTime::parse_from_str(raw, V1_TIME_FORMAT).ok(),
+                "{raw}"
+            );
+        }
         assert_eq!(parse_month_year("June 2025"), Some((2025, 6)));
         assert_eq!(parse_day("June 29 2025").unwrap().to_string(), "2025-06-29");
     }
