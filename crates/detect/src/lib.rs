@@ -17,11 +17,13 @@
 //! let as_of = chrono::Utc::now().naive_utc();
 //! let plan = detect(&db, &DetectOptions::new(Policy::Repair, as_of))?;
 //! for f in plan.findings() {
+//!     let f = f?;
 //!     println!("{} {} {} {}: {}", f.v1_table, f.v1_key, f.rule, f.decision, f.reason);
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod findings;
 mod ids;
 mod keys;
 mod model;
@@ -29,6 +31,7 @@ mod originals;
 mod plan;
 mod rules;
 mod spill;
+mod stored;
 pub mod text;
 pub mod time;
 
@@ -37,6 +40,7 @@ use std::time::Instant;
 
 use thywill_v1::{V1Database, CARRIED_TABLES};
 
+pub use findings::{Findings, FindingsIter};
 pub use ids::{hex_id, user_id_for_name, v5, ID_NAMESPACE};
 pub use model::{
     ArchiveFiles, Decision, DetectError, DetectOptions, Finding, Policy, RuleId, TableCounts,
@@ -47,6 +51,7 @@ pub use plan::{
     IdMapEntry, Plan, ResolvedFlag, ResolvedInvite, ResolvedMark, ResolvedPrayer,
     ResolvedRoleGrant, ResolvedSession, ResolvedUser, Verdict,
 };
+pub use stored::StoredRows;
 
 use rules::prayers::Prayers;
 use rules::users::Users;
@@ -87,17 +92,11 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     let (prayer_keys, prayer_states, prayer_rowids) = prayers.into_plan_parts();
 
     let Sink {
-        mut findings,
+        findings,
         read,
         written,
     } = ctx.sink;
-    findings.sort_by(|a, b| {
-        (table_order(&a.v1_table), a.rowid, a.rule).cmp(&(
-            table_order(&b.v1_table),
-            b.rowid,
-            b.rule,
-        ))
-    });
+    let findings = findings.finish()?;
     let present: Vec<&str> = CARRIED_TABLES
         .iter()
         .copied()
@@ -105,17 +104,11 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         .collect();
     let counts = law(&present, &findings, &read, &written)?;
     clock.lap("law");
-    let user_by_rowid = resolved_users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.rowid, i))
-        .collect();
     Ok(Plan {
         policy: opts.policy,
         generation: db.schema().generation,
         user_kind,
         users: resolved_users,
-        user_by_rowid,
         user_keys,
         user_target,
         prayer_keys,
@@ -174,32 +167,29 @@ fn status_mib(field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn table_order(t: &str) -> usize {
-    CARRIED_TABLES
-        .iter()
-        .position(|c| *c == t)
-        .unwrap_or(CARRIED_TABLES.len())
-}
-
 /// The accounting law from the findings (sorted by table and rowid, so a row's findings are
 /// adjacent), checked against the rows the rules wrote.
 fn law(
     tables: &[&str],
-    findings: &[Finding],
+    findings: &Findings,
     read: &BTreeMap<&'static str, u64>,
     written: &BTreeMap<&'static str, u64>,
 ) -> Result<BTreeMap<String, TableCounts>, DetectError> {
     let mut counts: BTreeMap<&str, TableCounts> = BTreeMap::new();
-    for row in findings.chunk_by(|a, b| a.rowid == b.rowid && a.v1_table == b.v1_table) {
-        let strongest = row.iter().map(|f| f.decision).max();
-        let c = counts.entry(row[0].v1_table.as_str()).or_default();
+    let mut rows = findings.dispositions().peekable();
+    while let Some((table, rowid, first)) = rows.next() {
+        let mut strongest = first;
+        while let Some(&(_, _, d)) = rows.peek().filter(|n| n.0 == table && n.1 == rowid) {
+            strongest = strongest.max(d);
+            rows.next();
+        }
+        let c = counts.entry(table).or_default();
         match strongest {
-            Some(Decision::Repaired) => c.repaired += 1,
-            Some(Decision::NotCarried) => c.not_carried += 1,
-            Some(Decision::Deduplicated) => c.deduplicated += 1,
-            Some(Decision::Merged) => c.merged += 1,
-            Some(Decision::Quarantined) => c.quarantined += 1,
-            None => {}
+            Decision::Repaired => c.repaired += 1,
+            Decision::NotCarried => c.not_carried += 1,
+            Decision::Deduplicated => c.deduplicated += 1,
+            Decision::Merged => c.merged += 1,
+            Decision::Quarantined => c.quarantined += 1,
         }
     }
     let mut out = BTreeMap::new();

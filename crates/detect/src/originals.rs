@@ -15,7 +15,8 @@ use crate::model::Finding;
 /// #     thywill_detect::Policy::Repair, chrono::Utc::now().naive_utc()))?;
 /// let mut originals = thywill_detect::OriginalRows::new(&db);
 /// for f in plan.findings() {
-///     println!("{} {}: {}", f.rule, f.v1_key, originals.of(f)?);
+///     let f = f?;
+///     println!("{} {}: {}", f.rule, f.v1_key, originals.of(&f)?);
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

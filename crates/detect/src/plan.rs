@@ -1,16 +1,18 @@
 //! The resolution plan: what pass 2 writes for every v1 row, decided once in pass 1.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDateTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thywill_v1::{Generation, MarkRow, PrayerRow};
 
+use crate::findings::Findings;
 use crate::ids::hex_id;
 use crate::keys::{KeyIndex, KeyKind, RowidIndex};
-use crate::model::{Finding, Policy, TableCounts};
+use crate::model::{Policy, TableCounts};
 use crate::rules::prayers::PFate;
 use crate::rules::{marks, prayers};
+use crate::stored::StoredRows;
 
 /// What to do with one row in pass 2.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,7 +120,7 @@ pub struct ResolvedMark {
 }
 
 /// A v2 `user_roles` row.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResolvedRoleGrant {
     /// The v1 `user_roles` rowid.
     pub rowid: i64,
@@ -133,7 +135,7 @@ pub struct ResolvedRoleGrant {
 }
 
 /// A v2 `invites` row.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResolvedInvite {
     /// The v1 `invitetoken` rowid.
     pub rowid: i64,
@@ -160,7 +162,7 @@ pub struct ResolvedInvite {
 }
 
 /// A v2 `sessions` row.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResolvedSession {
     /// The v1 `session` rowid.
     pub rowid: i64,
@@ -268,8 +270,134 @@ impl PrayerStates {
     }
 }
 
+/// The written users, compact (about 100 bytes a user plus its texts): fixed-size fields per
+/// user and the texts (v1 key, display name, prayer style, archive path) in one arena; each
+/// [`ResolvedUser`] is made when asked for. In v1 rowid order.
+#[derive(Debug, Default)]
+pub(crate) struct UserStates {
+    rows: Vec<UserState>,
+    texts: String,
+}
+
+#[derive(Debug)]
+struct UserState {
+    rowid: i64,
+    id: u128,
+    inviter: Option<u128>,
+    created_at: NaiveDateTime,
+    supporter_since: Option<NaiveDateTime>,
+    religious: &'static str,
+    /// End offsets in `texts` of the key, name, prayer style and archive path (each starts
+    /// where the previous one ends; the first where the previous user's path ends).
+    ends: [u32; 4],
+    /// [`STYLE`], [`PATH`], [`SUPPORTER`].
+    bits: u8,
+}
+
+const STYLE: u8 = 1;
+const PATH: u8 = 2;
+const SUPPORTER: u8 = 4;
+
+impl UserStates {
+    /// Adds a written user (in rowid order) from its resolved values.
+    pub(crate) fn push(&mut self, u: ResolvedUserParts<'_>) {
+        let mut ends = [0u32; 4];
+        for (end, text) in ends.iter_mut().zip([
+            Some(u.v1_key),
+            Some(u.display_name),
+            u.prayer_style,
+            u.v1_archive_path,
+        ]) {
+            self.texts.push_str(text.unwrap_or_default());
+            *end = self.texts.len() as u32;
+        }
+        let bits = (u.prayer_style.is_some() as u8 * STYLE)
+            | (u.v1_archive_path.is_some() as u8 * PATH)
+            | (u.is_supporter as u8 * SUPPORTER);
+        self.rows.push(UserState {
+            rowid: u.rowid,
+            id: u.id,
+            inviter: u.inviter,
+            created_at: u.created_at,
+            supporter_since: u.supporter_since,
+            religious: u.religious,
+            ends,
+            bits,
+        });
+    }
+
+    /// Number of written users.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Frees the spare capacity (the plan keeps them to the end).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.rows.shrink_to_fit();
+        self.texts.shrink_to_fit();
+    }
+
+    /// Text `n` (0 key, 1 name, 2 style, 3 path) of user `i`.
+    fn text(&self, i: usize, n: usize) -> &str {
+        let start = match n {
+            0 => i.checked_sub(1).map_or(0, |p| self.rows[p].ends[3]),
+            _ => self.rows[i].ends[n - 1],
+        };
+        &self.texts[start as usize..self.rows[i].ends[n] as usize]
+    }
+
+    /// The v1 key of user `i`.
+    pub(crate) fn key(&self, i: usize) -> &str {
+        self.text(i, 0)
+    }
+
+    /// The v2 id of user `i`.
+    pub(crate) fn id(&self, i: usize) -> u128 {
+        self.rows[i].id
+    }
+
+    /// The index of the user of v1 rowid `rowid`.
+    fn position(&self, rowid: i64) -> Option<usize> {
+        self.rows.binary_search_by_key(&rowid, |r| r.rowid).ok()
+    }
+
+    /// User `i` as a [`ResolvedUser`].
+    fn get(&self, i: usize) -> ResolvedUser {
+        let r = &self.rows[i];
+        let has = |bit: u8, n: usize| (r.bits & bit != 0).then(|| self.text(i, n).to_string());
+        ResolvedUser {
+            rowid: r.rowid,
+            v1_key: self.text(i, 0).to_string(),
+            id: hex_id(r.id),
+            display_name: self.text(i, 1).to_string(),
+            created_at: r.created_at,
+            religious_preference: r.religious.to_string(),
+            prayer_style: has(STYLE, 2),
+            invited_by_user_id: r.inviter.map(hex_id),
+            is_supporter: r.bits & SUPPORTER != 0,
+            supporter_since: r.supporter_since,
+            v1_archive_path: has(PATH, 3),
+        }
+    }
+}
+
+/// A written user's values as the user rules settle them (borrowed), for [`UserStates::push`].
+pub(crate) struct ResolvedUserParts<'a> {
+    pub(crate) rowid: i64,
+    pub(crate) v1_key: &'a str,
+    pub(crate) id: u128,
+    pub(crate) display_name: &'a str,
+    pub(crate) created_at: NaiveDateTime,
+    pub(crate) religious: &'static str,
+    pub(crate) prayer_style: Option<&'a str>,
+    pub(crate) inviter: Option<u128>,
+    pub(crate) is_supporter: bool,
+    pub(crate) supporter_since: Option<NaiveDateTime>,
+    pub(crate) v1_archive_path: Option<&'a str>,
+}
+
 /// The id map's user rows without their strings: a written user's key and id are in its
-/// [`ResolvedUser`]; the few others (merged into a survivor) are kept aside.
+/// compact record; the few others (merged into a survivor) are kept aside.
 #[derive(Debug, Default)]
 pub(crate) struct UserIdMap {
     /// (v1 key, v2 id) of entries whose row is not a written user (merged duplicates).
@@ -285,23 +413,23 @@ pub struct Plan {
     pub(crate) policy: Policy,
     pub(crate) generation: Generation,
     pub(crate) user_kind: KeyKind,
-    pub(crate) users: Vec<ResolvedUser>,
-    pub(crate) user_by_rowid: HashMap<i64, usize>,
+    pub(crate) users: UserStates,
     pub(crate) user_keys: KeyIndex,
     /// Per user entry (index of `user_keys`): the v2 id of the account it ends in, if written.
     pub(crate) user_target: Vec<Option<u128>>,
     pub(crate) prayer_keys: KeyIndex,
     pub(crate) prayers: PrayerStates,
     pub(crate) prayer_rowids: RowidIndex,
-    pub(crate) mark_skips: HashSet<i64>,
-    pub(crate) grants: Vec<ResolvedRoleGrant>,
-    pub(crate) invites: Vec<ResolvedInvite>,
-    pub(crate) sessions: Vec<ResolvedSession>,
+    /// Rowids of the marks not written, sorted.
+    pub(crate) mark_skips: Vec<i64>,
+    pub(crate) grants: StoredRows<ResolvedRoleGrant>,
+    pub(crate) invites: StoredRows<ResolvedInvite>,
+    pub(crate) sessions: StoredRows<ResolvedSession>,
     /// Prayers written under a v2 id that differs from their v1 key text: (v1 key, v2 id),
     /// sorted.
     pub(crate) prayer_renames: Vec<(Box<str>, u128)>,
     pub(crate) user_id_map: UserIdMap,
-    pub(crate) findings: Vec<Finding>,
+    pub(crate) findings: Findings,
     pub(crate) counts: BTreeMap<String, TableCounts>,
 }
 
@@ -317,13 +445,13 @@ impl Plan {
     }
 
     /// The v2 user written for v1 `user` row `rowid`; `None` when it is merged or quarantined.
-    pub fn user(&self, rowid: i64) -> Option<&ResolvedUser> {
-        self.user_by_rowid.get(&rowid).map(|&i| &self.users[i])
+    pub fn user(&self, rowid: i64) -> Option<ResolvedUser> {
+        self.users.position(rowid).map(|i| self.users.get(i))
     }
 
-    /// Every v2 user, in v1 rowid order.
-    pub fn users(&self) -> &[ResolvedUser] {
-        &self.users
+    /// Every v2 user, in v1 rowid order, each made from the plan's compact state when reached.
+    pub fn users(&self) -> impl ExactSizeIterator<Item = ResolvedUser> + '_ {
+        (0..self.users.len()).map(|i| self.users.get(i))
     }
 
     /// The v2 id a stored v1 member reference resolves to (after merges), if it is written.
@@ -346,24 +474,24 @@ impl Plan {
 
     /// What to write for a v1 mark row in pass 2 (streamed in any order).
     pub fn resolve_mark(&self, row: &MarkRow) -> Verdict<ResolvedMark> {
-        if self.mark_skips.contains(&row.rowid) {
+        if self.mark_skips.binary_search(&row.rowid).is_ok() {
             return Verdict::Skip;
         }
         marks::resolve(self, row)
     }
 
-    /// The v2 `user_roles` rows.
-    pub fn role_grants(&self) -> &[ResolvedRoleGrant] {
+    /// The v2 `user_roles` rows (kept out of memory, see [`StoredRows`]).
+    pub fn role_grants(&self) -> &StoredRows<ResolvedRoleGrant> {
         &self.grants
     }
 
-    /// The v2 `invites` rows.
-    pub fn invites(&self) -> &[ResolvedInvite] {
+    /// The v2 `invites` rows (kept out of memory, see [`StoredRows`]).
+    pub fn invites(&self) -> &StoredRows<ResolvedInvite> {
         &self.invites
     }
 
-    /// The v2 `sessions` rows.
-    pub fn sessions(&self) -> &[ResolvedSession] {
+    /// The v2 `sessions` rows (kept out of memory, see [`StoredRows`]).
+    pub fn sessions(&self) -> &StoredRows<ResolvedSession> {
         &self.sessions
     }
 
@@ -376,10 +504,11 @@ impl Plan {
             v2_id: hex_id(*id),
         });
         let users = self.user_id_map.order.iter().map(|&i| {
-            let (v1_key, v2_id) = match self.users.get(i as usize) {
-                Some(u) => (u.v1_key.clone(), u.id.clone()),
-                None => {
-                    let (key, id) = &self.user_id_map.others[i as usize - self.users.len()];
+            let i = i as usize;
+            let (v1_key, v2_id) = match i.checked_sub(self.users.len()) {
+                None => (self.users.key(i).to_string(), hex_id(self.users.id(i))),
+                Some(o) => {
+                    let (key, id) = &self.user_id_map.others[o];
                     (key.clone(), hex_id(*id))
                 }
             };
@@ -392,8 +521,9 @@ impl Plan {
         prayers.chain(users)
     }
 
-    /// Every finding, sorted by table, rowid and rule.
-    pub fn findings(&self) -> &[Finding] {
+    /// Every finding, sorted by table, rowid and rule, each made when a walk reaches it (see
+    /// [`Findings`]).
+    pub fn findings(&self) -> &Findings {
         &self.findings
     }
 
@@ -405,10 +535,6 @@ impl Plan {
 
     /// Number of findings per rule id.
     pub fn findings_by_rule(&self) -> BTreeMap<&'static str, u64> {
-        let mut out = BTreeMap::new();
-        for f in &self.findings {
-            *out.entry(f.rule.as_str()).or_insert(0) += 1;
-        }
-        out
+        self.findings.by_rule()
     }
 }

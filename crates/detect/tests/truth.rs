@@ -51,6 +51,7 @@ fn check(fixture: &str, policy: Policy) -> Result<(), String> {
     }
     let mut got: BTreeMap<Key, (String, String, String)> = BTreeMap::new();
     for f in plan.findings() {
+        let f = f.expect("finding read back");
         got.insert(
             (f.v1_table.clone(), f.rowid, f.rule.as_str().to_string()),
             (

@@ -71,7 +71,6 @@ impl ArchiveMarks {
         let users = source
             .plan
             .users()
-            .iter()
             .enumerate()
             .filter_map(|(i, u)| Some((u128::from_str_radix(&u.id, 16).ok()?, i as u32)))
             .collect();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use thywill_archive::v2::prayer_path;
 use thywill_archive::{ArchiveMark, V2ArchiveWriter, V2WriteOptions};
-use thywill_detect::Verdict;
+use thywill_detect::{ResolvedUser, Verdict};
 use thywill_v1::{MarkRow, PrayerRow};
 use thywill_v2::rows::{
     ContentFlag, Finding, IdMapEntry, Invite, Prayer, PrayerMark, Session, User, UserRole,
@@ -120,7 +120,7 @@ fn write_rows(
     let users = load.write::<User, PipelineError>(|sink| {
         for u in plan.users() {
             sink.push(&mapping::user(
-                u,
+                &u,
                 archive_paths.then(|| thywill_archive::v2::user_path(&u.id)),
             ))?;
             stage.inc(1);
@@ -158,26 +158,25 @@ fn write_rows(
         })?;
         Ok(())
     })?;
-    let grants = load.write_all::<UserRole>(
-        plan.role_grants()
-            .iter()
-            .map(mapping::role_grant)
-            .collect::<Vec<_>>()
-            .iter(),
-    )?;
-    let invites: Vec<Invite> = plan
-        .invites()
-        .iter()
-        .map(mapping::invite)
-        .collect::<Result<_, _>>()?;
-    let invites = load.write_all(invites.iter())?;
-    let sessions = load.write_all::<Session>(
-        plan.sessions()
-            .iter()
-            .map(mapping::session)
-            .collect::<Vec<_>>()
-            .iter(),
-    )?;
+    // The small tables' rows are read back from the plan one at a time.
+    let grants = load.write::<UserRole, PipelineError>(|sink| {
+        for g in plan.role_grants().iter() {
+            sink.push(&mapping::role_grant(&g?))?;
+        }
+        Ok(())
+    })?;
+    let invites = load.write::<Invite, PipelineError>(|sink| {
+        for i in plan.invites().iter() {
+            sink.push(&mapping::invite(&i?)?)?;
+        }
+        Ok(())
+    })?;
+    let sessions = load.write::<Session, PipelineError>(|sink| {
+        for s in plan.sessions().iter() {
+            sink.push(&mapping::session(&s?))?;
+        }
+        Ok(())
+    })?;
     load.write_all(flags.iter())?;
     stage.inc(grants + invites + sessions + flags.len() as u64);
 
@@ -186,14 +185,16 @@ fn write_rows(
     load.write::<Finding, PipelineError>(|sink| {
         let mut originals = thywill_detect::OriginalRows::new(&source.db);
         for f in plan.findings() {
+            let f = f?;
+            let original_json = originals.of(&f)?.to_string();
             sink.push(&Finding {
                 run_id: run_id.clone(),
-                v1_table: f.v1_table.clone(),
-                v1_key: f.v1_key.clone(),
+                v1_table: f.v1_table,
+                v1_key: f.v1_key,
                 rule: f.rule.as_str().to_string(),
                 decision: f.decision.as_str().to_string(),
-                reason: f.reason.clone(),
-                original_json: originals.of(f)?.to_string(),
+                reason: f.reason,
+                original_json,
                 created_at: now,
             })?;
         }
@@ -247,13 +248,14 @@ fn archives(
     };
     let mut stage = progress.start("archives", 0);
     let (plan, db) = (&source.plan, &source.db);
-    let names: HashMap<&str, &str> = plan
-        .users()
+    // The plan keeps its users compact; the archive stage needs every name at hand.
+    let users: Vec<ResolvedUser> = plan.users().collect();
+    let names: HashMap<&str, &str> = users
         .iter()
         .map(|u| (u.id.as_str(), u.display_name.as_str()))
         .collect();
     let mut writer = V2ArchiveWriter::new(root, V2WriteOptions::default())?;
-    for u in plan.users() {
+    for u in &users {
         let inviter = u
             .invited_by_user_id
             .as_deref()
@@ -275,7 +277,7 @@ fn archives(
             marks.take(row.rowid, |m| {
                 record.marks.push(ArchiveMark {
                     marked_at: m.marked_at,
-                    marker_name: plan.users()[m.user as usize].display_name.clone(),
+                    marker_name: users[m.user as usize].display_name.clone(),
                 });
             })?;
         }

@@ -41,8 +41,8 @@ pub struct Report {
     pub tables: BTreeMap<String, TableCounts>,
     /// Number of findings per rule id.
     pub findings_by_rule: BTreeMap<String, u64>,
-    /// Every finding.
-    pub findings: Vec<ReportFinding>,
+    /// Every finding (made from the plan's compact store as the report is written).
+    pub findings: ReportFindings,
     /// Differences between the v1 database and its v1 archive tree (`R-ARCHIVE-ONLY`,
     /// `R-ARCHIVE-MISSING`, `R-ARCHIVE-MISMATCH`; only with `--archives-v1`). Reported, never
     /// migrated, and outside the law (an archive-only record is no v1 row).
@@ -98,6 +98,105 @@ pub struct ReportFinding {
     pub decision: String,
     /// Words for an operator.
     pub reason: String,
+}
+
+impl From<thywill_detect::Finding> for ReportFinding {
+    fn from(f: thywill_detect::Finding) -> Self {
+        ReportFinding {
+            v1_table: f.v1_table,
+            v1_key: f.v1_key,
+            rule: f.rule.as_str().to_string(),
+            decision: f.decision.as_str().to_string(),
+            reason: f.reason,
+        }
+    }
+}
+
+/// Every finding of a report: the plan's compact store ([`thywill_detect::Findings`]), each
+/// finding made as the report is walked or written (no finding is held as strings), or, for a
+/// report read back from JSON, the list itself. Serialises as the JSON array of
+/// [`ReportFinding`]s.
+#[derive(Clone)]
+pub struct ReportFindings(FindingsSource);
+
+#[derive(Clone)]
+enum FindingsSource {
+    Plan(thywill_detect::Findings),
+    Listed(Vec<ReportFinding>),
+}
+
+impl ReportFindings {
+    /// Number of findings.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            FindingsSource::Plan(f) => f.len(),
+            FindingsSource::Listed(l) => l.len(),
+        }
+    }
+
+    /// True when there is no finding.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Walks the findings in order (sorted by table, rowid and rule); an error means the plan's
+    /// temporary file could not be read back.
+    pub fn iter(
+        &self,
+    ) -> Box<dyn Iterator<Item = Result<ReportFinding, thywill_detect::DetectError>> + '_> {
+        match &self.0 {
+            FindingsSource::Plan(f) => Box::new(f.iter().map(|f| f.map(ReportFinding::from))),
+            FindingsSource::Listed(l) => Box::new(l.iter().cloned().map(Ok)),
+        }
+    }
+}
+
+impl From<thywill_detect::Findings> for ReportFindings {
+    fn from(f: thywill_detect::Findings) -> Self {
+        ReportFindings(FindingsSource::Plan(f))
+    }
+}
+
+impl From<Vec<ReportFinding>> for ReportFindings {
+    fn from(l: Vec<ReportFinding>) -> Self {
+        ReportFindings(FindingsSource::Listed(l))
+    }
+}
+
+impl std::fmt::Debug for ReportFindings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportFindings")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for ReportFindings {
+    /// Equal when both walks give the same findings (an unreadable finding is never equal).
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self
+                .iter()
+                .zip(other.iter())
+                .all(|(a, b)| matches!((a, b), (Ok(a), Ok(b)) if a == b))
+    }
+}
+
+impl Serialize for ReportFindings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for f in self.iter() {
+            seq.serialize_element(&f.map_err(S::Error::custom)?)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ReportFindings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<ReportFinding>::deserialize(deserializer).map(ReportFindings::from)
+    }
 }
 
 /// Archive counts.
@@ -198,9 +297,25 @@ impl Report {
         if self.findings.is_empty() {
             let _ = writeln!(md, "None.");
         }
+        // One walk of the findings: the first 20 of each rule.
+        let mut shown: BTreeMap<String, Vec<ReportFinding>> = BTreeMap::new();
+        for f in self.findings.iter() {
+            match f {
+                Ok(f) => {
+                    let of_rule = shown.entry(f.rule.clone()).or_default();
+                    if of_rule.len() < 20 {
+                        of_rule.push(f);
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(md, "(the findings could not be read back: {e})\n");
+                    break;
+                }
+            }
+        }
         for (rule, n) in &self.findings_by_rule {
             let _ = writeln!(md, "### {rule} ({n})\n");
-            for f in self.findings.iter().filter(|f| &f.rule == rule).take(20) {
+            for f in shown.get(rule).into_iter().flatten() {
                 let _ = writeln!(
                     md,
                     "- `{}` `{}` — {}: {}",

@@ -9,7 +9,7 @@ use thywill_v1::{source_sha256, IntegrityReport, V1Database, CARRIED_TABLES};
 
 use crate::error::PipelineError;
 use crate::progress::Progress;
-use crate::report::{Feasibility, Report, ReportFinding, SourceInfo};
+use crate::report::{Feasibility, Report, ReportFindings, SourceInfo};
 use crate::{CommonOptions, TOOL_VERSION};
 
 /// The analysed v1 source, shared by `analyze` and `migrate`.
@@ -164,18 +164,7 @@ impl Source {
             .collect();
         let tables = self.plan.counts().clone();
         let law_holds = tables.values().all(|c| c.balances());
-        let findings: Vec<ReportFinding> = self
-            .plan
-            .findings()
-            .iter()
-            .map(|f| ReportFinding {
-                v1_table: f.v1_table.clone(),
-                v1_key: f.v1_key.clone(),
-                rule: f.rule.as_str().to_string(),
-                decision: f.decision.as_str().to_string(),
-                reason: f.reason.clone(),
-            })
-            .collect();
+        let findings = ReportFindings::from(self.plan.findings().clone());
         let findings_by_rule = self
             .plan
             .findings_by_rule()

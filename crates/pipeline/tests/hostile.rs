@@ -51,6 +51,7 @@ fn hostile_text_is_repaired_or_quarantined_never_fatal() {
             report
                 .findings
                 .iter()
+                .map(Result::unwrap)
                 .any(|f| f.rule == rule && f.v1_key == key)
         };
         assert!(
@@ -61,6 +62,7 @@ fn hostile_text_is_repaired_or_quarantined_never_fatal() {
             report
                 .findings
                 .iter()
+                .map(Result::unwrap)
                 .any(|f| f.rule == "R-UTF8" && f.v1_table == "prayer"),
             "NUL not repaired"
         );
@@ -68,6 +70,7 @@ fn hostile_text_is_repaired_or_quarantined_never_fatal() {
             report
                 .findings
                 .iter()
+                .map(Result::unwrap)
                 .any(|f| f.rule == "R-USER-NAME" && f.reason.contains("Ann")),
             "name not repaired"
         );

@@ -1,8 +1,6 @@
 //! The `prayermark` table, one plain scan: `R-ORPHAN`, `R-TIME`, `R-ARCHIVE-PATH`,
 //! `R-MARK-DUPLICATE`; and the pass-2 resolution of a mark row.
 
-use std::collections::HashSet;
-
 use chrono::NaiveDateTime;
 use thywill_v1::{MarkRow, V1Value};
 
@@ -72,8 +70,8 @@ pub(crate) fn stream(
     ctx: &mut Ctx<'_>,
     users: &Users,
     prayers: &mut Prayers,
-) -> Result<HashSet<i64>, DetectError> {
-    let mut skips = HashSet::new();
+) -> Result<Vec<i64>, DetectError> {
+    let mut skips = Vec::new();
     let mut keys = DupKeys::with_limit(SPILL_AT);
     let mut deferred: Vec<MarkRow> = Vec::new();
     let db = ctx.db;
@@ -126,6 +124,10 @@ pub(crate) fn stream(
     );
     drop(deferred);
     deduplicate(ctx, users, prayers, keys, &mut skips)?;
+    // Sorted (8 bytes a skipped mark): pass 2 looks each mark up by binary search.
+    skips.sort_unstable();
+    skips.dedup();
+    skips.shrink_to_fit();
     ctx.sink.count_read(TABLE, n);
     Ok(skips)
 }
@@ -178,7 +180,7 @@ fn check_mark(
     seen: Seen,
     paths: &mut CleanPathMemo,
     keys: &mut DupKeys,
-    skips: &mut HashSet<i64>,
+    skips: &mut Vec<i64>,
 ) -> Result<(), DetectError> {
     let policy = ctx.policy;
     // The key text is built only when the row has a finding.
@@ -226,7 +228,7 @@ fn check_mark(
         rf.key = key_text(&m.id, m.rowid);
     }
     if !ctx.sink.commit(TABLE, rf) {
-        skips.insert(m.rowid);
+        skips.push(m.rowid);
     }
     Ok(())
 }
@@ -239,7 +241,7 @@ fn deduplicate(
     users: &Users,
     prayers: &Prayers,
     keys: DupKeys,
-    skips: &mut HashSet<i64>,
+    skips: &mut Vec<i64>,
 ) -> Result<(), DetectError> {
     let started = std::time::Instant::now();
     let mut fetched = 0usize;
@@ -264,14 +266,14 @@ fn deduplicate(
                 ctx.sink.demote(
                     TABLE,
                     *rowid,
-                    key.clone(),
+                    key,
                     RuleId::MarkDuplicate,
                     Decision::Deduplicated,
-                    format!(
+                    &format!(
                         "same prayer, same member and same instant as mark {keeper_key} (kept: smallest key); deduplicated"
                     ),
                 );
-                skips.insert(*rowid);
+                skips.push(*rowid);
             }
         }
         Ok(())

@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use thywill_v1::{V1Database, V1Value};
 
+use crate::findings::FindingsWriter;
 use crate::keys::{KeyIndex, KeyKind};
-use crate::model::{Decision, DetectOptions, Finding, Policy, RuleId};
+use crate::model::{Decision, DetectOptions, Policy, RuleId};
 use crate::text::shown;
 use crate::time::{self, ParsedTime};
 
@@ -356,7 +357,7 @@ fn hex_prefix(v: &V1Value) -> String {
 /// Findings and per-table tallies of a run.
 #[derive(Default)]
 pub(crate) struct Sink {
-    pub(crate) findings: Vec<Finding>,
+    pub(crate) findings: FindingsWriter,
     /// Rows read per table.
     pub(crate) read: BTreeMap<&'static str, u64>,
     /// Rows the plan writes per table, counted where the verdict is made (checked against the
@@ -371,15 +372,9 @@ impl Sink {
         if written {
             *self.written.entry(table).or_insert(0) += 1;
         }
-        for (rule, decision, reason) in rf.items {
-            self.findings.push(Finding {
-                v1_table: table.to_string(),
-                v1_key: rf.key.clone(),
-                rowid: rf.rowid,
-                rule,
-                decision,
-                reason,
-            });
+        for (rule, decision, reason) in &rf.items {
+            self.findings
+                .push(table, rf.rowid, &rf.key, *rule, *decision, reason);
         }
         written
     }
@@ -390,23 +385,17 @@ impl Sink {
         &mut self,
         table: &'static str,
         rowid: i64,
-        key: String,
+        key: &str,
         rule: RuleId,
         decision: Decision,
-        reason: String,
+        reason: &str,
     ) {
         debug_assert!(!decision.is_written());
         if let Some(w) = self.written.get_mut(table) {
             *w = w.saturating_sub(1);
         }
-        self.findings.push(Finding {
-            v1_table: table.to_string(),
-            v1_key: key,
-            rowid,
-            rule,
-            decision,
-            reason,
-        });
+        self.findings
+            .push(table, rowid, key, rule, decision, reason);
     }
 
     pub(crate) fn count_read(&mut self, table: &'static str, n: u64) {

@@ -15,6 +15,7 @@ use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyIndex, KeyKind};
 use crate::model::{Decision, DetectError, RuleId};
 use crate::plan::{ResolvedInvite, ResolvedRoleGrant, ResolvedSession};
+use crate::stored::{RowsWriter, StoredRows};
 use crate::time;
 
 /// v1's default invite-token lifetime (`created_at = expires_at − 12 h`).
@@ -38,9 +39,9 @@ fn at(o: TimeOutcome) -> Option<NaiveDateTime> {
 
 /// The resolved small tables.
 pub(crate) struct Small {
-    pub(crate) grants: Vec<ResolvedRoleGrant>,
-    pub(crate) invites: Vec<ResolvedInvite>,
-    pub(crate) sessions: Vec<ResolvedSession>,
+    pub(crate) grants: StoredRows<ResolvedRoleGrant>,
+    pub(crate) invites: StoredRows<ResolvedInvite>,
+    pub(crate) sessions: StoredRows<ResolvedSession>,
 }
 
 fn member(users: &Users, v: &V1Value) -> Parent<u128> {
@@ -100,7 +101,7 @@ fn grants(
     ctx: &mut Ctx<'_>,
     users: &Users,
     roles: &(KeyIndex, Vec<Option<&'static str>>),
-) -> Result<Vec<ResolvedRoleGrant>, DetectError> {
+) -> Result<StoredRows<ResolvedRoleGrant>, DetectError> {
     const TABLE: &str = "user_roles";
     let rows: Vec<UserRoleRow> = ctx.db.read_all()?;
     ctx.sink.count_read(TABLE, rows.len() as u64);
@@ -194,23 +195,23 @@ fn grants(
             *g = None;
         }
     }
-    let mut out = Vec::new();
+    let mut out = RowsWriter::new();
     for (rf, g) in pending {
-        if ctx.sink.commit(TABLE, rf) {
-            out.extend(g);
+        if let (true, Some(g)) = (ctx.sink.commit(TABLE, rf), &g) {
+            out.push(g);
         }
     }
-    Ok(out)
+    out.finish()
 }
 
-fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<Vec<ResolvedInvite>, DetectError> {
+fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite>, DetectError> {
     const TABLE: &str = "invitetoken";
-    let rows: Vec<InviteRow> = ctx.db.read_all()?;
-    ctx.sink.count_read(TABLE, rows.len() as u64);
     let multi_use = ctx.db.schema().has_column(TABLE, "usage_count");
     let created_of = users.created_by_v2_id();
-    let mut out = Vec::new();
-    for row in rows {
+    let mut out = RowsWriter::new();
+    // Streamed: the rows are not held (only the written ones, out of memory).
+    let db = ctx.db;
+    let read = db.for_each::<InviteRow, DetectError, _>(|row| {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.token, row.rowid));
         let texts = check_utf8(&mut rf, &[("token", &row.token)]);
         let expires = at(check_time(
@@ -242,7 +243,7 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<Vec<ResolvedInvite>, Dete
         if let (true, Some(expires_at)) = (written, expires) {
             let default_created = expires_at - Duration::hours(INVITE_LIFETIME_HOURS);
             let created_at = used_at.map_or(default_created, |u| u.min(default_created));
-            out.push(ResolvedInvite {
+            out.push(&ResolvedInvite {
                 rowid: row.rowid,
                 id: hex_id(v5(&format!("invite:{token}"))),
                 token,
@@ -259,17 +260,19 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<Vec<ResolvedInvite>, Dete
                     .is_some_and(|t| t.trim().eq_ignore_ascii_case("admin")),
             });
         }
-    }
-    Ok(out)
+        Ok(())
+    })?;
+    ctx.sink.count_read(TABLE, read);
+    out.finish()
 }
 
-fn sessions(ctx: &mut Ctx<'_>, users: &Users) -> Result<Vec<ResolvedSession>, DetectError> {
+fn sessions(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedSession>, DetectError> {
     const TABLE: &str = "session";
-    let rows: Vec<SessionRow> = ctx.db.read_all()?;
-    ctx.sink.count_read(TABLE, rows.len() as u64);
     let has_auth = ctx.db.schema().has_column(TABLE, "is_fully_authenticated");
-    let mut out = Vec::new();
-    for row in rows {
+    let mut out = RowsWriter::new();
+    // Streamed: the rows are not held (only the written ones, out of memory).
+    let db = ctx.db;
+    let read = db.for_each::<SessionRow, DetectError, _>(|row| {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.id, row.rowid));
         let user = require_parent(&mut rf, "member", member(users, &row.user));
         let created = at(check_time(
@@ -319,7 +322,7 @@ fn sessions(ctx: &mut Ctx<'_>, users: &Users) -> Result<Vec<ResolvedSession>, De
         }
         let written = ctx.sink.commit(TABLE, rf);
         if let (true, Some(u), Some(c), Some(e)) = (written, user, created, expires) {
-            out.push(ResolvedSession {
+            out.push(&ResolvedSession {
                 rowid: row.rowid,
                 id: texts[0].clone().unwrap_or_default(),
                 user_id: hex_id(u),
@@ -330,6 +333,8 @@ fn sessions(ctx: &mut Ctx<'_>, users: &Users) -> Result<Vec<ResolvedSession>, De
                 ip_address: texts[2].clone(),
             });
         }
-    }
-    Ok(out)
+        Ok(())
+    })?;
+    ctx.sink.count_read(TABLE, read);
+    out.finish()
 }

@@ -15,7 +15,7 @@ use super::{
 use crate::ids::{hex_id, user_id_for_name};
 use crate::keys::{key_damage, normalize, KeyIndex, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, Policy, RuleId, KNOWN_CORRUPTED_USER_ID};
-use crate::plan::{ResolvedUser, UserIdMap};
+use crate::plan::{ResolvedUserParts, UserIdMap, UserStates};
 use crate::text::{fold_name, is_blank, name_problems, parse_hex32, repair_name, shown};
 use crate::time;
 
@@ -35,7 +35,12 @@ pub(crate) enum Fate {
 
 /// One user row and what the rules made of it.
 pub(crate) struct UserEntry {
-    row: UserRow,
+    rowid: i64,
+    /// The stored `invited_by` (settled with the invite tree once every key is known).
+    invited_by: V1Value,
+    /// The stored `created_at`, kept only while it waits for evidence.
+    pending_created: Option<V1Value>,
+    is_supporter: bool,
     rf: RowFindings,
     norm: Option<NormKey>,
     key_damaged: bool,
@@ -44,7 +49,7 @@ pub(crate) struct UserEntry {
     created: Option<NaiveDateTime>,
     pending_time: bool,
     fate: Fate,
-    religious: String,
+    religious: &'static str,
     prayer_style: Option<String>,
     supporter_since: Option<NaiveDateTime>,
     archive_path: Option<String>,
@@ -62,7 +67,7 @@ pub(crate) struct Users {
     min_activity: HashMap<u32, NaiveDateTime>,
 }
 
-fn religious(v: &V1Value) -> (String, Option<&'static str>) {
+fn religious(v: &V1Value) -> (&'static str, Option<&'static str>) {
     let raw = v.to_text_lossy();
     let t = raw.as_deref().map(str::trim).unwrap_or("");
     let lower = t.to_lowercase();
@@ -74,7 +79,7 @@ fn religious(v: &V1Value) -> (String, Option<&'static str>) {
         _ => "other",
     };
     let exact = raw.as_deref() == Some(mapped);
-    (mapped.to_string(), (!exact).then_some(mapped))
+    (mapped, (!exact).then_some(mapped))
 }
 
 impl Users {
@@ -273,7 +278,7 @@ impl Users {
                 }
                 value
             } else {
-                "unspecified".to_string()
+                "unspecified"
             };
             let archive_path = check_archive_path(
                 &mut rf,
@@ -293,7 +298,10 @@ impl Users {
             }
             users.entries.push(UserEntry {
                 prayer_style: texts[1].clone().filter(|s| !s.is_empty()),
-                row,
+                rowid: row.rowid,
+                pending_created: pending_time.then(|| row.created_at.clone()),
+                is_supporter: row.is_supporter.as_bool().unwrap_or(false),
+                invited_by: row.invited_by.clone(),
                 rf,
                 norm,
                 key_damaged: key_bad,
@@ -389,8 +397,8 @@ impl Users {
             }
             e.pending_time = false;
             let evidence = self.min_activity.get(&(i as u32)).copied();
-            if let TimeOutcome::At(t) =
-                time_from_evidence(&mut e.rf, "created_at", &e.row.created_at, evidence)
+            let raw = e.pending_created.take().unwrap_or(V1Value::Null);
+            if let TimeOutcome::At(t) = time_from_evidence(&mut e.rf, "created_at", &raw, evidence)
             {
                 e.created = Some(t);
             }
@@ -542,7 +550,7 @@ impl Users {
             if self.entries[i].fate != Fate::Written {
                 continue;
             }
-            let value = self.entries[i].row.invited_by.clone();
+            let value = self.entries[i].invited_by.clone();
             if value.to_text_lossy().is_some_and(|t| t.trim().is_empty()) {
                 continue;
             }
@@ -621,16 +629,16 @@ impl Users {
     pub(crate) fn into_parts(
         self,
         ctx: &mut Ctx<'_>,
-    ) -> (Vec<ResolvedUser>, Vec<Option<u128>>, UserIdMap, KeyIndex) {
+    ) -> (UserStates, Vec<Option<u128>>, UserIdMap, KeyIndex) {
         let targets: Vec<Option<u128>> = (0..self.entries.len() as u32)
             .map(|i| self.target(i))
             .collect();
-        let mut out = Vec::new();
+        let mut out = UserStates::default();
         // Id-map rows as (entry, row): `Ok(i)` is written user `out[i]`, `Err(j)` is `others[j]`.
         let mut rows: Vec<(u32, Result<u32, u32>)> = Vec::new();
         let mut others = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
-            let inviter = e.inviter.map(|j| hex_id(self.entries[j as usize].v2_id));
+            let inviter = e.inviter.map(|j| self.entries[j as usize].v2_id);
             let written = ctx.sink.commit(TABLE, e.rf.clone());
             if let Some(t) = targets[i] {
                 let row = if written && t == e.v2_id {
@@ -642,18 +650,18 @@ impl Users {
                 rows.push((i as u32, row));
             }
             if written {
-                out.push(ResolvedUser {
-                    rowid: e.row.rowid,
-                    v1_key: e.rf.key.clone(),
-                    id: hex_id(e.v2_id),
-                    display_name: e.name.clone(),
+                out.push(ResolvedUserParts {
+                    rowid: e.rowid,
+                    v1_key: &e.rf.key,
+                    id: e.v2_id,
+                    display_name: &e.name,
                     created_at: e.created.unwrap_or_default(),
-                    religious_preference: e.religious.clone(),
-                    prayer_style: e.prayer_style.clone(),
-                    invited_by_user_id: inviter,
-                    is_supporter: e.row.is_supporter.as_bool().unwrap_or(false),
+                    religious: e.religious,
+                    prayer_style: e.prayer_style.as_deref(),
+                    inviter,
+                    is_supporter: e.is_supporter,
                     supporter_since: e.supporter_since,
-                    v1_archive_path: e.archive_path.clone(),
+                    v1_archive_path: e.archive_path.as_deref(),
                 });
             }
         }
@@ -667,6 +675,7 @@ impl Users {
             };
             key(a).cmp(&key(b))
         });
+        out.shrink_to_fit();
         let n = out.len() as u32;
         let order = rows
             .into_iter()
