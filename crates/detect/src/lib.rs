@@ -78,6 +78,8 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     }
     users.finalize(opts.policy);
     prayers.resolve_authors(&users);
+    // From here on only the key set and each entry's target are kept of the user rows.
+    let (resolved_users, user_id_map) = users.settle(&mut ctx);
     clock.lap("users settled, authors");
     let deferred = attributes::read(&mut ctx, &users, &mut prayers)?;
     clock.lap("attributes");
@@ -88,7 +90,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     let small = small::run(&mut ctx, &users)?;
     clock.lap("prayer commit, small tables");
     let user_kind = users.kind;
-    let (resolved_users, user_target, user_id_map, user_keys) = users.into_parts(&mut ctx);
+    let (user_target, user_keys) = users.into_parts();
     let (prayer_keys, prayer_states, prayer_rowids) = prayers.into_plan_parts();
 
     let Sink {

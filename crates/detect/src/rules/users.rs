@@ -65,6 +65,10 @@ pub(crate) struct Users {
     pub(crate) index: KeyIndex,
     collisions: Vec<(u32, u32)>,
     min_activity: HashMap<u32, NaiveDateTime>,
+    /// After [`Users::settle`]: each entry's target (the entries are dropped).
+    targets: Option<Vec<Option<u128>>>,
+    /// After [`Users::settle`]: the written users' `created_at` by v2 id.
+    created_written: HashMap<u128, NaiveDateTime>,
 }
 
 fn religious(v: &V1Value) -> (&'static str, Option<&'static str>) {
@@ -111,6 +115,8 @@ impl Users {
             index: KeyIndex::default(),
             collisions: Vec::new(),
             min_activity: HashMap::new(),
+            targets: None,
+            created_written: HashMap::new(),
         };
         let known_id = parse_hex32(KNOWN_CORRUPTED_USER_ID).map(NormKey::Hex);
         for row in rows {
@@ -362,17 +368,16 @@ impl Users {
 
     /// The v2 id an entry ends in, if written (valid after [`Users::finalize`]).
     pub(crate) fn target(&self, idx: u32) -> Option<u128> {
+        if let Some(targets) = &self.targets {
+            return targets.get(idx as usize).copied().flatten();
+        }
         self.final_entry(idx)
             .map(|i| self.entries[i as usize].v2_id)
     }
 
-    /// The resolved `created_at` of the written user with v2 id `id`.
-    pub(crate) fn created_by_v2_id(&self) -> HashMap<u128, NaiveDateTime> {
-        self.entries
-            .iter()
-            .filter(|e| e.fate == Fate::Written)
-            .filter_map(|e| Some((e.v2_id, e.created?)))
-            .collect()
+    /// The resolved `created_at` of the written user with v2 id `id` (after [`Users::settle`]).
+    pub(crate) fn created_by_v2_id(&self) -> &HashMap<u128, NaiveDateTime> {
+        &self.created_written
     }
 
     /// Settles every decision that needs the whole table: pending times, key collisions,
@@ -624,14 +629,19 @@ impl Users {
         );
     }
 
-    /// Commits the findings and produces the v2 users, the entry → v2 id targets and the id
-    /// map's user rows.
-    pub(crate) fn into_parts(
-        self,
-        ctx: &mut Ctx<'_>,
-    ) -> (UserStates, Vec<Option<u128>>, UserIdMap, KeyIndex) {
+    /// Once every user decision is made (after [`Users::finalize`] and the prayers' authors):
+    /// commits the findings, produces the v2 users and the id map's user rows, and drops the
+    /// entries. From then on only the key set, each entry's target and the written users'
+    /// `created_at` are kept ([`Users::target`], [`Users::created_by_v2_id`]).
+    pub(crate) fn settle(&mut self, ctx: &mut Ctx<'_>) -> (UserStates, UserIdMap) {
         let targets: Vec<Option<u128>> = (0..self.entries.len() as u32)
             .map(|i| self.target(i))
+            .collect();
+        self.created_written = self
+            .entries
+            .iter()
+            .filter(|e| e.fate == Fate::Written)
+            .filter_map(|e| Some((e.v2_id, e.created?)))
             .collect();
         let mut out = UserStates::default();
         // Id-map rows as (entry, row): `Ok(i)` is written user `out[i]`, `Err(j)` is `others[j]`.
@@ -684,7 +694,15 @@ impl Users {
                 Err(o) => n + o,
             })
             .collect();
-        (out, targets, UserIdMap { others, order }, self.index)
+        self.entries = Vec::new();
+        self.min_activity = HashMap::new();
+        self.targets = Some(targets);
+        (out, UserIdMap { others, order })
+    }
+
+    /// The entry → v2 id targets and the key set, for the plan (after [`Users::settle`]).
+    pub(crate) fn into_parts(self) -> (Vec<Option<u128>>, KeyIndex) {
+        (self.targets.unwrap_or_default(), self.index)
     }
 }
 
