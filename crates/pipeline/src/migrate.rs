@@ -413,8 +413,12 @@ fn remove_abandoned_staging(parent: &Path, prefix: &str) {
         };
         if pid > 0 && !process_alive(pid) && entry.file_type().is_ok_and(|t| t.is_dir()) {
             match std::fs::remove_dir_all(entry.path()) {
-                Ok(()) => tracing::info!(path = %entry.path().display(), "removed the staging folder of a run that was killed"),
-                Err(e) => tracing::warn!(path = %entry.path().display(), error = %e, "could not remove an abandoned staging folder"),
+                Ok(()) => {
+                    tracing::info!(path = %entry.path().display(), "removed the staging folder of a run that was killed")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %entry.path().display(), error = %e, "could not remove an abandoned staging folder")
+                }
             }
         }
     }
