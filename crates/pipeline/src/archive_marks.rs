@@ -109,7 +109,7 @@ impl ArchiveMarks {
                 marked_at: m.marked_at,
                 user,
             })
-            .map_err(spill_error)
+            .map_err(PipelineError::Spill)
     }
 
     /// Every written prayer and mark of `source`, for a run that writes archives but no rows
@@ -152,8 +152,8 @@ pub(crate) struct MarksByPrayer {
 
 impl MarksByPrayer {
     fn new(records: ExternalSort<MarkRecord>) -> Result<Self, PipelineError> {
-        let mut sorted = records.into_sorted().map_err(spill_error)?;
-        let next = sorted.next().transpose().map_err(spill_error)?;
+        let mut sorted = records.into_sorted().map_err(PipelineError::Spill)?;
+        let next = sorted.next().transpose().map_err(PipelineError::Spill)?;
         Ok(MarksByPrayer { sorted, next })
     }
 
@@ -171,19 +171,14 @@ impl MarksByPrayer {
             if m.prayer_rowid == rowid {
                 f(&m);
             }
-            self.next = self.sorted.next().transpose().map_err(spill_error)?;
+            self.next = self
+                .sorted
+                .next()
+                .transpose()
+                .map_err(PipelineError::Spill)?;
         }
         Ok(())
     }
-}
-
-/// A temporary file of the sort could not be written or read back (exit 1, like any i/o error
-/// of the archive stage).
-fn spill_error(e: std::io::Error) -> PipelineError {
-    PipelineError::Archive(thywill_archive::ArchiveError::Io {
-        path: std::env::temp_dir(),
-        source: e,
-    })
 }
 
 #[cfg(test)]

@@ -23,6 +23,12 @@ pub enum PipelineError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A temporary file of an external sort (the archive stage's marks) could not be
+    /// written or read back (exit 1).
+    #[error(
+        "cannot write or read back a temporary sort file (in the system temp folder, TMPDIR): {0}"
+    )]
+    Spill(#[source] std::io::Error),
     /// Something wrote to the v1 database while it was being read (exit 3).
     #[error("the v1 database {path} changed while it was being read: stop the v1 application (maintenance mode) and run again")]
     SourceChanged {
@@ -51,7 +57,9 @@ impl PipelineError {
             PipelineError::Detect(_) => 1,
             PipelineError::V2(e) => e.exit_code(),
             PipelineError::Archive(e) => e.exit_code(),
-            PipelineError::Report { .. } | PipelineError::Mapping { .. } => 1,
+            PipelineError::Report { .. }
+            | PipelineError::Mapping { .. }
+            | PipelineError::Spill(_) => 1,
         }
     }
 }
