@@ -83,15 +83,9 @@ mod tests {
 
     #[test]
     fn spilled_runs_group_like_the_in_memory_result() {
-        // Pseudo-random hashes over a small range so that many collide; rowids unique.
-        let mut x: u64 = 0x1234_5678;
+        // Hashes scattered over a small range so that many collide; rowids unique.
         let keys: Vec<DupKey> = (0..10_000i64)
-            .map(|rowid| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % 3_000, rowid)
-            })
+            .map(|rowid| ((rowid as u64).wrapping_mul(7_919) % 3_000, rowid))
             .collect();
         let (in_memory, none) = runs(&keys, usize::MAX);
         assert_eq!(none, 0);
