@@ -372,17 +372,13 @@ fn same_text(row: &str, file: &str) -> bool {
 /// Reconciles the database rows `db` with the scanned tree `archive` (see the module's
 /// comparison rules), sorting the marks in memory. Files the scan could not parse
 /// (`archive.problems`) take no part. The tree is read again (the marks logs, and the words of a
-/// finding): should that fail (the tree changed since the scan), the error is logged and no
-/// finding is returned; [`reconcile_with`] returns the error instead.
+/// finding): an error if it can no longer be read (it changed since the scan).
 pub fn reconcile(
     archive: &V1Archive,
     db: &ReconcileInput,
     opts: &ReconcileOptions,
-) -> Vec<ArchiveFinding> {
-    reconcile_with(archive, db, Vec::new(), opts).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "the v1 archive tree could not be read again");
-        Vec::new()
-    })
+) -> Result<Vec<ArchiveFinding>, ArchiveError> {
+    reconcile_with(archive, db, Vec::new(), opts)
 }
 
 /// Reconciles the rows of `rows` with the scanned tree `archive` (see the module's comparison

@@ -260,7 +260,8 @@ mod tests {
             &archive,
             &reconcile_input(&db).unwrap(),
             &ReconcileOptions::default(),
-        );
+        )
+        .expect("the tree is readable");
         assert_eq!(streamed, in_memory);
         for rule in [ArchiveRule::Only, ArchiveRule::Mismatch] {
             assert!(

@@ -45,7 +45,8 @@ fn check(name: &str) {
     let input = thywill_pipeline::reconcile_input(&db).unwrap();
     let archive = scan_v1_tree(&dir.join("text_archives")).unwrap();
     assert!(archive.problems.is_empty(), "{:?}", archive.problems);
-    let findings = reconcile(&archive, &input, &ReconcileOptions::default());
+    let findings =
+        reconcile(&archive, &input, &ReconcileOptions::default()).expect("the tree is readable");
     let got: BTreeSet<Entry> = findings
         .iter()
         .map(|f| {

@@ -127,7 +127,8 @@ fn brief(findings: &[ArchiveFinding]) -> Vec<(&'static str, RecordKind, String)>
 #[test]
 fn consistent_records_give_only_the_real_differences() {
     let (_dir, archive) = tree();
-    let f = reconcile(&archive, &input(), &ReconcileOptions::default());
+    let f =
+        reconcile(&archive, &input(), &ReconcileOptions::default()).expect("the tree is readable");
     assert_eq!(
         brief(&f),
         vec![
@@ -154,16 +155,16 @@ fn rows_without_a_log_line_are_reported_on_request() {
         rows_without_log_line: true,
         ..ReconcileOptions::default()
     };
-    let f = reconcile(&archive, &input(), &opts);
+    let f = reconcile(&archive, &input(), &opts).expect("the tree is readable");
     assert!(brief(&f).contains(&("R-ARCHIVE-MISSING", RecordKind::User, "Unlogged".into())));
     let mut db = input();
     db.marks.pop();
-    let f = reconcile(&archive, &db, &opts);
+    let f = reconcile(&archive, &db, &opts).expect("the tree is readable");
     // the P2 line now has no row: only in the archives
     assert!(brief(&f).contains(&("R-ARCHIVE-ONLY", RecordKind::Mark, format!("{P2}|Mary"))));
     db.marks.push(mark(5, P2, "Mary", "2025-06-30 11:00:00"));
     db.marks.push(mark(6, P2, "Mary", "2025-07-01 11:00:00"));
-    let f = reconcile(&archive, &db, &opts);
+    let f = reconcile(&archive, &db, &opts).expect("the tree is readable");
     assert_eq!(
         brief(&f)
             .into_iter()
@@ -182,7 +183,7 @@ fn differences_are_mismatches_naming_both_values() {
     db.prayers[0].text = Some("Please pray for my cafe!".into());
     db.users[1].inviter = None;
     db.marks[0].created_at = Some("2025-06-30 08:05:00".into());
-    let f = reconcile(&archive, &db, &ReconcileOptions::default());
+    let f = reconcile(&archive, &db, &ReconcileOptions::default()).expect("the tree is readable");
     let mismatches: Vec<&ArchiveFinding> = f
         .iter()
         .filter(|f| f.rule == ArchiveRule::Mismatch)
@@ -222,7 +223,7 @@ fn times_follow_the_server_offset_and_minute_truncation() {
     let mut db = input();
     // the server ran two hours ahead of UTC: the rows are two hours earlier than the files
     db.prayers[0].created_at = Some("2025-06-29T17:33:00+00:00".into());
-    let f = reconcile(&archive, &db, &ReconcileOptions::default());
+    let f = reconcile(&archive, &db, &ReconcileOptions::default()).expect("the tree is readable");
     assert!(f
         .iter()
         .any(|f| f.rule == ArchiveRule::Mismatch && f.kind == RecordKind::Prayer));
@@ -230,13 +231,13 @@ fn times_follow_the_server_offset_and_minute_truncation() {
         utc_offsets_minutes: vec![60, 120],
         ..ReconcileOptions::default()
     };
-    let f = reconcile(&archive, &db, &opts);
+    let f = reconcile(&archive, &db, &opts).expect("the tree is readable");
     assert!(!f
         .iter()
         .any(|f| f.rule == ArchiveRule::Mismatch && f.kind == RecordKind::Prayer));
     // unparseable times are the detector's R-TIME, not compared here
     db.prayers[0].created_at = Some("n/a".into());
-    let f = reconcile(&archive, &db, &ReconcileOptions::default());
+    let f = reconcile(&archive, &db, &ReconcileOptions::default()).expect("the tree is readable");
     assert!(!f
         .iter()
         .any(|f| f.rule == ArchiveRule::Mismatch && f.kind == RecordKind::Prayer));
@@ -261,13 +262,13 @@ fn a_path_to_another_prayers_file_is_a_mismatch_and_a_dangling_path_is_not_missi
     let mut db = input();
     db.prayers[1].text_file_path =
         Some("text_archives/prayers/2025/06/2025_06_29_prayer_at_1933.txt".into());
-    let f = reconcile(&archive, &db, &ReconcileOptions::default());
+    let f = reconcile(&archive, &db, &ReconcileOptions::default()).expect("the tree is readable");
     let p2: Vec<_> = f.iter().filter(|f| f.key == P2).collect();
     assert_eq!(p2.len(), 1);
     assert_eq!(p2[0].rule, ArchiveRule::Mismatch);
     assert!(p2[0].detail.contains("names the file of prayer"));
     // a path naming no file: R-ARCHIVE-PATH (the detector's), not also missing here
     db.prayers[1].text_file_path = Some("text_archives/prayers/2025/06/nothing.txt".into());
-    let f = reconcile(&archive, &db, &ReconcileOptions::default());
+    let f = reconcile(&archive, &db, &ReconcileOptions::default()).expect("the tree is readable");
     assert!(!f.iter().any(|f| f.key == P2));
 }
