@@ -10,16 +10,7 @@ use thywill_archive::{
     ArchiveAnswer, ArchiveMark, ArchivePrayer, ArchiveUser, InvitedBy, V2ArchiveWriter,
     V2WriteOptions, V2WriteReport,
 };
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
+use thywill_fixturegen::bench::peak_rss_mib;
 
 /// A cheap deterministic generator (xorshift).
 struct Rng(u64);

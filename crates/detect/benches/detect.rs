@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use thywill_detect::{detect, DetectOptions, Policy};
-use thywill_fixturegen::bench::{cache_root, peak_rss_mib, standard_dataset};
-use thywill_fixturegen::{Generation, Size};
+use thywill_fixturegen::bench::{cache_root, peak_rss_mib, size_from_env, standard_dataset};
+use thywill_fixturegen::Generation;
 use thywill_v1::V1Database;
 
 /// On-CPU time of this thread so far (`/proc/thread-self/schedstat`, ns), in seconds: steadier
@@ -27,11 +27,7 @@ fn main() {
             .with_writer(std::io::stderr)
             .init();
     }
-    let size = match std::env::var("THYWILL_BENCH_SIZE").as_deref() {
-        Ok("L") => Size::L,
-        Ok("S") => Size::S,
-        _ => Size::M,
-    };
+    let size = size_from_env();
     let root = cache_root(env!("CARGO_MANIFEST_DIR"));
     let t = Instant::now();
     let dir = match standard_dataset(&root, Generation::G1, size) {

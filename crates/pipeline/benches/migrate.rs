@@ -8,17 +8,14 @@
 
 use std::process::Command;
 
-use thywill_fixturegen::bench::{cache_root, peak_rss_mib, standard_dataset};
+use thywill_fixturegen::bench::{cache_root, peak_rss_mib, size_from_env, standard_dataset};
 use thywill_fixturegen::{Generation, Size};
 use thywill_pipeline::{
     migrate, CommonOptions, MigrateOptions, NaiveDateTime, Policy, ProgressMode,
 };
 
 fn main() {
-    let size: Size = std::env::var("THYWILL_BENCH_SIZE")
-        .unwrap_or_else(|_| "M".into())
-        .parse()
-        .expect("size");
+    let size = size_from_env();
     let root = cache_root(env!("CARGO_MANIFEST_DIR"));
     let dir = standard_dataset(&root, Generation::G1, size).expect("dataset");
     if let Ok(target) = std::env::var("THYWILL_BENCH_TARGET") {

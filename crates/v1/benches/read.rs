@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use thywill_fixturegen::bench::{cache_root, peak_rss_mib, standard_dataset};
-use thywill_fixturegen::{Generation, Size};
+use thywill_fixturegen::bench::{cache_root, peak_rss_mib, size_from_env, standard_dataset};
+use thywill_fixturegen::Generation;
 use thywill_v1::{
     AttributeRow, InviteRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRoleRow, UserRow,
     V1Database, V1Error, V1Row,
@@ -22,10 +22,7 @@ fn count<R: V1Row>(db: &V1Database) -> u64 {
 }
 
 fn main() {
-    let size: Size = std::env::var("THYWILL_BENCH_SIZE")
-        .unwrap_or_else(|_| "M".into())
-        .parse()
-        .expect("size");
+    let size = size_from_env();
     let root = cache_root(env!("CARGO_MANIFEST_DIR"));
     if std::env::var_os("THYWILL_BENCH_CHILD").is_none() {
         standard_dataset(&root, Generation::G1, size).expect("generate dataset");

@@ -14,6 +14,7 @@
 
 use std::time::Instant;
 
+use thywill_fixturegen::bench::peak_rss_mib;
 use thywill_v2::rows::*;
 use thywill_v2::testing::{mark, prayer, user, TempPgDb};
 use thywill_v2::{Error, LoadOptions, RowSink, RunInfo, Target, V2Db};
@@ -22,18 +23,6 @@ const USERS: u64 = 5_000;
 const PRAYERS: u64 = 50_000;
 const MARKS: u64 = 500_000;
 const TOTAL: u64 = USERS + PRAYERS + MARKS;
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 /// Streams M's rows into `target`; returns the seconds the whole load took (schema included).
 fn write_m(target: &Target) -> Result<f64, Error> {

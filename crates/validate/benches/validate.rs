@@ -12,8 +12,8 @@
 use std::process::Command;
 use std::time::Instant;
 
-use thywill_fixturegen::bench::{cache_root, peak_rss_mib, standard_dataset};
-use thywill_fixturegen::{Generation, Size};
+use thywill_fixturegen::bench::{cache_root, peak_rss_mib, size_from_env, standard_dataset};
+use thywill_fixturegen::Generation;
 use thywill_pipeline::{migrate, CommonOptions, MigrateOptions, NaiveDateTime, ProgressMode};
 use thywill_v2::testing::TempPgDb;
 use thywill_validator::{validate, Options};
@@ -27,11 +27,7 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--child") {
         return child(&args[i + 1], &args[i + 2]);
     }
-    let size = match std::env::var("THYWILL_BENCH_SIZE").as_deref() {
-        Ok("S") => Size::S,
-        Ok("L") => Size::L,
-        _ => Size::M,
-    };
+    let size = size_from_env();
     let backends: &[&str] = match std::env::var("THYWILL_BENCH_BACKEND").as_deref() {
         Ok("sqlite") => &["sqlite"],
         Ok("both") => &["pg", "sqlite"],
