@@ -10,6 +10,7 @@ mod archive_marks;
 mod error;
 mod mapping;
 mod migrate;
+mod pipelined;
 mod progress;
 mod reconcile;
 pub mod report;

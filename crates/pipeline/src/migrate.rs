@@ -17,6 +17,7 @@ use thywill_v2::{Target, TargetState, V2Db};
 use crate::archive_marks::ArchiveMarks;
 use crate::error::PipelineError;
 use crate::mapping;
+use crate::pipelined::pipelined;
 use crate::progress::Progress;
 use crate::report::{ArchiveCounts, Report, TargetInfo};
 use crate::source::{now_rfc3339, prepare, Source};
@@ -30,7 +31,7 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
     let started = now_rfc3339();
     let mut progress = Progress::new(opts.common.progress);
     let target = Target::parse(&opts.v2_url)?;
-    let source = prepare(&opts.common, &mut progress)?;
+    let mut source = prepare(&opts.common, &mut progress)?;
     let mut report = source.report("thywill-migrate", &opts.common, &started, "migrated");
     report.dry_run = opts.dry_run;
     report.target = Some(TargetInfo {
@@ -86,7 +87,7 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
         .map(|c| c.written)
         .sum();
         let mut stage = progress.start("write", expected);
-        write_rows(&source, &mut load, archive_marks.as_mut(), &mut stage)?;
+        write_rows(&mut source, &mut load, archive_marks.as_mut(), &mut stage)?;
         progress.finish(stage);
         if opts.dry_run {
             report.outcome = "dry_run".into();
@@ -108,17 +109,17 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
     Ok(report)
 }
 
-/// Streams every table into the load, checks the rows pushed against the plan's law.
+/// Streams every table into the load, checks the rows pushed against the plan's law. Prayers and
+/// marks are read and resolved on a second thread while this one writes them (`pipelined`).
 fn write_rows(
-    source: &Source,
+    source: &mut Source,
     load: &mut Load<'_>,
     mut archive_marks: Option<&mut ArchiveMarks>,
     stage: &mut crate::progress::Stage,
 ) -> Result<(), PipelineError> {
     let archive_paths = archive_marks.is_some();
-    let (plan, db) = (&source.plan, &source.db);
     let users = load.write::<User, PipelineError>(|sink| {
-        for u in plan.users() {
+        for u in source.plan.users() {
             sink.push(&mapping::user(
                 &u,
                 archive_paths.then(|| thywill_archive::v2::user_path(&u.id)),
@@ -128,36 +129,53 @@ fn write_rows(
         Ok(())
     })?;
     let mut flags: Vec<ContentFlag> = Vec::new();
+    // The reading thread owns the v1 connection while it streams (a connection is not `Sync`).
+    let (plan, db) = (&source.plan, &mut source.db);
     let prayers = load.write::<Prayer, PipelineError>(|sink| {
-        db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
-            if let Verdict::Write(p) = plan.resolve_prayer(row) {
-                if let Some(f) = &p.flag {
-                    flags.push(mapping::content_flag(&p.id, f));
-                }
-                if let Some(a) = archive_marks.as_deref_mut() {
-                    a.note_prayer(&p, row.rowid);
-                }
-                let path = archive_paths.then(|| prayer_path(&p.id));
-                sink.push(&mapping::prayer(p, path))?;
-                stage.inc(1);
-            }
-            Ok(())
-        })?;
-        Ok(())
+        let (db, flags, notes) = (&mut *db, &mut flags, archive_marks.as_deref_mut());
+        pipelined(
+            "prayer",
+            move |emit| {
+                let mut notes = notes;
+                db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
+                    if let Verdict::Write(p) = plan.resolve_prayer(row) {
+                        if let Some(f) = &p.flag {
+                            flags.push(mapping::content_flag(&p.id, f));
+                        }
+                        if let Some(a) = notes.as_deref_mut() {
+                            a.note_prayer(&p, row.rowid);
+                        }
+                        let path = archive_paths.then(|| prayer_path(&p.id));
+                        emit(mapping::prayer(p, path))?;
+                    }
+                    Ok(())
+                })
+                .map(|_| ())
+            },
+            |p| write_one(sink, stage, &p),
+        )
     })?;
     let marks = load.write::<PrayerMark, PipelineError>(|sink: &mut dyn RowSink<PrayerMark>| {
-        db.for_each_ref::<MarkRow, PipelineError, _>(|row| {
-            if let Verdict::Write(m) = plan.resolve_mark(row) {
-                if let Some(a) = archive_marks.as_deref_mut() {
-                    a.note_mark(&m)?;
-                }
-                sink.push(&mapping::mark(m))?;
-                stage.inc(1);
-            }
-            Ok(())
-        })?;
-        Ok(())
+        let (db, notes) = (&mut *db, archive_marks);
+        pipelined(
+            "prayermark",
+            move |emit| {
+                let mut notes = notes;
+                db.for_each_ref::<MarkRow, PipelineError, _>(|row| {
+                    if let Verdict::Write(m) = plan.resolve_mark(row) {
+                        if let Some(a) = notes.as_deref_mut() {
+                            a.note_mark(&m)?;
+                        }
+                        emit(mapping::mark(m))?;
+                    }
+                    Ok(())
+                })
+                .map(|_| ())
+            },
+            |m| write_one(sink, stage, &m),
+        )
     })?;
+    let (source, plan) = (&*source, &source.plan);
     // The small tables' rows are read back from the plan one at a time.
     let grants = load.write::<UserRole, PipelineError>(|sink| {
         for g in plan.role_grants().iter() {
@@ -231,6 +249,17 @@ fn write_rows(
             });
         }
     }
+    Ok(())
+}
+
+/// Pushes one row to the writer and counts it.
+fn write_one<R: thywill_v2::V2Row>(
+    sink: &mut dyn RowSink<R>,
+    stage: &mut crate::progress::Stage,
+    row: &R,
+) -> Result<(), PipelineError> {
+    sink.push(row)?;
+    stage.inc(1);
     Ok(())
 }
 
