@@ -75,7 +75,12 @@ impl V1Value {
             V1Value::Null => None,
             V1Value::Integer(i) => Some(Cow::Owned(i.to_string())),
             V1Value::Real(r) => Some(Cow::Owned(r.to_string())),
-            V1Value::Text(b) | V1Value::Blob(b) => Some(String::from_utf8_lossy(b)),
+            // Valid UTF-8 (nearly every value) takes `from_utf8`'s fast path; the lossy
+            // decoder's chunk iterator only for the rest.
+            V1Value::Text(b) | V1Value::Blob(b) => Some(match std::str::from_utf8(b) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => String::from_utf8_lossy(b),
+            }),
         }
     }
 

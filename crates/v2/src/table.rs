@@ -613,7 +613,11 @@ impl AppRow for Session {
 
 /// Whether `s` is a 32-character lower-case hex id.
 pub fn is_hex_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    // Without short-circuit, so that the 32 bytes are checked in vector registers.
+    s.len() == 32
+        && s.bytes().fold(true, |ok, b| {
+            ok & (b.is_ascii_digit() | (b'a'..=b'f').contains(&b))
+        })
 }
 
 fn id(field: &str, v: &str) -> Result<(), String> {
