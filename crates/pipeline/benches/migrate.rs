@@ -1,14 +1,18 @@
 //! End-to-end benchmark: the whole `migrate` of a standard dataset (G1, seed 7, 2% corruption;
-//! M by default, `THYWILL_BENCH_SIZE=L` for L) into PostgreSQL (`THYWILL_TEST_PG_URL`) and into a
-//! new SQLite file, without archives (the `spec/quality.md` measure) and, with
-//! `THYWILL_BENCH_ARCHIVES=1`, with them. Prints per stage: seconds, rows, rows/s; the total and
-//! the peak resident memory of each run (each run is its own child process).
+//! M by default, `THYWILL_BENCH_SIZE=L` for L, `=Dense` for M's users and prayers with ten times
+//! the marks) into PostgreSQL (`THYWILL_TEST_PG_URL`) and into a new SQLite file, without
+//! archives (the `spec/quality.md` measure) and, with `THYWILL_BENCH_ARCHIVES=1`, with them.
+//! Prints per stage: seconds, rows, rows/s; the total and the peak resident memory of each run
+//! (each run is its own child process). On M it then measures the spec's SQLite reference: the
+//! `sqlite3` shell loading the application rows the run wrote (`docs/decisions.md` §13).
 //!
 //! `THYWILL_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/test cargo bench -p thywill-pipeline --bench migrate`
 
 use std::process::Command;
 
-use thywill_fixturegen::bench::{cache_root, peak_rss_mib, size_from_env, standard_dataset};
+use thywill_fixturegen::bench::{
+    cache_root, peak_rss_mib, size_from_env, sqlite_shell_reference, standard_dataset,
+};
 use thywill_fixturegen::{Generation, Size};
 use thywill_pipeline::{
     migrate, CommonOptions, MigrateOptions, NaiveDateTime, Policy, ProgressMode,
@@ -30,18 +34,44 @@ fn main() {
     if let Some(db) = &pg {
         targets.insert(0, db.url.clone());
     }
-    for target in targets {
+    for target in &targets {
         let status = Command::new(std::env::current_exe().expect("exe"))
-            .env("THYWILL_BENCH_TARGET", &target)
+            .env("THYWILL_BENCH_TARGET", target)
             .status()
             .expect("child");
         assert!(
             status.success(),
             "benchmark run failed for {}",
-            thywill_v2::redact_url(&target)
+            thywill_v2::redact_url(target)
         );
     }
+    // The M → SQLite reference of `spec/quality.md` (`docs/decisions.md` §13): the sqlite3
+    // shell loading the application rows the run wrote.
+    // Measured on M (the spec's measure); L and Dense only compare with M.
+    if size != Size::M {
+        return;
+    }
+    let written = scratch.path().join("v2.db");
+    for (label, seconds) in sqlite_shell_reference(&written, &APP_TABLES, scratch.path()) {
+        match seconds {
+            Some(s) => println!(
+                "sqlite3 shell ATTACH + INSERT … SELECT of the rows written, {label}: {s:.2} s"
+            ),
+            None => println!("sqlite3 shell reference ({label}) not run"),
+        }
+    }
 }
+
+/// The v2 application tables (the shell reference loads these).
+const APP_TABLES: [&str; 7] = [
+    "users",
+    "prayers",
+    "prayer_marks",
+    "user_roles",
+    "invites",
+    "sessions",
+    "content_flags",
+];
 
 fn measure(dir: &std::path::Path, target: &str, size: Size) {
     let archives = std::env::var_os("THYWILL_BENCH_ARCHIVES").is_some();

@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use thywill_fixturegen::bench::peak_rss_mib;
+use thywill_fixturegen::bench::{peak_rss_mib, sqlite_shell_reference};
 use thywill_v2::rows::*;
 use thywill_v2::testing::{mark, prayer, user, TempPgDb};
 use thywill_v2::{Error, LoadOptions, RowSink, RunInfo, Target, V2Db};
@@ -90,67 +90,19 @@ fn main() -> Result<(), Error> {
     );
     let ours_s = write_m(&Target::parse(&format!("sqlite://{}", ours.display()))?)?;
 
-    // The reference of `spec/quality.md` (≈ 4.4 s there): the sqlite3 shell loading the same
-    // rows, held in an attached file as plain tables (no keys, no indexes: rows as they stand
-    // before any load), into a fresh file with the v2 schema by `INSERT … SELECT`, in one
-    // transaction; once with the shell's defaults, once tuned for a bulk load. The transfer
-    // optimisation is printed for orientation only: when the attached file already holds the
-    // finished tables and indexes, SQLite copies their encoded pages without building anything.
-    let plain = dir.path().join("plain.db");
-    let make_plain: String = std::iter::once(format!("ATTACH '{}' AS ours;", ours.display()))
-        .chain(
-            ["users", "prayers", "prayer_marks"]
-                .iter()
-                .map(|t| format!("CREATE TABLE {t} AS SELECT * FROM ours.{t};")),
-        )
-        .collect();
-    let made = std::process::Command::new("sqlite3")
-        .arg(&plain)
-        .arg(&make_plain)
-        .status();
-    if !matches!(made, Ok(s) if s.success()) {
-        println!("  sqlite3 shell comparison not run: {made:?}");
-        return Ok(());
-    }
-    for (label, source, pragmas) in [
-        ("plain source tables, shell defaults", &plain, ""),
-        (
-            "plain source tables, tuned (256 MiB cache, no journal, no fsync)",
-            &plain,
-            "PRAGMA cache_size = -262144; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; ",
-        ),
-        (
-            "orientation only: transfer optimisation from the finished file (pages copied, nothing built)",
-            &ours,
-            "",
-        ),
-    ] {
-        let shell = dir.path().join("shell.db");
-        V2Db::open(&Target::parse(&format!("sqlite://{}", shell.display()))?)?.ensure_schema()?;
-        let sql = format!(
-            "{pragmas}ATTACH '{}' AS src; BEGIN; \
-             INSERT INTO users SELECT * FROM src.users; \
-             INSERT INTO prayers SELECT * FROM src.prayers; \
-             INSERT INTO prayer_marks SELECT * FROM src.prayer_marks; COMMIT;",
-            source.display()
-        );
-        let start = Instant::now();
-        let status = std::process::Command::new("sqlite3")
-            .arg(&shell)
-            .arg(&sql)
-            .stdout(std::process::Stdio::null())
-            .status();
-        let shell_s = start.elapsed().as_secs_f64();
-        match status {
-            Ok(s) if s.success() => println!(
+    // The reference of `spec/quality.md` (≈ 4.4 s there; `docs/decisions.md` §13).
+    for (label, shell_s) in
+        sqlite_shell_reference(&ours, &["users", "prayers", "prayer_marks"], dir.path())
+    {
+        match shell_s {
+            Some(shell_s) => println!(
                 "  sqlite3 shell ATTACH + INSERT … SELECT of the same rows, {label}: {shell_s:.2} s, \
                  {:.0} rows/s (writer/shell time ratio {:.2})",
                 TOTAL as f64 / shell_s,
                 ours_s / shell_s
             ),
-            other => println!("  sqlite3 shell comparison ({label}) not run: {other:?}"),
+            None => println!("  sqlite3 shell comparison ({label}) not run"),
         }
-        let _ = std::fs::remove_file(&shell);
     }
     println!(
         "peak RSS of the benchmark process: {:.1} MiB",
