@@ -1028,9 +1028,13 @@ struct SqliteIndex {
 /// Drops the application tables' secondary indexes (re-created from `sqlite_master`'s text after
 /// the load) and sets the page cache for the load: 16 MiB, which also bounds the sorter's
 /// in-memory runs when the indexes are built (64 MiB measured no faster on M, with 85 MiB more
-/// peak memory: the big tables arrive through the scratch database, not through this cache).
+/// peak memory: the big tables arrive through the scratch database, not through this cache),
+/// and lets the sorter use a helper thread ([`crate::stage::SORTER_HELPER_THREADS`]).
 fn defer_sqlite(c: &mut SqliteConnection) -> QueryResult<Deferred> {
-    c.batch_execute("PRAGMA cache_size = -16384")?;
+    c.batch_execute(&format!(
+        "PRAGMA cache_size = -16384; PRAGMA threads = {}",
+        crate::stage::SORTER_HELPER_THREADS
+    ))?;
     let placeholders = vec!["?"; APP_TABLES.len()].join(", ");
     let sql = format!(
         "SELECT name, sql FROM sqlite_master \

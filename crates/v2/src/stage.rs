@@ -50,6 +50,11 @@ pub(crate) const STAGE_SCHEMA: &str = "thywill_stage";
 /// and merged). The rows themselves are only appended. Measured on M: 4, 16 and 64 MiB cost the
 /// same CPU time within the noise of a loaded machine; 16 MiB keeps the peak small.
 const STAGE_CACHE_KIB: i64 = 16 * 1024;
+/// Helper threads SQLite's sorter may use to build keys and indexes (`PRAGMA threads`): one
+/// sorts and merges runs while the connection's thread reads the table. Measured on the marks'
+/// three largest indexes: L (5.3 M marks) 12.6 s → 9.4 s, M unchanged, 16 MiB more peak memory
+/// (a second sort buffer); a second helper (three threads on two cores): L 9.8 s, 14 MiB more.
+pub(crate) const SORTER_HELPER_THREADS: u32 = 1;
 
 /// The tables that may be loaded through the stage: the ones a load always starts empty.
 pub(crate) fn stageable(table: &str) -> bool {
@@ -212,7 +217,7 @@ impl Stage {
         let conn = rusqlite::Connection::open(&path).map_err(|e| scratch_err(target, "open", e))?;
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA foreign_keys = OFF; \
-             PRAGMA cache_size = -{STAGE_CACHE_KIB}; BEGIN;"
+             PRAGMA cache_size = -{STAGE_CACHE_KIB}; PRAGMA threads = {SORTER_HELPER_THREADS}; BEGIN;"
         ))
         .map_err(|e| scratch_err(target, "setup", e))?;
         diesel::sql_query(format!("ATTACH DATABASE ? AS {STAGE_SCHEMA}"))
