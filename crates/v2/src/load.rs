@@ -45,7 +45,7 @@ use crate::db::{
 use crate::error::{Error, Result};
 use crate::rows::{run_status, MigrationRun};
 use crate::schema::migration_runs;
-use crate::stage::{stageable, Stage};
+use crate::stage::{quote, stageable, Stage};
 use crate::table::{V2Row, COPY_BINARY_HEADER, COPY_BINARY_TRAILER};
 use crate::target::Target;
 
@@ -1047,7 +1047,7 @@ fn defer_sqlite(c: &mut SqliteConnection) -> QueryResult<Deferred> {
     let rows: Vec<SqliteIndex> = q.load(c)?;
     let drops: Vec<String> = rows
         .iter()
-        .map(|r| format!("DROP INDEX \"{}\"", r.name.replace('"', "\"\"")))
+        .map(|r| format!("DROP INDEX {}", quote(&r.name)))
         .collect();
     c.batch_execute(&drops.join(";\n"))?;
     Ok(Deferred {
@@ -1066,6 +1066,28 @@ struct FkProblem {
     parent: String,
 }
 
+/// A row of `pragma_foreign_key_list` for one table.
+#[derive(QueryableByName)]
+struct SqliteForeignKey {
+    #[diesel(sql_type = Text)]
+    tbl: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    fk: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = Text)]
+    col: String,
+    #[diesel(sql_type = Text)]
+    parent: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    parent_col: Option<String>,
+}
+
+/// `text` as an SQL string literal.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 #[derive(QueryableByName)]
 struct KeyText {
     #[diesel(sql_type = Text)]
@@ -1073,15 +1095,58 @@ struct KeyText {
 }
 
 /// The first row breaking a foreign key, as (table, key, reason).
+///
+/// Set-based rather than `PRAGMA foreign_key_check`, which probes the parent once per child row:
+/// each single-column foreign key compares the child column's distinct values (read off an
+/// index on it when there is one) with the parent key, and only a missing value's first row is
+/// fetched. On L's 5.3 M marks: 1.9 s instead of 4–8 s for the marks' two keys. A foreign key of
+/// several columns, or naming no parent column, falls back to the pragma for its table.
 fn sqlite_foreign_key_problem(
     c: &mut SqliteConnection,
 ) -> QueryResult<Option<(&'static str, String, String)>> {
-    let p: Option<FkProblem> = diesel::sql_query(
-        "SELECT \"table\" AS tbl, \"rowid\" AS rid, \"parent\" AS parent \
-         FROM pragma_foreign_key_check LIMIT 1",
+    let keys: Vec<SqliteForeignKey> = diesel::sql_query(
+        "SELECT m.name AS tbl, f.id AS fk, f.seq AS seq, f.\"from\" AS col, \
+                f.\"table\" AS parent, f.\"to\" AS parent_col \
+           FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
+          WHERE m.type = 'table' ORDER BY m.name, f.id, f.seq",
     )
-    .get_result(c)
-    .optional()?;
+    .load(c)?;
+    let mut p: Option<FkProblem> = None;
+    for k in &keys {
+        let several = keys
+            .iter()
+            .any(|o| o.tbl == k.tbl && o.fk == k.fk && o.seq != k.seq);
+        p = match (&k.parent_col, several) {
+            (Some(parent_col), false) => {
+                let (child, col) = (quote(&k.tbl), quote(&k.col));
+                let (parent, parent_col) = (quote(&k.parent), quote(parent_col));
+                diesel::sql_query(format!(
+                    "SELECT {tbl} AS tbl, c.rowid AS rid, {parent_name} AS parent FROM {child} c \
+                      WHERE c.{col} = (SELECT v FROM (SELECT DISTINCT {col} AS v FROM {child} \
+                                                       WHERE {col} IS NOT NULL) \
+                                        WHERE NOT EXISTS (SELECT 1 FROM {parent} p \
+                                                           WHERE p.{parent_col} = v) \
+                                        LIMIT 1) \
+                      LIMIT 1",
+                    tbl = quote_literal(&k.tbl),
+                    parent_name = quote_literal(&k.parent),
+                ))
+                .get_result(c)
+                .optional()?
+            }
+            _ if k.seq == 0 => diesel::sql_query(
+                "SELECT \"table\" AS tbl, \"rowid\" AS rid, \"parent\" AS parent \
+                 FROM pragma_foreign_key_check(?) LIMIT 1",
+            )
+            .bind::<Text, _>(&k.tbl)
+            .get_result(c)
+            .optional()?,
+            _ => None,
+        };
+        if p.is_some() {
+            break;
+        }
+    }
     let Some(p) = p else { return Ok(None) };
     let Some((table, key)) = RUN_ROW_KEYS
         .iter()

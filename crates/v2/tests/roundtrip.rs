@@ -212,11 +212,30 @@ fn bad_rows_are_refused_naming_table_and_key() {
             runs.iter().all(|r| r.status == run_status::FAILED),
             "{runs:?}"
         );
-        // A dangling reference is caught before commit (foreign key check).
+        // A dangling reference is caught before commit (foreign key check), on either foreign
+        // key of a table, naming the table (and on SQLite the row's key and the parent).
+        for (field, table) in [("user_id", "users"), ("prayer_id", "prayers")] {
+            let mut s = sample(1);
+            let dangling = thywill_v2::testing::hex_id(9, 9);
+            match field {
+                "user_id" => s.marks[1].user_id = dangling,
+                _ => s.marks[1].prayer_id = dangling,
+            }
+            let e = load_sample(&mut db, &s, "sha-a", LoadOptions::default()).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("prayer_marks"), "{}: {msg}", t.label);
+            if t.label == "sqlite" {
+                assert!(
+                    msg.contains(&s.marks[1].id) && msg.contains(&format!("missing {table} row")),
+                    "{msg}"
+                );
+            }
+            assert!(db.table_counts().unwrap().iter().all(|(_, n)| *n == 0));
+        }
         let mut s = sample(1);
-        s.marks[0].user_id = thywill_v2::testing::hex_id(9, 9);
+        s.prayers[2].author_id = thywill_v2::testing::hex_id(9, 8);
         let e = load_sample(&mut db, &s, "sha-a", LoadOptions::default()).unwrap_err();
-        assert!(e.to_string().contains("prayer_marks"), "{}: {e}", t.label);
+        assert!(e.to_string().contains("prayers"), "{}: {e}", t.label);
         assert!(db.table_counts().unwrap().iter().all(|(_, n)| *n == 0));
         // A caller's own error passes through and aborts the load.
         let mut load = db
