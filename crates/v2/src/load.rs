@@ -24,7 +24,8 @@
 //!    (a duplicate is refused naming its key), the scratch tables are declared like the target's,
 //!    each is copied into its empty target table by SQLite's transfer optimisation (records and
 //!    key entries appended in order), then the secondary indexes are re-created and
-//!    `foreign_key_check` runs; record the run's rows in `migration_run_rows`; set the run
+//!    every foreign key is checked set-based (distinct child values against the parent key);
+//!    record the run's rows in `migration_run_rows`; set the run
 //!    `succeeded`; `COMMIT` (a dry run rolls back instead, or drops its temporary copy). The
 //!    target only changes inside the transaction, so a killed load leaves it as it was.
 
