@@ -25,10 +25,15 @@ const PRAYERS: u64 = 50_000;
 const MARKS: u64 = 500_000;
 const TOTAL: u64 = USERS + PRAYERS + MARKS;
 
-/// Streams M's rows into `target`; returns the seconds the whole load took (schema included).
+/// Creates the schema in `target`, then streams M's rows into it in one load; returns the load's
+/// seconds (`begin_load` to `commit`). The schema's creation is timed and printed apart: it is
+/// done once per target, and the shell reference's fresh file gets its schema untimed too.
 fn write_m(target: &Target) -> Result<f64, Error> {
     let start = Instant::now();
     let mut db = V2Db::open(target)?;
+    db.ensure_schema()?;
+    let schema_s = start.elapsed().as_secs_f64();
+    let t_load = Instant::now();
     let mut load = db.begin_load(
         RunInfo::new("bench.db", "bench", "G1", "bench"),
         LoadOptions::default(),
@@ -44,11 +49,13 @@ fn write_m(target: &Target) -> Result<f64, Error> {
     let marks_s = t_marks.elapsed().as_secs_f64();
     let t_commit = Instant::now();
     load.commit(None)?;
-    let secs = start.elapsed().as_secs_f64();
+    let secs = t_load.elapsed().as_secs_f64();
     println!(
-        "  {target}: {secs:.2} s, {:.0} rows/s (marks stream {marks_s:.2} s, constraints + commit {:.2} s), peak RSS {:.1} MiB",
+        "  {target}: load {secs:.2} s, {:.0} rows/s (marks stream {marks_s:.2} s, constraints + commit {:.2} s); \
+         schema created first in {schema_s:.2} s ({:.0} rows/s counting it); peak RSS {:.1} MiB",
         TOTAL as f64 / secs,
         t_commit.elapsed().as_secs_f64(),
+        TOTAL as f64 / (secs + schema_s),
         peak_rss_mib()
     );
     Ok(secs)
