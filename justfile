@@ -15,7 +15,7 @@ lint:
 fixtures:
     for g in g0 g1 g2 g3; do cargo run --release -p thywill-bins --bin thywill-fixtures -- --generation $(echo $g | tr g G) --size S --seed 7 --out fixtures/$g-s $( [ $g = g1 ] || [ $g = g3 ] && echo --archives ); done
 
-# Generate dataset SIZE (S, M, L) of generation GEN into out/GEN-SIZE.
+# Generate dataset SIZE (S, M, L, Dense = M with 10x the marks) of generation GEN into out/GEN-SIZE.
 dataset SIZE="M" GEN="G1":
     cargo run --release -p thywill-bins --bin thywill-fixtures -- --generation {{GEN}} --size {{SIZE}} --seed 7 --corruption 0.02 --out out/{{GEN}}-{{SIZE}} --archives
 
@@ -37,7 +37,8 @@ rollback *ARGS:
 
 # Every benchmark of `spec/quality.md` on dataset M (generated once, cached in target/thywill-bench):
 # reader, detector, writer, archives, the whole migration on both backends, the validator.
-# Each prints seconds, rows/s and peak RSS. SIZE=L for dataset L (slow to generate).
+# Each prints seconds, rows/s and peak RSS. SIZE=L for dataset L, SIZE=Dense for M with ten times
+# the marks (both slow to generate).
 bench SIZE="M":
     THYWILL_BENCH_SIZE={{SIZE}} cargo bench -p thywill-v1 --bench read
     THYWILL_BENCH_SIZE={{SIZE}} cargo bench -p thywill-detect --bench detect
