@@ -7,11 +7,11 @@ use chrono::Utc;
 use thywill_archive::v2::prayer_path;
 use thywill_archive::{ArchiveMark, V2ArchiveWriter, V2WriteOptions};
 use thywill_detect::{ResolvedUser, Verdict};
-use thywill_v1::{MarkRow, PrayerRow};
+use thywill_v1::{MarkRow, PrayerRow, V1Database, V1Row};
 use thywill_v2::rows::{
     ContentFlag, Finding, IdMapEntry, Invite, Prayer, PrayerMark, Session, User, UserRole,
 };
-use thywill_v2::{Load, LoadOptions, RowSink, RunInfo};
+use thywill_v2::{Load, LoadOptions, RowSink, RunInfo, V2Row};
 use thywill_v2::{Target, TargetState, V2Db};
 
 use crate::archive_marks::ArchiveMarks;
@@ -129,51 +129,34 @@ fn write_rows(
         Ok(())
     })?;
     let mut flags: Vec<ContentFlag> = Vec::new();
-    // The reading thread owns the v1 connection while it streams (a connection is not `Sync`).
     let (plan, db) = (&source.plan, &mut source.db);
     let prayers = load.write::<Prayer, PipelineError>(|sink| {
-        let (db, flags, notes) = (&mut *db, &mut flags, archive_marks.as_deref_mut());
-        pipelined(
-            "prayer",
-            move |emit| {
-                let mut notes = notes;
-                db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
-                    if let Verdict::Write(p) = plan.resolve_prayer(row) {
-                        if let Some(f) = &p.flag {
-                            flags.push(mapping::content_flag(&p.id, f));
-                        }
-                        if let Some(a) = notes.as_deref_mut() {
-                            a.note_prayer(&p, row.rowid);
-                        }
-                        let path = archive_paths.then(|| prayer_path(&p.id));
-                        emit(mapping::prayer(p, path))?;
-                    }
-                    Ok(())
-                })
-                .map(|_| ())
-            },
-            |p| write_one(sink, stage, &p),
-        )
+        let (flags, mut notes) = (&mut flags, archive_marks.as_deref_mut());
+        stream_v1("prayer", db, sink, stage, move |row: &PrayerRow| {
+            let Verdict::Write(p) = plan.resolve_prayer(row) else {
+                return Ok(None);
+            };
+            if let Some(f) = &p.flag {
+                flags.push(mapping::content_flag(&p.id, f));
+            }
+            if let Some(a) = notes.as_deref_mut() {
+                a.note_prayer(&p, row.rowid);
+            }
+            let path = archive_paths.then(|| prayer_path(&p.id));
+            Ok(Some(mapping::prayer(p, path)))
+        })
     })?;
-    let marks = load.write::<PrayerMark, PipelineError>(|sink: &mut dyn RowSink<PrayerMark>| {
-        let (db, notes) = (&mut *db, archive_marks);
-        pipelined(
-            "prayermark",
-            move |emit| {
-                let mut notes = notes;
-                db.for_each_ref::<MarkRow, PipelineError, _>(|row| {
-                    if let Verdict::Write(m) = plan.resolve_mark(row) {
-                        if let Some(a) = notes.as_deref_mut() {
-                            a.note_mark(&m)?;
-                        }
-                        emit(mapping::mark(m))?;
-                    }
-                    Ok(())
-                })
-                .map(|_| ())
-            },
-            |m| write_one(sink, stage, &m),
-        )
+    let marks = load.write::<PrayerMark, PipelineError>(|sink| {
+        let mut notes = archive_marks;
+        stream_v1("prayermark", db, sink, stage, move |row: &MarkRow| {
+            let Verdict::Write(m) = plan.resolve_mark(row) else {
+                return Ok(None);
+            };
+            if let Some(a) = notes.as_deref_mut() {
+                a.note_mark(&m)?;
+            }
+            Ok(Some(mapping::mark(m)))
+        })
     })?;
     let (source, plan) = (&*source, &source.plan);
     // The small tables' rows are read back from the plan one at a time.
@@ -252,15 +235,31 @@ fn write_rows(
     Ok(())
 }
 
-/// Pushes one row to the writer and counts it.
-fn write_one<R: thywill_v2::V2Row>(
+/// Streams v1 table `table` into `sink`: a second thread owns the v1 connection (a connection
+/// is not `Sync`), reads each row and turns it into the v2 row to write (`None`: not written)
+/// while this thread writes and counts them ([`pipelined`]).
+fn stream_v1<T: V1Row, R: V2Row + Send>(
+    table: &str,
+    db: &mut V1Database,
     sink: &mut dyn RowSink<R>,
     stage: &mut crate::progress::Stage,
-    row: &R,
+    mut each: impl FnMut(&T) -> Result<Option<R>, PipelineError> + Send,
 ) -> Result<(), PipelineError> {
-    sink.push(row)?;
-    stage.inc(1);
-    Ok(())
+    pipelined(
+        table,
+        move |emit| {
+            db.for_each_ref::<T, PipelineError, _>(|row| match each(row)? {
+                Some(r) => emit(r),
+                None => Ok(()),
+            })
+            .map(|_| ())
+        },
+        |r| {
+            sink.push(&r)?;
+            stage.inc(1);
+            Ok(())
+        },
+    )
 }
 
 /// Writes the v2 archive tree (and carries the v1 tree) when asked; a dry run writes into a
