@@ -52,7 +52,9 @@ fn main() {
         return;
     }
     let written = scratch.path().join("v2.db");
-    for (label, seconds) in sqlite_shell_reference(&written, &APP_TABLES, scratch.path()) {
+    for (label, seconds) in
+        sqlite_shell_reference(&written, &thywill_v2::APP_TABLES, scratch.path())
+    {
         match seconds {
             Some(s) => println!(
                 "sqlite3 shell ATTACH + INSERT … SELECT of the rows written, {label}: {s:.2} s"
@@ -61,17 +63,6 @@ fn main() {
         }
     }
 }
-
-/// The v2 application tables (the shell reference loads these).
-const APP_TABLES: [&str; 7] = [
-    "users",
-    "prayers",
-    "prayer_marks",
-    "user_roles",
-    "invites",
-    "sessions",
-    "content_flags",
-];
 
 fn measure(dir: &std::path::Path, target: &str, size: Size) {
     let archives = std::env::var_os("THYWILL_BENCH_ARCHIVES").is_some();
