@@ -647,6 +647,47 @@ impl From<diesel::result::Error> for CopyAbort {
     }
 }
 
+/// What every sink does around writing a row: refuse every row once one failed (the load is
+/// poisoned), check each row before it is written, and keep the first failure for the end of the
+/// table (a caller may swallow a push's error; the load must not).
+struct RowGuard<'a> {
+    run_id: &'a str,
+    failed: Option<Error>,
+}
+
+impl<'a> RowGuard<'a> {
+    fn new(run_id: &'a str) -> Self {
+        RowGuard {
+            run_id,
+            failed: None,
+        }
+    }
+
+    /// Before writing `row`: why it must not be written, if it must not.
+    fn admit<R: V2Row>(&mut self, row: &R) -> Result<()> {
+        if self.failed.is_some() {
+            return Err(Error::Poisoned {
+                run_id: self.run_id.to_string(),
+            });
+        }
+        let r = check_row(row, self.run_id);
+        self.settle(r)
+    }
+
+    /// After writing: keeps a failure.
+    fn settle(&mut self, r: Result<()>) -> Result<()> {
+        if let Err(e) = &r {
+            self.failed = Some(clone_error(e));
+        }
+        r
+    }
+
+    /// The first failure, taken when the table ends.
+    fn take(&mut self) -> Option<Error> {
+        self.failed.take()
+    }
+}
+
 /// Checks a pushed row: its own constraints and, for bookkeeping rows, the run id.
 fn check_row<R: V2Row>(row: &R, run_id: &str) -> Result<()> {
     let bad = |reason: String| Error::InvalidRow {
@@ -666,10 +707,9 @@ const COPY_BUFFER: usize = 1 << 20;
 struct PgSink<'w, 'a> {
     out: &'w mut dyn Write,
     buf: Vec<u8>,
-    run_id: &'a str,
+    guard: RowGuard<'a>,
     target: &'a Target,
     count: u64,
-    failed: Option<Error>,
     /// COPY binary format (else text).
     binary: bool,
 }
@@ -684,28 +724,18 @@ impl PgSink<'_, '_> {
 
 impl<R: V2Row> RowSink<R> for PgSink<'_, '_> {
     fn push(&mut self, row: &R) -> Result<()> {
-        if self.failed.is_some() {
-            return Err(Error::Poisoned {
-                run_id: self.run_id.to_string(),
-            });
+        self.guard.admit(row)?;
+        if self.binary {
+            row.encode_copy_binary(&mut self.buf);
+        } else {
+            row.encode_copy(&mut self.buf);
         }
-        let r = check_row(row, self.run_id).and_then(|()| {
-            if self.binary {
-                row.encode_copy_binary(&mut self.buf);
-            } else {
-                row.encode_copy(&mut self.buf);
-            }
-            self.count += 1;
-            if self.buf.len() >= COPY_BUFFER {
-                self.send::<R>()
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(e) = &r {
-            self.failed = Some(clone_error(e));
+        self.count += 1;
+        if self.buf.len() < COPY_BUFFER {
+            return Ok(());
         }
-        r
+        let r = self.send::<R>();
+        self.guard.settle(r)
     }
 }
 
@@ -751,17 +781,16 @@ fn write_pg<R: V2Row, E>(
         let mut sink = PgSink {
             out,
             buf: Vec::with_capacity(COPY_BUFFER + 64 * 1024),
-            run_id,
+            guard: RowGuard::new(run_id),
             target,
             count: 0,
-            failed: None,
             binary,
         };
         if binary {
             sink.buf.extend_from_slice(COPY_BINARY_HEADER);
         }
         let r = f(&mut sink);
-        let r = match (r, sink.failed.take()) {
+        let r = match (r, sink.guard.take()) {
             (Err(e), _) => Err(Fail::Caller(e)),
             (Ok(()), Some(e)) => Err(Fail::Writer(e)),
             (Ok(()), None) => {
@@ -799,10 +828,9 @@ struct SqliteSink<'c, 'a, R> {
     conn: &'c mut SqliteConnection,
     buf: Vec<R>,
     chunk: usize,
-    run_id: &'a str,
+    guard: RowGuard<'a>,
     target: &'a Target,
     count: u64,
-    failed: bool,
 }
 
 impl<R: V2Row> SqliteSink<'_, '_, R> {
@@ -819,22 +847,14 @@ impl<R: V2Row> SqliteSink<'_, '_, R> {
 
 impl<R: V2Row> RowSink<R> for SqliteSink<'_, '_, R> {
     fn push(&mut self, row: &R) -> Result<()> {
-        if self.failed {
-            return Err(Error::Poisoned {
-                run_id: self.run_id.to_string(),
-            });
+        self.guard.admit(row)?;
+        self.buf.push(row.clone());
+        self.count += 1;
+        if self.buf.len() < self.chunk {
+            return Ok(());
         }
-        let r = check_row(row, self.run_id).and_then(|()| {
-            self.buf.push(row.clone());
-            self.count += 1;
-            if self.buf.len() >= self.chunk {
-                self.send()
-            } else {
-                Ok(())
-            }
-        });
-        self.failed = r.is_err();
-        r
+        let r = self.send();
+        self.guard.settle(r)
     }
 }
 
@@ -852,16 +872,13 @@ fn write_sqlite<R: V2Row, E>(
         conn: c,
         buf: Vec::with_capacity(chunk),
         chunk,
-        run_id,
+        guard: RowGuard::new(run_id),
         target,
         count: 0,
-        failed: false,
     };
     f(&mut sink).map_err(Fail::Caller)?;
-    if sink.failed {
-        return Err(Fail::Writer(Error::Poisoned {
-            run_id: run_id.to_string(),
-        }));
+    if let Some(e) = sink.guard.take() {
+        return Err(Fail::Writer(e));
     }
     sink.send().map_err(Fail::Writer)?;
     Ok(sink.count)
@@ -894,31 +911,21 @@ fn staged<'s>(
 /// field straight from the row.
 struct StageSink<'s, 'a> {
     stmt: &'s mut rusqlite::Statement<'a>,
-    run_id: &'a str,
+    guard: RowGuard<'a>,
     target: &'a Target,
     table: &'static str,
     count: u64,
-    failed: Option<Error>,
 }
 
 impl<R: V2Row> RowSink<R> for StageSink<'_, '_> {
     fn push(&mut self, row: &R) -> Result<()> {
-        if self.failed.is_some() {
-            return Err(Error::Poisoned {
-                run_id: self.run_id.to_string(),
-            });
-        }
-        let r = check_row(row, self.run_id).and_then(|()| {
-            row.bind_sqlite(self.stmt)
-                .and_then(|()| self.stmt.raw_execute())
-                .map_err(|e| db_error(self.target, &format!("INSERT INTO {}", self.table), e))?;
-            self.count += 1;
-            Ok(())
-        });
-        if let Err(e) = &r {
-            self.failed = Some(clone_error(e));
-        }
-        r
+        self.guard.admit(row)?;
+        let r = row
+            .bind_sqlite(self.stmt)
+            .and_then(|()| self.stmt.raw_execute())
+            .map(|_| self.count += 1)
+            .map_err(|e| db_error(self.target, &format!("INSERT INTO {}", self.table), e));
+        self.guard.settle(r)
     }
 }
 
@@ -934,14 +941,13 @@ fn write_staged<R: V2Row, E>(
         .map_err(|e| Fail::Writer(db_error(target, &format!("INSERT INTO {}", R::TABLE), e)))?;
     let mut sink = StageSink {
         stmt: &mut stmt,
-        run_id,
+        guard: RowGuard::new(run_id),
         target,
         table: R::TABLE,
         count: 0,
-        failed: None,
     };
     f(&mut sink).map_err(Fail::Caller)?;
-    match sink.failed {
+    match sink.guard.take() {
         Some(e) => Err(Fail::Writer(e)),
         None => Ok(sink.count),
     }
