@@ -4,7 +4,9 @@
 //! marks the archive stage groups by prayer). Spec: memory must not grow with the number of
 //! marks. [`ExternalSort`] keeps at most `limit` records in memory; beyond that it sorts them,
 //! writes them as a run to an anonymous temporary file, and at the end merges every run (k-way,
-//! a binary heap) back into one ordered stream. Below the limit nothing touches the disk.
+//! a binary heap) back into one ordered stream. Below the limit nothing touches the disk. At most
+//! [`MAX_FAN_IN`] runs are kept: the next spill first merges them into one, so open files and
+//! read buffers stay bounded however many records arrive.
 //!
 //! Records are `Copy + Ord` values with a fixed-size byte encoding ([`Record`]); the encoding
 //! only has to round-trip, the order is the type's `Ord`.
@@ -29,11 +31,19 @@ pub fn records_for_budget<R>(bytes: usize) -> usize {
     (bytes / std::mem::size_of::<R>().max(1)).max(1)
 }
 
+/// Runs merged at once (open temporary files, and 64 KiB read buffers during a merge); when
+/// that many are on disk they are merged into one before the sort goes on.
+pub const MAX_FAN_IN: usize = 64;
+
+/// Read and write buffer of one run's file.
+const RUN_BUFFER: usize = 1 << 16;
+
 /// Collects records, then yields them sorted, holding at most `limit` of them in memory.
 pub struct ExternalSort<R: Record> {
     buf: Vec<R>,
     limit: usize,
     runs: Vec<File>,
+    runs_written: usize,
     len: u64,
 }
 
@@ -44,6 +54,7 @@ impl<R: Record> ExternalSort<R> {
             buf: Vec::new(),
             limit: limit.max(1),
             runs: Vec::new(),
+            runs_written: 0,
             len: 0,
         }
     }
@@ -60,7 +71,7 @@ impl<R: Record> ExternalSort<R> {
 
     /// Number of sorted runs written to temporary files so far.
     pub fn spilled_runs(&self) -> usize {
-        self.runs.len()
+        self.runs_written
     }
 
     /// Adds a record; spills a sorted run when the memory limit is reached.
@@ -75,51 +86,74 @@ impl<R: Record> ExternalSort<R> {
 
     fn spill(&mut self) -> io::Result<()> {
         self.buf.sort_unstable();
-        let mut w = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
-        let mut bytes = vec![0u8; R::SIZE];
-        for r in &self.buf {
-            r.encode(&mut bytes);
-            w.write_all(&bytes)?;
+        let run = write_run(self.buf.drain(..).map(Ok))?;
+        self.runs.push(run);
+        self.runs_written += 1;
+        if self.runs.len() >= MAX_FAN_IN {
+            let merged = merge::<R>(std::mem::take(&mut self.runs), Vec::new())?;
+            self.runs.push(write_run(merged)?);
         }
-        let mut file = w.into_inner().map_err(|e| e.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
-        self.runs.push(file);
-        self.buf.clear();
         Ok(())
     }
 
     /// Every record pushed, in order (equal records in no particular order).
     pub fn into_sorted(mut self) -> io::Result<Sorted<R>> {
         self.buf.sort_unstable();
-        if self.runs.is_empty() {
-            return Ok(Sorted::Memory(std::mem::take(&mut self.buf).into_iter()));
-        }
-        let mut sources: Vec<Run<R>> = self
-            .runs
-            .drain(..)
-            .map(|file| Run::File(BufReader::with_capacity(1 << 16, file), vec![0u8; R::SIZE]))
-            .collect();
-        sources.push(Run::Memory(std::mem::take(&mut self.buf).into_iter()));
-        let mut heap = BinaryHeap::with_capacity(sources.len());
-        for (i, s) in sources.iter_mut().enumerate() {
-            if let Some(r) = s.next_record()? {
-                heap.push(Reverse((r, i)));
-            }
-        }
-        Ok(Sorted::Merge { sources, heap })
+        merge(
+            std::mem::take(&mut self.runs),
+            std::mem::take(&mut self.buf),
+        )
     }
+}
+
+/// Writes sorted records to a new anonymous temporary file, rewound for reading.
+fn write_run<R: Record>(records: impl Iterator<Item = io::Result<R>>) -> io::Result<File> {
+    let mut w = BufWriter::with_capacity(RUN_BUFFER, tempfile::tempfile()?);
+    let mut bytes = vec![0u8; R::SIZE];
+    for r in records {
+        r?.encode(&mut bytes);
+        w.write_all(&bytes)?;
+    }
+    let mut file = w.into_inner().map_err(|e| e.into_error())?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(file)
+}
+
+/// The k-way merge of sorted `runs` and the sorted in-memory rest.
+fn merge<R: Record>(runs: Vec<File>, memory: Vec<R>) -> io::Result<Sorted<R>> {
+    if runs.is_empty() {
+        return Ok(Sorted(Inner::Memory(memory.into_iter())));
+    }
+    let mut sources: Vec<Run<R>> = runs
+        .into_iter()
+        .map(|file| {
+            Run::File(
+                BufReader::with_capacity(RUN_BUFFER, file),
+                vec![0u8; R::SIZE],
+            )
+        })
+        .collect();
+    sources.push(Run::Memory(memory.into_iter()));
+    let mut heap = BinaryHeap::with_capacity(sources.len());
+    for (i, s) in sources.iter_mut().enumerate() {
+        if let Some(r) = s.next_record()? {
+            heap.push(Reverse((r, i)));
+        }
+    }
+    Ok(Sorted(Inner::Merge { sources, heap }))
 }
 
 /// The sorted records of an [`ExternalSort`]: an iterator of `io::Result<R>` (a temporary file
 /// that cannot be read back ends the stream with its error).
-pub enum Sorted<R: Record> {
+pub struct Sorted<R: Record>(Inner<R>);
+
+enum Inner<R: Record> {
     /// Nothing was spilled: the sorted in-memory records.
     Memory(std::vec::IntoIter<R>),
-    /// A k-way merge of the spilled runs and the in-memory rest.
+    /// A k-way merge of the spilled runs and the in-memory rest; the heap holds the next record
+    /// of each source, smallest first.
     Merge {
-        /// The runs being merged.
         sources: Vec<Run<R>>,
-        /// The next record of each run, smallest first.
         heap: BinaryHeap<Reverse<(R, usize)>>,
     },
 }
@@ -128,9 +162,9 @@ impl<R: Record> Iterator for Sorted<R> {
     type Item = io::Result<R>;
 
     fn next(&mut self) -> Option<io::Result<R>> {
-        match self {
-            Sorted::Memory(it) => it.next().map(Ok),
-            Sorted::Merge { sources, heap } => {
+        match &mut self.0 {
+            Inner::Memory(it) => it.next().map(Ok),
+            Inner::Merge { sources, heap } => {
                 let Reverse((record, i)) = heap.pop()?;
                 match sources[i].next_record() {
                     Ok(Some(next)) => heap.push(Reverse((next, i))),
@@ -147,7 +181,7 @@ impl<R: Record> Iterator for Sorted<R> {
 }
 
 /// One sorted run being merged.
-pub enum Run<R: Record> {
+enum Run<R: Record> {
     /// A spilled run and its read buffer.
     File(BufReader<File>, Vec<u8>),
     /// The records still in memory.
@@ -232,6 +266,23 @@ mod tests {
             assert_eq!(spilled, 10_000 / limit, "limit {limit}");
             assert_eq!(out, expected, "limit {limit}");
         }
+    }
+
+    #[test]
+    fn open_runs_stay_bounded_however_many_spill() {
+        let mut s = ExternalSort::with_limit(1);
+        for i in 0..(3 * MAX_FAN_IN as i64 + 5) {
+            s.push(((i * 7919) as u64 % 101, i)).expect("push");
+            assert!(s.runs.len() < MAX_FAN_IN, "{} open runs", s.runs.len());
+        }
+        assert_eq!(s.spilled_runs(), 3 * MAX_FAN_IN + 5);
+        let out: Vec<_> = s
+            .into_sorted()
+            .expect("sorted")
+            .map(|r| r.expect("read"))
+            .collect();
+        assert_eq!(out.len(), 3 * MAX_FAN_IN + 5);
+        assert!(out.windows(2).all(|w| w[0] <= w[1]));
     }
 
     #[test]
