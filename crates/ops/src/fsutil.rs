@@ -24,10 +24,8 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// The path of a SQLite database's write-ahead log (`<path>-wal`).
-pub fn wal_path(db: &Path) -> PathBuf {
-    sibling_with_suffix(db, "-wal")
-}
+/// The write-ahead log beside a SQLite file: `<db>-wal`.
+pub use thywill_v1::wal_path;
 
 /// `<path><suffix>` (e.g. `thywill.db-shm`).
 pub fn sibling_with_suffix(path: &Path, suffix: &str) -> PathBuf {

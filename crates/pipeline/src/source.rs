@@ -80,14 +80,13 @@ pub(crate) fn prepare(
 
 /// Size and modification time of the v1 file and its `-wal`: equal before and after the
 /// analysis when nothing wrote to the source meanwhile (the hash and the integrity check read
-/// the file outside the snapshot's transaction).
+/// the file outside the snapshot's transaction). An empty `-wal` counts as none: opening a WAL
+/// database whose log was checkpointed away (v1 stopped cleanly) creates an empty one.
 #[derive(PartialEq, Eq)]
 struct SourceStamp([Option<(u64, std::time::SystemTime)>; 2]);
 
 impl SourceStamp {
     fn read(path: &std::path::Path) -> Result<SourceStamp, PipelineError> {
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
         let io = |p: &std::path::Path, source| {
             PipelineError::V1(thywill_v1::V1Error::Io {
                 path: p.to_path_buf(),
@@ -96,6 +95,7 @@ impl SourceStamp {
         };
         let stamp = |p: &std::path::Path| -> Result<_, PipelineError> {
             match std::fs::metadata(p) {
+                Ok(m) if m.len() == 0 => Ok(None),
                 Ok(m) => Ok(Some((m.len(), m.modified().map_err(|e| io(p, e))?))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(io(p, e)),
@@ -103,7 +103,7 @@ impl SourceStamp {
         };
         Ok(SourceStamp([
             stamp(path)?,
-            stamp(std::path::Path::new(&wal))?,
+            stamp(&thywill_v1::wal_path(path))?,
         ]))
     }
 }
@@ -261,6 +261,19 @@ mod tests {
         assert!(
             SourceStamp::read(&db).expect("stamp") != with_wal,
             "a rewrite is a change"
+        );
+    }
+
+    #[test]
+    fn an_empty_wal_is_no_wal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("v1.db");
+        std::fs::write(&db, b"first").expect("write");
+        let before = SourceStamp::read(&db).expect("stamp");
+        std::fs::write(dir.path().join("v1.db-wal"), b"").expect("wal");
+        assert!(
+            SourceStamp::read(&db).expect("stamp") == before,
+            "SQLite creates an empty -wal when it opens a WAL database"
         );
     }
 }

@@ -263,3 +263,23 @@ fn a_dry_run_leaves_nothing_behind() {
         );
     }
 }
+
+#[test]
+fn a_wal_mode_source_stopped_cleanly_migrates() {
+    // v1 in WAL mode, stopped for maintenance: its log was checkpointed away. Opening it (even
+    // read-only) creates an empty `-wal`, which is no change to the source.
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("v1.db");
+    std::fs::copy(fixture("g1-s").join("v1.db"), &v1).unwrap();
+    let conn = rusqlite::Connection::open(&v1).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    drop(conn);
+    assert!(!thywill_v1::wal_path(&v1).exists());
+    let target = TestTarget::sqlite();
+    let mut opts = options("g1-s", target.url(), Policy::Repair);
+    opts.common.v1_db = v1;
+    assert_eq!(run(&opts).outcome, "migrated");
+}

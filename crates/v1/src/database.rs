@@ -617,14 +617,19 @@ fn classify(path: &Path, table: &str, e: rusqlite::Error, waited: Duration) -> V
     }
 }
 
+/// The write-ahead log beside a SQLite file: `<db>-wal`.
+pub fn wal_path(db: &Path) -> PathBuf {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
 /// The sha256 of the source as it stands: the database file followed by its `-wal` file when one
 /// exists, hex-encoded. Used as the source fingerprint of a migration run.
 pub fn source_sha256(path: &Path) -> Result<String, V1Error> {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    for (i, p) in [path.to_path_buf(), PathBuf::from(wal)].iter().enumerate() {
+    for (i, p) in [path.to_path_buf(), wal_path(path)].iter().enumerate() {
         let mut file = match std::fs::File::open(p) {
             Ok(f) => f,
             Err(e) if i == 1 && e.kind() == std::io::ErrorKind::NotFound => break,

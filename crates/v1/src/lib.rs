@@ -20,7 +20,9 @@ mod rows;
 mod schema;
 mod value;
 
-pub use database::{source_sha256, IntegrityReport, MissingIndexEntry, OpenOptions, V1Database};
+pub use database::{
+    source_sha256, wal_path, IntegrityReport, MissingIndexEntry, OpenOptions, V1Database,
+};
 pub use error::V1Error;
 pub use rows::{
     AttributeRow, InviteRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRoleRow, UserRow, V1Row,
