@@ -253,9 +253,9 @@ pub enum DetectError {
     /// Reading the v1 snapshot failed (the error names the file and table).
     #[error(transparent)]
     V1(#[from] thywill_v1::V1Error),
-    /// A temporary file holding the marks' duplicate keys (files with more than about a million
-    /// marks) could not be written or read back.
-    #[error("temporary file for the marks' duplicate keys: {0}")]
+    /// A temporary file of the detector (the findings' texts, the small tables' resolved rows,
+    /// the marks' spilled duplicate keys) could not be written or read back.
+    #[error("cannot write or read back a temporary file of the detector (in the system temp folder, TMPDIR): {0}")]
     Spill(#[from] std::io::Error),
     /// The accounting law does not balance for a table: a bug in the detector, never bad input.
     #[error("accounting law broken for v1 table `{table}`: read {read} != written {written} + merged {merged} + deduplicated {deduplicated} + quarantined {quarantined} + not carried {not_carried} (repaired {repaired}); this is a detector bug, please report it")]
