@@ -12,18 +12,15 @@ pub fn v5(name: &str) -> u128 {
     Uuid::new_v5(&ID_NAMESPACE, name.as_bytes()).as_u128()
 }
 
-/// A v2 id as 32 lower-case hex characters. Written by hand rather than through `format!`:
-/// pass 2 formats three ids per mark, and the formatting machinery was a visible part of it.
+/// A v2 id as 32 lower-case hex characters (`hex::encode_to_slice`, not `format!`: pass 2 formats three ids per
+/// mark, and the formatting machinery was a visible part of it).
 pub fn hex_id(id: u128) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 32];
-    for (i, byte) in id.to_be_bytes().iter().enumerate() {
-        out[2 * i] = DIGITS[usize::from(byte >> 4)];
-        out[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
+    // 16 bytes always fit 32 hex digits, and hex digits are ASCII: neither step can fail.
+    match hex::encode_to_slice(id.to_be_bytes(), &mut out) {
+        Ok(()) => std::str::from_utf8(&out).map_or_else(|_| String::new(), str::to_owned),
+        Err(_) => String::new(),
     }
-    // Every byte written above is an ASCII hex digit: the validation cannot fail (and takes the
-    // ASCII fast path, unlike `from_utf8_lossy`'s chunk iterator).
-    std::str::from_utf8(&out).map_or_else(|_| String::new(), str::to_owned)
 }
 
 /// The v2 id of a name-keyed user: UUID v5 of `user:<display name>`.
