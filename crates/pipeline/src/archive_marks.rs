@@ -1,5 +1,5 @@
 //! The written marks, as the archive stage needs them: grouped by prayer, in time order, in
-//! bounded memory. Each mark becomes a 32-byte record (the v1 rowid of its prayer, its time, the
+//! bounded memory. Each mark becomes a 24-byte record (the v1 rowid of its prayer, its time, the
 //! index of its member); the records go through an external sort ([`thywill_spill`]), so a
 //! community ten times larger does not need ten times the memory. The archive stage then scans
 //! the prayers in rowid order and takes each prayer's marks off the front of the sorted stream.

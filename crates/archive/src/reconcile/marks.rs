@@ -122,11 +122,7 @@ impl MarkEntry {
     }
 
     fn row(handle: u64, row: &DbMark) -> Self {
-        let (class, t) = match row_time(row.created_at.as_deref()) {
-            RowTime::At(t) => (0, Some(t)),
-            RowTime::Day(d) => (1, d.and_hms_opt(0, 0, 0)),
-            RowTime::Unknown => (2, None),
-        };
+        let (class, t) = row_time(row.created_at.as_deref()).sort_key();
         let t = t.map(|t| t.and_utc());
         MarkEntry {
             prayer: key_of(&normalize_id(&row.prayer_id)),
