@@ -50,7 +50,9 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
         _ => None,
     };
     let archive_paths = opts.archives_v2.is_some();
-    let mut archive_marks = archive_paths.then(|| ArchiveMarks::new(&source));
+    // The marks the archives need: collected while the rows are written, or in a pass of their
+    // own when nothing is written.
+    let mut archive_marks = None;
     if let Some(run_id) = already {
         tracing::info!(%run_id, "the target already holds this source's migration: nothing to write");
         report.outcome = "already_migrated".into();
@@ -59,6 +61,7 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
             archive_marks = Some(ArchiveMarks::collect(&source)?);
         }
     } else {
+        archive_marks = archive_paths.then(|| ArchiveMarks::new(&source));
         let info = RunInfo::new(
             opts.common.v1_db.display().to_string(),
             source.sha256.clone(),
@@ -271,7 +274,8 @@ fn archives(
     marks: Option<ArchiveMarks>,
     progress: &mut Progress,
 ) -> Result<Option<ArchiveCounts>, PipelineError> {
-    let Some(root) = dest.path() else {
+    // Both are there exactly when `--archives-v2` is given.
+    let (Some(root), Some(marks)) = (dest.path(), marks) else {
         return Ok(None);
     };
     let mut stage = progress.start("archives", 0);
@@ -291,24 +295,19 @@ fn archives(
         writer.add_user(&mapping::archive_user(u, inviter))?;
         stage.inc(1);
     }
-    let mut marks = match marks {
-        Some(m) => Some(m.into_by_prayer()?),
-        None => None,
-    };
+    let mut marks = marks.into_by_prayer()?;
     db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
         let Verdict::Write(p) = plan.resolve_prayer(row) else {
             return Ok(());
         };
         let author = names.get(p.author_id.as_str()).copied().unwrap_or_default();
         let mut record = mapping::archive_prayer(&p, author);
-        if let Some(marks) = marks.as_mut() {
-            marks.take(row.rowid, |m| {
-                record.marks.push(ArchiveMark {
-                    marked_at: m.marked_at,
-                    marker_name: users[m.user as usize].display_name.clone(),
-                });
-            })?;
-        }
+        marks.take(row.rowid, |m| {
+            record.marks.push(ArchiveMark {
+                marked_at: m.marked_at,
+                marker_name: users[m.user as usize].display_name.clone(),
+            });
+        })?;
         writer.add_prayer(&record)?;
         stage.inc(1);
         Ok(())
