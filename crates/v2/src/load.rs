@@ -41,7 +41,7 @@ use diesel::{PgConnection, SqliteConnection};
 
 use crate::db::{
     db_error, dispatch, now_utc, open_sqlite, path_str, state_of, AnyConn, TargetState, V2Db,
-    APP_TABLES, RUN_ROW_KEYS,
+    APP_TABLES, BOOKKEEPING_TABLES, RUN_ROW_KEYS,
 };
 use crate::error::{Error, Result};
 use crate::rows::{run_status, MigrationRun};
@@ -468,7 +468,7 @@ impl<'db> Load<'db> {
         let started = std::time::Instant::now();
         if let AnyConn::Sqlite(c) = self.conn() {
             let r = sqlite_foreign_key_problem(c);
-            if let Some(p) = r.map_err(|e| self.err("PRAGMA foreign_key_check", e))? {
+            if let Some(p) = r.map_err(|e| self.err("checking the foreign keys", e))? {
                 return Err(Error::InvalidRow {
                     table: p.0,
                     key: p.1,
@@ -1073,21 +1073,19 @@ struct FkProblem {
     parent: String,
 }
 
-/// A row of `pragma_foreign_key_list` for one table.
+/// One foreign key of `pragma_foreign_key_list` (its first column; `width` columns in all).
 #[derive(QueryableByName)]
 struct SqliteForeignKey {
     #[diesel(sql_type = Text)]
     tbl: String,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    fk: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    seq: i64,
     #[diesel(sql_type = Text)]
     col: String,
     #[diesel(sql_type = Text)]
     parent: String,
     #[diesel(sql_type = Nullable<Text>)]
     parent_col: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    width: i64,
 }
 
 /// `text` as an SQL string literal.
@@ -1112,71 +1110,74 @@ fn sqlite_foreign_key_problem(
     c: &mut SqliteConnection,
 ) -> QueryResult<Option<(&'static str, String, String)>> {
     let keys: Vec<SqliteForeignKey> = diesel::sql_query(
-        "SELECT m.name AS tbl, f.id AS fk, f.seq AS seq, f.\"from\" AS col, \
-                f.\"table\" AS parent, f.\"to\" AS parent_col \
+        "SELECT m.name AS tbl, min(f.\"from\") AS col, f.\"table\" AS parent, \
+                min(f.\"to\") AS parent_col, count(*) AS width \
            FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
-          WHERE m.type = 'table' ORDER BY m.name, f.id, f.seq",
+          WHERE m.type = 'table' GROUP BY m.name, f.id ORDER BY m.name, f.id",
     )
     .load(c)?;
     let mut p: Option<FkProblem> = None;
     for k in &keys {
-        let several = keys
-            .iter()
-            .any(|o| o.tbl == k.tbl && o.fk == k.fk && o.seq != k.seq);
-        p = match (&k.parent_col, several) {
-            (Some(parent_col), false) => {
+        p = match (&k.parent_col, k.width) {
+            (Some(parent_col), 1) => {
                 let (child, col) = (quote(&k.tbl), quote(&k.col));
-                let (parent, parent_col) = (quote(&k.parent), quote(parent_col));
-                diesel::sql_query(format!(
-                    "SELECT {tbl} AS tbl, c.rowid AS rid, {parent_name} AS parent FROM {child} c \
-                      WHERE c.{col} = (SELECT v FROM (SELECT DISTINCT {col} AS v FROM {child} \
-                                                       WHERE {col} IS NOT NULL) \
-                                        WHERE NOT EXISTS (SELECT 1 FROM {parent} p \
-                                                           WHERE p.{parent_col} = v) \
-                                        LIMIT 1) \
-                      LIMIT 1",
-                    tbl = quote_literal(&k.tbl),
-                    parent_name = quote_literal(&k.parent),
-                ))
-                .get_result(c)
-                .optional()?
+                let missing = format!(
+                    "SELECT v FROM (SELECT DISTINCT {col} AS v FROM {child} WHERE {col} IS NOT NULL) \
+                      WHERE NOT EXISTS (SELECT 1 FROM {} p WHERE p.{} = v) LIMIT 1",
+                    quote(&k.parent),
+                    quote(parent_col)
+                );
+                let found: Option<KeyText> =
+                    diesel::sql_query(format!("SELECT CAST(v AS TEXT) AS k FROM ({missing})"))
+                        .get_result(c)
+                        .optional()?;
+                match found {
+                    // Only then the row: a second scan of a table without an index on `col`.
+                    Some(_) => diesel::sql_query(format!(
+                        "SELECT {} AS tbl, rowid AS rid, {} AS parent FROM {child} \
+                          WHERE {col} = ({missing}) LIMIT 1",
+                        quote_literal(&k.tbl),
+                        quote_literal(&k.parent),
+                    ))
+                    .get_result(c)
+                    .optional()?,
+                    None => None,
+                }
             }
-            _ if k.seq == 0 => diesel::sql_query(
+            _ => diesel::sql_query(
                 "SELECT \"table\" AS tbl, \"rowid\" AS rid, \"parent\" AS parent \
                  FROM pragma_foreign_key_check(?) LIMIT 1",
             )
             .bind::<Text, _>(&k.tbl)
             .get_result(c)
             .optional()?,
-            _ => None,
         };
         if p.is_some() {
             break;
         }
     }
     let Some(p) = p else { return Ok(None) };
+    let reason = format!("references a missing {} row (foreign key check)", p.parent);
+    let rowid = || format!("rowid {}", p.rid.unwrap_or(-1));
     let Some((table, key)) = RUN_ROW_KEYS
         .iter()
         .find(|(t, _)| *t == p.tbl)
         .map(|(t, k)| (*t, k.unwrap_or("id")))
     else {
-        return Ok(Some((
-            "migration_id_map",
-            format!("rowid {}", p.rid.unwrap_or(-1)),
-            format!("references a missing {} row", p.parent),
-        )));
+        let table = BOOKKEEPING_TABLES
+            .iter()
+            .find(|t| **t == p.tbl)
+            .copied()
+            .unwrap_or("(a table outside the v2 schema)");
+        return Ok(Some((table, rowid(), reason)));
     };
     let key = match p.rid {
         Some(rid) => diesel::sql_query(format!("SELECT {key} AS k FROM {table} WHERE rowid = ?"))
             .bind::<diesel::sql_types::BigInt, _>(rid)
             .get_result::<KeyText>(c)
             .map(|k| k.k)
-            .unwrap_or_else(|_| format!("rowid {rid}")),
+            .unwrap_or_else(|_| rowid()),
         None => "?".into(),
     };
-    Ok(Some((
-        table,
-        key,
-        format!("references a missing {} row (foreign key check)", p.parent),
-    )))
+    Ok(Some((table, key, reason)))
 }
