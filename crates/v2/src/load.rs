@@ -236,10 +236,7 @@ impl<'db> Load<'db> {
     }
 
     fn conn(&mut self) -> &mut AnyConn {
-        match &mut self.temp {
-            Some((_, c)) => c,
-            None => &mut self.db.conn,
-        }
+        conn_of(&mut self.temp, &mut self.db.conn)
     }
 
     /// Whether this dry run works in place, inside a transaction rolled back at the end.
@@ -381,11 +378,7 @@ impl<'db> Load<'db> {
         self.ensure_active()?;
         let run_id = self.run.run_id.clone();
         let target = self.db.target.clone();
-        let conn = match &mut self.temp {
-            Some((_, c)) => c,
-            None => &mut self.db.conn,
-        };
-        let r = match conn {
+        let r = match conn_of(&mut self.temp, &mut self.db.conn) {
             AnyConn::Pg(c) => write_pg::<R, E>(c, &target, &run_id, f),
             AnyConn::Sqlite(c) => match staged(c, &mut self.stage, &target, R::TABLE) {
                 Ok(Some(stage)) => write_staged::<R, E>(stage, &target, &run_id, f),
@@ -456,11 +449,7 @@ impl<'db> Load<'db> {
     fn finish(&mut self, counts_json: Option<String>) -> Result<()> {
         let mut deferred = std::mem::take(&mut self.deferred);
         if let Some(stage) = &mut self.stage {
-            let conn = match &mut self.temp {
-                Some((_, c)) => c,
-                None => &mut self.db.conn,
-            };
-            if let AnyConn::Sqlite(c) = conn {
+            if let AnyConn::Sqlite(c) = conn_of(&mut self.temp, &mut self.db.conn) {
                 stage.finish(c, &self.db.target)?;
             }
         }
@@ -614,6 +603,18 @@ impl<'db> Load<'db> {
 impl Drop for Load<'_> {
     fn drop(&mut self) {
         self.abort();
+    }
+}
+
+/// The connection a load works on: the dry run's temporary copy when there is one, else the
+/// target's (a free function so that callers can borrow other fields of the load beside it).
+fn conn_of<'a>(
+    temp: &'a mut Option<(tempfile::TempDir, AnyConn)>,
+    conn: &'a mut AnyConn,
+) -> &'a mut AnyConn {
+    match temp {
+        Some((_, c)) => c,
+        None => conn,
     }
 }
 
@@ -894,11 +895,9 @@ fn staged<'s>(
     if !stageable(table) {
         return Ok(None);
     }
-    if stage.is_none() {
-        *stage = Some(Stage::open(c, target)?);
-    }
-    let Some(s) = stage.as_mut() else {
-        return Ok(None);
+    let s = match stage {
+        Some(s) => s,
+        None => stage.insert(Stage::open(c, target)?),
     };
     Ok(if s.has_table(c, target, table)? {
         Some(s)
@@ -913,7 +912,6 @@ struct StageSink<'s, 'a> {
     stmt: &'s mut rusqlite::Statement<'a>,
     guard: RowGuard<'a>,
     target: &'a Target,
-    table: &'static str,
     count: u64,
 }
 
@@ -924,7 +922,7 @@ impl<R: V2Row> RowSink<R> for StageSink<'_, '_> {
             .bind_sqlite(self.stmt)
             .and_then(|()| self.stmt.raw_execute())
             .map(|_| self.count += 1)
-            .map_err(|e| db_error(self.target, &format!("INSERT INTO {}", self.table), e));
+            .map_err(|e| db_error(self.target, &format!("INSERT INTO {}", R::TABLE), e));
         self.guard.settle(r)
     }
 }
@@ -943,7 +941,6 @@ fn write_staged<R: V2Row, E>(
         stmt: &mut stmt,
         guard: RowGuard::new(run_id),
         target,
-        table: R::TABLE,
         count: 0,
     };
     f(&mut sink).map_err(Fail::Caller)?;
