@@ -187,12 +187,12 @@ pub(crate) fn read(
             }
             // Committed as read: nothing is kept of a settled attribute but its fold.
             Some(p) => {
-                if let (true, Some(f)) = (ctx.sink.commit(TABLE, rf), fold) {
+                if let (true, Some(f)) = (ctx.sink.commit(TABLE, &rf), fold) {
                     apply(prayers.states.extras_mut(p), f);
                 }
             }
             None => {
-                ctx.sink.commit(TABLE, rf);
+                ctx.sink.commit(TABLE, &rf);
             }
         }
         Ok(())
@@ -211,7 +211,7 @@ pub(crate) fn finish(ctx: &mut Ctx<'_>, prayers: &mut Prayers, deferred: Vec<Def
                 "its prayer is itself quarantined (see its finding); quarantined with it",
             );
         }
-        if ctx.sink.commit(TABLE, d.rf) {
+        if ctx.sink.commit(TABLE, &d.rf) {
             if let Some(f) = d.fold {
                 apply(prayers.states.extras_mut(d.prayer), f);
             }

@@ -227,7 +227,7 @@ fn check_mark(
     if !rf.items.is_empty() {
         rf.key = key_text(&m.id, m.rowid);
     }
-    if !ctx.sink.commit(TABLE, rf) {
+    if !ctx.sink.commit(TABLE, &rf) {
         skips.push(m.rowid);
     }
     Ok(())

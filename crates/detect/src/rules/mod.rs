@@ -367,7 +367,7 @@ pub(crate) struct Sink {
 
 impl Sink {
     /// Commits a row's findings; returns true when the row is written.
-    pub(crate) fn commit(&mut self, table: &'static str, rf: RowFindings) -> bool {
+    pub(crate) fn commit(&mut self, table: &'static str, rf: &RowFindings) -> bool {
         let written = rf.written();
         if written {
             *self.written.entry(table).or_insert(0) += 1;

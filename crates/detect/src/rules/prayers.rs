@@ -301,7 +301,7 @@ impl Prayers {
             if written && !rf.key.is_empty() && rf.key != hex_id(v2) {
                 renames.push((rf.key.as_str().into(), v2));
             }
-            let committed = ctx.sink.commit(TABLE, rf);
+            let committed = ctx.sink.commit(TABLE, &rf);
             debug_assert_eq!(committed, written);
         }
         renames.sort_unstable();

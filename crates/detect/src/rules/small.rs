@@ -91,7 +91,7 @@ fn roles(ctx: &mut Ctx<'_>) -> Result<(KeyIndex, Vec<Option<&'static str>>), Det
                 ),
             );
         }
-        ctx.sink.commit("role", rf);
+        ctx.sink.commit("role", &rf);
         names.push(name);
     }
     Ok((index, names))
@@ -197,7 +197,7 @@ fn grants(
     }
     let mut out = RowsWriter::new();
     for (rf, g) in pending {
-        if let (true, Some(g)) = (ctx.sink.commit(TABLE, rf), &g) {
+        if let (true, Some(g)) = (ctx.sink.commit(TABLE, &rf), &g) {
             out.push(g);
         }
     }
@@ -239,7 +239,7 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
             (Some(1), i64::from(row.used.as_bool().unwrap_or(false)))
         };
         let token = texts[0].clone().unwrap_or_default();
-        let written = ctx.sink.commit(TABLE, rf);
+        let written = ctx.sink.commit(TABLE, &rf);
         if let (true, Some(expires_at)) = (written, expires) {
             let default_created = expires_at - Duration::hours(INVITE_LIFETIME_HOURS);
             let created_at = used_at.map_or(default_created, |u| u.min(default_created));
@@ -320,7 +320,7 @@ fn sessions(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedSessi
                 ),
             );
         }
-        let written = ctx.sink.commit(TABLE, rf);
+        let written = ctx.sink.commit(TABLE, &rf);
         if let (true, Some(u), Some(c), Some(e)) = (written, user, created, expires) {
             out.push(&ResolvedSession {
                 rowid: row.rowid,

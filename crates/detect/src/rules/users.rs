@@ -649,7 +649,7 @@ impl Users {
         let mut others = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
             let inviter = e.inviter.map(|j| self.entries[j as usize].v2_id);
-            let written = ctx.sink.commit(TABLE, e.rf.clone());
+            let written = ctx.sink.commit(TABLE, &e.rf);
             if let Some(t) = targets[i] {
                 let row = if written && t == e.v2_id {
                     Ok(out.len() as u32)
