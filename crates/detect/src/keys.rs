@@ -170,21 +170,30 @@ impl KeyIndex {
         }
     }
 
+    /// The hex key recorded for entry `idx` by [`KeyIndex::insert`] or [`KeyIndex::set`] (0 when
+    /// the entry has none: only meaningful for an entry whose key is known to be hex).
+    pub(crate) fn hex_of(&self, idx: u32) -> u128 {
+        self.hex.id(idx)
+    }
+
     /// The entry a stored reference names, after normalisation.
     pub(crate) fn lookup(&self, v: &V1Value, kind: KeyKind) -> Option<u32> {
         self.get(&normalize(v, kind)?)
     }
 }
 
-/// 128-bit ids → entry index, compact: the ids and entries stored densely in insertion order,
-/// and an open-addressing table (linear probing, at most half full) of 4-byte positions into
-/// them. About 28 bytes an id, where a `HashMap<u128, u32>` takes about 56: the prayers' key set
-/// is one of the few things the detector holds per row.
+/// 128-bit ids → entry index, compact: each entry's id in a dense column indexed by entry
+/// (`ids[entry]`, 0 for an entry without one) and an open-addressing table (linear probing, at
+/// most half full) of the entries that hold their id. About 24 bytes an entry, where a
+/// `HashMap<u128, u32>` takes about 56; and the column doubles as the entries' own ids (a
+/// prayer's v2 id is its hex key, [`KeyIndex::hex_of`]): the prayers' key set is one of the few
+/// things the detector holds per row.
 #[derive(Debug, Default)]
 struct HexTable {
     slots: Vec<u32>,
-    keys: Vec<u128>,
-    vals: Vec<u32>,
+    ids: Vec<u128>,
+    /// Slots in use.
+    held: usize,
 }
 
 /// An unused slot of [`HexTable`].
@@ -207,7 +216,7 @@ impl HexTable {
             if at == EMPTY {
                 return Err(i);
             }
-            if self.keys[at as usize] == key {
+            if self.ids[at as usize] == key {
                 return Ok(i);
             }
             i = (i + 1) & mask;
@@ -218,50 +227,72 @@ impl HexTable {
         if self.slots.is_empty() {
             return None;
         }
-        let i = self.find(key).ok()?;
-        Some(self.vals[self.slots[i] as usize])
+        Some(self.slots[self.find(key).ok()?])
     }
 
+    /// The id recorded for entry `idx` (0 when it has none).
+    fn id(&self, idx: u32) -> u128 {
+        self.ids.get(idx as usize).copied().unwrap_or(0)
+    }
+
+    /// Records `key` as entry `idx`'s id, and indexes it unless another entry holds it (whose
+    /// index is returned).
     fn insert(&mut self, key: u128, idx: u32) -> Result<(), u32> {
-        if (self.keys.len() + 1) * 2 > self.slots.len() {
-            self.grow();
-        }
-        match self.find(key) {
-            Ok(i) => Err(self.vals[self.slots[i] as usize]),
-            Err(i) => {
-                self.slots[i] = self.keys.len() as u32;
-                self.keys.push(key);
-                self.vals.push(idx);
+        let slot = self.place(key, idx);
+        match self.slots[slot] {
+            EMPTY => {
+                self.slots[slot] = idx;
+                self.held += 1;
                 Ok(())
             }
+            holder => Err(holder),
         }
     }
 
+    /// Records `key` as entry `idx`'s id and makes `idx` its holder.
     fn set(&mut self, key: u128, idx: u32) {
-        if self.insert(key, idx).is_err() {
-            if let Ok(i) = self.find(key) {
-                let at = self.slots[i] as usize;
-                self.vals[at] = idx;
-            }
+        let slot = self.place(key, idx);
+        if self.slots[slot] == EMPTY {
+            self.held += 1;
         }
+        self.slots[slot] = idx;
+    }
+
+    /// Stores entry `idx`'s id (growing the table first when it would be more than half full);
+    /// returns `key`'s slot, or the empty slot where it would go.
+    fn place(&mut self, key: u128, idx: u32) -> usize {
+        let at = idx as usize;
+        if self.ids.len() <= at {
+            self.ids.resize(at + 1, 0);
+        }
+        if (self.held + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let slot = self.find(key).unwrap_or_else(|empty| empty);
+        debug_assert!(
+            matches!(self.ids[at], 0) || self.ids[at] == key || self.get(self.ids[at]) != Some(idx),
+            "entry {idx} is already indexed under another id"
+        );
+        self.ids[at] = key;
+        slot
     }
 
     fn grow(&mut self) {
         let len = (self.slots.len() * 2).max(16);
-        self.slots = vec![EMPTY; len];
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; len]);
         let mask = len - 1;
-        for (at, &key) in self.keys.iter().enumerate() {
-            let mut i = Self::home(key, mask);
+        for at in old.into_iter().filter(|&at| at != EMPTY) {
+            let mut i = Self::home(self.ids[at as usize], mask);
             while self.slots[i] != EMPTY {
                 i = (i + 1) & mask;
             }
-            self.slots[i] = at as u32;
+            self.slots[i] = at;
         }
     }
 }
 
 /// Rowid → entry index of a table read in one rowid-order scan (entry `i` is the `i`-th row
-/// read). Nothing is stored when the rowids are one contiguous range (the usual case).
+/// read), and back. Nothing is stored when the rowids are one contiguous range (the usual case).
 #[derive(Debug)]
 pub(crate) enum RowidIndex {
     /// Rowids `first .. first + len`, entry = rowid − first.
@@ -273,13 +304,14 @@ pub(crate) enum RowidIndex {
     },
     /// Ascending rowids with gaps: entry = position.
     Sorted(Vec<i64>),
-    /// (rowid, entry) sorted by rowid (a scan that did not come in rowid order).
-    Pairs(Vec<(i64, u32)>),
+    /// Rowids in scan order that are not ascending: never expected (a full scan of a rowid table
+    /// comes in rowid order), kept correct rather than fast (`get` searches linearly).
+    Unordered(Vec<i64>),
 }
 
 impl RowidIndex {
     /// The index of the rowids in scan order (entry `i` = `rowids[i]`).
-    pub(crate) fn new(rowids: Vec<i64>) -> Self {
+    pub(crate) fn new(mut rowids: Vec<i64>) -> Self {
         let first = rowids.first().copied().unwrap_or(0);
         let contiguous = rowids
             .iter()
@@ -291,16 +323,12 @@ impl RowidIndex {
                 len: rowids.len() as u32,
             };
         }
+        rowids.shrink_to_fit();
         if rowids.windows(2).all(|w| w[0] < w[1]) {
-            return RowidIndex::Sorted(rowids);
+            RowidIndex::Sorted(rowids)
+        } else {
+            RowidIndex::Unordered(rowids)
         }
-        let mut pairs: Vec<(i64, u32)> = rowids
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| (r, i as u32))
-            .collect();
-        pairs.sort_unstable();
-        RowidIndex::Pairs(pairs)
     }
 
     /// The entry of `rowid`, if it was read.
@@ -311,7 +339,15 @@ impl RowidIndex {
                 (0..i64::from(*len)).contains(&i).then_some(i as u32)
             }
             RowidIndex::Sorted(v) => v.binary_search(&rowid).ok().map(|i| i as u32),
-            RowidIndex::Pairs(v) => v.binary_search_by_key(&rowid, |p| p.0).ok().map(|i| v[i].1),
+            RowidIndex::Unordered(v) => v.iter().position(|&r| r == rowid).map(|i| i as u32),
+        }
+    }
+
+    /// The rowid of entry `idx` (which must exist).
+    pub(crate) fn rowid_of(&self, idx: u32) -> i64 {
+        match self {
+            RowidIndex::Range { first, .. } => first + i64::from(idx),
+            RowidIndex::Sorted(v) | RowidIndex::Unordered(v) => v[idx as usize],
         }
     }
 }
@@ -368,10 +404,21 @@ mod tests {
             assert_eq!(idx.insert(&k, i + 5000), Err(i));
         }
         let k7 = NormKey::Hex(7u128.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835));
-        idx.set(&k7, 42);
-        assert_eq!(idx.get(&k7), Some(42));
-        idx.set(&NormKey::Hex(1), 9);
-        assert_eq!(idx.get(&NormKey::Hex(1)), Some(9));
+        idx.set(&k7, 1042);
+        assert_eq!(idx.get(&k7), Some(1042));
+        idx.set(&NormKey::Hex(1), 9999);
+        assert_eq!(idx.get(&NormKey::Hex(1)), Some(9999));
+        assert_eq!(idx.hex_of(9999), 1);
+        assert_eq!(
+            idx.hex_of(7),
+            7u128.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+        );
+        // Every key stays reachable through the growths.
+        for i in 0..1000u32 {
+            let k =
+                NormKey::Hex(u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835));
+            assert_eq!(idx.get(&k), Some(if i == 7 { 1042 } else { i }));
+        }
         assert_eq!(idx.get(&NormKey::Hex(2)), None);
     }
 
@@ -381,6 +428,7 @@ mod tests {
             let index = RowidIndex::new(rowids.clone());
             for (i, &r) in rowids.iter().enumerate() {
                 assert_eq!(index.get(r), Some(i as u32), "{rowids:?}");
+                assert_eq!(index.rowid_of(i as u32), r, "{rowids:?}");
             }
             assert_eq!(index.get(100), None);
             assert_eq!(index.get(0), None);

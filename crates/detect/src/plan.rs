@@ -1,5 +1,6 @@
 //! The resolution plan: what pass 2 writes for every v1 row, decided once in pass 1.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDateTime;
@@ -8,11 +9,12 @@ use thywill_v1::{Generation, MarkRow, PrayerRow};
 
 use crate::findings::Findings;
 use crate::ids::hex_id;
-use crate::keys::{KeyIndex, KeyKind, RowidIndex};
-use crate::model::{Policy, TableCounts};
+use crate::keys::{KeyIndex, KeyKind, NormKey, RowidIndex};
+use crate::model::{DetectError, Policy, TableCounts};
 use crate::rules::prayers::PFate;
 use crate::rules::{marks, prayers};
-use crate::stored::StoredRows;
+use crate::stored::{StoredByEntry, StoredRows};
+use crate::time::PackedTime;
 
 /// What to do with one row in pass 2.
 #[derive(Clone, Debug, PartialEq)]
@@ -194,23 +196,29 @@ pub struct IdMapEntry {
 }
 
 /// Compact per-prayer state kept between the passes (never the text, never the marks, nothing
-/// pass 2 can re-derive from the row it is given): dense columns indexed by prayer entry (the
-/// scan order), about 34 bytes a prayer, and a sparse side map for the few prayers with folded
-/// attributes or a repaired archive path.
+/// pass 2 can re-derive from the row it is given): the key set, whose dense id column holds a
+/// hex-keyed prayer's v2 id (its key), dense columns indexed by prayer entry (the scan order),
+/// about 38 bytes a prayer in all, and sparse side maps for the few prayers whose key is not hex,
+/// with folded attributes or with a repaired archive path.
 #[derive(Debug, Default)]
 pub(crate) struct PrayerStates {
-    /// v2 id of each prayer.
-    pub(crate) v2_ids: Vec<u128>,
-    /// Resolved `created_at` (`None` while pending, or when `R-TIME` quarantined it).
-    pub(crate) created: Vec<Option<NaiveDateTime>>,
+    /// The prayers' normalised keys → entry (and each hex-keyed entry's v2 id).
+    pub(crate) keys: KeyIndex,
+    /// The v2 id of each prayer whose key is not hex (UUID v5 of its key text).
+    other_ids: HashMap<u32, u128>,
+    /// Resolved `created_at` (none while pending, or when `R-TIME` quarantined it).
+    pub(crate) created: Vec<PackedTime>,
     /// The user entry the author reference names ([`NO_ENTRY`] when it names none).
     pub(crate) authors: Vec<u32>,
     /// Where each prayer's fate stands.
     pub(crate) fates: Vec<PFate>,
     /// [`FLAGGED_COLUMN`] and [`PATH_REPAIRED`] bits.
     pub(crate) bits: Vec<u8>,
-    /// The few prayers with more to say (attributes, a re-pointed archive path).
+    /// The prayers with more to say (attributes, a re-pointed archive path) whose record may
+    /// still change: all of them until [`PrayerStates::store_extras`], the pending ones after.
     pub(crate) extras: HashMap<u32, Box<PrayerExtras>>,
+    /// The others' records, out of memory (pass 2 reads each once).
+    stored_extras: StoredByEntry<PrayerExtras>,
 }
 
 /// An author reference that names no user entry.
@@ -222,7 +230,7 @@ pub(crate) const FLAGGED_COLUMN: u8 = 1;
 pub(crate) const PATH_REPAIRED: u8 = 2;
 
 /// What a prayer's attributes fold into it, and a re-pointed archive path.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct PrayerExtras {
     /// The latest folded attribute's time.
     pub(crate) updated_at: Option<NaiveDateTime>,
@@ -236,18 +244,28 @@ pub(crate) struct PrayerExtras {
 }
 
 impl PrayerStates {
-    /// Adds a prayer; returns its entry.
+    /// Adds a prayer under its normalised key (`None`: it has none) and v2 id; returns its
+    /// entry. A key another prayer already holds keeps pointing at that prayer.
     pub(crate) fn push(
         &mut self,
+        key: Option<&NormKey>,
         v2_id: u128,
         created: Option<NaiveDateTime>,
         author: u32,
         fate: PFate,
         bits: u8,
     ) -> u32 {
-        let idx = self.v2_ids.len() as u32;
-        self.v2_ids.push(v2_id);
-        self.created.push(created);
+        let idx = self.fates.len() as u32;
+        if let Some(k) = key {
+            let _ = self.keys.insert(k, idx);
+        }
+        match key {
+            Some(NormKey::Hex(h)) => debug_assert_eq!(*h, v2_id),
+            _ => {
+                self.other_ids.insert(idx, v2_id);
+            }
+        }
+        self.created.push(PackedTime::new(created));
         self.authors.push(author);
         self.fates.push(fate);
         self.bits.push(bits);
@@ -256,22 +274,58 @@ impl PrayerStates {
 
     /// Number of prayers.
     pub(crate) fn len(&self) -> usize {
-        self.v2_ids.len()
+        self.fates.len()
     }
 
-    /// The side record of prayer `idx`, created on demand.
+    /// The v2 id of prayer `idx`.
+    pub(crate) fn v2_id(&self, idx: u32) -> u128 {
+        match self.other_ids.get(&idx) {
+            Some(&id) => id,
+            None => self.keys.hex_of(idx),
+        }
+    }
+
+    /// The resolved `created_at` of prayer `idx`.
+    pub(crate) fn created(&self, idx: u32) -> Option<NaiveDateTime> {
+        self.created[idx as usize].get()
+    }
+
+    /// The side record of prayer `idx`, created on demand (never for a stored one).
     pub(crate) fn extras_mut(&mut self, idx: u32) -> &mut PrayerExtras {
+        debug_assert!(
+            !matches!(self.stored_extras.get(idx), Ok(Some(_))),
+            "prayer {idx}'s record was already stored"
+        );
         self.extras.entry(idx).or_default()
+    }
+
+    /// Once the attributes are folded, only a pending prayer's side record can still change:
+    /// moves the others out of memory.
+    pub(crate) fn store_extras(&mut self) -> Result<(), DetectError> {
+        let (stored, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.extras)
+            .into_iter()
+            .partition(|(idx, _)| self.fates[*idx as usize] != PFate::Pending);
+        self.stored_extras = StoredByEntry::store(stored.into_iter().map(|(i, e)| (i, *e)))?;
+        self.extras = kept.into_iter().collect();
+        Ok(())
+    }
+
+    /// The side record of prayer `idx` (the default when it has none).
+    pub(crate) fn extras(&self, idx: u32) -> Result<Cow<'_, PrayerExtras>, DetectError> {
+        if let Some(e) = self.extras.get(&idx) {
+            return Ok(Cow::Borrowed(&**e));
+        }
+        Ok(Cow::Owned(self.stored_extras.get(idx)?.unwrap_or_default()))
     }
 
     /// The v2 id of prayer `idx` when it is written.
     pub(crate) fn written_v2_id(&self, idx: u32) -> Option<u128> {
-        (self.fates.get(idx as usize) == Some(&PFate::Written)).then(|| self.v2_ids[idx as usize])
+        (self.fates.get(idx as usize) == Some(&PFate::Written)).then(|| self.v2_id(idx))
     }
 }
 
-/// The written users, compact (about 100 bytes a user plus its texts): fixed-size fields per
-/// user and the texts (v1 key, display name, prayer style, archive path) in one arena; each
+/// The written users, compact (80 bytes a user plus its texts): fixed-size fields per user and
+/// the texts (v1 key, display name, prayer style, archive path) in one arena; each
 /// [`ResolvedUser`] is made when asked for. In v1 rowid order.
 #[derive(Debug, Default)]
 pub(crate) struct UserStates {
@@ -283,22 +337,35 @@ pub(crate) struct UserStates {
 struct UserState {
     rowid: i64,
     id: u128,
-    inviter: Option<u128>,
-    created_at: NaiveDateTime,
-    supporter_since: Option<NaiveDateTime>,
-    religious: &'static str,
+    /// The inviter's v2 id when [`INVITER`] is set.
+    inviter: u128,
+    created_at: PackedTime,
+    supporter_since: PackedTime,
     /// End offsets in `texts` of the key, name, prayer style and archive path (each starts
     /// where the previous one ends; the first where the previous user's path ends).
     ends: [u32; 4],
-    /// [`STYLE`], [`PATH`], [`SUPPORTER`].
+    /// Position in [`RELIGIOUS`].
+    religious: u8,
+    /// [`STYLE`], [`PATH`], [`SUPPORTER`], [`INVITER`].
     bits: u8,
 }
 
 const STYLE: u8 = 1;
 const PATH: u8 = 2;
 const SUPPORTER: u8 = 4;
+const INVITER: u8 = 8;
+
+/// The v2 domain of `religious_preference`.
+const RELIGIOUS: [&str; 3] = ["christian", "unspecified", "other"];
 
 impl UserStates {
+    /// Room for `users` more users whose texts take `text_bytes` in all (exactly: the plan
+    /// keeps them to the end).
+    pub(crate) fn reserve_exact(&mut self, users: usize, text_bytes: usize) {
+        self.rows.reserve_exact(users);
+        self.texts.reserve_exact(text_bytes);
+    }
+
     /// Adds a written user (in rowid order) from its resolved values.
     pub(crate) fn push(&mut self, u: ResolvedUserParts<'_>) {
         let mut ends = [0u32; 4];
@@ -313,14 +380,17 @@ impl UserStates {
         }
         let bits = (u.prayer_style.is_some() as u8 * STYLE)
             | (u.v1_archive_path.is_some() as u8 * PATH)
-            | (u.is_supporter as u8 * SUPPORTER);
+            | (u.is_supporter as u8 * SUPPORTER)
+            | (u.inviter.is_some() as u8 * INVITER);
+        let religious = RELIGIOUS.iter().position(|&r| r == u.religious);
+        debug_assert!(religious.is_some(), "{} is outside the domain", u.religious);
         self.rows.push(UserState {
             rowid: u.rowid,
             id: u.id,
-            inviter: u.inviter,
-            created_at: u.created_at,
-            supporter_since: u.supporter_since,
-            religious: u.religious,
+            inviter: u.inviter.unwrap_or(0),
+            created_at: PackedTime::new(Some(u.created_at)),
+            supporter_since: PackedTime::new(u.supporter_since),
+            religious: religious.unwrap_or(RELIGIOUS.len() - 1) as u8,
             ends,
             bits,
         });
@@ -370,12 +440,12 @@ impl UserStates {
             v1_key: self.text(i, 0).to_string(),
             id: hex_id(r.id),
             display_name: self.text(i, 1).to_string(),
-            created_at: r.created_at,
-            religious_preference: r.religious.to_string(),
+            created_at: r.created_at.get().unwrap_or_default(),
+            religious_preference: RELIGIOUS[r.religious as usize].to_string(),
             prayer_style: has(STYLE, 2),
-            invited_by_user_id: r.inviter.map(hex_id),
+            invited_by_user_id: (r.bits & INVITER != 0).then(|| hex_id(r.inviter)),
             is_supporter: r.bits & SUPPORTER != 0,
-            supporter_since: r.supporter_since,
+            supporter_since: r.supporter_since.get(),
             v1_archive_path: has(PATH, 3),
         }
     }
@@ -417,7 +487,6 @@ pub struct Plan {
     pub(crate) user_keys: KeyIndex,
     /// Per user entry (index of `user_keys`): the v2 id of the account it ends in, if written.
     pub(crate) user_target: Vec<Option<u128>>,
-    pub(crate) prayer_keys: KeyIndex,
     pub(crate) prayers: PrayerStates,
     pub(crate) prayer_rowids: RowidIndex,
     /// Rowids of the marks not written, sorted.
@@ -464,11 +533,12 @@ impl Plan {
         self.user_target.get(idx as usize).copied().flatten()
     }
 
-    /// What to write for a v1 prayer row in pass 2.
-    pub fn resolve_prayer(&self, row: &PrayerRow) -> Verdict<ResolvedPrayer> {
+    /// What to write for a v1 prayer row in pass 2. Fails only when the plan's temporary file
+    /// (the folded attributes of the prayers that have some) cannot be read back.
+    pub fn resolve_prayer(&self, row: &PrayerRow) -> Result<Verdict<ResolvedPrayer>, DetectError> {
         match self.prayer_rowids.get(row.rowid) {
             Some(i) if self.prayers.written_v2_id(i).is_some() => prayers::resolve(self, i, row),
-            _ => Verdict::Skip,
+            _ => Ok(Verdict::Skip),
         }
     }
 

@@ -8,9 +8,10 @@ use thywill_spill::{ExternalSort, Sorted};
 /// A still-written mark's identity hash and rowid (16 bytes per mark).
 pub(crate) type DupKey = (u64, i64);
 
-/// Keys held in memory before a sorted run is spilled: 16 MiB. The M dataset (~534k marks)
-/// stays in memory; memory stays the same however many marks a file has.
-pub(crate) const SPILL_AT: usize = 1 << 20;
+/// Keys held in memory before a sorted run is spilled: 8 MiB. Memory stays the same however
+/// many marks a file has; M (~532k keys) spills one run, L (5.3 M) ten. At 16 MiB M spilled
+/// none, but L held 8 MiB more at its peak for no gain in time (`crates/detect/README.md`).
+pub(crate) const SPILL_AT: usize = 1 << 19;
 
 /// The duplicate keys of a scan, bounded in memory (see the module doc).
 pub(crate) struct DupKeys(ExternalSort<DupKey>);

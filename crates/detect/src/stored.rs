@@ -1,6 +1,8 @@
-//! The resolved rows of the small tables (grants, invites, sessions), kept out of memory between
-//! the passes: written as JSON lines to an anonymous temporary file as they are decided, read
-//! back in order when pass 2 walks them. Memory does not grow with the number of rows.
+//! Rows kept out of memory between the passes: written as JSON lines to an anonymous temporary
+//! file as they are decided, read back in order when pass 2 walks them ([`StoredRows`]: the
+//! resolved rows of the small tables: grants, invites, sessions), or one at a time by entry
+//! ([`StoredByEntry`]: the prayers' folded attributes). Memory does not grow with the rows'
+//! size.
 
 use std::fmt;
 use std::fs::File;
@@ -18,6 +20,9 @@ use crate::model::DetectError;
 pub(crate) struct RowsWriter<T> {
     out: Option<BufWriter<File>>,
     len: usize,
+    /// Bytes written so far (where the next row starts).
+    end: u64,
+    line: Vec<u8>,
     error: Option<io::Error>,
     _rows: PhantomData<T>,
 }
@@ -28,31 +33,43 @@ impl<T: Serialize> RowsWriter<T> {
         RowsWriter {
             out: None,
             len: 0,
+            end: 0,
+            line: Vec::new(),
             error: None,
             _rows: PhantomData,
         }
     }
 
-    /// Adds one row.
-    pub(crate) fn push(&mut self, row: &T) {
+    /// Adds one row; returns where it starts in the file.
+    pub(crate) fn push(&mut self, row: &T) -> u64 {
+        let start = self.end;
         self.len += 1;
         if self.error.is_some() {
-            return;
+            return start;
         }
         if self.out.is_none() {
             match tempfile::tempfile() {
                 Ok(f) => self.out = Some(BufWriter::new(f)),
-                Err(e) => return self.error = Some(e),
+                Err(e) => {
+                    self.error = Some(e);
+                    return start;
+                }
             }
         }
         if let Some(out) = self.out.as_mut() {
-            let written = serde_json::to_writer(&mut *out, row)
+            self.line.clear();
+            let written = serde_json::to_writer(&mut self.line, row)
                 .map_err(io::Error::from)
-                .and_then(|()| out.write_all(b"\n"));
-            if let Err(e) = written {
-                self.error = Some(e);
+                .and_then(|()| {
+                    self.line.push(b'\n');
+                    out.write_all(&self.line)
+                });
+            match written {
+                Ok(()) => self.end += self.line.len() as u64,
+                Err(e) => self.error = Some(e),
             }
         }
+        start
     }
 
     /// Flushes the rows.
@@ -67,6 +84,7 @@ impl<T: Serialize> RowsWriter<T> {
         Ok(StoredRows {
             file,
             len: self.len,
+            end: self.end,
             _rows: PhantomData,
         })
     }
@@ -77,6 +95,8 @@ impl<T: Serialize> RowsWriter<T> {
 pub struct StoredRows<T> {
     file: Option<File>,
     len: usize,
+    /// Size of the file.
+    end: u64,
     _rows: PhantomData<T>,
 }
 
@@ -101,6 +121,72 @@ impl<T: DeserializeOwned> StoredRows<T> {
             Some(row) => row.map_err(|e| DetectError::Spill(e.into())),
             None => Err(DetectError::Spill(io::ErrorKind::UnexpectedEof.into())),
         })
+    }
+}
+
+impl<T: DeserializeOwned> StoredRows<T> {
+    /// The row stored at `start .. end` of the file (as [`RowsWriter::push`] placed it).
+    fn read_range(&self, start: u64, end: u64) -> Result<T, DetectError> {
+        let Some(file) = self.file.as_ref() else {
+            return Err(DetectError::Spill(io::ErrorKind::UnexpectedEof.into()));
+        };
+        let mut buf = vec![0u8; end.saturating_sub(start) as usize];
+        file.read_exact_at(&mut buf, start)?;
+        serde_json::from_slice(&buf).map_err(|e| DetectError::Spill(e.into()))
+    }
+}
+
+/// Rows of some entries (e.g. prayers) stored by entry: the rows in a temporary file
+/// ([`StoredRows`]), and in memory only (entry, where its row starts), 12 bytes a row.
+pub(crate) struct StoredByEntry<T> {
+    rows: StoredRows<T>,
+    starts: Vec<(u32, u64)>,
+}
+
+impl<T: Serialize + DeserializeOwned> StoredByEntry<T> {
+    /// Stores `rows` (entry, row), in any order.
+    pub(crate) fn store(
+        rows: impl IntoIterator<Item = (u32, T)>,
+    ) -> Result<StoredByEntry<T>, DetectError> {
+        let mut rows: Vec<(u32, T)> = rows.into_iter().collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        let mut w = RowsWriter::new();
+        let starts = rows.iter().map(|(e, row)| (*e, w.push(row))).collect();
+        Ok(StoredByEntry {
+            rows: w.finish()?,
+            starts,
+        })
+    }
+
+    /// The row of `entry`, if one was stored (one positioned read).
+    pub(crate) fn get(&self, entry: u32) -> Result<Option<T>, DetectError> {
+        let Ok(i) = self.starts.binary_search_by_key(&entry, |s| s.0) else {
+            return Ok(None);
+        };
+        let end = self.starts.get(i + 1).map_or(self.rows.end, |s| s.1);
+        self.rows.read_range(self.starts[i].1, end).map(Some)
+    }
+}
+
+impl<T> Default for StoredByEntry<T> {
+    fn default() -> Self {
+        StoredByEntry {
+            rows: StoredRows {
+                file: None,
+                len: 0,
+                end: 0,
+                _rows: PhantomData,
+            },
+            starts: Vec::new(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for StoredByEntry<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredByEntry")
+            .field("len", &self.starts.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -146,5 +232,22 @@ mod tests {
         }
         let empty: StoredRows<u32> = RowsWriter::new().finish().expect("empty");
         assert_eq!(empty.iter().count(), 0);
+    }
+
+    #[test]
+    fn rows_by_entry_come_back_by_entry() {
+        let rows = [
+            (9u32, "nine\n".to_string()),
+            (2, "two".into()),
+            (5, String::new()),
+        ];
+        let stored = StoredByEntry::store(rows.clone()).expect("store");
+        for (e, row) in rows {
+            assert_eq!(stored.get(e).expect("read"), Some(row));
+        }
+        assert_eq!(stored.get(3).expect("read"), None);
+        assert_eq!(stored.get(10).expect("read"), None);
+        let empty = StoredByEntry::<String>::default();
+        assert_eq!(empty.get(0).expect("read"), None);
     }
 }

@@ -18,6 +18,29 @@ pub struct ParsedTime {
     pub canonical: bool,
 }
 
+/// An optional instant in 8 bytes (microseconds since the epoch, `i64::MIN` for none), for the
+/// per-row state the detector keeps in memory (an `Option<NaiveDateTime>` takes 16). Every
+/// instant the parser makes has microsecond precision and fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PackedTime(i64);
+
+impl PackedTime {
+    /// No instant.
+    pub(crate) const NONE: PackedTime = PackedTime(i64::MIN);
+
+    /// Packs an instant (sub-microsecond digits, which the parser never makes, are dropped).
+    pub(crate) fn new(at: Option<NaiveDateTime>) -> Self {
+        at.map_or(Self::NONE, |t| PackedTime(t.and_utc().timestamp_micros()))
+    }
+
+    /// The instant.
+    pub(crate) fn get(self) -> Option<NaiveDateTime> {
+        (self != Self::NONE)
+            .then(|| chrono::DateTime::from_timestamp_micros(self.0).map(|d| d.naive_utc()))
+            .flatten()
+    }
+}
+
 /// Epoch values at or above this magnitude are milliseconds, below it seconds (1e11 seconds is
 /// the year 5138; 1e11 milliseconds is 1973).
 const MILLIS_THRESHOLD: f64 = 1e11;
@@ -359,6 +382,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn packed_times_round_trip(secs in -8_000_000_000_000i64..8_000_000_000_000, micros in 0u32..1_000_000) {
+            let at = chrono::DateTime::from_timestamp(secs, micros * 1000).unwrap().naive_utc();
+            prop_assert_eq!(PackedTime::new(Some(at)).get(), Some(at));
+        }
+
         #[test]
         fn canonical_values_round_trip(secs in 0i64..253_402_300_799, micros in 0u32..1_000_000) {
             let at = chrono::DateTime::from_timestamp(secs, micros * 1000).unwrap().naive_utc();

@@ -33,7 +33,7 @@ fn pass_two_writes_exactly_what_the_law_counts() {
             assert_eq!(plan.users().len() as u64, plan.counts()["user"].written);
             let mut prayers = std::collections::HashSet::new();
             db.for_each::<PrayerRow, thywill_v1::V1Error, _>(|row| {
-                if let Verdict::Write(p) = plan.resolve_prayer(&row) {
+                if let Verdict::Write(p) = plan.resolve_prayer(&row).expect("resolve") {
                     assert!(users.contains(&p.author_id), "{g}: author written");
                     assert!(p.is_answered || (p.answered_at.is_none() && p.testimony.is_none()));
                     assert!(p.updated_at >= p.created_at);
@@ -173,7 +173,7 @@ fn real_data_facts_hold() {
     assert!(rules("prayer_attributes").is_empty());
     let db = V1Database::open(&path).unwrap();
     let prayer: Vec<PrayerRow> = db.read_all().unwrap();
-    let Verdict::Write(p) = plan.resolve_prayer(&prayer[0]) else {
+    let Verdict::Write(p) = plan.resolve_prayer(&prayer[0]).expect("resolve") else {
         panic!("prayer written")
     };
     assert!(p.is_answered);
@@ -269,7 +269,7 @@ fn marks_group_by_their_resolved_prayer_whatever_the_spelling_of_prayer_id() {
     let db = V1Database::open(&path).unwrap();
     let rows: Vec<PrayerRow> = db.read_all().unwrap();
     let row = rows.iter().find(|r| r.id == V1Value::text(&q)).unwrap();
-    let Verdict::Write(pr) = plan.resolve_prayer(row) else {
+    let Verdict::Write(pr) = plan.resolve_prayer(row).expect("resolve") else {
         panic!("the prayer is written with evidence")
     };
     assert_eq!(pr.created_at.to_string(), "2025-06-20 10:00:00");

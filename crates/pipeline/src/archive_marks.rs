@@ -119,7 +119,7 @@ impl ArchiveMarks {
         source
             .db
             .for_each_ref::<PrayerRow, PipelineError, _>(|row| {
-                if let Verdict::Write(p) = source.plan.resolve_prayer(row) {
+                if let Verdict::Write(p) = source.plan.resolve_prayer(row)? {
                     out.note_prayer(&p, row.rowid);
                 }
                 Ok(())

@@ -136,7 +136,7 @@ fn write_rows(
     let prayers = load.write::<Prayer, PipelineError>(|sink| {
         let (flags, mut notes) = (&mut flags, archive_marks.as_deref_mut());
         stream_v1("prayer", db, sink, stage, move |row: &PrayerRow| {
-            let Verdict::Write(p) = plan.resolve_prayer(row) else {
+            let Verdict::Write(p) = plan.resolve_prayer(row)? else {
                 return Ok(None);
             };
             if let Some(f) = &p.flag {
@@ -297,7 +297,7 @@ fn archives(
     }
     let mut marks = marks.into_by_prayer()?;
     db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
-        let Verdict::Write(p) = plan.resolve_prayer(row) else {
+        let Verdict::Write(p) = plan.resolve_prayer(row)? else {
             return Ok(());
         };
         let author = names.get(p.author_id.as_str()).copied().unwrap_or_default();

@@ -161,7 +161,7 @@ pub(crate) fn read(
             Parent::Found(t) => Some(t),
             _ => None,
         };
-        let parent = resolve_parent(&prayers.index, KeyKind::Hex, &row.prayer_id, |i| {
+        let parent = resolve_parent(&prayers.states.keys, KeyKind::Hex, &row.prayer_id, |i| {
             (!prayers.is_skipped(i)).then_some(i)
         });
         let prayer = require_parent(&mut rf, "prayer", parent);

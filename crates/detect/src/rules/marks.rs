@@ -80,7 +80,7 @@ pub(crate) fn stream(
     let mut paths = CleanPathMemo::default();
     let n = db.for_each_ref::<MarkRow, DetectError, _>(|m| {
         let seen = Seen {
-            prayer: prayer_memo.lookup(&prayers.index, KeyKind::Hex, &m.prayer_id),
+            prayer: prayer_memo.lookup(&prayers.states.keys, KeyKind::Hex, &m.prayer_id),
             user: user_memo.lookup(&users.index, users.kind, &m.user),
             parsed: time::parse_value(&m.created_at),
         };
@@ -99,13 +99,13 @@ pub(crate) fn stream(
     })?;
     // Every mark has been seen: the pending prayers they belong to can be settled now.
     for m in &deferred {
-        if let Some(p) = prayers.index.lookup(&m.prayer_id, KeyKind::Hex) {
+        if let Some(p) = prayers.states.keys.lookup(&m.prayer_id, KeyKind::Hex) {
             prayers.settle_pending(p);
         }
     }
     for m in &deferred {
         let seen = Seen {
-            prayer: lookup(&prayers.index, KeyKind::Hex, &m.prayer_id),
+            prayer: lookup(&prayers.states.keys, KeyKind::Hex, &m.prayer_id),
             user: lookup(&users.index, users.kind, &m.user),
             parsed: time::parse_value(&m.created_at),
         };
@@ -138,7 +138,7 @@ type Identity = (u32, u128, NaiveDateTime);
 /// The identity of a mark that passed every per-row rule, computed from the row alone (the same
 /// values [`check_mark`] resolved): used to confirm hash-equal candidates exactly.
 fn identity(policy: Policy, users: &Users, prayers: &Prayers, row: &MarkRow) -> Option<Identity> {
-    let p = prayers.index.lookup(&row.prayer_id, KeyKind::Hex)?;
+    let p = prayers.states.keys.lookup(&row.prayer_id, KeyKind::Hex)?;
     let u = users.entry_of(&row.user).and_then(|e| users.target(e))?;
     Some((p, u, mark_time(policy, row)?))
 }
@@ -290,7 +290,8 @@ fn deduplicate(
 /// Pass 2: the v2 mark for a row the plan does not skip.
 pub(crate) fn resolve(plan: &Plan, row: &MarkRow) -> Verdict<ResolvedMark> {
     let prayer = plan
-        .prayer_keys
+        .prayers
+        .keys
         .lookup(&row.prayer_id, KeyKind::Hex)
         .and_then(|i| plan.prayers.written_v2_id(i));
     let user = plan.user_ref(&row.user);

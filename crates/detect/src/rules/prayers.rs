@@ -13,14 +13,14 @@ use super::{
     time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
 use crate::ids::{hex_id, v5};
-use crate::keys::{normalize, KeyIndex, KeyKind, NormKey, RowidIndex};
+use crate::keys::{normalize, KeyKind, NormKey, RowidIndex};
 use crate::model::{Decision, DetectError, RuleId};
 use crate::plan::{
-    Plan, PrayerExtras, PrayerStates, ResolvedFlag, ResolvedPrayer, Verdict, FLAGGED_COLUMN,
-    NO_ENTRY, PATH_REPAIRED,
+    Plan, PrayerStates, ResolvedFlag, ResolvedPrayer, Verdict, FLAGGED_COLUMN, NO_ENTRY,
+    PATH_REPAIRED,
 };
 use crate::text::parse_lower_hex32;
-use crate::time;
+use crate::time::{self, PackedTime};
 
 /// The v1 table name.
 pub(crate) const TABLE: &str = "prayer";
@@ -42,9 +42,8 @@ pub(crate) enum PFate {
 
 /// Compact state of every prayer between the passes, and what pass 1 alone needs.
 pub(crate) struct Prayers {
-    pub(crate) index: KeyIndex,
     pub(crate) states: PrayerStates,
-    rowids: Vec<i64>,
+    rowids: RowidIndex,
     author_refs: HashMap<u32, V1Value>,
     rfs: HashMap<u32, RowFindings>,
     raw_created: HashMap<u32, V1Value>,
@@ -97,9 +96,8 @@ impl Prayers {
     pub(crate) fn read(ctx: &mut Ctx<'_>, users: &mut Users) -> Result<Prayers, DetectError> {
         let has_audience = ctx.db.schema().has_column(TABLE, "target_audience");
         let mut p = Prayers {
-            index: KeyIndex::default(),
             states: PrayerStates::default(),
-            rowids: Vec::new(),
+            rowids: RowidIndex::new(Vec::new()),
             author_refs: HashMap::new(),
             rfs: HashMap::new(),
             raw_created: HashMap::new(),
@@ -107,14 +105,12 @@ impl Prayers {
         };
         let policy = ctx.policy;
         let files = ctx.opts.archive_files;
+        let mut rowids = Vec::new();
         let n = ctx.db.for_each_ref::<PrayerRow, DetectError, _>(|row| {
             let idx = p.states.len() as u32;
             let key = key_text(&row.id, row.rowid);
             let mut rf = RowFindings::new(row.rowid, key.clone());
             let norm = normalize(&row.id, KeyKind::Hex);
-            if let Some(nk) = &norm {
-                let _ = p.index.insert(nk, idx);
-            }
             check_utf8_only(
                 &mut rf,
                 &[
@@ -190,11 +186,11 @@ impl Prayers {
                 bits |= PATH_REPAIRED;
             }
             let v2_id = prayer_v2_id(norm.as_ref(), &key);
-            p.states.push(v2_id, created, author.unwrap_or(NO_ENTRY), fate, bits);
+            p.states.push(norm.as_ref(), v2_id, created, author.unwrap_or(NO_ENTRY), fate, bits);
             if path_repaired {
                 p.states.extras_mut(idx).archive_path = archive_path.map(Into::into);
             }
-            p.rowids.push(row.rowid);
+            rowids.push(row.rowid);
             // A canonical lower-case hex key is its own v2 id text (no string built to compare).
             let canonical_key = matches!(&row.id, V1Value::Text(b) if parse_lower_hex32(b).is_some());
             if !rf.items.is_empty()
@@ -204,14 +200,15 @@ impl Prayers {
             }
             Ok(())
         })?;
+        p.rowids = RowidIndex::new(rowids);
         ctx.sink.count_read(TABLE, n);
         Ok(p)
     }
 
     /// The row findings of prayer `idx` (created on demand from its v2 id).
     fn rf(&mut self, idx: u32) -> &mut RowFindings {
-        let rowid = self.rowids[idx as usize];
-        let key = hex_id(self.states.v2_ids[idx as usize]);
+        let rowid = self.rowids.rowid_of(idx);
+        let key = hex_id(self.states.v2_id(idx));
         self.rfs
             .entry(idx)
             .or_insert_with(|| RowFindings::new(rowid, key))
@@ -263,7 +260,7 @@ impl Prayers {
         let outcome = time_from_evidence(rf, "created_at", &raw, evidence);
         match outcome {
             TimeOutcome::At(t) => {
-                self.states.created[idx as usize] = Some(t);
+                self.states.created[idx as usize] = PackedTime::new(Some(t));
                 self.states.fates[idx as usize] = PFate::Written;
             }
             _ => self.states.fates[idx as usize] = PFate::Skipped,
@@ -290,14 +287,14 @@ impl Prayers {
     pub(crate) fn commit(&mut self, ctx: &mut Ctx<'_>) -> Vec<(Box<str>, u128)> {
         let mut renames = Vec::new();
         for idx in 0..self.states.len() as u32 {
-            let rowid = self.rowids[idx as usize];
+            let rowid = self.rowids.rowid_of(idx);
             self.settle_pending(idx);
             let written = self.is_written(idx);
             let rf = self
                 .rfs
                 .remove(&idx)
                 .unwrap_or_else(|| RowFindings::new(rowid, String::new()));
-            let v2 = self.states.v2_ids[idx as usize];
+            let v2 = self.states.v2_id(idx);
             if written && !rf.key.is_empty() && rf.key != hex_id(v2) {
                 renames.push((rf.key.as_str().into(), v2));
             }
@@ -308,9 +305,9 @@ impl Prayers {
         renames
     }
 
-    /// The plan's part: key set, compact states and rowid index.
-    pub(crate) fn into_plan_parts(self) -> (KeyIndex, PrayerStates, RowidIndex) {
-        (self.index, self.states, RowidIndex::new(self.rowids))
+    /// The plan's part: compact states (with the key set) and rowid index.
+    pub(crate) fn into_plan_parts(self) -> (PrayerStates, RowidIndex) {
+        (self.states, self.rowids)
     }
 }
 
@@ -322,18 +319,21 @@ impl Users {
 }
 
 /// Pass 2: the v2 prayer for a row the plan writes (prayer entry `idx`).
-pub(crate) fn resolve(plan: &Plan, idx: u32, row: &PrayerRow) -> Verdict<ResolvedPrayer> {
+pub(crate) fn resolve(
+    plan: &Plan,
+    idx: u32,
+    row: &PrayerRow,
+) -> Result<Verdict<ResolvedPrayer>, DetectError> {
     let states = &plan.prayers;
     let i = idx as usize;
     let author = states
         .authors
         .get(i)
         .and_then(|&a| plan.user_target.get(a as usize).copied().flatten());
-    let (Some(author), Some(created_at)) = (author, states.created[i]) else {
-        return Verdict::Skip;
+    let (Some(author), Some(created_at)) = (author, states.created(idx)) else {
+        return Ok(Verdict::Skip);
     };
-    let none = PrayerExtras::default();
-    let extras = states.extras.get(&idx).map_or(&none, |e| &**e);
+    let extras = states.extras(idx)?;
     let bits = states.bits[i];
     let answered_at = extras.answer_date.or(extras.answered);
     let is_answered = answered_at.is_some();
@@ -347,8 +347,8 @@ pub(crate) fn resolve(plan: &Plan, idx: u32, row: &PrayerRow) -> Verdict<Resolve
     } else {
         carried_path(&row.text_file_path)
     };
-    Verdict::Write(ResolvedPrayer {
-        id: hex_id(states.v2_ids[i]),
+    Ok(Verdict::Write(ResolvedPrayer {
+        id: hex_id(states.v2_id(idx)),
         author_id: hex_id(author),
         text: v2_text(&row.text),
         generated_prayer: lossy(&row.generated_prayer),
@@ -366,5 +366,5 @@ pub(crate) fn resolve(plan: &Plan, idx: u32, row: &PrayerRow) -> Verdict<Resolve
         },
         flag,
         v1_archive_path,
-    })
+    }))
 }

@@ -107,11 +107,9 @@ impl Users {
                 .map(|m| m.rowid)
                 .collect(),
         };
-        let rows: Vec<UserRow> = ctx.db.read_all()?;
-        ctx.sink.count_read(TABLE, rows.len() as u64);
         let mut users = Users {
             kind,
-            entries: Vec::with_capacity(rows.len()),
+            entries: Vec::new(),
             index: KeyIndex::default(),
             collisions: Vec::new(),
             min_activity: HashMap::new(),
@@ -119,7 +117,9 @@ impl Users {
             created_written: HashMap::new(),
         };
         let known_id = parse_hex32(KNOWN_CORRUPTED_USER_ID).map(NormKey::Hex);
-        for row in rows {
+        // Streamed: only each row's entry is kept (the whole rows of a large file are not).
+        let db = ctx.db;
+        let n = db.for_each::<UserRow, DetectError, _>(|row| {
             let idx = users.entries.len() as u32;
             let key_val = match kind {
                 KeyKind::Hex => &row.id,
@@ -322,7 +322,9 @@ impl Users {
                 inviter: None,
                 v2_id: 0,
             });
-        }
+            Ok(())
+        })?;
+        ctx.sink.count_read(TABLE, n);
         Ok(users)
     }
 
@@ -644,6 +646,17 @@ impl Users {
             .filter_map(|e| Some((e.v2_id, e.created?)))
             .collect();
         let mut out = UserStates::default();
+        let written = self.entries.iter().filter(|e| e.fate == Fate::Written);
+        let text_bytes = written
+            .clone()
+            .map(|e| {
+                e.rf.key.len()
+                    + e.name.len()
+                    + e.prayer_style.as_ref().map_or(0, String::len)
+                    + e.archive_path.as_ref().map_or(0, String::len)
+            })
+            .sum();
+        out.reserve_exact(written.count(), text_bytes);
         // Id-map rows as (entry, row): `Ok(i)` is written user `out[i]`, `Err(j)` is `others[j]`.
         let mut rows: Vec<(u32, Result<u32, u32>)> = Vec::new();
         let mut others = Vec::new();
