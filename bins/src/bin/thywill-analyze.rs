@@ -27,6 +27,7 @@ mod common_args;
 use common_args::CommonArgs;
 
 fn main() -> ExitCode {
+    thywill_pipeline::tune_allocator();
     let cli = Cli::parse();
     cli.log.init();
     finish(run(cli))

@@ -90,6 +90,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    thywill_pipeline::tune_allocator();
     let cli = Cli::parse();
     cli.log.init();
     finish(run(cli))

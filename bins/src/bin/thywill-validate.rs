@@ -88,6 +88,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
 }
 
 fn main() -> std::process::ExitCode {
+    thywill_pipeline::tune_allocator();
     let cli = Cli::parse();
     cli.log.init();
     finish(run(cli))

@@ -19,6 +19,7 @@ use thywill_pipeline::{
 };
 
 fn main() {
+    thywill_pipeline::tune_allocator();
     let size = size_from_env();
     let root = cache_root(env!("CARGO_MANIFEST_DIR"));
     let dir = standard_dataset(&root, Generation::G1, size).expect("dataset");

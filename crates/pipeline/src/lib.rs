@@ -28,6 +28,25 @@ pub use progress::{Progress, ProgressMode, StageTiming};
 pub use reconcile::reconcile_input;
 pub use report::Report;
 
+/// Makes the C allocator hand large freed buffers back to the system at once: every allocation
+/// of 256 KiB or more gets its own mapping, unmapped when freed. glibc otherwise raises that
+/// threshold as large buffers are freed (up to 32 MiB), after which the per-row state, sort
+/// buffers and batches of the stages come from a heap that keeps what they free: on L that
+/// was ~18 MiB of peak resident memory that held nothing (`docs/decisions.md` §14). Call it
+/// once, first thing in `main`; a no-op where the C library is not glibc.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const MMAP_THRESHOLD: libc::c_int = 256 * 1024;
+        // SAFETY: mallopt only changes allocator parameters; it is called before any thread
+        // is started.
+        let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
+        if ok != 1 {
+            tracing::debug!("mallopt(M_MMAP_THRESHOLD) refused; the allocator keeps its default");
+        }
+    }
+}
+
 /// The tool version written into reports and `migration_runs`.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
