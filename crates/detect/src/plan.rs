@@ -302,11 +302,17 @@ impl PrayerStates {
     /// Once the attributes are folded, only a pending prayer's side record can still change:
     /// moves the others out of memory.
     pub(crate) fn store_extras(&mut self) -> Result<(), DetectError> {
-        let (stored, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.extras)
-            .into_iter()
-            .partition(|(idx, _)| self.fates[*idx as usize] != PFate::Pending);
-        self.stored_extras = StoredByEntry::store(stored.into_iter().map(|(i, e)| (i, *e)))?;
-        self.extras = kept.into_iter().collect();
+        let mut stored = Vec::new();
+        let mut kept = HashMap::new();
+        for (idx, e) in std::mem::take(&mut self.extras) {
+            if self.fates[idx as usize] == PFate::Pending {
+                kept.insert(idx, e);
+            } else {
+                stored.push((idx, *e));
+            }
+        }
+        self.stored_extras = StoredByEntry::store(stored)?;
+        self.extras = kept;
         Ok(())
     }
 

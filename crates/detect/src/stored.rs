@@ -144,11 +144,8 @@ pub(crate) struct StoredByEntry<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> StoredByEntry<T> {
-    /// Stores `rows` (entry, row), in any order.
-    pub(crate) fn store(
-        rows: impl IntoIterator<Item = (u32, T)>,
-    ) -> Result<StoredByEntry<T>, DetectError> {
-        let mut rows: Vec<(u32, T)> = rows.into_iter().collect();
+    /// Stores `rows` (entry, row), in any order (sorted in place, not copied).
+    pub(crate) fn store(mut rows: Vec<(u32, T)>) -> Result<StoredByEntry<T>, DetectError> {
         rows.sort_unstable_by_key(|r| r.0);
         let mut w = RowsWriter::new();
         let starts = rows.iter().map(|(e, row)| (*e, w.push(row))).collect();
@@ -241,7 +238,7 @@ mod tests {
             (2, "two".into()),
             (5, String::new()),
         ];
-        let stored = StoredByEntry::store(rows.clone()).expect("store");
+        let stored = StoredByEntry::store(rows.to_vec()).expect("store");
         for (e, row) in rows {
             assert_eq!(stored.get(e).expect("read"), Some(row));
         }
