@@ -308,7 +308,7 @@ impl PrayerStates {
             if self.fates[idx as usize] == PFate::Pending {
                 kept.insert(idx, e);
             } else {
-                stored.push((idx, *e));
+                stored.push((idx, e));
             }
         }
         self.stored_extras = StoredByEntry::store(stored)?;

@@ -4,6 +4,7 @@
 //! ([`StoredByEntry`]: the prayers' folded attributes). Memory does not grow with the rows'
 //! size.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -144,11 +145,17 @@ pub(crate) struct StoredByEntry<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> StoredByEntry<T> {
-    /// Stores `rows` (entry, row), in any order (sorted in place, not copied).
-    pub(crate) fn store(mut rows: Vec<(u32, T)>) -> Result<StoredByEntry<T>, DetectError> {
+    /// Stores `rows` (entry, row or a box of it), in any order: sorted in place, not copied,
+    /// and each row freed as soon as it is written.
+    pub(crate) fn store<R: Borrow<T>>(
+        mut rows: Vec<(u32, R)>,
+    ) -> Result<StoredByEntry<T>, DetectError> {
         rows.sort_unstable_by_key(|r| r.0);
         let mut w = RowsWriter::new();
-        let starts = rows.iter().map(|(e, row)| (*e, w.push(row))).collect();
+        let starts = rows
+            .into_iter()
+            .map(|(e, row)| (e, w.push(row.borrow())))
+            .collect();
         Ok(StoredByEntry {
             rows: w.finish()?,
             starts,
