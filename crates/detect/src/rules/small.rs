@@ -103,11 +103,12 @@ fn grants(
     roles: &(KeyIndex, Vec<Option<&'static str>>),
 ) -> Result<StoredRows<ResolvedRoleGrant>, DetectError> {
     const TABLE: &str = "user_roles";
-    let rows: Vec<UserRoleRow> = ctx.db.read_all()?;
-    ctx.sink.count_read(TABLE, rows.len() as u64);
     let policy = ctx.policy;
+    // Streamed: a row that carries no grant is committed at once; only the carried grants
+    // (admins and moderators: few) wait for the duplicate check.
     let mut pending: Vec<(RowFindings, Option<ResolvedRoleGrant>)> = Vec::new();
-    for row in rows {
+    let db = ctx.db;
+    let read = db.for_each::<UserRoleRow, DetectError, _>(|row| {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.id, row.rowid));
         let user = require_parent(&mut rf, "member", member(users, &row.user));
         let role = require_parent(
@@ -165,8 +166,14 @@ fn grants(
             }),
             _ => None,
         };
-        pending.push((rf, resolved));
-    }
+        if resolved.is_some() {
+            pending.push((rf, resolved));
+        } else {
+            ctx.sink.commit(TABLE, &rf);
+        }
+        Ok(())
+    })?;
+    ctx.sink.count_read(TABLE, read);
     // A second grant of the same role to the same member: keep the earliest.
     let mut sets: HashMap<(String, String), Vec<usize>> = HashMap::new();
     for (i, (_, g)) in pending.iter().enumerate() {
