@@ -53,7 +53,7 @@ pub use plan::{
 };
 pub use stored::StoredRows;
 
-use rules::prayers::Prayers;
+use rules::prayers::{self, Prayers};
 use rules::users::Users;
 use rules::{attributes, marks, small, Ctx, Sink};
 
@@ -70,22 +70,25 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     let mut clock = PhaseClock::new();
     let mut users = Users::read(&mut ctx)?;
     clock.lap("users");
-    let mut prayers = Prayers::read(&mut ctx, &mut users)?;
-    clock.lap("prayers");
     if users.has_pending_times() {
+        prayers::user_activity(&ctx, &mut users)?;
         marks::user_activity(&ctx, &mut users)?;
-        clock.lap("user activity (marks scan)");
+        clock.lap("user activity (prayer and marks scans)");
     }
     users.finalize(opts.policy);
-    prayers.resolve_authors(&users);
     // From here on only the key set and each entry's target are kept of the user rows.
     let (resolved_users, user_id_map) = users.settle(&mut ctx);
     release_freed_memory();
-    clock.lap("users settled, authors");
+    clock.lap("users settled");
+    let mut prayers = Prayers::read(&mut ctx, &users)?;
+    prayers.resolve_authors(&users);
+    clock.lap("prayers, authors");
     let deferred = attributes::read(&mut ctx, &users, &mut prayers)?;
     prayers.states.store_extras()?;
+    release_freed_memory();
     clock.lap("attributes");
     let mark_skips = marks::stream(&mut ctx, &users, &mut prayers)?;
+    release_freed_memory();
     clock.lap("marks");
     let prayer_renames = prayers.commit(&mut ctx);
     attributes::finish(&mut ctx, &mut prayers, deferred);

@@ -274,3 +274,57 @@ fn marks_group_by_their_resolved_prayer_whatever_the_spelling_of_prayer_id() {
     };
     assert_eq!(pr.created_at.to_string(), "2025-06-20 10:00:00");
 }
+
+/// A user's unparseable `created_at` (no archive path) takes the earliest of its prayers and
+/// marks, found before the users are settled; a prayer whose author is quarantined names the
+/// author's v1 key, although the user rows are gone by the time the prayers are read.
+#[test]
+fn user_times_take_the_earliest_prayer_or_mark_and_orphans_name_their_author() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, f, g) = ("e".repeat(32), "f".repeat(32), "g".repeat(32));
+    let path = g1_file(
+        dir.path(),
+        &format!(
+            "INSERT INTO user (id, display_name, created_at, religious_preference, welcome_message_dismissed)
+               VALUES ('{e}', 'Ezra', 'garbage', 'christian', 0),
+                      ('{f}', 'Fern', 'garbage', 'christian', 0),
+                      ('{g}', '   ', '2025-06-01 10:00:00.000000', 'christian', 0);
+             INSERT INTO prayer (id, author_id, text, created_at, flagged, target_audience) VALUES
+               ('{pe}', '{e}', 'Please pray for the harvest this year', '2025-06-12 10:00:00.000000', 0, 'all'),
+               ('{pf}', '{f}', 'Please pray for my brother at sea', '2025-06-13 10:00:00.000000', 0, 'all'),
+               ('{pg}', '{g}', 'Please pray for rain in the valley', '2025-06-14 10:00:00.000000', 0, 'all');
+             INSERT INTO prayermark (id, user_id, prayer_id, created_at) VALUES
+               ('{m1}', '{e}', '{pf}', '2025-06-11 10:00:00.000000'),
+               ('{m2}', '{f}', '{pe}', '2025-06-20 10:00:00.000000');",
+            pe = "e1".repeat(16),
+            pf = "f1".repeat(16),
+            pg = "a1".repeat(16),
+            m1 = "e2".repeat(16),
+            m2 = "f2".repeat(16),
+        ),
+    );
+    for policy in [Policy::Repair, Policy::Strict] {
+        let plan = plan_of(&path, policy);
+        for c in plan.counts().values() {
+            assert!(c.balances());
+        }
+        let created = |id: &str| {
+            plan.users()
+                .find(|u| u.id == id)
+                .map(|u| u.created_at.to_string())
+        };
+        if policy == Policy::Repair {
+            // Ezra's earliest activity is a mark, Fern's a prayer.
+            assert_eq!(created(&e).as_deref(), Some("2025-06-11 10:00:00"));
+            assert_eq!(created(&f).as_deref(), Some("2025-06-13 10:00:00"));
+        }
+        let orphan = plan
+            .findings()
+            .iter()
+            .map(Result::unwrap)
+            .find(|x| x.v1_table == "prayer" && x.v1_key == "a1".repeat(16))
+            .expect("the quarantined author's prayer has a finding");
+        assert_eq!(orphan.rule, RuleId::Orphan);
+        assert!(orphan.reason.contains(&g), "{}", orphan.reason);
+    }
+}

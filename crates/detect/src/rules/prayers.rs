@@ -14,7 +14,7 @@ use super::{
 };
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey, RowidIndex};
-use crate::model::{Decision, DetectError, RuleId};
+use crate::model::{Decision, DetectError, Policy, RuleId};
 use crate::plan::{
     Plan, PrayerStates, ResolvedFlag, ResolvedPrayer, Verdict, FLAGGED_COLUMN, NO_ENTRY,
     PATH_REPAIRED,
@@ -91,9 +91,39 @@ fn v2_text(v: &V1Value) -> String {
     }
 }
 
+/// `R-TIME` on a prayer's `created_at` (a date in its archive path is the evidence for a value
+/// of no known shape; without one the value waits for the prayer's activity).
+fn created_at(rf: &mut RowFindings, policy: Policy, row: &PrayerRow) -> TimeOutcome {
+    let path_date = row
+        .text_file_path
+        .to_text_lossy()
+        .and_then(|p| time::date_in_archive_path(&p));
+    let no_shape = match path_date {
+        Some(d) => NoShape::Evidence(Some(d)),
+        None => NoShape::Pending,
+    };
+    check_time(rf, policy, "created_at", &row.created_at, false, no_shape)
+}
+
+/// Before users are settled, when some user's `created_at` needs evidence: each author's
+/// earliest prayer, as pass 1 over `prayer` will resolve its `created_at` (one extra streamed
+/// pass, only then).
+pub(crate) fn user_activity(ctx: &Ctx<'_>, users: &mut Users) -> Result<(), DetectError> {
+    ctx.db.for_each_ref::<PrayerRow, DetectError, _>(|row| {
+        if let Some(author) = users.entry_of(&row.author) {
+            let mut scratch = RowFindings::new(row.rowid, String::new());
+            if let TimeOutcome::At(t) = created_at(&mut scratch, ctx.policy, row) {
+                users.note_activity(author, t);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
 impl Prayers {
     /// Pass 1 over `prayer` (streamed): per-row rules, the key set and compact state.
-    pub(crate) fn read(ctx: &mut Ctx<'_>, users: &mut Users) -> Result<Prayers, DetectError> {
+    pub(crate) fn read(ctx: &mut Ctx<'_>, users: &Users) -> Result<Prayers, DetectError> {
         let has_audience = ctx.db.schema().has_column(TABLE, "target_audience");
         let mut p = Prayers {
             states: PrayerStates::default(),
@@ -147,13 +177,7 @@ impl Prayers {
                     );
                 }
             }
-            let path = row.text_file_path.to_text_lossy().map(|c| c.into_owned());
-            let path_date = path.as_deref().and_then(time::date_in_archive_path);
-            let no_shape = match path_date {
-                Some(d) => NoShape::Evidence(Some(d)),
-                None => NoShape::Pending,
-            };
-            let outcome = check_time(&mut rf, policy, "created_at", &row.created_at, false, no_shape);
+            let outcome = created_at(&mut rf, policy, row);
             let created = match outcome {
                 TimeOutcome::At(t) => Some(t),
                 _ => None,
@@ -164,9 +188,6 @@ impl Prayers {
             // Pass 2 takes an unchanged path from the row; only a repaired one is kept.
             let path_repaired = rf.items.len() != before;
             let author = users.entry_of(&row.author);
-            if let (Some(a), Some(t)) = (author, created) {
-                users.note_activity(a, t);
-            }
             if author.is_none() {
                 p.author_refs.insert(idx, row.author.clone());
             }

@@ -69,6 +69,9 @@ pub(crate) struct Users {
     targets: Option<Vec<Option<u128>>>,
     /// After [`Users::settle`]: the written users' `created_at` by v2 id.
     created_written: HashMap<u128, NaiveDateTime>,
+    /// After [`Users::settle`]: the v1 key of each entry that ends in no v2 user (named in the
+    /// reasons of the rows that point at one).
+    unwritten_keys: HashMap<u32, Box<str>>,
 }
 
 fn religious(v: &V1Value) -> (&'static str, Option<&'static str>) {
@@ -115,6 +118,7 @@ impl Users {
             min_activity: HashMap::new(),
             targets: None,
             created_written: HashMap::new(),
+            unwritten_keys: HashMap::new(),
         };
         let known_id = parse_hex32(KNOWN_CORRUPTED_USER_ID).map(NormKey::Hex);
         // Streamed: only each row's entry is kept (the whole rows of a large file are not).
@@ -328,9 +332,13 @@ impl Users {
         Ok(users)
     }
 
-    /// The v1 key text of entry `idx`.
+    /// The v1 key text of entry `idx` (after [`Users::settle`]: only of an entry that ends in
+    /// no v2 user).
     pub(crate) fn key_of(&self, idx: u32) -> Option<&str> {
-        self.entries.get(idx as usize).map(|e| e.rf.key.as_str())
+        match self.entries.get(idx as usize) {
+            Some(e) => Some(e.rf.key.as_str()),
+            None => self.unwritten_keys.get(&idx).map(|k| &**k),
+        }
     }
 
     /// True when some user's `created_at` waits for evidence from related activity.
@@ -343,7 +351,8 @@ impl Users {
         self.index.lookup(reference, self.kind)
     }
 
-    /// Records activity of entry `idx` at `at` (evidence for an unparseable `created_at`).
+    /// Records activity of entry `idx` at `at` (evidence for an unparseable `created_at`; a
+    /// no-op once the users are settled).
     pub(crate) fn note_activity(&mut self, idx: u32, at: NaiveDateTime) {
         if self
             .entries
@@ -631,13 +640,22 @@ impl Users {
         );
     }
 
-    /// Once every user decision is made (after [`Users::finalize`] and the prayers' authors):
-    /// commits the findings, produces the v2 users and the id map's user rows, and drops the
-    /// entries. From then on only the key set, each entry's target and the written users'
-    /// `created_at` are kept ([`Users::target`], [`Users::created_by_v2_id`]).
+    /// Once every user decision is made (after [`Users::finalize`]; before the prayers are
+    /// read, so the user rows and the prayers' state are never in memory together): commits the
+    /// findings, produces the v2 users and the id map's user rows, and drops the entries. From
+    /// then on only the key set, each entry's target, the written users' `created_at` and the
+    /// keys of the unwritten entries are kept ([`Users::target`], [`Users::created_by_v2_id`],
+    /// [`Users::key_of`]).
     pub(crate) fn settle(&mut self, ctx: &mut Ctx<'_>) -> (UserStates, UserIdMap) {
         let targets: Vec<Option<u128>> = (0..self.entries.len() as u32)
             .map(|i| self.target(i))
+            .collect();
+        self.unwritten_keys = targets
+            .iter()
+            .zip(&self.entries)
+            .enumerate()
+            .filter(|(_, (t, _))| t.is_none())
+            .map(|(i, (_, e))| (i as u32, e.rf.key.as_str().into()))
             .collect();
         self.created_written = self
             .entries
