@@ -1,41 +1,113 @@
-//! The run's findings, stored compactly: a 32-byte entry per finding in memory (table, rowid,
-//! rule, decision, where its texts are), the key and reason texts in an unnamed temporary file,
-//! read back one finding at a time while a consumer walks them. Memory per finding does not
-//! depend on how long its texts are, and no finding is held as `String`s between the passes.
+//! The run's findings, stored out of memory: each finding is a fixed-size entry (table, rowid,
+//! rule, decision, where its texts are) and its key and reason texts go to an unnamed temporary
+//! file as the rules find them. The entries are sorted in bounded memory (an external sort,
+//! [`thywill_spill`]) into a second temporary file; a consumer walks them one at a time. Memory
+//! does not grow with the number of findings nor with the length of their texts.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
+use thywill_spill::{records_for_budget, ExternalSort, Record};
 use thywill_v1::CARRIED_TABLES;
 
 use crate::model::{Decision, DetectError, Finding, RuleId};
 
-/// One finding without its texts: they are `key_len + reason_len` bytes at `offset` of the file.
-#[derive(Clone, Copy, Debug)]
+/// Entries held in memory before a sorted run is spilled (1 MiB: M's findings stay in memory).
+const ENTRIES_IN_MEMORY: usize = 1 << 20;
+
+/// The decisions by their position (the encoding of [`Entry::decision`]).
+const DECISIONS: [Decision; 5] = [
+    Decision::Repaired,
+    Decision::NotCarried,
+    Decision::Deduplicated,
+    Decision::Merged,
+    Decision::Quarantined,
+];
+
+/// One finding without its texts: they are `key_len + reason_len` bytes at `offset` of the
+/// texts file. Ordered as the findings are walked: by table (in [`CARRIED_TABLES`] order),
+/// rowid and rule, then in the order they were found (`seq`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {
+    table_order: u8,
     rowid: i64,
+    rule: RuleId,
+    seq: u64,
     offset: u64,
     key_len: u32,
     reason_len: u32,
     /// Index into the tables seen (`Stored::tables`).
     table: u8,
-    rule: RuleId,
     decision: Decision,
+}
+
+impl Record for Entry {
+    const SIZE: usize = 1 + 8 + 1 + 8 + 8 + 4 + 4 + 1 + 1;
+
+    fn encode(&self, out: &mut [u8]) {
+        let rule = RuleId::ALL.iter().position(|r| *r == self.rule);
+        // Exhaustive: a new decision must get its place in `DECISIONS`.
+        let decision = match self.decision {
+            Decision::Repaired => 0,
+            Decision::NotCarried => 1,
+            Decision::Deduplicated => 2,
+            Decision::Merged => 3,
+            Decision::Quarantined => 4,
+        };
+        out[0] = self.table_order;
+        out[1..9].copy_from_slice(&self.rowid.to_le_bytes());
+        out[9] = rule.unwrap_or(0) as u8;
+        out[10..18].copy_from_slice(&self.seq.to_le_bytes());
+        out[18..26].copy_from_slice(&self.offset.to_le_bytes());
+        out[26..30].copy_from_slice(&self.key_len.to_le_bytes());
+        out[30..34].copy_from_slice(&self.reason_len.to_le_bytes());
+        out[34] = self.table;
+        out[35] = decision;
+    }
+
+    fn decode(b: &[u8]) -> Self {
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap_or_default());
+        Entry {
+            table_order: b[0],
+            rowid: u64_at(1) as i64,
+            rule: RuleId::ALL[(b[9] as usize).min(RuleId::ALL.len() - 1)],
+            seq: u64_at(10),
+            offset: u64_at(18),
+            key_len: u32_at(26),
+            reason_len: u32_at(30),
+            table: b[34],
+            decision: DECISIONS[(b[35] as usize).min(DECISIONS.len() - 1)],
+        }
+    }
 }
 
 /// Collects the findings while the rules run (see the module doc). A write error is kept and
 /// returned by [`FindingsWriter::finish`], so committing a row never fails on its own.
-#[derive(Default)]
 pub(crate) struct FindingsWriter {
-    entries: Vec<Entry>,
+    entries: ExternalSort<Entry>,
     tables: Vec<&'static str>,
-    out: Option<BufWriter<File>>,
+    by_rule: BTreeMap<&'static str, u64>,
+    texts: Option<BufWriter<File>>,
     offset: u64,
     error: Option<io::Error>,
+}
+
+impl Default for FindingsWriter {
+    fn default() -> Self {
+        FindingsWriter {
+            entries: ExternalSort::with_limit(records_for_budget::<Entry>(ENTRIES_IN_MEMORY)),
+            tables: Vec::new(),
+            by_rule: BTreeMap::new(),
+            texts: None,
+            offset: 0,
+            error: None,
+        }
+    }
 }
 
 impl FindingsWriter {
@@ -56,26 +128,32 @@ impl FindingsWriter {
                 self.tables.len() - 1
             }
         };
-        self.entries.push(Entry {
+        *self.by_rule.entry(rule.as_str()).or_insert(0) += 1;
+        let entry = Entry {
+            table_order: table_order(self.tables[table]),
             rowid,
+            rule,
+            seq: self.entries.len(),
             offset: self.offset,
             key_len: key.len() as u32,
             reason_len: reason.len() as u32,
             table: table as u8,
-            rule,
             decision,
-        });
+        };
         self.offset += (key.len() + reason.len()) as u64;
         if self.error.is_some() {
             return;
         }
-        if self.out.is_none() {
+        if let Err(e) = self.entries.push(entry) {
+            return self.error = Some(e);
+        }
+        if self.texts.is_none() {
             match tempfile::tempfile() {
-                Ok(f) => self.out = Some(BufWriter::with_capacity(64 << 10, f)),
+                Ok(f) => self.texts = Some(BufWriter::with_capacity(64 << 10, f)),
                 Err(e) => return self.error = Some(e),
             }
         }
-        if let Some(out) = self.out.as_mut() {
+        if let Some(out) = self.texts.as_mut() {
             if let Err(e) = out
                 .write_all(key.as_bytes())
                 .and_then(|()| out.write_all(reason.as_bytes()))
@@ -86,80 +164,124 @@ impl FindingsWriter {
     }
 
     /// Flushes the texts and sorts the findings by table (in [`CARRIED_TABLES`] order), rowid
-    /// and rule (stable: equal findings keep the order they were found in).
+    /// and rule (stable: equal findings keep the order they were found in) into the entries
+    /// file.
     pub(crate) fn finish(self) -> Result<Findings, DetectError> {
         if let Some(e) = self.error {
             return Err(e.into());
         }
-        let file = match self.out {
+        let texts = match self.texts {
             Some(out) => Some(out.into_inner().map_err(|e| e.into_error())?),
             None => None,
         };
-        let order: Vec<usize> = self.tables.iter().map(|t| table_order(t)).collect();
-        let mut entries = self.entries;
-        entries.sort_by_key(|e| (order[e.table as usize], e.rowid, e.rule));
+        let len = self.entries.len();
+        let mut entries = None;
+        if len > 0 {
+            let mut out = BufWriter::with_capacity(64 << 10, tempfile::tempfile()?);
+            let mut bytes = [0u8; Entry::SIZE];
+            for e in self.entries.into_sorted()? {
+                e?.encode(&mut bytes);
+                out.write_all(&bytes)?;
+            }
+            entries = Some(out.into_inner().map_err(|e| e.into_error())?);
+        }
         Ok(Findings(Arc::new(Stored {
+            len: len as usize,
             entries,
             tables: self.tables,
-            file,
+            by_rule: self.by_rule,
+            texts,
         })))
     }
 }
 
-fn table_order(t: &str) -> usize {
+fn table_order(t: &str) -> u8 {
     CARRIED_TABLES
         .iter()
         .position(|c| *c == t)
-        .unwrap_or(CARRIED_TABLES.len())
+        .unwrap_or(CARRIED_TABLES.len()) as u8
 }
 
 struct Stored {
-    entries: Vec<Entry>,
+    len: usize,
+    /// The sorted entries, [`Entry::SIZE`] bytes each.
+    entries: Option<File>,
     tables: Vec<&'static str>,
-    file: Option<File>,
+    by_rule: BTreeMap<&'static str, u64>,
+    texts: Option<File>,
+}
+
+impl Stored {
+    /// The sorted entries, read in order from the entries file (each walk its own position).
+    fn entries(&self) -> impl Iterator<Item = Result<Entry, DetectError>> + '_ {
+        let mut reader = self
+            .entries
+            .as_ref()
+            .map(|file| BufReader::with_capacity(64 << 10, At { file, pos: 0 }));
+        let mut bytes = [0u8; Entry::SIZE];
+        (0..self.len).map(move |_| {
+            let reader = reader
+                .as_mut()
+                .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+            reader.read_exact(&mut bytes)?;
+            Ok(Entry::decode(&bytes))
+        })
+    }
+}
+
+/// Reads a shared file from its own position (walks do not disturb each other).
+struct At<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 /// Every finding of a plan, sorted by table, rowid and rule (a row's findings are adjacent).
-/// Cheap to clone (shared); each [`Finding`] is made when the walk reaches it, its texts read
-/// back from the plan's temporary file (hence the `Result`).
+/// Cheap to clone (shared); each [`Finding`] is made when the walk reaches it, read back from
+/// the plan's temporary files (hence the `Result`).
 #[derive(Clone)]
 pub struct Findings(Arc<Stored>);
 
 impl Findings {
     /// Number of findings.
     pub fn len(&self) -> usize {
-        self.0.entries.len()
+        self.0.len
     }
 
     /// True when there is no finding.
     pub fn is_empty(&self) -> bool {
-        self.0.entries.is_empty()
+        self.0.len == 0
     }
 
     /// Walks the findings in order, making each one as it is reached.
     pub fn iter(&self) -> FindingsIter<'_> {
         FindingsIter {
             stored: &self.0,
-            next: 0,
+            entries: Box::new(self.0.entries()),
+            left: self.0.len,
             buf: Vec::new(),
         }
     }
 
-    /// Number of findings per rule id (no text is read).
+    /// Number of findings per rule id (no file is read).
     pub fn by_rule(&self) -> BTreeMap<&'static str, u64> {
-        let mut out = BTreeMap::new();
-        for e in &self.0.entries {
-            *out.entry(e.rule.as_str()).or_insert(0) += 1;
-        }
-        out
+        self.0.by_rule.clone()
     }
 
     /// (table, rowid, decision) of every finding, in order, without their texts.
-    pub(crate) fn dispositions(&self) -> impl Iterator<Item = (&'static str, i64, Decision)> + '_ {
+    pub(crate) fn dispositions(
+        &self,
+    ) -> impl Iterator<Item = Result<(&'static str, i64, Decision), DetectError>> + '_ {
         self.0
-            .entries
-            .iter()
-            .map(|e| (self.0.tables[e.table as usize], e.rowid, e.decision))
+            .entries()
+            .map(|e| e.map(|e| (self.0.tables[e.table as usize], e.rowid, e.decision)))
     }
 }
 
@@ -180,10 +302,12 @@ impl<'a> IntoIterator for &'a Findings {
     }
 }
 
-/// The walk of [`Findings::iter`]: one positioned read of the temporary file per finding.
+/// The walk of [`Findings::iter`]: the entries read in order, one positioned read of the texts
+/// file per finding.
 pub struct FindingsIter<'a> {
     stored: &'a Stored,
-    next: usize,
+    entries: Box<dyn Iterator<Item = Result<Entry, DetectError>> + 'a>,
+    left: usize,
     buf: Vec<u8>,
 }
 
@@ -191,7 +315,7 @@ impl FindingsIter<'_> {
     fn read(&mut self, e: &Entry) -> Result<Finding, DetectError> {
         let (k, r) = (e.key_len as usize, e.reason_len as usize);
         self.buf.resize(k + r, 0);
-        if let Some(file) = &self.stored.file {
+        if let Some(file) = &self.stored.texts {
             file.read_exact_at(&mut self.buf, e.offset)?;
         }
         let text = |bytes: &[u8]| {
@@ -213,14 +337,13 @@ impl Iterator for FindingsIter<'_> {
     type Item = Result<Finding, DetectError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let e = *self.stored.entries.get(self.next)?;
-        self.next += 1;
-        Some(self.read(&e))
+        let e = self.entries.next()?;
+        self.left -= 1;
+        Some(e.and_then(|e| self.read(&e)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.stored.entries.len() - self.next;
-        (n, Some(n))
+        (self.left, Some(self.left))
     }
 }
 
@@ -287,5 +410,81 @@ mod tests {
             .finish()
             .expect("empty")
             .is_empty());
+    }
+
+    #[test]
+    fn entries_round_trip_every_rule_and_decision() {
+        let mut bytes = [0u8; Entry::SIZE];
+        for (i, &rule) in RuleId::ALL.iter().enumerate() {
+            for decision in DECISIONS {
+                let e = Entry {
+                    table_order: 3,
+                    rowid: -(i as i64) * 1_000_000_007,
+                    rule,
+                    seq: u64::MAX - i as u64,
+                    offset: 1 << 40,
+                    key_len: 7,
+                    reason_len: u32::MAX,
+                    table: 2,
+                    decision,
+                };
+                e.encode(&mut bytes);
+                assert_eq!(Entry::decode(&bytes), e);
+            }
+        }
+    }
+
+    /// Past the in-memory budget the entries are spilled and merged back: the order (stable
+    /// for equal table, rowid and rule) and every text survive.
+    #[test]
+    fn many_findings_spill_and_come_back_in_order() {
+        let mut w = FindingsWriter::default();
+        let n = 3 * records_for_budget::<Entry>(ENTRIES_IN_MEMORY) as i64;
+        for i in 0..n {
+            let rowid = (i * 7919) % n;
+            w.push(
+                "prayer",
+                rowid,
+                &format!("k{rowid}"),
+                RuleId::Time,
+                Decision::Repaired,
+                "second",
+            );
+            w.push(
+                "prayer",
+                rowid,
+                &format!("k{rowid}"),
+                RuleId::Time,
+                Decision::Quarantined,
+                "",
+            );
+            w.push(
+                "user",
+                rowid,
+                "",
+                RuleId::Orphan,
+                Decision::Merged,
+                &format!("r{i}"),
+            );
+        }
+        let f = w.finish().expect("finish");
+        assert_eq!(f.len() as i64, 3 * n);
+        assert_eq!(f.by_rule()["R-TIME"] as i64, 2 * n);
+        let all: Vec<Finding> = f.iter().collect::<Result<_, _>>().expect("read back");
+        assert!(all[..n as usize].iter().all(|x| x.v1_table == "user"));
+        for (j, pair) in all[n as usize..].chunks(2).enumerate() {
+            assert_eq!(pair[0].rowid, j as i64);
+            assert_eq!(pair[0].v1_key, format!("k{j}"));
+            assert_eq!(
+                (pair[0].decision, pair[0].reason.as_str()),
+                (Decision::Repaired, "second")
+            );
+            assert_eq!(
+                (pair[1].decision, pair[1].reason.as_str()),
+                (Decision::Quarantined, "")
+            );
+        }
+        let dispositions: Vec<_> = f.dispositions().collect::<Result<_, _>>().expect("walk");
+        assert_eq!(dispositions.len(), all.len());
     }
 }

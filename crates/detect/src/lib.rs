@@ -195,12 +195,14 @@ fn law(
     written: &BTreeMap<&'static str, u64>,
 ) -> Result<BTreeMap<String, TableCounts>, DetectError> {
     let mut counts: BTreeMap<&str, TableCounts> = BTreeMap::new();
-    let mut rows = findings.dispositions().peekable();
-    while let Some((table, rowid, first)) = rows.next() {
+    let mut rows = findings.dispositions();
+    let mut next = rows.next().transpose()?;
+    while let Some((table, rowid, first)) = next {
         let mut strongest = first;
-        while let Some(&(_, _, d)) = rows.peek().filter(|n| n.0 == table && n.1 == rowid) {
+        next = rows.next().transpose()?;
+        while let Some((_, _, d)) = next.filter(|n| n.0 == table && n.1 == rowid) {
             strongest = strongest.max(d);
-            rows.next();
+            next = rows.next().transpose()?;
         }
         let c = counts.entry(table).or_default();
         match strongest {
