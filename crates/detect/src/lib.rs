@@ -77,14 +77,14 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     }
     users.finalize(opts.policy);
     // From here on only the key set and each entry's target are kept of the user rows.
-    let (resolved_users, user_id_map) = users.settle(&mut ctx);
+    let (resolved_users, user_id_map) = users.settle(&mut ctx)?;
     release_freed_memory();
     clock.lap("users settled");
     let mut prayers = Prayers::read(&mut ctx, &users)?;
     prayers.resolve_authors(&users);
     clock.lap("prayers, authors");
-    let deferred = attributes::read(&mut ctx, &users, &mut prayers)?;
-    prayers.states.store_extras()?;
+    let (deferred, folds) = attributes::read(&mut ctx, &users, &mut prayers)?;
+    attributes::store(&mut prayers, folds)?;
     release_freed_memory();
     clock.lap("attributes");
     let mark_skips = marks::stream(&mut ctx, &users, &mut prayers)?;

@@ -13,7 +13,7 @@ use crate::keys::{KeyIndex, KeyKind, NormKey, RowidIndex};
 use crate::model::{DetectError, Policy, TableCounts};
 use crate::rules::prayers::PFate;
 use crate::rules::{marks, prayers};
-use crate::stored::{StoredByEntry, StoredRows};
+use crate::stored::{ByEntryWriter, StoredByEntry, StoredRows};
 use crate::time::PackedTime;
 
 /// What to do with one row in pass 2.
@@ -36,7 +36,7 @@ impl<T> Verdict<T> {
 }
 
 /// A v2 `users` row (without `text_archive_path`, which the archive stage fills).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResolvedUser {
     /// The v1 row's rowid.
     pub rowid: i64,
@@ -299,21 +299,26 @@ impl PrayerStates {
         self.extras.entry(idx).or_default()
     }
 
-    /// Once the attributes are folded, only a pending prayer's side record can still change:
-    /// moves the others out of memory.
-    pub(crate) fn store_extras(&mut self) -> Result<(), DetectError> {
-        let mut stored = Vec::new();
+    /// Takes the side records of every prayer that is not pending (in entry order): once the
+    /// attributes are read, only a pending prayer's record can still change.
+    pub(crate) fn take_settled_extras(&mut self) -> Vec<(u32, Box<PrayerExtras>)> {
+        let mut settled = Vec::new();
         let mut kept = HashMap::new();
         for (idx, e) in std::mem::take(&mut self.extras) {
             if self.fates[idx as usize] == PFate::Pending {
                 kept.insert(idx, e);
             } else {
-                stored.push((idx, e));
+                settled.push((idx, e));
             }
         }
-        self.stored_extras = StoredByEntry::store(stored)?;
         self.extras = kept;
-        Ok(())
+        settled.sort_unstable_by_key(|s| s.0);
+        settled
+    }
+
+    /// The settled side records, stored out of memory (see [`Self::take_settled_extras`]).
+    pub(crate) fn set_stored_extras(&mut self, stored: StoredByEntry<PrayerExtras>) {
+        self.stored_extras = stored;
     }
 
     /// The side record of prayer `idx` (the default when it has none).
@@ -330,134 +335,147 @@ impl PrayerStates {
     }
 }
 
-/// The written users, compact (80 bytes a user plus its texts): fixed-size fields per user and
-/// the texts (v1 key, display name, prayer style, archive path) in one arena; each
-/// [`ResolvedUser`] is made when asked for. In v1 rowid order.
+/// Each user entry's v2 id after merges (`None`: it ends in no v2 user), and the written users'
+/// `created_at`: 4 bytes an entry and 24 a written user (an `Option<u128>` alone takes 32 and a
+/// hash map by id more).
 #[derive(Debug, Default)]
-pub(crate) struct UserStates {
-    rows: Vec<UserState>,
-    texts: String,
+pub(crate) struct UserTargets {
+    /// Position in `ids` of each entry's target, or [`NO_TARGET`].
+    of_entry: Vec<u32>,
+    /// Every target, ascending.
+    ids: Vec<u128>,
+    /// The `created_at` of `ids[i]`.
+    created: Vec<PackedTime>,
 }
 
-#[derive(Debug)]
-struct UserState {
-    rowid: i64,
-    id: u128,
-    /// The inviter's v2 id when [`INVITER`] is set.
-    inviter: u128,
-    created_at: PackedTime,
-    supporter_since: PackedTime,
-    /// End offsets in `texts` of the key, name, prayer style and archive path (each starts
-    /// where the previous one ends; the first where the previous user's path ends).
-    ends: [u32; 4],
-    /// Position in [`RELIGIOUS`].
-    religious: u8,
-    /// [`STYLE`], [`PATH`], [`SUPPORTER`], [`INVITER`].
-    bits: u8,
+/// [`UserTargets::of_entry`] of an entry that ends in no v2 user.
+const NO_TARGET: u32 = u32::MAX;
+
+impl UserTargets {
+    /// From each entry's target and the written users' (v2 id, `created_at`).
+    pub(crate) fn new(
+        targets: &[Option<u128>],
+        written: impl Iterator<Item = (u128, Option<NaiveDateTime>)>,
+    ) -> Self {
+        let mut ids: Vec<u128> = targets.iter().flatten().copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.shrink_to_fit();
+        let mut created = vec![PackedTime::NONE; ids.len()];
+        for (id, at) in written {
+            if let Ok(p) = ids.binary_search(&id) {
+                created[p] = PackedTime::new(at);
+            }
+        }
+        let of_entry = targets
+            .iter()
+            .map(|t| {
+                t.and_then(|t| ids.binary_search(&t).ok())
+                    .map_or(NO_TARGET, |p| p as u32)
+            })
+            .collect();
+        UserTargets {
+            of_entry,
+            ids,
+            created,
+        }
+    }
+
+    /// The v2 id entry `idx` ends in.
+    pub(crate) fn get(&self, idx: u32) -> Option<u128> {
+        let p = *self.of_entry.get(idx as usize)?;
+        self.ids.get(p as usize).copied()
+    }
+
+    /// The `created_at` of the written user `id`.
+    pub(crate) fn created_of(&self, id: u128) -> Option<NaiveDateTime> {
+        let p = self.ids.binary_search(&id).ok()?;
+        self.created[p].get()
+    }
 }
 
-const STYLE: u8 = 1;
-const PATH: u8 = 2;
-const SUPPORTER: u8 = 4;
-const INVITER: u8 = 8;
+/// The written users, out of memory: each [`ResolvedUser`] a JSON line in a temporary file, in
+/// v1 rowid order; in memory only where each one starts. Read back one user at a time (hence
+/// the `Result`s).
+#[derive(Debug, Default)]
+pub(crate) struct UserStates(StoredByEntry<ResolvedUser>);
 
-/// The v2 domain of `religious_preference`.
-const RELIGIOUS: [&str; 3] = ["christian", "unspecified", "other"];
+/// Writes the [`UserStates`], one written user at a time in v1 rowid order.
+pub(crate) struct UserStatesWriter(ByEntryWriter<ResolvedUser>, u32);
+
+impl UserStatesWriter {
+    /// No user yet.
+    pub(crate) fn new() -> Self {
+        UserStatesWriter(ByEntryWriter::new(), 0)
+    }
+
+    /// Adds the next written user from its resolved values; returns its position.
+    pub(crate) fn push(&mut self, u: ResolvedUserParts<'_>) -> u32 {
+        let position = self.1;
+        self.0.push(
+            position,
+            &ResolvedUser {
+                rowid: u.rowid,
+                v1_key: u.v1_key.to_string(),
+                id: hex_id(u.id),
+                display_name: u.display_name.to_string(),
+                created_at: u.created_at,
+                religious_preference: u.religious.to_string(),
+                prayer_style: u.prayer_style.map(str::to_string),
+                invited_by_user_id: u.inviter.map(hex_id),
+                is_supporter: u.is_supporter,
+                supporter_since: u.supporter_since,
+                v1_archive_path: u.v1_archive_path.map(str::to_string),
+            },
+        );
+        self.1 += 1;
+        position
+    }
+
+    /// Flushes the users.
+    pub(crate) fn finish(self) -> Result<UserStates, DetectError> {
+        Ok(UserStates(self.0.finish()?))
+    }
+}
 
 impl UserStates {
-    /// Room for `users` more users whose texts take `text_bytes` in all (exactly: the plan
-    /// keeps them to the end).
-    pub(crate) fn reserve_exact(&mut self, users: usize, text_bytes: usize) {
-        self.rows.reserve_exact(users);
-        self.texts.reserve_exact(text_bytes);
-    }
-
-    /// Adds a written user (in rowid order) from its resolved values.
-    pub(crate) fn push(&mut self, u: ResolvedUserParts<'_>) {
-        let mut ends = [0u32; 4];
-        for (end, text) in ends.iter_mut().zip([
-            Some(u.v1_key),
-            Some(u.display_name),
-            u.prayer_style,
-            u.v1_archive_path,
-        ]) {
-            self.texts.push_str(text.unwrap_or_default());
-            *end = self.texts.len() as u32;
-        }
-        let bits = (u.prayer_style.is_some() as u8 * STYLE)
-            | (u.v1_archive_path.is_some() as u8 * PATH)
-            | (u.is_supporter as u8 * SUPPORTER)
-            | (u.inviter.is_some() as u8 * INVITER);
-        let religious = RELIGIOUS.iter().position(|&r| r == u.religious);
-        debug_assert!(religious.is_some(), "{} is outside the domain", u.religious);
-        self.rows.push(UserState {
-            rowid: u.rowid,
-            id: u.id,
-            inviter: u.inviter.unwrap_or(0),
-            created_at: PackedTime::new(Some(u.created_at)),
-            supporter_since: PackedTime::new(u.supporter_since),
-            religious: religious.unwrap_or(RELIGIOUS.len() - 1) as u8,
-            ends,
-            bits,
-        });
-    }
-
     /// Number of written users.
     pub(crate) fn len(&self) -> usize {
-        self.rows.len()
+        self.0.len()
     }
 
-    /// Frees the spare capacity (the plan keeps them to the end).
-    pub(crate) fn shrink_to_fit(&mut self) {
-        self.rows.shrink_to_fit();
-        self.texts.shrink_to_fit();
+    /// User `i` (its position in v1 rowid order).
+    pub(crate) fn get(&self, i: usize) -> Result<ResolvedUser, DetectError> {
+        self.0
+            .get(i as u32)?
+            .ok_or(DetectError::Spill(std::io::ErrorKind::UnexpectedEof.into()))
     }
 
-    /// Text `n` (0 key, 1 name, 2 style, 3 path) of user `i`.
-    fn text(&self, i: usize, n: usize) -> &str {
-        let start = match n {
-            0 => i.checked_sub(1).map_or(0, |p| self.rows[p].ends[3]),
-            _ => self.rows[i].ends[n - 1],
-        };
-        &self.texts[start as usize..self.rows[i].ends[n] as usize]
+    /// Every user, in v1 rowid order (one sequential read).
+    pub(crate) fn iter(
+        &self,
+    ) -> impl ExactSizeIterator<Item = Result<ResolvedUser, DetectError>> + '_ {
+        self.0.iter()
     }
 
-    /// The v1 key of user `i`.
-    pub(crate) fn key(&self, i: usize) -> &str {
-        self.text(i, 0)
-    }
-
-    /// The v2 id of user `i`.
-    pub(crate) fn id(&self, i: usize) -> u128 {
-        self.rows[i].id
-    }
-
-    /// The index of the user of v1 rowid `rowid`.
-    fn position(&self, rowid: i64) -> Option<usize> {
-        self.rows.binary_search_by_key(&rowid, |r| r.rowid).ok()
-    }
-
-    /// User `i` as a [`ResolvedUser`].
-    fn get(&self, i: usize) -> ResolvedUser {
-        let r = &self.rows[i];
-        let has = |bit: u8, n: usize| (r.bits & bit != 0).then(|| self.text(i, n).to_string());
-        ResolvedUser {
-            rowid: r.rowid,
-            v1_key: self.text(i, 0).to_string(),
-            id: hex_id(r.id),
-            display_name: self.text(i, 1).to_string(),
-            created_at: r.created_at.get().unwrap_or_default(),
-            religious_preference: RELIGIOUS[r.religious as usize].to_string(),
-            prayer_style: has(STYLE, 2),
-            invited_by_user_id: (r.bits & INVITER != 0).then(|| hex_id(r.inviter)),
-            is_supporter: r.bits & SUPPORTER != 0,
-            supporter_since: r.supporter_since.get(),
-            v1_archive_path: has(PATH, 3),
+    /// The user of v1 rowid `rowid` (a binary search by positioned reads).
+    fn by_rowid(&self, rowid: i64) -> Result<Option<ResolvedUser>, DetectError> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let u = self.get(mid)?;
+            match u.rowid.cmp(&rowid) {
+                std::cmp::Ordering::Equal => return Ok(Some(u)),
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
         }
+        Ok(None)
     }
 }
 
-/// A written user's values as the user rules settle them (borrowed), for [`UserStates::push`].
+/// A written user's values as the user rules settle them (borrowed), for
+/// [`UserStatesWriter::push`].
 pub(crate) struct ResolvedUserParts<'a> {
     pub(crate) rowid: i64,
     pub(crate) v1_key: &'a str,
@@ -492,7 +510,7 @@ pub struct Plan {
     pub(crate) users: UserStates,
     pub(crate) user_keys: KeyIndex,
     /// Per user entry (index of `user_keys`): the v2 id of the account it ends in, if written.
-    pub(crate) user_target: Vec<Option<u128>>,
+    pub(crate) user_target: UserTargets,
     pub(crate) prayers: PrayerStates,
     pub(crate) prayer_rowids: RowidIndex,
     /// Rowids of the marks not written, sorted.
@@ -520,13 +538,15 @@ impl Plan {
     }
 
     /// The v2 user written for v1 `user` row `rowid`; `None` when it is merged or quarantined.
-    pub fn user(&self, rowid: i64) -> Option<ResolvedUser> {
-        self.users.position(rowid).map(|i| self.users.get(i))
+    /// Fails only when the plan's temporary file cannot be read back.
+    pub fn user(&self, rowid: i64) -> Result<Option<ResolvedUser>, DetectError> {
+        self.users.by_rowid(rowid)
     }
 
-    /// Every v2 user, in v1 rowid order, each made from the plan's compact state when reached.
-    pub fn users(&self) -> impl ExactSizeIterator<Item = ResolvedUser> + '_ {
-        (0..self.users.len()).map(|i| self.users.get(i))
+    /// Every v2 user, in v1 rowid order, each read back from the plan's temporary file when
+    /// reached.
+    pub fn users(&self) -> impl ExactSizeIterator<Item = Result<ResolvedUser, DetectError>> + '_ {
+        self.users.iter()
     }
 
     /// The v2 id a stored v1 member reference resolves to (after merges), if it is written.
@@ -536,7 +556,7 @@ impl Plan {
 
     pub(crate) fn user_ref(&self, reference: &thywill_v1::V1Value) -> Option<u128> {
         let idx = self.user_keys.lookup(reference, self.user_kind)?;
-        self.user_target.get(idx as usize).copied().flatten()
+        self.user_target.get(idx)
     }
 
     /// What to write for a v1 prayer row in pass 2. Fails only when the plan's temporary file
@@ -573,26 +593,31 @@ impl Plan {
 
     /// The `migration_id_map` rows (users and prayers; merged duplicates point at the survivor),
     /// sorted (entity, v1 key, v2 id), made one at a time from the plan's compact state.
-    pub fn id_map(&self) -> impl Iterator<Item = IdMapEntry> + '_ {
-        let prayers = self.prayer_renames.iter().map(|(key, id)| IdMapEntry {
-            entity: prayers::TABLE,
-            v1_key: key.to_string(),
-            v2_id: hex_id(*id),
+    pub fn id_map(&self) -> impl Iterator<Item = Result<IdMapEntry, DetectError>> + '_ {
+        let prayers = self.prayer_renames.iter().map(|(key, id)| {
+            Ok(IdMapEntry {
+                entity: prayers::TABLE,
+                v1_key: key.to_string(),
+                v2_id: hex_id(*id),
+            })
         });
         let users = self.user_id_map.order.iter().map(|&i| {
             let i = i as usize;
             let (v1_key, v2_id) = match i.checked_sub(self.users.len()) {
-                None => (self.users.key(i).to_string(), hex_id(self.users.id(i))),
+                None => {
+                    let u = self.users.get(i)?;
+                    (u.v1_key, u.id)
+                }
                 Some(o) => {
                     let (key, id) = &self.user_id_map.others[o];
                     (key.clone(), hex_id(*id))
                 }
             };
-            IdMapEntry {
+            Ok(IdMapEntry {
                 entity: crate::rules::users::TABLE,
                 v1_key,
                 v2_id,
-            }
+            })
         });
         prayers.chain(users)
     }

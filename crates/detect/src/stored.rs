@@ -4,7 +4,6 @@
 //! ([`StoredByEntry`]: the prayers' folded attributes). Memory does not grow with the rows'
 //! size.
 
-use std::borrow::Borrow;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -144,22 +143,45 @@ pub(crate) struct StoredByEntry<T> {
     starts: Vec<(u32, u64)>,
 }
 
-impl<T: Serialize + DeserializeOwned> StoredByEntry<T> {
-    /// Stores `rows` (entry, row or a box of it), in any order: sorted in place, not copied,
-    /// and each row freed as soon as it is written.
-    pub(crate) fn store<R: Borrow<T>>(
-        mut rows: Vec<(u32, R)>,
-    ) -> Result<StoredByEntry<T>, DetectError> {
-        rows.sort_unstable_by_key(|r| r.0);
-        let mut w = RowsWriter::new();
-        let starts = rows
-            .into_iter()
-            .map(|(e, row)| (e, w.push(row.borrow())))
-            .collect();
+/// Writes a [`StoredByEntry`] one row at a time, in ascending entry order.
+pub(crate) struct ByEntryWriter<T> {
+    rows: RowsWriter<T>,
+    starts: Vec<(u32, u64)>,
+}
+
+impl<T: Serialize> ByEntryWriter<T> {
+    /// An empty store.
+    pub(crate) fn new() -> Self {
+        ByEntryWriter {
+            rows: RowsWriter::new(),
+            starts: Vec::new(),
+        }
+    }
+
+    /// Adds the row of `entry` (greater than every entry pushed before).
+    pub(crate) fn push(&mut self, entry: u32, row: &T) {
+        debug_assert!(self.starts.last().is_none_or(|s| s.0 < entry));
+        self.starts.push((entry, self.rows.push(row)));
+    }
+
+    /// Flushes the rows.
+    pub(crate) fn finish(self) -> Result<StoredByEntry<T>, DetectError> {
         Ok(StoredByEntry {
-            rows: w.finish()?,
-            starts,
+            rows: self.rows.finish()?,
+            starts: self.starts,
         })
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> StoredByEntry<T> {
+    /// Number of rows stored.
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Every row in entry order (one sequential read).
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = Result<T, DetectError>> + '_ {
+        self.rows.iter()
     }
 
     /// The row of `entry`, if one was stored (one positioned read).
@@ -245,7 +267,13 @@ mod tests {
             (2, "two".into()),
             (5, String::new()),
         ];
-        let stored = StoredByEntry::store(rows.to_vec()).expect("store");
+        let mut sorted = rows.to_vec();
+        sorted.sort();
+        let mut w = ByEntryWriter::new();
+        for (e, row) in &sorted {
+            w.push(*e, row);
+        }
+        let stored = w.finish().expect("store");
         for (e, row) in rows {
             assert_eq!(stored.get(e).expect("read"), Some(row));
         }

@@ -33,6 +33,16 @@ impl PackedTime {
         at.map_or(Self::NONE, |t| PackedTime(t.and_utc().timestamp_micros()))
     }
 
+    /// The packed form (for fixed-size records on disk).
+    pub(crate) fn raw(self) -> i64 {
+        self.0
+    }
+
+    /// The instant of a packed form made by [`PackedTime::raw`].
+    pub(crate) fn from_raw(raw: i64) -> Self {
+        PackedTime(raw)
+    }
+
     /// The instant.
     pub(crate) fn get(self) -> Option<NaiveDateTime> {
         (self != Self::NONE)

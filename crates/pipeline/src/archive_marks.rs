@@ -67,18 +67,18 @@ pub(crate) struct ArchiveMarks {
 
 impl ArchiveMarks {
     /// An empty collector for `source`'s plan.
-    pub(crate) fn new(source: &Source) -> Self {
-        let users = source
-            .plan
-            .users()
-            .enumerate()
-            .filter_map(|(i, u)| Some((u128::from_str_radix(&u.id, 16).ok()?, i as u32)))
-            .collect();
-        ArchiveMarks {
+    pub(crate) fn new(source: &Source) -> Result<Self, PipelineError> {
+        let mut users = HashMap::new();
+        for (i, u) in source.plan.users().enumerate() {
+            if let Ok(id) = u128::from_str_radix(&u?.id, 16) {
+                users.insert(id, i as u32);
+            }
+        }
+        Ok(ArchiveMarks {
             users,
             prayer_rowids: HashMap::new(),
             records: ExternalSort::with_limit(records_for_budget::<MarkRecord>(MEMORY_BUDGET)),
-        }
+        })
     }
 
     /// Notes a written prayer (before its marks).
@@ -115,7 +115,7 @@ impl ArchiveMarks {
     /// Every written prayer and mark of `source`, for a run that writes archives but no rows
     /// (the target already holds this migration).
     pub(crate) fn collect(source: &Source) -> Result<Self, PipelineError> {
-        let mut out = ArchiveMarks::new(source);
+        let mut out = ArchiveMarks::new(source)?;
         source
             .db
             .for_each_ref::<PrayerRow, PipelineError, _>(|row| {

@@ -61,7 +61,9 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
             archive_marks = Some(ArchiveMarks::collect(&source)?);
         }
     } else {
-        archive_marks = archive_paths.then(|| ArchiveMarks::new(&source));
+        archive_marks = archive_paths
+            .then(|| ArchiveMarks::new(&source))
+            .transpose()?;
         let info = RunInfo::new(
             opts.common.v1_db.display().to_string(),
             source.sha256.clone(),
@@ -123,6 +125,7 @@ fn write_rows(
     let archive_paths = archive_marks.is_some();
     let users = load.write::<User, PipelineError>(|sink| {
         for u in source.plan.users() {
+            let u = u?;
             sink.push(&mapping::user(
                 &u,
                 archive_paths.then(|| thywill_archive::v2::user_path(&u.id)),
@@ -206,6 +209,7 @@ fn write_rows(
     })?;
     load.write::<IdMapEntry, PipelineError>(|sink| {
         for e in plan.id_map() {
+            let e = e?;
             sink.push(&IdMapEntry {
                 run_id: run_id.clone(),
                 entity: e.entity.to_string(),
@@ -281,7 +285,7 @@ fn archives(
     let mut stage = progress.start("archives", 0);
     let (plan, db) = (&source.plan, &source.db);
     // The plan keeps its users compact; the archive stage needs every name at hand.
-    let users: Vec<ResolvedUser> = plan.users().collect();
+    let users: Vec<ResolvedUser> = plan.users().collect::<Result<_, _>>()?;
     let names: HashMap<&str, &str> = users
         .iter()
         .map(|u| (u.id.as_str(), u.display_name.as_str()))

@@ -1,7 +1,12 @@
 //! The `prayer_attributes` table: folded into their prayer's v2 row, `R-ATTR-UNMAPPED` for names
 //! with no v2 home, `R-ORPHAN`, `R-TIME`, `R-UTF8`, `R-ARCHIVE-PATH`.
 
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
+
 use chrono::NaiveDateTime;
+use thywill_spill::{records_for_budget, ExternalSort, Record};
 use thywill_v1::AttributeRow;
 
 use super::archive::{check_archive_path, RecordArchive};
@@ -14,7 +19,8 @@ use super::{
 use crate::keys::KeyKind;
 use crate::model::{Decision, DetectError, RuleId};
 use crate::plan::PrayerExtras;
-use crate::time;
+use crate::stored::ByEntryWriter;
+use crate::time::{self, PackedTime};
 
 /// The v1 table name.
 pub(crate) const TABLE: &str = "prayer_attributes";
@@ -28,6 +34,15 @@ enum Kind {
     Testimony,
     Flagged,
 }
+
+/// The kinds by their position (the encoding of [`FoldRecord::kind`]).
+const KINDS: [Kind; 5] = [
+    Kind::Archived,
+    Kind::Answered,
+    Kind::AnswerDate,
+    Kind::Testimony,
+    Kind::Flagged,
+];
 
 fn kind(name: &str) -> Option<Kind> {
     Some(match name {
@@ -47,21 +62,198 @@ pub(crate) struct Deferred {
     fold: Option<Fold>,
 }
 
-/// What a carried attribute contributes to its prayer.
-#[derive(Clone, Debug)]
+/// What a carried attribute contributes to its prayer (its value already read for its kind).
+#[derive(Clone, Debug, PartialEq)]
 struct Fold {
     kind: Kind,
     at: NaiveDateTime,
-    value: Option<String>,
+    /// The value does not say false (`archived`, `answered`, `flagged`).
+    on: bool,
+    /// The parsed value of an `answer_date`.
+    date: Option<NaiveDateTime>,
+    /// The value of an `answer_testimony`, when not blank.
+    testimony: Option<String>,
     by: Option<u128>,
 }
 
+impl Fold {
+    fn new(kind: Kind, at: NaiveDateTime, value: Option<String>, by: Option<u128>) -> Fold {
+        Fold {
+            kind,
+            at,
+            on: value
+                .as_deref()
+                .map(|v| thywill_v1::V1Value::text(v).as_bool() != Some(false))
+                .unwrap_or(true),
+            date: match kind {
+                Kind::AnswerDate => value.as_deref().and_then(time::parse_str).map(|p| p.at),
+                _ => None,
+            },
+            testimony: value.filter(|v| kind == Kind::Testimony && !v.trim().is_empty()),
+            by,
+        }
+    }
+}
+
+/// Attribute folds of settled prayers, in bounded memory until [`store`] folds each prayer's
+/// in reading order: fixed-size records in an external sort by (prayer, reading order), the
+/// testimony texts in a temporary file. Attributes do not stay in memory however many
+/// prayers have them.
+pub(crate) struct Folds {
+    records: ExternalSort<FoldRecord>,
+    texts: Option<BufWriter<File>>,
+    end: u64,
+}
+
+/// Records held in memory before a sorted run is spilled (1 MiB).
+const FOLDS_IN_MEMORY: usize = 1 << 20;
+
+impl Folds {
+    fn new() -> Folds {
+        Folds {
+            records: ExternalSort::with_limit(records_for_budget::<FoldRecord>(FOLDS_IN_MEMORY)),
+            texts: None,
+            end: 0,
+        }
+    }
+
+    fn push(&mut self, prayer: u32, f: Fold) -> io::Result<()> {
+        let mut testimony = (0, NO_TEXT);
+        if let Some(t) = &f.testimony {
+            if self.texts.is_none() {
+                self.texts = Some(BufWriter::with_capacity(64 << 10, tempfile::tempfile()?));
+            }
+            if let Some(out) = self.texts.as_mut() {
+                out.write_all(t.as_bytes())?;
+            }
+            testimony = (self.end, t.len() as u32);
+            self.end += t.len() as u64;
+        }
+        self.records.push(FoldRecord {
+            prayer,
+            seq: self.records.len(),
+            kind: KINDS.iter().position(|k| *k == f.kind).unwrap_or(0) as u8,
+            at: PackedTime::new(Some(f.at)).raw(),
+            on: f.on,
+            date: PackedTime::new(f.date).raw(),
+            by: f.by,
+            testimony,
+        })
+    }
+}
+
+/// `FoldRecord::testimony`'s length when there is none.
+const NO_TEXT: u32 = u32::MAX;
+
+/// A [`Fold`] as [`Folds`] keeps it, ordered by prayer then reading order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct FoldRecord {
+    prayer: u32,
+    seq: u64,
+    kind: u8,
+    at: i64,
+    on: bool,
+    date: i64,
+    by: Option<u128>,
+    /// (offset, length) in the texts file; length [`NO_TEXT`] when none.
+    testimony: (u64, u32),
+}
+
+impl Record for FoldRecord {
+    const SIZE: usize = 4 + 8 + 1 + 8 + 1 + 8 + 17 + 8 + 4;
+
+    fn encode(&self, out: &mut [u8]) {
+        out[0..4].copy_from_slice(&self.prayer.to_le_bytes());
+        out[4..12].copy_from_slice(&self.seq.to_le_bytes());
+        out[12] = self.kind;
+        out[13..21].copy_from_slice(&self.at.to_le_bytes());
+        out[21] = self.on as u8;
+        out[22..30].copy_from_slice(&self.date.to_le_bytes());
+        out[30] = self.by.is_some() as u8;
+        out[31..47].copy_from_slice(&self.by.unwrap_or(0).to_le_bytes());
+        out[47..55].copy_from_slice(&self.testimony.0.to_le_bytes());
+        out[55..59].copy_from_slice(&self.testimony.1.to_le_bytes());
+    }
+
+    fn decode(b: &[u8]) -> Self {
+        let bytes = |from: usize, to: usize| &b[from..to];
+        let u64_at = |i: usize| u64::from_le_bytes(bytes(i, i + 8).try_into().unwrap_or_default());
+        FoldRecord {
+            prayer: u32::from_le_bytes(bytes(0, 4).try_into().unwrap_or_default()),
+            seq: u64_at(4),
+            kind: b[12],
+            at: u64_at(13) as i64,
+            on: b[21] != 0,
+            date: u64_at(22) as i64,
+            by: (b[30] != 0)
+                .then(|| u128::from_le_bytes(bytes(31, 47).try_into().unwrap_or_default())),
+            testimony: (
+                u64_at(47),
+                u32::from_le_bytes(bytes(55, 59).try_into().unwrap_or_default()),
+            ),
+        }
+    }
+}
+
+impl FoldRecord {
+    /// The fold, its testimony read back from `texts`.
+    fn fold(&self, texts: Option<&File>) -> Result<Fold, DetectError> {
+        let testimony = match (self.testimony, texts) {
+            ((_, NO_TEXT), _) => None,
+            ((offset, len), Some(file)) => {
+                let mut buf = vec![0u8; len as usize];
+                file.read_exact_at(&mut buf, offset)?;
+                Some(String::from_utf8(buf).map_err(|e| {
+                    DetectError::Spill(io::Error::new(io::ErrorKind::InvalidData, e))
+                })?)
+            }
+            (_, None) => return Err(DetectError::Spill(io::ErrorKind::UnexpectedEof.into())),
+        };
+        let corrupt = || DetectError::Spill(io::ErrorKind::InvalidData.into());
+        Ok(Fold {
+            kind: *KINDS.get(self.kind as usize).ok_or_else(corrupt)?,
+            at: PackedTime::from_raw(self.at).get().ok_or_else(corrupt)?,
+            on: self.on,
+            date: PackedTime::from_raw(self.date).get(),
+            testimony,
+            by: self.by,
+        })
+    }
+}
+
+/// Once the attributes are read: folds every settled prayer's attributes (in reading order,
+/// onto its side record if it has one) and stores the records out of memory; only a pending
+/// prayer's record stays, as the deferred attributes can still change it.
+pub(crate) fn store(prayers: &mut Prayers, folds: Folds) -> Result<(), DetectError> {
+    let texts = match folds.texts {
+        Some(out) => Some(out.into_inner().map_err(|e| e.into_error())?),
+        None => None,
+    };
+    let mut sorted = folds.records.into_sorted()?;
+    let mut next_fold = sorted.next().transpose()?;
+    let mut settled = prayers.states.take_settled_extras().into_iter().peekable();
+    let mut out = ByEntryWriter::new();
+    loop {
+        let prayer = match (settled.peek().map(|s| s.0), next_fold.map(|f| f.prayer)) {
+            (None, None) => break,
+            (Some(a), None) | (None, Some(a)) => a,
+            (Some(a), Some(b)) => a.min(b),
+        };
+        let mut extras = settled
+            .next_if(|s| s.0 == prayer)
+            .map_or_else(PrayerExtras::default, |(_, e)| *e);
+        while let Some(f) = next_fold.filter(|f| f.prayer == prayer) {
+            apply(&mut extras, f.fold(texts.as_ref())?);
+            next_fold = sorted.next().transpose()?;
+        }
+        out.push(prayer, &extras);
+    }
+    prayers.states.set_stored_extras(out.finish()?);
+    Ok(())
+}
+
 fn apply(state: &mut PrayerExtras, f: Fold) {
-    let on = f
-        .value
-        .as_deref()
-        .map(|v| thywill_v1::V1Value::text(v).as_bool() != Some(false))
-        .unwrap_or(true);
+    let on = f.on;
     state.updated_at = Some(state.updated_at.map_or(f.at, |u| u.max(f.at)));
     let answered = |state: &mut PrayerExtras| {
         state.answered = Some(state.answered.map_or(f.at, |a| a.min(f.at)));
@@ -72,13 +264,13 @@ fn apply(state: &mut PrayerExtras, f: Fold) {
         Kind::Answered => {}
         Kind::AnswerDate => {
             answered(state);
-            if let Some(p) = f.value.as_deref().and_then(time::parse_str) {
-                state.answer_date = Some(p.at);
+            if let Some(at) = f.date {
+                state.answer_date = Some(at);
             }
         }
         Kind::Testimony => {
             answered(state);
-            if let Some(v) = f.value.filter(|v| !v.trim().is_empty()) {
+            if let Some(v) = f.testimony {
                 state.testimony = Some(v.into());
             }
         }
@@ -105,13 +297,14 @@ impl EarliestFlag for Option<(NaiveDateTime, Option<u128>)> {
 }
 
 /// Pass 1 over `prayer_attributes`. Rows of prayers whose fate is pending are returned for
-/// [`finish`].
+/// [`finish`]; the folds of the others, for [`store`].
 pub(crate) fn read(
     ctx: &mut Ctx<'_>,
     users: &Users,
     prayers: &mut Prayers,
-) -> Result<Vec<Deferred>, DetectError> {
+) -> Result<(Vec<Deferred>, Folds), DetectError> {
     let mut deferred = Vec::new();
+    let mut folds = Folds::new();
     let policy = ctx.policy;
     let files = ctx.opts.archive_files;
     let db = ctx.db;
@@ -169,12 +362,7 @@ pub(crate) fn read(
             prayers.note_activity(p, t);
         }
         let fold = match (k, at) {
-            (Some(kind), Some(at)) => Some(Fold {
-                kind,
-                at,
-                value: texts[0].clone(),
-                by,
-            }),
+            (Some(kind), Some(at)) => Some(Fold::new(kind, at, texts[0].clone(), by)),
             _ => None,
         };
         match prayer {
@@ -188,7 +376,7 @@ pub(crate) fn read(
             // Committed as read: nothing is kept of a settled attribute but its fold.
             Some(p) => {
                 if let (true, Some(f)) = (ctx.sink.commit(TABLE, &rf), fold) {
-                    apply(prayers.states.extras_mut(p), f);
+                    folds.push(p, f)?;
                 }
             }
             None => {
@@ -198,7 +386,7 @@ pub(crate) fn read(
         Ok(())
     })?;
     ctx.sink.count_read(TABLE, n);
-    Ok(deferred)
+    Ok((deferred, folds))
 }
 
 /// Settles the attributes of prayers that were pending, once prayers are committed.
@@ -215,6 +403,84 @@ pub(crate) fn finish(ctx: &mut Ctx<'_>, prayers: &mut Prayers, deferred: Vec<Def
             if let Some(f) = d.fold {
                 apply(prayers.states.extras_mut(d.prayer), f);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(day: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2025, 6, day)
+            .and_then(|d| d.and_hms_micro_opt(10, 0, 0, 123_456))
+            .expect("valid date")
+    }
+
+    #[test]
+    fn a_fold_survives_its_record() {
+        let folds = [
+            Fold::new(
+                Kind::Testimony,
+                at(1),
+                Some("She is home.".into()),
+                Some(7 << 100),
+            ),
+            Fold::new(Kind::Testimony, at(2), Some("   ".into()), None),
+            Fold::new(
+                Kind::AnswerDate,
+                at(3),
+                Some("2025-06-10T08:30:00Z".into()),
+                None,
+            ),
+            Fold::new(Kind::Archived, at(4), Some("false".into()), Some(1)),
+            Fold::new(Kind::Flagged, at(5), None, None),
+        ];
+        assert_eq!(folds[1].testimony, None, "a blank testimony is none");
+        assert!(folds[2].date.is_some() && !folds[3].on && folds[4].on);
+        let mut spill = Folds::new();
+        for (i, f) in folds.iter().enumerate() {
+            spill.push(9 - i as u32, f.clone()).expect("push");
+        }
+        let texts = spill.texts.take().map(|w| w.into_inner().expect("flush"));
+        let back: Vec<Fold> = spill
+            .records
+            .into_sorted()
+            .expect("sort")
+            .map(|r| r.expect("read").fold(texts.as_ref()).expect("fold"))
+            .collect();
+        let mut expected = folds.to_vec();
+        expected.reverse();
+        assert_eq!(back, expected);
+    }
+
+    /// Past the in-memory budget the records spill; each prayer's folds come back together and
+    /// in reading order.
+    #[test]
+    fn many_folds_come_back_by_prayer_in_reading_order() {
+        let mut spill = Folds::new();
+        let n = 3 * records_for_budget::<FoldRecord>(FOLDS_IN_MEMORY) as u32;
+        for i in 0..n {
+            let text = format!("testimony {i}");
+            spill
+                .push(
+                    i % 7,
+                    Fold::new(Kind::Testimony, at(1 + i % 28), Some(text), None),
+                )
+                .expect("push");
+        }
+        assert!(spill.records.spilled_runs() > 0, "the test spills");
+        let texts = spill.texts.take().map(|w| w.into_inner().expect("flush"));
+        let mut last: Option<(u32, u32)> = None;
+        for r in spill.records.into_sorted().expect("sort") {
+            let r = r.expect("read");
+            let f = r.fold(texts.as_ref()).expect("fold");
+            let i: u32 = f.testimony.as_deref().expect("text")[10..]
+                .parse()
+                .expect("number");
+            assert_eq!(i % 7, r.prayer);
+            assert!(last.is_none_or(|(p, j)| p < r.prayer || (p == r.prayer && j < i)));
+            last = Some((r.prayer, i));
         }
     }
 }

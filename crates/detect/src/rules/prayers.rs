@@ -347,10 +347,7 @@ pub(crate) fn resolve(
 ) -> Result<Verdict<ResolvedPrayer>, DetectError> {
     let states = &plan.prayers;
     let i = idx as usize;
-    let author = states
-        .authors
-        .get(i)
-        .and_then(|&a| plan.user_target.get(a as usize).copied().flatten());
+    let author = states.authors.get(i).and_then(|&a| plan.user_target.get(a));
     let (Some(author), Some(created_at)) = (author, states.created(idx)) else {
         return Ok(Verdict::Skip);
     };

@@ -214,7 +214,6 @@ fn grants(
 fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite>, DetectError> {
     const TABLE: &str = "invitetoken";
     let multi_use = ctx.db.schema().has_column(TABLE, "usage_count");
-    let created_of = users.created_by_v2_id();
     let mut out = RowsWriter::new();
     // Streamed: the rows are not held (only the written ones, out of memory).
     let db = ctx.db;
@@ -239,7 +238,7 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
             optional_member(users, &row.created_by)
         };
         let used_by = optional_member(users, &row.used_by);
-        let used_at = used_by.and_then(|u| created_of.get(&u).copied());
+        let used_at = used_by.and_then(|u| users.created_of(u));
         let (max_uses, use_count) = if multi_use {
             (row.max_uses.as_i64(), row.usage_count.as_i64().unwrap_or(0))
         } else {

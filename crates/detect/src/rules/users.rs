@@ -15,7 +15,7 @@ use super::{
 use crate::ids::{hex_id, user_id_for_name};
 use crate::keys::{key_damage, normalize, KeyIndex, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, Policy, RuleId, KNOWN_CORRUPTED_USER_ID};
-use crate::plan::{ResolvedUserParts, UserIdMap, UserStates};
+use crate::plan::{ResolvedUserParts, UserIdMap, UserStates, UserStatesWriter, UserTargets};
 use crate::text::{fold_name, is_blank, name_problems, parse_hex32, repair_name, shown};
 use crate::time;
 
@@ -66,9 +66,7 @@ pub(crate) struct Users {
     collisions: Vec<(u32, u32)>,
     min_activity: HashMap<u32, NaiveDateTime>,
     /// After [`Users::settle`]: each entry's target (the entries are dropped).
-    targets: Option<Vec<Option<u128>>>,
-    /// After [`Users::settle`]: the written users' `created_at` by v2 id.
-    created_written: HashMap<u128, NaiveDateTime>,
+    targets: Option<UserTargets>,
     /// After [`Users::settle`]: the v1 key of each entry that ends in no v2 user (named in the
     /// reasons of the rows that point at one).
     unwritten_keys: HashMap<u32, Box<str>>,
@@ -117,7 +115,6 @@ impl Users {
             collisions: Vec::new(),
             min_activity: HashMap::new(),
             targets: None,
-            created_written: HashMap::new(),
             unwritten_keys: HashMap::new(),
         };
         let known_id = parse_hex32(KNOWN_CORRUPTED_USER_ID).map(NormKey::Hex);
@@ -380,15 +377,15 @@ impl Users {
     /// The v2 id an entry ends in, if written (valid after [`Users::finalize`]).
     pub(crate) fn target(&self, idx: u32) -> Option<u128> {
         if let Some(targets) = &self.targets {
-            return targets.get(idx as usize).copied().flatten();
+            return targets.get(idx);
         }
         self.final_entry(idx)
             .map(|i| self.entries[i as usize].v2_id)
     }
 
     /// The resolved `created_at` of the written user with v2 id `id` (after [`Users::settle`]).
-    pub(crate) fn created_by_v2_id(&self) -> &HashMap<u128, NaiveDateTime> {
-        &self.created_written
+    pub(crate) fn created_of(&self, id: u128) -> Option<NaiveDateTime> {
+        self.targets.as_ref().and_then(|t| t.created_of(id))
     }
 
     /// Settles every decision that needs the whole table: pending times, key collisions,
@@ -646,7 +643,10 @@ impl Users {
     /// then on only the key set, each entry's target, the written users' `created_at` and the
     /// keys of the unwritten entries are kept ([`Users::target`], [`Users::created_by_v2_id`],
     /// [`Users::key_of`]).
-    pub(crate) fn settle(&mut self, ctx: &mut Ctx<'_>) -> (UserStates, UserIdMap) {
+    pub(crate) fn settle(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(UserStates, UserIdMap), DetectError> {
         let targets: Vec<Option<u128>> = (0..self.entries.len() as u32)
             .map(|i| self.target(i))
             .collect();
@@ -657,24 +657,8 @@ impl Users {
             .filter(|(_, (t, _))| t.is_none())
             .map(|(i, (_, e))| (i as u32, e.rf.key.as_str().into()))
             .collect();
-        self.created_written = self
-            .entries
-            .iter()
-            .filter(|e| e.fate == Fate::Written)
-            .filter_map(|e| Some((e.v2_id, e.created?)))
-            .collect();
-        let mut out = UserStates::default();
-        let written = self.entries.iter().filter(|e| e.fate == Fate::Written);
-        let text_bytes = written
-            .clone()
-            .map(|e| {
-                e.rf.key.len()
-                    + e.name.len()
-                    + e.prayer_style.as_ref().map_or(0, String::len)
-                    + e.archive_path.as_ref().map_or(0, String::len)
-            })
-            .sum();
-        out.reserve_exact(written.count(), text_bytes);
+        let mut out = UserStatesWriter::new();
+        let mut written_count = 0u32;
         // Id-map rows as (entry, row): `Ok(i)` is written user `out[i]`, `Err(j)` is `others[j]`.
         let mut rows: Vec<(u32, Result<u32, u32>)> = Vec::new();
         let mut others = Vec::new();
@@ -683,7 +667,7 @@ impl Users {
             let written = ctx.sink.commit(TABLE, &e.rf);
             if let Some(t) = targets[i] {
                 let row = if written && t == e.v2_id {
-                    Ok(out.len() as u32)
+                    Ok(written_count)
                 } else {
                     others.push((e.rf.key.clone(), t));
                     Err(others.len() as u32 - 1)
@@ -704,6 +688,7 @@ impl Users {
                     supporter_since: e.supporter_since,
                     v1_archive_path: e.archive_path.as_deref(),
                 });
+                written_count += 1;
             }
         }
         // The id map's order: v1 key, then v2 id (fixed-width lower-case hex sorts as the number).
@@ -716,8 +701,7 @@ impl Users {
             };
             key(a).cmp(&key(b))
         });
-        out.shrink_to_fit();
-        let n = out.len() as u32;
+        let n = written_count;
         let order = rows
             .into_iter()
             .map(|(_, row)| match row {
@@ -725,14 +709,19 @@ impl Users {
                 Err(o) => n + o,
             })
             .collect();
+        let written = self.entries.iter().filter(|e| e.fate == Fate::Written);
+        self.targets = Some(UserTargets::new(
+            &targets,
+            written.map(|e| (e.v2_id, e.created)),
+        ));
         self.entries = Vec::new();
         self.min_activity = HashMap::new();
-        self.targets = Some(targets);
-        (out, UserIdMap { others, order })
+
+        Ok((out.finish()?, UserIdMap { others, order }))
     }
 
     /// The entry → v2 id targets and the key set, for the plan (after [`Users::settle`]).
-    pub(crate) fn into_parts(self) -> (Vec<Option<u128>>, KeyIndex) {
+    pub(crate) fn into_parts(self) -> (UserTargets, KeyIndex) {
         (self.targets.unwrap_or_default(), self.index)
     }
 }
