@@ -82,6 +82,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     clock.lap("users settled");
     let mut prayers = Prayers::read(&mut ctx, &users)?;
     prayers.resolve_authors(&users);
+    prayers.commit_settled(&mut ctx);
     clock.lap("prayers, authors");
     let (deferred, folds) = attributes::read(&mut ctx, &users, &mut prayers)?;
     attributes::store(&mut prayers, folds)?;

@@ -212,10 +212,11 @@ pub(crate) struct PrayerStates {
     pub(crate) authors: Vec<u32>,
     /// Where each prayer's fate stands.
     pub(crate) fates: Vec<PFate>,
-    /// [`FLAGGED_COLUMN`] and [`PATH_REPAIRED`] bits.
+    /// [`FLAGGED_COLUMN`], [`PATH_REPAIRED`] and [`FLAG_ATTRIBUTE`] bits.
     pub(crate) bits: Vec<u8>,
     /// The prayers with more to say (attributes, a re-pointed archive path) whose record may
-    /// still change: all of them until [`PrayerStates::store_extras`], the pending ones after.
+    /// still change: all of them until [`PrayerStates::take_settled_extras`], the pending ones
+    /// after.
     pub(crate) extras: HashMap<u32, Box<PrayerExtras>>,
     /// The others' records, out of memory (pass 2 reads each once).
     stored_extras: StoredByEntry<PrayerExtras>,
@@ -228,6 +229,8 @@ pub(crate) const FLAGGED_COLUMN: u8 = 1;
 /// `R-ARCHIVE-PATH` changed the path: the carried one is in [`PrayerExtras::archive_path`] (else
 /// pass 2 takes it from the row).
 pub(crate) const PATH_REPAIRED: u8 = 2;
+/// A `flagged` attribute is folded into the side record ([`PrayerExtras::flag_attr`]).
+pub(crate) const FLAG_ATTRIBUTE: u8 = 4;
 
 /// What a prayer's attributes fold into it, and a re-pointed archive path.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -314,6 +317,11 @@ impl PrayerStates {
         self.extras = kept;
         settled.sort_unstable_by_key(|s| s.0);
         settled
+    }
+
+    /// Notes that prayer `idx`'s side record holds a folded flag ([`FLAG_ATTRIBUTE`]).
+    pub(crate) fn set_flag_attribute(&mut self, idx: u32) {
+        self.bits[idx as usize] |= FLAG_ATTRIBUTE;
     }
 
     /// The settled side records, stored out of memory (see [`Self::take_settled_extras`]).
@@ -566,6 +574,13 @@ impl Plan {
             Some(i) if self.prayers.written_v2_id(i).is_some() => prayers::resolve(self, i, row),
             _ => Ok(Verdict::Skip),
         }
+    }
+
+    /// The v2 `content_flags` rows: the prayer's v2 id and its flag, for every written prayer
+    /// v1 flagged (column or attribute), in prayer order. Read from the plan's state, not from
+    /// v1; fails only when the plan's temporary file cannot be read back.
+    pub fn flags(&self) -> impl Iterator<Item = Result<(String, ResolvedFlag), DetectError>> + '_ {
+        (0..self.prayers.len() as u32).filter_map(|idx| prayers::flag(self, idx).transpose())
     }
 
     /// What to write for a v1 mark row in pass 2 (streamed in any order).

@@ -24,7 +24,7 @@ fn fixture(name: &str) -> PathBuf {
 /// written mark and prayer references written rows.
 #[test]
 fn pass_two_writes_exactly_what_the_law_counts() {
-    let mut used_invites = 0;
+    let (mut used_invites, mut flagged) = (0, 0);
     for g in ["g0-s", "g1-s", "g2-s", "g3-s"] {
         let db = V1Database::open(fixture(g)).unwrap();
         for policy in [Policy::Repair, Policy::Strict] {
@@ -46,8 +46,12 @@ fn pass_two_writes_exactly_what_the_law_counts() {
                 }
             }
             let mut prayers = std::collections::HashSet::new();
+            let mut flags = Vec::new();
             db.for_each::<PrayerRow, thywill_v1::V1Error, _>(|row| {
                 if let Verdict::Write(p) = plan.resolve_prayer(&row).expect("resolve") {
+                    if let Some(f) = &p.flag {
+                        flags.push((p.id.clone(), f.clone()));
+                    }
                     assert!(users.contains(&p.author_id), "{g}: author written");
                     assert!(p.is_answered || (p.answered_at.is_none() && p.testimony.is_none()));
                     assert!(p.updated_at >= p.created_at);
@@ -61,6 +65,10 @@ fn pass_two_writes_exactly_what_the_law_counts() {
                 plan.counts()["prayer"].written,
                 "{g} {policy}"
             );
+            // content_flags come from the plan's state: the same flags the prayers carry.
+            let from_plan: Vec<_> = plan.flags().collect::<Result<_, _>>().expect("flags");
+            assert_eq!(from_plan, flags, "{g} {policy}: flags");
+            flagged += flags.len();
             let mut marks = std::collections::HashSet::new();
             db.for_each::<MarkRow, thywill_v1::V1Error, _>(|row| {
                 if let Verdict::Write(m) = plan.resolve_mark(&row) {
@@ -102,6 +110,7 @@ fn pass_two_writes_exactly_what_the_law_counts() {
         }
     }
     assert!(used_invites > 0, "some fixture has a used invite");
+    assert!(flagged > 0, "some fixture has a flagged prayer");
 }
 
 /// A small G1 file built by hand.

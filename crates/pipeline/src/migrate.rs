@@ -134,17 +134,13 @@ fn write_rows(
         }
         Ok(())
     })?;
-    let mut flags: Vec<ContentFlag> = Vec::new();
     let (plan, db) = (&source.plan, &mut source.db);
     let prayers = load.write::<Prayer, PipelineError>(|sink| {
-        let (flags, mut notes) = (&mut flags, archive_marks.as_deref_mut());
+        let mut notes = archive_marks.as_deref_mut();
         stream_v1("prayer", db, sink, stage, move |row: &PrayerRow| {
             let Verdict::Write(p) = plan.resolve_prayer(row)? else {
                 return Ok(None);
             };
-            if let Some(f) = &p.flag {
-                flags.push(mapping::content_flag(&p.id, f));
-            }
             if let Some(a) = notes.as_deref_mut() {
                 a.note_prayer(&p, row.rowid);
             }
@@ -184,8 +180,15 @@ fn write_rows(
         }
         Ok(())
     })?;
-    load.write_all(flags.iter())?;
-    stage.inc(grants + invites + sessions + flags.len() as u64);
+    // The flags from the plan's state (not collected while the prayers stream: 15k on L).
+    let flags = load.write::<ContentFlag, PipelineError>(|sink| {
+        for f in plan.flags() {
+            let (prayer_id, flag) = f?;
+            sink.push(&mapping::content_flag(&prayer_id, &flag))?;
+        }
+        Ok(())
+    })?;
+    stage.inc(grants + invites + sessions + flags);
 
     let run_id = load.run_id().to_string();
     let now = chrono::SubsecRound::trunc_subsecs(Utc::now().naive_utc(), 6);

@@ -246,6 +246,9 @@ pub(crate) fn store(prayers: &mut Prayers, folds: Folds) -> Result<(), DetectErr
             apply(&mut extras, f.fold(texts.as_ref())?);
             next_fold = sorted.next().transpose()?;
         }
+        if extras.flag_attr.is_some() {
+            prayers.states.set_flag_attribute(prayer);
+        }
         out.push(prayer, &extras);
     }
     prayers.states.set_stored_extras(out.finish()?);
@@ -401,7 +404,11 @@ pub(crate) fn finish(ctx: &mut Ctx<'_>, prayers: &mut Prayers, deferred: Vec<Def
         }
         if ctx.sink.commit(TABLE, &d.rf) {
             if let Some(f) = d.fold {
-                apply(prayers.states.extras_mut(d.prayer), f);
+                let extras = prayers.states.extras_mut(d.prayer);
+                apply(extras, f);
+                if extras.flag_attr.is_some() {
+                    prayers.states.set_flag_attribute(d.prayer);
+                }
             }
         }
     }

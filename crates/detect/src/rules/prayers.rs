@@ -16,8 +16,8 @@ use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey, RowidIndex};
 use crate::model::{Decision, DetectError, Policy, RuleId};
 use crate::plan::{
-    Plan, PrayerStates, ResolvedFlag, ResolvedPrayer, Verdict, FLAGGED_COLUMN, NO_ENTRY,
-    PATH_REPAIRED,
+    Plan, PrayerExtras, PrayerStates, ResolvedFlag, ResolvedPrayer, Verdict, FLAGGED_COLUMN,
+    FLAG_ATTRIBUTE, NO_ENTRY, PATH_REPAIRED,
 };
 use crate::text::parse_lower_hex32;
 use crate::time::{self, PackedTime};
@@ -46,6 +46,10 @@ pub(crate) struct Prayers {
     rowids: RowidIndex,
     author_refs: HashMap<u32, V1Value>,
     rfs: HashMap<u32, RowFindings>,
+    /// Committed prayers written under a v2 id that differs from their v1 key text.
+    renames: Vec<(Box<str>, u128)>,
+    /// The prayers [`Prayers::commit_settled`] left for [`Prayers::commit`] (pending then).
+    uncommitted: Vec<u32>,
     raw_created: HashMap<u32, V1Value>,
     pub(crate) min_activity: HashMap<u32, NaiveDateTime>,
 }
@@ -130,6 +134,8 @@ impl Prayers {
             rowids: RowidIndex::new(Vec::new()),
             author_refs: HashMap::new(),
             rfs: HashMap::new(),
+            renames: Vec::new(),
+            uncommitted: Vec::new(),
             raw_created: HashMap::new(),
             min_activity: HashMap::new(),
         };
@@ -303,27 +309,45 @@ impl Prayers {
         self.states.fates.get(idx as usize) == Some(&PFate::Skipped)
     }
 
-    /// Commits every prayer's findings (after marks and attributes settled pending times).
-    /// Returns the prayers written under a v2 id that differs from their v1 key text, sorted.
-    pub(crate) fn commit(&mut self, ctx: &mut Ctx<'_>) -> Vec<(Box<str>, u128)> {
-        let mut renames = Vec::new();
+    /// Commits the findings of every prayer whose fate is settled (all but the pending ones),
+    /// once the authors are resolved: nothing later changes them, so their findings need not
+    /// stay in memory through the attributes and the marks.
+    pub(crate) fn commit_settled(&mut self, ctx: &mut Ctx<'_>) {
         for idx in 0..self.states.len() as u32 {
-            let rowid = self.rowids.rowid_of(idx);
-            self.settle_pending(idx);
-            let written = self.is_written(idx);
-            let rf = self
-                .rfs
-                .remove(&idx)
-                .unwrap_or_else(|| RowFindings::new(rowid, String::new()));
-            let v2 = self.states.v2_id(idx);
-            if written && !rf.key.is_empty() && rf.key != hex_id(v2) {
-                renames.push((rf.key.as_str().into(), v2));
+            if self.is_pending(idx) {
+                self.uncommitted.push(idx);
+            } else {
+                self.commit_one(ctx, idx);
             }
-            let committed = ctx.sink.commit(TABLE, &rf);
-            debug_assert_eq!(committed, written);
         }
+        self.rfs.shrink_to_fit();
+    }
+
+    /// Commits the findings of the prayers that were pending at [`Prayers::commit_settled`]
+    /// (after marks and attributes settled their times). Returns every prayer written under a
+    /// v2 id that differs from its v1 key text, sorted.
+    pub(crate) fn commit(&mut self, ctx: &mut Ctx<'_>) -> Vec<(Box<str>, u128)> {
+        for idx in std::mem::take(&mut self.uncommitted) {
+            self.settle_pending(idx);
+            self.commit_one(ctx, idx);
+        }
+        let mut renames = std::mem::take(&mut self.renames);
         renames.sort_unstable();
         renames
+    }
+
+    fn commit_one(&mut self, ctx: &mut Ctx<'_>, idx: u32) {
+        let written = self.is_written(idx);
+        let rf = self
+            .rfs
+            .remove(&idx)
+            .unwrap_or_else(|| RowFindings::new(self.rowids.rowid_of(idx), String::new()));
+        let v2 = self.states.v2_id(idx);
+        if written && !rf.key.is_empty() && rf.key != hex_id(v2) {
+            self.renames.push((rf.key.as_str().into(), v2));
+        }
+        let committed = ctx.sink.commit(TABLE, &rf);
+        debug_assert_eq!(committed, written);
     }
 
     /// The plan's part: compact states (with the key set) and rowid index.
@@ -340,26 +364,55 @@ impl Users {
 }
 
 /// Pass 2: the v2 prayer for a row the plan writes (prayer entry `idx`).
+/// The resolved author and `created_at` of prayer `idx`, both of which a written prayer has.
+fn author_and_created(plan: &Plan, idx: u32) -> Option<(u128, NaiveDateTime)> {
+    let states = &plan.prayers;
+    let author = states
+        .authors
+        .get(idx as usize)
+        .and_then(|&a| plan.user_target.get(a));
+    Some((author?, states.created(idx)?))
+}
+
+/// The v2 flag of a prayer: the v1 column, or its earliest `flagged` attribute (time, member).
+fn flag_of(bits: u8, extras: &PrayerExtras, created_at: NaiveDateTime) -> Option<ResolvedFlag> {
+    (bits & FLAGGED_COLUMN != 0 || extras.flag_attr.is_some()).then(|| ResolvedFlag {
+        flagged_by_user_id: extras.flag_attr.and_then(|f| f.1).map(hex_id),
+        flagged_at: extras.flag_attr.map_or(created_at, |f| f.0),
+        reason: "carried over from v1",
+    })
+}
+
+/// Pass 2 for `content_flags`: prayer `idx`'s v2 id and flag, when it is written and flagged
+/// (the same flag [`resolve`] gives; only a flagged prayer's side record is read).
+pub(crate) fn flag(plan: &Plan, idx: u32) -> Result<Option<(String, ResolvedFlag)>, DetectError> {
+    let states = &plan.prayers;
+    let bits = states.bits[idx as usize];
+    if bits & (FLAGGED_COLUMN | FLAG_ATTRIBUTE) == 0 || states.written_v2_id(idx).is_none() {
+        return Ok(None);
+    }
+    let Some((_, created_at)) = author_and_created(plan, idx) else {
+        return Ok(None);
+    };
+    let extras = states.extras(idx)?;
+    let flag = flag_of(bits, &extras, created_at);
+    Ok(flag.map(|f| (hex_id(states.v2_id(idx)), f)))
+}
+
 pub(crate) fn resolve(
     plan: &Plan,
     idx: u32,
     row: &PrayerRow,
 ) -> Result<Verdict<ResolvedPrayer>, DetectError> {
     let states = &plan.prayers;
-    let i = idx as usize;
-    let author = states.authors.get(i).and_then(|&a| plan.user_target.get(a));
-    let (Some(author), Some(created_at)) = (author, states.created(idx)) else {
+    let Some((author, created_at)) = author_and_created(plan, idx) else {
         return Ok(Verdict::Skip);
     };
     let extras = states.extras(idx)?;
-    let bits = states.bits[i];
+    let bits = states.bits[idx as usize];
     let answered_at = extras.answer_date.or(extras.answered);
     let is_answered = answered_at.is_some();
-    let flag = (bits & FLAGGED_COLUMN != 0 || extras.flag_attr.is_some()).then(|| ResolvedFlag {
-        flagged_by_user_id: extras.flag_attr.and_then(|f| f.1).map(hex_id),
-        flagged_at: extras.flag_attr.map_or(created_at, |f| f.0),
-        reason: "carried over from v1",
-    });
+    let flag = flag_of(bits, &extras, created_at);
     let v1_archive_path = if bits & PATH_REPAIRED != 0 {
         extras.archive_path.as_deref().map(str::to_string)
     } else {
