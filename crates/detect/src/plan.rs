@@ -206,9 +206,13 @@ pub(crate) struct PrayerStates {
     pub(crate) keys: KeyIndex,
     /// The v2 id of each prayer whose key is not hex (UUID v5 of its key text).
     other_ids: HashMap<u32, u128>,
-    /// Resolved `created_at` (none while pending, or when `R-TIME` quarantined it).
-    pub(crate) created: Vec<PackedTime>,
-    /// The user entry the author reference names ([`NO_ENTRY`] when it names none).
+    /// The resolved `created_at` of the prayers pass 2 cannot read again from their row: those
+    /// settled from evidence, and those flagged by the v1 column (their flag's time, which
+    /// [`Plan::flags`] gives without a row). Every other written prayer's is what `R-TIME`
+    /// makes of its row, which pass 2 reads anyway.
+    kept_created: HashMap<u32, PackedTime>,
+    /// The user entry the author reference names ([`NO_ENTRY`] when it names none); emptied
+    /// once the authors are resolved (pass 2 resolves the row's reference again).
     pub(crate) authors: Vec<u32>,
     /// Where each prayer's fate stands.
     pub(crate) fates: Vec<PFate>,
@@ -268,7 +272,9 @@ impl PrayerStates {
                 self.other_ids.insert(idx, v2_id);
             }
         }
-        self.created.push(PackedTime::new(created));
+        if bits & FLAGGED_COLUMN != 0 {
+            self.kept_created.insert(idx, PackedTime::new(created));
+        }
         self.authors.push(author);
         self.fates.push(fate);
         self.bits.push(bits);
@@ -288,9 +294,14 @@ impl PrayerStates {
         }
     }
 
-    /// The resolved `created_at` of prayer `idx`.
-    pub(crate) fn created(&self, idx: u32) -> Option<NaiveDateTime> {
-        self.created[idx as usize].get()
+    /// The `created_at` kept for prayer `idx` (see [`PrayerStates::kept_created`]).
+    pub(crate) fn kept_created(&self, idx: u32) -> Option<Option<NaiveDateTime>> {
+        self.kept_created.get(&idx).map(|t| t.get())
+    }
+
+    /// Keeps the `created_at` a pending prayer settles to.
+    pub(crate) fn keep_created(&mut self, idx: u32, at: NaiveDateTime) {
+        self.kept_created.insert(idx, PackedTime::new(Some(at)));
     }
 
     /// The side record of prayer `idx`, created on demand (never for a stored one).

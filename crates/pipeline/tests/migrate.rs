@@ -135,10 +135,10 @@ fn check_fixture(name: &str, target: &TestTarget, policy: Policy) {
         .filter(|f| decision_of(f, policy).is_some())
         .filter_map(|f| Some((f.table.clone(), f.rowid?)))
         .collect();
-    let prayers: HashMap<String, String> = {
+    let prayers: HashMap<String, (String, chrono::NaiveDateTime)> = {
         let mut m = HashMap::new();
         db.read_table::<thywill_v2::rows::Prayer, thywill_v2::Error, _>(|p| {
-            m.insert(p.id, p.text);
+            m.insert(p.id, (p.text, p.created_at));
             Ok(())
         })
         .unwrap();
@@ -160,7 +160,7 @@ fn check_fixture(name: &str, target: &TestTarget, policy: Policy) {
             continue;
         }
         let id = p.id.as_str().unwrap().to_ascii_lowercase();
-        let text = prayers
+        let (text, created_at) = prayers
             .get(&id)
             .unwrap_or_else(|| panic!("{ctx}: legitimate prayer {id} missing"));
         if !touched.contains(&("prayer".to_string(), p.rowid)) {
@@ -168,6 +168,11 @@ fn check_fixture(name: &str, target: &TestTarget, policy: Policy) {
                 Some(text.as_str()),
                 p.text.as_str(),
                 "{ctx}: text of prayer {id}"
+            );
+            assert_eq!(
+                thywill_detect::time::parse_value(&p.created_at).map(|t| t.at),
+                Some(*created_at),
+                "{ctx}: created_at of prayer {id}"
             );
             checked += 1;
         }

@@ -20,7 +20,7 @@ use crate::plan::{
     FLAG_ATTRIBUTE, NO_ENTRY, PATH_REPAIRED,
 };
 use crate::text::parse_lower_hex32;
-use crate::time::{self, PackedTime};
+use crate::time;
 
 /// The v1 table name.
 pub(crate) const TABLE: &str = "prayer";
@@ -266,6 +266,7 @@ impl Prayers {
             }
         }
         self.author_refs.clear();
+        self.states.authors = Vec::new();
     }
 
     /// Records activity on a prayer (evidence for an unparseable `created_at`).
@@ -287,7 +288,7 @@ impl Prayers {
         let outcome = time_from_evidence(rf, "created_at", &raw, evidence);
         match outcome {
             TimeOutcome::At(t) => {
-                self.states.created[idx as usize] = PackedTime::new(Some(t));
+                self.states.keep_created(idx, t);
                 self.states.fates[idx as usize] = PFate::Written;
             }
             _ => self.states.fates[idx as usize] = PFate::Skipped,
@@ -363,22 +364,40 @@ impl Users {
     }
 }
 
-/// Pass 2: the v2 prayer for a row the plan writes (prayer entry `idx`).
-/// The resolved author and `created_at` of prayer `idx`, both of which a written prayer has.
-fn author_and_created(plan: &Plan, idx: u32) -> Option<(u128, NaiveDateTime)> {
-    let states = &plan.prayers;
-    let author = states
-        .authors
-        .get(idx as usize)
-        .and_then(|&a| plan.user_target.get(a));
-    Some((author?, states.created(idx)?))
+/// The resolved `created_at` of written prayer `idx`: kept in the plan, or what pass 1's
+/// `R-TIME` made of its row (the same function of the same row and policy).
+fn created_of(plan: &Plan, idx: u32, row: &PrayerRow) -> Option<NaiveDateTime> {
+    match plan.prayers.kept_created(idx) {
+        Some(kept) => kept,
+        None => match created_at(
+            &mut RowFindings::new(row.rowid, String::new()),
+            plan.policy,
+            row,
+        ) {
+            TimeOutcome::At(t) => Some(t),
+            _ => None,
+        },
+    }
 }
 
-/// The v2 flag of a prayer: the v1 column, or its earliest `flagged` attribute (time, member).
-fn flag_of(bits: u8, extras: &PrayerExtras, created_at: NaiveDateTime) -> Option<ResolvedFlag> {
-    (bits & FLAGGED_COLUMN != 0 || extras.flag_attr.is_some()).then(|| ResolvedFlag {
+/// The v2 flag of a prayer: the v1 column (at the prayer's `created_at`), or its earliest
+/// `flagged` attribute (time, member).
+fn flag_of(
+    bits: u8,
+    extras: &PrayerExtras,
+    created_at: Option<NaiveDateTime>,
+) -> Option<ResolvedFlag> {
+    if bits & FLAGGED_COLUMN == 0 && extras.flag_attr.is_none() {
+        return None;
+    }
+    let flagged_at = extras.flag_attr.map(|f| f.0).or(created_at);
+    debug_assert!(
+        flagged_at.is_some(),
+        "a written prayer's created_at is known"
+    );
+    Some(ResolvedFlag {
         flagged_by_user_id: extras.flag_attr.and_then(|f| f.1).map(hex_id),
-        flagged_at: extras.flag_attr.map_or(created_at, |f| f.0),
+        flagged_at: flagged_at?,
         reason: "carried over from v1",
     })
 }
@@ -391,28 +410,29 @@ pub(crate) fn flag(plan: &Plan, idx: u32) -> Result<Option<(String, ResolvedFlag
     if bits & (FLAGGED_COLUMN | FLAG_ATTRIBUTE) == 0 || states.written_v2_id(idx).is_none() {
         return Ok(None);
     }
-    let Some((_, created_at)) = author_and_created(plan, idx) else {
-        return Ok(None);
-    };
+    // A column-flagged prayer's created_at is kept; an attribute gives its own time.
+    let created_at = states.kept_created(idx).flatten();
     let extras = states.extras(idx)?;
     let flag = flag_of(bits, &extras, created_at);
     Ok(flag.map(|f| (hex_id(states.v2_id(idx)), f)))
 }
 
+/// Pass 2: the v2 prayer for a row the plan writes (prayer entry `idx`).
 pub(crate) fn resolve(
     plan: &Plan,
     idx: u32,
     row: &PrayerRow,
 ) -> Result<Verdict<ResolvedPrayer>, DetectError> {
     let states = &plan.prayers;
-    let Some((author, created_at)) = author_and_created(plan, idx) else {
+    let author = plan.user_ref(&row.author);
+    let (Some(author), Some(created_at)) = (author, created_of(plan, idx, row)) else {
         return Ok(Verdict::Skip);
     };
     let extras = states.extras(idx)?;
     let bits = states.bits[idx as usize];
     let answered_at = extras.answer_date.or(extras.answered);
     let is_answered = answered_at.is_some();
-    let flag = flag_of(bits, &extras, created_at);
+    let flag = flag_of(bits, &extras, Some(created_at));
     let v1_archive_path = if bits & PATH_REPAIRED != 0 {
         extras.archive_path.as_deref().map(str::to_string)
     } else {
