@@ -287,7 +287,7 @@ fn archives(
     };
     let mut stage = progress.start("archives", 0);
     let (plan, db) = (&source.plan, &source.db);
-    // The plan keeps its users compact; the archive stage needs every name at hand.
+    // The plan keeps its users in a temporary file; the archive stage needs every name at hand.
     let users: Vec<ResolvedUser> = plan.users().collect::<Result<_, _>>()?;
     let names: HashMap<&str, &str> = users
         .iter()
