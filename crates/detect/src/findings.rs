@@ -15,6 +15,7 @@ use thywill_spill::{records_for_budget, ExternalSort, Record};
 use thywill_v1::CARRIED_TABLES;
 
 use crate::model::{Decision, DetectError, Finding, RuleId};
+use crate::stored::At;
 
 /// Entries held in memory before a sorted run is spilled (1 MiB: M's findings stay in memory).
 const ENTRIES_IN_MEMORY: usize = 1 << 20;
@@ -226,20 +227,6 @@ impl Stored {
             reader.read_exact(&mut bytes)?;
             Ok(Entry::decode(&bytes))
         })
-    }
-}
-
-/// Reads a shared file from its own position (walks do not disturb each other).
-struct At<'a> {
-    file: &'a File,
-    pos: u64,
-}
-
-impl Read for At<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read_at(buf, self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
     }
 }
 

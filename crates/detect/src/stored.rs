@@ -226,9 +226,9 @@ impl<T> fmt::Debug for StoredRows<T> {
 
 /// Reads a shared file from its own position (positioned reads: walks do not disturb each
 /// other).
-struct At<'a> {
-    file: &'a File,
-    pos: u64,
+pub(crate) struct At<'a> {
+    pub(crate) file: &'a File,
+    pub(crate) pos: u64,
 }
 
 impl Read for At<'_> {

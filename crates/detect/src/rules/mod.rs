@@ -187,6 +187,20 @@ pub(crate) enum NoShape {
     SetNull,
 }
 
+impl NoShape {
+    /// For a record's `created_at`: the date in its archive path is the evidence; without one
+    /// the value waits for the record's activity.
+    pub(crate) fn path_date_or_pending(text_file_path: &V1Value) -> NoShape {
+        match text_file_path
+            .to_text_lossy()
+            .and_then(|p| time::date_in_archive_path(&p))
+        {
+            Some(d) => NoShape::Evidence(Some(d)),
+            None => NoShape::Pending,
+        }
+    }
+}
+
 /// The outcome of `R-TIME` on one column.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum TimeOutcome {

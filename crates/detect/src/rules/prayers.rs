@@ -20,7 +20,6 @@ use crate::plan::{
     FLAG_ATTRIBUTE, NO_ENTRY, PATH_REPAIRED,
 };
 use crate::text::parse_lower_hex32;
-use crate::time;
 
 /// The v1 table name.
 pub(crate) const TABLE: &str = "prayer";
@@ -98,14 +97,7 @@ fn v2_text(v: &V1Value) -> String {
 /// `R-TIME` on a prayer's `created_at` (a date in its archive path is the evidence for a value
 /// of no known shape; without one the value waits for the prayer's activity).
 fn created_at(rf: &mut RowFindings, policy: Policy, row: &PrayerRow) -> TimeOutcome {
-    let path_date = row
-        .text_file_path
-        .to_text_lossy()
-        .and_then(|p| time::date_in_archive_path(&p));
-    let no_shape = match path_date {
-        Some(d) => NoShape::Evidence(Some(d)),
-        None => NoShape::Pending,
-    };
+    let no_shape = NoShape::path_date_or_pending(&row.text_file_path);
     check_time(rf, policy, "created_at", &row.created_at, false, no_shape)
 }
 

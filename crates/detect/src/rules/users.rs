@@ -240,14 +240,7 @@ impl Users {
                 }
                 repaired
             };
-            let path_date = row
-                .text_file_path
-                .to_text_lossy()
-                .and_then(|p| time::date_in_archive_path(&p));
-            let no_shape = match path_date {
-                Some(d) => NoShape::Evidence(Some(d)),
-                None => NoShape::Pending,
-            };
+            let no_shape = NoShape::path_date_or_pending(&row.text_file_path);
             let (created, pending_time) = match check_time(
                 &mut rf,
                 ctx.policy,
