@@ -371,12 +371,14 @@ pub(crate) struct UserTargets {
 const NO_TARGET: u32 = u32::MAX;
 
 impl UserTargets {
-    /// From each entry's target and the written users' (v2 id, `created_at`).
+    /// From the target of each of `entries` entries and the written users' (v2 id,
+    /// `created_at`).
     pub(crate) fn new(
-        targets: &[Option<u128>],
+        entries: u32,
+        target: impl Fn(u32) -> Option<u128>,
         written: impl Iterator<Item = (u128, Option<NaiveDateTime>)>,
     ) -> Self {
-        let mut ids: Vec<u128> = targets.iter().flatten().copied().collect();
+        let mut ids: Vec<u128> = (0..entries).filter_map(&target).collect();
         ids.sort_unstable();
         ids.dedup();
         ids.shrink_to_fit();
@@ -386,10 +388,10 @@ impl UserTargets {
                 created[p] = PackedTime::new(at);
             }
         }
-        let of_entry = targets
-            .iter()
-            .map(|t| {
-                t.and_then(|t| ids.binary_search(&t).ok())
+        let of_entry = (0..entries)
+            .map(|i| {
+                target(i)
+                    .and_then(|t| ids.binary_search(&t).ok())
                     .map_or(NO_TARGET, |p| p as u32)
             })
             .collect();

@@ -16,8 +16,10 @@ use crate::ids::{hex_id, user_id_for_name};
 use crate::keys::{key_damage, normalize, KeyIndex, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, Policy, RuleId, KNOWN_CORRUPTED_USER_ID};
 use crate::plan::{ResolvedUserParts, UserIdMap, UserStates, UserStatesWriter, UserTargets};
-use crate::text::{fold_name, is_blank, name_problems, parse_hex32, repair_name, shown};
-use crate::time;
+use crate::text::{
+    fold_name, is_blank, name_problems, parse_hex32, parse_lower_hex32, repair_name, shown,
+};
+use crate::time::{self, PackedTime};
 
 /// The v1 table name.
 pub(crate) const TABLE: &str = "user";
@@ -37,24 +39,52 @@ pub(crate) enum Fate {
 pub(crate) struct UserEntry {
     rowid: i64,
     /// The stored `invited_by` (settled with the invite tree once every key is known).
-    invited_by: V1Value,
-    /// The stored `created_at`, kept only while it waits for evidence.
-    pending_created: Option<V1Value>,
+    invited_by: StoredRef,
     is_supporter: bool,
     rf: RowFindings,
     norm: Option<NormKey>,
     key_damaged: bool,
     empty_name: bool,
     name: String,
-    created: Option<NaiveDateTime>,
+    created: PackedTime,
     pending_time: bool,
     fate: Fate,
     religious: &'static str,
     prayer_style: Option<String>,
-    supporter_since: Option<NaiveDateTime>,
+    supporter_since: PackedTime,
     archive_path: Option<String>,
     inviter: Option<u32>,
     v2_id: u128,
+}
+
+/// A stored member reference, without a copy of its text when it is a canonical id (lower-case
+/// hex, as v1 writes them: the text is that of its value).
+enum StoredRef {
+    Null,
+    Hex([u8; 16]),
+    Other(Box<V1Value>),
+}
+
+impl StoredRef {
+    fn new(v: &V1Value) -> StoredRef {
+        match v {
+            V1Value::Null => StoredRef::Null,
+            V1Value::Text(b) => match parse_lower_hex32(b) {
+                Some(h) => StoredRef::Hex(h.to_le_bytes()),
+                None => StoredRef::Other(Box::new(v.clone())),
+            },
+            _ => StoredRef::Other(Box::new(v.clone())),
+        }
+    }
+
+    /// The stored value, as read.
+    fn value(&self) -> V1Value {
+        match self {
+            StoredRef::Null => V1Value::Null,
+            StoredRef::Hex(h) => V1Value::text(&hex_id(u128::from_le_bytes(*h))),
+            StoredRef::Other(v) => (**v).clone(),
+        }
+    }
 }
 
 /// Every user row (a small table: held whole), its key set and, after [`Users::finalize`], the
@@ -64,6 +94,8 @@ pub(crate) struct Users {
     entries: Vec<UserEntry>,
     pub(crate) index: KeyIndex,
     collisions: Vec<(u32, u32)>,
+    /// The stored `created_at` of the entries whose time waits for evidence.
+    pending_created: HashMap<u32, V1Value>,
     min_activity: HashMap<u32, NaiveDateTime>,
     /// After [`Users::settle`]: each entry's target (the entries are dropped).
     targets: Option<UserTargets>,
@@ -113,6 +145,7 @@ impl Users {
             entries: Vec::new(),
             index: KeyIndex::default(),
             collisions: Vec::new(),
+            pending_created: HashMap::new(),
             min_activity: HashMap::new(),
             targets: None,
             unwritten_keys: HashMap::new(),
@@ -296,22 +329,24 @@ impl Users {
                     users.collisions.push((holder, idx));
                 }
             }
+            if pending_time {
+                users.pending_created.insert(idx, row.created_at.clone());
+            }
             users.entries.push(UserEntry {
                 prayer_style: texts[1].clone().filter(|s| !s.is_empty()),
                 rowid: row.rowid,
-                pending_created: pending_time.then(|| row.created_at.clone()),
                 is_supporter: row.is_supporter.as_bool().unwrap_or(false),
-                invited_by: row.invited_by.clone(),
+                invited_by: StoredRef::new(&row.invited_by),
                 rf,
                 norm,
                 key_damaged: key_bad,
                 empty_name: blank,
                 name,
-                created,
+                created: PackedTime::new(created),
                 pending_time,
                 fate,
                 religious,
-                supporter_since,
+                supporter_since: PackedTime::new(supporter_since),
                 archive_path,
                 inviter: None,
                 v2_id: 0,
@@ -403,10 +438,13 @@ impl Users {
             }
             e.pending_time = false;
             let evidence = self.min_activity.get(&(i as u32)).copied();
-            let raw = e.pending_created.take().unwrap_or(V1Value::Null);
+            let raw = self
+                .pending_created
+                .remove(&(i as u32))
+                .unwrap_or(V1Value::Null);
             if let TimeOutcome::At(t) = time_from_evidence(&mut e.rf, "created_at", &raw, evidence)
             {
-                e.created = Some(t);
+                e.created = PackedTime::new(Some(t));
             }
             if !e.rf.written() {
                 e.fate = Fate::Quarantined;
@@ -417,7 +455,7 @@ impl Users {
     /// Orders survivors: earliest created, then smallest key.
     fn survivor_order(&self, i: u32) -> (Option<NaiveDateTime>, &str) {
         let e = &self.entries[i as usize];
-        (e.created, e.rf.key.as_str())
+        (e.created.get(), e.rf.key.as_str())
     }
 
     fn fold_into(&mut self, loser: u32, winner: u32, policy: Policy, rule: RuleId, why: String) {
@@ -525,7 +563,7 @@ impl Users {
                     shown(&self.entries[m as usize].name, 60),
                     shown(&w.name, 60),
                     w.rf.key,
-                    w.created.map(time::canonical).unwrap_or_default()
+                    w.created.get().map(time::canonical).unwrap_or_default()
                 );
                 if self.entries[m as usize].fate == Fate::Written
                     && self.entries[winner as usize].fate == Fate::Written
@@ -556,7 +594,7 @@ impl Users {
             if self.entries[i].fate != Fate::Written {
                 continue;
             }
-            let value = self.entries[i].invited_by.clone();
+            let value = self.entries[i].invited_by.value();
             if value.to_text_lossy().is_some_and(|t| t.trim().is_empty()) {
                 continue;
             }
@@ -640,15 +678,15 @@ impl Users {
         &mut self,
         ctx: &mut Ctx<'_>,
     ) -> Result<(UserStates, UserIdMap), DetectError> {
-        let targets: Vec<Option<u128>> = (0..self.entries.len() as u32)
-            .map(|i| self.target(i))
-            .collect();
-        self.unwritten_keys = targets
-            .iter()
-            .zip(&self.entries)
-            .enumerate()
-            .filter(|(_, (t, _))| t.is_none())
-            .map(|(i, (_, e))| (i as u32, e.rf.key.as_str().into()))
+        let written = self.entries.iter().filter(|e| e.fate == Fate::Written);
+        let targets = UserTargets::new(
+            self.entries.len() as u32,
+            |i| self.target(i),
+            written.map(|e| (e.v2_id, e.created.get())),
+        );
+        self.unwritten_keys = (0..self.entries.len() as u32)
+            .filter(|&i| targets.get(i).is_none())
+            .map(|i| (i, self.entries[i as usize].rf.key.as_str().into()))
             .collect();
         let mut out = UserStatesWriter::new();
         let mut written_count = 0u32;
@@ -658,7 +696,7 @@ impl Users {
         for (i, e) in self.entries.iter().enumerate() {
             let inviter = e.inviter.map(|j| self.entries[j as usize].v2_id);
             let written = ctx.sink.commit(TABLE, &e.rf);
-            if let Some(t) = targets[i] {
+            if let Some(t) = targets.get(i as u32) {
                 let row = if written && t == e.v2_id {
                     Ok(written_count)
                 } else {
@@ -673,12 +711,12 @@ impl Users {
                     v1_key: &e.rf.key,
                     id: e.v2_id,
                     display_name: &e.name,
-                    created_at: e.created.unwrap_or_default(),
+                    created_at: e.created.get().unwrap_or_default(),
                     religious: e.religious,
                     prayer_style: e.prayer_style.as_deref(),
                     inviter,
                     is_supporter: e.is_supporter,
-                    supporter_since: e.supporter_since,
+                    supporter_since: e.supporter_since.get(),
                     v1_archive_path: e.archive_path.as_deref(),
                 });
                 written_count += 1;
@@ -687,10 +725,7 @@ impl Users {
         // The id map's order: v1 key, then v2 id (fixed-width lower-case hex sorts as the number).
         rows.sort_by(|a, b| {
             let key = |(i, _): &(u32, Result<u32, u32>)| {
-                (
-                    self.entries[*i as usize].rf.key.as_str(),
-                    targets[*i as usize],
-                )
+                (self.entries[*i as usize].rf.key.as_str(), targets.get(*i))
             };
             key(a).cmp(&key(b))
         });
@@ -702,13 +737,10 @@ impl Users {
                 Err(o) => n + o,
             })
             .collect();
-        let written = self.entries.iter().filter(|e| e.fate == Fate::Written);
-        self.targets = Some(UserTargets::new(
-            &targets,
-            written.map(|e| (e.v2_id, e.created)),
-        ));
+        self.targets = Some(targets);
         self.entries = Vec::new();
         self.min_activity = HashMap::new();
+        self.pending_created = HashMap::new();
 
         Ok((out.finish()?, UserIdMap { others, order }))
     }
@@ -724,5 +756,31 @@ fn norm_text(n: Option<&NormKey>) -> String {
         Some(NormKey::Hex(h)) => hex_id(*h),
         Some(NormKey::Text(t)) => format!("'{}'", shown(t, 60)),
         None => "nothing".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stored reference gives back exactly the value read, compact or not.
+    #[test]
+    fn stored_refs_give_back_the_value_read() {
+        let canonical = "0123456789abcdef0123456789abcdef";
+        for v in [
+            V1Value::Null,
+            V1Value::text(canonical),
+            V1Value::text(&canonical.to_uppercase()),
+            V1Value::text(&format!(" {canonical}")),
+            V1Value::text("None"),
+            V1Value::Integer(42),
+            V1Value::Text(vec![0xff, 0x00]),
+        ] {
+            assert_eq!(StoredRef::new(&v).value(), v);
+        }
+        assert!(matches!(
+            StoredRef::new(&V1Value::text(canonical)),
+            StoredRef::Hex(_)
+        ));
     }
 }
