@@ -1,8 +1,8 @@
 //! # thywill-pipeline: the jobs
 //!
 //! Composes the v1 reader, the corruption detector, the v1 → v2 mapping, the v2 writer and the
-//! archive service into the two jobs the binaries run: [`analyze`] (read-only data-quality report)
-//! and [`migrate`] (the whole migration, atomic and idempotent). Rules live in `thywill-detect`;
+//! archive service into the two jobs the binaries run: [`analyze()`] (read-only data-quality report)
+//! and [`migrate()`] (the whole migration, atomic and idempotent). Rules live in `thywill-detect`;
 //! this crate only applies the detector's plan.
 
 mod analyze;
@@ -67,14 +67,14 @@ pub struct CommonOptions {
     pub progress: ProgressMode,
 }
 
-/// Options of [`analyze`].
+/// Options of [`analyze()`].
 #[derive(Clone, Debug, Default)]
 pub struct AnalyzeOptions {
     /// The v1 side and the rules.
     pub common: CommonOptions,
 }
 
-/// Options of [`migrate`].
+/// Options of [`migrate()`].
 #[derive(Clone, Debug, Default)]
 pub struct MigrateOptions {
     /// The v1 side and the rules.

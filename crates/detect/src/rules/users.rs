@@ -672,7 +672,7 @@ impl Users {
     /// read, so the user rows and the prayers' state are never in memory together): commits the
     /// findings, produces the v2 users and the id map's user rows, and drops the entries. From
     /// then on only the key set, each entry's target, the written users' `created_at` and the
-    /// keys of the unwritten entries are kept ([`Users::target`], [`Users::created_by_v2_id`],
+    /// keys of the unwritten entries are kept ([`Users::target`], [`Users::created_of`],
     /// [`Users::key_of`]).
     pub(crate) fn settle(
         &mut self,
