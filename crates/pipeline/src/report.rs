@@ -498,7 +498,11 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o044, 0o044 & !umask(), "readable like any written file");
+            assert_eq!(
+                mode & 0o044,
+                0o044 & !umask(),
+                "readable like any written file"
+            );
         }
     }
 
