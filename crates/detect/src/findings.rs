@@ -7,15 +7,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
 use thywill_spill::{records_for_budget, ExternalSort, Record};
 use thywill_v1::CARRIED_TABLES;
 
 use crate::model::{Decision, DetectError, Finding, RuleId};
-use crate::stored::At;
+use crate::stored::{read_spooled, At, Spool};
 
 /// Entries held in memory before a sorted run is spilled (1 MiB: M's findings stay in memory).
 const ENTRIES_IN_MEMORY: usize = 1 << 20;
@@ -93,9 +92,8 @@ pub(crate) struct FindingsWriter {
     entries: ExternalSort<Entry>,
     tables: Vec<&'static str>,
     by_rule: BTreeMap<&'static str, u64>,
-    texts: Option<BufWriter<File>>,
-    offset: u64,
-    error: Option<io::Error>,
+    /// Each finding's key and reason, back to back; also keeps the entries' spill error.
+    texts: Spool,
 }
 
 impl Default for FindingsWriter {
@@ -104,9 +102,7 @@ impl Default for FindingsWriter {
             entries: ExternalSort::with_limit(records_for_budget::<Entry>(ENTRIES_IN_MEMORY)),
             tables: Vec::new(),
             by_rule: BTreeMap::new(),
-            texts: None,
-            offset: 0,
-            error: None,
+            texts: Spool::new(),
         }
     }
 }
@@ -135,32 +131,14 @@ impl FindingsWriter {
             rowid,
             rule,
             seq: self.entries.len(),
-            offset: self.offset,
+            offset: self.texts.append(&[key.as_bytes(), reason.as_bytes()]),
             key_len: key.len() as u32,
             reason_len: reason.len() as u32,
             table: table as u8,
             decision,
         };
-        self.offset += (key.len() + reason.len()) as u64;
-        if self.error.is_some() {
-            return;
-        }
         if let Err(e) = self.entries.push(entry) {
-            return self.error = Some(e);
-        }
-        if self.texts.is_none() {
-            match tempfile::tempfile() {
-                Ok(f) => self.texts = Some(BufWriter::with_capacity(64 << 10, f)),
-                Err(e) => return self.error = Some(e),
-            }
-        }
-        if let Some(out) = self.texts.as_mut() {
-            if let Err(e) = out
-                .write_all(key.as_bytes())
-                .and_then(|()| out.write_all(reason.as_bytes()))
-            {
-                self.error = Some(e);
-            }
+            self.texts.fail(e);
         }
     }
 
@@ -168,27 +146,17 @@ impl FindingsWriter {
     /// and rule (stable: equal findings keep the order they were found in) into the entries
     /// file.
     pub(crate) fn finish(self) -> Result<Findings, DetectError> {
-        if let Some(e) = self.error {
-            return Err(e.into());
-        }
-        let texts = match self.texts {
-            Some(out) => Some(out.into_inner().map_err(|e| e.into_error())?),
-            None => None,
-        };
+        let texts = self.texts.finish()?;
         let len = self.entries.len();
-        let mut entries = None;
-        if len > 0 {
-            let mut out = BufWriter::with_capacity(64 << 10, tempfile::tempfile()?);
-            let mut bytes = [0u8; Entry::SIZE];
-            for e in self.entries.into_sorted()? {
-                e?.encode(&mut bytes);
-                out.write_all(&bytes)?;
-            }
-            entries = Some(out.into_inner().map_err(|e| e.into_error())?);
+        let mut sorted = Spool::new();
+        let mut bytes = [0u8; Entry::SIZE];
+        for e in self.entries.into_sorted()? {
+            e?.encode(&mut bytes);
+            sorted.append(&[&bytes]);
         }
         Ok(Findings(Arc::new(Stored {
             len: len as usize,
-            entries,
+            entries: sorted.finish()?,
             tables: self.tables,
             by_rule: self.by_rule,
             texts,
@@ -302,9 +270,7 @@ impl FindingsIter<'_> {
     fn read(&mut self, e: &Entry) -> Result<Finding, DetectError> {
         let (k, r) = (e.key_len as usize, e.reason_len as usize);
         self.buf.resize(k + r, 0);
-        if let Some(file) = &self.stored.texts {
-            file.read_exact_at(&mut self.buf, e.offset)?;
-        }
+        read_spooled(self.stored.texts.as_ref(), e.offset, &mut self.buf)?;
         let text = |bytes: &[u8]| {
             String::from_utf8(bytes.to_vec())
                 .map_err(|err| DetectError::Spill(io::Error::new(io::ErrorKind::InvalidData, err)))

@@ -15,41 +15,36 @@ use serde::Serialize;
 
 use crate::model::DetectError;
 
-/// Collects rows of one kind (see the module doc). A write error is kept and returned by
-/// [`RowsWriter::finish`].
-pub(crate) struct RowsWriter<T> {
+/// An append-only anonymous temporary file, made at the first write: where the next bytes go,
+/// and the first write error, kept for [`Spool::finish`] (so that appending never fails on its
+/// own; after an error nothing more is written). The store under [`RowsWriter`], the findings'
+/// texts and the attribute folds' testimonies.
+pub(crate) struct Spool {
     out: Option<BufWriter<File>>,
-    len: usize,
-    /// Bytes written so far (where the next row starts).
     end: u64,
-    line: Vec<u8>,
     error: Option<io::Error>,
-    _rows: PhantomData<T>,
 }
 
-impl<T: Serialize> RowsWriter<T> {
-    /// An empty collector (the file is made at the first row).
+impl Spool {
+    /// Nothing written yet (no file).
     pub(crate) fn new() -> Self {
-        RowsWriter {
+        Spool {
             out: None,
-            len: 0,
             end: 0,
-            line: Vec::new(),
             error: None,
-            _rows: PhantomData,
         }
     }
 
-    /// Adds one row; returns where it starts in the file.
-    pub(crate) fn push(&mut self, row: &T) -> u64 {
+    /// Appends `parts` back to back; returns where the first one starts.
+    pub(crate) fn append(&mut self, parts: &[&[u8]]) -> u64 {
         let start = self.end;
-        self.len += 1;
+        self.end += parts.iter().map(|p| p.len() as u64).sum::<u64>();
         if self.error.is_some() {
             return start;
         }
         if self.out.is_none() {
             match tempfile::tempfile() {
-                Ok(f) => self.out = Some(BufWriter::new(f)),
+                Ok(f) => self.out = Some(BufWriter::with_capacity(64 << 10, f)),
                 Err(e) => {
                     self.error = Some(e);
                     return start;
@@ -57,34 +52,81 @@ impl<T: Serialize> RowsWriter<T> {
             }
         }
         if let Some(out) = self.out.as_mut() {
-            self.line.clear();
-            let written = serde_json::to_writer(&mut self.line, row)
-                .map_err(io::Error::from)
-                .and_then(|()| {
-                    self.line.push(b'\n');
-                    out.write_all(&self.line)
-                });
-            match written {
-                Ok(()) => self.end += self.line.len() as u64,
-                Err(e) => self.error = Some(e),
+            if let Err(e) = parts.iter().try_for_each(|p| out.write_all(p)) {
+                self.error = Some(e);
             }
         }
         start
     }
 
+    /// Records an error met while preparing bytes to append (reported by [`Spool::finish`]).
+    pub(crate) fn fail(&mut self, e: io::Error) {
+        self.error.get_or_insert(e);
+    }
+
+    /// Where the next bytes would start: the size of the finished file.
+    pub(crate) fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Flushes; the file (`None` when nothing was written), or the first error.
+    pub(crate) fn finish(self) -> io::Result<Option<File>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.out
+            .map(|out| out.into_inner().map_err(|e| e.into_error()))
+            .transpose()
+    }
+}
+
+/// Fills `buf` from `offset` of a finished [`Spool`]'s file (an empty `buf` needs no file).
+pub(crate) fn read_spooled(file: Option<&File>, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    match file {
+        _ if buf.is_empty() => Ok(()),
+        Some(file) => file.read_exact_at(buf, offset),
+        None => Err(io::ErrorKind::UnexpectedEof.into()),
+    }
+}
+
+/// Collects rows of one kind (see the module doc). A write error is kept and returned by
+/// [`RowsWriter::finish`].
+pub(crate) struct RowsWriter<T> {
+    spool: Spool,
+    len: usize,
+    line: Vec<u8>,
+    _rows: PhantomData<T>,
+}
+
+impl<T: Serialize> RowsWriter<T> {
+    /// An empty collector (the file is made at the first row).
+    pub(crate) fn new() -> Self {
+        RowsWriter {
+            spool: Spool::new(),
+            len: 0,
+            line: Vec::new(),
+            _rows: PhantomData,
+        }
+    }
+
+    /// Adds one row; returns where it starts in the file.
+    pub(crate) fn push(&mut self, row: &T) -> u64 {
+        self.len += 1;
+        self.line.clear();
+        if let Err(e) = serde_json::to_writer(&mut self.line, row) {
+            self.spool.fail(e.into());
+        }
+        self.line.push(b'\n');
+        self.spool.append(&[&self.line])
+    }
+
     /// Flushes the rows.
     pub(crate) fn finish(self) -> Result<StoredRows<T>, DetectError> {
-        if let Some(e) = self.error {
-            return Err(e.into());
-        }
-        let file = match self.out {
-            Some(out) => Some(out.into_inner().map_err(|e| e.into_error())?),
-            None => None,
-        };
+        let end = self.spool.end();
         Ok(StoredRows {
-            file,
+            file: self.spool.finish()?,
             len: self.len,
-            end: self.end,
+            end,
             _rows: PhantomData,
         })
     }
@@ -127,11 +169,8 @@ impl<T: DeserializeOwned> StoredRows<T> {
 impl<T: DeserializeOwned> StoredRows<T> {
     /// The row stored at `start .. end` of the file (as [`RowsWriter::push`] placed it).
     fn read_range(&self, start: u64, end: u64) -> Result<T, DetectError> {
-        let Some(file) = self.file.as_ref() else {
-            return Err(DetectError::Spill(io::ErrorKind::UnexpectedEof.into()));
-        };
         let mut buf = vec![0u8; end.saturating_sub(start) as usize];
-        file.read_exact_at(&mut buf, start)?;
+        read_spooled(self.file.as_ref(), start, &mut buf)?;
         serde_json::from_slice(&buf).map_err(|e| DetectError::Spill(e.into()))
     }
 }
@@ -242,6 +281,31 @@ impl Read for At<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Appends land back to back where `append` said; nothing written makes no file; an error
+    /// met on the way is what `finish` reports.
+    #[test]
+    fn a_spool_gives_back_what_was_appended_where_it_said() {
+        assert!(Spool::new().finish().expect("empty").is_none());
+        let mut spool = Spool::new();
+        assert_eq!(spool.append(&[b"key", b"reason"]), 0);
+        assert_eq!(spool.append(&[]), 9);
+        assert_eq!(spool.append(&[b"", "é".as_bytes()]), 9);
+        assert_eq!(spool.end(), 11);
+        let file = spool.finish().expect("finish");
+        let mut buf = [0u8; 6];
+        read_spooled(file.as_ref(), 3, &mut buf).expect("read");
+        assert_eq!(&buf, b"reason");
+        read_spooled(None, 0, &mut []).expect("an empty read needs no file");
+        assert!(read_spooled(None, 0, &mut buf).is_err());
+
+        let mut failed = Spool::new();
+        failed.append(&[b"before"]);
+        failed.fail(io::Error::other("first"));
+        failed.fail(io::Error::other("second"));
+        assert_eq!(failed.append(&[b"after"]), 6, "offsets still advance");
+        assert_eq!(failed.finish().unwrap_err().to_string(), "first");
+    }
 
     #[test]
     fn rows_come_back_in_order() {

@@ -2,8 +2,7 @@
 //! with no v2 home, `R-ORPHAN`, `R-TIME`, `R-UTF8`, `R-ARCHIVE-PATH`.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::FileExt;
+use std::io;
 
 use chrono::NaiveDateTime;
 use thywill_spill::{records_for_budget, ExternalSort, Record};
@@ -19,7 +18,7 @@ use super::{
 use crate::keys::KeyKind;
 use crate::model::{Decision, DetectError, RuleId};
 use crate::plan::PrayerExtras;
-use crate::stored::ByEntryWriter;
+use crate::stored::{read_spooled, ByEntryWriter, Spool};
 use crate::time::{self, PackedTime};
 
 /// The v1 table name.
@@ -101,8 +100,8 @@ impl Fold {
 /// prayers have them.
 pub(crate) struct Folds {
     records: ExternalSort<FoldRecord>,
-    texts: Option<BufWriter<File>>,
-    end: u64,
+    /// The testimonies.
+    texts: Spool,
 }
 
 /// Records held in memory before a sorted run is spilled (1 MiB).
@@ -112,23 +111,15 @@ impl Folds {
     fn new() -> Folds {
         Folds {
             records: ExternalSort::with_limit(records_for_budget::<FoldRecord>(FOLDS_IN_MEMORY)),
-            texts: None,
-            end: 0,
+            texts: Spool::new(),
         }
     }
 
     fn push(&mut self, prayer: u32, f: Fold) -> io::Result<()> {
-        let mut testimony = (0, NO_TEXT);
-        if let Some(t) = &f.testimony {
-            if self.texts.is_none() {
-                self.texts = Some(BufWriter::with_capacity(64 << 10, tempfile::tempfile()?));
-            }
-            if let Some(out) = self.texts.as_mut() {
-                out.write_all(t.as_bytes())?;
-            }
-            testimony = (self.end, t.len() as u32);
-            self.end += t.len() as u64;
-        }
+        let testimony = match &f.testimony {
+            Some(t) => (self.texts.append(&[t.as_bytes()]), t.len() as u32),
+            None => (0, NO_TEXT),
+        };
         self.records.push(FoldRecord {
             prayer,
             seq: self.records.len(),
@@ -198,16 +189,15 @@ impl Record for FoldRecord {
 impl FoldRecord {
     /// The fold, its testimony read back from `texts`.
     fn fold(&self, texts: Option<&File>) -> Result<Fold, DetectError> {
-        let testimony = match (self.testimony, texts) {
-            ((_, NO_TEXT), _) => None,
-            ((offset, len), Some(file)) => {
+        let testimony = match self.testimony {
+            (_, NO_TEXT) => None,
+            (offset, len) => {
                 let mut buf = vec![0u8; len as usize];
-                file.read_exact_at(&mut buf, offset)?;
+                read_spooled(texts, offset, &mut buf)?;
                 Some(String::from_utf8(buf).map_err(|e| {
                     DetectError::Spill(io::Error::new(io::ErrorKind::InvalidData, e))
                 })?)
             }
-            (_, None) => return Err(DetectError::Spill(io::ErrorKind::UnexpectedEof.into())),
         };
         let corrupt = || DetectError::Spill(io::ErrorKind::InvalidData.into());
         Ok(Fold {
@@ -225,10 +215,7 @@ impl FoldRecord {
 /// onto its side record if it has one) and stores the records out of memory; only a pending
 /// prayer's record stays, as the deferred attributes can still change it.
 pub(crate) fn store(prayers: &mut Prayers, folds: Folds) -> Result<(), DetectError> {
-    let texts = match folds.texts {
-        Some(out) => Some(out.into_inner().map_err(|e| e.into_error())?),
-        None => None,
-    };
+    let texts = folds.texts.finish()?;
     let mut sorted = folds.records.into_sorted()?;
     let mut next_fold = sorted.next().transpose()?;
     let mut settled = prayers.states.take_settled_extras().into_iter().peekable();
@@ -449,7 +436,7 @@ mod tests {
         for (i, f) in folds.iter().enumerate() {
             spill.push(9 - i as u32, f.clone()).expect("push");
         }
-        let texts = spill.texts.take().map(|w| w.into_inner().expect("flush"));
+        let texts = spill.texts.finish().expect("flush");
         let back: Vec<Fold> = spill
             .records
             .into_sorted()
@@ -477,7 +464,7 @@ mod tests {
                 .expect("push");
         }
         assert!(spill.records.spilled_runs() > 0, "the test spills");
-        let texts = spill.texts.take().map(|w| w.into_inner().expect("flush"));
+        let texts = spill.texts.finish().expect("flush");
         let mut last: Option<(u32, u32)> = None;
         for r in spill.records.into_sorted().expect("sort") {
             let r = r.expect("read");
