@@ -422,17 +422,22 @@ impl UserTargets {
 pub(crate) struct UserStates(StoredByEntry<ResolvedUser>);
 
 /// Writes the [`UserStates`], one written user at a time in v1 rowid order.
-pub(crate) struct UserStatesWriter(ByEntryWriter<ResolvedUser>, u32);
+pub(crate) struct UserStatesWriter(ByEntryWriter<ResolvedUser>);
 
 impl UserStatesWriter {
     /// No user yet.
     pub(crate) fn new() -> Self {
-        UserStatesWriter(ByEntryWriter::new(), 0)
+        UserStatesWriter(ByEntryWriter::new())
     }
 
-    /// Adds the next written user from its resolved values; returns its position.
-    pub(crate) fn push(&mut self, u: ResolvedUserParts<'_>) -> u32 {
-        let position = self.1;
+    /// Number of users pushed: the position the next one takes.
+    pub(crate) fn len(&self) -> u32 {
+        self.0.len() as u32
+    }
+
+    /// Adds the next written user from its resolved values.
+    pub(crate) fn push(&mut self, u: ResolvedUserParts<'_>) {
+        let position = self.len();
         self.0.push(
             position,
             &ResolvedUser {
@@ -449,8 +454,6 @@ impl UserStatesWriter {
                 v1_archive_path: u.v1_archive_path.map(str::to_string),
             },
         );
-        self.1 += 1;
-        position
     }
 
     /// Flushes the users.

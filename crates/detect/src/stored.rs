@@ -203,6 +203,11 @@ impl<T: Serialize> ByEntryWriter<T> {
         self.starts.push((entry, self.rows.push(row)));
     }
 
+    /// Number of rows pushed.
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
     /// Flushes the rows.
     pub(crate) fn finish(self) -> Result<StoredByEntry<T>, DetectError> {
         Ok(StoredByEntry {

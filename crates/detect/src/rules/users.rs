@@ -689,7 +689,6 @@ impl Users {
             .map(|i| (i, self.entries[i as usize].rf.key.as_str().into()))
             .collect();
         let mut out = UserStatesWriter::new();
-        let mut written_count = 0u32;
         // Id-map rows as (entry, row): `Ok(i)` is written user `out[i]`, `Err(j)` is `others[j]`.
         let mut rows: Vec<(u32, Result<u32, u32>)> = Vec::new();
         let mut others = Vec::new();
@@ -698,7 +697,7 @@ impl Users {
             let written = ctx.sink.commit(TABLE, &e.rf);
             if let Some(t) = targets.get(i as u32) {
                 let row = if written && t == e.v2_id {
-                    Ok(written_count)
+                    Ok(out.len())
                 } else {
                     others.push((e.rf.key.clone(), t));
                     Err(others.len() as u32 - 1)
@@ -719,7 +718,6 @@ impl Users {
                     supporter_since: e.supporter_since.get(),
                     v1_archive_path: e.archive_path.as_deref(),
                 });
-                written_count += 1;
             }
         }
         // The id map's order: v1 key, then v2 id (fixed-width lower-case hex sorts as the number).
@@ -729,7 +727,7 @@ impl Users {
             };
             key(a).cmp(&key(b))
         });
-        let n = written_count;
+        let n = out.len();
         let order = rows
             .into_iter()
             .map(|(_, row)| match row {
@@ -741,7 +739,6 @@ impl Users {
         self.entries = Vec::new();
         self.min_activity = HashMap::new();
         self.pending_created = HashMap::new();
-
         Ok((out.finish()?, UserIdMap { others, order }))
     }
 
