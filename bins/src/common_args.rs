@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use thywill_cli::{CliError, Exit, LogArgs};
+use thywill_ops::fsutil::write_atomic_with;
 use thywill_pipeline::{CommonOptions, Policy, ProgressMode, Report};
 
 /// The policy flag's values.
@@ -82,15 +83,15 @@ fn chrono_parse(s: &str) -> Option<thywill_pipeline::NaiveDateTime> {
 
 /// Writes the requested reports, prints the summary, and gives the exit code for the report.
 pub fn emit(report: &Report, args: &CommonArgs, quiet: bool) -> Result<Exit, CliError> {
+    // Each report replaces its file whole (a half-written report never stands under its name).
+    let cannot = |e: thywill_ops::OpsError| {
+        CliError::new(Exit::Failed, format!("cannot write the report: {e}"))
+    };
     if let Some(p) = &args.report_json {
-        report.write_json(p).map_err(|e| {
-            CliError::new(Exit::Failed, format!("cannot write {}: {e}", p.display()))
-        })?;
+        write_atomic_with(p, |w| report.write_json(w)).map_err(cannot)?;
     }
     if let Some(p) = &args.report_md {
-        report.write_markdown(p).map_err(|e| {
-            CliError::new(Exit::Failed, format!("cannot write {}: {e}", p.display()))
-        })?;
+        write_atomic_with(p, |w| w.write_all(report.to_markdown().as_bytes())).map_err(cannot)?;
     }
     if !quiet {
         print!("{}", report.summary());

@@ -51,15 +51,28 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename over
 /// `path`, fsync the folder. A reader sees the old content or the new, never a half-written file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] for content produced as it is written (a large report is streamed, never held
+/// whole): `fill` writes into a buffered temporary file beside `path`, which replaces `path` only
+/// when `fill` succeeded. On any error the temporary file is removed and `path` is untouched.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = parent_dir(path);
-    let mut tmp = tempfile_in(&dir, path)?;
-    tmp.1
-        .write_all(bytes)
-        .and_then(|_| tmp.1.sync_all())
-        .map_err(OpsError::io("writing", &tmp.0))?;
-    drop(tmp.1);
-    fs::rename(&tmp.0, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp.0);
+    let (tmp_path, tmp) = tempfile_in(&dir, path)?;
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, tmp);
+    let written = fill(&mut out)
+        .and_then(|()| out.into_inner().map_err(|e| e.into_error()))
+        .and_then(|file| file.sync_all());
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp_path);
+        return Err(OpsError::io("writing", path)(e));
+    }
+    fs::rename(&tmp_path, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp_path);
         OpsError::io("renaming into place", path)(e)
     })?;
     sync_dir(&dir)
@@ -176,4 +189,54 @@ pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
     let probe = dir.join(format!(".thywill-write-probe.{}", std::process::id()));
     File::create(&probe)?;
     fs::remove_file(&probe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_atomic_write_replaces_the_file_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        std::fs::write(&path, "old\n").unwrap();
+
+        // Content failing halfway (a report whose findings cannot be read back) leaves the old
+        // file and no temporary file behind.
+        let failed = write_atomic_with(&path, |w| {
+            w.write_all(b"{\"half\": ")?;
+            Err(std::io::Error::other("findings unreadable"))
+        });
+        let message = failed.unwrap_err().to_string();
+        assert!(
+            message.contains("report.json") && message.contains("findings unreadable"),
+            "{message}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        write_atomic_with(&path, |w| w.write_all(b"new\n")).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+        write_atomic(&path, b"newer\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "newer\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o044,
+            0o044 & !umask(),
+            "readable like any written file"
+        );
+    }
+
+    /// The process's umask, read without changing it (Linux's `/proc/self/status`; 0o022 elsewhere).
+    fn umask() -> u32 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("Umask:"))?;
+                u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
+            })
+            .unwrap_or(0o022)
+    }
 }

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -225,19 +223,13 @@ pub struct Feasibility {
 }
 
 impl Report {
-    /// Writes the JSON report to `path`, streamed (the findings are read from the plan's store
-    /// one by one, so L's 41 MB report never sits in memory) into a temporary file beside `path`
-    /// that replaces it only once complete: a reader never sees half a report.
-    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
-        write_replacing(path, |w| {
-            serde_json::to_writer_pretty(&mut *w, self).map_err(std::io::Error::other)?;
-            w.write_all(b"\n")
-        })
-    }
-
-    /// Writes the Markdown report to `path` (replaced whole, like [`Report::write_json`]).
-    pub fn write_markdown(&self, path: &Path) -> std::io::Result<()> {
-        write_replacing(path, |w| w.write_all(self.to_markdown().as_bytes()))
+    /// Writes the JSON report into `out`, streamed: the findings are read from the plan's store
+    /// one by one, so L's 41 MB report never sits in memory. The binaries write it through
+    /// `thywill_ops::fsutil::write_atomic_with`, so a report under its name is always whole.
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut out = out;
+        serde_json::to_writer_pretty(&mut out, self).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")
     }
 
     /// The same content for people: a summary table per table, findings grouped by rule, timings.
@@ -440,81 +432,5 @@ impl Report {
             }
         );
         s
-    }
-}
-
-/// Writes `path` through `fill` into a temporary file in the same folder, synced and renamed over
-/// `path` only when `fill` succeeded; on any error the temporary file is removed and `path` is
-/// left as it was.
-fn write_replacing(
-    path: &Path,
-    fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".report-");
-    // A report is for anyone who may read the folder, as `std::fs::write` would make it (the
-    // temporary file's default is owner-only); the umask still applies.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(dir)?;
-    let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-    fill(&mut w)?;
-    w.flush()?;
-    drop(w);
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::write_replacing;
-    use std::io::Write as _;
-
-    #[test]
-    fn a_report_replaces_the_old_one_whole_or_not_at_all() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("report.json");
-        std::fs::write(&path, "old\n").unwrap();
-
-        // A writer failing halfway (as a findings store that cannot be read back would) leaves
-        // the old report and no temporary file behind.
-        let failed = write_replacing(&path, |w| {
-            w.write_all(b"{\"half\": ")?;
-            Err(std::io::Error::other("findings unreadable"))
-        });
-        assert_eq!(failed.unwrap_err().to_string(), "findings unreadable");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-
-        write_replacing(&path, |w| w.write_all(b"new\n")).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(
-                mode & 0o044,
-                0o044 & !umask(),
-                "readable like any written file"
-            );
-        }
-    }
-
-    /// The process's umask, read without changing it (Linux's `/proc/self/status`; 0o022 elsewhere).
-    #[cfg(unix)]
-    fn umask() -> u32 {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                let line = s.lines().find(|l| l.starts_with("Umask:"))?;
-                u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
-            })
-            .unwrap_or(0o022)
     }
 }
