@@ -388,6 +388,8 @@ impl UserTargets {
                 created[p] = PackedTime::new(at);
             }
         }
+        // `target` is asked again rather than its answers kept: a list of them would take 32
+        // bytes an entry at the users phase, which is L's peak.
         let of_entry = (0..entries)
             .map(|i| {
                 target(i)
