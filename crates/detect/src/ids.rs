@@ -28,6 +28,12 @@ pub fn user_id_for_name(display_name: &str) -> u128 {
     v5(&format!("user:{display_name}"))
 }
 
+/// The v2 id of a G0/G1 user whose key is valid text but not a hex id: UUID v5 of
+/// `user-id:<key>` (the key as stored, after the `R-USER-UNRETRIEVABLE` clean-up of a damaged one).
+pub fn user_id_for_text_key(key: &str) -> u128 {
+    v5(&format!("user-id:{key}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

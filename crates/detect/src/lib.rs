@@ -41,7 +41,7 @@ use std::time::Instant;
 use thywill_v1::{V1Database, CARRIED_TABLES};
 
 pub use findings::{Findings, FindingsIter};
-pub use ids::{hex_id, user_id_for_name, v5, ID_NAMESPACE};
+pub use ids::{hex_id, user_id_for_name, user_id_for_text_key, v5, ID_NAMESPACE};
 pub use model::{
     ArchiveFiles, Decision, DetectError, DetectOptions, Finding, Policy, RuleId, TableCounts,
     DEFAULT_TEST_ACCOUNT_NAMES, KNOWN_CORRUPTED_USER_ID,

@@ -93,6 +93,12 @@ rule_ids! {
     Session => "R-SESSION",
     /// A `prayer_attributes` row with no v2 home (`daily_priority`, unknown names).
     AttrUnmapped => "R-ATTR-UNMAPPED",
+    /// A session `ip_address` that is not an address (written NULL, the session carried).
+    SessionIp => "R-SESSION-IP",
+    /// An invite count that is not a non-negative integer below 2^31.
+    InviteCount => "R-INVITE-COUNT",
+    /// A line of the v1 archive tree that the parser cannot read.
+    ArchiveUnreadable => "R-ARCHIVE-UNREADABLE",
 }
 
 impl fmt::Display for RuleId {

@@ -151,10 +151,10 @@ pub struct ResolvedInvite {
     pub created_at: NaiveDateTime,
     /// `expires_at` after `R-TIME`.
     pub expires_at: NaiveDateTime,
-    /// `max_uses` (later files) or 1 (files with `used`).
-    pub max_uses: Option<i64>,
-    /// `usage_count` (later files) or `used` as 1/0.
-    pub use_count: i64,
+    /// `max_uses` (later files) or 1 (files with `used`), in v2's integer range (`R-INVITE-COUNT`).
+    pub max_uses: Option<i32>,
+    /// `usage_count` (later files) or `used` as 1/0, in v2's integer range (`R-INVITE-COUNT`).
+    pub use_count: i32,
     /// The claimer's `created_at`, when there is a claimer.
     pub used_at: Option<NaiveDateTime>,
     /// The claimer's v2 id.

@@ -147,6 +147,18 @@ pub fn shown(s: &str, max: usize) -> String {
     out
 }
 
+/// True when [`storable_text`] changes the value (`R-UTF8`): bytes that are not UTF-8 or a NUL,
+/// whether stored as TEXT or as a BLOB (a BLOB in a text column is text whose bytes are checked,
+/// not an opaque value).
+pub fn needs_utf8_repair(v: &thywill_v1::V1Value) -> bool {
+    match v {
+        thywill_v1::V1Value::Text(b) | thywill_v1::V1Value::Blob(b) => {
+            b.contains(&0) || std::str::from_utf8(b).is_err()
+        }
+        _ => false,
+    }
+}
+
 /// A v1 text value as v2 can store it: decoded (U+FFFD for bytes that are not UTF-8) and with
 /// NUL characters, which no v2 text column can hold, replaced by U+FFFD too (`R-UTF8`).
 /// `None` for NULL.

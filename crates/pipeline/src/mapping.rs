@@ -8,8 +8,6 @@ use thywill_detect::{
 };
 use thywill_v2::rows::{ContentFlag, Invite, Prayer, PrayerMark, Session, User, UserRole};
 
-use crate::error::PipelineError;
-
 /// The deterministic id of a content flag carried from v1: UUID v5 of `flag:<prayer id>`.
 pub(crate) fn flag_id(prayer_id: &str) -> String {
     thywill_detect::hex_id(thywill_detect::v5(&format!("flag:{prayer_id}")))
@@ -86,32 +84,24 @@ pub(crate) fn role_grant(g: &ResolvedRoleGrant) -> UserRole {
     }
 }
 
-/// `invites` row (v1 counts are 64-bit; v2's are 32-bit: a value out of range is a mapping error).
-pub(crate) fn invite(i: &ResolvedInvite) -> Result<Invite, PipelineError> {
-    let narrow = |what: &str, v: i64| {
-        i32::try_from(v).map_err(|_| PipelineError::Mapping {
-            table: "invitetoken".into(),
-            key: i.token.clone(),
-            reason: format!("{what} {v} does not fit v2's integer column"),
-        })
-    };
-    Ok(Invite {
+/// `invites` row (the counts are in v2's range: `R-INVITE-COUNT` saw to it).
+pub(crate) fn invite(i: &ResolvedInvite) -> Invite {
+    Invite {
         id: i.id.clone(),
         token: i.token.clone(),
         created_by_user_id: i.created_by_user_id.clone(),
         invited_display_name: None,
         created_at: i.created_at,
         expires_at: i.expires_at,
-        max_uses: i.max_uses.map(|m| narrow("max_uses", m)).transpose()?,
-        use_count: narrow("usage_count", i.use_count)?,
+        max_uses: i.max_uses,
+        use_count: i.use_count,
         used_at: i.used_at,
         used_by_user_id: i.used_by_user_id.clone(),
         is_admin_token: i.is_admin_token,
-    })
+    }
 }
 
-/// `sessions` row. An `ip_address` that is not an address cannot live in PostgreSQL's `inet`:
-/// it is left out (see docs/decisions.md).
+/// `sessions` row (the address is canonical or NULL: `R-SESSION-IP` saw to it).
 pub(crate) fn session(s: &ResolvedSession) -> Session {
     Session {
         id: s.id.clone(),
@@ -120,10 +110,7 @@ pub(crate) fn session(s: &ResolvedSession) -> Session {
         expires_at: s.expires_at,
         last_seen_at: s.last_seen_at,
         user_agent: s.user_agent.clone(),
-        ip_address: s
-            .ip_address
-            .as_deref()
-            .and_then(thywill_v2::rows::canonical_ip),
+        ip_address: s.ip_address.clone(),
     }
 }
 

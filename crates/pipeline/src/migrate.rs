@@ -170,7 +170,7 @@ fn write_rows(
     })?;
     let invites = load.write::<Invite, PipelineError>(|sink| {
         for i in plan.invites().iter() {
-            sink.push(&mapping::invite(&i?)?)?;
+            sink.push(&mapping::invite(&i?))?;
         }
         Ok(())
     })?;

@@ -228,6 +228,11 @@ pub struct Derived {
     pub marks: MarkSide,
     /// Findings naming a (table, key) that no v1 row has: they account for nothing.
     pub orphans: Vec<String>,
+    /// Written rows whose v1 values the documented transform changes with no `repaired` finding
+    /// on the row (the first [`MAX_SILENT`], and how many in all).
+    pub silent: Vec<String>,
+    /// How many such rows in all.
+    pub silent_count: usize,
     /// What the targeted second pass over the marks needs.
     pub(crate) mark_context: Option<MarkContext>,
     /// Scan positions of the marks' law examples recorded during the derivation.
@@ -297,6 +302,55 @@ const PRAYERS: usize = 1;
 const ROLES: usize = 3;
 const INVITES: usize = 4;
 const SESSIONS: usize = 5;
+
+/// Silent changes named in the report.
+const MAX_SILENT: usize = 20;
+
+/// What the documented transform changes in one written row's v1 values (`R-UTF8`,
+/// `R-USER-NAME`, `R-TIME`, `R-SESSION-IP`, `R-INVITE-COUNT`): each such row must carry a
+/// `repaired` finding, or the change is silent (derived here, not taken from the migration).
+#[derive(Default)]
+struct Changes(Vec<&'static str>);
+
+impl Changes {
+    /// A text column whose bytes are not stored as they are.
+    fn text(mut self, column: &'static str, v: &V1Value) -> Self {
+        if rules::text_changes(v) {
+            self.0.push(column);
+        }
+        self
+    }
+
+    /// A timestamp column not in v1's own shape (NULL is no change).
+    fn time(mut self, column: &'static str, v: &V1Value) -> Self {
+        if !v.is_null() && !rules::is_canonical_time(v) {
+            self.0.push(column);
+        }
+        self
+    }
+
+    /// Any other change the derivation made.
+    fn when(mut self, column: &'static str, changed: bool) -> Self {
+        if changed {
+            self.0.push(column);
+        }
+        self
+    }
+
+    /// Records the row as a silent change when it changed and no finding says so.
+    fn settle(self, ledger: &Ledger, table: &str, key: &str, out: &mut Derived) {
+        if self.0.is_empty() || ledger.is_repaired(table, key) {
+            return;
+        }
+        out.silent_count += 1;
+        if out.silent.len() < MAX_SILENT {
+            out.silent.push(format!(
+                "{table} {key}: {} changed from v1, yet no finding on the row says so",
+                self.0.join(", ")
+            ));
+        }
+    }
+}
 
 fn row_key(v: &V1Value, rowid: i64) -> String {
     v.key_text().unwrap_or_else(|| format!("rowid:{rowid}"))
@@ -389,6 +443,12 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             continue;
         };
         let mine = attrs.remove(&id).unwrap_or_default();
+        Changes::default()
+            .text("text", &p.text)
+            .text("generated_prayer", &p.generated_prayer)
+            .text("project_tag", &p.project_tag)
+            .time("created_at", &p.created_at)
+            .settle(ledger, "prayer", &key, &mut out);
         let (row, flag) = prayer_cells(&p, &id, &author, &mine, &members, schema);
         if let Some((fkey, fcells)) = flag {
             flags.insert(fkey, fcells);
@@ -521,7 +581,18 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         }
         let token = text(&i.token).unwrap_or_default();
         law_inv.written(ledger, &key, actual.has(INVITES, &token), &token);
-        invites.insert(token.clone(), invite_cells(&i, &token, multi_use, members));
+        let cells = invite_cells(&i, &token, multi_use, members);
+        Changes::default()
+            .text("token", &i.token)
+            .time("expires_at", &i.expires_at)
+            .when("usage_count", multi_use && count_is_bad(&i.usage_count))
+            .when("max_uses", multi_use && count_is_bad(&i.max_uses))
+            .when(
+                "used",
+                !multi_use && !i.used.is_null() && i.used.as_bool().is_none(),
+            )
+            .settle(ledger, "invitetoken", &key, &mut out);
+        invites.insert(token.clone(), cells);
     }
 
     let mut sessions = CanonTable::of::<Session>();
@@ -544,6 +615,14 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         law_sess.written(ledger, &key, actual.has(SESSIONS, &id), &id);
         let created = rules::parse_time(&x.created_at).map_or(Cell::Any, Cell::Ts);
         let ip = text(&x.ip_address).and_then(|ip| canonical_ip(&ip));
+        Changes::default()
+            .text("id", &x.id)
+            .text("device_info", &x.device_info)
+            .text("ip_address", &x.ip_address)
+            .when("ip_address", !x.ip_address.is_null() && ip.is_none())
+            .time("created_at", &x.created_at)
+            .time("expires_at", &x.expires_at)
+            .settle(ledger, "session", &key, &mut out);
         sessions.insert(
             id.clone(),
             vec![
@@ -791,7 +870,7 @@ fn derive_users(
         seen.note(ledger, "user", &key);
         let name = rules::repair_name(&text(&u.display_name).unwrap_or_default());
         let own = match kind {
-            UserRefKind::ById => rules::hex_key(&u.id),
+            UserRefKind::ById => rules::hex_key(&u.id).or_else(|| rules::text_key_id(&u.id)),
             UserRefKind::ByName => rules::v5_id(&format!("user:{name}"))
                 .or_else(|| ledger.mapped(&["user", "users"], &key).cloned()),
         };
@@ -806,9 +885,17 @@ fn derive_users(
                     continue;
                 };
                 law.written(ledger, &key, actual.has(USERS, &id), &id);
-                if text(&u.display_name).as_deref() != Some(name.as_str()) {
+                let renamed = text(&u.display_name).as_deref() != Some(name.as_str());
+                if renamed {
                     out.renamed.push(key.clone());
                 }
+                Changes::default()
+                    .text("display_name", &u.display_name)
+                    .text("prayer_style", &u.prayer_style)
+                    .when("display_name", renamed)
+                    .time("created_at", &u.created_at)
+                    .time("supporter_since", &u.supporter_since)
+                    .settle(ledger, "user", &key, out);
                 for r in refs {
                     members.by_ref.entry(r).or_insert_with(|| id.clone());
                 }
@@ -1015,6 +1102,14 @@ fn prayer_cells(
     (row, flag)
 }
 
+/// True when an invite count is present but not a non-negative integer below 2^31.
+fn count_is_bad(v: &V1Value) -> bool {
+    !v.is_null()
+        && !v
+            .as_i64()
+            .is_some_and(|n| (0..=i64::from(i32::MAX)).contains(&n))
+}
+
 /// An invite's expected cells.
 fn invite_cells(i: &InviteRow, token: &str, multi_use: bool, members: &Members) -> Vec<Cell> {
     let expires = rules::parse_time(&i.expires_at);
@@ -1029,16 +1124,27 @@ fn invite_cells(i: &InviteRow, token: &str, multi_use: bool, members: &Members) 
         (Some(e), None) => Cell::Ts(e - Duration::hours(INVITE_LIFETIME_HOURS)),
         _ => Cell::Any,
     };
+    // `R-INVITE-COUNT`: a count v2's integer cannot hold is repaired from the claims (the
+    // member who used the token); a `max_uses` beyond 2^31 − 1 can never be reached (NULL).
+    let claims = i64::from(used_by.is_some());
     let (max_uses, use_count) = if multi_use {
-        (
-            i.max_uses.as_i64().map_or(Cell::Null, Cell::Int),
-            Cell::Int(i.usage_count.as_i64().unwrap_or(0)),
-        )
+        let max_uses = match i.max_uses.as_i64() {
+            Some(n) if !count_is_bad(&i.max_uses) => Cell::Int(n),
+            _ => Cell::Null,
+        };
+        let use_count = match i.usage_count.as_i64() {
+            Some(n) if !count_is_bad(&i.usage_count) => n,
+            _ if i.usage_count.is_null() => 0,
+            _ => claims,
+        };
+        (max_uses, Cell::Int(use_count))
     } else {
-        (
-            Cell::Int(1),
-            Cell::Int(i64::from(i.used.as_bool().unwrap_or(false))),
-        )
+        let used = match (&i.used, i.used.as_bool()) {
+            (V1Value::Null, _) => 0,
+            (_, Some(u)) => i64::from(u),
+            (_, None) => claims,
+        };
+        (Cell::Int(1), Cell::Int(used))
     };
     let admin = text(&i.token_type).is_some_and(|t| t.trim().eq_ignore_ascii_case("admin"));
     vec![

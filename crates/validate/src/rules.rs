@@ -27,9 +27,31 @@ pub fn is_hex_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// A value as text, bytes that are not UTF-8 replaced by U+FFFD (`R-UTF8`); `None` for NULL.
+/// A value as text, bytes that are not UTF-8 and NUL characters (which v2 cannot store)
+/// replaced by U+FFFD (`R-UTF8`); `None` for NULL.
 pub fn text(v: &V1Value) -> Option<String> {
-    v.to_text_lossy().map(|c| c.into_owned())
+    v.to_text_lossy().map(|c| c.replace('\0', "\u{FFFD}"))
+}
+
+/// True when [`text`] is not the value's bytes as stored (`R-UTF8` must say so): TEXT or BLOB
+/// bytes that are not UTF-8, or a NUL.
+pub fn text_changes(v: &V1Value) -> bool {
+    match v {
+        V1Value::Text(b) | V1Value::Blob(b) => {
+            String::from_utf8(b.clone()).map_or(true, |s| s.contains('\0'))
+        }
+        _ => false,
+    }
+}
+
+/// The v2 id of a G0/G1 member whose key is valid TEXT but not a hex id (`spec/v2.md`: the real
+/// first-week database has a member keyed `admin`): UUID v5 of `user-id:<key as stored>`.
+pub fn text_key_id(v: &V1Value) -> Option<String> {
+    let key = v.as_str()?;
+    if key.is_empty() || hex_key(v).is_some() {
+        return None;
+    }
+    v5_id(&format!("user-id:{key}"))
 }
 
 fn invisible(c: char) -> bool {

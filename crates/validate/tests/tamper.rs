@@ -244,3 +244,25 @@ fn bad_targets_get_their_exit_codes_without_leaking_passwords() {
     let e = validate(&Options::new(&v1, "sqlite:///nonexistent/v2.db")).unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
 }
+
+/// A repair whose finding is gone is a silent change: `no-silent-change` names the row.
+#[test]
+fn a_deleted_utf8_finding_is_a_silent_change() {
+    for pg in [false, true] {
+        tamper_db(
+            pg,
+            "DELETE FROM migration_findings WHERE rule = 'R-UTF8' AND decision = 'repaired'",
+            &["no-silent-change"],
+        );
+    }
+}
+
+/// Likewise a deleted time repair (`R-TIME`): the value's shape changed with nothing saying so.
+#[test]
+fn a_deleted_time_finding_is_a_silent_change() {
+    tamper_db(
+        false,
+        "DELETE FROM migration_findings WHERE rule = 'R-TIME' AND decision = 'repaired'",
+        &["no-silent-change"],
+    );
+}

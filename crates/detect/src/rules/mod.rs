@@ -338,8 +338,7 @@ pub(crate) fn check_utf8(
 pub(crate) fn check_utf8_only(rf: &mut RowFindings, columns: &[(&str, &V1Value)]) {
     let mut bad = Vec::new();
     for (name, v) in columns {
-        let has_nul = matches!(v, V1Value::Text(b) if b.contains(&0));
-        if v.is_invalid_utf8_text() || has_nul {
+        if crate::text::needs_utf8_repair(v) {
             bad.push(format!("{name} (bytes x'{}')", hex_prefix(v)));
         }
     }

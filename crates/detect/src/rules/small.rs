@@ -37,6 +37,25 @@ fn at(o: TimeOutcome) -> Option<NaiveDateTime> {
     }
 }
 
+/// An IP address in the one text form both v2 backends read back alike (PostgreSQL's `inet`
+/// output: the address alone for a single host, `addr/prefix` otherwise); `None` when `s` is not
+/// an address.
+fn canonical_ip(s: &str) -> Option<String> {
+    let s = s.trim();
+    let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+    let ip: std::net::IpAddr = addr.parse().ok()?;
+    let host_bits: u8 = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix: u8 = match prefix {
+        None => host_bits,
+        Some(p) => p.trim().parse().ok().filter(|p| *p <= host_bits)?,
+    };
+    Some(if prefix == host_bits {
+        ip.to_string()
+    } else {
+        format!("{ip}/{prefix}")
+    })
+}
+
 /// The resolved small tables.
 pub(crate) struct Small {
     pub(crate) grants: StoredRows<ResolvedRoleGrant>,
@@ -239,11 +258,7 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
         };
         let used_by = optional_member(users, &row.used_by);
         let used_at = used_by.and_then(|u| users.created_of(u));
-        let (max_uses, use_count) = if multi_use {
-            (row.max_uses.as_i64(), row.usage_count.as_i64().unwrap_or(0))
-        } else {
-            (Some(1), i64::from(row.used.as_bool().unwrap_or(false)))
-        };
+        let (max_uses, use_count) = invite_counts(&mut rf, &row, multi_use, used_by.is_some());
         let token = texts[0].clone().unwrap_or_default();
         let written = ctx.sink.commit(TABLE, &rf);
         if let (true, Some(expires_at)) = (written, expires) {
@@ -270,6 +285,94 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
     })?;
     ctx.sink.count_read(TABLE, read);
     out.finish()
+}
+
+/// `max_uses` and `use_count` of an invite, with `R-INVITE-COUNT` on a count that is not a
+/// non-negative integer below 2^31. A bad use count is repaired from the claims (the member who
+/// used the token: 1, none: 0 is no evidence) or, with no claim, quarantined; a `max_uses` beyond
+/// 2^31 − 1 can never be reached and becomes NULL (unlimited); any other bad `max_uses` is
+/// quarantined (a repair may not widen a limit it cannot read). Never an error: a row-level
+/// value does not stop a run.
+fn invite_counts(
+    rf: &mut RowFindings,
+    row: &InviteRow,
+    multi_use: bool,
+    claimed: bool,
+) -> (Option<i32>, i32) {
+    let claims = i32::from(claimed);
+    if !multi_use {
+        return match (&row.used, row.used.as_bool()) {
+            (V1Value::Null, _) => (Some(1), 0),
+            (_, Some(u)) => (Some(1), i32::from(u)),
+            (v, None) => {
+                bad_count(rf, "used", v, claimed, claims);
+                (Some(1), claims)
+            }
+        };
+    }
+    let in_range = |v: &V1Value| {
+        v.as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .filter(|n| *n >= 0)
+    };
+    let use_count = match in_range(&row.usage_count) {
+        Some(n) => n,
+        None if matches!(row.usage_count, V1Value::Null) => 0,
+        None => {
+            bad_count(rf, "usage_count", &row.usage_count, claimed, claims);
+            claims
+        }
+    };
+    let max_uses = match (&row.max_uses, in_range(&row.max_uses)) {
+        (V1Value::Null, _) => None,
+        (_, Some(n)) => Some(n),
+        (v, None) if v.as_i64().is_some_and(|n| n > i64::from(i32::MAX)) => {
+            rf.push(
+                RuleId::InviteCount,
+                Decision::Repaired,
+                format!(
+                    "max_uses {} is beyond v2's integer column and can never be reached; written NULL (unlimited)",
+                    show(v)
+                ),
+            );
+            None
+        }
+        (v, None) => {
+            rf.push(
+                RuleId::InviteCount,
+                Decision::Quarantined,
+                format!(
+                    "max_uses {} is not a non-negative integer; the limit cannot be known",
+                    show(v)
+                ),
+            );
+            None
+        }
+    };
+    (max_uses, use_count)
+}
+
+/// The finding of a use count that is not a non-negative integer below 2^31.
+fn bad_count(rf: &mut RowFindings, column: &str, v: &V1Value, claimed: bool, claims: i32) {
+    if claimed {
+        rf.push(
+            RuleId::InviteCount,
+            Decision::Repaired,
+            format!(
+                "{column} {} is not a non-negative integer below 2^31; repaired from the claims ({claims})",
+                show(v)
+            ),
+        );
+    } else {
+        rf.push(
+            RuleId::InviteCount,
+            Decision::Quarantined,
+            format!(
+                "{column} {} is not a non-negative integer below 2^31, and no claim says how often the token was used",
+                show(v)
+            ),
+        );
+    }
 }
 
 fn sessions(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedSession>, DetectError> {
@@ -326,6 +429,20 @@ fn sessions(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedSessi
                 ),
             );
         }
+        let ip_address = texts[2].as_deref().and_then(|ip| {
+            let canonical = canonical_ip(ip);
+            if canonical.is_none() {
+                rf.push(
+                    RuleId::SessionIp,
+                    Decision::Repaired,
+                    format!(
+                        "ip_address {} is not an IP address; written NULL, the session carried",
+                        show(&row.ip_address)
+                    ),
+                );
+            }
+            canonical
+        });
         let written = ctx.sink.commit(TABLE, &rf);
         if let (true, Some(u), Some(c), Some(e)) = (written, user, created, expires) {
             out.push(&ResolvedSession {
@@ -336,7 +453,7 @@ fn sessions(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedSessi
                 expires_at: e,
                 last_seen_at: c,
                 user_agent: texts[1].clone(),
-                ip_address: texts[2].clone(),
+                ip_address,
             });
         }
         Ok(())

@@ -12,7 +12,7 @@ use super::{
     check_time, check_utf8, key_text, resolve_parent, show, time_from_evidence, Ctx, NoShape,
     Parent, RowFindings, TimeOutcome,
 };
-use crate::ids::{hex_id, user_id_for_name};
+use crate::ids::{hex_id, user_id_for_name, user_id_for_text_key};
 use crate::keys::{key_damage, normalize, KeyIndex, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, Policy, RuleId, KNOWN_CORRUPTED_USER_ID};
 use crate::plan::{ResolvedUserParts, UserIdMap, UserStates, UserStatesWriter, UserTargets};
@@ -425,6 +425,9 @@ impl Users {
         for e in &mut self.entries {
             e.v2_id = match (&e.norm, self.kind) {
                 (Some(NormKey::Hex(h)), KeyKind::Hex) => *h,
+                // A valid text key that is not a hex id (the real first-week database has a
+                // member keyed `admin`) is not damage: `spec/v2.md` gives it this id.
+                (Some(NormKey::Text(t)), KeyKind::Hex) => user_id_for_text_key(t),
                 _ => user_id_for_name(&e.name),
             };
         }

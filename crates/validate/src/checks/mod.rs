@@ -257,6 +257,18 @@ pub(crate) fn against_v2(
         o.data = json!(diffs);
         Ok(o)
     })?);
+    out.push(run_check("no-silent-change", || {
+        let mut o = Outcome::default();
+        if derived.silent_count > 0 {
+            o.problems.push(format!(
+                "{} written row(s) changed from v1 without a finding",
+                derived.silent_count
+            ));
+            o.problems.extend(derived.silent.iter().cloned());
+        }
+        o.summary = "every v1 value the transform changes has its finding".into();
+        Ok(o)
+    })?);
     let mut busy = None;
     let mut check = run_check("constraints", || {
         let (n, problems) = match background {
