@@ -243,3 +243,56 @@ fn analyze_reports_without_writing() {
         .contains("## Findings by rule"));
     assert!(!dir.path().join("thywill_v2.db").exists());
 }
+
+/// A v2 database of another application, with a `users` table of its own and no `prayers`, is
+/// refused for safety (exit 4) naming both tables, even with `--replace`, and left untouched.
+#[test]
+fn another_applications_database_is_refused_with_exit_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v1 = fixture("g1-s").join("v1.db");
+    let v1 = v1.to_str().unwrap();
+    let other_app = "CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT); \
+                     INSERT INTO users (id, login) VALUES (1, 'someone');";
+    let sqlite = d.join("shop.db");
+    Connection::open(&sqlite)
+        .unwrap()
+        .execute_batch(other_app)
+        .unwrap();
+    let mut urls = vec![format!("sqlite://{}", sqlite.display())];
+    let pg = thywill_v2::testing::TempPgDb::create();
+    if let Some(db) = &pg {
+        let mut c = postgres_exec(&db.url);
+        c(other_app);
+        urls.push(db.url.clone());
+    }
+    for url in &urls {
+        for extra in [&[][..], &["--replace"][..]] {
+            let mut args = vec!["--v1-db", v1, "--v2-db", url.as_str()];
+            args.extend_from_slice(extra);
+            let out = migrate(d, &args);
+            expect(&out, 4, "users", &format!("{url} {extra:?}"));
+            expect(&out, 4, "prayers", &format!("{url} {extra:?}"));
+        }
+    }
+    let n: i64 = Connection::open(&sqlite)
+        .unwrap()
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1, "the other application's database was changed");
+}
+
+/// Runs SQL on a PostgreSQL database with `psql`, as an operator would.
+fn postgres_exec(url: &str) -> impl FnMut(&str) + '_ {
+    move |sql| {
+        let out = Command::new("psql")
+            .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -46,6 +46,9 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
     let mut v2 = V2Db::open(&target)?;
     let dest = ArchiveDest::new(opts)?;
     let already = match v2.state(&source.sha256)? {
+        alien @ TargetState::Alien { .. } => {
+            return Err(thywill_v2::alien_error(target.redacted(), &alien).into())
+        }
         TargetState::AlreadyMigrated { run_id } if !opts.replace => Some(run_id),
         _ => None,
     };

@@ -199,6 +199,14 @@ pub enum TargetState {
         /// That run.
         run_id: String,
     },
+    /// A database of another application: some of v2's table names exist, others do not (an
+    /// application of its own with a `users` table). Refused even with `--replace`.
+    Alien {
+        /// A v2 table name that exists.
+        present: String,
+        /// A v2 table that does not.
+        missing: String,
+    },
     /// Application data from another source, or from no recorded run.
     Foreign {
         /// The run that wrote it, if one is recorded.
@@ -441,8 +449,40 @@ pub(crate) fn db_error(target: &Target, context: &str, e: impl std::fmt::Display
     }
 }
 
+/// The refusal of a database of another application ([`TargetState::Alien`]): exit 4.
+pub fn alien_error(url: String, state: &TargetState) -> Error {
+    let what = match state {
+        TargetState::Alien { present, missing } => format!(
+            "of another application: it has a table `{present}` but no `{missing}`; v2 will not \
+             write into it, even with --replace (point --v2-db at an empty database)"
+        ),
+        _ => "of another application".into(),
+    };
+    Error::ForeignData { url, what }
+}
+
 pub(crate) fn state_of(conn: &mut AnyConn, sha: &str) -> QueryResult<TargetState> {
-    if !conn.has_table("users")? || !conn.has_app_data()? {
+    let mut present = None;
+    let mut missing = None;
+    for t in APP_TABLES {
+        let slot = if conn.has_table(t)? {
+            &mut present
+        } else {
+            &mut missing
+        };
+        slot.get_or_insert(t);
+    }
+    match (present, missing) {
+        (Some(present), Some(missing)) => {
+            return Ok(TargetState::Alien {
+                present: present.to_string(),
+                missing: missing.to_string(),
+            })
+        }
+        (None, _) => return Ok(TargetState::Empty),
+        _ => {}
+    }
+    if !conn.has_app_data()? {
         return Ok(TargetState::Empty);
     }
     let owner = if conn.has_table("migration_runs")? {

@@ -40,8 +40,8 @@ use diesel::sql_types::{Array, Nullable, Text};
 use diesel::{PgConnection, SqliteConnection};
 
 use crate::db::{
-    db_error, dispatch, now_utc, open_sqlite, path_str, state_of, AnyConn, TargetState, V2Db,
-    APP_TABLES, BOOKKEEPING_TABLES, RUN_ROW_KEYS,
+    alien_error, db_error, dispatch, now_utc, open_sqlite, path_str, state_of, AnyConn,
+    TargetState, V2Db, APP_TABLES, BOOKKEEPING_TABLES, RUN_ROW_KEYS,
 };
 use crate::error::{Error, Result};
 use crate::rows::{run_status, MigrationRun};
@@ -305,13 +305,12 @@ impl<'db> Load<'db> {
 
     /// Refuses a target holding application data unless `replace` is set.
     fn check_state(&mut self) -> Result<()> {
-        if self.opts.replace {
-            return Ok(());
-        }
         let sha = self.run.source_sha256.clone();
         let state = state_of(self.conn(), &sha);
         let url = self.db.target.redacted();
         match state.map_err(|e| self.err("reading the target state", e))? {
+            alien @ TargetState::Alien { .. } => Err(alien_error(url, &alien)),
+            _ if self.opts.replace => Ok(()),
             TargetState::Empty => Ok(()),
             TargetState::AlreadyMigrated { run_id } => Err(Error::AlreadyMigrated {
                 url,
