@@ -63,7 +63,9 @@ use std::fmt;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike};
 
 use crate::error::ArchiveError;
-use crate::v1::{fingerprint, key_of, norm_text, normalize_id, Located, V1Archive, V1Registration};
+use crate::v1::{
+    fingerprint, key_of, norm_text, normalize_id, Located, V1Archive, V1FileKind, V1Registration,
+};
 
 pub use marks::{MarkEntry, MarkSort};
 
@@ -76,6 +78,8 @@ pub enum ArchiveRule {
     Missing,
     /// `R-ARCHIVE-MISMATCH`: a record both hold, differently.
     Mismatch,
+    /// `R-ARCHIVE-UNREADABLE`: a line (or a file) of the tree the parser cannot read.
+    Unreadable,
 }
 
 impl ArchiveRule {
@@ -85,6 +89,7 @@ impl ArchiveRule {
             ArchiveRule::Only => "R-ARCHIVE-ONLY",
             ArchiveRule::Missing => "R-ARCHIVE-MISSING",
             ArchiveRule::Mismatch => "R-ARCHIVE-MISMATCH",
+            ArchiveRule::Unreadable => "R-ARCHIVE-UNREADABLE",
         }
     }
 }
@@ -401,10 +406,45 @@ pub fn reconcile_with<R: ReconcileRows, S: MarkSort>(
     })?;
     reconcile_users(archive, &users, opts, &mut out);
     marks::reconcile_marks(archive, rows, sort, opts, &mut out)?;
+    unreadable(archive, &mut out);
     out.sort_by(|a, b| {
         (a.kind, a.rule, &a.key, &a.path, a.rowid).cmp(&(b.kind, b.rule, &b.key, &b.path, b.rowid))
     });
     Ok(out)
+}
+
+/// `R-ARCHIVE-UNREADABLE`: every line no shape fits (file, line number, the line) and every
+/// file the scan could not read; the rest of the tree was read and reconciled all the same.
+fn unreadable(archive: &V1Archive, out: &mut Vec<ArchiveFinding>) {
+    let kind_of = |k: Option<V1FileKind>| match k {
+        Some(V1FileKind::Registrations) => RecordKind::User,
+        Some(V1FileKind::Marks | V1FileKind::Skips | V1FileKind::Activity) => RecordKind::Mark,
+        _ => RecordKind::Prayer,
+    };
+    for (kind, l) in &archive.unreadable {
+        out.push(ArchiveFinding {
+            rule: ArchiveRule::Unreadable,
+            kind: kind_of(Some(*kind)),
+            key: format!("{}:{}", l.path, l.line),
+            rowid: None,
+            path: Some(l.path.clone()),
+            detail: format!(
+                "line {}: {} is in no shape v1 writes; not read (the file is carried as it is)",
+                l.line,
+                shown(Some(&l.record))
+            ),
+        });
+    }
+    for p in &archive.problems {
+        out.push(ArchiveFinding {
+            rule: ArchiveRule::Unreadable,
+            kind: kind_of(V1FileKind::of(&p.path)),
+            key: p.path.clone(),
+            rowid: None,
+            path: Some(p.path.clone()),
+            detail: format!("{}; not read", p.message),
+        });
+    }
 }
 
 fn reconcile_prayers<R: ReconcileRows>(

@@ -215,7 +215,7 @@ pub(crate) fn reconcile_archives(
             v1_key: f.key.clone(),
             rule: f.rule.id().to_string(),
             decision: match f.rule {
-                ArchiveRule::Only => "not_carried",
+                ArchiveRule::Only | ArchiveRule::Unreadable => "not_carried",
                 _ => "repaired",
             }
             .to_string(),

@@ -167,6 +167,9 @@ pub struct V1Archive {
     pub registrations: Vec<Located<V1Registration>>,
     /// Files that did not parse, symlinks not followed, names that are not UTF-8.
     pub problems: Vec<V1Problem>,
+    /// Lines of the monthly logs that no shape fits (`R-ARCHIVE-UNREADABLE`), with the kind of
+    /// file they are in; the rest of each file is read.
+    pub unreadable: Vec<(V1FileKind, Located<String>)>,
     /// The marks logs that parsed, in path order.
     mark_logs: Vec<String>,
 }
@@ -316,12 +319,43 @@ pub fn scan_v1_tree(root: &Path) -> Result<V1Archive> {
     Ok(archive)
 }
 
-/// Reads a log's line and keeps nothing of it (the scan only checks that it parses).
-fn check<R>(_: LinePos, _: V1LogLine<R>) -> Result<()> {
-    Ok(())
+/// Keeps `line` when it is one no shape of its log fits.
+fn note_unreadable<R>(
+    out: &mut Vec<(V1FileKind, Located<String>)>,
+    kind: V1FileKind,
+    rel: &str,
+    at: LinePos,
+    line: V1LogLine<R>,
+) {
+    if let V1LogLine::Unreadable(text) = line {
+        out.push((
+            kind,
+            Located {
+                path: rel.to_string(),
+                line: at.line,
+                record: text,
+            },
+        ));
+    }
 }
 
 impl V1Archive {
+    /// Reads a log whose records the scan does not keep: it checks the header and notes the
+    /// lines no shape fits.
+    fn check_log<F: V1LogFormat>(
+        &mut self,
+        kind: V1FileKind,
+        rel: &str,
+        input: impl BufRead,
+    ) -> Result<()> {
+        let unreadable = &mut self.unreadable;
+        read_log::<F>(Path::new(rel), input, |at, line| {
+            note_unreadable(unreadable, kind, rel, at, line);
+            Ok(())
+        })?;
+        Ok(())
+    }
+
     /// Parses file `rel` of kind `kind` (at `path`) and keeps what the archive keeps of it.
     fn add(&mut self, kind: V1FileKind, rel: &str, path: &Path) -> Result<()> {
         let name = Path::new(rel);
@@ -336,31 +370,27 @@ impl V1Archive {
             }
             V1FileKind::Registrations => {
                 let mut lines = Vec::new();
+                let unreadable = &mut self.unreadable;
                 read_log::<Registrations>(name, open()?, |at, line| {
-                    if let V1LogLine::Record(record) = line {
-                        lines.push(Located {
+                    match line {
+                        V1LogLine::Record(record) => lines.push(Located {
                             path: rel.to_string(),
                             line: at.line,
                             record,
-                        });
+                        }),
+                        other => note_unreadable(unreadable, kind, rel, at, other),
                     }
                     Ok(())
                 })?;
                 self.registrations.extend(lines);
             }
             V1FileKind::Marks => {
-                read_log::<MarkLog>(name, open()?, check)?;
+                self.check_log::<MarkLog>(kind, rel, open()?)?;
                 self.mark_logs.push(rel.to_string());
             }
-            V1FileKind::Skips => {
-                read_log::<MarkLog>(name, open()?, check)?;
-            }
-            V1FileKind::Activity => {
-                read_log::<ActivityLog>(name, open()?, check)?;
-            }
-            V1FileKind::Attributes => {
-                read_log::<AttributeLog>(name, open()?, check)?;
-            }
+            V1FileKind::Skips => self.check_log::<MarkLog>(kind, rel, open()?)?,
+            V1FileKind::Activity => self.check_log::<ActivityLog>(kind, rel, open()?)?,
+            V1FileKind::Attributes => self.check_log::<AttributeLog>(kind, rel, open()?)?,
         }
         Ok(())
     }

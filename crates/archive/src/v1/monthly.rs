@@ -36,6 +36,9 @@ pub enum V1LogLine<R> {
     Day(String, NaiveDate),
     /// A record.
     Record(R),
+    /// A line no shape of this log fits, as written (`R-ARCHIVE-UNREADABLE`: a finding of its
+    /// own; the rest of the file is still read).
+    Unreadable(String),
 }
 
 /// A parsed monthly log file.
@@ -99,6 +102,7 @@ impl<F: V1LogFormat> V1MonthlyLog<F> {
                 }
                 V1LogLine::Day(raw, _) => out.push_str(raw),
                 V1LogLine::Record(r) => out.push_str(&F::render(r)),
+                V1LogLine::Unreadable(raw) => out.push_str(raw),
             }
         }
         if self.final_newline {
@@ -217,11 +221,13 @@ fn parse_line<F: V1LogFormat>(
         *day = Some(d);
         V1LogLine::Day(line.to_string(), d)
     } else {
-        return Err(parse_error(
-            path,
-            number,
-            &format!("expected {}", F::EXPECTED),
-        ));
+        tracing::debug!(
+            path = %path.display(),
+            line = number,
+            "unreadable archive line (expected {})",
+            F::EXPECTED
+        );
+        V1LogLine::Unreadable(line.to_string())
     })
 }
 

@@ -224,13 +224,12 @@ fn malformed_files_name_file_and_line() {
     let err =
         V1PrayerFile::parse(Path::new("p"), b"Prayer a by b\nSubmitted yesterday\n").unwrap_err();
     assert!(err.to_string().starts_with("p:2: "), "{err}");
-    let err = V1MonthlyLog::<MarkLog>::parse(
-        Path::new("m"),
-        b"Prayer Marks for June 2025\n\nnot a mark\n",
-    )
-    .unwrap_err();
-    assert!(err.to_string().starts_with("m:3: "), "{err}");
-    // the text is checked before the lines' shapes, as when the whole file was decoded first
+    // A line no shape fits is kept as such (R-ARCHIVE-UNREADABLE), and renders back as written.
+    let odd = b"Prayer Marks for June 2025\n\nnot a mark\n";
+    let log = V1MonthlyLog::<MarkLog>::parse(Path::new("m"), odd).unwrap();
+    assert_eq!(log.lines[1], V1LogLine::Unreadable("not a mark".into()));
+    assert_eq!(log.render(), odd);
+    // bytes that are not UTF-8 still make the file unreadable, naming the line
     let err = V1MonthlyLog::<MarkLog>::parse(
         Path::new("m"),
         b"Prayer Marks for June 2025\n\nnot a mark\n\n\xff\n",
@@ -252,6 +251,11 @@ fn malformed_files_name_file_and_line() {
 fn scan_reports_problems_and_goes_on() {
     let dir = write_tree();
     fs::write(dir.path().join("users/2025_07_users.txt"), "garbage\n").unwrap();
+    let june = dir.path().join("users/2025_06_users.txt");
+    let mut text = fs::read_to_string(&june).unwrap();
+    let before = scan_v1_tree(dir.path()).unwrap().registrations.len();
+    text.push_str("this line is in no shape v1 writes\n");
+    fs::write(&june, text).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", dir.path().join("users/evil_users.txt")).unwrap();
     let archive = scan_v1_tree(dir.path()).unwrap();
     assert_eq!(archive.problems.len(), 2, "{:?}", archive.problems);
@@ -259,6 +263,13 @@ fn scan_reports_problems_and_goes_on() {
         .problems
         .iter()
         .any(|p| p.message.contains("2025_07_users.txt:1")));
+    // the bad line is noted with its file and number; the file's other lines are still read
+    assert_eq!(archive.registrations.len(), before);
+    assert_eq!(archive.unreadable.len(), 1, "{:?}", archive.unreadable);
+    let (kind, line) = &archive.unreadable[0];
+    assert_eq!(*kind, V1FileKind::Registrations);
+    assert_eq!(line.path, "users/2025_06_users.txt");
+    assert_eq!(line.record, "this line is in no shape v1 writes");
     assert!(!archive.files.contains("users/evil_users.txt"));
     let err = scan_v1_tree(Path::new("/nonexistent/tree")).unwrap_err();
     assert_eq!(err.exit_code(), 3);
