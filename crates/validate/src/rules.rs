@@ -37,9 +37,7 @@ pub fn text(v: &V1Value) -> Option<String> {
 /// bytes that are not UTF-8, or a NUL.
 pub fn text_changes(v: &V1Value) -> bool {
     match v {
-        V1Value::Text(b) | V1Value::Blob(b) => {
-            String::from_utf8(b.clone()).map_or(true, |s| s.contains('\0'))
-        }
+        V1Value::Text(b) | V1Value::Blob(b) => b.contains(&0) || std::str::from_utf8(b).is_err(),
         _ => false,
     }
 }

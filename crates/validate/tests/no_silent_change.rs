@@ -29,74 +29,106 @@ struct Recorded {
     reason: String,
 }
 
+/// One migrated and validated copy: the v2 database, its findings, and what keeps both alive
+/// (the temporary folder and, on PostgreSQL, the database dropped with it).
+struct Migrated {
+    db: V2Db,
+    findings: Vec<Recorded>,
+    _dir: tempfile::TempDir,
+    _pg: Option<TempPgDb>,
+}
+
 /// A copy of fixture `name`'s v1 database, changed by `sql`, migrated into a fresh target of each
-/// backend, then validated. Returns the v2 database and its findings, per backend.
-fn migrate_hostile(name: &str, sql: &str) -> Vec<(V2Db, Vec<Recorded>, tempfile::TempDir)> {
-    let mut out = Vec::new();
-    let pg = TempPgDb::create();
-    let mut urls: Vec<(String, Option<&TempPgDb>)> = Vec::new();
-    let dir0 = tempfile::tempdir().unwrap();
-    urls.push((
-        format!("sqlite://{}", dir0.path().join("v2.db").display()),
+/// backend, then validated (both must succeed).
+fn migrate_hostile(name: &str, sql: &str) -> Vec<Migrated> {
+    let mut targets: Vec<(String, Option<TempPgDb>)> = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    targets.push((
+        format!("sqlite://{}", dir.path().join("v2.db").display()),
         None,
     ));
-    if let Some(db) = &pg {
-        urls.push((db.url.clone(), Some(db)));
+    let mut dirs = vec![dir];
+    if let Some(pg) = TempPgDb::create() {
+        targets.push((pg.url.clone(), Some(pg)));
+        dirs.push(tempfile::tempdir().unwrap());
     }
-    for (url, _) in urls {
-        let dir = tempfile::tempdir().unwrap();
-        let v1 = dir.path().join("v1.db");
-        std::fs::copy(fixture(name).join("v1.db"), &v1).unwrap();
-        Connection::open(&v1).unwrap().execute_batch(sql).unwrap();
-        let report = migrate(&MigrateOptions {
-            common: CommonOptions {
-                v1_db: v1.clone(),
-                archives_v1: None,
-                policy: thywill_pipeline::Policy::Repair,
-                as_of: Some(clock()),
-                test_account_names: Vec::new(),
-                progress: ProgressMode::Silent,
-            },
-            v2_url: url.clone(),
-            archives_v2: None,
-            dry_run: false,
-            replace: false,
+    targets
+        .into_iter()
+        .zip(dirs)
+        .map(|((url, pg), dir)| {
+            let v1 = dir.path().join("v1.db");
+            std::fs::copy(fixture(name).join("v1.db"), &v1).unwrap();
+            Connection::open(&v1).unwrap().execute_batch(sql).unwrap();
+            let (db, findings) = migrate_and_validate(name, &v1, &url);
+            Migrated {
+                db,
+                findings,
+                _dir: dir,
+                _pg: pg,
+            }
         })
-        .unwrap_or_else(|e| panic!("{name} on {url}: migrate failed: {e}"));
-        assert!(report.ok, "{name} on {url}: report not ok");
+        .collect()
+}
 
-        let mut opts = Options::new(&v1, &url);
-        opts.policy = Policy::Repair;
-        opts.now = Some(clock());
-        let v = validate(&opts).unwrap_or_else(|e| panic!("{name} on {url}: validate: {e}"));
-        let failed: Vec<String> = v
-            .checks
-            .iter()
-            .filter(|c| !c.passed)
-            .map(|c| format!("{}: {} {:?}", c.name, c.summary, c.details))
-            .collect();
-        assert!(v.ok, "{name} on {url}: validation failed: {failed:#?}");
+/// Migrates `v1` into `url` under `repair`, validates it, and reads the run's findings back.
+fn migrate_and_validate(name: &str, v1: &Path, url: &str) -> (V2Db, Vec<Recorded>) {
+    let report = migrate(&MigrateOptions {
+        common: CommonOptions {
+            v1_db: v1.to_path_buf(),
+            archives_v1: None,
+            policy: thywill_pipeline::Policy::Repair,
+            as_of: Some(clock()),
+            test_account_names: Vec::new(),
+            progress: ProgressMode::Silent,
+        },
+        v2_url: url.to_string(),
+        archives_v2: None,
+        dry_run: false,
+        replace: false,
+    })
+    .unwrap_or_else(|e| panic!("{name} on {url}: migrate failed: {e}"));
+    assert!(report.ok, "{name} on {url}: report not ok");
 
-        let mut db = V2Db::open(&Target::parse(&url).unwrap()).unwrap();
-        let run = db.runs().unwrap().pop().unwrap();
-        let findings = db
-            .findings(&run.run_id)
-            .unwrap()
-            .into_iter()
-            .map(|f| Recorded {
-                table: f.v1_table,
-                key: f.v1_key,
-                rule: f.rule,
-                decision: f.decision,
-                reason: f.reason,
-            })
-            .collect();
-        out.push((db, findings, dir));
-    }
-    drop(dir0);
-    // Keep the PostgreSQL database alive until the caller is done with the handles.
-    std::mem::forget(pg);
-    out
+    let mut opts = Options::new(v1, url);
+    opts.policy = Policy::Repair;
+    opts.now = Some(clock());
+    let v = validate(&opts).unwrap_or_else(|e| panic!("{name} on {url}: validate: {e}"));
+    let failed: Vec<String> = v
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {} {:?}", c.name, c.summary, c.details))
+        .collect();
+    assert!(v.ok, "{name} on {url}: validation failed: {failed:#?}");
+
+    let mut db = V2Db::open(&Target::parse(url).unwrap()).unwrap();
+    let run = db.runs().unwrap().pop().unwrap();
+    let findings = db
+        .findings(&run.run_id)
+        .unwrap()
+        .into_iter()
+        .map(|f| Recorded {
+            table: f.v1_table,
+            key: f.v1_key,
+            rule: f.rule,
+            decision: f.decision,
+            reason: f.reason,
+        })
+        .collect();
+    (db, findings)
+}
+
+/// The v2 text of prayer `id`, if written.
+fn prayer_text(db: &mut V2Db, id: &str) -> Option<String> {
+    let mut text = None;
+    db.read_table::<thywill_v2::rows::Prayer, thywill_v2::Error, _>(|p| {
+        if p.id == id {
+            text = Some(p.text);
+        }
+        Ok(())
+    })
+    .unwrap();
+    text
 }
 
 fn has(findings: &[Recorded], table: &str, key: &str, rule: &str, decision: &str) -> bool {
@@ -128,21 +160,16 @@ fn a_prayer_text_stored_as_a_blob_of_non_utf8_bytes_has_its_finding() {
     let sql = format!(
         "UPDATE prayer SET text = x'506c656173652070726179ff2066ee72206d65' WHERE id = '{id}';"
     );
-    for (mut db, findings, _d) in migrate_hostile("g1-s", &sql) {
+    for mut m in migrate_hostile("g1-s", &sql) {
         assert!(
-            has(&findings, "prayer", &id, "R-UTF8", "repaired"),
+            has(&m.findings, "prayer", &id, "R-UTF8", "repaired"),
             "{:#?}",
-            dump(&findings, "prayer")
+            dump(&m.findings, "prayer")
         );
-        let mut text = None;
-        db.read_table::<thywill_v2::rows::Prayer, thywill_v2::Error, _>(|p| {
-            if p.id == id {
-                text = Some(p.text);
-            }
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(text.as_deref(), Some("Please pray\u{FFFD} f\u{FFFD}r me"));
+        assert_eq!(
+            prayer_text(&mut m.db, &id).as_deref(),
+            Some("Please pray\u{FFFD} f\u{FFFD}r me")
+        );
     }
 }
 
@@ -152,23 +179,18 @@ fn a_valid_utf8_blob_is_text_and_needs_no_finding() {
     // "Please pray for me" as a BLOB: v1's text, stored by another client; nothing changes.
     let sql =
         format!("UPDATE prayer SET text = CAST('Please pray for me' AS BLOB) WHERE id = '{id}';");
-    for (mut db, findings, _d) in migrate_hostile("g1-s", &sql) {
+    for mut m in migrate_hostile("g1-s", &sql) {
         assert!(
-            !findings
+            !m.findings
                 .iter()
                 .any(|f| f.table == "prayer" && f.key == id && f.rule == "R-UTF8"),
             "{:#?}",
-            dump(&findings, "prayer")
+            dump(&m.findings, "prayer")
         );
-        let mut text = None;
-        db.read_table::<thywill_v2::rows::Prayer, thywill_v2::Error, _>(|p| {
-            if p.id == id {
-                text = Some(p.text);
-            }
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(text.as_deref(), Some("Please pray for me"));
+        assert_eq!(
+            prayer_text(&mut m.db, &id).as_deref(),
+            Some("Please pray for me")
+        );
     }
 }
 
@@ -179,8 +201,8 @@ fn a_nul_byte_is_one_utf8_repair_that_migrate_and_validate_agree_on() {
         "UPDATE prayer SET text = 'Please pray' || char(0) || ' for my family' WHERE id = '{id}';
          UPDATE user SET display_name = 'Nul' || char(0) || 'Name' WHERE rowid = (SELECT max(rowid) FROM user);"
     );
-    for (_db, findings, _d) in migrate_hostile("g1-s", &sql) {
-        assert!(has(&findings, "prayer", &id, "R-UTF8", "repaired"));
+    for m in migrate_hostile("g1-s", &sql) {
+        assert!(has(&m.findings, "prayer", &id, "R-UTF8", "repaired"));
     }
 }
 
@@ -198,14 +220,14 @@ fn a_session_ip_that_is_not_an_address_is_repaired_with_a_finding() {
             |r| r.get(0),
         )
         .unwrap();
-    for (mut db, findings, _d) in migrate_hostile("g1-s", sql) {
+    for mut m in migrate_hostile("g1-s", sql) {
         assert!(
-            has(&findings, "session", &key, "R-SESSION-IP", "repaired"),
+            has(&m.findings, "session", &key, "R-SESSION-IP", "repaired"),
             "{:#?}",
-            dump(&findings, "session")
+            dump(&m.findings, "session")
         );
         let mut found = None;
-        db.read_table::<thywill_v2::rows::Session, thywill_v2::Error, _>(|s| {
+        m.db.read_table::<thywill_v2::rows::Session, thywill_v2::Error, _>(|s| {
             if s.id == key {
                 found = Some(s.ip_address);
             }
@@ -232,14 +254,14 @@ fn an_invite_count_beyond_v2s_integer_never_stops_the_run() {
         )
         .unwrap();
     let sql = format!("UPDATE invitetoken SET usage_count = 99999999999 WHERE token = '{token}';");
-    for (_db, findings, _d) in migrate_hostile("g3-s", &sql) {
+    for m in migrate_hostile("g3-s", &sql) {
         assert!(
-            findings.iter().any(|f| f.table == "invitetoken"
+            m.findings.iter().any(|f| f.table == "invitetoken"
                 && f.key == token
                 && f.rule == "R-INVITE-COUNT"
                 && f.reason.contains("99999999999")),
             "{:#?}",
-            dump(&findings, "invitetoken")
+            dump(&m.findings, "invitetoken")
         );
     }
 }
@@ -267,22 +289,22 @@ fn a_g1_member_keyed_admin_gets_the_v5_id_of_their_key_and_validates() {
     let want = uuid::Uuid::new_v5(&thywill_v2_namespace(), b"user-id:admin")
         .simple()
         .to_string();
-    for (mut db, findings, _d) in migrate_hostile("g1-s", &sql) {
-        let map = db.id_map().unwrap();
+    for mut m in migrate_hostile("g1-s", &sql) {
+        let map = m.db.id_map().unwrap();
         assert!(
             map.iter()
                 .any(|e| e.entity == "user" && e.v1_key == "admin" && e.v2_id == want),
             "no id map entry admin -> {want}"
         );
         let mut ids = Vec::new();
-        db.read_table::<thywill_v2::rows::User, thywill_v2::Error, _>(|u| {
+        m.db.read_table::<thywill_v2::rows::User, thywill_v2::Error, _>(|u| {
             ids.push(u.id);
             Ok(())
         })
         .unwrap();
         assert!(ids.contains(&want), "the member is written under {want}");
         assert!(
-            !findings
+            !m.findings
                 .iter()
                 .any(|f| f.key == "admin" && f.table == "user"),
             "a valid text key is not damage"
