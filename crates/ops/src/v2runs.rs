@@ -14,7 +14,7 @@ use crate::error::Result;
 pub enum RunSelection {
     /// These run ids.
     Ids(Vec<String>),
-    /// The most recent run that is not a dry run and not yet rolled back.
+    /// The most recent run that is not a dry run, not yet rolled back and not replaced.
     Latest,
     /// Every run that started at or after `since` and is not in `known` (the runs recorded
     /// before a cut-over began): exactly the cut-over's own runs.
@@ -73,7 +73,11 @@ pub fn remove_runs(url: &str, selection: &RunSelection) -> Result<Vec<RunRemoval
         RunSelection::Latest => runs
             .iter()
             .rev()
-            .find(|r| !r.dry_run && r.status != run_status::ROLLED_BACK)
+            .find(|r| {
+                !r.dry_run
+                    && r.status != run_status::ROLLED_BACK
+                    && r.status != run_status::REPLACED
+            })
             .map(|r| r.run_id.clone())
             .into_iter()
             .collect(),

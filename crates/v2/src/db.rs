@@ -133,6 +133,12 @@ impl AnyConn {
         }
     }
 
+    /// The number of rows in `table` (an application table's name, never user input).
+    pub(crate) fn count_rows(&mut self, table: &str) -> QueryResult<i64> {
+        let sql = format!("SELECT count(*) AS n FROM {table}");
+        dispatch!(self, c => diesel::sql_query(&sql).get_result::<Count>(c)).map(|r| r.n)
+    }
+
     /// `SELECT count(*)`-shaped query with one text bind, returning `n`.
     pub(crate) fn count(&mut self, sql: &str, bind: &str) -> QueryResult<i64> {
         match self {
@@ -381,10 +387,8 @@ impl V2Db {
     pub fn table_counts(&mut self) -> Result<Vec<(&'static str, i64)>> {
         let mut out = Vec::new();
         for t in APP_TABLES {
-            let sql = format!("SELECT count(*) AS n FROM {t}");
-            let n = dispatch!(&mut self.conn, c => diesel::sql_query(&sql).get_result::<Count>(c))
-                .map_err(|e| self.db_err(&format!("counting {t}"), e))?;
-            out.push((t, n.n));
+            let n = self.conn.count_rows(t);
+            out.push((t, n.map_err(|e| self.db_err(&format!("counting {t}"), e))?));
         }
         Ok(out)
     }
@@ -405,7 +409,8 @@ impl V2Db {
         let Some(run) = run else {
             return Err(self.unknown_run(run_id));
         };
-        if run.status == run_status::ROLLED_BACK {
+        if run.status == run_status::ROLLED_BACK || run.status == run_status::REPLACED {
+            // A replaced run's rows went with the `--replace` that emptied the tables.
             return Ok(RemoveOutcome::AlreadyRolledBack);
         }
         let deleted = self

@@ -330,9 +330,14 @@ impl<'db> Load<'db> {
         }
     }
 
-    /// Empties the application tables (replace) and the id map, inside the transaction.
+    /// Empties the application tables (replace) and the id map, inside the transaction. What
+    /// `--replace` deletes is logged per table, and the runs whose data it was are marked
+    /// `replaced` (so `migration_runs` still says which run's data the tables hold).
     fn clear(&mut self) -> Result<()> {
         let replace = self.opts.replace;
+        if replace {
+            self.record_replaced()?;
+        }
         let sql = match self.conn() {
             AnyConn::Pg(_) if replace => format!(
                 "TRUNCATE {}; DELETE FROM migration_id_map; DELETE FROM migration_run_rows;",
@@ -351,6 +356,31 @@ impl<'db> Load<'db> {
         };
         let r = self.conn().batch(&sql);
         r.map_err(|e| self.err("emptying the application tables", e))
+    }
+
+    /// Logs the rows `--replace` is about to delete and marks the earlier succeeded runs
+    /// `replaced` (a dry run does both inside its transaction or copy, which is discarded).
+    fn record_replaced(&mut self) -> Result<()> {
+        let run_id = self.run.run_id.clone();
+        let mut rows = Vec::new();
+        for t in APP_TABLES {
+            let n = self.conn().count_rows(t);
+            rows.push(format!(
+                "{t}: {}",
+                n.map_err(|e| self.err(&format!("counting {t}"), e))?
+            ));
+        }
+        let sql = "UPDATE migration_runs SET status = 'replaced' \
+                   WHERE status = 'succeeded' AND run_id <> $1";
+        let r = self.conn().exec1(sql, &run_id);
+        let runs = r.map_err(|e| self.err("marking the replaced runs", e))?;
+        tracing::warn!(
+            target = %self.db.target,
+            replaced_runs = runs,
+            "--replace: deleting the application rows in the target ({})",
+            rows.join(", ")
+        );
+        Ok(())
     }
 
     fn ensure_active(&self) -> Result<()> {

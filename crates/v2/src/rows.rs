@@ -196,6 +196,8 @@ pub mod run_status {
     pub const FAILED: &str = "failed";
     /// The run's data was removed by a rollback.
     pub const ROLLED_BACK: &str = "rolled_back";
+    /// The run's data was emptied by a later `--replace` run.
+    pub const REPLACED: &str = "replaced";
 }
 
 /// One migration run (`migration_runs`).

@@ -117,6 +117,22 @@ fn foreign_data_is_refused_and_replace_works() {
             db.state("sha-a").unwrap(),
             TargetState::Foreign { .. }
         ));
+        // The replaced run says so (it is no longer the run whose data the tables hold), and
+        // undoing it removes nothing of the run that replaced it.
+        let runs = db.runs().unwrap();
+        let statuses: Vec<&str> = runs.iter().map(|r| r.status.as_str()).collect();
+        assert_eq!(
+            statuses,
+            [run_status::REPLACED, run_status::SUCCEEDED],
+            "{}",
+            t.label
+        );
+        let after = dump(&mut db);
+        assert!(matches!(
+            db.remove_run(&runs[0].run_id).unwrap(),
+            RemoveOutcome::AlreadyRolledBack
+        ));
+        assert_eq!(dump(&mut db), after, "{}", t.label);
     }
 }
 

@@ -264,6 +264,19 @@ fn both_backends_describe_the_same_schema() {
         ("50".into(), true, true)
     );
     assert!(users.indexes["idx_users_active"]);
+    // spec/v2.md: the unique key leads with prayer_id, so there is no separate (prayer_id) index.
+    let mark_indexes: Vec<&str> = sqlite["prayer_marks"]
+        .indexes
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        mark_indexes,
+        [
+            "idx_prayer_marks_marked_at",
+            "idx_prayer_marks_user_marked_at"
+        ]
+    );
     assert!(sqlite["prayer_marks"].uniques.contains(&vec![
         "prayer_id".into(),
         "user_id".into(),
