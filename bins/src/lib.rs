@@ -19,6 +19,9 @@ pub enum Exit {
     Unusable = 3,
     /// 4: refused for safety (foreign data in v2, foreign files in the archive folder, …).
     Refused = 4,
+    /// 5: a rollback acted but could not do everything (each problem is printed); see
+    /// docs/runbook.md. A rollback that refused before acting exits 4.
+    Incomplete = 5,
 }
 
 impl Exit {
@@ -30,6 +33,7 @@ impl Exit {
             2 => Exit::Usage,
             3 => Exit::Unusable,
             4 => Exit::Refused,
+            5 => Exit::Incomplete,
             _ => Exit::Failed,
         }
     }

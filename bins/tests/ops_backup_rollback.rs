@@ -164,3 +164,117 @@ fn rollback_restores_removes_the_run_and_is_idempotent_and_refuses_a_bad_backup(
     );
     assert_eq!(v1_fingerprint(&v1.path), before);
 }
+
+/// A backup and a migrated v2 (by the stand-in), for the rollback refusal tests.
+fn backed_up_and_migrated(
+    d: &std::path::Path,
+) -> (LiveV1, String, std::path::PathBuf, std::path::PathBuf) {
+    let v1 = LiveV1::new(d);
+    let (v2_url, v2) = sqlite_v2(d);
+    let backups = d.join("backups");
+    let out = run(
+        BACKUP,
+        &[
+            "--v1-db",
+            v1.path.to_str().unwrap(),
+            "--backup-dir",
+            backups.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (migrate, _) = standins(d);
+    let out = std::process::Command::new(&migrate)
+        .env("V2_DB_URL", &v2_url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    (v1, v2_url, v2, backups)
+}
+
+#[test]
+fn rollback_of_an_unknown_run_refuses_before_touching_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (v1, v2_url, _, backups) = backed_up_and_migrated(d);
+    // A v1 write made after the backup: a restore would lose it.
+    sqlite(&v1.path, "DELETE FROM prayermark");
+    let before = v1_fingerprint(&v1.path);
+    let hook_ran = d.join("switched");
+    let switch = format!("touch {}", hook_ran.display());
+    let out = run(
+        ROLLBACK,
+        &[
+            "--v1-db",
+            v1.path.to_str().unwrap(),
+            "--backup-dir",
+            backups.to_str().unwrap(),
+            "--v2-db",
+            &v2_url,
+            "--run-id",
+            "deadbeef",
+            "--switch-back-cmd",
+            &switch,
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{all}");
+    assert!(
+        all.contains("deadbeef") && all.contains(RUN_ID) && all.contains("nothing was touched"),
+        "{all}"
+    );
+    assert_eq!(v1_fingerprint(&v1.path), before, "v1 was restored");
+    assert!(!hook_ran.exists(), "the switch-back hook ran");
+    // An unreachable v2 is refused the same way (exit 4, v1 untouched).
+    let out = run(
+        ROLLBACK,
+        &[
+            "--v1-db",
+            v1.path.to_str().unwrap(),
+            "--backup-dir",
+            backups.to_str().unwrap(),
+            "--v2-db",
+            "postgresql://nobody@127.0.0.1:1/none",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("--keep-v2"), "{}", text(&out));
+    assert_eq!(v1_fingerprint(&v1.path), before);
+}
+
+#[test]
+fn a_rollback_that_cannot_do_everything_exits_5_after_doing_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (v1, v2_url, v2, backups) = backed_up_and_migrated(d);
+    let marks = sqlite(&v1.path, "SELECT count(*) FROM prayermark");
+    sqlite(&v1.path, "DELETE FROM prayermark");
+    let out = run(
+        ROLLBACK,
+        &[
+            "--v1-db",
+            v1.path.to_str().unwrap(),
+            "--backup-dir",
+            backups.to_str().unwrap(),
+            "--v2-db",
+            &v2_url,
+            "--restart-v1-cmd",
+            "exit 7",
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{all}");
+    assert!(
+        all.contains("rollback incomplete") && all.contains("exit 7"),
+        "{all}"
+    );
+    // The rest was done: v1 restored, the run undone.
+    assert_eq!(sqlite(&v1.path, "SELECT count(*) FROM prayermark"), marks);
+    assert_eq!(
+        sqlite(&v2, "SELECT status FROM migration_runs").trim(),
+        "rolled_back"
+    );
+}

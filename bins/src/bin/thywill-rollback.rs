@@ -85,6 +85,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         restore: RestorePolicy::Always,
         switch_back_cmd: cli.switch_back_cmd,
         restart_v1_cmd: cli.restart_v1_cmd,
+        best_effort: false,
     };
     let report = rollback(&opts)?;
     println!(

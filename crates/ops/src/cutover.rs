@@ -465,6 +465,7 @@ fn roll_back(
         } else {
             None
         },
+        best_effort: true,
     };
     let summary = match rollback(&rb) {
         Ok(r) => r.summary(),

@@ -73,7 +73,13 @@ pub enum OpsError {
         /// The child's exit code, when it exited.
         code: Option<i32>,
     },
-    /// The rollback could not do everything; each problem is listed.
+    /// The rollback refused before touching anything (unknown run id, v2 unreachable): exit 4.
+    #[error("rollback refused: {reason}")]
+    RollbackRefused {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The rollback could not do everything; each problem is listed (exit 5).
     #[error("rollback incomplete: {}", problems.join("; "))]
     RollbackIncomplete {
         /// Every problem, in order.
@@ -92,10 +98,14 @@ pub enum OpsError {
 }
 
 impl OpsError {
-    /// The exit code of `spec/interfaces.md`: 3 unusable input, 4 refused for safety, 1 otherwise.
+    /// The exit code of `spec/interfaces.md`: 3 unusable input, 4 refused for safety, 5 a
+    /// rollback that acted but could not do everything (docs/runbook.md), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            OpsError::BackupDirNotWritable { .. } | OpsError::BackupInvalid { .. } => 4,
+            OpsError::BackupDirNotWritable { .. }
+            | OpsError::BackupInvalid { .. }
+            | OpsError::RollbackRefused { .. } => 4,
+            OpsError::RollbackIncomplete { .. } => 5,
             OpsError::UnusableInput { .. } => 3,
             OpsError::V1(_) => 3,
             OpsError::V2(e) => e.exit_code() as u8,

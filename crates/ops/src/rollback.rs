@@ -12,7 +12,7 @@ use crate::command::Child;
 use crate::error::{OpsError, Result};
 use crate::fsutil::{copy_atomic, db_fingerprint, sha256_file, sibling_with_suffix};
 use crate::manifest::read_manifest;
-use crate::v2runs::{remove_runs, RunRemoval, RunSelection};
+use crate::v2runs::{resolve_runs, RunRemoval, RunSelection};
 
 /// When to restore the v1 database from the backup.
 #[derive(Debug, Clone)]
@@ -46,6 +46,11 @@ pub struct RollbackOptions {
     pub switch_back_cmd: Option<String>,
     /// Hook: restart the v1 services.
     pub restart_v1_cmd: Option<String>,
+    /// The automatic rollback of a failed cut-over: a v2 database that cannot be reached or read
+    /// is one more problem of the rollback, not a refusal, because traffic must go back to v1
+    /// whatever v2's state. An operator's rollback (false) refuses instead, before touching
+    /// anything.
+    pub best_effort: bool,
 }
 
 /// What a rollback did.
@@ -93,9 +98,11 @@ impl RollbackReport {
     }
 }
 
-/// Runs the rollback. The backup is verified first when a restore is needed; a backup that does
-/// not verify is refused ([`OpsError::BackupInvalid`], exit 4) before anything is touched.
-/// Returns the report, or [`OpsError::RollbackIncomplete`] listing what could not be done.
+/// Runs the rollback. Everything that can be checked is checked before anything is touched: the
+/// backup verifies when a restore is needed ([`OpsError::BackupInvalid`], exit 4), the v2 database
+/// answers and records every run asked for ([`OpsError::RollbackRefused`], exit 4; with
+/// `best_effort` a v2 problem is reported and the rest still done). Then every step is attempted.
+/// Returns the report, or [`OpsError::RollbackIncomplete`] (exit 5) listing what could not be done.
 pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
     let need_restore = match &opts.restore {
         RestorePolicy::Always => true,
@@ -106,17 +113,34 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
     };
     let set = match (&opts.backup, need_restore || opts.archives_v1.is_some()) {
         (Some(dir), true) => Some(verify_set(dir)?),
-        (None, true) if need_restore => {
-            return Err(OpsError::RollbackIncomplete {
-                problems: vec![format!(
-                    "v1 {} changed and no backup set was given to restore it from",
-                    opts.v1_db.display()
-                )],
-            })
-        }
+        (None, true) if need_restore => return Err(OpsError::RollbackRefused {
+            reason: format!(
+                "v1 {} changed and no backup set was given to restore it from; nothing was touched",
+                opts.v1_db.display()
+            ),
+        }),
         _ => None,
     };
     let mut report = RollbackReport::default();
+    let runs = match &opts.v2_db {
+        None => None,
+        Some(url) => match resolve_runs(url, &opts.runs) {
+            Ok(runs) => Some(runs),
+            Err(e) if opts.best_effort => {
+                tracing::error!("rollback: reading the v2 runs: {e}");
+                report.problems.push(format!("reading the v2 runs: {e}"));
+                None
+            }
+            Err(e @ OpsError::RollbackRefused { .. }) => return Err(e),
+            Err(e) => {
+                return Err(OpsError::RollbackRefused {
+                    reason: format!(
+                        "{e}; nothing was touched (fix the v2 URL, or pass --keep-v2 to restore v1 only)"
+                    ),
+                })
+            }
+        },
+    };
     let mut attempt = |what: &str, r: Result<()>| {
         if let Err(e) = r {
             tracing::error!("rollback: {what}: {e}");
@@ -130,10 +154,10 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
         );
     }
     let mut removed = Vec::new();
-    if let Some(url) = &opts.v2_db {
+    if let Some(runs) = &runs {
         attempt(
             "removing the run's v2 data",
-            remove_runs(url, &opts.runs).map(|r| removed = r),
+            runs.remove().map(|r| removed = r),
         );
     }
     let mut restored = false;

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use thywill_v2::rows::{run_status, MigrationRun};
 use thywill_v2::{RemoveOutcome, Target, V2Db};
 
-use crate::error::Result;
+use crate::error::{OpsError, Result};
 
 /// Which runs a rollback undoes.
 #[derive(Debug, Clone)]
@@ -62,14 +62,70 @@ pub fn run_ids(url: &str) -> Result<BTreeSet<String>> {
         .collect())
 }
 
-/// Removes the application data of the selected runs and marks them `rolled_back` (each in one
-/// transaction, by `thywill_v2`). Idempotent: a run already rolled back is left alone.
-pub fn remove_runs(url: &str, selection: &RunSelection) -> Result<Vec<RunRemoval>> {
+/// The runs a rollback will undo, resolved (and the target reached) before anything is touched.
+#[derive(Debug, Clone)]
+pub struct RunsToUndo {
+    target: Target,
+    ids: Vec<String>,
+}
+
+impl RunsToUndo {
+    /// The run ids, in the order they will be undone.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// Removes the application data of these runs and marks them `rolled_back` (each in one
+    /// transaction, by `thywill_v2`), logging what each removal deleted. Idempotent: a run
+    /// already rolled back (or replaced) is left alone.
+    pub fn remove(&self) -> Result<Vec<RunRemoval>> {
+        let mut db = V2Db::open(&self.target)?;
+        let mut out = Vec::new();
+        for run_id in &self.ids {
+            let deleted = match db.remove_run(run_id)? {
+                RemoveOutcome::Removed { deleted } => Some(
+                    deleted
+                        .into_iter()
+                        .map(|(t, n)| (t.to_string(), n))
+                        .collect(),
+                ),
+                RemoveOutcome::AlreadyRolledBack => None,
+            };
+            tracing::info!(run_id = %run_id, target = %self.target, ?deleted, "v2 run rolled back");
+            out.push(RunRemoval {
+                run_id: run_id.clone(),
+                deleted,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Reaches the v2 database at `url` and resolves `selection` to run ids, touching nothing. A run
+/// id the database does not record is refused ([`OpsError::RollbackRefused`], exit 4) naming the
+/// runs it does record, so that a typo cannot lead to a restore of v1.
+pub fn resolve_runs(url: &str, selection: &RunSelection) -> Result<RunsToUndo> {
     let target = Target::parse(url)?;
     let mut db = V2Db::open(&target)?;
     let runs = recorded_runs(&mut db)?;
-    let chosen: Vec<String> = match selection {
-        RunSelection::Ids(ids) => ids.clone(),
+    let ids: Vec<String> = match selection {
+        RunSelection::Ids(ids) => {
+            if let Some(unknown) = ids.iter().find(|id| !runs.iter().any(|r| &r.run_id == *id)) {
+                let known: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+                return Err(OpsError::RollbackRefused {
+                    reason: format!(
+                        "the v2 database {target} has no migration run {unknown} (it records: {}); \
+                         nothing was touched",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                });
+            }
+            ids.clone()
+        }
         RunSelection::Latest => runs
             .iter()
             .rev()
@@ -87,19 +143,5 @@ pub fn remove_runs(url: &str, selection: &RunSelection) -> Result<Vec<RunRemoval
             .map(|r| r.run_id.clone())
             .collect(),
     };
-    let mut out = Vec::new();
-    for run_id in chosen {
-        let deleted = match db.remove_run(&run_id)? {
-            RemoveOutcome::Removed { deleted } => Some(
-                deleted
-                    .into_iter()
-                    .map(|(t, n)| (t.to_string(), n))
-                    .collect(),
-            ),
-            RemoveOutcome::AlreadyRolledBack => None,
-        };
-        tracing::info!(run_id = %run_id, target = %target, ?deleted, "v2 run rolled back");
-        out.push(RunRemoval { run_id, deleted });
-    }
-    Ok(out)
+    Ok(RunsToUndo { target, ids })
 }
