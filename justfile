@@ -51,3 +51,9 @@ bench SIZE="M":
 # Migrate the bundled G1 fixture into ./thywill_v2.db (the README's first command).
 demo:
     cargo run -p thywill-bins --bin thywill-migrate -- --v1-db fixtures/g1-s/v1.db --archives-v1 fixtures/g1-s/text_archives --archives-v2 text_archives_v2
+
+# thywill-migrate on dataset M (2% corruption) against pgloader's plain copy of the clean dataset
+# into PostgreSQL, alternately, three pairs; prints each pair and the median ratio (spec: ≥ 3×).
+# Skipped with a notice where pgloader (Debian's package) is absent. PAIRS=5 SIZE=L to change.
+bench-peers:
+    THYWILL_TEST_PG_URL={{pg_url}} scripts/bench-peers.sh

@@ -128,7 +128,14 @@ pub fn backup(opts: &BackupOptions) -> Result<BackupSet> {
     if partial.exists() {
         fs::remove_dir_all(&partial).map_err(OpsError::io("removing a stale", &partial))?;
     }
-    fs::create_dir(&partial).map_err(|source| OpsError::BackupDirNotWritable {
+    // The set holds session tokens and (soon) e-mail addresses: the operator's alone.
+    let private = {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .mode(crate::fsutil::PRIVATE_DIR)
+            .create(&partial)
+    };
+    private.map_err(|source| OpsError::BackupDirNotWritable {
         path: opts.backup_dir.clone(),
         source,
     })?;
@@ -257,6 +264,7 @@ pub fn snapshot_copy(src: &Path, dest: &Path, busy_timeout: Duration) -> Result<
         .execute_batch("BEGIN DEFERRED")
         .map_err(OpsError::sqlite("starting the read transaction", src))?;
     let counts = table_counts(&source, src)?;
+    crate::fsutil::create_private_file(dest).map_err(OpsError::io("creating", dest))?;
     let mut copy =
         Connection::open(dest).map_err(OpsError::sqlite("creating the backup file", dest))?;
     {

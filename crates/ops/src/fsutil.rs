@@ -48,21 +48,44 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(OpsError::io("syncing folder", dir))
 }
 
+/// The mode of what the tools write for the operator alone (reports, backups, timelines): they
+/// hold member data and session tokens, so they are never world-readable, whatever the umask.
+pub const PRIVATE_FILE: u32 = 0o600;
+/// The mode of the folders holding such files.
+pub const PRIVATE_DIR: u32 = 0o700;
+/// The mode of what others must read (the members' status page).
+pub const PUBLIC_FILE: u32 = 0o644;
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename over
 /// `path`, fsync the folder. A reader sees the old content or the new, never a half-written file.
+/// The file is [`PRIVATE_FILE`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] of a file others must read ([`PUBLIC_FILE`], the umask can only narrow it).
+pub fn write_atomic_public(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, PUBLIC_FILE, |w| w.write_all(bytes))
 }
 
 /// [`write_atomic`] for content produced as it is written (a large report is streamed, never held
 /// whole): `fill` writes into a buffered temporary file beside `path`, which replaces `path` only
 /// when `fill` succeeded. On any error the temporary file is removed and `path` is untouched.
+/// The file is [`PRIVATE_FILE`].
 pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
+    write_atomic_mode(path, PRIVATE_FILE, fill)
+}
+
+fn write_atomic_mode(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = parent_dir(path);
-    let (tmp_path, tmp) = tempfile_in(&dir, path)?;
+    let (tmp_path, tmp) = tempfile_in(&dir, path, mode)?;
     let mut out = std::io::BufWriter::with_capacity(64 << 10, tmp);
     let written = fill(&mut out)
         .and_then(|()| out.into_inner().map_err(|e| e.into_error()))
@@ -78,10 +101,18 @@ pub fn write_atomic_with(
     sync_dir(&dir)
 }
 
-/// Copies `from` to `to` atomically (temporary file beside `to`, fsync, rename).
+/// Copies `from` to `to` atomically (temporary file beside `to`, fsync, rename). The copy keeps
+/// the mode `to` had (a restored v1 database stays readable by the v1 service), else `from`'s.
 pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = parent_dir(to);
-    let (tmp_path, mut tmp) = tempfile_in(&dir, to)?;
+    let mode = fs::metadata(to)
+        .or_else(|_| fs::metadata(from))
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(PRIVATE_FILE);
+    let (tmp_path, mut tmp) = tempfile_in(&dir, to, mode)?;
+    // The umask narrowed the create mode; the copy gets the original's exactly.
+    let _ = tmp.set_permissions(fs::Permissions::from_mode(mode));
     let mut src = File::open(from).map_err(OpsError::io("reading", from))?;
     let copied = std::io::copy(&mut src, &mut tmp).and_then(|_| tmp.sync_all());
     drop(tmp);
@@ -99,7 +130,8 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-fn tempfile_in(dir: &Path, target: &Path) -> Result<(PathBuf, File)> {
+fn tempfile_in(dir: &Path, target: &Path, mode: u32) -> Result<(PathBuf, File)> {
+    use std::os::unix::fs::OpenOptionsExt;
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -109,6 +141,7 @@ fn tempfile_in(dir: &Path, target: &Path) -> Result<(PathBuf, File)> {
         match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(mode)
             .open(&tmp)
         {
             Ok(f) => return Ok((tmp, f)),
@@ -183,6 +216,9 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<TreeCopy> {
     Ok(out)
 }
 
+/// Creates an empty [`PRIVATE_FILE`] at `path` unless a file is there already.
+pub use thywill_v2::create_private_file;
+
 /// Checks that `dir` exists (creating it if missing) and that a file can be created in it.
 pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
@@ -222,10 +258,14 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, PRIVATE_FILE, "the operator's alone");
+        let public = dir.path().join("status.html");
+        write_atomic_public(&public, b"<p>ok</p>").unwrap();
+        let mode = std::fs::metadata(&public).unwrap().permissions().mode();
         assert_eq!(
-            mode & 0o044,
-            0o044 & !umask(),
-            "readable like any written file"
+            mode & 0o777,
+            PUBLIC_FILE & !umask(),
+            "readable by the web server"
         );
     }
 

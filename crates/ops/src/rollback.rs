@@ -113,12 +113,14 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
     };
     let set = match (&opts.backup, need_restore || opts.archives_v1.is_some()) {
         (Some(dir), true) => Some(verify_set(dir)?),
-        (None, true) if need_restore => return Err(OpsError::RollbackRefused {
-            reason: format!(
+        (None, true) if need_restore => {
+            return Err(OpsError::RollbackRefused {
+                reason: format!(
                 "v1 {} changed and no backup set was given to restore it from; nothing was touched",
                 opts.v1_db.display()
             ),
-        }),
+            })
+        }
         _ => None,
     };
     let mut report = RollbackReport::default();

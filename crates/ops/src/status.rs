@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_atomic_public;
 
 /// Where a step stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -115,7 +115,7 @@ pub fn render_page(
 
 /// Writes the page to `path` atomically.
 pub fn write_page(path: &Path, html: &str) -> Result<()> {
-    write_atomic(path, html.as_bytes())
+    write_atomic_public(path, html.as_bytes())
 }
 
 /// The operator's timeline: one line per step with its start offset and duration, and the total

@@ -307,6 +307,9 @@ impl V2Db {
     pub(crate) fn materialise(&mut self) -> Result<()> {
         if let Some(path) = self.missing_file.take() {
             let p = path_str(&path).map_err(|m| self.connect_err(&m))?;
+            // v2 holds session tokens: the file (and the journals SQLite gives the same mode) is
+            // the owner's alone, whatever the umask.
+            create_private_file(&path).map_err(|e| self.connect_err(&e.to_string()))?;
             self.conn = AnyConn::Sqlite(open_sqlite(p).map_err(|m| self.connect_err(&m))?);
         }
         Ok(())
@@ -532,6 +535,21 @@ fn remove_rows(c: &mut AnyConn, run_id: &str) -> QueryResult<BTreeMap<&'static s
         c.exec1(sql, run_id)?;
     }
     Ok(deleted)
+}
+
+/// Creates an empty file readable and writable by its owner only (0600, whatever the umask),
+/// unless a file is there already. SQLite gives a database's journal files its mode.
+pub fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn open_sqlite(path: &str) -> std::result::Result<SqliteConnection, String> {

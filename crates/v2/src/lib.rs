@@ -34,8 +34,8 @@ pub mod target;
 pub mod testing;
 
 pub use db::{
-    alien_error, AnyConn, RemoveOutcome, TargetState, V2Db, APP_TABLES, BOOKKEEPING_TABLES,
-    PG_MIGRATIONS, SQLITE_MIGRATIONS,
+    alien_error, create_private_file, AnyConn, RemoveOutcome, TargetState, V2Db, APP_TABLES,
+    BOOKKEEPING_TABLES, PG_MIGRATIONS, SQLITE_MIGRATIONS,
 };
 pub use error::{Error, Result};
 pub use fingerprint::Fingerprint;
