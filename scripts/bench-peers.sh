@@ -24,8 +24,8 @@ gen 0.02 "$data/corrupt"
 gen 0 "$data/clean"
 base=${url%/*}
 db_url() { echo "$base/$1"; }
-fresh() { psql "$url" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null; }
-drop() { psql "$url" -qc "DROP DATABASE IF EXISTS $1" >/dev/null; }
+fresh() { PGOPTIONS=--client-min-messages=warning psql "$url" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null; }
+drop() { PGOPTIONS=--client-min-messages=warning psql "$url" -qc "DROP DATABASE IF EXISTS $1" >/dev/null; }
 trap 'drop thywill_peers_ours; drop thywill_peers_pgloader' EXIT
 now() { date +%s.%N; }
 calc() { awk "BEGIN { print $1 }"; }

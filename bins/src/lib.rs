@@ -22,6 +22,10 @@ pub enum Exit {
     /// 5: a rollback acted but could not do everything (each problem is printed); see
     /// docs/runbook.md. A rollback that refused before acting exits 4.
     Incomplete = 5,
+    /// 130: stopped cleanly by SIGINT (128 + 2).
+    Sigint = 130,
+    /// 143: stopped cleanly by SIGTERM (128 + 15).
+    Sigterm = 143,
 }
 
 impl Exit {
@@ -34,6 +38,8 @@ impl Exit {
             3 => Exit::Unusable,
             4 => Exit::Refused,
             5 => Exit::Incomplete,
+            130 => Exit::Sigint,
+            143 => Exit::Sigterm,
             _ => Exit::Failed,
         }
     }

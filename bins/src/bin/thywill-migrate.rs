@@ -41,6 +41,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     thywill_pipeline::tune_allocator();
+    thywill_pipeline::interrupt::install();
     let cli = Cli::parse();
     cli.log.init();
     finish(run(cli))

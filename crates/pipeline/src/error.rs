@@ -35,6 +35,12 @@ pub enum PipelineError {
         /// The v1 file.
         path: String,
     },
+    /// SIGINT or SIGTERM arrived: the run stopped cleanly (exit 128 + signal).
+    #[error("interrupted by {}: the run stopped, its v2 transaction was rolled back and no archive folder was published", crate::interrupt::signal_name(*signal))]
+    Interrupted {
+        /// The signal number.
+        signal: i32,
+    },
     /// The migration produced something the mapping cannot express (a bug, named precisely).
     #[error("mapping {table} row {key}: {reason}")]
     Mapping {
@@ -49,9 +55,10 @@ pub enum PipelineError {
 
 impl PipelineError {
     /// The exit code of `spec/interfaces.md`: 3 unusable input, 4 refused for safety, 2 usage
-    /// (a malformed URL), 1 a job that ran and failed.
+    /// (a malformed URL), 1 a job that ran and failed, 128 + the signal for an interrupted run.
     pub fn exit_code(&self) -> i32 {
         match self {
+            PipelineError::Interrupted { signal } => 128 + signal,
             PipelineError::V1(_) | PipelineError::SourceChanged { .. } => 3,
             PipelineError::Detect(thywill_detect::DetectError::V1(_)) => 3,
             PipelineError::Detect(_) => 1,

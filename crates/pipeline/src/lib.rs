@@ -8,6 +8,7 @@
 mod analyze;
 mod archive_marks;
 mod error;
+pub mod interrupt;
 mod mapping;
 mod migrate;
 mod pipelined;

@@ -43,6 +43,7 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
         return Ok(report);
     }
 
+    crate::interrupt::check()?;
     let mut v2 = V2Db::open(&target)?;
     let dest = ArchiveDest::new(opts)?;
     let already = match v2.state(&source.sha256)? {
@@ -103,6 +104,7 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
         // Archives before the commit: if they fail, the transaction rolls back with them.
         report.archives = archives(&source, opts, &dest, archive_marks.take(), &mut progress)?;
         let counts_json = serde_json::to_string(&report.tables).ok();
+        crate::interrupt::check()?;
         let commit = progress.start("commit", 0);
         load.commit(counts_json)?;
         progress.finish(commit);
@@ -268,6 +270,7 @@ fn stream_v1<T: V1Row, R: V2Row + Send>(
             .map(|_| ())
         },
         |r| {
+            crate::interrupt::check()?;
             sink.push(&r)?;
             stage.inc(1);
             Ok(())
@@ -302,11 +305,13 @@ fn archives(
             .invited_by_user_id
             .as_deref()
             .and_then(|id| names.get(id).copied());
+        crate::interrupt::check()?;
         writer.add_user(&mapping::archive_user(u, inviter))?;
         stage.inc(1);
     }
     let mut marks = marks.into_by_prayer()?;
     db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
+        crate::interrupt::check()?;
         let Verdict::Write(p) = plan.resolve_prayer(row)? else {
             return Ok(());
         };
