@@ -215,10 +215,7 @@ fn the_view_has_the_reports_numbers() {
     // Every row is on the page, none silently left out.
     let html = render_run(&r).unwrap();
     for i in [0, 499, 500, 1233] {
-        assert!(
-            html.contains(&format!("<td class=\"key\">m{i}</td>")),
-            "m{i}"
-        );
+        assert!(html.contains(&format!("<td>m{i}<td>")), "m{i}");
     }
     assert!(html.contains("rows 1,001–1,234"));
     assert!(html.contains("101,234"));
