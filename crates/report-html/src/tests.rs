@@ -350,6 +350,17 @@ fn cutover_page_has_the_timeline_against_the_budget() {
     assert_eq!(v.total, "00:08:00");
     assert_eq!(v.steps.len(), STEPS.len());
     assert!((v.steps[1].x - 60.0 / 36.0).abs() < 0.01);
+    let ticks: Vec<(f64, &str)> = v.ticks.iter().map(|t| (t.x, t.label.as_str())).collect();
+    assert_eq!(
+        ticks,
+        [
+            (0.0, "00:00:00"),
+            (25.0, "00:15:00"),
+            (50.0, "00:30:00"),
+            (75.0, "00:45:00"),
+            (100.0, "01:00:00")
+        ]
+    );
 
     let failed = cutover(true);
     let v = CutoverView::new(&failed);

@@ -134,7 +134,7 @@ impl Bar {
                         name.to_string(),
                         s,
                         format!("{s:.2} s"),
-                        format!("c{}", i % 6),
+                        format!("c{}", i % 8),
                     )
                 })
                 .collect(),
@@ -577,6 +577,15 @@ pub struct StepView {
     pub width: f64,
 }
 
+/// A labelled mark under the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tick {
+    /// Where, percent of the scale.
+    pub x: f64,
+    /// `HH:MM:SS` there.
+    pub label: String,
+}
+
 /// The page of a cut-over (or rehearsal).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CutoverView {
@@ -592,6 +601,8 @@ pub struct CutoverView {
     pub budget_x: f64,
     /// Where the day ended on the timeline, percent of the scale.
     pub total_x: f64,
+    /// Marks at each quarter of the budget.
+    pub ticks: Vec<Tick>,
     /// The budget as `HH:MM:SS`.
     pub budget: String,
     /// The total as `HH:MM:SS`.
@@ -668,6 +679,15 @@ impl CutoverView {
                         Some(d) => pct(d).max(MIN_SEGMENT / 2.0),
                         None => 0.0,
                     },
+                })
+                .collect(),
+            ticks: (0..=4)
+                .map(|q| {
+                    let at = r.budget_seconds * f64::from(q) / 4.0;
+                    Tick {
+                        x: pct(at),
+                        label: hms(at),
+                    }
                 })
                 .collect(),
             budget_x: pct(r.budget_seconds),
