@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use thywill_cli::{CliError, Exit, LogArgs};
+use thywill_cli::{write_html_report, CliError, Exit, LogArgs};
 use thywill_ops::fsutil::write_atomic_with;
 use thywill_pipeline::{CommonOptions, Policy, ProgressMode, Report};
 
@@ -41,6 +41,10 @@ pub struct CommonArgs {
     /// Write the Markdown report here.
     #[arg(long, value_name = "FILE")]
     pub report_md: Option<PathBuf>,
+    /// Write the report as one self-contained HTML page here (verdict, law per table, every
+    /// finding by rule; no network, no external file).
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
 }
 
 impl CommonArgs {
@@ -92,6 +96,9 @@ pub fn emit(report: &Report, args: &CommonArgs, quiet: bool) -> Result<Exit, Cli
     }
     if let Some(p) = &args.report_md {
         write_atomic_with(p, |w| w.write_all(report.to_markdown().as_bytes())).map_err(cannot)?;
+    }
+    if let Some(p) = &args.report_html {
+        write_html_report(p, || thywill_report_html::render_run(report))?;
     }
     if !quiet {
         print!("{}", report.summary());

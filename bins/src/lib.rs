@@ -2,6 +2,7 @@
 //! place where an error becomes a message and an exit code. Binaries stay thin: parse arguments,
 //! call a crate, map the outcome with [`finish`].
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -155,6 +156,23 @@ coded_errors!(
     thywill_validator::ValidateError,
     thywill_ops::OpsError
 );
+
+/// Writes the `--report-html` page at `path`: rendered whole first, then written through the
+/// one atomic-write helper of the other reports, so a page under its name is always complete.
+pub fn write_html_report(
+    path: &Path,
+    render: impl FnOnce() -> Result<String, thywill_report_html::Error>,
+) -> Result<(), CliError> {
+    let cannot = |e: &dyn std::fmt::Display| {
+        CliError::new(
+            Exit::Failed,
+            format!("cannot write the HTML report {}: {e}", path.display()),
+        )
+    };
+    let html = render().map_err(|e| cannot(&e))?;
+    thywill_ops::fsutil::write_atomic_with(path, |w| w.write_all(html.as_bytes()))
+        .map_err(|e| cannot(&e))
+}
 
 /// Prints the error (if any) and turns the outcome into the process exit code.
 pub fn finish(result: Result<Exit, CliError>) -> ExitCode {

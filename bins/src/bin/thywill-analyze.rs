@@ -13,7 +13,7 @@ use thywill_pipeline::{analyze, AnalyzeOptions, CommonOptions};
 #[command(
     name = "thywill-analyze",
     version,
-    after_help = "Example:\n  thywill-analyze --v1-db /prod/thywill.db --archives-v1 /prod/text_archives \\\n      --report-json analysis.json --report-md analysis.md"
+    after_help = "Example:\n  thywill-analyze --v1-db /prod/thywill.db --archives-v1 /prod/text_archives \\\n      --report-json analysis.json --report-md analysis.md --report-html analysis.html"
 )]
 struct Cli {
     #[command(flatten)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use thywill_cli::{finish, CliError, Exit, LogArgs, V2DbArg};
+use thywill_cli::{finish, write_html_report, CliError, Exit, LogArgs, V2DbArg};
 use thywill_ops::cutover::{cutover, CutoverOptions, Hooks};
 
 /// Runs the migration day: backup → maintenance on → v1 validation → migrate → validate → switch
@@ -82,6 +82,10 @@ struct Cli {
     /// The thywill-validate binary (default: next to this one).
     #[arg(long, value_name = "FILE")]
     validate_bin: Option<PathBuf>,
+    /// Write the cut-over's timeline as one self-contained HTML page (steps against the budget),
+    /// whether the day succeeded or rolled back.
+    #[arg(long, value_name = "FILE")]
+    report_html: Option<PathBuf>,
     /// The downtime budget in minutes.
     #[arg(long, default_value_t = 60)]
     budget_minutes: u64,
@@ -157,6 +161,16 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         println!("backup set: {}", b.display());
     }
     println!("reports and timeline: {}", r.work_dir.display());
+    // The page is written on a failed day too (it shows the rollback); the day's own error
+    // comes first.
+    let html = match &cli.report_html {
+        Some(path) => write_html_report(path, || thywill_report_html::render_cutover(r)),
+        None => Ok(()),
+    };
+    if let (Err(e), Err(_)) = (&html, &run.result) {
+        eprintln!("error: {}", e.message);
+    }
     run.result?;
+    html?;
     Ok(Exit::Ok)
 }

@@ -19,7 +19,7 @@ use common_args::CommonArgs;
 #[command(
     name = "thywill-migrate",
     version,
-    after_help = "Examples:\n  thywill-migrate --v1-db thywill.db                       # into ./thywill_v2.db (SQLite)\n  V2_DB_URL=postgresql://thywill@127.0.0.1/thywill_v2 thywill-migrate --v1-db /prod/thywill.db \\\n      --archives-v1 /prod/text_archives --archives-v2 /srv/text_archives_v2 --report-json run.json\n  thywill-migrate --v1-db thywill.db --dry-run --policy strict"
+    after_help = "Examples:\n  thywill-migrate --v1-db thywill.db                       # into ./thywill_v2.db (SQLite)\n  V2_DB_URL=postgresql://thywill@127.0.0.1/thywill_v2 thywill-migrate --v1-db /prod/thywill.db \\\n      --archives-v1 /prod/text_archives --archives-v2 /srv/text_archives_v2 --report-json run.json --report-html run.html\n  thywill-migrate --v1-db thywill.db --dry-run --policy strict"
 )]
 struct Cli {
     #[command(flatten)]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use thywill_cli::{finish, CliError, Exit, LogArgs, V2DbArg};
+use thywill_cli::{finish, write_html_report, CliError, Exit, LogArgs, V2DbArg};
 use thywill_validator::{validate, Options, Policy};
 
 /// The policy the migration ran with.
@@ -22,7 +22,7 @@ enum PolicyArg {
 #[command(
     name = "thywill-validate",
     version,
-    after_help = "Example:\n  thywill-validate --v1-db thywill.db --v2-db postgresql://thywill@127.0.0.1/thywill_v2 \\\n      --archives-v1 text_archives --archives-v2 text_archives_v2 --report-json validation.json\n\nExit codes: 0 all checks passed, 1 a check failed, 2 usage, 3 unusable input."
+    after_help = "Example:\n  thywill-validate --v1-db thywill.db --v2-db postgresql://thywill@127.0.0.1/thywill_v2 \\\n      --archives-v1 text_archives --archives-v2 text_archives_v2 --report-json validation.json --report-html validation.html\n\nExit codes: 0 all checks passed, 1 a check failed, 2 usage, 3 unusable input."
 )]
 struct Cli {
     /// The v1 SQLite database.
@@ -42,6 +42,9 @@ struct Cli {
     /// Write the validation report as JSON.
     #[arg(long, value_name = "FILE")]
     report_json: Option<PathBuf>,
+    /// Write the validation report as one self-contained HTML page (the PASS/FAIL table).
+    #[arg(long, value_name = "FILE")]
+    report_html: Option<PathBuf>,
     /// Only check that the v1 file is readable and sound.
     #[arg(long)]
     v1_only: bool,
@@ -83,6 +86,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     );
     if let Some(path) = &cli.report_json {
         report.write_json(path)?;
+    }
+    if let Some(path) = &cli.report_html {
+        write_html_report(path, || thywill_report_html::render_validation(&report))?;
     }
     Ok(if report.ok { Exit::Ok } else { Exit::Failed })
 }

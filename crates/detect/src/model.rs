@@ -34,12 +34,14 @@ impl fmt::Display for Policy {
     }
 }
 
+/// Each variant's doc comment is also its one-line meaning ([`RuleId::meaning`]), so the two
+/// cannot drift apart.
 macro_rules! rule_ids {
-    ($( $(#[$m:meta])* $variant:ident => $text:literal ),* $(,)?) => {
+    ($( $(#[doc = $doc:literal])+ $variant:ident => $text:literal ),* $(,)?) => {
         /// A stable rule id of `spec/rules.md` (plus `R-ATTR-UNMAPPED` of `docs/decisions.md`).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum RuleId {
-            $( $(#[$m])* #[serde(rename = $text)] $variant, )*
+            $( $(#[doc = $doc])+ #[serde(rename = $text)] $variant, )*
         }
 
         impl RuleId {
@@ -54,6 +56,12 @@ macro_rules! rule_ids {
             /// Parses an id as written in the spec.
             pub fn parse(s: &str) -> Option<RuleId> {
                 match s { $($text => Some(RuleId::$variant),)* _ => None }
+            }
+
+            /// What the rule finds, in one line for people (the variant's doc comment), e.g.
+            /// for reports: "Display name NULL, empty or whitespace only."
+            pub fn meaning(self) -> &'static str {
+                match self { $(RuleId::$variant => concat!($($doc),+).trim_ascii_start(),)* }
             }
         }
     };
@@ -283,4 +291,22 @@ pub enum DetectError {
         /// Rows not carried.
         not_carried: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RuleId;
+
+    #[test]
+    fn every_rule_has_a_one_line_meaning() {
+        for r in RuleId::ALL {
+            let m = r.meaning();
+            assert!(!m.is_empty() && !m.starts_with(' '), "{r}: {m:?}");
+            assert!(!m.contains('\n') && !m.contains("  "), "{r}: {m:?}");
+        }
+        assert_eq!(
+            RuleId::Role.meaning(),
+            "A role grant v2 does not carry (not admin/moderator, expired, repeated) or a role row other than admin/moderator."
+        );
+    }
 }

@@ -340,9 +340,13 @@ fn child_bin(what: &str, bin: &Path, opts: &CutoverOptions, v1_only: bool, repor
             args.extend([flag.to_string(), d.display().to_string()]);
         }
     }
+    // The JSON for machines and its HTML page for the people deciding go or no-go.
+    let report = opts.work_dir.join(report);
     args.extend([
         "--report-json".into(),
-        opts.work_dir.join(report).display().to_string(),
+        report.display().to_string(),
+        "--report-html".into(),
+        report.with_extension("html").display().to_string(),
     ]);
     let shown = format!(
         "{} {} (V2_DB_URL={})",
