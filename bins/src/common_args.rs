@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use thywill_cli::{write_html_report, CliError, Exit, LogArgs};
+use thywill_cli::{check_report_path, write_html_report, CliError, Exit, LogArgs};
 use thywill_ops::fsutil::write_atomic_with;
 use thywill_pipeline::{CommonOptions, Policy, ProgressMode, Report};
 
@@ -50,6 +50,9 @@ pub struct CommonArgs {
 impl CommonArgs {
     /// The pipeline's common options from the flags.
     pub fn to_options(&self, log: &LogArgs) -> Result<CommonOptions, CliError> {
+        check_report_path("--report-json", self.report_json.as_deref())?;
+        check_report_path("--report-md", self.report_md.as_deref())?;
+        check_report_path("--report-html", self.report_html.as_deref())?;
         let as_of = match &self.as_of {
             None => None,
             Some(s) => Some(chrono_parse(s).ok_or_else(|| {

@@ -174,6 +174,32 @@ pub fn write_html_report(
         .map_err(|e| cannot(&e))
 }
 
+/// Checks, before any work, that a report can be written at `path` (given with `flag`): its
+/// folder exists and accepts a new file. A report that cannot be written is unusable input
+/// (exit 3) found at the start, not a failure after the migration committed.
+pub fn check_report_path(flag: &str, path: Option<&std::path::Path>) -> Result<(), CliError> {
+    let Some(path) = path else { return Ok(()) };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let probe = dir.join(format!(".thywill-report-probe.{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(CliError::new(
+            Exit::Unusable,
+            format!(
+                "{flag} {}: cannot write in {}: {e} (create the folder or choose another path)",
+                path.display(),
+                dir.display()
+            ),
+        )),
+    }
+}
+
 /// Prints the error (if any) and turns the outcome into the process exit code.
 pub fn finish(result: Result<Exit, CliError>) -> ExitCode {
     match result {

@@ -109,6 +109,13 @@ fn bad_v2_targets_exit_2_or_3_without_the_password() {
     let v1 = v1.to_str().unwrap();
     let out = migrate(dir.path(), &["--v1-db", v1, "--v2-db", "mysql://x"]);
     expect(&out, 2, "mysql://x", "malformed URL");
+    // A URL only libpq can tell is malformed is usage too (decision 8), not "unreachable".
+    let out = migrate(
+        dir.path(),
+        &["--v1-db", v1, "--v2-db", "postgresql://u:s3cret-pw@[::1"],
+    );
+    expect(&out, 2, "IPv6", "malformed PostgreSQL URL");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cret-pw"));
     let out = migrate(
         dir.path(),
         &[
@@ -294,5 +301,86 @@ fn postgres_exec(url: &str) -> impl FnMut(&str) + '_ {
             "psql: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// The refusals that need no v1 read come before it: nothing is created (no v2 database, no
+/// archive folder), and each names its culprit with its exit code.
+#[test]
+fn refusals_known_before_reading_v1_come_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let g1 = fixture("g1-s");
+    let v1 = g1.join("v1.db");
+    let v1 = v1.to_str().unwrap();
+    // A report into a folder that does not exist: 3 at once, not 1 after the commit.
+    let out = migrate(d, &["--v1-db", v1, "--report-json", "missing/run.json"]);
+    expect(&out, 3, "missing", "report into a missing folder");
+    no_output(d, "report into a missing folder");
+    // Foreign files in --archives-v2: 4, and the file is left as it was, no manifest added.
+    std::fs::create_dir(d.join("text_archives_v2")).unwrap();
+    std::fs::write(d.join("text_archives_v2/notes.txt"), "mine").unwrap();
+    let out = migrate(d, &["--v1-db", v1, "--archives-v2", "text_archives_v2"]);
+    expect(
+        &out,
+        4,
+        "notes.txt",
+        "foreign files in the v2 archive folder",
+    );
+    assert!(!d.join("thywill_v2.db").exists());
+    assert_eq!(
+        std::fs::read_dir(d.join("text_archives_v2"))
+            .unwrap()
+            .count(),
+        1
+    );
+    std::fs::remove_dir_all(d.join("text_archives_v2")).unwrap();
+    // --archives-v2 inside --archives-v1: refused before detection writes anything.
+    let tree = d.join("v1_tree");
+    copy_dir(&g1.join("text_archives"), &tree);
+    let inside = tree.join("v2");
+    let out = migrate(
+        d,
+        &[
+            "--v1-db",
+            v1,
+            "--archives-v1",
+            tree.to_str().unwrap(),
+            "--archives-v2",
+            inside.to_str().unwrap(),
+        ],
+    );
+    expect(&out, 1, "overlap", "v2 archives inside the v1 tree");
+    assert!(!inside.exists() && !d.join("thywill_v2.db").exists());
+    // An archive folder that cannot be written says so (not "cannot read archive source").
+    let file = d.join("a_file");
+    std::fs::write(&file, "x").unwrap();
+    let out = migrate(
+        d,
+        &[
+            "--v1-db",
+            v1,
+            "--archives-v2",
+            file.join("v2").to_str().unwrap(),
+        ],
+    );
+    expect(
+        &out,
+        3,
+        "cannot write the target archive folder",
+        "unwritable archive folder",
+    );
+    assert!(!d.join("thywill_v2.db").exists());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
     }
 }

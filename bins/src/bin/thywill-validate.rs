@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use thywill_cli::{finish, write_html_report, CliError, Exit, LogArgs, V2DbArg};
+use thywill_cli::{check_report_path, finish, write_html_report, CliError, Exit, LogArgs, V2DbArg};
 use thywill_validator::{validate, Options, Policy};
 
 /// The policy the migration ran with.
@@ -53,6 +53,8 @@ struct Cli {
 }
 
 fn run(cli: Cli) -> Result<Exit, CliError> {
+    check_report_path("--report-json", cli.report_json.as_deref())?;
+    check_report_path("--report-html", cli.report_html.as_deref())?;
     let opts = Options {
         archives_v1: cli.archives_v1,
         archives_v2: cli.archives_v2,

@@ -50,6 +50,28 @@ pub enum ArchiveError {
         /// The existing file.
         path: PathBuf,
     },
+    /// The target archive folder holds a file no migration wrote (no manifest, or not listed in
+    /// it): exit code 4 ("foreign files"). Checked before the run reads v1.
+    #[error(
+        "the target archive folder {root} holds {file}, which no migration wrote (it is not in \
+         the folder's MANIFEST.sha256); refusing to write there: move it away or choose an empty \
+         or new folder for --archives-v2"
+    )]
+    ForeignFolder {
+        /// The target archive root.
+        root: PathBuf,
+        /// The first foreign file found (relative to the root).
+        file: String,
+    },
+    /// The target archive folder (or the folder that would hold it) cannot be written: exit 3.
+    #[error("cannot write the target archive folder {path}: {source}; check --archives-v2 and its permissions")]
+    TargetUnwritable {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// A path that would leave the archive root (`..`, absolute, through a symlink) or is not one
     /// this crate may write.
     #[error("refusing unsafe archive path {path}: {reason}")]
@@ -112,8 +134,10 @@ impl ArchiveError {
     /// 3 for unusable input, 4 for a refusal for safety, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ArchiveError::SourceUnreadable { .. } | ArchiveError::Parse { .. } => 3,
-            ArchiveError::ForeignFile { .. } => 4,
+            ArchiveError::SourceUnreadable { .. }
+            | ArchiveError::Parse { .. }
+            | ArchiveError::TargetUnwritable { .. } => 3,
+            ArchiveError::ForeignFile { .. } | ArchiveError::ForeignFolder { .. } => 4,
             _ => 1,
         }
     }

@@ -23,6 +23,7 @@ pub mod error;
 pub mod manifest;
 pub mod reconcile;
 pub mod safety;
+pub mod target;
 pub mod v1;
 pub mod v2;
 pub mod writer;
@@ -35,6 +36,7 @@ pub use reconcile::{
     ReconcileOptions, RecordKind,
 };
 pub use safety::YearMonth;
+pub use target::check_target_folder;
 pub use v1::{scan_v1_tree, V1Archive};
 pub use v2::{
     ArchiveAnswer, ArchiveMark, ArchivePrayer, ArchiveUser, InvitedBy, V2Archive, V2ArchiveWriter,

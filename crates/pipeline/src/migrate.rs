@@ -31,6 +31,10 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
     let started = now_rfc3339();
     let mut progress = Progress::new(opts.common.progress);
     let target = Target::parse(&opts.v2_url)?;
+    // Refusals knowable before reading v1 come first (a refused run must not wait for detection).
+    if let Some(root) = &opts.archives_v2 {
+        thywill_archive::check_target_folder(root, opts.common.archives_v1.as_deref())?;
+    }
     let mut source = prepare(&opts.common, &mut progress)?;
     let mut report = source.report("thywill-migrate", &opts.common, &started, "migrated");
     report.dry_run = opts.dry_run;
@@ -367,7 +371,7 @@ impl ArchiveDest {
             return Ok(ArchiveDest::None);
         };
         let unwritable =
-            |path: &Path, e: std::io::Error| thywill_archive::ArchiveError::SourceUnreadable {
+            |path: &Path, e: std::io::Error| thywill_archive::ArchiveError::TargetUnwritable {
                 path: path.to_path_buf(),
                 source: e,
             };
@@ -417,7 +421,7 @@ impl ArchiveDest {
         } = self
         {
             std::fs::rename(staging.path(), final_root).map_err(|e| {
-                thywill_archive::ArchiveError::SourceUnreadable {
+                thywill_archive::ArchiveError::TargetUnwritable {
                     path: final_root.clone(),
                     source: e,
                 }

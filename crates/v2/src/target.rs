@@ -61,11 +61,14 @@ impl Target {
             if host.is_empty() && !has_host_param {
                 return Err(bad("no host"));
             }
-            let secrets = secrets_of(url);
-            Ok(Target::Postgres {
+            let target = Target::Postgres {
                 url: url.to_string(),
-                secrets,
-            })
+                secrets: secrets_of(url),
+            };
+            match libpq_parse_error(url) {
+                Some(reason) => Err(bad(&target.scrub(&reason))),
+                None => Ok(target),
+            }
         } else if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
                 return Err(bad("no file path after sqlite://"));
@@ -113,6 +116,31 @@ impl Target {
             }
         }
         out
+    }
+}
+
+/// What libpq says is wrong with the syntax of `url` (`PQconninfoParse`: no connection is made),
+/// or `None` when libpq accepts it. A URL libpq cannot parse is a usage error (exit 2), not an
+/// unreachable server.
+fn libpq_parse_error(url: &str) -> Option<String> {
+    let c_url = std::ffi::CString::new(url).ok()?;
+    let mut message: *mut std::ffi::c_char = std::ptr::null_mut();
+    // SAFETY: `c_url` is a valid NUL-terminated string for the call; libpq allocates the options
+    // and the message, both freed here with libpq's own functions, and nothing is kept.
+    unsafe {
+        let options = pq_sys::PQconninfoParse(c_url.as_ptr(), &mut message);
+        if !options.is_null() {
+            pq_sys::PQconninfoFree(options);
+        }
+        if message.is_null() {
+            return None;
+        }
+        let text = std::ffi::CStr::from_ptr(message)
+            .to_string_lossy()
+            .trim()
+            .to_string();
+        pq_sys::PQfreemem(message.cast());
+        Some(text)
     }
 }
 
@@ -257,10 +285,23 @@ mod tests {
             "postgresql://u:pw@/db",
             "thywill.db",
             "",
+            // Syntax only libpq knows to be wrong: usage (2), not an unreachable server (3).
+            "postgresql://[::1",
+            "postgresql://u:Pa55w0rd@[::1/db",
+            "postgresql://u:pw@h/db?sslmode",
+            "postgresql://u:pw@h/db?nonsense=1",
         ] {
             let e = Target::parse(bad).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
             assert!(!e.to_string().contains(":pw"), "{e}");
+            assert!(!e.to_string().contains("Pa55w0rd"), "{e}");
+        }
+        for good in [
+            "postgresql://postgres@127.0.0.1:5432/test",
+            "postgresql://u:p%40ss@[::1]:5432/db?sslmode=disable",
+            "postgres:///db?host=/var/run/postgresql",
+        ] {
+            assert!(Target::parse(good).is_ok(), "{good}");
         }
     }
 }
