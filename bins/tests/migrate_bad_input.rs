@@ -384,3 +384,37 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Two migrations of the same source started together: one migrates, the other waits for it and
+/// reports "already migrated" (never a raw catalog error from both creating the schema).
+#[test]
+fn two_concurrent_migrations_are_serialised() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = fixture("g1-s").join("v1.db");
+    let pg = thywill_v2::testing::TempPgDb::create();
+    let mut urls = vec![format!("sqlite://{}", dir.path().join("v2.db").display())];
+    urls.extend(pg.as_ref().map(|p| p.url.clone()));
+    for url in urls {
+        let start = || {
+            Command::new(env!("CARGO_BIN_EXE_thywill-migrate"))
+                .args(["--v1-db", v1.to_str().unwrap(), "--v2-db", &url])
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (start(), start());
+        let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+        for out in &outs {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{url}: {stderr}");
+            assert!(!stderr.contains("duplicate key"), "{url}: {stderr}");
+        }
+        let stdout: String = outs
+            .iter()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .collect();
+        assert!(stdout.contains("already"), "{url}: {stdout}");
+    }
+}

@@ -50,13 +50,33 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
     crate::interrupt::check()?;
     let mut v2 = V2Db::open(&target)?;
     let dest = ArchiveDest::new(opts)?;
-    let already = match v2.state(&source.sha256)? {
+    let mut already = match v2.state(&source.sha256)? {
         alien @ TargetState::Alien { .. } => {
             return Err(thywill_v2::alien_error(target.redacted(), &alien).into())
         }
         TargetState::AlreadyMigrated { run_id } if !opts.replace => Some(run_id),
         _ => None,
     };
+    let mut load = None;
+    if already.is_none() {
+        let info = RunInfo::new(
+            opts.common.v1_db.display().to_string(),
+            source.sha256.clone(),
+            source.db.schema().generation.to_string(),
+            TOOL_VERSION,
+        );
+        let load_opts = LoadOptions {
+            dry_run: opts.dry_run,
+            replace: opts.replace,
+        };
+        match v2.begin_load(info, load_opts) {
+            Ok(l) => load = Some(l),
+            // A concurrent run of the same source committed while this one waited for the run
+            // lock: the same outcome as finding it before.
+            Err(thywill_v2::Error::AlreadyMigrated { run_id, .. }) => already = Some(run_id),
+            Err(e) => return Err(e.into()),
+        }
+    }
     let archive_paths = opts.archives_v2.is_some();
     // The marks the archives need: collected while the rows are written, or in a pass of their
     // own when nothing is written.
@@ -68,23 +88,10 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
         if archive_paths {
             archive_marks = Some(ArchiveMarks::collect(&source)?);
         }
-    } else {
+    } else if let Some(mut load) = load {
         archive_marks = archive_paths
             .then(|| ArchiveMarks::new(&source))
             .transpose()?;
-        let info = RunInfo::new(
-            opts.common.v1_db.display().to_string(),
-            source.sha256.clone(),
-            source.db.schema().generation.to_string(),
-            TOOL_VERSION,
-        );
-        let mut load = v2.begin_load(
-            info,
-            LoadOptions {
-                dry_run: opts.dry_run,
-                replace: opts.replace,
-            },
-        )?;
         report.run_id = Some(load.run_id().to_string());
         // The rows that reach the writer: attribute and role rows become columns, not rows.
         let expected: u64 = [

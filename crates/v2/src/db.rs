@@ -168,7 +168,7 @@ impl AnyConn {
     pub(crate) fn run_migrations(&mut self) -> std::result::Result<(), String> {
         let r = match self {
             AnyConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(drop),
-            AnyConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
+            AnyConn::Sqlite(c) => return sqlite_migrations_locked(c),
         };
         r.map_err(|e| e.to_string())
     }
@@ -535,6 +535,36 @@ fn remove_rows(c: &mut AnyConn, run_id: &str) -> QueryResult<BTreeMap<&'static s
         c.exec1(sql, run_id)?;
     }
     Ok(deleted)
+}
+
+/// Runs the pending SQLite migrations under the write lock from the start (`BEGIN IMMEDIATE`,
+/// waiting up to the busy timeout): two processes must not both find a migration pending and both
+/// apply it. Inside an open transaction (an in-memory dry run) the transaction already holds it.
+fn sqlite_migrations_locked(c: &mut SqliteConnection) -> std::result::Result<(), String> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let depth = AnsiTransactionManager::transaction_manager_status_mut(c)
+        .transaction_depth()
+        .map_err(|e| e.to_string())?;
+    if depth.is_some() {
+        return c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(drop)
+            .map_err(|e| e.to_string());
+    }
+    let mut failure = None;
+    let r = c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
+        c.run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(drop)
+            .map_err(|e| {
+                failure = Some(e.to_string());
+                diesel::result::Error::RollbackTransaction
+            })
+    });
+    match (r, failure) {
+        (_, Some(m)) => Err(m),
+        (Err(e), None) => Err(e.to_string()),
+        (Ok(()), None) => Ok(()),
+    }
 }
 
 /// Creates an empty file readable and writable by its owner only (0600, whatever the umask),

@@ -253,16 +253,18 @@ impl<'db> Load<'db> {
             url: t.redacted(),
             message: t.scrub(&m),
         };
-        if !self.in_place_dry_run() {
-            let r = self.conn().run_migrations();
-            r.map_err(|m| schema_err(&self.db.target, m))?;
-        }
+        // The lock comes first: two runs starting together must not both create the schema
+        // (PostgreSQL's catalog refuses the second CREATE TABLE with a raw duplicate-key error).
         if matches!(self.conn(), AnyConn::Pg(_)) {
             let r = self
                 .conn()
                 .batch(&format!("SELECT pg_advisory_lock({PG_RUN_LOCK})"));
             r.map_err(|e| self.err("taking the migration run lock", e))?;
             self.locked = true;
+        }
+        if !self.in_place_dry_run() {
+            let r = self.conn().run_migrations();
+            r.map_err(|m| schema_err(&self.db.target, m))?;
         }
         if !self.opts.dry_run {
             // Refuse before recording anything, then record the run outside the transaction.
