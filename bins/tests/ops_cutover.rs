@@ -124,12 +124,23 @@ impl Case {
         }
     }
 
-    /// Runs a failing cut-over and checks the clean rollback.
+    /// Runs a failing cut-over and checks the clean rollback (exit 1).
     fn fails_cleanly(&self, step: &str, hooks: &[(&str, &str)], env: &[(&str, &str)]) -> String {
+        self.fails_cleanly_with(1, step, hooks, env)
+    }
+
+    /// [`Case::fails_cleanly`] expecting exit `code` (4 for a step that refused for safety).
+    fn fails_cleanly_with(
+        &self,
+        code: i32,
+        step: &str,
+        hooks: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> String {
         let before = v1_fingerprint(&self.v1.path);
         let out = self.run(hooks, env);
         let all = text(&out);
-        assert_eq!(out.status.code(), Some(1), "{all}");
+        assert_eq!(out.status.code(), Some(code), "{all}");
         assert!(
             all.contains(&format!("cut-over failed at step '{step}'")),
             "{all}"
@@ -211,7 +222,8 @@ fn failing_backup_rolls_back() {
     let c = Case::new(V2::Sqlite).unwrap();
     std::fs::write(c.dir.join("file"), "").unwrap();
     let bad = format!("{}/file/backups", c.dir.display());
-    let all = c.fails_cleanly("backup", &[("--backup-dir", &bad)], &[]);
+    // An unwritable backup folder is a refusal for safety: 4, as for thywill-backup.
+    let all = c.fails_cleanly_with(4, "backup", &[("--backup-dir", &bad)], &[]);
     assert!(all.contains("not writable"), "{all}");
 }
 
@@ -386,7 +398,9 @@ fn pg_dropped_between_steps_still_ends_off_with_v1_intact() {
     };
     let pg = c.pg.as_ref().unwrap();
     let (name, admin) = (pg.name.clone(), pg.admin().to_string());
-    let all = c.fails_cleanly(
+    // The way back could not remove the run's data (the database is gone): incomplete, 5.
+    let all = c.fails_cleanly_with(
+        5,
         "validate",
         &[],
         &[

@@ -291,6 +291,13 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
                 Ok(summary) => format!("rolled back: {summary}"),
                 Err(e) => format!("ROLLBACK INCOMPLETE: {e}"),
             };
+            // A refusal (4) stays a refusal once rolled back; a way back that could not finish is
+            // 5, like thywill-rollback's; any other failure, rolled back, is 1.
+            let exit = match (&rb, e.exit_code()) {
+                (Err(_), _) => 5,
+                (Ok(_), 4) => 4,
+                _ => 1,
+            };
             runner.report.rollback = Some(rollback_text.clone());
             runner.publish(match rb {
                 Ok(_) => "ThyWill is back on its current system while we look into a problem. Nothing was lost.",
@@ -300,6 +307,7 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
                 step: STEPS[i].0,
                 cause: e.to_string(),
                 rollback: rollback_text,
+                exit,
             })
         }
     };

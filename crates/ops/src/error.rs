@@ -94,6 +94,9 @@ pub enum OpsError {
         cause: String,
         /// What the automatic rollback did.
         rollback: String,
+        /// The exit code: 4 when the step refused for safety, 5 when the rollback is
+        /// incomplete, 1 otherwise.
+        exit: u8,
     },
 }
 
@@ -106,6 +109,7 @@ impl OpsError {
             | OpsError::BackupInvalid { .. }
             | OpsError::RollbackRefused { .. } => 4,
             OpsError::RollbackIncomplete { .. } => 5,
+            OpsError::CutoverFailed { exit, .. } => *exit,
             OpsError::UnusableInput { .. } => 3,
             OpsError::V1(_) => 3,
             OpsError::V2(e) => e.exit_code() as u8,
