@@ -54,7 +54,7 @@ pub struct Prayer {
     pub id: String,
     /// The author (a user id).
     pub author_id: String,
-    /// The request, 10..=5000 characters.
+    /// The request: not blank, at most 5000 characters.
     pub text: String,
     /// The generated community prayer.
     pub generated_prayer: Option<String>,

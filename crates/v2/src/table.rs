@@ -690,8 +690,11 @@ fn check_prayer(r: &Prayer) -> Result<(), String> {
     id("id", &r.id)?;
     id("author_id", &r.author_id)?;
     let n = r.text.chars().count();
-    if !(10..=5000).contains(&n) {
-        return Err(format!("text has {n} characters, 10..=5000 allowed"));
+    if r.text.trim().is_empty() || n > 5000 {
+        return Err(format!(
+            "text has {n} characters ({} after trimming); 1..=5000 non-blank allowed",
+            r.text.trim().chars().count()
+        ));
     }
     opt_max_len("project_tag", &r.project_tag, 100)?;
     one_of(

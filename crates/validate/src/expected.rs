@@ -67,6 +67,10 @@ pub struct Ledger {
     pub bad_decisions: Vec<String>,
     /// Number of findings with decision `merged`.
     pub merged_findings: usize,
+    /// Derive exclusions instead of taking them on trust where the validator can (policy
+    /// `repair`; under `strict` any repair also excludes, which the clean-row test below does
+    /// not model).
+    pub derive_exclusions: bool,
 }
 
 impl Ledger {
@@ -233,6 +237,11 @@ pub struct Derived {
     pub silent: Vec<String>,
     /// How many such rows in all.
     pub silent_count: usize,
+    /// Rows a finding keeps out of v2 although the validator finds nothing wrong with them in v1
+    /// (the first [`MAX_SILENT`]): a finding it does not derive.
+    pub underived: Vec<String>,
+    /// How many such rows in all.
+    pub underived_count: usize,
     /// What the targeted second pass over the marks needs.
     pub(crate) mark_context: Option<MarkContext>,
     /// Scan positions of the marks' law examples recorded during the derivation.
@@ -352,6 +361,20 @@ impl Changes {
     }
 }
 
+impl Derived {
+    /// Records an exclusion the validator does not derive: the row is clean by every rule it
+    /// checks, yet a finding keeps it out of v2.
+    fn underived(&mut self, table: &str, key: &str, d: Disposition) {
+        self.underived_count += 1;
+        if self.underived.len() < MAX_SILENT {
+            self.underived.push(format!(
+                "{table} {key}: a finding says {d:?}, yet the row is sound in v1 (every \
+                 reference resolves, every value is v2's as it is); it belongs in v2"
+            ));
+        }
+    }
+}
+
 fn row_key(v: &V1Value, rowid: i64) -> String {
     v.key_text().unwrap_or_else(|| format!("rowid:{rowid}"))
 }
@@ -428,6 +451,9 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         let key = row_key(&p.id, p.rowid);
         seen.note(ledger, "prayer", &key);
         if let Some(d) = ledger.excluded("prayer", &key) {
+            if ledger.derive_exclusions && prayer_is_sound(&p, &members) {
+                out.underived("prayer", &key, d);
+            }
             law_prayers.account(d);
             continue;
         }
@@ -576,6 +602,9 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         let key = row_key(&i.token, i.rowid);
         seen.note(ledger, "invitetoken", &key);
         if let Some(d) = ledger.excluded("invitetoken", &key) {
+            if ledger.derive_exclusions && invite_is_sound(&i, multi_use, members) {
+                out.underived("invitetoken", &key, d);
+            }
             law_inv.account(d);
             continue;
         }
@@ -1111,6 +1140,44 @@ fn count_is_bad(v: &V1Value) -> bool {
 }
 
 /// An invite's expected cells.
+/// A prayer no rule keeps out of v2 under `repair`: a hex id, an author who is written, a
+/// `created_at` in v1's own shape, and a text that is neither empty nor longer than 5000
+/// characters after trimming (`R-ORPHAN`, `R-TIME` without evidence, `R-TEXT-LENGTH`; every other
+/// rule on a prayer repairs it).
+fn prayer_is_sound(p: &PrayerRow, members: &Members) -> bool {
+    let chars = text(&p.text).map(|t| t.trim().chars().count());
+    rules::hex_key(&p.id).is_some()
+        && members.resolve(&p.author).is_some()
+        && rules::is_canonical_time(&p.created_at)
+        && chars.is_some_and(|n| (1..=5000).contains(&n))
+}
+
+/// An invite no rule keeps out of v2 under `repair`: an unchanged text token, an expiry in v1's
+/// own shape, counts v2 can hold, an inviting kind (`R-INVITE-KIND`: none, `new_user`, `admin`),
+/// and members that resolve when named.
+fn invite_is_sound(i: &InviteRow, multi_use: bool, members: &Members) -> bool {
+    let token_ok =
+        text(&i.token).is_some_and(|t| !t.trim().is_empty()) && !rules::text_changes(&i.token);
+    let kind_ok = match text(&i.token_type) {
+        None => i.token_type.is_null(),
+        Some(t) => ["new_user", "admin"].contains(&t.trim().to_ascii_lowercase().as_str()),
+    };
+    let counts_ok = if multi_use {
+        !count_is_bad(&i.usage_count) && !count_is_bad(&i.max_uses)
+    } else {
+        i.used.is_null() || i.used.as_bool().is_some()
+    };
+    let named_resolves = |v: &V1Value| v.is_null() || members.resolve(v).is_some();
+    let creator_ok = named_resolves(&i.created_by)
+        || text(&i.created_by).is_some_and(|t| t.trim().eq_ignore_ascii_case("system"));
+    token_ok
+        && kind_ok
+        && counts_ok
+        && creator_ok
+        && named_resolves(&i.used_by)
+        && rules::is_canonical_time(&i.expires_at)
+}
+
 fn invite_cells(i: &InviteRow, token: &str, multi_use: bool, members: &Members) -> Vec<Cell> {
     let expires = rules::parse_time(&i.expires_at);
     let used_by = members.resolve(&i.used_by);

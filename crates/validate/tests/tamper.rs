@@ -266,3 +266,56 @@ fn a_deleted_time_finding_is_a_silent_change() {
         &["no-silent-change"],
     );
 }
+
+/// A legitimate invite deleted from v2 and hidden behind a fake finding: the law balances (the
+/// finding accounts for the row), so only a validator that derives exclusions from v1 sees it.
+#[test]
+fn a_fake_finding_hiding_a_deleted_invite_is_not_derived() {
+    let victim = "(SELECT min(token) FROM invites WHERE token NOT IN \
+                  (SELECT v1_key FROM migration_findings WHERE v1_table = 'invitetoken'))";
+    for pg in [false, true] {
+        tamper_db(
+            pg,
+            &format!(
+                "INSERT INTO migration_findings \
+                   (run_id, v1_table, v1_key, rule, decision, reason, original_json, created_at) \
+                 SELECT run_id, 'invitetoken', {victim}, 'R-ORPHAN', 'quarantined', 'tampered', \
+                        '{{}}', started_at FROM migration_runs WHERE status = 'succeeded'; \
+                 DELETE FROM invites WHERE token = \
+                   (SELECT v1_key FROM migration_findings WHERE reason = 'tampered');"
+            ),
+            &["findings-derived"],
+        );
+    }
+}
+
+/// The same for a prayer deleted behind a fake `R-TEXT-LENGTH` quarantine: its marks stay behind
+/// (the other checks fail on them too), and `findings-derived` names the prayer itself.
+#[test]
+fn a_fake_finding_hiding_a_deleted_prayer_is_not_derived() {
+    let Some(b) = valid(false) else { return };
+    let victim = "(SELECT min(id) FROM prayers WHERE id NOT IN \
+                  (SELECT v1_key FROM migration_findings WHERE v1_table = 'prayer'))";
+    b.exec(&format!(
+        "INSERT INTO migration_findings \
+           (run_id, v1_table, v1_key, rule, decision, reason, original_json, created_at) \
+         SELECT run_id, 'prayer', {victim}, 'R-TEXT-LENGTH', 'quarantined', 'tampered', '{{}}', \
+                started_at FROM migration_runs WHERE status = 'succeeded'; \
+         DELETE FROM prayers WHERE id = \
+           (SELECT v1_key FROM migration_findings WHERE reason = 'tampered');"
+    ));
+    let r = b.validate();
+    let check = r
+        .checks
+        .iter()
+        .find(|c| c.name == "findings-derived")
+        .unwrap();
+    assert!(!check.passed, "{check:#?}");
+    assert!(
+        check
+            .details
+            .iter()
+            .any(|d| d.starts_with("prayer ") && d.contains("Quarantined")),
+        "{check:#?}"
+    );
+}

@@ -24,8 +24,9 @@ use crate::text::parse_lower_hex32;
 /// The v1 table name.
 pub(crate) const TABLE: &str = "prayer";
 
-/// Text bounds of v2 (`length(text) between 10 and 5000`).
-const MIN_TEXT: usize = 10;
+/// Text bounds of v2 (`length(trim(text)) >= 1 and length(text) <= 5000`): a short text is
+/// no finding (spec/rules.md `R-TEXT-LENGTH`: real members ask in a few words).
+const MIN_TEXT: usize = 1;
 const MAX_TEXT: usize = 5000;
 
 /// Where a prayer's fate stands during pass 1.
@@ -158,7 +159,7 @@ impl Prayers {
                     RuleId::TextLength,
                     Decision::Quarantined,
                     format!(
-                        "text is {len} characters after trimming (v2 needs {MIN_TEXT}–{MAX_TEXT}); quarantined for the operator to decide"
+                        "text is {len} characters after trimming (v2 needs {MIN_TEXT}–{MAX_TEXT} after trimming); quarantined for the operator to decide"
                     ),
                 );
             }

@@ -85,7 +85,7 @@ fn constraints(b: Backend) -> Vec<(String, Count)> {
     let checks: Vec<(&'static str, &str, String)> = vec![
         ("users", "display_name", "length(trim(display_name)) < 1 OR length(display_name) > 100".into()),
         ("users", "religious_preference", "religious_preference NOT IN ('christian', 'unspecified', 'other')".into()),
-        ("prayers", "text", "length(text) < 10 OR length(text) > 5000".into()),
+        ("prayers", "text", "length(trim(text)) < 1 OR length(text) > 5000".into()),
         ("prayers", "target_audience", "target_audience NOT IN ('all', 'christians_only')".into()),
         (
             "prayers",

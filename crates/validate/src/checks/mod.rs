@@ -177,7 +177,8 @@ pub(crate) fn against_v2(
         Some(r) => conn.findings(&r.run_id).map_err(q("migration_findings"))?,
         None => Vec::new(),
     };
-    let ledger = Ledger::new(&findings, &conn.id_map().map_err(q("migration_id_map"))?);
+    let mut ledger = Ledger::new(&findings, &conn.id_map().map_err(q("migration_id_map"))?);
+    ledger.derive_exclusions = opts.policy == Policy::Repair;
     let data = conn.read_all().map_err(q("application tables"))?;
     let mut actual = Actual::new(&data, MarkSide::default());
     drop(data);
@@ -255,6 +256,22 @@ pub(crate) fn against_v2(
             diffs.len()
         );
         o.data = json!(diffs);
+        Ok(o)
+    })?);
+    out.push(run_check("findings-derived", || {
+        let mut o = Outcome::default();
+        if derived.underived_count > 0 {
+            o.problems.push(format!(
+                "{} row(s) kept out of v2 by a finding the validator does not derive from v1",
+                derived.underived_count
+            ));
+            o.problems.extend(derived.underived.iter().cloned());
+        }
+        o.summary = if ledger.derive_exclusions {
+            "every quarantined, merged or dropped prayer and invite has a cause in v1".into()
+        } else {
+            "not derived under policy strict (any repair excludes a row there)".into()
+        };
         Ok(o)
     })?);
     out.push(run_check("no-silent-change", || {
