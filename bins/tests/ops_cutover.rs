@@ -429,6 +429,10 @@ fn rehearsal_with_the_real_migrate_and_validate_on_g1_s() {
     println!("{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(v1_fingerprint(&v1), before, "the fixture is only read");
     assert!(
+        !all.contains('\x1b'),
+        "no ANSI codes in the relayed children's output:\n{all:?}"
+    );
+    assert!(
         all.contains(&format!("  {:<16} done", "migrate")),
         "the real migration ran:\n{all}"
     );
