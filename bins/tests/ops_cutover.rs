@@ -51,6 +51,11 @@ impl Case {
 
     /// Runs the cut-over with every hook succeeding unless `hooks` overrides it.
     fn run(&self, hooks: &[(&str, &str)], env: &[(&str, &str)]) -> std::process::Output {
+        self.command(hooks, env).output().unwrap()
+    }
+
+    /// The cut-over's command line, every hook succeeding unless `hooks` overrides it.
+    fn command(&self, hooks: &[(&str, &str)], env: &[(&str, &str)]) -> std::process::Command {
         let (migrate, validate) = standins(&self.dir);
         let d = self.dir.display().to_string();
         let owned: Vec<(String, String)> = [
@@ -96,7 +101,7 @@ impl Case {
             .iter()
             .flat_map(|(f, v)| [f.as_str(), v.as_str()])
             .collect();
-        run(BIN, &args, env)
+        command(BIN, &args, env)
     }
 
     fn hooks_log(&self) -> String {
@@ -204,6 +209,67 @@ fn happy_path_times_every_step_and_ends_with_maintenance_off() {
     assert!(page.contains("Welcome home"), "{page}");
     assert!(c.dir.join("work/cutover_timeline.json").exists());
     assert!(c.dir.join("work/migration_report.json").exists());
+}
+
+#[test]
+fn each_step_is_printed_on_stdout_as_it_ends() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let d = c.dir.display().to_string();
+    // verify waits (at most 60 s) for the test to have read the switch step's line.
+    let verify = format!(
+        "i=0; while [ ! -e {d}/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo verify >> {d}/hooks.log"
+    );
+    let mut child = c
+        .command(&[("--verify-cmd", &verify)], &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains(&format!("  {:<16} done", "switch")) {
+            break;
+        }
+    }
+    // The verify hook is still waiting for us: the line came as the switch ended, not at the end.
+    assert!(
+        !c.hooks_log().contains("verify") && child.try_wait().unwrap().is_none(),
+        "the switch line came only after the verify step:\n{}",
+        seen.join("\n")
+    );
+    assert!(seen[0].starts_with("cut-over started "), "{seen:?}");
+    let done: Vec<&str> = seen[1..]
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        done,
+        [
+            "backup",
+            "maintenance-on",
+            "validate-v1",
+            "migrate",
+            "validate",
+            "switch"
+        ]
+    );
+    assert!(seen[1..]
+        .iter()
+        .all(|l| l.starts_with("T+") && l.contains(" done ")));
+    std::fs::write(c.dir.join("go"), "").unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    let verify_at = rest.iter().position(|l| l.contains("  verify ")).unwrap();
+    assert!(
+        rest[verify_at + 1].contains("  maintenance-off  done"),
+        "{rest:?}"
+    );
+    // Then the summary: the whole timeline and the total.
+    assert_eq!(rest[verify_at + 2], "summary:", "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("of the 01:00:00 budget")));
 }
 
 #[test]

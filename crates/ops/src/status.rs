@@ -118,21 +118,24 @@ pub fn write_page(path: &Path, html: &str) -> Result<()> {
     write_atomic_public(path, html.as_bytes())
 }
 
+/// One step's line of the operator's timeline (`T+HH:MM:SS  name  state  seconds`, newline
+/// included): printed as the step ends, and again in the whole timeline at the end.
+pub fn timeline_line(s: &StepRecord) -> String {
+    format!(
+        "T+{}  {:<16} {:<12} {:>9}\n",
+        s.offset_seconds
+            .map(hms)
+            .unwrap_or_else(|| "--:--:--".into()),
+        s.name,
+        s.state.word(),
+        s.seconds.map(|x| format!("{x:.2} s")).unwrap_or_default(),
+    )
+}
+
 /// The operator's timeline: one line per step with its start offset and duration, and the total
 /// against the budget.
 pub fn render_timeline(steps: &[StepRecord], total_seconds: f64, budget_seconds: f64) -> String {
-    let mut out = String::new();
-    for s in steps {
-        out.push_str(&format!(
-            "T+{}  {:<16} {:<12} {:>9}\n",
-            s.offset_seconds
-                .map(hms)
-                .unwrap_or_else(|| "--:--:--".into()),
-            s.name,
-            s.state.word(),
-            s.seconds.map(|x| format!("{x:.2} s")).unwrap_or_default(),
-        ));
-    }
+    let mut out: String = steps.iter().map(timeline_line).collect();
     out.push_str(&format!(
         "total {} of the {} budget ({:.1}%)\n",
         hms(total_seconds),
