@@ -2,6 +2,7 @@
 //! the run's data, maintenance off, exit 1 naming the step), on SQLite and PostgreSQL; the happy
 //! path and the rehearsal.
 
+mod browser;
 mod ops_common;
 
 use std::path::{Path, PathBuf};
@@ -158,8 +159,10 @@ impl Case {
             "run status {status}\n{all}"
         );
         let page = std::fs::read_to_string(self.dir.join("status.html")).unwrap();
+        let told = page.contains("ThyWill is back on its current system")
+            || page.contains("still in maintenance");
         assert!(
-            page.contains("failed") && !page.contains("in progress"),
+            told && page.contains("did not work") && !page.contains("in progress"),
             "{page}"
         );
         let log = self.hooks_log();
@@ -270,6 +273,65 @@ fn each_step_is_printed_on_stdout_as_it_ends() {
     // Then the summary: the whole timeline and the total.
     assert_eq!(rest[verify_at + 2], "summary:", "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("of the 01:00:00 budget")));
+}
+
+/// What the community status page must be at every moment: for a phone, self-contained, no
+/// script, nothing technical.
+fn check_status_page(page: &str, c: &Case) {
+    assert!(page.contains("<meta name=\"viewport\" content=\"width=device-width"));
+    assert!(page.contains("<meta http-equiv=\"refresh\" content=\"30\">"));
+    for (what, hidden) in [
+        ("a script", "<script"),
+        ("a link", "http:"),
+        ("a link", "https:"),
+        ("a source", " src="),
+        ("a link", " href="),
+        ("a path", &c.dir.display().to_string()),
+        ("a run id", RUN_ID),
+        ("a step's machine name", "maintenance-on"),
+    ] {
+        assert!(!page.contains(hidden), "{what} on the status page:\n{page}");
+    }
+}
+
+#[test]
+fn status_page_tells_members_what_happens_and_reads_on_a_phone() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let d = c.dir.display().to_string();
+    // The verify hook keeps the page as it stood during that step.
+    let verify = format!("cp {d}/status.html {d}/status-verify.html; echo verify >> {d}/hooks.log");
+    let out = c.run(&[("--verify-cmd", &verify)], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let during = c.dir.join("status-verify.html");
+    let mid = std::fs::read_to_string(&during).unwrap();
+    check_status_page(&mid, &c);
+    for said in [
+        "ThyWill is moving to its new home",
+        "Now: Verifying the new system (step 7 of 8).",
+        "ThyWill has been closed since ",
+        "We expect it to be open again by about ",
+        "You don&#39;t need to do anything.",
+    ] {
+        assert!(mid.contains(said), "{said:?} missing:\n{mid}");
+    }
+    let done = c.dir.join("status.html");
+    let end = std::fs::read_to_string(&done).unwrap();
+    check_status_page(&end, &c);
+    assert!(
+        end.contains("Welcome home!") && !end.contains("in progress"),
+        "{end}"
+    );
+
+    if !browser::available() {
+        return;
+    }
+    let dom = browser::dump_dom(&during);
+    assert!(
+        dom.contains("Now: Verifying the new system") && !dom.contains("<script"),
+        "{dom}"
+    );
+    browser::screenshot(&during, "status-phone", "390,1200");
+    browser::screenshot(&done, "status-done-phone", "390,1200");
 }
 
 #[test]

@@ -20,7 +20,8 @@ use crate::error::{OpsError, Result};
 use crate::fsutil::{copy_tree, db_fingerprint, write_atomic};
 use crate::rollback::{rollback, RestorePolicy, RollbackOptions};
 use crate::status::{
-    render_page, render_timeline, timeline_line, write_page, StepRecord, StepState,
+    render_page, render_timeline, timeline_line, write_page, Phase, StatusPage, StepRecord,
+    StepState,
 };
 use crate::v2runs::{run_ids, RunSelection};
 
@@ -180,14 +181,17 @@ impl Runner<'_> {
         }
     }
 
-    fn publish(&self, headline: &str) {
+    /// Rewrites the community status page (when there is one) for `phase` and the steps as
+    /// they stand.
+    fn publish(&self, phase: Phase) {
         if let Some(page) = &self.opts.status_page {
-            let html = render_page(
-                headline,
-                &self.report.steps,
-                self.start.elapsed().as_secs_f64(),
-                Utc::now(),
-            );
+            let html = render_page(&StatusPage {
+                phase,
+                steps: &self.report.steps,
+                started_at: self.report.started_at,
+                budget_seconds: self.report.budget_seconds,
+                now: Utc::now(),
+            });
             if let Err(e) = write_page(page, &html) {
                 tracing::warn!("status page not updated: {e}");
             }
@@ -205,14 +209,14 @@ impl Runner<'_> {
         step.state = StepState::Running;
         step.started_at = Some(Utc::now());
         step.offset_seconds = Some(offset);
-        let (name, label) = (step.name, step.label);
+        let name = step.name;
         tracing::info!(
             "step {}/{} {name}: started at T+{}",
             i + 1,
             STEPS.len(),
             crate::status::hms(offset)
         );
-        self.publish(&format!("Now: {label}."));
+        self.publish(Phase::Moving);
         let began = Instant::now();
         let result = f(self.opts, state);
         let step = &mut self.report.steps[i];
@@ -308,7 +312,7 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
     }
     let result = match failure {
         None => {
-            runner.publish("ThyWill is back, on its new system. Welcome home!");
+            runner.publish(Phase::Done);
             Ok(())
         }
         Some((i, e)) => {
@@ -320,9 +324,7 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
             {
                 s.state = StepState::Skipped;
             }
-            runner.publish(
-                "We hit a problem and are putting ThyWill back as it was. No prayers are lost.",
-            );
+            runner.publish(Phase::RollingBack);
             runner.say(&format!(
                 "rolling back after the failed step '{}'\n",
                 STEPS[i].0
@@ -334,8 +336,8 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
             };
             runner.report.rollback = Some(rollback_text.clone());
             runner.publish(match rb {
-                Ok(_) => "ThyWill is back on its current system while we look into a problem. Nothing was lost.",
-                Err(_) => "ThyWill is still in maintenance while our team finishes the work.",
+                Ok(_) => Phase::RolledBack,
+                Err(_) => Phase::StillInMaintenance,
             });
             Err(OpsError::CutoverFailed {
                 step: STEPS[i].0,
