@@ -10,9 +10,9 @@ use thywill_ops::cutover::{cutover, CutoverOptions, Hooks};
 
 /// Runs the migration day: backup → maintenance on → v1 validation → migrate → validate → switch
 /// → verify → maintenance off, printing each step's start offset and duration as it ends, then
-/// the whole timeline and the total against the one-hour budget. Any failure rolls back automatically (v2 run removed, v1
-/// restored only if it changed, traffic switched back, v1 restarted and checked, maintenance off)
-/// and exits 1 naming the failed step. Hooks are run with `sh -c`; a non-zero exit fails the step.
+/// the whole timeline and the total against the one-hour budget. Any failure rolls back
+/// automatically (v2 run removed, v1 restored only if it changed, traffic switched back, v1
+/// restarted and checked, maintenance off) and exits 1 naming the failed step. Hooks are run with `sh -c`; a non-zero exit fails the step.
 #[derive(Parser, Debug)]
 #[command(
     name = "thywill-cutover",
