@@ -35,6 +35,11 @@ rollback *ARGS:
     cargo build --release -p thywill-bins --bin thywill-rollback
     ./target/release/thywill-rollback {{ARGS}}
 
+# The migration runs recorded in v2 (V2_DB_URL, or --v2-db URL; --json): the run ids rollback takes.
+runs *ARGS:
+    cargo build --release -p thywill-bins --bin thywill-runs
+    ./target/release/thywill-runs {{ARGS}}
+
 # Every benchmark of `spec/quality.md` on dataset M (generated once, cached in target/thywill-bench):
 # reader, detector, writer, archives, the whole migration on both backends, the validator.
 # Each prints seconds, rows/s and peak RSS. SIZE=L for dataset L, SIZE=Dense for M with ten times

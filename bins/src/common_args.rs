@@ -88,8 +88,9 @@ fn chrono_parse(s: &str) -> Option<thywill_pipeline::NaiveDateTime> {
         .or_else(|| thywill_pipeline::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok())
 }
 
-/// Writes the requested reports, prints the summary, and gives the exit code for the report.
-pub fn emit(report: &Report, args: &CommonArgs, quiet: bool) -> Result<Exit, CliError> {
+/// Writes the requested reports, prints the summary (with `--quiet` too: it silences logs and
+/// progress only), and gives the exit code for the report.
+pub fn emit(report: &Report, args: &CommonArgs) -> Result<Exit, CliError> {
     // Each report replaces its file whole (a half-written report never stands under its name).
     let cannot = |e: thywill_ops::OpsError| {
         CliError::new(Exit::Failed, format!("cannot write the report: {e}"))
@@ -103,8 +104,6 @@ pub fn emit(report: &Report, args: &CommonArgs, quiet: bool) -> Result<Exit, Cli
     if let Some(p) = &args.report_html {
         write_html_report(p, || thywill_report_html::render_run(report))?;
     }
-    if !quiet {
-        print!("{}", report.summary());
-    }
+    print!("{}", report.summary());
     Ok(if report.ok { Exit::Ok } else { Exit::Failed })
 }

@@ -92,7 +92,9 @@ pub struct LogArgs {
     /// Debug logs (repeat for trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Only errors; no progress bars.
+    /// Only errors on stderr, no progress bars; the final summary or verdict (analyze and
+    /// migrate's summary, validate's PASS/FAIL lines, backup's, rollback's and cutover's
+    /// result) is still printed on stdout, for every binary.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Log format on stderr.
@@ -101,8 +103,10 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
-    /// Installs the tracing subscriber: stderr, level from the flags unless `RUST_LOG` is set.
+    /// Installs the tracing subscriber: stderr, level from the flags unless `RUST_LOG` is set,
+    /// colour only on a terminal and never with `NO_COLOR` (see [`ansi_wanted`]).
     pub fn init(&self) {
+        use std::io::IsTerminal;
         use tracing_subscriber::EnvFilter;
         let default = match (self.quiet, self.verbose) {
             (true, _) => "error",
@@ -113,7 +117,11 @@ impl LogArgs {
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr);
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi_wanted(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("NO_COLOR"),
+            ));
         let _ = match self.log_format {
             LogFormat::Text => builder.with_target(false).try_init(),
             LogFormat::Json => builder.json().try_init(),
@@ -125,6 +133,13 @@ impl LogArgs {
         use std::io::IsTerminal;
         !self.quiet && std::io::stderr().is_terminal()
     }
+}
+
+/// Whether log lines may carry ANSI colour codes: only when stderr is a terminal and `NO_COLOR`
+/// is unset or empty (<https://no-color.org>). Log files, pipes and the cut-over's relay of its
+/// children's output get plain text.
+pub fn ansi_wanted(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// The `--v2-db` flag of every binary that opens the v2 database (`V2_DB_URL` by default).
@@ -208,5 +223,19 @@ pub fn finish(result: Result<Exit, CliError>) -> ExitCode {
             eprintln!("error: {}", e.message);
             e.exit.into()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(ansi_wanted(true, None));
+        assert!(ansi_wanted(true, Some("".into())));
+        assert!(!ansi_wanted(true, Some("1".into())));
+        assert!(!ansi_wanted(false, None));
+        assert!(!ansi_wanted(false, Some("1".into())));
     }
 }

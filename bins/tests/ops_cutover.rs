@@ -2,6 +2,7 @@
 //! the run's data, maintenance off, exit 1 naming the step), on SQLite and PostgreSQL; the happy
 //! path and the rehearsal.
 
+mod browser;
 mod ops_common;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,11 @@ impl Case {
 
     /// Runs the cut-over with every hook succeeding unless `hooks` overrides it.
     fn run(&self, hooks: &[(&str, &str)], env: &[(&str, &str)]) -> std::process::Output {
+        self.command(hooks, env).output().unwrap()
+    }
+
+    /// The cut-over's command line, every hook succeeding unless `hooks` overrides it.
+    fn command(&self, hooks: &[(&str, &str)], env: &[(&str, &str)]) -> std::process::Command {
         let (migrate, validate) = standins(&self.dir);
         let d = self.dir.display().to_string();
         let owned: Vec<(String, String)> = [
@@ -96,7 +102,7 @@ impl Case {
             .iter()
             .flat_map(|(f, v)| [f.as_str(), v.as_str()])
             .collect();
-        run(BIN, &args, env)
+        command(BIN, &args, env)
     }
 
     fn hooks_log(&self) -> String {
@@ -164,8 +170,10 @@ impl Case {
             "run status {status}\n{all}"
         );
         let page = std::fs::read_to_string(self.dir.join("status.html")).unwrap();
+        let told = page.contains("ThyWill is back on its current system")
+            || page.contains("still in maintenance");
         assert!(
-            page.contains("failed") && !page.contains("in progress"),
+            told && page.contains("did not work") && !page.contains("in progress"),
             "{page}"
         );
         let log = self.hooks_log();
@@ -215,6 +223,126 @@ fn happy_path_times_every_step_and_ends_with_maintenance_off() {
     assert!(page.contains("Welcome home"), "{page}");
     assert!(c.dir.join("work/cutover_timeline.json").exists());
     assert!(c.dir.join("work/migration_report.json").exists());
+}
+
+#[test]
+fn each_step_is_printed_on_stdout_as_it_ends() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let d = c.dir.display().to_string();
+    // verify waits (at most 60 s) for the test to have read the switch step's line.
+    let verify = format!(
+        "i=0; while [ ! -e {d}/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo verify >> {d}/hooks.log"
+    );
+    let mut child = c
+        .command(&[("--verify-cmd", &verify)], &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains(&format!("  {:<16} done", "switch")) {
+            break;
+        }
+    }
+    // The verify hook is still waiting for us: the line came as the switch ended, not at the end.
+    assert!(
+        !c.hooks_log().contains("verify") && child.try_wait().unwrap().is_none(),
+        "the switch line came only after the verify step:\n{}",
+        seen.join("\n")
+    );
+    assert!(seen[0].starts_with("cut-over started "), "{seen:?}");
+    let done: Vec<&str> = seen[1..]
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        done,
+        [
+            "backup",
+            "maintenance-on",
+            "validate-v1",
+            "migrate",
+            "validate",
+            "switch"
+        ]
+    );
+    assert!(seen[1..]
+        .iter()
+        .all(|l| l.starts_with("T+") && l.contains(" done ")));
+    std::fs::write(c.dir.join("go"), "").unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    let verify_at = rest.iter().position(|l| l.contains("  verify ")).unwrap();
+    assert!(
+        rest[verify_at + 1].contains("  maintenance-off  done"),
+        "{rest:?}"
+    );
+    // Then the summary: the whole timeline and the total.
+    assert_eq!(rest[verify_at + 2], "summary:", "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("of the 01:00:00 budget")));
+}
+
+/// What the community status page must be at every moment: for a phone, self-contained, no
+/// script, nothing technical.
+fn check_status_page(page: &str, c: &Case) {
+    assert!(page.contains("<meta name=\"viewport\" content=\"width=device-width"));
+    assert!(page.contains("<meta http-equiv=\"refresh\" content=\"30\">"));
+    for (what, hidden) in [
+        ("a script", "<script"),
+        ("a link", "http:"),
+        ("a link", "https:"),
+        ("a source", " src="),
+        ("a link", " href="),
+        ("a path", &c.dir.display().to_string()),
+        ("a run id", RUN_ID),
+        ("a step's machine name", "maintenance-on"),
+    ] {
+        assert!(!page.contains(hidden), "{what} on the status page:\n{page}");
+    }
+}
+
+#[test]
+fn status_page_tells_members_what_happens_and_reads_on_a_phone() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let d = c.dir.display().to_string();
+    // The verify hook keeps the page as it stood during that step.
+    let verify = format!("cp {d}/status.html {d}/status-verify.html; echo verify >> {d}/hooks.log");
+    let out = c.run(&[("--verify-cmd", &verify)], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let during = c.dir.join("status-verify.html");
+    let mid = std::fs::read_to_string(&during).unwrap();
+    check_status_page(&mid, &c);
+    for said in [
+        "ThyWill is moving to its new home",
+        "Now: Verifying the new system (step 7 of 8).",
+        "ThyWill has been closed since ",
+        "We expect it to be open again by about ",
+        "You don&#39;t need to do anything.",
+    ] {
+        assert!(mid.contains(said), "{said:?} missing:\n{mid}");
+    }
+    let done = c.dir.join("status.html");
+    let end = std::fs::read_to_string(&done).unwrap();
+    check_status_page(&end, &c);
+    assert!(
+        end.contains("Welcome home!") && !end.contains("in progress"),
+        "{end}"
+    );
+
+    if !browser::available() {
+        return;
+    }
+    let dom = browser::dump_dom(&during);
+    assert!(
+        dom.contains("Now: Verifying the new system") && !dom.contains("<script"),
+        "{dom}"
+    );
+    browser::screenshot(&during, "status-phone", "390,1200");
+    browser::screenshot(&done, "status-done-phone", "390,1200");
 }
 
 #[test]
@@ -442,6 +570,10 @@ fn rehearsal_with_the_real_migrate_and_validate_on_g1_s() {
     let all = text(&out);
     println!("{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(v1_fingerprint(&v1), before, "the fixture is only read");
+    assert!(
+        !all.contains('\x1b'),
+        "no ANSI codes in the relayed children's output:\n{all:?}"
+    );
     assert!(
         all.contains(&format!("  {:<16} done", "migrate")),
         "the real migration ran:\n{all}"

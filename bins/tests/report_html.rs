@@ -12,7 +12,8 @@ use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+mod browser;
+
 const HOSTILE: &str = "<script>document.title='pwned'</script>";
 
 fn root() -> PathBuf {
@@ -207,23 +208,6 @@ fn group(n: u64) -> String {
         .collect()
 }
 
-fn chromium(args: &[&str], page: &Path) -> Output {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(CHROMIUM)
-        .args(["--headless", "--no-sandbox", "--disable-gpu"])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[test]
 fn every_binary_writes_its_page_and_a_browser_shows_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -233,18 +217,11 @@ fn every_binary_writes_its_page_and_a_browser_shows_it() {
         eprintln!("{name}: {} bytes", std::fs::metadata(page).unwrap().len());
     }
 
-    if !Path::new(CHROMIUM).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{CHROMIUM} is missing in CI: .ci/run installs Debian's chromium"
-        );
-        eprintln!("NOTICE: {CHROMIUM} not found; the browser checks were skipped");
+    if !browser::available() {
         return;
     }
-    let shots = root().join("target/report-html");
-    std::fs::create_dir_all(&shots).unwrap();
     for (name, verdict, page) in &pages {
-        let dom = String::from_utf8(chromium(&["--dump-dom"], page).stdout).unwrap();
+        let dom = browser::dump_dom(page);
         assert!(dom.contains(verdict), "{name}: verdict not rendered");
         let html = read(page);
         let title = &html[html.find("<title>").unwrap()..html.find("</title>").unwrap() + 8];
@@ -254,16 +231,7 @@ fn every_binary_writes_its_page_and_a_browser_shows_it() {
         );
         assert!(!dom.contains("<script"), "{name}: a script element");
         for (width, size) in [("desktop", "1280,2000"), ("phone", "390,1600")] {
-            let png = shots.join(format!("{name}-{width}.png"));
-            chromium(
-                &[
-                    &format!("--screenshot={}", png.display()),
-                    &format!("--window-size={size}"),
-                    "--hide-scrollbars",
-                ],
-                page,
-            );
-            assert!(std::fs::metadata(&png).unwrap().len() > 1000, "{png:?}");
+            browser::screenshot(page, &format!("{name}-{width}"), size);
         }
     }
 }

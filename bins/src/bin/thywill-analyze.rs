@@ -37,5 +37,5 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     let common: CommonOptions = cli.common.to_options(&cli.log)?;
     let opts = AnalyzeOptions { common };
     let report = analyze(&opts)?;
-    common_args::emit(&report, &cli.common, cli.log.quiet)
+    common_args::emit(&report, &cli.common)
 }

@@ -9,10 +9,10 @@ use thywill_cli::{finish, write_html_report, CliError, Exit, LogArgs, V2DbArg};
 use thywill_ops::cutover::{cutover, CutoverOptions, Hooks};
 
 /// Runs the migration day: backup → maintenance on → v1 validation → migrate → validate → switch
-/// → verify → maintenance off, printing a timestamp and the elapsed time of every step and the
-/// total against the one-hour budget. Any failure rolls back automatically (v2 run removed, v1
-/// restored only if it changed, traffic switched back, v1 restarted and checked, maintenance off)
-/// and exits 1 naming the failed step. Hooks are run with `sh -c`; a non-zero exit fails the step.
+/// → verify → maintenance off, printing each step's start offset and duration as it ends, then
+/// the whole timeline and the total against the one-hour budget. Any failure rolls back
+/// automatically (v2 run removed, v1 restored only if it changed, traffic switched back, v1
+/// restarted and checked, maintenance off) and exits 1 naming the failed step. Hooks are run with `sh -c`; a non-zero exit fails the step.
 #[derive(Parser, Debug)]
 #[command(
     name = "thywill-cutover",
@@ -142,17 +142,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             .validate_bin
             .unwrap_or_else(|| sibling("thywill-validate")),
         budget: Duration::from_secs(cli.budget_minutes.max(1) * 60),
+        print_steps: true,
     };
+    // The heading and each step's line are printed as they happen; the summary follows.
     let run = cutover(&opts);
     let r = &run.report;
-    println!(
-        "{} started {} UTC",
-        if r.rehearsal { "rehearsal" } else { "cut-over" },
-        r.started_at.format("%Y-%m-%d %H:%M:%S")
-    );
-    if let Some(p) = r.rehearsal_prepare_seconds {
-        println!("(rehearsal copies prepared in {p:.2} s, not counted)");
-    }
+    println!("summary:");
     print!("{}", r.timeline());
     if let Some(rb) = &r.rollback {
         println!("{rb}");

@@ -57,5 +57,5 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         replace: cli.replace,
     };
     let report = migrate(&opts)?;
-    common_args::emit(&report, &cli.common, cli.log.quiet)
+    common_args::emit(&report, &cli.common)
 }

@@ -249,8 +249,8 @@ exit ${STANDIN_VALIDATE_EXIT:-0}
     (migrate, validate)
 }
 
-/// Runs a binary with arguments and extra environment (V1_DB_PATH etc. cleared).
-pub fn run(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+/// A binary with arguments and extra environment (V1_DB_PATH etc. cleared), not started.
+pub fn command(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(args)
         .env_remove("V1_DB_PATH")
@@ -260,7 +260,12 @@ pub fn run(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd
+}
+
+/// Runs a binary with arguments and extra environment (V1_DB_PATH etc. cleared).
+pub fn run(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(bin, args, env).output().unwrap()
 }
 
 /// stdout + stderr as text.

@@ -58,6 +58,9 @@ impl Child {
 
     /// Runs the command to completion, logging each line of its stdout and stderr. A non-zero
     /// exit, a death by signal, or a failure to start is [`OpsError::CommandFailed`].
+    ///
+    /// The child writes into pipes and gets `NO_COLOR=1`, so no ANSI colour codes reach the
+    /// relayed lines (our own binaries colour only a terminal; other tools honour `NO_COLOR`).
     pub fn run(&self) -> Result<()> {
         tracing::info!(what = %self.what, command = %self.shown, "running");
         let failed = |outcome: String, code: Option<i32>| OpsError::CommandFailed {
@@ -68,6 +71,7 @@ impl Child {
         };
         let mut child = Command::new(&self.program)
             .args(&self.args)
+            .env("NO_COLOR", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

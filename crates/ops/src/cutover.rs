@@ -7,6 +7,7 @@
 //! the rollback always runs.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,10 @@ use crate::command::Child;
 use crate::error::{OpsError, Result};
 use crate::fsutil::{copy_tree, db_fingerprint, write_atomic};
 use crate::rollback::{rollback, RestorePolicy, RollbackOptions};
-use crate::status::{render_page, render_timeline, write_page, StepRecord, StepState};
+use crate::status::{
+    render_page, render_timeline, timeline_line, write_page, Phase, StatusPage, StepRecord,
+    StepState,
+};
 use crate::v2runs::{run_ids, RunSelection};
 
 /// The operator's environment-specific commands, each run with `sh -c`.
@@ -72,6 +76,9 @@ pub struct CutoverOptions {
     pub validate_bin: PathBuf,
     /// The downtime budget (one hour).
     pub budget: Duration,
+    /// Print the timeline on stdout as the day goes (the start, each step's line as it ends, the
+    /// start of a rollback), each line flushed at once: the binary's operator watches it live.
+    pub print_steps: bool,
 }
 
 /// The steps, in order: (name, words for the community).
@@ -110,6 +117,26 @@ pub struct CutoverReport {
 }
 
 impl CutoverReport {
+    /// The first lines of the operator's output: `cut-over started …` (or `rehearsal started`)
+    /// and, for a rehearsal, the time its copies took.
+    pub fn heading(&self) -> String {
+        let mut out = format!(
+            "{} started {} UTC\n",
+            if self.rehearsal {
+                "rehearsal"
+            } else {
+                "cut-over"
+            },
+            self.started_at.format("%Y-%m-%d %H:%M:%S")
+        );
+        if let Some(p) = self.rehearsal_prepare_seconds {
+            out.push_str(&format!(
+                "(rehearsal copies prepared in {p:.2} s, not counted)\n"
+            ));
+        }
+        out
+    }
+
     /// The operator's text timeline.
     pub fn timeline(&self) -> String {
         render_timeline(&self.steps, self.total_seconds, self.budget_seconds)
@@ -145,14 +172,26 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    fn publish(&self, headline: &str) {
+    /// Prints `line` on stdout and flushes it, when the options ask for the live timeline.
+    fn say(&self, line: &str) {
+        if self.opts.print_steps {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        }
+    }
+
+    /// Rewrites the community status page (when there is one) for `phase` and the steps as
+    /// they stand.
+    fn publish(&self, phase: Phase) {
         if let Some(page) = &self.opts.status_page {
-            let html = render_page(
-                headline,
-                &self.report.steps,
-                self.start.elapsed().as_secs_f64(),
-                Utc::now(),
-            );
+            let html = render_page(&StatusPage {
+                phase,
+                steps: &self.report.steps,
+                started_at: self.report.started_at,
+                budget_seconds: self.report.budget_seconds,
+                now: Utc::now(),
+            });
             if let Err(e) = write_page(page, &html) {
                 tracing::warn!("status page not updated: {e}");
             }
@@ -170,14 +209,14 @@ impl Runner<'_> {
         step.state = StepState::Running;
         step.started_at = Some(Utc::now());
         step.offset_seconds = Some(offset);
-        let (name, label) = (step.name, step.label);
+        let name = step.name;
         tracing::info!(
             "step {}/{} {name}: started at T+{}",
             i + 1,
             STEPS.len(),
             crate::status::hms(offset)
         );
-        self.publish(&format!("Now: {label}."));
+        self.publish(Phase::Moving);
         let began = Instant::now();
         let result = f(self.opts, state);
         let step = &mut self.report.steps[i];
@@ -203,6 +242,7 @@ impl Runner<'_> {
                 );
             }
         }
+        self.say(&timeline_line(&self.report.steps[i]));
         result
     }
 }
@@ -259,6 +299,7 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
         report,
     };
     runner.report.started_at = Utc::now();
+    runner.say(&runner.report.heading());
     let day_start = runner.report.started_at.naive_utc();
     let mut state = DayState::default();
     let mut failure: Option<(usize, OpsError)> = None;
@@ -271,7 +312,7 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
     }
     let result = match failure {
         None => {
-            runner.publish("ThyWill is back, on its new system. Welcome home!");
+            runner.publish(Phase::Done);
             Ok(())
         }
         Some((i, e)) => {
@@ -283,9 +324,11 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
             {
                 s.state = StepState::Skipped;
             }
-            runner.publish(
-                "We hit a problem and are putting ThyWill back as it was. No prayers are lost.",
-            );
+            runner.publish(Phase::RollingBack);
+            runner.say(&format!(
+                "rolling back after the failed step '{}'\n",
+                STEPS[i].0
+            ));
             let rb = roll_back(opts, &state, day_start);
             let rollback_text = match &rb {
                 Ok(summary) => format!("rolled back: {summary}"),
@@ -300,8 +343,8 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
             };
             runner.report.rollback = Some(rollback_text.clone());
             runner.publish(match rb {
-                Ok(_) => "ThyWill is back on its current system while we look into a problem. Nothing was lost.",
-                Err(_) => "ThyWill is still in maintenance while our team finishes the work.",
+                Ok(_) => Phase::RolledBack,
+                Err(_) => Phase::StillInMaintenance,
             });
             Err(OpsError::CutoverFailed {
                 step: STEPS[i].0,

@@ -1,9 +1,11 @@
-//! The migration runs recorded in a v2 database, and removing the data of the runs a rollback
-//! undoes, through the v2 writer crate (`thywill_v2::V2Db::remove_run`).
+//! The migration runs recorded in a v2 database: listing them (`thywill-runs`), and removing the
+//! data of the runs a rollback undoes, through the v2 writer crate (`thywill_v2::V2Db::runs`,
+//! `thywill_v2::V2Db::remove_run`).
 
 use std::collections::BTreeSet;
 
 use chrono::NaiveDateTime;
+use serde::Serialize;
 use thywill_v2::rows::{run_status, MigrationRun};
 use thywill_v2::{RemoveOutcome, Target, V2Db};
 
@@ -144,4 +146,194 @@ pub fn resolve_runs(url: &str, selection: &RunSelection) -> Result<RunsToUndo> {
             .collect(),
     };
     Ok(RunsToUndo { target, ids })
+}
+
+/// One recorded run as `thywill-runs` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    /// The run id (what `thywill-rollback --run-id` takes).
+    pub run_id: String,
+    /// One of `thywill_v2::rows::run_status`.
+    pub status: String,
+    /// Start (UTC).
+    pub started_at: NaiveDateTime,
+    /// End (UTC), if it ended.
+    pub finished_at: Option<NaiveDateTime>,
+    /// The v1 schema generation (`G0`..`G3`).
+    pub source_generation: String,
+    /// Whether it was a dry run.
+    pub dry_run: bool,
+    /// sha256 (hex) of the v1 source.
+    pub source_sha256: String,
+    /// v1 rows written (the law's `written`, summed over the tables), when the run's
+    /// `counts_json` can be read.
+    pub rows_written: Option<u64>,
+}
+
+impl From<MigrationRun> for RunSummary {
+    fn from(r: MigrationRun) -> Self {
+        RunSummary {
+            rows_written: rows_written(&r.counts_json),
+            run_id: r.run_id,
+            status: r.status,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            source_generation: r.source_generation,
+            dry_run: r.dry_run,
+            source_sha256: r.source_sha256,
+        }
+    }
+}
+
+/// The sum of `written` over the tables of a run's `counts_json` (`{"user": {"written": 3, …},
+/// …}`); `None` when it is not that shape.
+fn rows_written(counts_json: &str) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_str(counts_json).ok()?;
+    let tables = value.as_object().filter(|t| !t.is_empty())?;
+    tables.values().map(|c| c.get("written")?.as_u64()).sum()
+}
+
+/// The runs recorded in a v2 database, oldest first, and the database they were read from.
+#[derive(Debug, Clone)]
+pub struct RunListing {
+    /// The target's URL, password redacted.
+    pub target: String,
+    /// The runs, oldest first (empty for a fresh target or one without the v2 schema).
+    pub runs: Vec<RunSummary>,
+}
+
+impl RunListing {
+    /// The runs as an aligned text table (sha256 shortened to 12 characters), or a line saying
+    /// there is none.
+    pub fn table(&self) -> String {
+        if self.runs.is_empty() {
+            return format!("no migration runs recorded in {}\n", self.target);
+        }
+        let time = |t: &NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+        let header = [
+            "run_id",
+            "status",
+            "started_at",
+            "finished_at",
+            "generation",
+            "dry_run",
+            "source sha256",
+            "rows written",
+        ]
+        .map(String::from);
+        let rows: Vec<[String; 8]> = self
+            .runs
+            .iter()
+            .map(|r| {
+                [
+                    r.run_id.clone(),
+                    r.status.clone(),
+                    time(&r.started_at),
+                    r.finished_at.as_ref().map_or_else(|| "-".into(), time),
+                    r.source_generation.clone(),
+                    if r.dry_run { "yes" } else { "no" }.into(),
+                    r.source_sha256.chars().take(12).collect(),
+                    r.rows_written.map_or_else(|| "-".into(), |n| n.to_string()),
+                ]
+            })
+            .collect();
+        let mut widths = header.clone().map(|h| h.len());
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in std::iter::once(&header).chain(&rows) {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .enumerate()
+                .map(|(i, (cell, w))| match i {
+                    // The count is right-aligned, as numbers are read.
+                    7 => format!("{cell:>w$}"),
+                    _ => format!("{cell:<w$}"),
+                })
+                .collect();
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "{} run(s) recorded in {}\n",
+            self.runs.len(),
+            self.target
+        ));
+        out
+    }
+}
+
+/// Reads the runs recorded in the v2 database at `url`, changing nothing (a missing SQLite file
+/// is not created; a database without the v2 schema has no run).
+pub fn list_runs(url: &str) -> Result<RunListing> {
+    let target = Target::parse(url)?;
+    let mut db = V2Db::open(&target)?;
+    let runs = recorded_runs(&mut db)?
+        .into_iter()
+        .map(RunSummary::from)
+        .collect();
+    Ok(RunListing {
+        target: target.redacted(),
+        runs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, counts: &str) -> RunSummary {
+        RunSummary {
+            run_id: id.into(),
+            status: "succeeded".into(),
+            started_at: NaiveDateTime::parse_from_str("2026-12-03 02:00:00", "%Y-%m-%d %H:%M:%S")
+                .unwrap(),
+            finished_at: None,
+            source_generation: "G1".into(),
+            dry_run: false,
+            source_sha256: "0123456789abcdef0123".into(),
+            rows_written: rows_written(counts),
+        }
+    }
+
+    #[test]
+    fn rows_written_sums_the_law_or_says_nothing() {
+        let counts = r#"{"user":{"read":5,"written":4},"prayer":{"written":10}}"#;
+        assert_eq!(rows_written(counts), Some(14));
+        assert_eq!(rows_written("{}"), None);
+        assert_eq!(rows_written("not json"), None);
+        assert_eq!(rows_written(r#"{"user":{"read":5}}"#), None);
+    }
+
+    #[test]
+    fn table_is_aligned_and_shortens_the_hash() {
+        let listing = RunListing {
+            target: "postgresql://u:***@h/db".into(),
+            runs: vec![run("aa", r#"{"user":{"written":1234}}"#), run("bbbb", "x")],
+        };
+        let table = listing.table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        let col = |l: &str| l.find("succeeded").or_else(|| l.find("status")).unwrap();
+        assert_eq!(col(lines[0]), col(lines[1]));
+        assert_eq!(col(lines[1]), col(lines[2]));
+        assert!(lines[1].contains("0123456789ab ") && !table.contains("0123456789abc"));
+        assert!(
+            lines[1].ends_with("1234") && lines[2].ends_with("   -"),
+            "{table}"
+        );
+        assert_eq!(lines[3], "2 run(s) recorded in postgresql://u:***@h/db");
+        let empty = RunListing {
+            target: "sqlite://v2.db".into(),
+            runs: vec![],
+        };
+        assert_eq!(
+            empty.table(),
+            "no migration runs recorded in sqlite://v2.db\n"
+        );
+    }
 }

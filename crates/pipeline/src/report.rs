@@ -382,7 +382,8 @@ impl Report {
         md
     }
 
-    /// A few lines for stdout.
+    /// A few lines for stdout: the outcome, the target (password redacted) and the run id with
+    /// the command that undoes it, the law per table, findings by rule, archives, the verdict.
     pub fn summary(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
@@ -396,6 +397,19 @@ impl Report {
             self.policy,
             if self.dry_run { ", dry run" } else { "" }
         );
+        if let Some(t) = &self.target {
+            let _ = writeln!(s, "  target: {} ({})", t.url, t.backend);
+        }
+        if let Some(id) = &self.run_id {
+            let _ = match self.outcome.as_str() {
+                "migrated" | "already_migrated" => writeln!(
+                    s,
+                    "  run_id: {id} (undo with: thywill-rollback --run-id {id})"
+                ),
+                "dry_run" => writeln!(s, "  run_id: {id} (dry run: nothing kept, nothing to undo)"),
+                _ => writeln!(s, "  run_id: {id}"),
+            };
+        }
         for (name, c) in &self.tables {
             let _ = writeln!(
                 s,
