@@ -59,7 +59,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             backup(&opts)?
         }
         // clap's `required_unless_present` makes this unreachable; answer as a usage error anyway.
-        _ => return Ok(Exit::Usage),
+        _ => {
+            return Err(CliError::new(
+                Exit::Usage,
+                "give --v1-db FILE and --backup-dir DIR (or BACKUP_DIR) to take a backup, or --verify SET_DIR",
+            ))
+        }
     };
     let rows: u64 = set.meta.table_counts.values().sum();
     println!("backup set: {}", set.dir.display());

@@ -70,7 +70,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             path: dir.clone(),
             reason: "holds no backup set (thywill_v1_backup_*); give one with --backup".into(),
         })?,
-        (None, None) => return Ok(Exit::Usage),
+        (None, None) => {
+            return Err(CliError::new(
+                Exit::Usage,
+                "give the backup set with --backup SET_DIR, or its folder with --backup-dir DIR (or BACKUP_DIR)",
+            ))
+        }
     };
     let opts = RollbackOptions {
         v1_db: cli.v1_db,

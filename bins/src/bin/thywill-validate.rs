@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use thywill_cli::{check_report_path, finish, write_html_report, CliError, Exit, LogArgs, V2DbArg};
+use thywill_ops::fsutil::write_atomic_with;
 use thywill_validator::{validate, Options, Policy};
 
 /// The policy the migration ran with.
@@ -87,7 +88,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         report.seconds
     );
     if let Some(path) = &cli.report_json {
-        report.write_json(path)?;
+        write_atomic_with(path, |w| report.write_json(w))
+            .map_err(|e| CliError::new(Exit::Failed, format!("cannot write the report: {e}")))?;
     }
     if let Some(path) = &cli.report_html {
         write_html_report(path, || thywill_report_html::render_validation(&report))?;

@@ -124,14 +124,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// Writes the report as pretty JSON.
-    pub fn write_json(&self, path: &std::path::Path) -> Result<(), ValidateError> {
-        let text = serde_json::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-        std::fs::write(path, text + "\n").map_err(|source| ValidateError::Report {
-            path: path.into(),
-            source,
-        })
+    /// Writes the report as pretty JSON into `w` (the binary writes it atomically, through
+    /// `thywill_ops::fsutil::write_atomic_with`, so a half-written report never stands).
+    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, self).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
     }
 
     /// The check named `name`.
