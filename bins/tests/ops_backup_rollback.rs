@@ -81,26 +81,7 @@ fn backup_exit_codes_and_messages() {
 fn rollback_restores_removes_the_run_and_is_idempotent_and_refuses_a_bad_backup() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let v1 = LiveV1::new(d);
-    let (v2_url, v2) = sqlite_v2(d);
-    let backups = d.join("backups");
-    let out = run(
-        BACKUP,
-        &[
-            "--v1-db",
-            v1.path.to_str().unwrap(),
-            "--backup-dir",
-            backups.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (migrate, _) = standins(d);
-    let out = std::process::Command::new(&migrate)
-        .env("V2_DB_URL", &v2_url)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let (v1, v2_url, v2, backups) = backed_up_and_migrated(d);
     let marks = sqlite(&v1.path, "SELECT count(*) FROM prayermark");
     sqlite(&v1.path, "DELETE FROM prayermark");
     let args = [

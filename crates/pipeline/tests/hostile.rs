@@ -60,7 +60,10 @@ fn hostile_text_is_repaired_or_quarantined_never_fatal() {
             "1 MB prayer not quarantined"
         );
         // That very row's R-UTF8 (the fixture has other R-UTF8 prayers of its own).
-        assert!(has("R-UTF8", &nul_prayer), "NUL in {nul_prayer} not repaired");
+        assert!(
+            has("R-UTF8", &nul_prayer),
+            "NUL in {nul_prayer} not repaired"
+        );
         assert!(
             report
                 .findings
