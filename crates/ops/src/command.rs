@@ -20,7 +20,13 @@ pub struct Child {
     pub env: Vec<(String, String)>,
     /// How to show the command line in messages (arguments may hold secrets: the caller decides).
     pub shown: String,
+    /// An operator's hook: it sees `V2_DB_URL` with the password replaced by `***` unless the
+    /// operator opts in with `THYWILL_HOOKS_SEE_SECRETS=1` (our own binaries get the real URL).
+    pub is_hook: bool,
 }
+
+/// Set to `1` to give hooks the real `V2_DB_URL`, password included.
+pub const HOOKS_SEE_SECRETS: &str = "THYWILL_HOOKS_SEE_SECRETS";
 
 impl Child {
     /// A hook: `sh -c <command>`.
@@ -31,6 +37,7 @@ impl Child {
             args: vec!["-c".into(), command.into()],
             env: Vec::new(),
             shown: command.to_string(),
+            is_hook: true,
         }
     }
 
@@ -47,6 +54,7 @@ impl Child {
             args,
             env: Vec::new(),
             shown: shown.into(),
+            is_hook: false,
         }
     }
 
@@ -61,7 +69,10 @@ impl Child {
     ///
     /// The child writes into pipes and gets `NO_COLOR=1`, so no ANSI colour codes reach the
     /// relayed lines (our own binaries colour only a terminal; other tools honour `NO_COLOR`).
+    /// Every relayed line has the v2 password replaced by `***` and e-mail addresses masked (a
+    /// `set -x` hook echoes what it is given).
     pub fn run(&self) -> Result<()> {
+        let urls = self.v2_urls();
         tracing::info!(what = %self.what, command = %self.shown, "running");
         let failed = |outcome: String, code: Option<i32>| OpsError::CommandFailed {
             what: self.what.clone(),
@@ -69,10 +80,18 @@ impl Child {
             outcome,
             code,
         };
-        let mut child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        command
             .args(&self.args)
             .env("NO_COLOR", "1")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let opted_in = std::env::var(HOOKS_SEE_SECRETS).is_ok_and(|v| v == "1");
+        if self.is_hook && !opted_in {
+            if let Some(url) = urls.last() {
+                command.env("V2_DB_URL", url.redacted());
+            }
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -89,14 +108,15 @@ impl Child {
                 .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
         ];
         let what = self.what.clone();
+        let urls = &urls;
         let status = std::thread::scope(|scope| {
             for (stream, pipe) in ["stdout", "stderr"].into_iter().zip(pipes) {
                 let Some(pipe) = pipe else { continue };
                 let what = &what;
                 scope.spawn(move || {
                     for line in BufReader::new(pipe).split(b'\n').map_while(|l| l.ok()) {
-                        let line = String::from_utf8_lossy(&line);
-                        tracing::info!(target: "thywill_ops::child", "{what} {stream}: {}", line.trim_end());
+                        let line = scrubbed(urls, &String::from_utf8_lossy(&line));
+                        tracing::info!(target: "thywill_ops::child", "{what} {stream}: {line}");
                     }
                 });
             }
@@ -111,9 +131,66 @@ impl Child {
     }
 }
 
+impl Child {
+    /// The v2 URLs the child can see: ours (`V2_DB_URL`) and the one given to it, last wins.
+    fn v2_urls(&self) -> Vec<thywill_v2::Target> {
+        std::env::var("V2_DB_URL")
+            .ok()
+            .into_iter()
+            .chain(
+                self.env
+                    .iter()
+                    .filter(|(k, _)| k == "V2_DB_URL")
+                    .map(|(_, v)| v.clone()),
+            )
+            .filter_map(|u| thywill_v2::Target::parse(&u).ok())
+            .collect()
+    }
+}
+
+/// A relayed line: trailing space trimmed, the passwords of `urls` replaced, addresses masked.
+fn scrubbed(urls: &[thywill_v2::Target], line: &str) -> String {
+    let mut out = line.trim_end().to_string();
+    for url in urls {
+        out = url.scrub(&out);
+    }
+    crate::mask::mask_emails(&out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hooks_see_no_password_and_relayed_lines_hide_it() {
+        const URL: &str = "postgresql://thywill:Pa55w0rd!@db.example/thywill_v2";
+        // The hook gets the redacted URL (it exits 0 only then).
+        Child::hook(
+            "--verify-cmd",
+            "test \"$V2_DB_URL\" = 'postgresql://thywill:***@db.example/thywill_v2'",
+        )
+        .with_env("V2_DB_URL", URL)
+        .run()
+        .unwrap();
+        // Our own binaries get the real one.
+        Child::program(
+            "thywill-validate",
+            "sh".into(),
+            vec!["-c".into(), format!("test \"$V2_DB_URL\" = '{URL}'")],
+            "sh",
+        )
+        .with_env("V2_DB_URL", URL)
+        .run()
+        .unwrap();
+        let urls = vec![thywill_v2::Target::parse(URL).unwrap()];
+        let line = scrubbed(
+            &urls,
+            &format!("+ psql {URL} -c 'select 1' # mary@example.org  "),
+        );
+        assert!(!line.contains("Pa55w0rd"), "{line}");
+        assert!(!line.contains("mary@"), "{line}");
+        assert!(line.ends_with("m***@example.org"), "{line}");
+    }
 
     #[test]
     fn hook_outcomes_name_the_command() {

@@ -18,13 +18,12 @@
 //! # Ok(()) }
 //! ```
 
-mod mask;
 pub mod view;
 
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
-pub use mask::mask_emails;
+pub use thywill_ops::mask::mask_emails;
 pub use view::{CutoverView, RunView, ValidationView};
 
 /// Why a page could not be made.

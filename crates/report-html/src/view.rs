@@ -10,8 +10,8 @@ use thywill_ops::status::{hms, StepState};
 use thywill_pipeline::report::ReportFinding;
 use thywill_pipeline::Report;
 
-use crate::mask::mask_emails;
 use crate::Error;
+use thywill_ops::mask::mask_emails;
 
 /// Rows per collapsible page of a rule's list: a long list is cut into pages, never truncated.
 pub const PAGE_ROWS: usize = 500;

@@ -1,5 +1,5 @@
-//! E-mail addresses never reach a page: each is shown as its first letter, `***` and its domain
-//! (`alice@example.org` → `a***@example.org`).
+//! E-mail addresses never reach a report page or a relayed log line: each is shown as its first
+//! letter, `***` and its domain (`alice@example.org` → `a***@example.org`).
 
 fn is_local(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"._%+-'".contains(&b)
