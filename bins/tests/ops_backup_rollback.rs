@@ -259,3 +259,50 @@ fn a_rollback_that_cannot_do_everything_exits_5_after_doing_the_rest() {
         "rolled_back"
     );
 }
+
+/// A backup of something that is not a usable v1 database is refused with exit 3 naming the file
+/// and what is wrong, before any set folder is made (it used to "verify" the first three).
+#[test]
+fn backup_refuses_what_is_not_a_v1_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("empty.db"), b"").unwrap();
+    std::fs::write(d.join("text.db"), "hello\n").unwrap();
+    sqlite(
+        &d.join("other.db"),
+        "CREATE TABLE recipes (id INTEGER); INSERT INTO recipes VALUES (1);",
+    );
+    let v1 = LiveV1::new(d);
+    std::fs::copy(&v1.path, d.join("nocol.db")).unwrap();
+    sqlite(&d.join("nocol.db"), "ALTER TABLE prayer DROP COLUMN text;");
+    let full = std::fs::read(&v1.path).unwrap();
+    std::fs::write(d.join("trunc.db"), &full[..full.len() / 3]).unwrap();
+    for (file, why) in [
+        ("empty.db", "empty"),
+        ("text.db", "not a SQLite database"),
+        ("other.db", "unrecognisable schema"),
+        ("nocol.db", "no column text"),
+        ("trunc.db", "truncated"),
+    ] {
+        let dir = d.join(format!("backups_{file}"));
+        let src = d.join(file);
+        let out = run(
+            BACKUP,
+            &[
+                "--v1-db",
+                src.to_str().unwrap(),
+                "--backup-dir",
+                dir.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{file}: {all}");
+        assert!(all.contains(file) && all.contains(why), "{file}: {all}");
+        assert!(
+            !all.contains(".partial"),
+            "{file}: names its own copy: {all}"
+        );
+        assert!(!dir.exists(), "{file}: a set folder was made");
+    }
+}

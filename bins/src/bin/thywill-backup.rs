@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use thywill_cli::{finish, CliError, Exit, LogArgs};
-use thywill_ops::backup::{backup, verify_set, BackupOptions};
+use thywill_ops::backup::{backup, check_v1_source, verify_set, BackupOptions};
 
 /// Backs up a live ThyWill v1 database with SQLite's online backup API (never a plain copy of a
 /// WAL file), copies the v1 archive tree (regular files; symlinks are not followed), writes
@@ -54,6 +54,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     let set = match (cli.verify, cli.v1_db, cli.backup_dir) {
         (Some(dir), _, _) => verify_set(&dir)?,
         (None, Some(v1), Some(dir)) => {
+            check_v1_source(&v1)?;
             let mut opts = BackupOptions::new(v1, dir);
             opts.archives_v1 = cli.archives_v1;
             backup(&opts)?

@@ -170,6 +170,16 @@ pub fn backup(opts: &BackupOptions) -> Result<BackupSet> {
     })
 }
 
+/// Refuses (exit 3) a source the v1 reader does not recognise: an empty file, text, a truncated
+/// file, another application's database, a v1 file missing a column the migration needs.
+/// `thywill-backup` calls it before [`backup`], which itself copies any SQLite database, so that
+/// a backup of something that is not ThyWill is never "verified".
+pub fn check_v1_source(db: &Path) -> Result<()> {
+    check_source(db)?;
+    thywill_v1::V1Database::open(db)?;
+    Ok(())
+}
+
 fn check_source(db: &Path) -> Result<()> {
     match fs::metadata(db) {
         Ok(m) if m.is_file() => Ok(()),
