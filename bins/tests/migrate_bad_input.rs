@@ -352,6 +352,26 @@ fn refusals_known_before_reading_v1_come_first() {
     );
     expect(&out, 1, "overlap", "v2 archives inside the v1 tree");
     assert!(!inside.exists() && !d.join("thywill_v2.db").exists());
+    // Relative folders side by side, as in the README: not an overlap.
+    let out = migrate(
+        d,
+        &[
+            "--v1-db",
+            v1,
+            "--archives-v1",
+            "v1_tree",
+            "--archives-v2",
+            "text_archives_v2",
+            "-q",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(d.join("thywill_v2.db")).unwrap();
     // An archive folder that cannot be written says so (not "cannot read archive source").
     let file = d.join("a_file");
     std::fs::write(&file, "x").unwrap();

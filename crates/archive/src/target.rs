@@ -14,10 +14,9 @@ use crate::writer::TEMP_SUFFIX;
 /// ([`ArchiveError::ForeignFolder`], exit 4). Touches nothing (a probe file is created and
 /// removed in the folder that would hold the writes).
 pub fn check_target_folder(v2_root: &Path, v1_tree: Option<&Path>) -> Result<()> {
-    let existing = nearest_existing(v2_root);
+    let (existing, rest) = nearest_existing(v2_root);
     if let Some(v1) = v1_tree {
         if let (Ok(v1_canon), Ok(base)) = (fs::canonicalize(v1), fs::canonicalize(&existing)) {
-            let rest = v2_root.strip_prefix(&existing).unwrap_or(Path::new(""));
             let root_canon = base.join(rest);
             if root_canon.starts_with(&v1_canon) || v1_canon.starts_with(&root_canon) {
                 return Err(ArchiveError::UnsafePath {
@@ -38,17 +37,18 @@ pub fn check_target_folder(v2_root: &Path, v1_tree: Option<&Path>) -> Result<()>
     Ok(())
 }
 
-/// `path` itself when it exists, else its nearest existing ancestor (`.` for a relative path
-/// with none).
-fn nearest_existing(path: &Path) -> PathBuf {
+/// `path`'s nearest existing ancestor (itself when it exists; `.` for a relative path with none)
+/// and the part of `path` below it that does not exist yet.
+fn nearest_existing(path: &Path) -> (PathBuf, PathBuf) {
     let mut p = path;
     loop {
         if fs::symlink_metadata(p).is_ok() {
-            return p.to_path_buf();
+            let rest = path.strip_prefix(p).unwrap_or(Path::new(""));
+            return (p.to_path_buf(), rest.to_path_buf());
         }
         match p.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => p = parent,
-            _ => return PathBuf::from("."),
+            _ => return (PathBuf::from("."), path.to_path_buf()),
         }
     }
 }
@@ -121,6 +121,10 @@ mod tests {
         )
         .unwrap();
         check_target_folder(&d.join("used"), None).unwrap();
+        // Beside the v1 tree (the README's layout): fine, also when nothing of it exists yet.
+        fs::create_dir_all(d.join("site/v1")).unwrap();
+        check_target_folder(&d.join("site/v2"), Some(&d.join("site/v1"))).unwrap();
+        check_target_folder(&d.join("site/new/v2"), Some(&d.join("site/v1"))).unwrap();
         // Inside the v1 tree, or holding it: refused.
         fs::create_dir(d.join("v1")).unwrap();
         let e = check_target_folder(&d.join("v1/v2"), Some(&d.join("v1"))).unwrap_err();
