@@ -550,23 +550,7 @@ fn rehearsal_with_the_real_migrate_and_validate_on_g1_s() {
     let v1 = root().join("fixtures/g1-s/v1.db");
     let before = v1_fingerprint(&v1);
     let work = tmp.path().join("work");
-    let out = run(
-        BIN,
-        &[
-            "--rehearsal",
-            "--v1-db",
-            v1.to_str().unwrap(),
-            "--archives-v1",
-            root().join("fixtures/g1-s/text_archives").to_str().unwrap(),
-            "--work-dir",
-            work.to_str().unwrap(),
-            "--migrate-bin",
-            env!("CARGO_BIN_EXE_thywill-migrate"),
-            "--validate-bin",
-            env!("CARGO_BIN_EXE_thywill-validate"),
-        ],
-        &[],
-    );
+    let out = rehearse_for_real(&root().join("fixtures/g1-s/text_archives"), &work);
     let all = text(&out);
     println!("{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(v1_fingerprint(&v1), before, "the fixture is only read");
@@ -601,4 +585,58 @@ fn rehearsal_with_the_real_migrate_and_validate_on_g1_s() {
             "step {step} did not finish:\n{all}"
         );
     }
+}
+
+/// A cut-over rehearsal of g1-s with the real migrate and validate binaries, archives from `tree`.
+fn rehearse_for_real(tree: &Path, work: &Path) -> std::process::Output {
+    let v1 = root().join("fixtures/g1-s/v1.db");
+    run(
+        BIN,
+        &[
+            "--rehearsal",
+            "--v1-db",
+            v1.to_str().unwrap(),
+            "--archives-v1",
+            tree.to_str().unwrap(),
+            "--work-dir",
+            work.to_str().unwrap(),
+            "--migrate-bin",
+            env!("CARGO_BIN_EXE_thywill-migrate"),
+            "--validate-bin",
+            env!("CARGO_BIN_EXE_thywill-validate"),
+        ],
+        &[],
+    )
+}
+
+/// Symlinks in the v1 archive tree: the rehearsal's copy keeps them as links (never followed), so
+/// it rehearses the real tree; migrate skips them with a finding in the report, and validate
+/// agrees (a fact, not a failure), so the rehearsal and the real day end alike.
+#[test]
+fn rehearsal_copies_symlinks_and_migrate_and_validate_agree_on_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("text_archives");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(root().join("fixtures/g1-s/text_archives"))
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::os::unix::fs::symlink("/etc/hostname", tree.join("users/outside.txt")).unwrap();
+    std::os::unix::fs::symlink("missing.txt", tree.join("dangling.txt")).unwrap();
+    let work = tmp.path().join("work");
+    let out = rehearse_for_real(&tree, &work);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let copy = work.join("rehearsal/archives_v1");
+    for link in ["users/outside.txt", "dangling.txt"] {
+        let meta = std::fs::symlink_metadata(copy.join(link)).unwrap();
+        assert!(meta.file_type().is_symlink(), "{link} copied as a link");
+    }
+    let report = std::fs::read_to_string(work.join("migration_report.json")).unwrap();
+    assert!(
+        report.contains("outside.txt") && report.contains("dangling.txt"),
+        "the skipped links are findings in the report"
+    );
 }

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::backup::{backup, snapshot_copy, BackupOptions, BackupSet};
 use crate::command::Child;
 use crate::error::{OpsError, Result};
-use crate::fsutil::{copy_tree, db_fingerprint, write_atomic};
+use crate::fsutil::{copy_tree_with, db_fingerprint, write_atomic, Links};
 use crate::rollback::{rollback, RestorePolicy, RollbackOptions};
 use crate::status::{
     render_page, render_timeline, timeline_line, write_page, Phase, StatusPage, StepRecord,
@@ -560,7 +560,8 @@ fn prepare_rehearsal(opts: &CutoverOptions) -> Result<CutoverOptions> {
     snapshot_copy(&opts.v1_db, &o.v1_db, Duration::from_secs(10))?;
     if let Some(src) = &opts.archives_v1 {
         let copy = dir.join("archives_v1");
-        copy_tree(src, &copy)?;
+        // As it is, links included (never followed): a tree that fails the real day fails here.
+        copy_tree_with(src, &copy, Links::Recreate)?;
         o.archives_v1 = Some(copy);
     }
     if opts.archives_v2.is_some() || opts.archives_v1.is_some() {

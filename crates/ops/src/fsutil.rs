@@ -170,6 +170,21 @@ pub struct TreeCopy {
 /// [`TreeCopy::skipped`], as are other special files and names that are not UTF-8 or contain a
 /// line break (a `MANIFEST.sha256` line could not name them unambiguously).
 pub fn copy_tree(from: &Path, to: &Path) -> Result<TreeCopy> {
+    copy_tree_with(from, to, Links::Skip)
+}
+
+/// What [`copy_tree_with`] does with a symlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Leave it out and list it in [`TreeCopy::skipped`] (backups: a link is not data).
+    Skip,
+    /// Make the same link in the copy, pointing where the original points, never followed (the
+    /// rehearsal: its copy must hold what the real tree holds, links included).
+    Recreate,
+}
+
+/// [`copy_tree`] with a choice of what to do with symlinks.
+pub fn copy_tree_with(from: &Path, to: &Path, links: Links) -> Result<TreeCopy> {
     let meta = fs::symlink_metadata(from).map_err(|e| OpsError::UnusableInput {
         path: from.to_path_buf(),
         reason: format!("archive folder unreadable: {e} (check --archives-v1)"),
@@ -207,6 +222,10 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<TreeCopy> {
             let n = fs::copy(entry.path(), &dest).map_err(OpsError::io("copying into", &dest))?;
             out.files += 1;
             out.bytes += n;
+        } else if ft.is_symlink() && links == Links::Recreate {
+            let target =
+                fs::read_link(entry.path()).map_err(OpsError::io("reading", entry.path()))?;
+            std::os::unix::fs::symlink(&target, &dest).map_err(OpsError::io("linking", &dest))?;
         } else if ft.is_symlink() {
             out.skipped.push(format!("{shown}: symlink, not followed"));
         } else {
