@@ -215,6 +215,36 @@ pub fn check_report_path(flag: &str, path: Option<&std::path::Path>) -> Result<(
     }
 }
 
+/// Asks before a destructive step. With `yes` (`--yes`) it goes ahead; on a terminal it prints
+/// `what` and goes ahead only when the operator types `yes`; otherwise (a script, a pipe) it
+/// refuses with exit 4 asking for `--yes`, so nothing destructive happens unconfirmed.
+pub fn confirm(what: &str, yes: bool) -> Result<(), CliError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(CliError::new(
+            Exit::Refused,
+            format!("{what}\nnot confirmed: stdin is not a terminal; pass --yes to go ahead"),
+        ));
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{what}\nType yes to go ahead: ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    let _ = stdin.lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            Exit::Refused,
+            "not confirmed; nothing was touched",
+        ))
+    }
+}
+
 /// Prints the error (if any) and turns the outcome into the process exit code.
 pub fn finish(result: Result<Exit, CliError>) -> ExitCode {
     match result {

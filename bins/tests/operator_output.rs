@@ -192,6 +192,7 @@ fn quiet_silences_logs_but_every_binary_prints_its_final_summary() {
     let rollback = quiet(
         env!("CARGO_BIN_EXE_thywill-rollback"),
         &[
+            "--yes",
             "--v1-db",
             v1,
             "--backup-dir",

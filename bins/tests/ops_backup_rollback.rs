@@ -85,6 +85,7 @@ fn rollback_restores_removes_the_run_and_is_idempotent_and_refuses_a_bad_backup(
     let marks = sqlite(&v1.path, "SELECT count(*) FROM prayermark");
     sqlite(&v1.path, "DELETE FROM prayermark");
     let args = [
+        "--yes",
         "--v1-db",
         v1.path.to_str().unwrap(),
         "--backup-dir",
@@ -186,6 +187,7 @@ fn rollback_of_an_unknown_run_refuses_before_touching_anything() {
     let out = run(
         ROLLBACK,
         &[
+            "--yes",
             "--v1-db",
             v1.path.to_str().unwrap(),
             "--backup-dir",
@@ -211,6 +213,7 @@ fn rollback_of_an_unknown_run_refuses_before_touching_anything() {
     let out = run(
         ROLLBACK,
         &[
+            "--yes",
             "--v1-db",
             v1.path.to_str().unwrap(),
             "--backup-dir",
@@ -235,6 +238,7 @@ fn a_rollback_that_cannot_do_everything_exits_5_after_doing_the_rest() {
     let out = run(
         ROLLBACK,
         &[
+            "--yes",
             "--v1-db",
             v1.path.to_str().unwrap(),
             "--backup-dir",
@@ -305,4 +309,34 @@ fn backup_refuses_what_is_not_a_v1_database() {
         );
         assert!(!dir.exists(), "{file}: a set folder was made");
     }
+}
+
+/// A rollback overwrites v1: without --yes, and with no terminal to ask on, it refuses (exit 4)
+/// and touches nothing.
+#[test]
+fn rollback_without_yes_and_no_terminal_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (v1, v2_url, _, backups) = backed_up_and_migrated(d);
+    sqlite(&v1.path, "DELETE FROM prayermark");
+    let before = v1_fingerprint(&v1.path);
+    let out = run(
+        ROLLBACK,
+        &[
+            "--v1-db",
+            v1.path.to_str().unwrap(),
+            "--backup-dir",
+            backups.to_str().unwrap(),
+            "--v2-db",
+            &v2_url,
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{all}");
+    assert!(
+        all.contains("--yes") && all.contains("will restore"),
+        "{all}"
+    );
+    assert_eq!(v1_fingerprint(&v1.path), before);
 }

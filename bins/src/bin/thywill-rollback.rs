@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use thywill_cli::{finish, CliError, Exit, LogArgs, V2DbArg};
+use thywill_cli::{confirm, finish, CliError, Exit, LogArgs, V2DbArg};
 use thywill_ops::backup::latest_set;
 use thywill_ops::rollback::{rollback, RestorePolicy, RollbackOptions};
 use thywill_ops::v2runs::RunSelection;
@@ -47,6 +47,9 @@ struct Cli {
     /// Leave v2 alone (only restore v1).
     #[arg(long)]
     keep_v2: bool,
+    /// Go ahead without asking (required when stdin is not a terminal: a rollback overwrites v1).
+    #[arg(long)]
+    yes: bool,
     /// Hook run with `sh -c` to send traffic back to v1.
     #[arg(long, value_name = "CMD")]
     switch_back_cmd: Option<String>,
@@ -92,6 +95,26 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         restart_v1_cmd: cli.restart_v1_cmd,
         best_effort: false,
     };
+    confirm(
+        &format!(
+            "thywill-rollback will restore {} from {}{}.",
+            opts.v1_db.display(),
+            backup.display(),
+            match &opts.v2_db {
+                Some(url) => format!(
+                    " and remove the v2 data of {} in {}",
+                    if cli_runs_text(&opts.runs).is_empty() {
+                        "the latest run".to_string()
+                    } else {
+                        cli_runs_text(&opts.runs)
+                    },
+                    thywill_v2::redact_url(url)
+                ),
+                None => String::new(),
+            }
+        ),
+        cli.yes,
+    )?;
     let report = rollback(&opts)?;
     println!(
         "rolled back from {}: {}",
@@ -100,4 +123,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     );
     println!("v1 is readable (integrity checked)");
     Ok(Exit::Ok)
+}
+
+/// The run ids asked for, as words (empty for the latest run).
+fn cli_runs_text(runs: &RunSelection) -> String {
+    match runs {
+        RunSelection::Ids(ids) => format!("run {}", ids.join(", ")),
+        _ => String::new(),
+    }
 }
