@@ -51,6 +51,58 @@ pub struct Stage {
     bar: Option<ProgressBar>,
     last_log: Instant,
     log: bool,
+    _ticker: Option<Ticker>,
+}
+
+/// How often a stage with no row count logs that it is still running.
+const TICK_EVERY: Duration = Duration::from_secs(10);
+
+/// A spinner that moves by itself (a stage whose rows are only known at its end: the detection,
+/// the commit's key and index builds), with the elapsed time.
+fn spinner(name: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>9} {spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix(name.to_string());
+    bar.set_message("working");
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// A thread logging "still running" every [`TICK_EVERY`] until dropped (with the stage).
+struct Ticker {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(name: &str) -> Ticker {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let name = name.to_string();
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(TICK_EVERY)
+            {
+                tracing::info!(stage = %name, seconds = started.elapsed().as_secs(), "still running");
+            }
+        });
+        Ticker {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Progress {
@@ -65,11 +117,10 @@ impl Progress {
     /// Starts a stage expected to handle about `expected` rows (0 when unknown).
     pub fn start(&self, name: &str, expected: u64) -> Stage {
         let bar = (self.mode == ProgressMode::Bars).then(|| {
-            let bar = if expected > 0 {
-                ProgressBar::new(expected)
-            } else {
-                ProgressBar::new_spinner()
-            };
+            if expected == 0 {
+                return spinner(name);
+            }
+            let bar = ProgressBar::new(expected);
             bar.set_style(
                 ProgressStyle::with_template(
                     "{prefix:>9} [{bar:30}] {human_pos}/{human_len} rows {rate} {elapsed}",
@@ -87,6 +138,7 @@ impl Progress {
             bar
         });
         tracing::debug!(stage = name, expected, "stage started");
+        let log = self.mode == ProgressMode::Log;
         Stage {
             name: name.to_string(),
             started: Instant::now(),
@@ -94,7 +146,9 @@ impl Progress {
             unshown: 0,
             bar,
             last_log: Instant::now(),
-            log: self.mode == ProgressMode::Log,
+            log,
+            // A stage that counts nothing as it goes still says it is alive in a log.
+            _ticker: (log && expected == 0).then(|| Ticker::start(name)),
         }
     }
 
@@ -144,5 +198,32 @@ impl Stage {
     /// Rows counted so far.
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+}
+
+#[cfg(test)]
+mod ticker_tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_without_rows_stops_its_ticker_when_it_ends() {
+        let mut p = Progress::new(ProgressMode::Log);
+        let started = Instant::now();
+        let stage = p.start("detect", 0);
+        assert!(
+            stage._ticker.is_some(),
+            "a log-mode stage with no count ticks"
+        );
+        p.finish(stage);
+        assert!(
+            started.elapsed() < TICK_EVERY,
+            "finishing waits for no tick"
+        );
+        let counted = p.start("write", 10);
+        assert!(
+            counted._ticker.is_none(),
+            "a counted stage logs by its rows"
+        );
+        p.finish(counted);
     }
 }
