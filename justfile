@@ -19,8 +19,9 @@ fixtures:
 dataset SIZE="M" GEN="G1":
     cargo run --release -p thywill-bins --bin thywill-fixtures -- --generation {{GEN}} --size {{SIZE}} --seed 7 --corruption 0.02 --out out/{{GEN}}-{{SIZE}} --archives
 
-# Staging rehearsal of migration day on copies: just rehearse V1=/staging/thywill.db V2=postgresql://…/scratch
-# (V2 is the scratch target; empty = a SQLite file in the work folder). Prints the timeline against the budget.
+# Staging rehearsal of migration day on copies (arguments by position):
+#   just rehearse /staging/thywill.db postgresql://…/scratch /staging/text_archives
+# (V2 is the scratch target; "" = a SQLite file in the work folder). Prints the timeline against the budget.
 rehearse V1 V2="" ARCHIVES="":
     cargo build --release -p thywill-bins --bin thywill-cutover --bin thywill-migrate --bin thywill-validate
     ./target/release/thywill-cutover --rehearsal --v1-db {{V1}} {{ if V2 != "" { "--rehearsal-v2-db " + V2 } else { "" } }} {{ if ARCHIVES != "" { "--archives-v1 " + ARCHIVES } else { "" } }} --work-dir rehearsal-$(date +%Y%m%d_%H%M%S)
@@ -42,7 +43,7 @@ runs *ARGS:
 
 # Every benchmark of `spec/quality.md` on dataset M (generated once, cached in target/thywill-bench):
 # reader, detector, writer, archives, the whole migration on both backends, the validator.
-# Each prints seconds, rows/s and peak RSS. SIZE=L for dataset L, SIZE=Dense for M with ten times
+# Each prints seconds, rows/s and peak RSS. `just bench L` for dataset L, `just bench Dense` for M with ten times
 # the marks (both slow to generate).
 bench SIZE="M":
     THYWILL_BENCH_SIZE={{SIZE}} cargo bench -p thywill-v1 --bench read
@@ -59,6 +60,6 @@ demo:
 
 # thywill-migrate on dataset M (2% corruption) against pgloader's plain copy of the clean dataset
 # into PostgreSQL, alternately, three pairs; prints each pair and the median ratio (spec: ≥ 3×).
-# Skipped with a notice where pgloader (Debian's package) is absent. PAIRS=5 SIZE=L to change.
+# Skipped with a notice where pgloader (Debian's package) is absent. `PAIRS=5 SIZE=L just bench-peers` to change.
 bench-peers:
     THYWILL_TEST_PG_URL={{pg_url}} scripts/bench-peers.sh
