@@ -156,6 +156,38 @@ pub struct V2DbArg {
     pub url: String,
 }
 
+/// The quarantine guard rails of `thywill-migrate`, and of `thywill-cutover`, which passes them
+/// to its migrate child: a run over a limit stops after detection, before anything is written
+/// (exit 1, naming each table over it).
+#[derive(Args, Clone, Debug, Default)]
+pub struct QuarantineLimitArgs {
+    /// Refuse to migrate (exit 1, nothing written) when a table quarantines more than N rows.
+    #[arg(long, value_name = "N")]
+    pub max_quarantined: Option<u64>,
+    /// Refuse to migrate (exit 1, nothing written) when a table quarantines more than P percent
+    /// (0 to 100) of the rows read from it.
+    #[arg(long, value_name = "P", value_parser = parse_percent)]
+    pub max_quarantined_percent: Option<f64>,
+}
+
+impl QuarantineLimitArgs {
+    /// The pipeline's limits from the flags.
+    pub fn limits(&self) -> thywill_pipeline::QuarantineLimits {
+        thywill_pipeline::QuarantineLimits {
+            max_rows: self.max_quarantined,
+            max_percent: self.max_quarantined_percent,
+        }
+    }
+}
+
+/// Parses a percentage: a finite number from 0 to 100.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a percentage from 0 to 100")),
+    }
+}
+
 macro_rules! coded_errors {
     ($($ty:ty),*) => {$(
         impl From<$ty> for CliError {
@@ -259,6 +291,16 @@ pub fn finish(result: Result<Exit, CliError>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_percentage_is_a_number_from_0_to_100() {
+        assert_eq!(parse_percent("0"), Ok(0.0));
+        assert_eq!(parse_percent("1.5"), Ok(1.5));
+        assert_eq!(parse_percent("100"), Ok(100.0));
+        for bad in ["-1", "100.1", "NaN", "inf", "five", ""] {
+            assert!(parse_percent(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {

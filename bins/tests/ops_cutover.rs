@@ -550,7 +550,17 @@ fn rehearsal_with_the_real_migrate_and_validate_on_g1_s() {
     let v1 = root().join("fixtures/g1-s/v1.db");
     let before = v1_fingerprint(&v1);
     let work = tmp.path().join("work");
-    let out = rehearse_for_real(&root().join("fixtures/g1-s/text_archives"), &work);
+    // Limits g1-s stays within (14 marks, user_roles 4.44%) reach migrate and let it go on.
+    let out = rehearse_for_real(
+        &root().join("fixtures/g1-s/text_archives"),
+        &work,
+        &[
+            "--max-quarantined",
+            "14",
+            "--max-quarantined-percent",
+            "4.5",
+        ],
+    );
     let all = text(&out);
     println!("{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(v1_fingerprint(&v1), before, "the fixture is only read");
@@ -587,26 +597,25 @@ fn rehearsal_with_the_real_migrate_and_validate_on_g1_s() {
     }
 }
 
-/// A cut-over rehearsal of g1-s with the real migrate and validate binaries, archives from `tree`.
-fn rehearse_for_real(tree: &Path, work: &Path) -> std::process::Output {
+/// A cut-over rehearsal of g1-s with the real migrate and validate binaries, archives from `tree`,
+/// with `extra` flags.
+fn rehearse_for_real(tree: &Path, work: &Path, extra: &[&str]) -> std::process::Output {
     let v1 = root().join("fixtures/g1-s/v1.db");
-    run(
-        BIN,
-        &[
-            "--rehearsal",
-            "--v1-db",
-            v1.to_str().unwrap(),
-            "--archives-v1",
-            tree.to_str().unwrap(),
-            "--work-dir",
-            work.to_str().unwrap(),
-            "--migrate-bin",
-            env!("CARGO_BIN_EXE_thywill-migrate"),
-            "--validate-bin",
-            env!("CARGO_BIN_EXE_thywill-validate"),
-        ],
-        &[],
-    )
+    let mut args = vec![
+        "--rehearsal",
+        "--v1-db",
+        v1.to_str().unwrap(),
+        "--archives-v1",
+        tree.to_str().unwrap(),
+        "--work-dir",
+        work.to_str().unwrap(),
+        "--migrate-bin",
+        env!("CARGO_BIN_EXE_thywill-migrate"),
+        "--validate-bin",
+        env!("CARGO_BIN_EXE_thywill-validate"),
+    ];
+    args.extend_from_slice(extra);
+    run(BIN, &args, &[])
 }
 
 /// Symlinks in the v1 archive tree: the rehearsal's copy keeps them as links (never followed), so
@@ -626,7 +635,7 @@ fn rehearsal_copies_symlinks_and_migrate_and_validate_agree_on_them() {
     std::os::unix::fs::symlink("/etc/hostname", tree.join("users/outside.txt")).unwrap();
     std::os::unix::fs::symlink("missing.txt", tree.join("dangling.txt")).unwrap();
     let work = tmp.path().join("work");
-    let out = rehearse_for_real(&tree, &work);
+    let out = rehearse_for_real(&tree, &work, &[]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     let copy = work.join("rehearsal/archives_v1");
@@ -638,5 +647,50 @@ fn rehearsal_copies_symlinks_and_migrate_and_validate_agree_on_them() {
     assert!(
         report.contains("outside.txt") && report.contains("dangling.txt"),
         "the skipped links are findings in the report"
+    );
+}
+
+#[test]
+fn a_rehearsal_over_its_quarantine_limit_fails_at_migrate_and_rolls_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = root().join("fixtures/g1-s/v1.db");
+    let before = v1_fingerprint(&v1);
+    let work = tmp.path().join("work");
+    let out = rehearse_for_real(
+        &root().join("fixtures/g1-s/text_archives"),
+        &work,
+        &["--max-quarantined-percent", "4"],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("cut-over failed at step 'migrate'"),
+        "the day stops at migrate:\n{all}"
+    );
+    assert!(
+        all.contains("refusing to migrate: quarantined rows over --max-quarantined-percent 4: user 5 of 122 (4.10%)"),
+        "the child's refusal reaches the operator:\n{all}"
+    );
+    assert!(
+        all.contains(&format!("  {:<16} not run", "validate")),
+        "nothing after migrate ran:\n{all}"
+    );
+    assert_eq!(v1_fingerprint(&v1), before, "the fixture is only read");
+    assert!(!work.join("rehearsal/maintenance.flag").exists());
+    assert!(
+        !work.join("rehearsal/archives_v2").exists(),
+        "no archive folder written"
+    );
+    let v2 = work.join("rehearsal/v2.db");
+    assert!(
+        !v2.exists() || sqlite(&v2, "SELECT count(*) FROM sqlite_master").trim() == "0",
+        "nothing written to the scratch v2:\n{all}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("migration_report.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        report["outcome"], "failed",
+        "the refused run's report is kept"
     );
 }

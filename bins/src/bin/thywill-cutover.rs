@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use thywill_cli::{finish, write_html_report, CliError, Exit, LogArgs, V2DbArg};
+use thywill_cli::{
+    finish, write_html_report, CliError, Exit, LogArgs, QuarantineLimitArgs, V2DbArg,
+};
 use thywill_ops::cutover::{cutover, CutoverOptions, Hooks};
 
 /// Runs the migration day: backup → maintenance on → v1 validation → migrate → validate → switch
@@ -34,6 +36,10 @@ struct Cli {
     /// Corruption policy passed to the migration and the validation.
     #[arg(long, default_value = "repair", value_parser = ["repair", "strict"])]
     policy: String,
+    // Passed to the migrate step: over a limit, the day fails there, before anything is
+    // written, and rolls back.
+    #[command(flatten)]
+    limits: QuarantineLimitArgs,
     /// The backup folder (a rehearsal backs up into its work folder instead).
     #[arg(
         long,
@@ -121,6 +127,8 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         archives_v1: cli.archives_v1,
         archives_v2: cli.archives_v2,
         policy: cli.policy,
+        max_quarantined: cli.limits.max_quarantined,
+        max_quarantined_percent: cli.limits.max_quarantined_percent,
         backup_dir: cli.backup_dir.unwrap_or_else(|| work_dir.join("backups")),
         work_dir,
         hooks: Hooks {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use thywill_cli::{finish, CliError, Exit, LogArgs, V2DbArg};
+use thywill_cli::{finish, CliError, Exit, LogArgs, QuarantineLimitArgs, V2DbArg};
 use thywill_pipeline::{migrate, MigrateOptions};
 
 #[path = "../common_args.rs"]
@@ -19,7 +19,7 @@ use common_args::CommonArgs;
 #[command(
     name = "thywill-migrate",
     version,
-    after_help = "Examples:\n  thywill-migrate --v1-db thywill.db                       # into ./thywill_v2.db (SQLite)\n  V2_DB_URL=postgresql://thywill@127.0.0.1/thywill_v2 thywill-migrate --v1-db /prod/thywill.db \\\n      --archives-v1 /prod/text_archives --archives-v2 /srv/text_archives_v2 --report-json run.json --report-html run.html\n  thywill-migrate --v1-db thywill.db --dry-run --policy strict"
+    after_help = "Examples:\n  thywill-migrate --v1-db thywill.db                       # into ./thywill_v2.db (SQLite)\n  V2_DB_URL=postgresql://thywill@127.0.0.1/thywill_v2 thywill-migrate --v1-db /prod/thywill.db \\\n      --archives-v1 /prod/text_archives --archives-v2 /srv/text_archives_v2 --report-json run.json --report-html run.html\n  thywill-migrate --v1-db thywill.db --dry-run --policy strict\n  thywill-migrate --v1-db thywill.db --max-quarantined-percent 1   # stop (exit 1) if a table quarantines over 1%"
 )]
 struct Cli {
     #[command(flatten)]
@@ -35,6 +35,8 @@ struct Cli {
     /// Empty a v2 database holding another source's data and start over.
     #[arg(long)]
     replace: bool,
+    #[command(flatten)]
+    limits: QuarantineLimitArgs,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -55,7 +57,17 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         archives_v2: cli.archives_v2.clone(),
         dry_run: cli.dry_run,
         replace: cli.replace,
+        quarantine_limits: cli.limits.limits(),
     };
-    let report = migrate(&opts)?;
+    let report = match migrate(&opts) {
+        Ok(report) => report,
+        Err(e) => {
+            // A run stopped by its quarantine limits still writes its report: it says why.
+            if let Some(report) = e.report() {
+                common_args::emit(report, &cli.common)?;
+            }
+            return Err(e.into());
+        }
+    };
     common_args::emit(&report, &cli.common)
 }

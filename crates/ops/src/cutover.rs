@@ -55,6 +55,12 @@ pub struct CutoverOptions {
     pub archives_v2: Option<PathBuf>,
     /// `repair` or `strict`.
     pub policy: String,
+    /// `--max-quarantined` for the migrate child: it stops before writing anything when a table
+    /// quarantines more rows than this.
+    pub max_quarantined: Option<u64>,
+    /// `--max-quarantined-percent` for the migrate child: the same as a percentage (0 to 100)
+    /// of each table's rows read.
+    pub max_quarantined_percent: Option<f64>,
     /// The backup folder.
     pub backup_dir: PathBuf,
     /// Where reports, the timeline and (for a rehearsal) the copies go.
@@ -374,8 +380,16 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
 }
 
 /// A sibling binary's command line. `v1_only`: `thywill-validate --v1-only --v1-db FILE`;
-/// otherwise the full set of `spec/interfaces.md` flags, with the report written to the work folder.
-fn child_bin(what: &str, bin: &Path, opts: &CutoverOptions, v1_only: bool, report: &str) -> Child {
+/// otherwise the full set of `spec/interfaces.md` flags, then `extra` (the flags of that binary
+/// alone), with the report written to the work folder.
+fn child_bin(
+    what: &str,
+    bin: &Path,
+    opts: &CutoverOptions,
+    v1_only: bool,
+    report: &str,
+    extra: Vec<String>,
+) -> Child {
     let mut args: Vec<String> = vec!["--v1-db".into(), opts.v1_db.display().to_string()];
     if v1_only {
         args.push("--v1-only".into());
@@ -383,6 +397,7 @@ fn child_bin(what: &str, bin: &Path, opts: &CutoverOptions, v1_only: bool, repor
         return Child::program(what, bin.to_path_buf(), args, shown);
     }
     args.extend(["--policy".into(), opts.policy.clone()]);
+    args.extend(extra);
     for (flag, dir) in [
         ("--archives-v1", &opts.archives_v1),
         ("--archives-v2", &opts.archives_v2),
@@ -407,6 +422,22 @@ fn child_bin(what: &str, bin: &Path, opts: &CutoverOptions, v1_only: bool, repor
     );
     // The v2 URL travels in the environment, not on the command line (it may hold a password).
     Child::program(what, bin.to_path_buf(), args, shown).with_env("V2_DB_URL", opts.v2_db.clone())
+}
+
+/// The migrate child's quarantine limits, `--max-quarantined N` and
+/// `--max-quarantined-percent P`, for those given to the cut-over.
+fn quarantine_limit_args(max_rows: Option<u64>, max_percent: Option<f64>) -> Vec<String> {
+    [
+        ("--max-quarantined", max_rows.map(|n| n.to_string())),
+        (
+            "--max-quarantined-percent",
+            max_percent.map(|p| p.to_string()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(flag, value)| Some([flag.to_string(), value?]))
+    .flatten()
+    .collect()
 }
 
 fn hook(flag: &str, cmd: &Option<String>, step: &str) -> Result<()> {
@@ -455,6 +486,7 @@ fn run_step(i: usize, opts: &CutoverOptions, st: &mut DayState) -> Result<()> {
                 opts,
                 true,
                 "",
+                Vec::new(),
             )
             .run()
         }
@@ -466,6 +498,7 @@ fn run_step(i: usize, opts: &CutoverOptions, st: &mut DayState) -> Result<()> {
                 opts,
                 false,
                 "migration_report.json",
+                quarantine_limit_args(opts.max_quarantined, opts.max_quarantined_percent),
             )
             .run()
         }
@@ -475,6 +508,7 @@ fn run_step(i: usize, opts: &CutoverOptions, st: &mut DayState) -> Result<()> {
             opts,
             false,
             "validation_report.json",
+            Vec::new(),
         )
         .run(),
         "switch" => {
@@ -582,4 +616,22 @@ fn prepare_rehearsal(opts: &CutoverOptions) -> Result<CutoverOptions> {
         .or_else(|| Some(dir.join("status.html")));
     tracing::info!(v1 = %o.v1_db.display(), v2 = %thywill_v2::redact_url(&o.v2_db), "rehearsal copies ready");
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quarantine_limits_given_reach_the_migrate_child() {
+        assert!(quarantine_limit_args(None, None).is_empty());
+        assert_eq!(
+            quarantine_limit_args(Some(0), Some(1.5)),
+            ["--max-quarantined", "0", "--max-quarantined-percent", "1.5"]
+        );
+        assert_eq!(
+            quarantine_limit_args(None, Some(100.0)),
+            ["--max-quarantined-percent", "100"]
+        );
+    }
 }

@@ -81,6 +81,7 @@ fn measure(dir: &std::path::Path, target: &str, size: Size) {
         archives_v2: archives.then(|| out.path().join("text_archives_v2")),
         dry_run: false,
         replace: true,
+        ..Default::default()
     };
     let started = std::time::Instant::now();
     let report = migrate(&opts).expect("migrate");

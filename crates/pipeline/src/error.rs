@@ -51,6 +51,16 @@ pub enum PipelineError {
         /// What went wrong.
         reason: String,
     },
+    /// Tables quarantined more rows than the run's [`crate::QuarantineLimits`] allow: the run
+    /// stopped after detection, before anything was written to v2 or to the archive folder
+    /// (exit 1).
+    #[error("{}", crate::limits::refusal(breaches))]
+    QuarantineOverLimit {
+        /// Each limit that tripped, with the tables over it.
+        breaches: Vec<crate::limits::LimitBreach>,
+        /// The run's report (outcome `failed`, not ok), still worth writing: it says why.
+        report: Box<crate::Report>,
+    },
 }
 
 impl PipelineError {
@@ -66,7 +76,17 @@ impl PipelineError {
             PipelineError::Archive(e) => e.exit_code(),
             PipelineError::Report { .. }
             | PipelineError::Mapping { .. }
-            | PipelineError::Spill(_) => 1,
+            | PipelineError::Spill(_)
+            | PipelineError::QuarantineOverLimit { .. } => 1,
+        }
+    }
+
+    /// The report of a run that stopped but still has one for the operator to read (a run over
+    /// its quarantine limits); `None` for every other error.
+    pub fn report(&self) -> Option<&crate::Report> {
+        match self {
+            PipelineError::QuarantineOverLimit { report, .. } => Some(report),
+            _ => None,
         }
     }
 }

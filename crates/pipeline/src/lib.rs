@@ -9,6 +9,7 @@ mod analyze;
 mod archive_marks;
 mod error;
 pub mod interrupt;
+mod limits;
 mod mapping;
 mod migrate;
 mod pipelined;
@@ -24,6 +25,7 @@ pub use thywill_detect::Policy;
 
 pub use analyze::analyze;
 pub use error::PipelineError;
+pub use limits::{LimitBreach, QuarantineLimit, QuarantineLimits, TableOverLimit};
 pub use migrate::migrate;
 pub use progress::{Progress, ProgressMode, StageTiming};
 pub use reconcile::reconcile_input;
@@ -88,4 +90,6 @@ pub struct MigrateOptions {
     pub dry_run: bool,
     /// Empty a target holding another source's data.
     pub replace: bool,
+    /// Stop before writing anything when a table quarantines more than this (dry runs too).
+    pub quarantine_limits: QuarantineLimits,
 }

@@ -46,6 +46,23 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
         report.outcome = "failed".into();
         return Ok(report);
     }
+    // The guard rails: after detection, before the target is opened (a SQLite file would be
+    // created) or an archive folder made.
+    let breaches = opts.quarantine_limits.breaches(source.plan.counts());
+    if !breaches.is_empty() {
+        report.ok = false;
+        report.outcome = "failed".into();
+        report
+            .feasibility
+            .notes
+            .insert(0, crate::limits::refusal(&breaches));
+        report.stages = progress.timings().to_vec();
+        report.finished_at = now_rfc3339();
+        return Err(PipelineError::QuarantineOverLimit {
+            breaches,
+            report: Box::new(report),
+        });
+    }
 
     crate::interrupt::check()?;
     let mut v2 = V2Db::open(&target)?;

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use support::{fingerprint, fixture, options, run, TestTarget, FIXTURES};
 use thywill_fixturegen::truth::Decision as TruthDecision;
-use thywill_pipeline::Policy;
+use thywill_pipeline::{migrate, PipelineError, Policy, QuarantineLimits};
 use thywill_v1::{MarkRow, PrayerRow, V1Database};
 
 fn truth(name: &str) -> thywill_fixturegen::truth::Truth {
@@ -267,6 +267,80 @@ fn a_dry_run_leaves_nothing_behind() {
             "a dry run left a run row"
         );
     }
+}
+
+#[test]
+fn quarantine_limits_stop_the_run_before_anything_is_written() {
+    // g1-s quarantines 6 of its 308 prayers (1.95%) and 5 of its 122 members (4.10%).
+    let over = |target: &TestTarget, limits: QuarantineLimits| {
+        let mut opts = options("g1-s", target.url(), Policy::Repair);
+        opts.quarantine_limits = limits;
+        match migrate(&opts) {
+            Err(e @ PipelineError::QuarantineOverLimit { .. }) => e,
+            other => panic!(
+                "{}: expected the limit to trip, got {other:?}",
+                target.url()
+            ),
+        }
+    };
+    for target in TestTarget::all() {
+        let e = over(
+            &target,
+            QuarantineLimits {
+                max_rows: Some(5),
+                max_percent: None,
+            },
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("over --max-quarantined 5: prayer 6 of 308 (1.95%)"),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("user 5"),
+            "a count equal to the limit passes: {msg}"
+        );
+        assert_eq!(e.exit_code(), 1);
+        let report = e.report().expect("the refused run's report");
+        assert!(!report.ok);
+        assert_eq!(report.outcome, "failed");
+        assert!(report.run_id.is_none());
+        assert_eq!(report.feasibility.notes[0], msg);
+        let e = over(
+            &target,
+            QuarantineLimits {
+                max_rows: None,
+                max_percent: Some(4.0),
+            },
+        );
+        assert!(e.to_string().contains("user 5 of 122 (4.10%)"), "{e}");
+        match &target {
+            TestTarget::Sqlite(dir, _) => assert_eq!(
+                std::fs::read_dir(dir.path()).unwrap().count(),
+                0,
+                "a refused run created files"
+            ),
+            TestTarget::Pg(_) => {
+                let mut db = target.open();
+                assert_eq!(db.state("x").unwrap(), thywill_v2::TargetState::Empty);
+                assert!(db.runs().map(|r| r.is_empty()).unwrap_or(true));
+            }
+        }
+    }
+    // A dry run honours them too; limits the counts stay within let the run go on.
+    let target = TestTarget::sqlite();
+    let mut opts = options("g1-s", target.url(), Policy::Repair);
+    opts.dry_run = true;
+    opts.quarantine_limits.max_rows = Some(0);
+    assert!(matches!(
+        migrate(&opts),
+        Err(PipelineError::QuarantineOverLimit { .. })
+    ));
+    opts.quarantine_limits = QuarantineLimits {
+        max_rows: Some(14),
+        max_percent: Some(4.5),
+    };
+    assert_eq!(run(&opts).outcome, "dry_run");
 }
 
 #[test]

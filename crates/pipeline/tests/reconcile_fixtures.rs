@@ -114,6 +114,7 @@ fn an_unreadable_archive_line_is_a_finding_and_the_rest_is_reconciled() {
         archives_v2: None,
         dry_run: true,
         replace: false,
+        ..Default::default()
     };
     let report = thywill_pipeline::migrate(&opts).unwrap();
     let found = |rule: &str, needle: &str| {

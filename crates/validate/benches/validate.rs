@@ -82,6 +82,7 @@ fn main() {
             archives_v2: None,
             dry_run: false,
             replace: false,
+            ..Default::default()
         })
         .expect("migration runs");
         assert!(report.ok, "migration report not ok");

@@ -39,6 +39,7 @@ fn migrate_then_validate(name: &str, url: &str, policy: Policy) {
         archives_v2: archives_v2.clone(),
         dry_run: false,
         replace: false,
+        ..Default::default()
     })
     .unwrap_or_else(|e| panic!("{name} {policy:?}: migrate: {e}"));
     assert!(report.ok, "{name} {policy:?}: migration report not ok");

@@ -85,6 +85,7 @@ fn migrate_and_validate(name: &str, v1: &Path, url: &str) -> (V2Db, Vec<Recorded
         archives_v2: None,
         dry_run: false,
         replace: false,
+        ..Default::default()
     })
     .unwrap_or_else(|e| panic!("{name} on {url}: migrate failed: {e}"));
     assert!(report.ok, "{name} on {url}: report not ok");

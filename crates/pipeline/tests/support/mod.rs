@@ -82,6 +82,7 @@ pub fn options(fixture_name: &str, url: &str, policy: Policy) -> MigrateOptions 
         archives_v2: None,
         dry_run: false,
         replace: false,
+        ..Default::default()
     }
 }
 
