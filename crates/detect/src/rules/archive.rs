@@ -62,7 +62,7 @@ fn problems(path: &str) -> Vec<&'static str> {
     let p = path.replace('\\', "/");
     let b = p.as_bytes();
     if p.starts_with('/') || (b.len() > 1 && b[1] == b':' && b[0].is_ascii_alphabetic()) {
-        out.push("absolute");
+        out.push("is absolute");
     }
     let comps: Vec<&str> = p.split('/').collect();
     if comps.contains(&"..") {
@@ -73,7 +73,7 @@ fn problems(path: &str) -> Vec<&'static str> {
         l == "tmp" || l == "temp" || (l.starts_with("tmp") && l.len() > 3 && !l.contains('.'))
     });
     if temp {
-        out.push("under a temporary folder");
+        out.push("lies under a temporary folder");
     }
     out
 }
@@ -227,9 +227,9 @@ pub(crate) fn check_archive_path(
         RuleId::ArchivePath,
         Decision::Repaired,
         format!(
-            "text_file_path {} is {}; {done}",
+            "text_file_path {} {}; {done}",
             show(value),
-            why.join(", ")
+            why.join(" and ")
         ),
     );
     repointed

@@ -144,7 +144,24 @@ fn identity(policy: Policy, users: &Users, prayers: &Prayers, row: &MarkRow) -> 
 }
 
 /// A 64-bit hash of an identity (splitmix64 steps; collisions only cost a confirmation lookup).
+/// The minute of a mark's time (seconds and fraction dropped): both shapes of `R-MARK-DUPLICATE`
+/// are found among the marks of one prayer, member and minute.
+fn minute_of(at: NaiveDateTime) -> NaiveDateTime {
+    use chrono::Timelike;
+    at.with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(at)
+}
+
+/// A time of exactly `HH:MM:00.000000`: what v1's minute-precision archive importer wrote.
+fn is_minute_precision(at: NaiveDateTime) -> bool {
+    minute_of(at) == at
+}
+
+/// The spill key of a mark: its prayer, member and **minute** (so a minute-precision copy meets
+/// the full-precision mark it copies in one run).
 fn identity_hash((p, u, at): Identity) -> u64 {
+    let at = minute_of(at);
     fn mix(mut z: u64) -> u64 {
         z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -233,9 +250,12 @@ fn check_mark(
     Ok(())
 }
 
-/// `R-MARK-DUPLICATE` over the still-written marks: sort (merge) the keys, fetch the rows of
-/// equal-hash runs by rowid, group them by exact identity; in each group the smallest key is kept (ties:
-/// smallest rowid), every other mark is deduplicated.
+/// `R-MARK-DUPLICATE` over the still-written marks: sort (merge) the keys (prayer, member,
+/// minute), fetch the rows of equal-hash runs by rowid, group them by prayer, member and minute.
+/// (a) Marks of one exact instant: the smallest key is kept (ties: smallest rowid), every other is
+/// deduplicated. (b) When the minute holds a full-precision mark, every mark at exactly
+/// `HH:MM:00.000000` left after (a) is a minute-precision copy of it and is deduplicated; a
+/// full-precision mark is never deduplicated against a minute-precision one.
 fn deduplicate(
     ctx: &mut Ctx<'_>,
     users: &Users,
@@ -260,20 +280,29 @@ fn deduplicate(
         }
         // Exact identity first, then the keeper order: smallest key, then smallest rowid.
         members.sort_unstable();
-        for group in members.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
-            let keeper_key = &group[0].1;
-            for (_, key, rowid) in &group[1..] {
-                ctx.sink.demote(
-                    TABLE,
-                    *rowid,
-                    key,
-                    RuleId::MarkDuplicate,
-                    Decision::Deduplicated,
-                    &format!(
-                        "same prayer, same member and same instant as mark {keeper_key} (kept: smallest key); deduplicated"
-                    ),
-                );
-                skips.push(*rowid);
+        let same_minute = |a: &(Identity, String, i64), b: &(Identity, String, i64)| {
+            (a.0 .0, a.0 .1, minute_of(a.0 .2)) == (b.0 .0, b.0 .1, minute_of(b.0 .2))
+        };
+        for minute in members.chunk_by(same_minute) {
+            let full = minute.iter().find(|m| !is_minute_precision(m.0 .2));
+            for group in minute.chunk_by(|a, b| a.0 == b.0) {
+                let keeper = &group[0];
+                for (_, key, rowid) in &group[1..] {
+                    let reason = format!(
+                        "same prayer, same member and same instant as mark {} (kept: smallest key); deduplicated",
+                        keeper.1
+                    );
+                    demote_duplicate(ctx, *rowid, key, &reason, skips);
+                }
+                if let (Some(full), true) = (full, is_minute_precision(keeper.0 .2)) {
+                    let reason = format!(
+                        "a minute-precision copy ({}) of mark {} at {} (v1's archive importer added it again); deduplicated",
+                        time::canonical(keeper.0 .2),
+                        full.1,
+                        time::canonical(full.0 .2)
+                    );
+                    demote_duplicate(ctx, keeper.2, &keeper.1, &reason, skips);
+                }
             }
         }
         Ok(())
@@ -305,4 +334,17 @@ pub(crate) fn resolve(plan: &Plan, row: &MarkRow) -> Verdict<ResolvedMark> {
         }),
         _ => Verdict::Skip,
     }
+}
+
+/// Records one deduplicated mark (`R-MARK-DUPLICATE`) and leaves it out of the write.
+fn demote_duplicate(ctx: &mut Ctx<'_>, rowid: i64, key: &str, reason: &str, skips: &mut Vec<i64>) {
+    ctx.sink.demote(
+        TABLE,
+        rowid,
+        key,
+        RuleId::MarkDuplicate,
+        Decision::Deduplicated,
+        reason,
+    );
+    skips.push(rowid);
 }
