@@ -274,7 +274,7 @@ fn another_applications_database_is_refused_with_exit_4() {
         urls.push(db.url.clone());
     }
     for url in &urls {
-        for extra in [&[][..], &["--replace"][..]] {
+        for extra in [&[][..], &["--replace", "--yes"][..]] {
             let mut args = vec!["--v1-db", v1, "--v2-db", url.as_str()];
             args.extend_from_slice(extra);
             let out = migrate(d, &args);
@@ -437,4 +437,16 @@ fn two_concurrent_migrations_are_serialised() {
             .collect();
         assert!(stdout.contains("already"), "{url}: {stdout}");
     }
+}
+
+/// `--replace` deletes data: without `--yes` and with no terminal to ask on, it refuses (exit 4)
+/// before anything is read or written.
+#[test]
+fn replace_without_yes_and_no_terminal_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = fixture("g1-s").join("v1.db");
+    let out = migrate(dir.path(), &["--v1-db", v1.to_str().unwrap(), "--replace"]);
+    expect(&out, 4, "--yes", "--replace without --yes");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("will delete every application row"));
+    no_output(dir.path(), "--replace without --yes");
 }

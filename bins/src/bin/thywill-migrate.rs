@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use thywill_cli::{finish, CliError, Exit, LogArgs, QuarantineLimitArgs, V2DbArg};
+use thywill_cli::{confirm, finish, CliError, Exit, LogArgs, QuarantineLimitArgs, V2DbArg};
 use thywill_pipeline::{migrate, MigrateOptions};
 
 #[path = "../common_args.rs"]
@@ -32,9 +32,13 @@ struct Cli {
     /// Do the whole job and leave no trace (PostgreSQL rolls back; SQLite works on a copy).
     #[arg(long)]
     dry_run: bool,
-    /// Empty a v2 database holding another source's data and start over.
+    /// Empty a v2 database holding another source's data and start over (asks first on a
+    /// terminal; needs --yes otherwise).
     #[arg(long)]
     replace: bool,
+    /// Go ahead with --replace without asking (required when stdin is not a terminal).
+    #[arg(long, requires = "replace")]
+    yes: bool,
     #[command(flatten)]
     limits: QuarantineLimitArgs,
     #[command(flatten)]
@@ -51,6 +55,17 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let common = cli.common.to_options(&cli.log)?;
+    if cli.replace && !cli.dry_run {
+        confirm(
+            &format!(
+                "thywill-migrate --replace will delete every application row in {} (the data of \
+                 another source or run; logged per table) and write {} instead.",
+                thywill_v2::redact_url(&cli.v2.url),
+                cli.common.v1_db.display()
+            ),
+            cli.yes,
+        )?;
+    }
     let opts = MigrateOptions {
         common,
         v2_url: cli.v2.url.clone(),

@@ -319,3 +319,18 @@ fn a_fake_finding_hiding_a_deleted_prayer_is_not_derived() {
         "{check:#?}"
     );
 }
+
+/// A decision flipped: a repaired prayer's finding rewritten to `quarantined` while the row is
+/// in v2. The law balances (the finding accounts for the row), but the row is in v2 where no row
+/// should be (fidelity) and the validator finds nothing in v1 that would keep it out
+/// (findings-derived).
+#[test]
+fn a_flipped_decision_is_caught() {
+    tamper_db(
+        false,
+        "UPDATE migration_findings SET decision = 'quarantined' WHERE id = \
+           (SELECT min(id) FROM migration_findings WHERE decision = 'repaired' AND v1_table = 'prayer' \
+              AND rule IN ('R-ENUM', 'R-ARCHIVE-PATH'))",
+        &["fidelity", "findings-derived"],
+    );
+}
