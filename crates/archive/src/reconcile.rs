@@ -289,6 +289,9 @@ enum RowTime {
     Unknown,
 }
 
+/// Epoch values from here up are milliseconds (10^11: the detector's threshold).
+const EPOCH_MILLIS_FROM: i64 = 100_000_000_000;
+
 fn row_time(raw: Option<&str>) -> RowTime {
     let Some(s) = raw.map(str::trim) else {
         return RowTime::Unknown;
@@ -318,7 +321,9 @@ fn row_time(raw: Option<&str>) -> RowTime {
     }
     if !s.is_empty() && s.len() <= 13 && s.bytes().all(|b| b.is_ascii_digit()) {
         let n: i64 = s.parse().unwrap_or(0);
-        let t = if s.len() == 13 {
+        // The detector's rule (`thywill_detect::time`): from 10^11 up an epoch is milliseconds,
+        // so a 12-digit value means the same instant on both sides.
+        let t = if n >= EPOCH_MILLIS_FROM {
             DateTime::from_timestamp_millis(n)
         } else {
             DateTime::from_timestamp(n, 0)

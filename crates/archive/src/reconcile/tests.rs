@@ -272,3 +272,18 @@ fn a_path_to_another_prayers_file_is_a_mismatch_and_a_dangling_path_is_not_missi
     let f = reconcile(&archive, &db, &ReconcileOptions::default()).expect("the tree is readable");
     assert!(!f.iter().any(|f| f.key == P2));
 }
+
+#[test]
+fn epoch_row_times_are_read_as_the_detector_reads_them() {
+    let at = |s: &str| match row_time(Some(s)) {
+        RowTime::At(t) => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        other => format!("{other:?}"),
+    };
+    // 10 digits: seconds; 13 digits: milliseconds (as before).
+    assert_eq!(at("1751328000"), "2025-07-01 00:00:00.000");
+    assert_eq!(at("1751328000123"), "2025-07-01 00:00:00.123");
+    // 12 digits: milliseconds from 10^11 up, as thywill_detect::time decides (it was seconds,
+    // which put the row in the year 5000-something and could never match its archive line).
+    assert_eq!(at("978307200000"), "2001-01-01 00:00:00.000");
+    assert_eq!(at("99999999999"), "5138-11-16 09:46:39.000");
+}
