@@ -230,12 +230,17 @@ pub fn check_report_path(flag: &str, path: Option<&std::path::Path>) -> Result<(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let probe = dir.join(format!(".thywill-report-probe.{}", std::process::id()));
-    match std::fs::File::create(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
+    let usable = std::fs::metadata(&dir)
+        .and_then(|m| {
+            if m.is_dir() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("not a folder"))
+            }
+        })
+        .and_then(|()| thywill_archive::target::writable_dir(&dir));
+    match usable {
+        Ok(()) => Ok(()),
         Err(e) => Err(CliError::new(
             Exit::Unusable,
             format!(

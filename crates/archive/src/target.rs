@@ -11,8 +11,7 @@ use crate::writer::TEMP_SUFFIX;
 
 /// Checks `v2_root` before a run: no overlap with `v1_tree` ([`ArchiveError::UnsafePath`]),
 /// writable ([`ArchiveError::TargetUnwritable`], exit 3), and no foreign file in it
-/// ([`ArchiveError::ForeignFolder`], exit 4). Touches nothing (a probe file is created and
-/// removed in the folder that would hold the writes).
+/// ([`ArchiveError::ForeignFolder`], exit 4). Touches nothing.
 pub fn check_target_folder(v2_root: &Path, v1_tree: Option<&Path>) -> Result<()> {
     let (existing, rest) = nearest_existing(v2_root);
     if let Some(v1) = v1_tree {
@@ -61,10 +60,22 @@ fn probe_writable(dir: &Path) -> Result<()> {
     if !fs::metadata(dir).map_err(unwritable)?.is_dir() {
         return Err(unwritable(std::io::Error::other("not a folder")));
     }
-    let probe = dir.join(format!(".thywill-probe{}{TEMP_SUFFIX}", std::process::id()));
-    fs::File::create(&probe).map_err(unwritable)?;
-    let _ = fs::remove_file(&probe);
-    Ok(())
+    writable_dir(dir).map_err(unwritable)
+}
+
+/// Whether this process may create entries in `dir` (`access(2)` with `W_OK | X_OK`: the
+/// permissions and a read-only file system), asked without creating anything, so that a run
+/// killed at any moment leaves no probe file behind.
+pub fn writable_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("a NUL byte in the path"))?;
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Refuses an existing folder holding a regular file its manifest does not list (every file,
