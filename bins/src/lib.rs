@@ -230,16 +230,7 @@ pub fn check_report_path(flag: &str, path: Option<&std::path::Path>) -> Result<(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let usable = std::fs::metadata(&dir)
-        .and_then(|m| {
-            if m.is_dir() {
-                Ok(())
-            } else {
-                Err(std::io::Error::other("not a folder"))
-            }
-        })
-        .and_then(|()| thywill_archive::target::writable_dir(&dir));
-    match usable {
+    match thywill_archive::target::writable_folder(&dir) {
         Ok(()) => Ok(()),
         Err(e) => Err(CliError::new(
             Exit::Unusable,

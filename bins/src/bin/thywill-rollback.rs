@@ -103,11 +103,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             match &opts.v2_db {
                 Some(url) => format!(
                     " and remove the v2 data of {} in {}",
-                    if cli_runs_text(&opts.runs).is_empty() {
-                        "the latest run".to_string()
-                    } else {
-                        cli_runs_text(&opts.runs)
-                    },
+                    runs_text(&opts.runs),
                     thywill_v2::redact_url(url)
                 ),
                 None => String::new(),
@@ -125,10 +121,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-/// The run ids asked for, as words (empty for the latest run).
-fn cli_runs_text(runs: &RunSelection) -> String {
+/// The runs asked for, as words.
+fn runs_text(runs: &RunSelection) -> String {
     match runs {
         RunSelection::Ids(ids) => format!("run {}", ids.join(", ")),
-        _ => String::new(),
+        _ => "the latest run".to_string(),
     }
 }

@@ -53,21 +53,20 @@ fn nearest_existing(path: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn probe_writable(dir: &Path) -> Result<()> {
-    let unwritable = |source| ArchiveError::TargetUnwritable {
+    writable_folder(dir).map_err(|source| ArchiveError::TargetUnwritable {
         path: dir.to_path_buf(),
         source,
-    };
-    if !fs::metadata(dir).map_err(unwritable)?.is_dir() {
-        return Err(unwritable(std::io::Error::other("not a folder")));
-    }
-    writable_dir(dir).map_err(unwritable)
+    })
 }
 
-/// Whether this process may create entries in `dir` (`access(2)` with `W_OK | X_OK`: the
-/// permissions and a read-only file system), asked without creating anything, so that a run
-/// killed at any moment leaves no probe file behind.
-pub fn writable_dir(dir: &Path) -> std::io::Result<()> {
+/// Whether `dir` is a folder this process may create entries in (`access(2)` with
+/// `W_OK | X_OK`: the permissions and a read-only file system), asked without creating anything,
+/// so that a run killed at any moment leaves no probe file behind.
+pub fn writable_folder(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
+    if !fs::metadata(dir)?.is_dir() {
+        return Err(std::io::Error::other("not a folder"));
+    }
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::other("a NUL byte in the path"))?;
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
