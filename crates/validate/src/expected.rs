@@ -562,6 +562,8 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
 
     let mut roles = CanonTable::of::<UserRole>();
     let mut law_grants = LawTally::new("user_roles");
+    // Members a written `deactivated` grant makes inactive (`R-ROLE`).
+    let mut deactivated: HashSet<String> = HashSet::new();
     for g in v1.read_all::<UserRoleRow>()? {
         law_grants.read += 1;
         let key = row_key(&g.id, g.rowid);
@@ -580,6 +582,13 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             ));
             continue;
         };
+        if role == "deactivated" {
+            // Not a role but a state: the member's row is inactive, there is no grant row.
+            let inactive = actual.cell(USERS, &user, "is_active") == Some(&Cell::Bool(false));
+            law_grants.written(ledger, &key, inactive, &format!("{user} inactive"));
+            deactivated.insert(user);
+            continue;
+        }
         let v2key = format!("{user}|{role}");
         law_grants.written(ledger, &key, actual.has(ROLES, &v2key), &v2key);
         let granted = rules::parse_time(&g.granted_at).map_or(Cell::Any, Cell::Ts);
@@ -594,6 +603,14 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         );
     }
 
+    if let Some(c) = users.columns.iter().position(|c| *c == "is_active") {
+        for id in &deactivated {
+            if let Some(row) = users.rows.get_mut(id) {
+                row[c] = Cell::Bool(false);
+            }
+        }
+    }
+
     let mut invites = CanonTable::of::<Invite>();
     let mut law_inv = LawTally::new("invitetoken");
     let multi_use = schema.has_column("invitetoken", "usage_count");
@@ -606,6 +623,13 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
                 out.underived("invitetoken", &key, d);
             }
             law_inv.account(d);
+            continue;
+        }
+        if !inviting_kind(&i.token_type) {
+            law_inv.violation(format!(
+                "{key}: token_type {:?} is not an invitation (R-INVITE-KIND), yet no finding keeps it out of v2",
+                text(&i.token_type).unwrap_or_default()
+            ));
             continue;
         }
         let token = text(&i.token).unwrap_or_default();
@@ -641,6 +665,12 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             ));
             continue;
         };
+        if deactivated.contains(&user) {
+            law_sess.violation(format!(
+                "{key}: a session of a deactivated member, yet no finding keeps it out of v2"
+            ));
+            continue;
+        }
         law_sess.written(ledger, &key, actual.has(SESSIONS, &id), &id);
         let created = rules::parse_time(&x.created_at).map_or(Cell::Any, Cell::Ts);
         let ip = text(&x.ip_address).and_then(|ip| canonical_ip(&ip));
@@ -1158,10 +1188,7 @@ fn prayer_is_sound(p: &PrayerRow, members: &Members) -> bool {
 fn invite_is_sound(i: &InviteRow, multi_use: bool, members: &Members) -> bool {
     let token_ok =
         text(&i.token).is_some_and(|t| !t.trim().is_empty()) && !rules::text_changes(&i.token);
-    let kind_ok = match text(&i.token_type) {
-        None => i.token_type.is_null(),
-        Some(t) => ["new_user", "admin"].contains(&t.trim().to_ascii_lowercase().as_str()),
-    };
+    let kind_ok = inviting_kind(&i.token_type);
     let counts_ok = if multi_use {
         !count_is_bad(&i.usage_count) && !count_is_bad(&i.max_uses)
     } else {
@@ -1176,6 +1203,15 @@ fn invite_is_sound(i: &InviteRow, multi_use: bool, members: &Members) -> bool {
         && creator_ok
         && named_resolves(&i.used_by)
         && rules::is_canonical_time(&i.expires_at)
+}
+
+/// Whether `token_type` invites a new member (`R-INVITE-KIND`): none (G0–G2), `new_user` or
+/// `admin`.
+fn inviting_kind(token_type: &V1Value) -> bool {
+    match text(token_type) {
+        None => token_type.is_null(),
+        Some(t) => ["new_user", "admin"].contains(&t.trim().to_ascii_lowercase().as_str()),
+    }
 }
 
 fn invite_cells(i: &InviteRow, token: &str, multi_use: bool, members: &Members) -> Vec<Cell> {
@@ -1213,7 +1249,9 @@ fn invite_cells(i: &InviteRow, token: &str, multi_use: bool, members: &Members) 
         };
         (Cell::Int(1), Cell::Int(used))
     };
-    let admin = text(&i.token_type).is_some_and(|t| t.trim().eq_ignore_ascii_case("admin"));
+    // v1 grants admin for an `admin` token and for any token the system made.
+    let admin = text(&i.token_type).is_some_and(|t| t.trim().eq_ignore_ascii_case("admin"))
+        || text(&i.created_by).is_some_and(|t| t.trim().eq_ignore_ascii_case("system"));
     vec![
         rules::v5_id(&format!("invite:{token}")).map_or(Cell::Any, Cell::Str),
         s(token),
