@@ -126,6 +126,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         grants: small.grants,
         invites: small.invites,
         sessions: small.sessions,
+        deactivated: small.deactivated,
         prayer_renames,
         user_id_map,
         findings,

@@ -88,16 +88,16 @@ rule_ids! {
     ArchivePath => "R-ARCHIVE-PATH",
     /// `religious_preference` or `target_audience` outside the v2 domain.
     Enum => "R-ENUM",
-    /// Prayer text shorter than 10 or longer than 5000 characters after trimming.
+    /// Prayer text blank, or longer than 5000 characters.
     TextLength => "R-TEXT-LENGTH",
     /// Bytes that are not UTF-8 in a text column.
     Utf8 => "R-UTF8",
     /// An inviter link to a missing user, to the user itself, or closing a cycle.
     InviteTree => "R-INVITE-TREE",
-    /// A role grant v2 does not carry (not admin/moderator, expired, repeated) or a role row
-    /// other than admin/moderator.
+    /// A role grant v2 does not carry (not admin/moderator, expired, repeated), a role row
+    /// other than admin/moderator, or a `deactivated` grant folded into its member's row.
     Role => "R-ROLE",
-    /// A session expired before the run or not fully authenticated.
+    /// A session expired before the run, not fully authenticated, or of a deactivated member.
     Session => "R-SESSION",
     /// A `prayer_attributes` row with no v2 home (`daily_priority`, unknown names).
     AttrUnmapped => "R-ATTR-UNMAPPED",
@@ -107,6 +107,8 @@ rule_ids! {
     InviteCount => "R-INVITE-COUNT",
     /// A line of the v1 archive tree that the parser cannot read.
     ArchiveUnreadable => "R-ARCHIVE-UNREADABLE",
+    /// An invite token that is not an invitation: a device, login or e-mail verification link.
+    InviteKind => "R-INVITE-KIND",
 }
 
 impl fmt::Display for RuleId {
@@ -306,7 +308,7 @@ mod tests {
         }
         assert_eq!(
             RuleId::Role.meaning(),
-            "A role grant v2 does not carry (not admin/moderator, expired, repeated) or a role row other than admin/moderator."
+            "A role grant v2 does not carry (not admin/moderator, expired, repeated), a role row other than admin/moderator, or a `deactivated` grant folded into its member's row."
         );
     }
 }

@@ -58,6 +58,8 @@ pub struct ResolvedUser {
     pub is_supporter: bool,
     /// `supporter_since` (G3).
     pub supporter_since: Option<NaiveDateTime>,
+    /// False when the member holds a written (unexpired) grant of v1's `deactivated` role.
+    pub is_active: bool,
     /// v1 `text_file_path` after `R-ARCHIVE-PATH` (relative to the archive root's parent as v1
     /// wrote it, or re-pointed, or `None`).
     pub v1_archive_path: Option<String>,
@@ -453,6 +455,8 @@ impl UserStatesWriter {
                 invited_by_user_id: u.inviter.map(hex_id),
                 is_supporter: u.is_supporter,
                 supporter_since: u.supporter_since,
+                // Settled by the grants, read after the users: see [`Plan::user`].
+                is_active: true,
                 v1_archive_path: u.v1_archive_path.map(str::to_string),
             },
         );
@@ -544,6 +548,8 @@ pub struct Plan {
     pub(crate) grants: StoredRows<ResolvedRoleGrant>,
     pub(crate) invites: StoredRows<ResolvedInvite>,
     pub(crate) sessions: StoredRows<ResolvedSession>,
+    /// v2 ids of the members a written `deactivated` grant makes inactive, sorted.
+    pub(crate) deactivated: Vec<u128>,
     /// Prayers written under a v2 id that differs from their v1 key text: (v1 key, v2 id),
     /// sorted.
     pub(crate) prayer_renames: Vec<(Box<str>, u128)>,
@@ -566,13 +572,31 @@ impl Plan {
     /// The v2 user written for v1 `user` row `rowid`; `None` when it is merged or quarantined.
     /// Fails only when the plan's temporary file cannot be read back.
     pub fn user(&self, rowid: i64) -> Result<Option<ResolvedUser>, DetectError> {
-        self.users.by_rowid(rowid)
+        Ok(self.users.by_rowid(rowid)?.map(|u| self.settle_active(u)))
     }
 
     /// Every v2 user, in v1 rowid order, each read back from the plan's temporary file when
     /// reached.
     pub fn users(&self) -> impl ExactSizeIterator<Item = Result<ResolvedUser, DetectError>> + '_ {
-        self.users.iter()
+        self.users.iter().map(|u| u.map(|u| self.settle_active(u)))
+    }
+
+    /// `u` with `is_active` as the grants decided it (they are read after the users are
+    /// stored).
+    fn settle_active(&self, mut u: ResolvedUser) -> ResolvedUser {
+        u.is_active = !self.is_deactivated(&u.id);
+        u
+    }
+
+    /// Number of `deactivated` grants folded into their members' rows: written by the law, yet
+    /// no `user_roles` row.
+    pub fn folded_grants(&self) -> u64 {
+        self.deactivated.len() as u64
+    }
+
+    /// Whether the member of v2 id `id` (hex) is made inactive by a `deactivated` grant.
+    pub fn is_deactivated(&self, id: &str) -> bool {
+        u128::from_str_radix(id, 16).is_ok_and(|id| self.deactivated.binary_search(&id).is_ok())
     }
 
     /// The v2 id a stored v1 member reference resolves to (after merges), if it is written.

@@ -88,7 +88,16 @@ fn pass_two_writes_exactly_what_the_law_counts() {
                 "{g} {policy}"
             );
             if let Some(c) = plan.counts().get("user_roles") {
-                assert_eq!(plan.role_grants().len() as u64, c.written);
+                // A `deactivated` grant is written into its member's row (is_active = false).
+                assert_eq!(
+                    plan.role_grants().len() as u64 + plan.folded_grants(),
+                    c.written
+                );
+                let inactive = plan
+                    .users()
+                    .filter(|u| !u.as_ref().unwrap().is_active)
+                    .count();
+                assert_eq!(inactive as u64, plan.folded_grants(), "{g} {policy}");
             }
             assert_eq!(
                 plan.sessions().len() as u64,

@@ -24,7 +24,7 @@ pub(crate) fn user(u: &ResolvedUser, archive_path: Option<String>) -> User {
         invited_by_user_id: u.invited_by_user_id.clone(),
         created_at: u.created_at,
         updated_at: u.created_at,
-        is_active: true,
+        is_active: u.is_active,
         is_supporter: u.is_supporter,
         supporter_since: u.supporter_since,
         text_archive_path: archive_path,

@@ -334,3 +334,52 @@ fn a_flipped_decision_is_caught() {
         &["fidelity", "findings-derived"],
     );
 }
+
+/// The details of check `name` in `r`, joined.
+fn details(r: &thywill_validator::Report, name: &str) -> String {
+    r.checks
+        .iter()
+        .filter(|c| c.name == name)
+        .flat_map(|c| c.details.iter().cloned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A member v1 deactivated, active again in v2: the grant's law (it is written only as the
+/// member's inactive row) and the member's row both fail, on both backends.
+#[test]
+fn a_deactivated_member_brought_back_active_is_caught() {
+    for pg in [false, true] {
+        let Some(b) = valid(pg) else { continue };
+        b.exec("UPDATE users SET is_active = true WHERE is_active = false");
+        let r = b.validate();
+        assert_eq!(failed(&r), ["law", "fidelity"]);
+        assert!(
+            details(&r, "law").contains("inactive"),
+            "{}",
+            details(&r, "law")
+        );
+    }
+}
+
+/// A device link (`token_type` `multi_device`) whose `R-INVITE-KIND` finding is gone: the
+/// validator derives that it is no invitation instead of expecting it in v2.
+#[test]
+fn a_link_without_its_invite_kind_finding_is_caught() {
+    let Some(b) = build("g3", Policy::Repair, false) else {
+        return;
+    };
+    let r = b.validate();
+    assert!(r.ok, "the untampered build must pass: {:?}", failed(&r));
+    b.exec(
+        "DELETE FROM migration_findings WHERE rule = 'R-INVITE-KIND' AND v1_key = \
+           (SELECT min(v1_key) FROM migration_findings WHERE rule = 'R-INVITE-KIND')",
+    );
+    let r = b.validate();
+    assert_eq!(failed(&r), ["law"]);
+    assert!(
+        details(&r, "law").contains("R-INVITE-KIND"),
+        "{}",
+        details(&r, "law")
+    );
+}

@@ -21,12 +21,28 @@ use crate::time;
 /// v1's default invite-token lifetime (`created_at = expires_at − 12 h`).
 const INVITE_LIFETIME_HOURS: i64 = 12;
 
-/// The v2 role a v1 role name maps to (`admin`, `moderator`), if any.
-fn carried_role(name: &V1Value) -> Option<&'static str> {
-    match name.to_text_lossy()?.trim().to_ascii_lowercase().as_str() {
-        "admin" => Some("admin"),
-        "moderator" => Some("moderator"),
-        _ => None,
+/// What a v1 role name is in v2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RoleKind {
+    /// A role v2 has (`admin`, `moderator`): its grants become `user_roles` rows.
+    Carried(&'static str),
+    /// v1's `deactivated` role: not a role but a state, `users.is_active = false`.
+    Deactivated,
+    /// Anything else (the implicit `user` role, custom roles): no v2 home.
+    Other,
+}
+
+/// The v2 meaning of role name `name`.
+fn role_kind(name: &V1Value) -> RoleKind {
+    match name
+        .to_text_lossy()
+        .map(|n| n.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("admin") => RoleKind::Carried("admin"),
+        Some("moderator") => RoleKind::Carried("moderator"),
+        Some("deactivated") => RoleKind::Deactivated,
+        _ => RoleKind::Other,
     }
 }
 
@@ -59,6 +75,8 @@ fn canonical_ip(s: &str) -> Option<String> {
 /// The resolved small tables.
 pub(crate) struct Small {
     pub(crate) grants: StoredRows<ResolvedRoleGrant>,
+    /// v2 ids of the members a written `deactivated` grant makes inactive, sorted.
+    pub(crate) deactivated: Vec<u128>,
     pub(crate) invites: StoredRows<ResolvedInvite>,
     pub(crate) sessions: StoredRows<ResolvedSession>,
 }
@@ -77,19 +95,23 @@ fn optional_member(users: &Users, v: &V1Value) -> Option<u128> {
 /// Roles, grants, invites and sessions.
 pub(crate) fn run(ctx: &mut Ctx<'_>, users: &Users) -> Result<Small, DetectError> {
     let roles = roles(ctx)?;
-    let grants = grants(ctx, users, &roles)?;
+    let (grants, deactivated) = grants(ctx, users, &roles)?;
     let invites = invites(ctx, users)?;
-    let sessions = sessions(ctx, users)?;
+    let sessions = sessions(ctx, users, &deactivated)?;
     Ok(Small {
         grants,
+        deactivated,
         invites,
         sessions,
     })
 }
 
+/// The role key set and each role's [`RoleKind`], by index.
+type Roles = (KeyIndex, Vec<RoleKind>);
+
 /// `role` rows: `admin`/`moderator` are written (the domain of `user_roles.role`), the rest not
-/// carried. Returns the role key set and each role's carried name.
-fn roles(ctx: &mut Ctx<'_>) -> Result<(KeyIndex, Vec<Option<&'static str>>), DetectError> {
+/// carried. Returns the role key set and each role's kind.
+fn roles(ctx: &mut Ctx<'_>) -> Result<Roles, DetectError> {
     let rows: Vec<RoleRow> = ctx.db.read_all()?;
     ctx.sink.count_read("role", rows.len() as u64);
     let mut index = KeyIndex::default();
@@ -98,34 +120,59 @@ fn roles(ctx: &mut Ctx<'_>) -> Result<(KeyIndex, Vec<Option<&'static str>>), Det
         if let Some(k) = normalize(&row.id, KeyKind::Hex) {
             let _ = index.insert(&k, names.len() as u32);
         }
-        let name = carried_role(&row.name);
+        let kind = role_kind(&row.name);
         let mut rf = RowFindings::new(row.rowid, key_text(&row.id, row.rowid));
-        if name.is_none() {
-            rf.push(
-                RuleId::Role,
-                Decision::NotCarried,
-                format!(
-                    "role {} is not carried: v2 knows only admin and moderator (every account is a user)",
-                    show(&row.name)
-                ),
-            );
+        let reason = match kind {
+            RoleKind::Carried(_) => None,
+            RoleKind::Deactivated => Some(format!(
+                "role {} is not carried: in v2 deactivation is a member's state (users.is_active = false), not a role",
+                show(&row.name)
+            )),
+            RoleKind::Other => Some(format!(
+                "role {} is not carried: v2 knows only admin and moderator (every account is a user)",
+                show(&row.name)
+            )),
+        };
+        if let Some(reason) = reason {
+            rf.push(RuleId::Role, Decision::NotCarried, reason);
         }
         ctx.sink.commit("role", &rf);
-        names.push(name);
+        names.push(kind);
     }
     Ok((index, names))
 }
 
+/// A grant that reaches v2: a `user_roles` row, or a deactivation folded into its member's row.
+enum Grant {
+    /// The member's id and the `user_roles` row.
+    Row(u128, ResolvedRoleGrant),
+    Deactivates(u128),
+}
+
+impl Grant {
+    /// The (member, role) a repeated grant repeats.
+    fn repeats(&self) -> (u128, &str) {
+        match self {
+            Grant::Row(u, g) => (*u, g.role.as_str()),
+            Grant::Deactivates(u) => (*u, "deactivated"),
+        }
+    }
+}
+
+/// `user_roles` rows: grants of `admin`/`moderator` become `user_roles` rows, an unexpired
+/// grant of `deactivated` makes its member inactive (the grant is folded into the user row,
+/// with its finding), the rest is not carried. Returns the carried grants and the deactivated
+/// members, sorted.
 fn grants(
     ctx: &mut Ctx<'_>,
     users: &Users,
-    roles: &(KeyIndex, Vec<Option<&'static str>>),
-) -> Result<StoredRows<ResolvedRoleGrant>, DetectError> {
+    roles: &Roles,
+) -> Result<(StoredRows<ResolvedRoleGrant>, Vec<u128>), DetectError> {
     const TABLE: &str = "user_roles";
     let policy = ctx.policy;
     // Streamed: a row that carries no grant is committed at once; only the carried grants
-    // (admins and moderators: few) wait for the duplicate check.
-    let mut pending: Vec<(RowFindings, Option<ResolvedRoleGrant>)> = Vec::new();
+    // (admins, moderators, deactivations: few) wait for the duplicate check.
+    let mut pending: Vec<(RowFindings, Option<Grant>)> = Vec::new();
     let db = ctx.db;
     let read = db.for_each::<UserRoleRow, DetectError, _>(|row| {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.id, row.rowid));
@@ -135,14 +182,20 @@ fn grants(
             "role_id",
             resolve_parent(&roles.0, KeyKind::Hex, &row.role_id, Some),
         );
-        let granted_at = at(check_time(
-            &mut rf,
-            policy,
-            "granted_at",
-            &row.granted_at,
-            false,
-            NoShape::Quarantine,
-        ));
+        let kind = role.and_then(|r| roles.1.get(r as usize).copied());
+        // A deactivation keeps no grant time in v2, so its `granted_at` decides nothing.
+        let granted_at = if kind == Some(RoleKind::Deactivated) {
+            None
+        } else {
+            at(check_time(
+                &mut rf,
+                policy,
+                "granted_at",
+                &row.granted_at,
+                false,
+                NoShape::Quarantine,
+            ))
+        };
         let expires = check_time(
             &mut rf,
             policy,
@@ -151,8 +204,7 @@ fn grants(
             true,
             NoShape::Quarantine,
         );
-        let role_name = role.and_then(|r| roles.1.get(r as usize).copied().flatten());
-        if role.is_some() && role_name.is_none() {
+        if kind == Some(RoleKind::Other) {
             rf.push(
                 RuleId::Role,
                 Decision::NotCarried,
@@ -175,37 +227,68 @@ fn grants(
                 );
             }
         }
-        let resolved = match (user, role_name, granted_at, rf.written()) {
-            (Some(u), Some(r), Some(g), true) => Some(ResolvedRoleGrant {
-                rowid: row.rowid,
-                user_id: hex_id(u),
-                role: r.to_string(),
-                granted_at: g,
-                granted_by_user_id: optional_member(users, &row.granted_by).map(hex_id),
+        let grant = match (user, kind, rf.written()) {
+            (Some(u), Some(RoleKind::Carried(r)), true) => granted_at.map(|g| {
+                Grant::Row(
+                    u,
+                    ResolvedRoleGrant {
+                        rowid: row.rowid,
+                        user_id: hex_id(u),
+                        role: r.to_string(),
+                        granted_at: g,
+                        granted_by_user_id: optional_member(users, &row.granted_by).map(hex_id),
+                    },
+                )
             }),
+            (Some(u), Some(RoleKind::Deactivated), true) => Some(Grant::Deactivates(u)),
             _ => None,
         };
-        if resolved.is_some() {
-            pending.push((rf, resolved));
+        if grant.is_some() {
+            pending.push((rf, grant));
         } else {
             ctx.sink.commit(TABLE, &rf);
         }
         Ok(())
     })?;
     ctx.sink.count_read(TABLE, read);
-    // A second grant of the same role to the same member: keep the earliest.
-    let mut sets: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    dedupe_grants(&mut pending);
+    let mut out = RowsWriter::new();
+    let mut deactivated = Vec::new();
+    for (mut rf, g) in pending {
+        if let Some(Grant::Deactivates(u)) = g {
+            rf.push(
+                RuleId::Role,
+                Decision::Repaired,
+                "grant of the deactivated role, which v2 has not: folded into the member's row as is_active = false; the member's sessions are not carried".to_string(),
+            );
+            deactivated.push(u);
+        }
+        if let (true, Some(Grant::Row(_, g))) = (ctx.sink.commit(TABLE, &rf), &g) {
+            out.push(g);
+        }
+    }
+    deactivated.sort_unstable();
+    Ok((out.finish()?, deactivated))
+}
+
+/// A second grant of the same role to the same member: keep the earliest (then the smallest
+/// key), deduplicate the others.
+fn dedupe_grants(pending: &mut [(RowFindings, Option<Grant>)]) {
+    let mut sets: HashMap<(u128, String), Vec<usize>> = HashMap::new();
     for (i, (_, g)) in pending.iter().enumerate() {
         if let Some(g) = g {
-            sets.entry((g.user_id.clone(), g.role.clone()))
-                .or_default()
-                .push(i);
+            let (u, role) = g.repeats();
+            sets.entry((u, role.to_string())).or_default().push(i);
         }
     }
     for members in sets.values().filter(|m| m.len() > 1) {
         let order = |&i: &usize| {
             let (rf, g) = &pending[i];
-            (g.as_ref().map(|g| g.granted_at), rf.key.clone())
+            let granted = match g {
+                Some(Grant::Row(_, g)) => Some(g.granted_at),
+                _ => None,
+            };
+            (granted, rf.key.clone())
         };
         let Some(&keep) = members.iter().min_by_key(|i| order(i)) else {
             continue;
@@ -221,13 +304,6 @@ fn grants(
             *g = None;
         }
     }
-    let mut out = RowsWriter::new();
-    for (rf, g) in pending {
-        if let (true, Some(g)) = (ctx.sink.commit(TABLE, &rf), &g) {
-            out.push(g);
-        }
-    }
-    out.finish()
 }
 
 fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite>, DetectError> {
@@ -239,6 +315,13 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
     let read = db.for_each::<InviteRow, DetectError, _>(|row| {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.token, row.rowid));
         let texts = check_utf8(&mut rf, &[("token", &row.token)]);
+        if let Some(kind) = not_an_invitation(&row.token_type) {
+            rf.push(
+                RuleId::InviteKind,
+                Decision::NotCarried,
+                format!("token_type {} is {kind}, not an invitation of a new member: v2 has no such links; not carried", show(&row.token_type)),
+            );
+        }
         let expires = at(check_time(
             &mut rf,
             ctx.policy,
@@ -275,16 +358,37 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
                 use_count,
                 used_at,
                 used_by_user_id: used_by.map(hex_id),
-                is_admin_token: row
-                    .token_type
-                    .to_text_lossy()
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("admin")),
+                // v1 grants admin for an `admin` token and for any token the system made.
+                is_admin_token: is_system
+                    || row
+                        .token_type
+                        .to_text_lossy()
+                        .is_some_and(|t| t.trim().eq_ignore_ascii_case("admin")),
             });
         }
         Ok(())
     })?;
     ctx.sink.count_read(TABLE, read);
     out.finish()
+}
+
+/// `R-INVITE-KIND`: what an `invitetoken` row of type `token_type` is when it is not an
+/// invitation of a new member (only `new_user` and `admin` invite someone; no type, as in
+/// G0–G2, is an invitation).
+fn not_an_invitation(token_type: &V1Value) -> Option<&'static str> {
+    if token_type.is_null() {
+        return None;
+    }
+    let kind = token_type
+        .to_text_lossy()
+        .map(|t| t.trim().to_ascii_lowercase());
+    match kind.as_deref() {
+        Some("new_user" | "admin") => None,
+        Some("multi_device") => Some("a device link"),
+        Some("user_login") => Some("an admin login link"),
+        Some("email_verification") => Some("an e-mail verification link"),
+        _ => Some("a type v1 never wrote"),
+    }
 }
 
 /// `max_uses` and `use_count` of an invite, with `R-INVITE-COUNT` on a count that is not a
@@ -375,7 +479,13 @@ fn bad_count(rf: &mut RowFindings, column: &str, v: &V1Value, claimed: bool, cla
     }
 }
 
-fn sessions(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedSession>, DetectError> {
+/// `session` rows: only unexpired, fully authenticated sessions of active members are carried
+/// (`R-SESSION`); `deactivated` lists the inactive members, sorted.
+fn sessions(
+    ctx: &mut Ctx<'_>,
+    users: &Users,
+    deactivated: &[u128],
+) -> Result<StoredRows<ResolvedSession>, DetectError> {
     const TABLE: &str = "session";
     let has_auth = ctx.db.schema().has_column(TABLE, "is_fully_authenticated");
     let mut out = RowsWriter::new();
@@ -417,6 +527,13 @@ fn sessions(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedSessi
                     time::canonical(e),
                     time::canonical(ctx.opts.as_of)
                 ),
+            );
+        }
+        if user.is_some_and(|u| deactivated.binary_search(&u).is_ok()) {
+            rf.push(
+                RuleId::Session,
+                Decision::NotCarried,
+                "session of a member deactivated in v1 (an unexpired deactivated grant): a deactivated member must not come back logged in; not carried".to_string(),
             );
         }
         if has_auth && row.is_fully_authenticated.as_bool() != Some(true) {

@@ -177,7 +177,7 @@ pub fn build_from(fx: &Path, policy: Policy, pg: bool) -> Option<Built> {
         invited_by_user_id: ost(&c[5]),
         created_at: ts(&c[6]),
         updated_at: ts(&c[7]),
-        is_active: true,
+        is_active: c[8] == Cell::Bool(true),
         is_supporter: c[9] == Cell::Bool(true),
         supporter_since: ots(&c[10]),
         text_archive_path: Some(format!("users/{}.txt", st(&c[0]))),
