@@ -71,6 +71,9 @@ pub struct Ledger {
     /// `repair`; under `strict` any repair also excludes, which the clean-row test below does
     /// not model).
     pub derive_exclusions: bool,
+    /// The run's clock (its `started_at`): a grant or session that expires after it is live.
+    /// `None` (no run): expiries are not derived.
+    pub as_of: Option<NaiveDateTime>,
 }
 
 impl Ledger {
@@ -568,14 +571,29 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         law_grants.read += 1;
         let key = row_key(&g.id, g.rowid);
         seen.note(ledger, "user_roles", &key);
-        if let Some(d) = ledger.excluded("user_roles", &key) {
-            law_grants.account(d);
-            continue;
-        }
         let role = g
             .role_id
             .key_text()
             .and_then(|k| role_names.get(&k).cloned());
+        if let Some(d) = ledger.excluded("user_roles", &key) {
+            if ledger.derive_exclusions {
+                if let Some(kept) = grant_is_sound(&g, role.as_deref(), members, ledger.as_of) {
+                    // A repeat is deduplicated only beside the grant that is kept.
+                    let repeat_kept = d == Disposition::Deduplicated
+                        && (actual.has(ROLES, &kept)
+                            || actual.cell(
+                                USERS,
+                                kept.split('|').next().unwrap_or_default(),
+                                "is_active",
+                            ) == Some(&Cell::Bool(false)));
+                    if !repeat_kept {
+                        out.underived("user_roles", &key, d);
+                    }
+                }
+            }
+            law_grants.account(d);
+            continue;
+        }
         let (Some(user), Some(role)) = (members.resolve(&g.user), role) else {
             law_grants.violation(format!(
                 "{key}: no finding, yet member or role does not resolve"
@@ -650,11 +668,17 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
 
     let mut sessions = CanonTable::of::<Session>();
     let mut law_sess = LawTally::new("session");
+    let has_auth = schema.has_column("session", "is_fully_authenticated");
     for x in v1.read_all::<SessionRow>()? {
         law_sess.read += 1;
         let key = row_key(&x.id, x.rowid);
         seen.note(ledger, "session", &key);
         if let Some(d) = ledger.excluded("session", &key) {
+            if ledger.derive_exclusions
+                && session_is_sound(&x, has_auth, members, &deactivated, ledger.as_of)
+            {
+                out.underived("session", &key, d);
+            }
             law_sess.account(d);
             continue;
         }
@@ -1203,6 +1227,54 @@ fn invite_is_sound(i: &InviteRow, multi_use: bool, members: &Members) -> bool {
         && creator_ok
         && named_resolves(&i.used_by)
         && rules::is_canonical_time(&i.expires_at)
+}
+
+/// A grant no rule keeps out of v2 under `repair`: its member resolves, its role is one v2
+/// carries (`admin`, `moderator`) or the `deactivated` state, its grant time is in v1's own
+/// shape (a deactivation keeps none), and it has no expiry or one after the run. Returns the
+/// v2 key it is written under (`member|role`), `None` when it is not sound.
+fn grant_is_sound(
+    g: &UserRoleRow,
+    role: Option<&str>,
+    members: &Members,
+    as_of: Option<NaiveDateTime>,
+) -> Option<String> {
+    let role = role.filter(|r| ["admin", "moderator", "deactivated"].contains(r))?;
+    let user = members.resolve(&g.user)?;
+    let granted_ok = role == "deactivated" || rules::is_canonical_time(&g.granted_at);
+    (granted_ok && live_after(&g.expires_at, true, as_of)).then(|| format!("{user}|{role}"))
+}
+
+/// A session no rule keeps out of v2 under `repair`: its member resolves and is not
+/// deactivated, both times are in v1's own shape and it expires after the run, and it is fully
+/// authenticated where v1 records that.
+fn session_is_sound(
+    x: &SessionRow,
+    has_auth: bool,
+    members: &Members,
+    deactivated: &HashSet<String>,
+    as_of: Option<NaiveDateTime>,
+) -> bool {
+    let member_ok = members
+        .resolve(&x.user)
+        .is_some_and(|u| !deactivated.contains(&u));
+    member_ok
+        && text(&x.id).is_some_and(|t| !t.trim().is_empty())
+        && rules::is_canonical_time(&x.created_at)
+        && live_after(&x.expires_at, false, as_of)
+        && (!has_auth || x.is_fully_authenticated.as_bool() == Some(true))
+}
+
+/// Whether expiry `v` is after the run's clock `as_of`: NULL counts as never when `nullable`;
+/// an expiry in another shape, or no clock to compare with, is not derived (false).
+fn live_after(v: &V1Value, nullable: bool, as_of: Option<NaiveDateTime>) -> bool {
+    if v.is_null() {
+        return nullable;
+    }
+    match (as_of, rules::is_canonical_time(v), rules::parse_time(v)) {
+        (Some(now), true, Some(t)) => t > now,
+        _ => false,
+    }
 }
 
 /// Whether `token_type` invites a new member (`R-INVITE-KIND`): none (G0–G2), `new_user` or

@@ -70,10 +70,12 @@ fn a_mark_of_a_missing_member_also_breaks_referential_integrity() {
 
 #[test]
 fn a_removed_admin_breaks_the_smoke_checks() {
+    // g1-s also has a repeated admin grant: deduplicated beside a grant that is gone, it is
+    // an exclusion with no cause left (`findings-derived`).
     tamper_db(
         false,
         "DELETE FROM user_roles WHERE role = 'admin'",
-        &["law", "fidelity", "smoke"],
+        &["law", "fidelity", "findings-derived", "smoke"],
     );
 }
 
@@ -148,7 +150,7 @@ fn a_dangling_mark_and_a_removed_admin_on_postgres() {
              UPDATE prayer_marks SET user_id = 'ffffffffffffffffffffffffffffffff' WHERE id = {FIRST_MARK}; \
              DELETE FROM user_roles WHERE role = 'admin'"
         ),
-        &["law", "fidelity", "constraints", "smoke"],
+        &["law", "fidelity", "findings-derived", "constraints", "smoke"],
     );
 }
 
@@ -382,4 +384,64 @@ fn a_link_without_its_invite_kind_finding_is_caught() {
         "{}",
         details(&r, "law")
     );
+}
+
+/// A live session deleted behind a fake `R-SESSION` finding, and a carried grant deleted
+/// behind a fake `R-ROLE` one: each row is sound in v1 (member, times, expiry after the run),
+/// so `findings-derived` names it, on both backends.
+#[test]
+fn fake_findings_hiding_a_deleted_session_or_grant_are_not_derived() {
+    let fake = |table: &str, key: &str, rule: &str| {
+        format!(
+            "INSERT INTO migration_findings \
+               (run_id, v1_table, v1_key, rule, decision, reason, original_json, created_at) \
+             SELECT run_id, '{table}', {key}, '{rule}', 'not_carried', 'tampered', '{{}}', \
+                    started_at FROM migration_runs WHERE status = 'succeeded';"
+        )
+    };
+    let session = "(SELECT min(id) FROM sessions)";
+    for pg in [false, true] {
+        tamper_db(
+            pg,
+            &format!(
+                "{} DELETE FROM sessions WHERE id = \
+                   (SELECT v1_key FROM migration_findings WHERE reason = 'tampered');",
+                fake("session", session, "R-SESSION")
+            ),
+            &["findings-derived"],
+        );
+    }
+    // A carried admin grant: its v1 key (no finding names it) and its v2 row.
+    let Some(b) = valid(false) else { return };
+    let v1 = rusqlite::Connection::open(&b.v1).unwrap();
+    let v2 = rusqlite::Connection::open(b.url.trim_start_matches("sqlite://")).unwrap();
+    let named: Vec<String> = v2
+        .prepare("SELECT v1_key FROM migration_findings WHERE v1_table = 'user_roles'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let (key, user): (String, String) = v1
+        .prepare(
+            "SELECT ur.id, ur.user_id FROM user_roles ur JOIN role r ON r.id = ur.role_id \
+             WHERE r.name = 'admin' ORDER BY ur.id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|(k, _)| !named.contains(k))
+        .expect("g1-s has a carried admin grant");
+    let gone = v2
+        .execute(
+            "DELETE FROM user_roles WHERE role = 'admin' AND user_id = lower(replace(?1, '-', ''))",
+            [&user],
+        )
+        .unwrap();
+    assert_eq!(gone, 1, "the grant of {user} is in v2");
+    b.exec(&fake("user_roles", &format!("'{key}'"), "R-ROLE"));
+    let r = b.validate();
+    assert_eq!(failed(&r), ["findings-derived"]);
+    assert!(details(&r, "findings-derived").contains(&key));
 }
