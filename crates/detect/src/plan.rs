@@ -58,6 +58,10 @@ pub struct ResolvedUser {
     pub is_supporter: bool,
     /// `supporter_since` (G3).
     pub supporter_since: Option<NaiveDateTime>,
+    /// `supporter_type` (G3): v1's comma-separated badge keys.
+    pub supporter_type: Option<String>,
+    /// `welcome_message_dismissed`.
+    pub welcome_dismissed: bool,
     /// False when the member holds a written (unexpired) grant of v1's `deactivated` role.
     pub is_active: bool,
     /// v1 `text_file_path` after `R-ARCHIVE-PATH` (relative to the archive root's parent as v1
@@ -455,6 +459,8 @@ impl UserStatesWriter {
                 invited_by_user_id: u.inviter.map(hex_id),
                 is_supporter: u.is_supporter,
                 supporter_since: u.supporter_since,
+                supporter_type: u.supporter_type.map(str::to_string),
+                welcome_dismissed: u.welcome_dismissed,
                 // Settled by the grants, read after the users: see [`Plan::user`].
                 is_active: true,
                 v1_archive_path: u.v1_archive_path.map(str::to_string),
@@ -517,6 +523,8 @@ pub(crate) struct ResolvedUserParts<'a> {
     pub(crate) inviter: Option<u128>,
     pub(crate) is_supporter: bool,
     pub(crate) supporter_since: Option<NaiveDateTime>,
+    pub(crate) supporter_type: Option<&'a str>,
+    pub(crate) welcome_dismissed: bool,
     pub(crate) v1_archive_path: Option<&'a str>,
 }
 

@@ -28,6 +28,9 @@ pub(crate) fn user(u: &ResolvedUser, archive_path: Option<String>) -> User {
         is_supporter: u.is_supporter,
         supporter_since: u.supporter_since,
         text_archive_path: archive_path,
+        supporter_type: u.supporter_type.clone(),
+        welcome_dismissed: u.welcome_dismissed,
+        email_verified_at: None,
     }
 }
 

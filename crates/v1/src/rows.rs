@@ -98,6 +98,10 @@ v1_row!(
         is_supporter: ["is_supporter"],
         /// `supporter_since` (G3).
         supporter_since: ["supporter_since"],
+        /// `supporter_type` (G3): comma-separated badge keys.
+        supporter_type: ["supporter_type"],
+        /// `welcome_message_dismissed` (G1–G3).
+        welcome_message_dismissed: ["welcome_message_dismissed"],
     }
 );
 

@@ -42,6 +42,12 @@ pub struct User {
     pub supporter_since: Option<NaiveDateTime>,
     /// Relative path of the member's v2 archive file.
     pub text_archive_path: Option<String>,
+    /// v1's supporter badges: comma-separated badge keys (`supporter`, `financial`, …).
+    pub supporter_type: Option<String>,
+    /// The member dismissed the welcome message.
+    pub welcome_dismissed: bool,
+    /// When the member's e-mail address was verified (UTC).
+    pub email_verified_at: Option<NaiveDateTime>,
 }
 
 /// A v2 prayer request (`prayers`).

@@ -20,6 +20,9 @@ diesel::table! {
         is_supporter -> Bool,
         supporter_since -> Nullable<Timestamp>,
         text_archive_path -> Nullable<Varchar>,
+        supporter_type -> Nullable<Varchar>,
+        welcome_dismissed -> Bool,
+        email_verified_at -> Nullable<Timestamp>,
     }
 }
 

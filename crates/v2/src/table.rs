@@ -371,6 +371,9 @@ v2_row!(
         is_supporter,
         supporter_since,
         text_archive_path,
+        supporter_type,
+        welcome_dismissed,
+        email_verified_at,
     ]
 );
 v2_row!(
@@ -683,6 +686,7 @@ fn check_user(r: &User) -> Result<(), String> {
     )?;
     opt_max_len("prayer_style", &r.prayer_style, 100)?;
     opt_id("invited_by_user_id", &r.invited_by_user_id)?;
+    opt_max_len("supporter_type", &r.supporter_type, 255)?;
     opt_max_len("text_archive_path", &r.text_archive_path, 500)
 }
 

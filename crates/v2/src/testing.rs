@@ -101,6 +101,11 @@ pub fn user(i: u64) -> User {
         is_supporter: i.is_multiple_of(10),
         supporter_since: i.is_multiple_of(10).then_some(created),
         text_archive_path: Some(format!("users/{}.txt", hex_id(1, i))),
+        supporter_type: i
+            .is_multiple_of(20)
+            .then(|| "supporter,prayer_warrior".to_string()),
+        welcome_dismissed: i.is_multiple_of(3),
+        email_verified_at: None,
     }
 }
 

@@ -286,6 +286,9 @@ impl Canon for User {
         "is_active",
         "is_supporter",
         "supporter_since",
+        "supporter_type",
+        "welcome_dismissed",
+        "email_verified_at",
     ];
     fn canon_key(&self) -> String {
         self.id.clone()
@@ -303,6 +306,9 @@ impl Canon for User {
             Cell::Bool(self.is_active),
             Cell::Bool(self.is_supporter),
             ot(self.supporter_since),
+            os(self.supporter_type.as_deref()),
+            Cell::Bool(self.welcome_dismissed),
+            ot(self.email_verified_at),
         ]
     }
 }

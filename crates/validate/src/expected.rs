@@ -978,6 +978,17 @@ fn derive_users(
                     .when("display_name", renamed)
                     .time("created_at", &u.created_at)
                     .time("supporter_since", &u.supporter_since)
+                    .text("supporter_type", &u.supporter_type)
+                    .when(
+                        "supporter_type",
+                        supporter_type(&u.supporter_type).is_none()
+                            && text(&u.supporter_type).is_some_and(|t| !t.is_empty()),
+                    )
+                    .when("is_supporter", not_a_flag(&u.is_supporter))
+                    .when(
+                        "welcome_message_dismissed",
+                        not_a_flag(&u.welcome_message_dismissed),
+                    )
                     .settle(ledger, "user", &key, out);
                 for r in refs {
                     members.by_ref.entry(r).or_insert_with(|| id.clone());
@@ -1042,10 +1053,25 @@ fn derive_users(
                 Cell::Bool(true),
                 Cell::Bool(u.is_supporter.as_bool().unwrap_or(false)),
                 ot(rules::parse_time(&u.supporter_since)),
+                os(supporter_type(&u.supporter_type).as_deref()),
+                Cell::Bool(u.welcome_message_dismissed.as_bool().unwrap_or(false)),
+                // v1's e-mail database is not read yet: no address, no verification.
+                Cell::Null,
             ],
         );
     }
     Ok(members)
+}
+
+/// v2's `supporter_type`: v1's badge list as text, NULL when empty or wider than v2's 255
+/// characters (`R-ENUM`).
+fn supporter_type(v: &V1Value) -> Option<String> {
+    text(v).filter(|t| !t.is_empty() && t.chars().count() <= 255)
+}
+
+/// A member flag that is neither NULL nor a boolean (written false, `R-ENUM`).
+fn not_a_flag(v: &V1Value) -> bool {
+    !v.is_null() && v.as_bool().is_none()
 }
 
 /// `R-INVITE-TREE`: each written user's resolved inviter, without self-links, missing users or

@@ -21,6 +21,26 @@ use crate::text::{
 };
 use crate::time::{self, PackedTime};
 
+/// v2's `users.supporter_type` width.
+const MAX_SUPPORTER_TYPE: usize = 255;
+
+/// A boolean member flag (`is_supporter`, `welcome_message_dismissed`): NULL is false (v2's
+/// default); a value that is not a boolean is written false with its `R-ENUM` finding.
+fn flag(rf: &mut RowFindings, column: &str, v: &V1Value) -> bool {
+    match (v, v.as_bool()) {
+        (_, Some(b)) => b,
+        (V1Value::Null, None) => false,
+        (v, None) => {
+            rf.push(
+                RuleId::Enum,
+                Decision::Repaired,
+                format!("{column} {} is not a boolean; written false", show(v)),
+            );
+            false
+        }
+    }
+}
+
 /// The v1 table name.
 pub(crate) const TABLE: &str = "user";
 
@@ -52,6 +72,8 @@ pub(crate) struct UserEntry {
     religious: &'static str,
     prayer_style: Option<String>,
     supporter_since: PackedTime,
+    supporter_type: Option<String>,
+    welcome_dismissed: bool,
     archive_path: Option<String>,
     inviter: Option<u32>,
     v2_id: u128,
@@ -171,6 +193,7 @@ impl Users {
                 &[
                     ("display_name", &row.display_name),
                     ("prayer_style", &row.prayer_style),
+                    ("supporter_type", &row.supporter_type),
                 ],
             );
             let raw_name = texts[0].clone().unwrap_or_default();
@@ -297,6 +320,26 @@ impl Users {
                 TimeOutcome::At(t) => Some(t),
                 _ => None,
             };
+            let is_supporter = flag(&mut rf, "is_supporter", &row.is_supporter);
+            let welcome_dismissed = flag(
+                &mut rf,
+                "welcome_message_dismissed",
+                &row.welcome_message_dismissed,
+            );
+            let supporter_type = texts[2].clone().filter(|s| !s.is_empty()).filter(|s| {
+                let fits = s.chars().count() <= MAX_SUPPORTER_TYPE;
+                if !fits {
+                    rf.push(
+                        RuleId::Enum,
+                        Decision::Repaired,
+                        format!(
+                            "supporter_type '{}' is longer than v2's {MAX_SUPPORTER_TYPE} characters and is no list of v1's badge keys; written NULL",
+                            shown(s, 60)
+                        ),
+                    );
+                }
+                fits
+            });
             let religious = if has_religious {
                 let (value, changed) = religious(&row.religious_preference);
                 if changed.is_some() {
@@ -335,7 +378,7 @@ impl Users {
             users.entries.push(UserEntry {
                 prayer_style: texts[1].clone().filter(|s| !s.is_empty()),
                 rowid: row.rowid,
-                is_supporter: row.is_supporter.as_bool().unwrap_or(false),
+                is_supporter,
                 invited_by: StoredRef::new(&row.invited_by),
                 rf,
                 norm,
@@ -347,6 +390,8 @@ impl Users {
                 fate,
                 religious,
                 supporter_since: PackedTime::new(supporter_since),
+                supporter_type,
+                welcome_dismissed,
                 archive_path,
                 inviter: None,
                 v2_id: 0,
@@ -719,6 +764,8 @@ impl Users {
                     inviter,
                     is_supporter: e.is_supporter,
                     supporter_since: e.supporter_since.get(),
+                    supporter_type: e.supporter_type.as_deref(),
+                    welcome_dismissed: e.welcome_dismissed,
                     v1_archive_path: e.archive_path.as_deref(),
                 });
             }

@@ -181,6 +181,9 @@ pub fn build_from(fx: &Path, policy: Policy, pg: bool) -> Option<Built> {
         is_supporter: c[9] == Cell::Bool(true),
         supporter_since: ots(&c[10]),
         text_archive_path: Some(format!("users/{}.txt", st(&c[0]))),
+        supporter_type: ost(&c[11]),
+        welcome_dismissed: c[12] == Cell::Bool(true),
+        email_verified_at: ots(&c[13]),
     });
     let prayers: Vec<Prayer> = rows(&t[1], |c| Prayer {
         id: st(&c[0]),
