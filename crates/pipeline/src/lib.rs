@@ -7,6 +7,7 @@
 
 mod analyze;
 mod archive_marks;
+mod columns;
 mod error;
 pub mod interrupt;
 mod limits;

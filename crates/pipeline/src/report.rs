@@ -71,6 +71,10 @@ pub struct SourceInfo {
     pub unknown_columns: Vec<String>,
     /// Row counts of the tables v2 does not carry (kept in the v1 backup).
     pub not_carried_tables: BTreeMap<String, u64>,
+    /// `table.column` of the carried tables with no v2 home → their non-NULL values (left in
+    /// the v1 backup).
+    #[serde(default)]
+    pub not_carried_columns: BTreeMap<String, u64>,
     /// Rows SQLite's integrity check found missing from an index (read by full scan anyway).
     pub missing_index_entries: u64,
 }
@@ -288,6 +292,12 @@ impl Report {
             let _ = writeln!(md, "\nTables v2 does not carry (kept in the v1 backup):\n");
             for (t, n) in &self.source.not_carried_tables {
                 let _ = writeln!(md, "- `{t}`: {n} rows");
+            }
+        }
+        if !self.source.not_carried_columns.is_empty() {
+            let _ = writeln!(md, "\nColumns v2 does not carry (kept in the v1 backup):\n");
+            for (c, n) in &self.source.not_carried_columns {
+                let _ = writeln!(md, "- `{c}`: {n} values");
             }
         }
         let _ = writeln!(md, "\n## Findings by rule\n");

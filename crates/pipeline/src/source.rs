@@ -18,6 +18,8 @@ pub(crate) struct Source {
     pub(crate) sha256: String,
     pub(crate) integrity: IntegrityReport,
     pub(crate) table_counts: BTreeMap<String, u64>,
+    /// `table.column` of the carried tables with no v2 home → non-NULL values.
+    pub(crate) not_carried_columns: BTreeMap<String, u64>,
     pub(crate) plan: Plan,
     pub(crate) archive_findings: Vec<crate::report::ReportFinding>,
 }
@@ -67,12 +69,14 @@ pub(crate) fn prepare(
             .map(|t| table_counts.get(*t).copied().unwrap_or(0))
             .sum(),
     );
+    let not_carried_columns = crate::columns::not_carried_columns(&db)?;
     progress.finish(stage);
     Ok(Source {
         db,
         sha256,
         integrity,
         table_counts,
+        not_carried_columns,
         plan,
         archive_findings,
     })
@@ -187,6 +191,7 @@ impl Source {
                 generation: schema.generation.to_string(),
                 unknown_columns: schema.unknown_columns.clone(),
                 not_carried_tables,
+                not_carried_columns: self.not_carried_columns.clone(),
                 missing_index_entries: self.integrity.missing_index_entries.len() as u64,
             },
             target: None,

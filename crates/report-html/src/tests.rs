@@ -101,6 +101,7 @@ fn report(extra: usize) -> Report {
             generation: "G1".into(),
             unknown_columns: vec!["prayer.mood".into()],
             not_carried_tables: [("notification_state".to_string(), 7u64)].into(),
+            not_carried_columns: [("prayer.safety_score".to_string(), 3u64)].into(),
             missing_index_entries: 2,
         },
         target: None,
@@ -210,6 +211,7 @@ fn the_view_has_the_reports_numbers() {
     assert_eq!(v.archive_rules[0].rule, "R-ARCHIVE-ONLY");
     assert_eq!(v.not_carried_tables[0].value, "7");
     assert_eq!(v.unknown_columns, ["prayer.mood"]);
+    assert_eq!(v.not_carried_columns[0].label, "prayer.safety_score");
     assert_eq!(v.stages[0].rate, 666);
 
     // Every row is on the page, none silently left out.

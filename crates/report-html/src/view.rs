@@ -330,6 +330,8 @@ pub struct RunView {
     pub archives: Vec<Fact>,
     /// Tables v2 does not carry, with their row counts.
     pub not_carried_tables: Vec<Fact>,
+    /// Columns of the carried tables v2 has no home for, with their non-NULL values.
+    pub not_carried_columns: Vec<Fact>,
     /// `table.column`s the reader did not know.
     pub unknown_columns: Vec<String>,
     /// Rows missing from an index (read by full scan anyway).
@@ -438,6 +440,12 @@ impl RunView {
                 .not_carried_tables
                 .iter()
                 .map(|(t, n)| Fact::new(t, n.to_string()))
+                .collect(),
+            not_carried_columns: r
+                .source
+                .not_carried_columns
+                .iter()
+                .map(|(c, n)| Fact::new(c, n.to_string()))
                 .collect(),
             unknown_columns: r
                 .source

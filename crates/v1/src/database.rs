@@ -200,6 +200,35 @@ impl V1Database {
         rows.collect()
     }
 
+    /// Non-NULL values of each of `columns` of `table`, in one full scan.
+    pub fn non_null_counts(
+        &self,
+        table: &str,
+        columns: &[&str],
+    ) -> Result<BTreeMap<String, u64>, V1Error> {
+        if columns.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let counts: Vec<String> = columns
+            .iter()
+            .map(|c| format!("count({})", quote_ident(c)))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM {} NOT INDEXED",
+            counts.join(", "),
+            quote_ident(table)
+        );
+        let values: Vec<i64> = self
+            .conn
+            .query_row(&sql, [], |r| (0..columns.len()).map(|i| r.get(i)).collect())
+            .map_err(|e| self.err(table, e))?;
+        Ok(columns
+            .iter()
+            .zip(values)
+            .map(|(c, n)| (c.to_string(), n as u64))
+            .collect())
+    }
+
     /// Row counts of every table in the file by full table scan (never through an index, which
     /// may lack rows), keyed by table name.
     pub fn table_counts(&self) -> Result<BTreeMap<String, u64>, V1Error> {
