@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
+pub mod common_args;
+pub use common_args::CommonArgs;
+
 /// The exit codes of `spec/interfaces.md`, shared by every binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
