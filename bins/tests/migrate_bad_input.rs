@@ -140,7 +140,7 @@ fn bad_v2_targets_exit_2_or_3_without_the_password() {
         !String::from_utf8_lossy(&out.stderr).contains("s3cret-pw"),
         "password printed"
     );
-    if let Ok(url) = std::env::var("THYWILL_TEST_PG_URL") {
+    if let Some(url) = thywill_v2::testing::pg_admin_url() {
         let bad = thywill_v2::testing::with_database(&url, "thywill_no_such_db")
             .replacen("://", "://no_such_role:s3cret-pw@", 1)
             .replacen("@postgres@", "@", 1)
