@@ -6,9 +6,10 @@ pg_url := env_var_or_default("THYWILL_TEST_PG_URL", "postgresql://postgres@127.0
 test:
     THYWILL_TEST_PG_URL={{pg_url}} cargo test --workspace
 
-# Lints as CI would want them.
+# Lints as CI would want them (and no unused dependency: scripts/check-unused-deps.sh).
 lint:
     cargo fmt --all -- --check
+    scripts/check-unused-deps.sh
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Regenerate the committed S fixtures (seed 7) for every generation.

@@ -1,9 +1,10 @@
-//! Flags shared by `thywill-analyze` and `thywill-migrate` (included by both with `#[path]`).
+//! Flags shared by `thywill-analyze` and `thywill-migrate`: the v1 side, the policy, the reports
+//! ([`CommonArgs`]), and writing those reports once the job is done ([`emit`]).
 
 use std::path::PathBuf;
 
+use crate::{check_report_path, write_html_report, CliError, Exit, LogArgs};
 use clap::{Args, ValueEnum};
-use thywill_cli::{check_report_path, write_html_report, CliError, Exit, LogArgs};
 use thywill_ops::fsutil::write_atomic_with;
 use thywill_pipeline::{CommonOptions, Policy, ProgressMode, Report};
 

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
+pub mod common_args;
+pub use common_args::CommonArgs;
+
 /// The exit codes of `spec/interfaces.md`, shared by every binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -32,7 +35,7 @@ pub enum Exit {
 impl Exit {
     /// The exit for a numeric code as the crates' errors give it (`exit_code()`): 2 usage,
     /// 3 unusable input, 4 refused for safety, anything else a failure.
-    pub fn from_code(code: i32) -> Exit {
+    pub fn from_code(code: u8) -> Exit {
         match code {
             0 => Exit::Ok,
             2 => Exit::Usage,
@@ -63,8 +66,8 @@ pub struct CliError {
 
 impl CliError {
     /// An error whose exit code is the crate error's own `exit_code()`.
-    pub fn coded(code: impl Into<i32>, message: impl std::fmt::Display) -> Self {
-        CliError::new(Exit::from_code(code.into()), message)
+    pub fn coded(code: u8, message: impl std::fmt::Display) -> Self {
+        CliError::new(Exit::from_code(code), message)
     }
 
     /// An error with an explicit exit code.
@@ -295,6 +298,27 @@ mod tests {
         assert_eq!(parse_percent("100"), Ok(100.0));
         for bad in ["-1", "100.1", "NaN", "inf", "five", ""] {
             assert!(parse_percent(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_v1_error_exits_3_through_every_crate_error() {
+        let v1 = || thywill_v1::V1Error::Missing {
+            path: "thywill.db".into(),
+        };
+        let codes = [
+            CliError::from(thywill_pipeline::PipelineError::V1(v1())).exit,
+            CliError::from(thywill_validator::ValidateError::V1(v1())).exit,
+            CliError::from(thywill_ops::OpsError::V1(v1())).exit,
+        ];
+        assert_eq!(codes, [Exit::Unusable; 3]);
+    }
+
+    #[test]
+    fn an_interrupted_run_exits_128_plus_the_signal() {
+        for (signal, exit) in [(2, Exit::Sigint), (15, Exit::Sigterm)] {
+            let e = thywill_pipeline::PipelineError::Interrupted { signal };
+            assert_eq!(CliError::from(e).exit, exit);
         }
     }
 

@@ -71,18 +71,23 @@ fn unusable_v1_files_exit_3_naming_the_file() {
         .execute_batch("ALTER TABLE prayer DROP COLUMN text")
         .unwrap();
 
-    for (file, culprit) in [
-        ("missing.db", "missing.db"),
-        ("folder.db", "folder.db"),
-        ("empty.db", "empty.db"),
-        ("notes.txt", "notes.txt"),
-        ("truncated.db", "truncated"),
-        ("damaged.db", "damaged.db"),
-        ("recipes.db", "recipe"),
-        ("nocol.db", "text"),
+    // Each message names the file as given (`v1 database PATH: …`) and what is wrong with it, so
+    // a case cannot pass on the file name alone.
+    for (file, what) in [
+        ("missing.db", "no such file"),
+        ("folder.db", "is a folder"),
+        ("empty.db", "the file is empty"),
+        ("notes.txt", "not a SQLite database"),
+        ("truncated.db", "truncated: the header promises"),
+        ("damaged.db", "damaged pages"),
+        (
+            "recipes.db",
+            "unrecognisable schema: no `user` and `prayer` tables (found: recipe)",
+        ),
+        ("nocol.db", "table prayer has no column text"),
     ] {
         let out = migrate(d, &["--v1-db", file, "--archives-v2", "text_archives_v2"]);
-        expect(&out, 3, culprit, file);
+        expect(&out, 3, &format!("v1 database {file}: {what}"), file);
         no_output(d, file);
     }
 }
@@ -97,7 +102,12 @@ fn a_v1_file_locked_by_a_writer_exits_3() {
         .execute_batch("PRAGMA journal_mode=DELETE; BEGIN EXCLUSIVE; DELETE FROM session;")
         .unwrap();
     let out = migrate(dir.path(), &["--v1-db", "v1.db"]);
-    expect(&out, 3, "locked", "locked v1");
+    expect(
+        &out,
+        3,
+        "v1 database v1.db: locked by another process",
+        "locked v1",
+    );
     writer.execute_batch("ROLLBACK").unwrap();
     no_output(dir.path(), "locked v1");
 }
@@ -130,7 +140,7 @@ fn bad_v2_targets_exit_2_or_3_without_the_password() {
         !String::from_utf8_lossy(&out.stderr).contains("s3cret-pw"),
         "password printed"
     );
-    if let Ok(url) = std::env::var("THYWILL_TEST_PG_URL") {
+    if let Some(url) = thywill_v2::testing::pg_admin_url() {
         let bad = thywill_v2::testing::with_database(&url, "thywill_no_such_db")
             .replacen("://", "://no_such_role:s3cret-pw@", 1)
             .replacen("@postgres@", "@", 1)

@@ -228,3 +228,36 @@ fn quiet_silences_logs_but_every_binary_prints_its_final_summary() {
     );
     assert!(cutover.contains("of the 01:00:00 budget"), "{cutover}");
 }
+
+#[test]
+fn fixtures_takes_the_common_flags_and_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_thywill-fixtures");
+    let flags = [
+        "--generation=G2",
+        "-s",
+        "S",
+        "--seed",
+        "3",
+        "--corruption",
+        "0",
+        "--archives",
+        "--no-archives",
+        "-o",
+        "g2",
+    ];
+    for common in [&["-q"][..], &["-v", "--log-format", "json"]] {
+        let mut args = flags.to_vec();
+        args.extend_from_slice(common);
+        let (stdout, _) = ok(&run(bin, dir.path(), &args));
+        assert!(stdout.starts_with("G2 S seed 3: "), "{common:?}: {stdout}");
+    }
+    assert!(dir.path().join("g2/v1.db").is_file());
+    // The last of --archives / --no-archives wins, as before: G2 has no archive tree.
+    assert!(!dir.path().join("g2/text_archives").exists());
+    let usage = run(bin, dir.path(), &["--generation", "G9", "--out", "x"]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("G9"));
+    let refused = run(bin, dir.path(), &["-g", "G0", "--archives", "-o", "g0"]);
+    assert_eq!(refused.status.code(), Some(2));
+}

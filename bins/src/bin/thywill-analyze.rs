@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use thywill_cli::{finish, CliError, Exit, LogArgs};
+use thywill_cli::{common_args, finish, CliError, CommonArgs, Exit, LogArgs};
 use thywill_pipeline::{analyze, AnalyzeOptions, CommonOptions};
 
 /// Data-quality report of a ThyWill v1 database: generation, table counts, every finding by
@@ -21,10 +21,6 @@ struct Cli {
     #[command(flatten)]
     log: LogArgs,
 }
-
-#[path = "../common_args.rs"]
-mod common_args;
-use common_args::CommonArgs;
 
 fn main() -> ExitCode {
     thywill_pipeline::tune_allocator();

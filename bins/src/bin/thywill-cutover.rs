@@ -113,14 +113,24 @@ fn sibling(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
+/// The work folder: `--work-dir`, else a new folder named after `stamp` (here for a rehearsal,
+/// in the backup folder for the real day). Without either folder it is a usage error that says
+/// what to give (clap's `required_unless_present` normally catches it first).
+fn work_dir(cli: &Cli, stamp: &str) -> Result<PathBuf, CliError> {
+    match (&cli.work_dir, &cli.backup_dir, cli.rehearsal) {
+        (Some(w), _, _) => Ok(w.clone()),
+        (None, _, true) => Ok(PathBuf::from(format!("thywill_rehearsal_{stamp}"))),
+        (None, Some(b), false) => Ok(b.join(format!("thywill_cutover_{stamp}"))),
+        (None, None, false) => Err(CliError::new(
+            Exit::Usage,
+            "give the backup folder with --backup-dir DIR (or BACKUP_DIR), or --rehearsal",
+        )),
+    }
+}
+
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let stamp = thywill_ops::backup::timestamp();
-    let work_dir = match (&cli.work_dir, &cli.backup_dir, cli.rehearsal) {
-        (Some(w), _, _) => w.clone(),
-        (None, _, true) => PathBuf::from(format!("thywill_rehearsal_{stamp}")),
-        (None, Some(b), false) => b.join(format!("thywill_cutover_{stamp}")),
-        (None, None, false) => return Ok(Exit::Usage),
-    };
+    let work_dir = work_dir(&cli, &stamp)?;
     let opts = CutoverOptions {
         v1_db: cli.v1_db,
         v2_db: cli.v2.url,
@@ -176,4 +186,21 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     run.result?;
     html?;
     Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_backup_folder_outside_a_rehearsal_is_a_usage_error_that_says_so() {
+        let mut cli =
+            Cli::try_parse_from(["thywill-cutover", "--v1-db", "v1.db", "--backup-dir", "b"])
+                .unwrap();
+        assert!(work_dir(&cli, "x").unwrap().starts_with("b"));
+        cli.backup_dir = None;
+        let e = work_dir(&cli, "x").unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        assert!(e.message.contains("--backup-dir"), "{}", e.message);
+    }
 }

@@ -4,12 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use thywill_cli::{confirm, finish, CliError, Exit, LogArgs, QuarantineLimitArgs, V2DbArg};
+use thywill_cli::{
+    common_args, confirm, finish, CliError, CommonArgs, Exit, LogArgs, QuarantineLimitArgs, V2DbArg,
+};
 use thywill_pipeline::{migrate, MigrateOptions};
-
-#[path = "../common_args.rs"]
-mod common_args;
-use common_args::CommonArgs;
 
 /// Migrates a ThyWill v1 database and its text archives into the v2 schema on PostgreSQL or
 /// SQLite: creates or upgrades the schema, applies every corruption rule, writes all data in one

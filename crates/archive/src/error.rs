@@ -132,7 +132,7 @@ pub enum ArchiveError {
 impl ArchiveError {
     /// The process exit code a binary should use for this error (`spec/interfaces.md`):
     /// 3 for unusable input, 4 for a refusal for safety, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
             ArchiveError::SourceUnreadable { .. }
             | ArchiveError::Parse { .. }

@@ -111,8 +111,8 @@ impl OpsError {
             OpsError::RollbackIncomplete { .. } => 5,
             OpsError::CutoverFailed { exit, .. } => *exit,
             OpsError::UnusableInput { .. } => 3,
-            OpsError::V1(_) => 3,
-            OpsError::V2(e) => e.exit_code() as u8,
+            OpsError::V1(e) => e.exit_code(),
+            OpsError::V2(e) => e.exit_code(),
             _ => 1,
         }
     }

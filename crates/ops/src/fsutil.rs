@@ -238,17 +238,29 @@ pub fn copy_tree_with(from: &Path, to: &Path, links: Links) -> Result<TreeCopy> 
 /// Creates an empty [`PRIVATE_FILE`] at `path` unless a file is there already.
 pub use thywill_v2::create_private_file;
 
-/// Checks that `dir` exists (creating it if missing) and that a file can be created in it.
+/// Checks that `dir` exists (creating it if missing) and that this process may create entries
+/// in it, with the archive target's `access(2)` check: nothing is created to find out, so a
+/// backup killed at any moment leaves no probe file in the backup folder.
 pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
-    let probe = dir.join(format!(".thywill-write-probe.{}", std::process::id()));
-    File::create(&probe)?;
-    fs::remove_file(&probe)
+    thywill_archive::target::writable_folder(dir)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_writable_backup_folder_is_created_and_left_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let backups = dir.path().join("a/backups");
+        ensure_writable_dir(&backups).unwrap();
+        assert_eq!(fs::read_dir(&backups).unwrap().count(), 0);
+        let file = dir.path().join("file");
+        fs::write(&file, "").unwrap();
+        assert!(ensure_writable_dir(&file).is_err());
+        assert!(ensure_writable_dir(&file.join("backups")).is_err());
+    }
 
     #[test]
     fn an_atomic_write_replaces_the_file_whole_or_not_at_all() {

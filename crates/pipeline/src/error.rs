@@ -66,11 +66,13 @@ pub enum PipelineError {
 impl PipelineError {
     /// The exit code of `spec/interfaces.md`: 3 unusable input, 4 refused for safety, 2 usage
     /// (a malformed URL), 1 a job that ran and failed, 128 + the signal for an interrupted run.
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
-            PipelineError::Interrupted { signal } => 128 + signal,
-            PipelineError::V1(_) | PipelineError::SourceChanged { .. } => 3,
-            PipelineError::Detect(thywill_detect::DetectError::V1(_)) => 3,
+            PipelineError::Interrupted { signal } => u8::try_from(128 + signal).unwrap_or(1),
+            PipelineError::V1(e) | PipelineError::Detect(thywill_detect::DetectError::V1(e)) => {
+                e.exit_code()
+            }
+            PipelineError::SourceChanged { .. } => 3,
             PipelineError::Detect(_) => 1,
             PipelineError::V2(e) => e.exit_code(),
             PipelineError::Archive(e) => e.exit_code(),

@@ -98,3 +98,35 @@ pub enum V1Error {
         source: std::io::Error,
     },
 }
+
+impl V1Error {
+    /// The exit code of `spec/interfaces.md` for this error: 3 (unusable input), whatever the
+    /// variant. Every crate that wraps a `V1Error` asks it here, so "v1 → exit 3" is decided once.
+    pub fn exit_code(&self) -> u8 {
+        3
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_v1_error_is_unusable_input() {
+        let path = PathBuf::from("thywill.db");
+        let errors = [
+            V1Error::Missing { path: path.clone() },
+            V1Error::Locked {
+                path: path.clone(),
+                waited_ms: 5,
+            },
+            V1Error::Io {
+                path,
+                source: std::io::Error::other("x"),
+            },
+        ];
+        for e in errors {
+            assert_eq!(e.exit_code(), 3, "{e}");
+        }
+    }
+}

@@ -100,7 +100,7 @@ impl Error {
     /// The exit code of `spec/interfaces.md` for this error: 2 for a malformed URL (usage), 3 for an
     /// unusable target (unreachable, bad credentials, not a database), 4 for a refusal for safety
     /// (foreign data), 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
             Error::InvalidUrl { .. } => 2,
             Error::Connect { .. } => 3,

@@ -39,7 +39,7 @@ fn connection_failures_are_redacted_and_exit_3() {
             SECRET.to_lowercase()
         ),
     ];
-    if let Ok(base) = std::env::var(thywill_v2::testing::PG_ENV) {
+    if let Some(base) = thywill_v2::testing::pg_admin_url() {
         // A reachable server, a database that does not exist.
         let with_pw = base.replacen("://", &format!("://postgres:{SECRET}@"), 1);
         let with_pw = if base.contains('@') {

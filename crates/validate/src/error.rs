@@ -55,6 +55,7 @@ impl ValidateError {
     /// be written, 3 (unusable input) otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
+            ValidateError::V1(e) => e.exit_code(),
             ValidateError::V2Url(_) => 2,
             ValidateError::Report { .. } => 1,
             _ => 3,
