@@ -127,6 +127,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         invites: small.invites,
         sessions: small.sessions,
         deactivated: small.deactivated,
+        implicit_grants: small.implicit_grants,
         prayer_renames,
         user_id_map,
         findings,

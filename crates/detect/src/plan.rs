@@ -558,6 +558,8 @@ pub struct Plan {
     pub(crate) sessions: StoredRows<ResolvedSession>,
     /// v2 ids of the members a written `deactivated` grant makes inactive, sorted.
     pub(crate) deactivated: Vec<u128>,
+    /// Grants with no `user_roles` row behind them (the member named `admin`).
+    pub(crate) implicit_grants: u64,
     /// Prayers written under a v2 id that differs from their v1 key text: (v1 key, v2 id),
     /// sorted.
     pub(crate) prayer_renames: Vec<(Box<str>, u128)>,
@@ -600,6 +602,19 @@ impl Plan {
     /// no `user_roles` row.
     pub fn folded_grants(&self) -> u64 {
         self.deactivated.len() as u64
+    }
+
+    /// Number of grants v2 gets with no `user_roles` row behind them.
+    pub fn implicit_grants(&self) -> u64 {
+        self.implicit_grants
+    }
+
+    /// The v2 `user_roles` rows the plan writes: the grants the law counts as written, less
+    /// those folded into a member's row, plus those v1 implies without a row (the member named
+    /// `admin`).
+    pub fn grant_rows(&self) -> u64 {
+        let written = self.counts.get("user_roles").map_or(0, |c| c.written);
+        written - self.folded_grants() + self.implicit_grants
     }
 
     /// Whether the member of v2 id `id` (hex) is made inactive by a `deactivated` grant.

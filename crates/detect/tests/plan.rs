@@ -91,8 +91,9 @@ fn pass_two_writes_exactly_what_the_law_counts() {
                 // A `deactivated` grant is written into its member's row (is_active = false).
                 assert_eq!(
                     plan.role_grants().len() as u64 + plan.folded_grants(),
-                    c.written
+                    c.written + plan.implicit_grants()
                 );
+                assert_eq!(plan.role_grants().len() as u64, plan.grant_rows());
                 let inactive = plan
                     .users()
                     .filter(|u| !u.as_ref().unwrap().is_active)

@@ -123,7 +123,8 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
         .filter_map(|t| source.plan.counts().get(*t))
         .map(|c| c.written)
         .sum::<u64>()
-            - source.plan.folded_grants();
+            - source.plan.folded_grants()
+            + source.plan.implicit_grants();
         let mut stage = progress.start("write", expected);
         write_rows(&mut source, &mut load, archive_marks.as_mut(), &mut stage)?;
         progress.finish(stage);
@@ -267,14 +268,13 @@ fn write_rows(
         ("invitetoken", invites),
         ("session", sessions),
     ] {
-        let planned = counts.get(table).map(|c| c.written).unwrap_or(0);
-        // A `deactivated` grant is written into its member's row, not as a `user_roles` row.
-        let folded = if table == "user_roles" {
-            plan.folded_grants()
+        // A grant row is not always a v1 row: see `Plan::grant_rows`.
+        let planned = if table == "user_roles" {
+            plan.grant_rows()
         } else {
-            0
+            counts.get(table).map(|c| c.written).unwrap_or(0)
         };
-        if planned != pushed + folded {
+        if planned != pushed {
             return Err(PipelineError::Mapping {
                 table: table.into(),
                 key: "(all rows)".into(),

@@ -621,6 +621,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         );
     }
 
+    implicit_admin(&users, &mut roles);
     if let Some(c) = users.columns.iter().position(|c| *c == "is_active") {
         for id in &deactivated {
             if let Some(row) = users.rows.get_mut(id) {
@@ -1021,9 +1022,12 @@ fn derive_users(
             }
         }
     }
-    // Written users take precedence over merged aliases for their own names and keys.
-    for (u, id, name) in &written {
+    // Written users take precedence over merged aliases for their own names and keys, and a
+    // key over another member's name (a G1 member keyed `admin` beside one named `admin`).
+    for (_, id, name) in &written {
         members.by_ref.insert(name.clone(), id.clone());
+    }
+    for (u, id, _) in &written {
         if let Some(k) = u.id.key_text() {
             members.by_ref.insert(k, id.clone());
         }
@@ -1253,6 +1257,26 @@ fn invite_is_sound(i: &InviteRow, multi_use: bool, members: &Members) -> bool {
         && creator_ok
         && named_resolves(&i.used_by)
         && rules::is_canonical_time(&i.expires_at)
+}
+
+/// v1 treats a member named exactly `admin` as an admin without any grant row: v2 has that
+/// grant, at the member's `created_at` and granted by nobody, unless a grant of v1 made it.
+fn implicit_admin(users: &CanonTable, roles: &mut CanonTable) {
+    let col = |name: &str| users.columns.iter().position(|c| *c == name);
+    let (Some(name), Some(created)) = (col("display_name"), col("created_at")) else {
+        return;
+    };
+    let admin = users
+        .rows
+        .iter()
+        .find(|(_, cells)| cells[name] == Cell::Str("admin".into()));
+    if let Some((id, cells)) = admin {
+        let key = format!("{id}|admin");
+        if !roles.rows.contains_key(&key) {
+            let row = vec![s(id), s("admin"), cells[created].clone(), Cell::Null];
+            roles.insert(key, row);
+        }
+    }
 }
 
 /// A grant no rule keeps out of v2 under `repair`: its member resolves, its role is one v2

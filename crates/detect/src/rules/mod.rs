@@ -392,6 +392,20 @@ impl Sink {
         written
     }
 
+    /// Adds a `repaired` finding to a row already committed as written (a repair known only
+    /// once a later table is read); the counts do not change.
+    pub(crate) fn note_repair(
+        &mut self,
+        table: &'static str,
+        rowid: i64,
+        key: &str,
+        rule: RuleId,
+        reason: &str,
+    ) {
+        self.findings
+            .push(table, rowid, key, rule, Decision::Repaired, reason);
+    }
+
     /// Adds a finding that takes a row committed as written out of the written rows (a mark
     /// found to be a duplicate only once every mark was seen).
     pub(crate) fn demote(

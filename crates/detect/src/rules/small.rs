@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDateTime};
 use thywill_v1::{InviteRow, RoleRow, SessionRow, UserRoleRow, V1Value};
 
-use super::users::Users;
+use super::users::{NamedAdmin, Users};
 use super::{
     check_time, check_utf8, key_text, require_parent, resolve_parent, show, Ctx, NoShape, Parent,
     RowFindings, TimeOutcome,
@@ -77,6 +77,8 @@ pub(crate) struct Small {
     pub(crate) grants: StoredRows<ResolvedRoleGrant>,
     /// v2 ids of the members a written `deactivated` grant makes inactive, sorted.
     pub(crate) deactivated: Vec<u128>,
+    /// Grants v2 gets with no `user_roles` row behind them (the member named `admin`).
+    pub(crate) implicit_grants: u64,
     pub(crate) invites: StoredRows<ResolvedInvite>,
     pub(crate) sessions: StoredRows<ResolvedSession>,
 }
@@ -95,12 +97,13 @@ fn optional_member(users: &Users, v: &V1Value) -> Option<u128> {
 /// Roles, grants, invites and sessions.
 pub(crate) fn run(ctx: &mut Ctx<'_>, users: &Users) -> Result<Small, DetectError> {
     let roles = roles(ctx)?;
-    let (grants, deactivated) = grants(ctx, users, &roles)?;
+    let (grants, deactivated, implicit_grants) = grants(ctx, users, &roles)?;
     let invites = invites(ctx, users)?;
     let sessions = sessions(ctx, users, &deactivated)?;
     Ok(Small {
         grants,
         deactivated,
+        implicit_grants,
         invites,
         sessions,
     })
@@ -161,13 +164,14 @@ impl Grant {
 
 /// `user_roles` rows: grants of `admin`/`moderator` become `user_roles` rows, an unexpired
 /// grant of `deactivated` makes its member inactive (the grant is folded into the user row,
-/// with its finding), the rest is not carried. Returns the carried grants and the deactivated
-/// members, sorted.
+/// with its finding), the rest is not carried; the member named exactly `admin` gets the admin
+/// grant v1 gives that name. Returns the carried grants, the deactivated members (sorted) and
+/// the number of grants with no v1 row behind them.
 fn grants(
     ctx: &mut Ctx<'_>,
     users: &Users,
     roles: &Roles,
-) -> Result<(StoredRows<ResolvedRoleGrant>, Vec<u128>), DetectError> {
+) -> Result<(StoredRows<ResolvedRoleGrant>, Vec<u128>, u64), DetectError> {
     const TABLE: &str = "user_roles";
     let policy = ctx.policy;
     // Streamed: a row that carries no grant is committed at once; only the carried grants
@@ -253,6 +257,23 @@ fn grants(
     ctx.sink.count_read(TABLE, read);
     dedupe_grants(&mut pending);
     let mut out = RowsWriter::new();
+    let implicit = implicit_admin(users, &pending);
+    if let Some(admin) = implicit {
+        ctx.sink.note_repair(
+            "user",
+            admin.rowid,
+            &admin.key,
+            RuleId::Role,
+            "a member named exactly 'admin' is an admin in v1 without a grant row; v2 gets the admin grant (granted_at = the member's created_at)",
+        );
+        out.push(&ResolvedRoleGrant {
+            rowid: admin.rowid,
+            user_id: hex_id(admin.id),
+            role: "admin".to_string(),
+            granted_at: admin.created_at,
+            granted_by_user_id: None,
+        });
+    }
     let mut deactivated = Vec::new();
     for (mut rf, g) in pending {
         if let Some(Grant::Deactivates(u)) = g {
@@ -268,7 +289,20 @@ fn grants(
         }
     }
     deactivated.sort_unstable();
-    Ok((out.finish()?, deactivated))
+    Ok((out.finish()?, deactivated, u64::from(implicit.is_some())))
+}
+
+/// The member named exactly `admin`, when no carried grant already makes them an admin: v1
+/// treats that name as an admin by itself.
+fn implicit_admin<'u>(
+    users: &'u Users,
+    pending: &[(RowFindings, Option<Grant>)],
+) -> Option<&'u NamedAdmin> {
+    let admin = users.named_admin.as_ref()?;
+    let granted = pending
+        .iter()
+        .any(|(_, g)| matches!(g, Some(Grant::Row(u, g)) if *u == admin.id && g.role == "admin"));
+    (!granted).then_some(admin)
 }
 
 /// A second grant of the same role to the same member: keep the earliest (then the smallest

@@ -124,7 +124,22 @@ pub(crate) struct Users {
     /// After [`Users::settle`]: the v1 key of each entry that ends in no v2 user (named in the
     /// reasons of the rows that point at one).
     unwritten_keys: HashMap<u32, Box<str>>,
+    /// After [`Users::settle`]: the written member named exactly `admin`, whom v1 treats as an
+    /// admin without a grant row.
+    pub(crate) named_admin: Option<NamedAdmin>,
 }
+
+/// The written member named exactly [`ADMIN_NAME`].
+#[derive(Clone, Debug)]
+pub(crate) struct NamedAdmin {
+    pub(crate) rowid: i64,
+    pub(crate) key: Box<str>,
+    pub(crate) id: u128,
+    pub(crate) created_at: NaiveDateTime,
+}
+
+/// The display name v1 makes an admin by itself (v1-real.md §4).
+const ADMIN_NAME: &str = "admin";
 
 fn religious(v: &V1Value) -> (&'static str, Option<&'static str>) {
     let raw = v.to_text_lossy();
@@ -171,6 +186,7 @@ impl Users {
             min_activity: HashMap::new(),
             targets: None,
             unwritten_keys: HashMap::new(),
+            named_admin: None,
         };
         let known_id = parse_hex32(KNOWN_CORRUPTED_USER_ID).map(NormKey::Hex);
         // Streamed: only each row's entry is kept (the whole rows of a large file are not).
@@ -740,6 +756,7 @@ impl Users {
         // Id-map rows as (entry, row): `Ok(i)` is written user `out[i]`, `Err(j)` is `others[j]`.
         let mut rows: Vec<(u32, Result<u32, u32>)> = Vec::new();
         let mut others = Vec::new();
+        let mut named_admin = None;
         for (i, e) in self.entries.iter().enumerate() {
             let inviter = e.inviter.map(|j| self.entries[j as usize].v2_id);
             let written = ctx.sink.commit(TABLE, &e.rf);
@@ -751,6 +768,14 @@ impl Users {
                     Err(others.len() as u32 - 1)
                 };
                 rows.push((i as u32, row));
+            }
+            if written && e.name == ADMIN_NAME {
+                named_admin = Some(NamedAdmin {
+                    rowid: e.rowid,
+                    key: e.rf.key.as_str().into(),
+                    id: e.v2_id,
+                    created_at: e.created.get().unwrap_or_default(),
+                });
             }
             if written {
                 out.push(ResolvedUserParts {
@@ -786,6 +811,7 @@ impl Users {
             })
             .collect();
         self.targets = Some(targets);
+        self.named_admin = named_admin;
         self.entries = Vec::new();
         self.min_activity = HashMap::new();
         self.pending_created = HashMap::new();
