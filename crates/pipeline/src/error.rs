@@ -70,7 +70,10 @@ impl PipelineError {
         match self {
             PipelineError::Interrupted { signal } => 128 + signal,
             PipelineError::V1(_) | PipelineError::SourceChanged { .. } => 3,
-            PipelineError::Detect(thywill_detect::DetectError::V1(_)) => 3,
+            PipelineError::Detect(
+                thywill_detect::DetectError::V1(_)
+                | thywill_detect::DetectError::SourceChanged { .. },
+            ) => 3,
             PipelineError::Detect(_) => 1,
             PipelineError::V2(e) => e.exit_code(),
             PipelineError::Archive(e) => e.exit_code(),

@@ -2,7 +2,7 @@ use std::fs;
 use std::path::Path;
 
 use super::*;
-use crate::scan_v1_tree;
+use thywill_v1::archive::scan_v1_tree;
 
 const P1: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const P2: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -8,10 +8,12 @@ use std::io;
 use chrono::{DateTime, NaiveDateTime};
 
 use super::{
-    match_group, row_time, shown, ArchiveError, ArchiveFinding, ArchiveRule, DbMark,
-    ReconcileOptions, ReconcileRows, RecordKind, RowTime,
+    match_group, row_time, shown, ArchiveFinding, ArchiveRule, DbMark, ReconcileOptions,
+    ReconcileRows, RecordKind, RowTime,
 };
-use crate::v1::{key_of, normalize_id, Key, LinePos, MarkLinePos, V1Archive, V1MarkRecord};
+use thywill_v1::archive::{
+    key_of, normalize_id, Key, LinePos, MarkLinePos, V1Archive, V1MarkRecord,
+};
 
 /// One mark of either side in the form the reconciliation sorts: the keys of its group (the
 /// prayer id, normalised, and the member as written), then — rows before lines — the order in
@@ -186,19 +188,22 @@ pub(super) fn reconcile_marks<R: ReconcileRows, S: MarkSort>(
     opts: &ReconcileOptions,
     out: &mut Vec<ArchiveFinding>,
 ) -> Result<(), R::Error> {
-    let spill = |source| ArchiveError::Io {
-        path: std::env::temp_dir(),
-        source,
-    };
-    rows.for_each_mark(&mut |handle, m| {
-        sort.push(MarkEntry::row(handle, m))
-            .map_err(|e| spill(e).into())
+    rows.for_each_mark(&mut |handle, m| Ok(sort.push(MarkEntry::row(handle, m))?))?;
+    // a sort's i/o error inside the tree's callback: kept aside, since that callback speaks the
+    // reader's error type
+    let mut spill = None;
+    archive.for_each_mark_line(|pos, line| {
+        if spill.is_none() {
+            spill = sort.push(MarkEntry::line(pos, &line)).err();
+        }
+        Ok(())
     })?;
-    archive
-        .for_each_mark_line(|pos, line| sort.push(MarkEntry::line(pos, &line)).map_err(spill))?;
+    if let Some(e) = spill {
+        return Err(e.into());
+    }
     let mut group: Vec<MarkEntry> = Vec::new();
-    for entry in sort.sorted().map_err(spill)? {
-        let entry = entry.map_err(spill)?;
+    for entry in sort.sorted()? {
+        let entry = entry?;
         if group.first().is_some_and(|g| g.group() != entry.group()) {
             compare_group(archive, rows, &group, opts, out)?;
             group.clear();
