@@ -5,8 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use thywill_detect::reconcile::{reconcile, reconcile_input, ReconcileOptions};
-use thywill_v1::archive::scan_v1_tree;
+use thywill_detect::reconcile::{reconcile, reconcile_input, scan_v1_tree, ReconcileOptions};
 use thywill_v1::V1Database;
 
 fn fixture(name: &str) -> PathBuf {

@@ -121,7 +121,7 @@ fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, Pipeline
     // One scan of the v1 tree serves both the detector (which files exist, for R-ARCHIVE-PATH)
     // and the reconciliation of the database with the tree.
     let archive = match &common.archives_v1 {
-        Some(root) => Some(thywill_v1::archive::scan_v1_tree(root)?),
+        Some(root) => Some(thywill_detect::reconcile::scan_v1_tree(root)?),
         None => None,
     };
     let as_of = common.as_of.unwrap_or_else(|| Utc::now().naive_utc());

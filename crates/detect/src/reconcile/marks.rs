@@ -11,9 +11,7 @@ use super::{
     match_group, row_time, shown, ArchiveFinding, ArchiveRule, DbMark, ReconcileOptions,
     ReconcileRows, RecordKind, RowTime,
 };
-use thywill_v1::archive::{
-    key_of, normalize_id, Key, LinePos, MarkLinePos, V1Archive, V1MarkRecord,
-};
+use thywill_v1::archive::{key_of, Key, LinePos, MarkLinePos, V1Archive, V1MarkRecord};
 
 /// One mark of either side in the form the reconciliation sorts: the keys of its group (the
 /// prayer id, normalised, and the member as written), then — rows before lines — the order in
@@ -123,11 +121,12 @@ impl MarkEntry {
         }
     }
 
-    fn row(handle: u64, row: &DbMark) -> Self {
+    /// The entry of mark row `row`, its prayer id keyed `prayer` ([`V1Archive::prayer_key`]).
+    fn row(handle: u64, row: &DbMark, prayer: Key) -> Self {
         let (class, t) = row_time(row.created_at.as_deref()).sort_key();
         let t = t.map(|t| t.and_utc());
         MarkEntry {
-            prayer: key_of(&normalize_id(&row.prayer_id)),
+            prayer,
             user: key_of(&row.user),
             side: 0,
             class,
@@ -139,9 +138,10 @@ impl MarkEntry {
         }
     }
 
-    fn line(pos: MarkLinePos, line: &V1MarkRecord) -> Self {
+    /// The entry of marks line `line`, its prayer id keyed `prayer` ([`V1Archive::prayer_key`]).
+    fn line(pos: MarkLinePos, line: &V1MarkRecord, prayer: Key) -> Self {
         MarkEntry {
-            prayer: key_of(&normalize_id(&line.prayer_id)),
+            prayer,
             user: key_of(&line.user),
             side: 1,
             class: 0,
@@ -188,13 +188,21 @@ pub(super) fn reconcile_marks<R: ReconcileRows, S: MarkSort>(
     opts: &ReconcileOptions,
     out: &mut Vec<ArchiveFinding>,
 ) -> Result<(), R::Error> {
-    rows.for_each_mark(&mut |handle, m| Ok(sort.push(MarkEntry::row(handle, m))?))?;
+    rows.for_each_mark(&mut |handle, m| {
+        Ok(sort.push(MarkEntry::row(handle, m, archive.prayer_key(&m.prayer_id)))?)
+    })?;
     // a sort's i/o error inside the tree's callback: kept aside, since that callback speaks the
     // reader's error type
     let mut spill = None;
     archive.for_each_mark_line(|pos, line| {
         if spill.is_none() {
-            spill = sort.push(MarkEntry::line(pos, &line)).err();
+            spill = sort
+                .push(MarkEntry::line(
+                    pos,
+                    &line,
+                    archive.prayer_key(&line.prayer_id),
+                ))
+                .err();
         }
         Ok(())
     })?;

@@ -66,11 +66,13 @@ use std::fmt;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use thywill_v1::archive::{
-    fingerprint, key_of, norm_text, normalize_id, Located, V1Archive, V1FileKind, V1Registration,
+    fingerprint, key_of, norm_text, Key, Located, V1Archive, V1FileKind, V1Registration,
 };
 use thywill_v1::V1Error;
 
+use crate::keys::{normalize_str, KeyKind, NormKey};
 use crate::model::{Decision, DetectError};
+use crate::text::parse_lower_hex32;
 
 pub use marks::{MarkEntry, MarkSort};
 pub use rows::{archive_findings, reconcile_input};
@@ -372,6 +374,27 @@ fn same_text(row: &str, file: &str) -> bool {
     f.next().is_none()
 }
 
+/// The key of a prayer id as the reconciliation compares it: the detector's key normaliser
+/// ([`crate::keys`], the reference resolver's: trimmed, invisible characters stripped, hex in any
+/// case), so a file, a row and a mark name one prayer when the rules say they do.
+fn prayer_id_key(id: &str) -> Key {
+    // the canonical shape needs no cleaning (every well-formed id, the common case)
+    if let Some(h) = parse_lower_hex32(id.as_bytes()) {
+        return (0, h);
+    }
+    match normalize_str(id, KeyKind::Hex) {
+        Some(NormKey::Hex(h)) => (0, h),
+        Some(NormKey::Text(t)) => key_of(&t),
+        None => key_of(""),
+    }
+}
+
+/// Scans the v1 tree at `root` (`thywill-v1`'s reader) with prayer ids keyed as the
+/// reconciliation compares them: the tree to give [`reconcile()`] and [`archive_findings`].
+pub fn scan_v1_tree(root: &std::path::Path) -> Result<V1Archive, V1Error> {
+    thywill_v1::archive::scan_v1_tree_keyed(root, prayer_id_key)
+}
+
 /// Reconciles the database rows `db` with the scanned tree `archive` (see the module's
 /// comparison rules), sorting the marks in memory. Files the scan could not parse
 /// (`archive.problems`) take no part. The tree is read again (the marks logs, and the words of a
@@ -454,7 +477,7 @@ fn reconcile_prayers<R: ReconcileRows>(
     let index = &archive.prayers;
     let mut held = vec![false; index.len()];
     rows.for_each_prayer(&mut |row| {
-        let files: Vec<usize> = index.with_id(key_of(&normalize_id(&row.id))).collect();
+        let files: Vec<usize> = index.with_id(archive.prayer_key(&row.id)).collect();
         for i in &files {
             held[*i] = true;
         }

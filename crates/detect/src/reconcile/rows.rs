@@ -207,10 +207,8 @@ pub(crate) fn archive_findings_within(
 mod tests {
     use std::path::Path;
 
-    use thywill_v1::archive::scan_v1_tree;
-
     use super::*;
-    use crate::reconcile::{reconcile, ArchiveRule, RecordKind};
+    use crate::reconcile::{reconcile, scan_v1_tree, ArchiveRule, RecordKind};
 
     /// The streamed reconciliation (marks spilled to temporary files every 64 entries) finds
     /// what the in-memory one finds, on a fixture whose marks and members were made to differ

@@ -10,7 +10,7 @@ use std::path::Path;
 use chrono::NaiveDateTime;
 
 use super::prayer::V1PrayerFile;
-use super::{normalize_id, unreadable, Result};
+use super::{unreadable, IdKey, Result};
 
 /// A fixed-size stand-in for an id or a name: `(0, value)` for 32 lower-case hex digits (exact),
 /// else `(1, 128-bit hash of the text)` (equal texts give equal keys; two different texts give
@@ -46,7 +46,7 @@ pub fn norm_text(s: &str) -> String {
 /// What the reconciliation compares of one prayer file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrayerEntry {
-    /// The key of the normalised id ([`normalize_id`]).
+    /// The key of the id, as the scan's [`IdKey`] makes it.
     pub id: Key,
     /// [`fingerprint`] of the author's name.
     pub author: u64,
@@ -57,9 +57,9 @@ pub struct PrayerEntry {
 }
 
 impl PrayerEntry {
-    fn of(file: &V1PrayerFile) -> Self {
+    fn of(file: &V1PrayerFile, id_key: IdKey) -> Self {
         PrayerEntry {
-            id: key_of(&normalize_id(&file.id)),
+            id: id_key(&file.id),
             author: fingerprint(&file.author),
             text: fingerprint(norm_text(&file.text)),
             submitted: file.submitted.at,
@@ -148,10 +148,10 @@ impl V1PrayerIndex {
 
     /// Adds a parsed file. Files come in scan order, which is path order for prayer files (their
     /// folders are `YYYY/MM`, all names of one length); [`Self::finish`] sorts otherwise.
-    pub(crate) fn push(&mut self, rel: &str, file: &V1PrayerFile) {
+    pub(crate) fn push(&mut self, rel: &str, file: &V1PrayerFile, id_key: IdKey) {
         self.paths.push_str(rel);
         self.ends.push(self.paths.len());
-        self.entries.push(PrayerEntry::of(file));
+        self.entries.push(PrayerEntry::of(file, id_key));
     }
 
     /// Builds the id index once every file is in.

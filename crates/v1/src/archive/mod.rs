@@ -219,11 +219,23 @@ pub struct V1Archive {
     pub unreadable: Vec<(V1FileKind, Located<String>)>,
     /// The marks logs that parsed, in path order.
     mark_logs: Vec<String>,
+    /// How prayer ids are keyed.
+    id_key: IdKeyOf,
 }
 
-/// The key prayer ids are looked up by: trimmed, lower-case.
-pub fn normalize_id(id: &str) -> String {
-    id.trim().to_ascii_lowercase()
+/// How the scan keys prayer ids (the file's first line, and every id looked up in it): the
+/// reader keeps ids as written ([`key_of`]); the caller that compares them with database rows
+/// gives its own normaliser ([`scan_v1_tree_keyed`]), so there is one, the detector's.
+pub type IdKey = fn(&str) -> Key;
+
+/// The [`IdKey`] of a tree (a newtype, so that [`V1Archive`] has a default: ids as written).
+#[derive(Debug, Clone, Copy)]
+struct IdKeyOf(IdKey);
+
+impl Default for IdKeyOf {
+    fn default() -> Self {
+        IdKeyOf(key_of)
+    }
 }
 
 /// Where a marks-log line lies: the log (an index into the tree's marks logs, which are in path
@@ -237,11 +249,17 @@ pub struct MarkLinePos {
 }
 
 impl V1Archive {
-    /// The paths of the files holding prayer `id` (normalised: case and surrounding spaces do not
-    /// matter), in path order; more than one when v1 wrote it twice.
+    /// The key prayer id `id` has in this tree's index (the scan's [`IdKey`]): every id a
+    /// caller looks up, a row's or a marks line's, goes through it.
+    pub fn prayer_key(&self, id: &str) -> Key {
+        (self.id_key.0)(id)
+    }
+
+    /// The paths of the files holding prayer `id` (keyed by [`V1Archive::prayer_key`]), in path
+    /// order; more than one when v1 wrote it twice.
     pub fn prayer_paths(&self, id: &str) -> Vec<&str> {
         self.prayers
-            .with_id(key_of(&normalize_id(id)))
+            .with_id(self.prayer_key(id))
             .map(|i| self.prayers.path(i))
             .collect()
     }
@@ -306,13 +324,20 @@ impl V1Archive {
     }
 }
 
-/// Reads a whole v1 tree. An unreadable root is an error (exit code 3); a file that does not
-/// parse, a symlink (never followed) or a name that is not UTF-8 becomes a [`V1Problem`] and the
-/// scan goes on. Monthly logs are read line by line and only their registration lines are kept.
+/// Reads a whole v1 tree, prayer ids keyed as written ([`key_of`]). An unreadable root is an
+/// error (exit code 3); a file that does not parse, a symlink (never followed) or a name that is
+/// not UTF-8 becomes a [`V1Problem`] and the scan goes on. Monthly logs are read line by line and
+/// only their registration lines are kept.
 pub fn scan_v1_tree(root: &Path) -> Result<V1Archive> {
+    scan_v1_tree_keyed(root, key_of)
+}
+
+/// [`scan_v1_tree`] with prayer ids keyed by `id_key` (the caller's normaliser).
+pub fn scan_v1_tree_keyed(root: &Path, id_key: IdKey) -> Result<V1Archive> {
     fs::read_dir(root).map_err(|e| unreadable(root, e))?;
     let mut archive = V1Archive {
         root: root.to_path_buf(),
+        id_key: IdKeyOf(id_key),
         ..V1Archive::default()
     };
     for entry in walkdir::WalkDir::new(root)
@@ -413,7 +438,8 @@ impl V1Archive {
         match kind {
             V1FileKind::Prayer => {
                 let bytes = fs::read(path).map_err(|e| unreadable(path, e))?;
-                self.prayers.push(rel, &V1PrayerFile::parse(name, &bytes)?);
+                self.prayers
+                    .push(rel, &V1PrayerFile::parse(name, &bytes)?, self.id_key.0);
             }
             V1FileKind::Registrations => {
                 let mut lines = Vec::new();

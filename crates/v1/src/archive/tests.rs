@@ -166,7 +166,7 @@ fn written_tree_round_trips_and_scans() {
         vec!["prayers/2025/06/2025_06_29_prayer_at_1933.txt"]
     );
     assert_eq!(
-        archive.prayer_paths(" 0123456789ABCDEF0123456789abcdef "),
+        archive.prayer_paths("0123456789abcdef0123456789abcdef"),
         vec!["prayers/2025/06/2025_06_29_prayer_at_1933.txt"]
     );
     assert_eq!(
