@@ -6,10 +6,12 @@
 //!   ([`V2ArchiveWriter`], streaming) or one event at a time ([`V2Archive`], for the v2
 //!   application).
 //! - **carrying v1** ([`carry_v1_tree`]): copy a v1 tree verbatim into the v2 root.
-//! - **the v1 reader** ([`v1`]): parse every v1 archive format into typed records, re-render
-//!   them byte for byte, and scan a whole tree ([`scan_v1_tree`]).
-//! - **reconciliation** ([`reconcile()`]): compare a scanned v1 tree with rows the caller read
-//!   from the v1 database (`R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING`, `R-ARCHIVE-MISMATCH`).
+//! - **the target folder's checks** ([`check_target_folder`]): overlap, writable, no foreign
+//!   file, before a run reads v1.
+//!
+//! The v1 side lives elsewhere: the v1 archive parser and tree scan are `thywill-v1`'s
+//! (`thywill_v1::archive`, the reader of every v1 input), and the reconciliation of the tree with
+//! the database is `thywill-detect`'s (`thywill_detect::reconcile`, the one decider).
 //!
 //! Paths this crate returns are relative to the archive root and `/`-separated
 //! (`users/<id>.txt`); the v2 `text_archive_path` columns store them so.
@@ -21,23 +23,16 @@
 pub mod carry;
 pub mod error;
 pub mod manifest;
-pub mod reconcile;
 pub mod safety;
 pub mod target;
-pub mod v1;
 pub mod v2;
 pub mod writer;
 
 pub use carry::{carry_v1_tree, CarryReport, SkippedEntry};
 pub use error::{ArchiveError, Result};
 pub use manifest::MANIFEST_NAME;
-pub use reconcile::{
-    reconcile, ArchiveFinding, ArchiveRule, DbMark, DbPrayer, DbUser, ReconcileInput,
-    ReconcileOptions, RecordKind,
-};
 pub use safety::YearMonth;
 pub use target::check_target_folder;
-pub use v1::{scan_v1_tree, V1Archive};
 pub use v2::{
     ArchiveAnswer, ArchiveMark, ArchivePrayer, ArchiveUser, InvitedBy, V2Archive, V2ArchiveWriter,
     V2WriteOptions, V2WriteReport,

@@ -48,15 +48,10 @@ pub fn scan_manifest(root: &Path, known: &HashMap<String, [u8; 32]>) -> Result<M
 
 /// The `/`-separated UTF-8 path of `path` relative to `root`.
 pub(crate) fn relative_name(root: &Path, path: &Path) -> Result<String> {
-    let rel = path.strip_prefix(root).unwrap_or(path);
-    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-    match parts {
-        Some(p) => Ok(p.join("/")),
-        None => Err(ArchiveError::UnsafePath {
-            path: path.display().to_string(),
-            reason: "file name is not UTF-8".into(),
-        }),
-    }
+    thywill_v1::archive::relative_name(root, path).ok_or_else(|| ArchiveError::UnsafePath {
+        path: path.display().to_string(),
+        reason: "file name is not UTF-8".into(),
+    })
 }
 
 /// Renders the manifest text.

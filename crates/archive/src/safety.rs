@@ -26,13 +26,7 @@ pub fn validate_id(record: &dyn fmt::Display, value: &str) -> Result<()> {
     }
 }
 
-/// True for every character a line-oriented reader could take as the end of a line.
-pub fn is_line_break(c: char) -> bool {
-    matches!(
-        c,
-        '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}'
-    )
-}
+pub use thywill_v1::archive::is_line_break;
 
 /// Refuses a one-line field (name, id, audience, email) that contains a line break.
 pub fn check_one_line(record: &dyn fmt::Display, field: &'static str, value: &str) -> Result<()> {
@@ -95,31 +89,14 @@ pub fn whole_seconds(at: &NaiveDateTime) -> NaiveDateTime {
     at.with_nanosecond(0).unwrap_or(*at)
 }
 
-/// Checks a `/`-separated relative path: not empty, not absolute, no `..`, `.` or empty
-/// components, no NUL, backslash or line break. Returns its components.
+/// Checks a `/`-separated relative path (the v1 reader's [`thywill_v1::archive::check_relative`]):
+/// not empty, not absolute, no `..`, `.` or empty components, no NUL, backslash or line break.
+/// Returns its components.
 pub fn check_relative(rel: &str) -> Result<Vec<&str>> {
-    let refuse = |reason: &str| ArchiveError::UnsafePath {
+    thywill_v1::archive::check_relative(rel).map_err(|reason| ArchiveError::UnsafePath {
         path: rel.to_string(),
         reason: reason.to_string(),
-    };
-    if rel.is_empty() {
-        return Err(refuse("empty path"));
-    }
-    if rel.starts_with('/') {
-        return Err(refuse("absolute path"));
-    }
-    if rel.contains(['\0', '\\']) || rel.chars().any(is_line_break) {
-        return Err(refuse("NUL, backslash or line break in the path"));
-    }
-    let parts: Vec<&str> = rel.split('/').collect();
-    for part in &parts {
-        match *part {
-            "" => return Err(refuse("empty path component")),
-            "." | ".." => return Err(refuse("`.` or `..` component climbs out of the root")),
-            _ => {}
-        }
-    }
-    Ok(parts)
+    })
 }
 
 /// Joins a checked relative path to `root`, refusing any existing ancestor below `root` that is

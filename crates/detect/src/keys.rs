@@ -55,12 +55,17 @@ pub(crate) fn normalize(v: &V1Value, kind: KeyKind) -> Option<NormKey> {
             Err(_) => return Some(NormKey::Text(format!("x'{}'", hex::encode(b)).into())),
         },
     };
+    normalize_str(&text, kind)
+}
+
+/// [`normalize`] of a key as text (a TEXT value, or a key the v1 archive tree writes).
+pub(crate) fn normalize_str(text: &str, kind: KeyKind) -> Option<NormKey> {
     if kind == KeyKind::Name {
         // Names are compared exactly: whitespace in a name is `R-USER-NAME`'s business, and a
         // reference to ' Mary ' must reach that row (merged or quarantined), not 'Mary'.
         return (!text.is_empty()).then(|| NormKey::Text(text.into()));
     }
-    let cleaned = clean_key_text(&text);
+    let cleaned = clean_key_text(text);
     if cleaned.is_empty() {
         return None;
     }

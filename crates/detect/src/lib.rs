@@ -6,6 +6,10 @@
 //! every v1 row that pass 2 applies without re-deciding, the `migration_id_map`, and the
 //! accounting law per carried table (checked to balance before anything is written).
 //!
+//! It also decides the findings of the v1 archive tree against the database ([`reconcile`]:
+//! `R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING`, `R-ARCHIVE-MISMATCH`, `R-ARCHIVE-UNREADABLE`), on a
+//! tree `thywill-v1` scanned, with the same timestamp parser and key normaliser as the rules.
+//!
 //! Detection is set-based: whole-table scans into hashed key sets; marks in one plain scan that
 //! keeps a 16-byte duplicate key per mark (spilled to sorted runs in temporary files past 2^19),
 //! never the rows. See `README.md` for the contract, the
@@ -29,6 +33,7 @@ mod keys;
 mod model;
 mod originals;
 mod plan;
+pub mod reconcile;
 mod rules;
 mod spill;
 mod stored;

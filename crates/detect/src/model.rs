@@ -293,6 +293,13 @@ pub enum DetectError {
         /// Rows not carried.
         not_carried: u64,
     },
+    /// Something wrote to the v1 database while it was being read (a row streamed a moment ago
+    /// is gone): exit 3.
+    #[error("the v1 database {path} changed while it was being read: stop the v1 application (maintenance mode) and run again")]
+    SourceChanged {
+        /// The v1 file.
+        path: String,
+    },
 }
 
 #[cfg(test)]

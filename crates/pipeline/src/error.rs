@@ -72,7 +72,8 @@ impl PipelineError {
             PipelineError::V1(e) | PipelineError::Detect(thywill_detect::DetectError::V1(e)) => {
                 e.exit_code()
             }
-            PipelineError::SourceChanged { .. } => 3,
+            PipelineError::SourceChanged { .. }
+            | PipelineError::Detect(thywill_detect::DetectError::SourceChanged { .. }) => 3,
             PipelineError::Detect(_) => 1,
             PipelineError::V2(e) => e.exit_code(),
             PipelineError::Archive(e) => e.exit_code(),

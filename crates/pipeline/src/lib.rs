@@ -15,7 +15,6 @@ mod mapping;
 mod migrate;
 mod pipelined;
 mod progress;
-mod reconcile;
 pub mod report;
 mod source;
 
@@ -29,7 +28,6 @@ pub use error::PipelineError;
 pub use limits::{LimitBreach, QuarantineLimit, QuarantineLimits, TableOverLimit};
 pub use migrate::migrate;
 pub use progress::{Progress, ProgressMode, StageTiming};
-pub use reconcile::reconcile_input;
 pub use report::Report;
 
 /// Makes the C allocator hand large freed buffers back to the system at once: every allocation

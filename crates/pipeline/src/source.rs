@@ -125,7 +125,7 @@ fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, Pipeline
     // One scan of the v1 tree serves both the detector (which files exist, for R-ARCHIVE-PATH)
     // and the reconciliation of the database with the tree.
     let archive = match &common.archives_v1 {
-        Some(root) => Some(thywill_archive::scan_v1_tree(root)?),
+        Some(root) => Some(thywill_detect::reconcile::scan_v1_tree(root)?),
         None => None,
     };
     let as_of = common.as_of.unwrap_or_else(|| Utc::now().naive_utc());
@@ -138,7 +138,7 @@ fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, Pipeline
         .map(|a| &a.files as &dyn thywill_detect::ArchiveFiles);
     let plan = detect(db, &opts)?;
     let archive_findings = match &archive {
-        Some(archive) => crate::reconcile::reconcile_archives(db, archive)?,
+        Some(archive) => archive_report_findings(db, archive)?,
         None => Vec::new(),
     };
     Ok(Analysed {
@@ -146,6 +146,24 @@ fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, Pipeline
         plan,
         archive_findings,
     })
+}
+
+/// The detector's reconciliation of `db` with the scanned v1 tree, as report entries (each with
+/// the decision the detector gives it).
+fn archive_report_findings(
+    db: &V1Database,
+    archive: &thywill_v1::archive::V1Archive,
+) -> Result<Vec<crate::report::ReportFinding>, PipelineError> {
+    Ok(thywill_detect::reconcile::archive_findings(db, archive)?
+        .into_iter()
+        .map(|f| crate::report::ReportFinding {
+            v1_table: f.kind.table().to_string(),
+            v1_key: f.key,
+            rule: f.rule.id().to_string(),
+            decision: f.rule.decision().as_str().to_string(),
+            reason: format!("{} ({})", f.detail, f.path.as_deref().unwrap_or("no file")),
+        })
+        .collect())
 }
 
 impl Source {

@@ -97,6 +97,25 @@ pub enum V1Error {
         #[source]
         source: std::io::Error,
     },
+    /// A v1 archive folder (or a file in it) cannot be read: exit code 3.
+    #[error("cannot read archive source {path}: {source}; check that it exists and is readable")]
+    ArchiveUnreadable {
+        /// The folder or file that could not be read.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A malformed v1 archive file (exit code 3).
+    #[error("{path}:{line}: {message}")]
+    ArchiveParse {
+        /// The file (relative to its archive root when known).
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What was expected.
+        message: String,
+    },
 }
 
 impl V1Error {

@@ -6,6 +6,11 @@
 //! (rows missing from an index are still read). Values are kept exactly as stored: keys with their
 //! storage class, timestamps as raw text, bytes that are not UTF-8. No rule is applied here.
 //!
+//! It also reads the other v1 input, the text-archive tree ([`archive`]): every v1 archive format
+//! parsed into typed records and re-rendered byte for byte, and a whole tree scanned into a
+//! compact index ([`archive::scan_v1_tree`]). Comparing the tree with the database is
+//! `thywill-detect`'s reconciliation.
+//!
 //! ```no_run
 //! use thywill_v1::{V1Database, UserRow};
 //! let db = V1Database::open("thywill.db")?;
@@ -14,6 +19,7 @@
 //! # Ok::<(), thywill_v1::V1Error>(())
 //! ```
 
+pub mod archive;
 mod database;
 mod error;
 mod rows;

@@ -10,15 +10,15 @@ use std::path::Path;
 use chrono::NaiveDateTime;
 
 use super::prayer::V1PrayerFile;
-use super::{normalize_id, ArchiveError, Result};
+use super::{unreadable, IdKey, Result};
 
 /// A fixed-size stand-in for an id or a name: `(0, value)` for 32 lower-case hex digits (exact),
 /// else `(1, 128-bit hash of the text)` (equal texts give equal keys; two different texts give
 /// the same key with a chance of about 2^-128).
-pub(crate) type Key = (u8, u128);
+pub type Key = (u8, u128);
 
 /// The [`Key`] of `text` as written (callers normalise first where the rules fold case).
-pub(crate) fn key_of(text: &str) -> Key {
+pub fn key_of(text: &str) -> Key {
     let hex = text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     match u128::from_str_radix(text, 16) {
         Ok(v) if hex => (0, v),
@@ -31,7 +31,7 @@ pub(crate) fn key_of(text: &str) -> Key {
 
 /// A 64-bit fingerprint, for comparing one value with one other (author, text): two different
 /// values agree with a chance of about 2^-64.
-pub(crate) fn fingerprint(value: impl Hash) -> u64 {
+pub fn fingerprint(value: impl Hash) -> u64 {
     let mut h = DefaultHasher::new();
     value.hash(&mut h);
     h.finish()
@@ -39,27 +39,27 @@ pub(crate) fn fingerprint(value: impl Hash) -> u64 {
 
 /// Request text as the reconciliation compares it: `\r\n` → `\n`, surrounding whitespace
 /// trimmed.
-pub(crate) fn norm_text(s: &str) -> String {
+pub fn norm_text(s: &str) -> String {
     s.replace("\r\n", "\n").trim().to_string()
 }
 
 /// What the reconciliation compares of one prayer file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PrayerEntry {
-    /// The key of the normalised id ([`normalize_id`]).
-    pub(crate) id: Key,
+pub struct PrayerEntry {
+    /// The key of the id, as the scan's [`IdKey`] makes it.
+    pub id: Key,
     /// [`fingerprint`] of the author's name.
-    pub(crate) author: u64,
+    pub author: u64,
     /// [`fingerprint`] of the request text, normalised ([`norm_text`]).
-    pub(crate) text: u64,
+    pub text: u64,
     /// The `Submitted` time.
-    pub(crate) submitted: NaiveDateTime,
+    pub submitted: NaiveDateTime,
 }
 
 impl PrayerEntry {
-    fn of(file: &V1PrayerFile) -> Self {
+    fn of(file: &V1PrayerFile, id_key: IdKey) -> Self {
         PrayerEntry {
-            id: key_of(&normalize_id(&file.id)),
+            id: id_key(&file.id),
             author: fingerprint(&file.author),
             text: fingerprint(norm_text(&file.text)),
             submitted: file.submitted.at,
@@ -98,18 +98,18 @@ impl V1PrayerIndex {
     }
 
     /// The path of file `i`.
-    pub(crate) fn path(&self, i: usize) -> &str {
+    pub fn path(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.paths[start..self.ends[i]]
     }
 
     /// What is compared of file `i`.
-    pub(crate) fn entry(&self, i: usize) -> &PrayerEntry {
+    pub fn entry(&self, i: usize) -> &PrayerEntry {
         &self.entries[i]
     }
 
     /// The files whose normalised id has key `id`, in path order.
-    pub(crate) fn with_id(&self, id: Key) -> impl Iterator<Item = usize> + '_ {
+    pub fn with_id(&self, id: Key) -> impl Iterator<Item = usize> + '_ {
         let start = self
             .by_id
             .partition_point(|i| self.entries[*i as usize].id < id);
@@ -120,7 +120,7 @@ impl V1PrayerIndex {
     }
 
     /// The file at `path`, if it is a prayer file that parsed.
-    pub(crate) fn at_path(&self, path: &str) -> Option<usize> {
+    pub fn at_path(&self, path: &str) -> Option<usize> {
         let ix = self.bisect(path);
         (ix < self.len() && self.path(ix) == path).then_some(ix)
     }
@@ -139,19 +139,19 @@ impl V1PrayerIndex {
     }
 
     /// Reads and parses file `i` again under `root` (for the details of a finding).
-    pub(crate) fn read(&self, root: &Path, i: usize) -> Result<V1PrayerFile> {
+    pub fn read(&self, root: &Path, i: usize) -> Result<V1PrayerFile> {
         let rel = self.path(i);
         let path = root.join(rel);
-        let bytes = std::fs::read(&path).map_err(|e| ArchiveError::source(&path, e))?;
+        let bytes = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
         V1PrayerFile::parse(Path::new(rel), &bytes)
     }
 
     /// Adds a parsed file. Files come in scan order, which is path order for prayer files (their
     /// folders are `YYYY/MM`, all names of one length); [`Self::finish`] sorts otherwise.
-    pub(crate) fn push(&mut self, rel: &str, file: &V1PrayerFile) {
+    pub(crate) fn push(&mut self, rel: &str, file: &V1PrayerFile, id_key: IdKey) {
         self.paths.push_str(rel);
         self.ends.push(self.paths.len());
-        self.entries.push(PrayerEntry::of(file));
+        self.entries.push(PrayerEntry::of(file, id_key));
     }
 
     /// Builds the id index once every file is in.

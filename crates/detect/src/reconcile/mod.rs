@@ -2,10 +2,12 @@
 //! (`R-ARCHIVE-ONLY`), only in the database (`R-ARCHIVE-MISSING`), or in both but differently
 //! (`R-ARCHIVE-MISMATCH`).
 //!
-//! A function of a scanned tree ([`V1Archive`]) and rows the caller reads from the v1 database,
+//! A function of a tree scanned by `thywill-v1` ([`V1Archive`]) and rows of the v1 database,
 //! either all in memory ([`ReconcileInput`], [`reconcile()`]) or streamed ([`ReconcileRows`],
-//! [`reconcile_with`]): this crate never reads a database. The findings are reported, not
-//! migrated (an archive-only record is not written to v2; the v1 tree is carried verbatim).
+//! [`reconcile_with`]); [`archive_findings`] reads the rows from a [`V1Database`] itself (marks
+//! through `thywill-spill`). The findings are reported, not migrated (an archive-only record is
+//! not written to v2; the v1 tree is carried verbatim), and their decisions are taken here
+//! ([`ArchiveFinding::decision`]): the pipeline only calls this module.
 //!
 //! # Memory
 //!
@@ -48,26 +50,32 @@
 //!   minute (`%B %d %Y at %H:%M`); the database holds naive UTC. A row time `t` matches an
 //!   archive time `a` when, for one of the accepted offsets `o` ([`ReconcileOptions`], default
 //!   UTC only; give both offsets of a zone with daylight saving), `t + o` truncated to the minute
-//!   equals `a`. Row times are read in the shapes v1 rows hold (`YYYY-MM-DD HH:MM:SS[.ffffff]`,
-//!   `T` separator, `Z` or `±HH:MM` → UTC, epoch seconds or 13-digit milliseconds). A date-only
-//!   row matches an archive time on that UTC day. A row time no shape fits is not compared (it
-//!   is the detector's `R-TIME`).
+//!   equals `a`. Row times are read by the detector's own parser ([`crate::time::parse_str`],
+//!   the one `R-TIME` uses: every shape v1 rows hold, epochs from 10^11 up as milliseconds), so
+//!   a row time means the same instant here as in the plan. A date-only row (`YYYY-MM-DD`)
+//!   matches an archive time on that UTC day. A row time no shape fits is not compared (it is
+//!   the detector's `R-TIME`).
 //!
 //! Findings are sorted by kind, rule, key and path, so a run gives the same list every time.
 
 mod marks;
+mod rows;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike};
-
-use crate::error::ArchiveError;
-use crate::v1::{
-    fingerprint, key_of, norm_text, normalize_id, Located, V1Archive, V1FileKind, V1Registration,
+use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use thywill_v1::archive::{
+    fingerprint, key_of, norm_text, Key, Located, V1Archive, V1FileKind, V1Registration,
 };
+use thywill_v1::V1Error;
+
+use crate::keys::{normalize_str, KeyKind, NormKey};
+use crate::model::{Decision, DetectError};
+use crate::text::parse_lower_hex32;
 
 pub use marks::{MarkEntry, MarkSort};
+pub use rows::{archive_findings, reconcile_input};
 
 /// The rule of an archive finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -116,6 +124,19 @@ pub enum RecordKind {
     User,
     /// A prayer mark (a line of `prayers/marks/*_marks.txt`, a `prayermark` row).
     Mark,
+}
+
+impl ArchiveRule {
+    /// The decision of a finding of this rule: an archive-only record or an unreadable line is
+    /// `not_carried` (v2 gets only what the database holds; the v1 tree is carried verbatim); a
+    /// row without a file is `repaired` (v2 renders its archive); a mismatch is written as the
+    /// database has it (`repaired`).
+    pub fn decision(self) -> Decision {
+        match self {
+            ArchiveRule::Only | ArchiveRule::Unreadable => Decision::NotCarried,
+            ArchiveRule::Missing | ArchiveRule::Mismatch => Decision::Repaired,
+        }
+    }
 }
 
 impl RecordKind {
@@ -212,9 +233,9 @@ pub struct ReconcileInput {
 /// not grow with the number of marks. A mark row that takes part in a finding is fetched again
 /// by the handle it was streamed with.
 pub trait ReconcileRows {
-    /// The source's error; it holds the archive crate's errors (a log that can no longer be
-    /// read, a temporary file that cannot be written).
-    type Error: From<ArchiveError>;
+    /// The source's error; it holds the v1 reader's errors (a log of the tree that can no
+    /// longer be read) and i/o errors (a temporary file of the sort that cannot be written).
+    type Error: From<V1Error> + From<std::io::Error>;
     /// Calls `f` with every prayer row.
     fn for_each_prayer(
         &self,
@@ -235,27 +256,27 @@ pub trait ReconcileRows {
 pub type MarkFn<'f, E> = dyn FnMut(u64, &DbMark) -> Result<(), E> + 'f;
 
 impl ReconcileRows for ReconcileInput {
-    type Error = ArchiveError;
+    type Error = DetectError;
 
     fn for_each_prayer(
         &self,
-        f: &mut dyn FnMut(&DbPrayer) -> Result<(), ArchiveError>,
-    ) -> Result<(), ArchiveError> {
+        f: &mut dyn FnMut(&DbPrayer) -> Result<(), DetectError>,
+    ) -> Result<(), DetectError> {
         self.prayers.iter().try_for_each(f)
     }
 
     fn for_each_user(
         &self,
-        f: &mut dyn FnMut(&DbUser) -> Result<(), ArchiveError>,
-    ) -> Result<(), ArchiveError> {
+        f: &mut dyn FnMut(&DbUser) -> Result<(), DetectError>,
+    ) -> Result<(), DetectError> {
         self.users.iter().try_for_each(f)
     }
 
-    fn for_each_mark(&self, f: &mut MarkFn<'_, ArchiveError>) -> Result<(), ArchiveError> {
+    fn for_each_mark(&self, f: &mut MarkFn<'_, DetectError>) -> Result<(), DetectError> {
         (0u64..).zip(&self.marks).try_for_each(|(i, m)| f(i, m))
     }
 
-    fn mark(&self, handle: u64) -> Result<DbMark, ArchiveError> {
+    fn mark(&self, handle: u64) -> Result<DbMark, DetectError> {
         Ok(self.marks[handle as usize].clone())
     }
 }
@@ -289,50 +310,24 @@ enum RowTime {
     Unknown,
 }
 
-/// Epoch values from here up are milliseconds (10^11: the detector's threshold).
-const EPOCH_MILLIS_FROM: i64 = 100_000_000_000;
-
 fn row_time(raw: Option<&str>) -> RowTime {
-    let Some(s) = raw.map(str::trim) else {
+    let Some(s) = raw else {
         return RowTime::Unknown;
     };
-    for f in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return RowTime::At(t);
+    match crate::time::parse_str(s) {
+        None => RowTime::Unknown,
+        // the date-only shape (`YYYY-MM-DD`, read as its midnight): a day, not an instant
+        Some(p) if is_date_only(s.trim()) && p.at.time() == NaiveTime::MIN => {
+            RowTime::Day(p.at.date())
         }
+        Some(p) => RowTime::At(p.at),
     }
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return RowTime::At(t.naive_utc());
-    }
-    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.fZ"] {
-        if let Ok(t) = DateTime::parse_from_str(s, f) {
-            return RowTime::At(t.naive_utc());
-        }
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return RowTime::At(t);
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return RowTime::Day(d);
-    }
-    if !s.is_empty() && s.len() <= 13 && s.bytes().all(|b| b.is_ascii_digit()) {
-        let n: i64 = s.parse().unwrap_or(0);
-        // The detector's rule (`thywill_detect::time`): from 10^11 up an epoch is milliseconds,
-        // so a 12-digit value means the same instant on both sides.
-        let t = if n >= EPOCH_MILLIS_FROM {
-            DateTime::from_timestamp_millis(n)
-        } else {
-            DateTime::from_timestamp(n, 0)
-        };
-        if let Some(t) = t {
-            return RowTime::At(t.naive_utc());
-        }
-    }
-    RowTime::Unknown
+}
+
+/// True for the shape `YYYY-MM-DD` (ten characters, dashes at 4 and 7; an epoch has none).
+fn is_date_only(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10 && b[4] == b'-' && b[7] == b'-'
 }
 
 fn truncate_minute(t: NaiveDateTime) -> NaiveDateTime {
@@ -379,6 +374,27 @@ fn same_text(row: &str, file: &str) -> bool {
     f.next().is_none()
 }
 
+/// The key of a prayer id as the reconciliation compares it: the detector's key normaliser
+/// ([`crate::keys`], the reference resolver's: trimmed, invisible characters stripped, hex in any
+/// case), so a file, a row and a mark name one prayer when the rules say they do.
+fn prayer_id_key(id: &str) -> Key {
+    // the canonical shape needs no cleaning (every well-formed id, the common case)
+    if let Some(h) = parse_lower_hex32(id.as_bytes()) {
+        return (0, h);
+    }
+    match normalize_str(id, KeyKind::Hex) {
+        Some(NormKey::Hex(h)) => (0, h),
+        Some(NormKey::Text(t)) => key_of(&t),
+        None => key_of(""),
+    }
+}
+
+/// Scans the v1 tree at `root` (`thywill-v1`'s reader) with prayer ids keyed as the
+/// reconciliation compares them: the tree to give [`reconcile()`] and [`archive_findings`].
+pub fn scan_v1_tree(root: &std::path::Path) -> Result<V1Archive, V1Error> {
+    thywill_v1::archive::scan_v1_tree_keyed(root, prayer_id_key)
+}
+
 /// Reconciles the database rows `db` with the scanned tree `archive` (see the module's
 /// comparison rules), sorting the marks in memory. Files the scan could not parse
 /// (`archive.problems`) take no part. The tree is read again (the marks logs, and the words of a
@@ -387,7 +403,7 @@ pub fn reconcile(
     archive: &V1Archive,
     db: &ReconcileInput,
     opts: &ReconcileOptions,
-) -> Result<Vec<ArchiveFinding>, ArchiveError> {
+) -> Result<Vec<ArchiveFinding>, DetectError> {
     reconcile_with(archive, db, Vec::new(), opts)
 }
 
@@ -461,7 +477,7 @@ fn reconcile_prayers<R: ReconcileRows>(
     let index = &archive.prayers;
     let mut held = vec![false; index.len()];
     rows.for_each_prayer(&mut |row| {
-        let files: Vec<usize> = index.with_id(key_of(&normalize_id(&row.id))).collect();
+        let files: Vec<usize> = index.with_id(archive.prayer_key(&row.id)).collect();
         for i in &files {
             held[*i] = true;
         }
@@ -493,7 +509,7 @@ fn compare_prayer(
     files: &[usize],
     opts: &ReconcileOptions,
     out: &mut Vec<ArchiveFinding>,
-) -> crate::Result<()> {
+) -> Result<(), V1Error> {
     let index = &archive.prayers;
     let finding = |rule, path: Option<&str>, detail: String| ArchiveFinding {
         rule,

@@ -1,4 +1,8 @@
-//! v1 times: `%B %d %Y at %H:%M` (e.g. `June 29 2025 at 19:33`), local v1 server time.
+//! v1 archive times: `%B %d %Y at %H:%M` (e.g. `June 29 2025 at 19:33`), local v1 server time.
+//!
+//! A parser of its own, not the detector's (`thywill_detect::time`): this is a different textual
+//! format (month names, `at`, minute precision, no zone: what v1 wrote into its text files), not
+//! a shape of a database timestamp. Database values are read by the detector's parser only.
 
 use chrono::{NaiveDate, NaiveDateTime};
 

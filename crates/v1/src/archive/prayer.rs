@@ -18,8 +18,8 @@
 use std::path::Path;
 
 use super::time::V1Time;
+use super::Result;
 use super::{parse_error, text_of};
-use crate::error::Result;
 
 /// What an activity line of a prayer file says.
 #[derive(Debug, Clone, PartialEq, Eq)]

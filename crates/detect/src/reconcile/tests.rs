@@ -2,7 +2,6 @@ use std::fs;
 use std::path::Path;
 
 use super::*;
-use crate::scan_v1_tree;
 
 const P1: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const P2: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -286,4 +285,54 @@ fn epoch_row_times_are_read_as_the_detector_reads_them() {
     // which put the row in the year 5000-something and could never match its archive line).
     assert_eq!(at("978307200000"), "2001-01-01 00:00:00.000");
     assert_eq!(at("99999999999"), "5138-11-16 09:46:39.000");
+}
+
+/// Prayer ids are keyed by the detector's key normaliser on both sides: an id with a zero-width
+/// character or in upper case, in a row or in a marks line, names the prayer the rules resolve
+/// it to; a non-hex id is not case-folded, as the rules do not fold it.
+#[test]
+fn prayer_ids_are_keyed_by_the_detectors_normaliser() {
+    let (_dir, archive) = tree();
+    let hidden = format!("\u{200b}{}\u{feff} ", P1.to_uppercase());
+    assert_eq!(
+        archive.prayer_paths(&hidden),
+        vec!["prayers/2025/06/2025_06_29_prayer_at_1933.txt"]
+    );
+    assert_eq!(archive.prayer_key(&hidden), archive.prayer_key(P1));
+    assert_ne!(archive.prayer_key("Admin"), archive.prayer_key("admin"));
+    let mut db = input();
+    db.prayers[0].id = hidden;
+    db.marks[0].prayer_id = format!(" {}\u{200b}", P1.to_uppercase());
+    let f = reconcile(&archive, &db, &ReconcileOptions::default()).expect("the tree is readable");
+    assert_eq!(
+        brief(&f),
+        brief(&reconcile(&archive, &input(), &ReconcileOptions::default()).unwrap()),
+        "{f:#?}"
+    );
+}
+
+/// Every row time the detector reads is compared (the same instant as in the plan), and a
+/// date-only row is still a day.
+#[test]
+fn row_times_are_the_detectors_instants() {
+    for s in [
+        "2025-06-29 19:33:00",
+        " 2025-06-29T19:33:00Z",
+        "2025-06-29T21:33:00+02:00",
+        "1751225580",
+        "1751225580.0",
+        "1751225580000",
+    ] {
+        assert_eq!(
+            row_time(Some(s)),
+            RowTime::At(crate::time::parse_str(s).unwrap().at),
+            "{s}"
+        );
+    }
+    assert_eq!(
+        row_time(Some("2025-06-29")),
+        RowTime::Day(NaiveDate::from_ymd_opt(2025, 6, 29).unwrap())
+    );
+    assert_eq!(row_time(Some("never")), RowTime::Unknown);
+    assert_eq!(row_time(None), RowTime::Unknown);
 }

@@ -10,7 +10,8 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
 use super::parse_error;
 use super::time::{parse_day, parse_month_year, V1Time};
-use crate::error::{ArchiveError, Result};
+use super::{unreadable, Result};
+use crate::V1Error;
 
 /// How one kind of monthly log reads and renders its record lines.
 pub trait V1LogFormat {
@@ -127,11 +128,11 @@ pub(crate) struct LogHeader {
 
 /// Where a line of a monthly log lies: its 1-based number and the byte offset of its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LinePos {
+pub struct LinePos {
     /// 1-based line number (the header is line 1).
-    pub(crate) line: usize,
+    pub line: usize,
     /// Byte offset of the line's first byte.
-    pub(crate) offset: u64,
+    pub offset: u64,
 }
 
 /// Reads a monthly log from `input` one line at a time (never the whole file at once), handing
@@ -144,11 +145,11 @@ pub(crate) fn read_log<F: V1LogFormat>(
     mut input: impl BufRead,
     mut each: impl FnMut(LinePos, V1LogLine<F::Record>) -> Result<()>,
 ) -> Result<LogHeader> {
-    let io_error = |e| ArchiveError::source(path, e);
+    let io_error = |e| unreadable(path, e);
     let mut buf = Vec::new();
     let mut pos = LinePos { line: 0, offset: 0 };
     let mut header: Option<LogHeader> = None;
-    let mut shape_error: Option<ArchiveError> = None;
+    let mut shape_error: Option<V1Error> = None;
     let mut day = None;
     let mut final_newline = false;
     loop {

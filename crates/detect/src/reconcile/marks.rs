@@ -8,10 +8,10 @@ use std::io;
 use chrono::{DateTime, NaiveDateTime};
 
 use super::{
-    match_group, row_time, shown, ArchiveError, ArchiveFinding, ArchiveRule, DbMark,
-    ReconcileOptions, ReconcileRows, RecordKind, RowTime,
+    match_group, row_time, shown, ArchiveFinding, ArchiveRule, DbMark, ReconcileOptions,
+    ReconcileRows, RecordKind, RowTime,
 };
-use crate::v1::{key_of, normalize_id, Key, LinePos, MarkLinePos, V1Archive, V1MarkRecord};
+use thywill_v1::archive::{key_of, Key, LinePos, MarkLinePos, V1Archive, V1MarkRecord};
 
 /// One mark of either side in the form the reconciliation sorts: the keys of its group (the
 /// prayer id, normalised, and the member as written), then — rows before lines — the order in
@@ -121,11 +121,12 @@ impl MarkEntry {
         }
     }
 
-    fn row(handle: u64, row: &DbMark) -> Self {
+    /// The entry of mark row `row`, its prayer id keyed `prayer` ([`V1Archive::prayer_key`]).
+    fn row(handle: u64, row: &DbMark, prayer: Key) -> Self {
         let (class, t) = row_time(row.created_at.as_deref()).sort_key();
         let t = t.map(|t| t.and_utc());
         MarkEntry {
-            prayer: key_of(&normalize_id(&row.prayer_id)),
+            prayer,
             user: key_of(&row.user),
             side: 0,
             class,
@@ -137,9 +138,10 @@ impl MarkEntry {
         }
     }
 
-    fn line(pos: MarkLinePos, line: &V1MarkRecord) -> Self {
+    /// The entry of marks line `line`, its prayer id keyed `prayer` ([`V1Archive::prayer_key`]).
+    fn line(pos: MarkLinePos, line: &V1MarkRecord, prayer: Key) -> Self {
         MarkEntry {
-            prayer: key_of(&normalize_id(&line.prayer_id)),
+            prayer,
             user: key_of(&line.user),
             side: 1,
             class: 0,
@@ -186,19 +188,30 @@ pub(super) fn reconcile_marks<R: ReconcileRows, S: MarkSort>(
     opts: &ReconcileOptions,
     out: &mut Vec<ArchiveFinding>,
 ) -> Result<(), R::Error> {
-    let spill = |source| ArchiveError::Io {
-        path: std::env::temp_dir(),
-        source,
-    };
     rows.for_each_mark(&mut |handle, m| {
-        sort.push(MarkEntry::row(handle, m))
-            .map_err(|e| spill(e).into())
+        Ok(sort.push(MarkEntry::row(handle, m, archive.prayer_key(&m.prayer_id)))?)
     })?;
-    archive
-        .for_each_mark_line(|pos, line| sort.push(MarkEntry::line(pos, &line)).map_err(spill))?;
+    // a sort's i/o error inside the tree's callback: kept aside, since that callback speaks the
+    // reader's error type
+    let mut spill = None;
+    archive.for_each_mark_line(|pos, line| {
+        if spill.is_none() {
+            spill = sort
+                .push(MarkEntry::line(
+                    pos,
+                    &line,
+                    archive.prayer_key(&line.prayer_id),
+                ))
+                .err();
+        }
+        Ok(())
+    })?;
+    if let Some(e) = spill {
+        return Err(e.into());
+    }
     let mut group: Vec<MarkEntry> = Vec::new();
-    for entry in sort.sorted().map_err(spill)? {
-        let entry = entry.map_err(spill)?;
+    for entry in sort.sorted()? {
+        let entry = entry?;
         if group.first().is_some_and(|g| g.group() != entry.group()) {
             compare_group(archive, rows, &group, opts, out)?;
             group.clear();

@@ -1,24 +1,24 @@
-//! Reconciling the v1 database with its v1 archive tree (`R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING`,
-//! `R-ARCHIVE-MISMATCH`, docs/decisions.md §6): the rows are read here, the comparison is the
-//! archive crate's. Reported, never migrated.
+//! The database side of the reconciliation, read from the v1 snapshot: member references turned
+//! into display names (the members are read once, one entry each; prayers and marks stream).
 //!
-//! The rows stream ([`DbRows`]); the marks of both sides go through an external sort
-//! ([`thywill_spill`]) as fixed-size entries, so the memory does not grow with the number of
-//! marks. Only the members (for names) are held, one entry each.
+//! The marks of both sides go through an external sort ([`thywill_spill`]) as fixed-size
+//! entries, so the memory does not grow with the number of marks. References to members by id
+//! are resolved with the detector's own key normaliser ([`crate::keys`]), as every other
+//! reference is.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use thywill_archive::reconcile::{reconcile_with, MarkEntry, MarkFn, MarkSort, ReconcileRows};
-use thywill_archive::{
-    ArchiveFinding, ArchiveRule, DbMark, DbPrayer, DbUser, ReconcileInput, ReconcileOptions,
-    V1Archive,
-};
 use thywill_spill::{records_for_budget, ExternalSort, Record, Sorted};
+use thywill_v1::archive::V1Archive;
 use thywill_v1::{MarkRow, PrayerRow, UserRefKind, UserRow, V1Database, V1Error, V1Value};
 
-use crate::error::PipelineError;
-use crate::report::ReportFinding;
+use super::{
+    reconcile_with, ArchiveFinding, DbMark, DbPrayer, DbUser, MarkEntry, MarkFn, MarkSort,
+    ReconcileInput, ReconcileOptions, ReconcileRows,
+};
+use crate::keys::{normalize, KeyKind, NormKey};
+use crate::model::DetectError;
 
 /// Memory for mark entries before they spill to temporary files.
 const MEMORY_BUDGET: usize = 16 << 20;
@@ -27,14 +27,14 @@ fn text(v: &V1Value) -> Option<String> {
     v.to_text_lossy().map(Cow::into_owned)
 }
 
-/// The database side, read as the archive crate asks for it: member references turned into
+/// The database side, read as the reconciliation asks for it: member references turned into
 /// display names (the members are read once; prayers and marks stream).
 struct DbRows<'a> {
     db: &'a V1Database,
     users: Vec<UserRow>,
-    /// Display name by member id (as stored, and trimmed lower-case), when marks and prayers
-    /// name members by id.
-    names: HashMap<String, String>,
+    /// Display name by normalised member id (the first member of a key), when marks and
+    /// prayers name members by id.
+    names: HashMap<NormKey, String>,
 }
 
 impl<'a> DbRows<'a> {
@@ -43,11 +43,9 @@ impl<'a> DbRows<'a> {
         let mut names = HashMap::new();
         if db.schema().user_key == UserRefKind::ById {
             for u in &users {
-                if let (Some(k), Some(n)) = (text(&u.id), text(&u.display_name)) {
-                    names
-                        .entry(k.trim().to_ascii_lowercase())
-                        .or_insert(n.clone());
-                    names.insert(k, n);
+                if let (Some(k), Some(n)) = (normalize(&u.id, KeyKind::Hex), text(&u.display_name))
+                {
+                    names.entry(k).or_insert(n);
                 }
             }
         }
@@ -55,14 +53,9 @@ impl<'a> DbRows<'a> {
     }
 
     fn name_of(&self, kind: UserRefKind, v: &V1Value) -> Option<String> {
-        let r = text(v)?;
         match kind {
-            UserRefKind::ByName => Some(r),
-            UserRefKind::ById => self
-                .names
-                .get(&r)
-                .or_else(|| self.names.get(&r.trim().to_ascii_lowercase()))
-                .cloned(),
+            UserRefKind::ByName => text(v),
+            UserRefKind::ById => self.names.get(&normalize(v, KeyKind::Hex)?).cloned(),
         }
     }
 
@@ -78,14 +71,14 @@ impl<'a> DbRows<'a> {
 }
 
 impl ReconcileRows for DbRows<'_> {
-    type Error = PipelineError;
+    type Error = DetectError;
 
     fn for_each_prayer(
         &self,
-        f: &mut dyn FnMut(&DbPrayer) -> Result<(), PipelineError>,
-    ) -> Result<(), PipelineError> {
+        f: &mut dyn FnMut(&DbPrayer) -> Result<(), DetectError>,
+    ) -> Result<(), DetectError> {
         let author = self.db.schema().prayer_author;
-        self.db.for_each_ref::<PrayerRow, PipelineError, _>(|p| {
+        self.db.for_each_ref::<PrayerRow, DetectError, _>(|p| {
             f(&DbPrayer {
                 rowid: Some(p.rowid),
                 id: text(&p.id).unwrap_or_default(),
@@ -100,8 +93,8 @@ impl ReconcileRows for DbRows<'_> {
 
     fn for_each_user(
         &self,
-        f: &mut dyn FnMut(&DbUser) -> Result<(), PipelineError>,
-    ) -> Result<(), PipelineError> {
+        f: &mut dyn FnMut(&DbUser) -> Result<(), DetectError>,
+    ) -> Result<(), DetectError> {
         let key = self.db.schema().user_key;
         self.users.iter().try_for_each(|u| {
             f(&DbUser {
@@ -115,17 +108,17 @@ impl ReconcileRows for DbRows<'_> {
         })
     }
 
-    fn for_each_mark(&self, f: &mut MarkFn<'_, PipelineError>) -> Result<(), PipelineError> {
+    fn for_each_mark(&self, f: &mut MarkFn<'_, DetectError>) -> Result<(), DetectError> {
         self.db
-            .for_each_ref::<MarkRow, PipelineError, _>(|m| f(m.rowid as u64, &Self::mark_of(m)))?;
+            .for_each_ref::<MarkRow, DetectError, _>(|m| f(m.rowid as u64, &Self::mark_of(m)))?;
         Ok(())
     }
 
-    fn mark(&self, handle: u64) -> Result<DbMark, PipelineError> {
+    fn mark(&self, handle: u64) -> Result<DbMark, DetectError> {
         // the handle is the rowid the mark was streamed with; gone means the file changed
         match self.db.row_by_rowid::<MarkRow>(handle as i64)? {
             Some(m) => Ok(Self::mark_of(&m)),
-            None => Err(PipelineError::SourceChanged {
+            None => Err(DetectError::SourceChanged {
                 path: self.db.path().display().to_string(),
             }),
         }
@@ -164,10 +157,10 @@ impl MarkSort for SpillSort {
     }
 }
 
-/// The database side of the reconciliation, all in memory (for tests and small databases; the
-/// migration streams it): users, prayers and marks as the archive crate wants them, member
-/// references turned into display names.
-pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, PipelineError> {
+/// The database side of the reconciliation, all in memory (for tests and small databases; a
+/// migration streams it through [`archive_findings`]): users, prayers and marks as the
+/// reconciliation wants them, member references turned into display names.
+pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, DetectError> {
     let rows = DbRows::new(db)?;
     let mut input = ReconcileInput::default();
     rows.for_each_user(&mut |u| {
@@ -185,13 +178,22 @@ pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, PipelineError>
     Ok(input)
 }
 
-/// Every reconciliation finding between `db` and the scanned v1 tree, with at most `budget`
-/// bytes of mark entries in memory.
-fn archive_findings(
+/// Every reconciliation finding between the snapshot `db` and the scanned v1 tree `archive`
+/// (default options), streamed: at most 16 MiB of mark entries in memory, the rest in sorted
+/// runs in temporary files. Each finding's decision is [`ArchiveFinding::decision`].
+pub fn archive_findings(
+    db: &V1Database,
+    archive: &V1Archive,
+) -> Result<Vec<ArchiveFinding>, DetectError> {
+    archive_findings_within(db, archive, MEMORY_BUDGET)
+}
+
+/// [`archive_findings`] with at most `budget` bytes of mark entries in memory.
+pub(crate) fn archive_findings_within(
     db: &V1Database,
     archive: &V1Archive,
     budget: usize,
-) -> Result<Vec<ArchiveFinding>, PipelineError> {
+) -> Result<Vec<ArchiveFinding>, DetectError> {
     let limit = records_for_budget::<Spilled>(budget);
     reconcile_with(
         archive,
@@ -201,36 +203,12 @@ fn archive_findings(
     )
 }
 
-/// Every reconciliation finding between `db` and the scanned v1 tree, as report entries.
-/// Decisions: archive-only records are `not_carried`; rows without a file are `repaired` (v2
-/// renders their archive); mismatches are written as the database has them (`repaired`).
-pub(crate) fn reconcile_archives(
-    db: &V1Database,
-    archive: &V1Archive,
-) -> Result<Vec<ReportFinding>, PipelineError> {
-    Ok(archive_findings(db, archive, MEMORY_BUDGET)?
-        .into_iter()
-        .map(|f| ReportFinding {
-            v1_table: f.kind.table().to_string(),
-            v1_key: f.key.clone(),
-            rule: f.rule.id().to_string(),
-            decision: match f.rule {
-                ArchiveRule::Only | ArchiveRule::Unreadable => "not_carried",
-                _ => "repaired",
-            }
-            .to_string(),
-            reason: format!("{} ({})", f.detail, f.path.as_deref().unwrap_or("no file")),
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
-    use thywill_archive::{reconcile, scan_v1_tree, RecordKind};
-
     use super::*;
+    use crate::reconcile::{reconcile, scan_v1_tree, ArchiveRule, RecordKind};
 
     /// The streamed reconciliation (marks spilled to temporary files every 64 entries) finds
     /// what the in-memory one finds, on a fixture whose marks and members were made to differ
@@ -255,7 +233,7 @@ mod tests {
         drop(conn);
         let db = V1Database::open(&copy).unwrap();
         let archive = scan_v1_tree(&fixture.join("text_archives")).unwrap();
-        let streamed = archive_findings(&db, &archive, 64 * MarkEntry::SIZE).unwrap();
+        let streamed = archive_findings_within(&db, &archive, 64 * MarkEntry::SIZE).unwrap();
         let in_memory = reconcile(
             &archive,
             &reconcile_input(&db).unwrap(),

@@ -13,10 +13,10 @@ use std::fs;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-pub use index::V1PrayerIndex;
-pub(crate) use index::{fingerprint, key_of, norm_text, Key};
+pub use index::{fingerprint, key_of, norm_text, Key};
+pub use index::{PrayerEntry, V1PrayerIndex};
 use monthly::read_log;
-pub(crate) use monthly::LinePos;
+pub use monthly::LinePos;
 
 pub use monthly::{
     ActivityLog, AttributeLog, MarkLog, Registrations, V1ActivityEntry, V1AttributeRecord,
@@ -25,12 +25,59 @@ pub use monthly::{
 pub use prayer::{V1Action, V1PrayerActivity, V1PrayerFile};
 pub use time::{parse_day, parse_month_year, V1Time, V1_TIME_FORMAT};
 
-use crate::error::{ArchiveError, Result};
-use crate::manifest::relative_name;
-use crate::safety::check_relative;
+use crate::V1Error;
 
-pub(crate) fn parse_error(path: &Path, line: usize, message: &str) -> ArchiveError {
-    ArchiveError::Parse {
+/// Result of the archive reader.
+pub type Result<T, E = V1Error> = std::result::Result<T, E>;
+
+/// An archive file or folder that cannot be read.
+pub(crate) fn unreadable(path: &Path, source: std::io::Error) -> V1Error {
+    V1Error::ArchiveUnreadable {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The `/`-separated name of `path` relative to `root`; `None` when a component is not UTF-8.
+pub fn relative_name(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    parts.map(|p| p.join("/"))
+}
+
+/// True for a line break (U+000A, U+000D, U+000B, U+000C, U+0085, U+2028, U+2029).
+pub fn is_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+/// Checks a `/`-separated relative path: not empty, not absolute, no `..`, `.` or empty
+/// components, no NUL, backslash or line break. Returns its components, or why it is refused.
+pub fn check_relative(rel: &str) -> std::result::Result<Vec<&str>, &'static str> {
+    if rel.is_empty() {
+        return Err("empty path");
+    }
+    if rel.starts_with('/') {
+        return Err("absolute path");
+    }
+    if rel.contains(['\0', '\\']) || rel.chars().any(is_line_break) {
+        return Err("NUL, backslash or line break in the path");
+    }
+    let parts: Vec<&str> = rel.split('/').collect();
+    for part in &parts {
+        match *part {
+            "" => return Err("empty path component"),
+            "." | ".." => return Err("`.` or `..` component climbs out of the root"),
+            _ => {}
+        }
+    }
+    Ok(parts)
+}
+
+pub(crate) fn parse_error(path: &Path, line: usize, message: &str) -> V1Error {
+    V1Error::ArchiveParse {
         path: path.to_path_buf(),
         line,
         message: message.to_string(),
@@ -153,7 +200,7 @@ pub struct V1Problem {
 /// What the rest of the migration needs of a v1 archive tree, in memory that does not grow with
 /// the monthly logs: the list of files, the prayer files in compact form, the registration
 /// lines, and where the marks logs are (their lines are read again, one at a time, when the
-/// reconciliation compares them: [`crate::reconcile()`]). Every v1-format file is parsed during
+/// reconciliation compares them: `thywill_detect::reconcile`). Every v1-format file is parsed during
 /// the scan, so one that does not parse is a [`V1Problem`] up front.
 #[derive(Debug, Clone, Default)]
 pub struct V1Archive {
@@ -172,29 +219,47 @@ pub struct V1Archive {
     pub unreadable: Vec<(V1FileKind, Located<String>)>,
     /// The marks logs that parsed, in path order.
     mark_logs: Vec<String>,
+    /// How prayer ids are keyed.
+    id_key: IdKeyOf,
 }
 
-/// The key prayer ids are looked up by: trimmed, lower-case.
-pub fn normalize_id(id: &str) -> String {
-    id.trim().to_ascii_lowercase()
+/// How the scan keys prayer ids (the file's first line, and every id looked up in it): the
+/// reader keeps ids as written ([`key_of`]); the caller that compares them with database rows
+/// gives its own normaliser ([`scan_v1_tree_keyed`]), so there is one, the detector's.
+pub type IdKey = fn(&str) -> Key;
+
+/// The [`IdKey`] of a tree (a newtype, so that [`V1Archive`] has a default: ids as written).
+#[derive(Debug, Clone, Copy)]
+struct IdKeyOf(IdKey);
+
+impl Default for IdKeyOf {
+    fn default() -> Self {
+        IdKeyOf(key_of)
+    }
 }
 
 /// Where a marks-log line lies: the log (an index into the tree's marks logs, which are in path
 /// order), the line's number and its byte offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct MarkLinePos {
+pub struct MarkLinePos {
     /// Index of the marks log.
-    pub(crate) log: u32,
+    pub log: u32,
     /// Line number and offset in it.
-    pub(crate) at: LinePos,
+    pub at: LinePos,
 }
 
 impl V1Archive {
-    /// The paths of the files holding prayer `id` (normalised: case and surrounding spaces do not
-    /// matter), in path order; more than one when v1 wrote it twice.
+    /// The key prayer id `id` has in this tree's index (the scan's [`IdKey`]): every id a
+    /// caller looks up, a row's or a marks line's, goes through it.
+    pub fn prayer_key(&self, id: &str) -> Key {
+        (self.id_key.0)(id)
+    }
+
+    /// The paths of the files holding prayer `id` (keyed by [`V1Archive::prayer_key`]), in path
+    /// order; more than one when v1 wrote it twice.
     pub fn prayer_paths(&self, id: &str) -> Vec<&str> {
         self.prayers
-            .with_id(key_of(&normalize_id(id)))
+            .with_id(self.prayer_key(id))
             .map(|i| self.prayers.path(i))
             .collect()
     }
@@ -212,13 +277,13 @@ impl V1Archive {
 
     /// Reads every marks-log line again, in log order then file order. An error when a log can
     /// no longer be read or parsed (the tree changed since the scan).
-    pub(crate) fn for_each_mark_line(
+    pub fn for_each_mark_line(
         &self,
         mut f: impl FnMut(MarkLinePos, V1MarkRecord) -> Result<()>,
     ) -> Result<()> {
         for (log, rel) in self.mark_logs.iter().enumerate() {
             let path = self.root.join(rel);
-            let file = fs::File::open(&path).map_err(|e| ArchiveError::source(&path, e))?;
+            let file = fs::File::open(&path).map_err(|e| unreadable(&path, e))?;
             let input = BufReader::with_capacity(1 << 16, file);
             read_log::<MarkLog>(Path::new(rel), input, |at, line| match line {
                 V1LogLine::Record(r) => f(
@@ -235,7 +300,7 @@ impl V1Archive {
     }
 
     /// The marks-log line at `pos` read again: the log's path and the line's record.
-    pub(crate) fn mark_line(&self, pos: MarkLinePos) -> Result<(&str, V1MarkRecord)> {
+    pub fn mark_line(&self, pos: MarkLinePos) -> Result<(&str, V1MarkRecord)> {
         let rel = &self.mark_logs[pos.log as usize];
         let path = self.root.join(rel);
         let read = || -> std::io::Result<Vec<u8>> {
@@ -245,7 +310,7 @@ impl V1Archive {
             BufReader::new(file).read_until(b'\n', &mut line)?;
             Ok(line)
         };
-        let bytes = read().map_err(|e| ArchiveError::source(&path, e))?;
+        let bytes = read().map_err(|e| unreadable(&path, e))?;
         let text = text_of(Path::new(rel), &bytes)?;
         let record =
             MarkLog::parse(text.strip_suffix('\n').unwrap_or(text), None).ok_or_else(|| {
@@ -259,13 +324,20 @@ impl V1Archive {
     }
 }
 
-/// Reads a whole v1 tree. An unreadable root is an error (exit code 3); a file that does not
-/// parse, a symlink (never followed) or a name that is not UTF-8 becomes a [`V1Problem`] and the
-/// scan goes on. Monthly logs are read line by line and only their registration lines are kept.
+/// Reads a whole v1 tree, prayer ids keyed as written ([`key_of`]). An unreadable root is an
+/// error (exit code 3); a file that does not parse, a symlink (never followed) or a name that is
+/// not UTF-8 becomes a [`V1Problem`] and the scan goes on. Monthly logs are read line by line and
+/// only their registration lines are kept.
 pub fn scan_v1_tree(root: &Path) -> Result<V1Archive> {
-    fs::read_dir(root).map_err(|e| ArchiveError::source(root, e))?;
+    scan_v1_tree_keyed(root, key_of)
+}
+
+/// [`scan_v1_tree`] with prayer ids keyed by `id_key` (the caller's normaliser).
+pub fn scan_v1_tree_keyed(root: &Path, id_key: IdKey) -> Result<V1Archive> {
+    fs::read_dir(root).map_err(|e| unreadable(root, e))?;
     let mut archive = V1Archive {
         root: root.to_path_buf(),
+        id_key: IdKeyOf(id_key),
         ..V1Archive::default()
     };
     for entry in walkdir::WalkDir::new(root)
@@ -274,7 +346,7 @@ pub fn scan_v1_tree(root: &Path) -> Result<V1Archive> {
     {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(root).to_path_buf();
-            ArchiveError::source(&path, e.into())
+            unreadable(&path, e.into())
         })?;
         let lossy = || {
             entry
@@ -294,7 +366,7 @@ pub fn scan_v1_tree(root: &Path) -> Result<V1Archive> {
         if !entry.file_type().is_file() {
             continue;
         }
-        let Ok(rel) = relative_name(root, entry.path()) else {
+        let Some(rel) = relative_name(root, entry.path()) else {
             archive.problems.push(V1Problem {
                 path: lossy(),
                 message: "file name is not UTF-8".into(),
@@ -307,7 +379,7 @@ pub fn scan_v1_tree(root: &Path) -> Result<V1Archive> {
         };
         if let Err(e) = archive.add(kind, &rel, entry.path()) {
             match e {
-                ArchiveError::Parse { .. } => archive.problems.push(V1Problem {
+                V1Error::ArchiveParse { .. } => archive.problems.push(V1Problem {
                     path: rel,
                     message: e.to_string(),
                 }),
@@ -360,13 +432,14 @@ impl V1Archive {
     fn add(&mut self, kind: V1FileKind, rel: &str, path: &Path) -> Result<()> {
         let name = Path::new(rel);
         let open = || -> Result<BufReader<fs::File>> {
-            let file = fs::File::open(path).map_err(|e| ArchiveError::source(path, e))?;
+            let file = fs::File::open(path).map_err(|e| unreadable(path, e))?;
             Ok(BufReader::with_capacity(1 << 16, file))
         };
         match kind {
             V1FileKind::Prayer => {
-                let bytes = fs::read(path).map_err(|e| ArchiveError::source(path, e))?;
-                self.prayers.push(rel, &V1PrayerFile::parse(name, &bytes)?);
+                let bytes = fs::read(path).map_err(|e| unreadable(path, e))?;
+                self.prayers
+                    .push(rel, &V1PrayerFile::parse(name, &bytes)?, self.id_key.0);
             }
             V1FileKind::Registrations => {
                 let mut lines = Vec::new();
