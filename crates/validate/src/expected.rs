@@ -129,6 +129,13 @@ impl Ledger {
             .iter()
             .find_map(|e| self.id_map.get(&(e.to_string(), key.to_string())))
     }
+
+    /// The v2 id of a prayer key, whether a prayer's own id or a reference to one (a mark's or an
+    /// attribute's `prayer_id`): the hex id, else the id the run mapped that key to. A prayer
+    /// with a non-hex key and the rows pointing at it must end under the same id.
+    fn prayer_id(&self, v: &V1Value) -> Option<String> {
+        rules::hex_key(v).or_else(|| self.mapped(&["prayer"], &v.key_text()?).cloned())
+    }
 }
 
 /// The law for one carried v1 table, recomputed: where each row read ended.
@@ -431,7 +438,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             law_attrs.account(d);
             continue;
         }
-        let Some(prayer) = rules::hex_key(&a.prayer_id) else {
+        let Some(prayer) = ledger.prayer_id(&a.prayer_id) else {
             law_attrs.violation(format!(
                 "{key}: no finding, yet its prayer id is not a v2 id"
             ));
@@ -823,7 +830,9 @@ fn mark_fate(m: &MarkRow, key: &str, ledger: &Ledger, ctx: &MarkContext) -> Mark
     if let Some(d) = ledger.excluded("prayermark", key) {
         return MarkFate::Excluded(d);
     }
-    let prayer = rules::hex_key(&m.prayer_id).filter(|p| ctx.written_prayers.contains(p));
+    let prayer = ledger
+        .prayer_id(&m.prayer_id)
+        .filter(|p| ctx.written_prayers.contains(p));
     let user = ctx.members.resolve(&m.user);
     let at = rules::parse_time(&m.created_at)
         .or_else(|| rules::time_from_archive_path(&m.text_file_path));
