@@ -21,8 +21,10 @@ use crate::marks::{key_hash, KeyHash, MarkSide};
 use crate::rules::{self, text};
 use crate::v2db::{FindingRow, V2Data};
 
-/// Prayer text is stored trimmed (its length rule is judged after trimming).
-const TRIM_PRAYER_TEXT: bool = true;
+/// v2's bounds on a prayer text's length in characters: a text within them is carried as it is
+/// (its whitespace is v1's); one outside them is stored trimmed (`R-TEXT-LENGTH` is judged after
+/// trimming).
+const PRAYER_TEXT_CHARS: std::ops::RangeInclusive<usize> = 1..=5000;
 /// v1's default invite lifetime: `created_at = expires_at - 12 h` (`spec/rules.md`).
 const INVITE_LIFETIME_HOURS: i64 = 12;
 /// The reason of a flag carried over from v1.
@@ -1065,8 +1067,13 @@ fn prayer_cells(
 ) -> (Vec<Cell>, Flag) {
     let created = rules::parse_time(&p.created_at)
         .or_else(|| rules::time_from_archive_path(&p.text_file_path));
+    // An attribute's time: its `created_at`, else (R-TIME) the date of its archive path.
+    let time_of = |a: &AttributeRow| {
+        rules::parse_time(&a.created_at)
+            .or_else(|| rules::time_from_archive_path(&a.text_file_path))
+    };
     let mut sorted: Vec<&AttributeRow> = attrs.iter().collect();
-    sorted.sort_by_key(|a| (rules::parse_time(&a.created_at), a.rowid));
+    sorted.sort_by_key(|a| (time_of(a), a.rowid));
     let named = |n: &str| {
         sorted
             .iter()
@@ -1079,7 +1086,7 @@ fn prayer_cells(
     let answered_at = answered.map(|a| {
         named("answer_date")
             .and_then(|d| rules::parse_time(&d.value))
-            .or_else(|| rules::parse_time(&a.created_at))
+            .or_else(|| time_of(a))
     });
     let testimony = answered
         .and_then(|_| named("answer_testimony"))
@@ -1087,11 +1094,11 @@ fn prayer_cells(
     let updated = created.map(|c| {
         sorted
             .iter()
-            .filter_map(|a| rules::parse_time(&a.created_at))
+            .filter_map(|a| time_of(a))
             .fold(c, |m, t| m.max(t))
     });
     let mut body = text(&p.text).unwrap_or_default();
-    if TRIM_PRAYER_TEXT {
+    if !PRAYER_TEXT_CHARS.contains(&body.chars().count()) {
         body = body.trim().to_string();
     }
     let audience = if schema.has_column("prayer", "target_audience") {
@@ -1121,9 +1128,7 @@ fn prayer_cells(
     let flagged = p.flagged.as_bool().unwrap_or(false) || flag_attr.is_some();
     let flag = flagged.then(|| {
         let by = flag_attr.and_then(|a| members.resolve(&a.created_by));
-        let at = flag_attr
-            .and_then(|a| rules::parse_time(&a.created_at))
-            .or(created);
+        let at = flag_attr.and_then(|a| time_of(a)).or(created);
         let key = format!("{id}|{}", by.as_deref().unwrap_or(""));
         let cells = vec![
             Cell::Any,
