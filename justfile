@@ -7,7 +7,7 @@ test:
     THYWILL_TEST_PG_URL={{pg_url}} cargo test --workspace
 
 # The hostile-data harness run long (crates/validate/tests/fuzz.rs): CASES generated v1 databases per
-# generation (G0-G3) and backend (SQLite, PostgreSQL), each migrated twice and validated. CI runs 8 of
+# generation (G0-G3) and backend (SQLite, PostgreSQL), each migrated twice and validated. CI runs 8 (4 on PostgreSQL) of
 # each. A failure prints its shrunk case as SQL: pin it as a `regression_*` test in that file, then fix it.
 fuzz CASES="500":
     THYWILL_TEST_PG_URL={{pg_url}} PROPTEST_CASES={{CASES}} cargo test -p thywill-validator --test fuzz -- --nocapture
