@@ -6,6 +6,12 @@ pg_url := env_var_or_default("THYWILL_TEST_PG_URL", "postgresql://postgres@127.0
 test:
     THYWILL_TEST_PG_URL={{pg_url}} cargo test --workspace
 
+# The hostile-data harness run long (crates/validate/tests/fuzz.rs): CASES generated v1 databases per
+# generation (G0-G3) and backend (SQLite, PostgreSQL), each migrated twice and validated. CI runs 8 (4 on PostgreSQL) of
+# each. A failure prints its shrunk case as SQL: pin it as a `regression_*` test in that file, then fix it.
+fuzz CASES="500":
+    THYWILL_TEST_PG_URL={{pg_url}} PROPTEST_CASES={{CASES}} cargo test -p thywill-validator --test fuzz -- --nocapture
+
 # Lints as CI would want them (and no unused dependency: scripts/check-unused-deps.sh).
 lint:
     cargo fmt --all -- --check

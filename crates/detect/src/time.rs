@@ -247,20 +247,23 @@ fn parse_zone(z: &[u8]) -> Option<i64> {
     }
 }
 
-/// Epoch seconds (or milliseconds, from [`MILLIS_THRESHOLD`] up) to a UTC instant.
+/// Epoch seconds (or milliseconds, from [`MILLIS_THRESHOLD`] up) to a UTC instant. A negative
+/// epoch (before 1970) is no shape v1 wrote. A whole number is converted exactly (a 14-digit
+/// millisecond value times 1,000 is beyond f64's exact integers).
 fn epoch(x: f64) -> Option<NaiveDateTime> {
-    if !x.is_finite() {
+    if !x.is_finite() || x < 0.0 {
         return None;
     }
-    let micros = if x.abs() >= MILLIS_THRESHOLD {
-        x * 1_000.0
+    let millis = x >= MILLIS_THRESHOLD;
+    let micros = if x.fract() == 0.0 && x < 9.0e15 {
+        (x as i64).checked_mul(if millis { 1_000 } else { 1_000_000 })?
     } else {
-        x * 1_000_000.0
+        let micros = x * if millis { 1_000.0 } else { 1_000_000.0 };
+        if micros >= 9.0e18 {
+            return None;
+        }
+        micros.round() as i64
     };
-    if micros.abs() >= 9.0e18 {
-        return None;
-    }
-    let micros = micros.round() as i64;
     chrono::DateTime::from_timestamp_micros(micros).map(|d| d.naive_utc())
 }
 

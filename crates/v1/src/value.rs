@@ -108,15 +108,17 @@ impl V1Value {
     }
 
     /// The key as text per `spec/interfaces.md`: valid UTF-8 text as is, numbers formatted,
-    /// a BLOB or non-UTF-8 text as `x'<hex>'`. `None` for NULL (callers write `rowid:<n>`).
+    /// a BLOB, non-UTF-8 text or text holding a NUL byte (which v2 cannot store, so a finding
+    /// keyed by it could not be written) as `x'<hex>'`. `None` for NULL (callers write
+    /// `rowid:<n>`).
     pub fn key_text(&self) -> Option<String> {
         match self {
             V1Value::Null => None,
             V1Value::Integer(i) => Some(i.to_string()),
             V1Value::Real(r) => Some(r.to_string()),
             V1Value::Text(b) => Some(match std::str::from_utf8(b) {
-                Ok(s) => s.to_string(),
-                Err(_) => format!("x'{}'", hex::encode(b)),
+                Ok(s) if !s.contains('\0') => s.to_string(),
+                _ => format!("x'{}'", hex::encode(b)),
             }),
             V1Value::Blob(b) => Some(format!("x'{}'", hex::encode(b))),
         }

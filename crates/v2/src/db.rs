@@ -490,14 +490,21 @@ pub(crate) fn state_of(conn: &mut AnyConn, sha: &str) -> QueryResult<TargetState
         (None, _) => return Ok(TargetState::Empty),
         _ => {}
     }
-    if !conn.has_app_data()? {
-        return Ok(TargetState::Empty);
-    }
     let owner = if conn.has_table("migration_runs")? {
         conn.owner_run()?
     } else {
         None
     };
+    if !conn.has_app_data()? {
+        // A run of this source that kept every v1 row out wrote no application row, yet it
+        // migrated the source: a re-run must find it, not record a second run.
+        return Ok(match owner {
+            Some(run) if run.source_sha256 == sha => {
+                TargetState::AlreadyMigrated { run_id: run.run_id }
+            }
+            _ => TargetState::Empty,
+        });
+    }
     Ok(match owner {
         Some(run) if run.source_sha256 == sha => {
             TargetState::AlreadyMigrated { run_id: run.run_id }

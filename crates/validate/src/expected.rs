@@ -21,8 +21,10 @@ use crate::marks::{key_hash, KeyHash, MarkSide};
 use crate::rules::{self, text};
 use crate::v2db::{FindingRow, V2Data};
 
-/// Prayer text is stored trimmed (its length rule is judged after trimming).
-const TRIM_PRAYER_TEXT: bool = true;
+/// v2's bounds on a prayer text's length in characters: a text within them is carried as it is
+/// (its whitespace is v1's); one outside them is stored trimmed (`R-TEXT-LENGTH` is judged after
+/// trimming).
+const PRAYER_TEXT_CHARS: std::ops::RangeInclusive<usize> = 1..=5000;
 /// v1's default invite lifetime: `created_at = expires_at - 12 h` (`spec/rules.md`).
 const INVITE_LIFETIME_HOURS: i64 = 12;
 /// The reason of a flag carried over from v1.
@@ -131,6 +133,13 @@ impl Ledger {
         entities
             .iter()
             .find_map(|e| self.id_map.get(&(e.to_string(), key.to_string())))
+    }
+
+    /// The v2 id of a prayer key, whether a prayer's own id or a reference to one (a mark's or an
+    /// attribute's `prayer_id`): the hex id, else the id the run mapped that key to. A prayer
+    /// with a non-hex key and the rows pointing at it must end under the same id.
+    fn prayer_id(&self, v: &V1Value) -> Option<String> {
+        rules::hex_key(v).or_else(|| self.mapped(&["prayer"], &v.key_text()?).cloned())
     }
 }
 
@@ -434,7 +443,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             law_attrs.account(d);
             continue;
         }
-        let Some(prayer) = rules::hex_key(&a.prayer_id) else {
+        let Some(prayer) = ledger.prayer_id(&a.prayer_id) else {
             law_attrs.violation(format!(
                 "{key}: no finding, yet its prayer id is not a v2 id"
             ));
@@ -878,7 +887,9 @@ fn mark_fate(m: &MarkRow, key: &str, ledger: &Ledger, ctx: &MarkContext) -> Mark
     if let Some(d) = ledger.excluded("prayermark", key) {
         return MarkFate::Excluded(d);
     }
-    let prayer = rules::hex_key(&m.prayer_id).filter(|p| ctx.written_prayers.contains(p));
+    let prayer = ledger
+        .prayer_id(&m.prayer_id)
+        .filter(|p| ctx.written_prayers.contains(p));
     let user = ctx.members.resolve(&m.user);
     let at = rules::parse_time(&m.created_at)
         .or_else(|| rules::time_from_archive_path(&m.text_file_path));
@@ -1140,8 +1151,13 @@ fn prayer_cells(
 ) -> (Vec<Cell>, Flag) {
     let created = rules::parse_time(&p.created_at)
         .or_else(|| rules::time_from_archive_path(&p.text_file_path));
+    // An attribute's time: its `created_at`, else (R-TIME) the date of its archive path.
+    let time_of = |a: &AttributeRow| {
+        rules::parse_time(&a.created_at)
+            .or_else(|| rules::time_from_archive_path(&a.text_file_path))
+    };
     let mut sorted: Vec<&AttributeRow> = attrs.iter().collect();
-    sorted.sort_by_key(|a| (rules::parse_time(&a.created_at), a.rowid));
+    sorted.sort_by_key(|a| (time_of(a), a.rowid));
     let named = |n: &str| {
         sorted
             .iter()
@@ -1154,7 +1170,7 @@ fn prayer_cells(
     let answered_at = answered.map(|a| {
         named("answer_date")
             .and_then(|d| rules::parse_time(&d.value))
-            .or_else(|| rules::parse_time(&a.created_at))
+            .or_else(|| time_of(a))
     });
     let testimony = answered
         .and_then(|_| named("answer_testimony"))
@@ -1162,11 +1178,11 @@ fn prayer_cells(
     let updated = created.map(|c| {
         sorted
             .iter()
-            .filter_map(|a| rules::parse_time(&a.created_at))
+            .filter_map(|a| time_of(a))
             .fold(c, |m, t| m.max(t))
     });
     let mut body = text(&p.text).unwrap_or_default();
-    if TRIM_PRAYER_TEXT {
+    if !PRAYER_TEXT_CHARS.contains(&body.chars().count()) {
         body = body.trim().to_string();
     }
     let audience = if schema.has_column("prayer", "target_audience") {
@@ -1196,9 +1212,7 @@ fn prayer_cells(
     let flagged = p.flagged.as_bool().unwrap_or(false) || flag_attr.is_some();
     let flag = flagged.then(|| {
         let by = flag_attr.and_then(|a| members.resolve(&a.created_by));
-        let at = flag_attr
-            .and_then(|a| rules::parse_time(&a.created_at))
-            .or(created);
+        let at = flag_attr.and_then(|a| time_of(a)).or(created);
         let key = format!("{id}|{}", by.as_deref().unwrap_or(""));
         let cells = vec![
             Cell::Any,

@@ -116,6 +116,10 @@ fn epoch(x: f64) -> Option<NaiveDateTime> {
     if !x.is_finite() || x < 0.0 {
         return None;
     }
+    // A whole number of milliseconds exactly (x / 1000 in f64 is off by microseconds).
+    if x >= 1e11 && x.fract() == 0.0 && x < 9.0e15 {
+        return DateTime::from_timestamp_millis(x as i64).map(|d| d.naive_utc());
+    }
     let secs = if x >= 1e11 { x / 1000.0 } else { x };
     let whole = secs.trunc() as i64;
     let nanos = ((secs - secs.trunc()) * 1e9).round() as u32;

@@ -332,12 +332,17 @@ impl Prayers {
 
     fn commit_one(&mut self, ctx: &mut Ctx<'_>, idx: u32) {
         let written = self.is_written(idx);
-        let rf = self
-            .rfs
-            .remove(&idx)
-            .unwrap_or_else(|| RowFindings::new(self.rowids.rowid_of(idx), String::new()));
+        // A prayer with no entry here has a hex key that is its v2 id; one keyed by the empty
+        // text has an entry whose key is empty, and is renamed like any other non-hex key.
+        let (known, rf) = match self.rfs.remove(&idx) {
+            Some(rf) => (true, rf),
+            None => (
+                false,
+                RowFindings::new(self.rowids.rowid_of(idx), String::new()),
+            ),
+        };
         let v2 = self.states.v2_id(idx);
-        if written && !rf.key.is_empty() && rf.key != hex_id(v2) {
+        if written && known && rf.key != hex_id(v2) {
             self.renames.push((rf.key.as_str().into(), v2));
         }
         let committed = ctx.sink.commit(TABLE, &rf);
