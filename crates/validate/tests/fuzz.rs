@@ -400,7 +400,9 @@ fn lit(s: impl Strategy<Value = Cell> + 'static) -> BoxedStrategy<V> {
     s.prop_map(V::Lit).boxed()
 }
 
-const NAMES: [&str; 10] = [
+// `admin`: v1 makes the member of that exact name an admin without a grant row.
+const NAMES: [&str; 11] = [
+    "admin",
     "Ann",
     "Bob Smith",
     "Pastor Dave",
@@ -517,7 +519,13 @@ fn plausible(k: Kind) -> BoxedStrategy<V> {
             t("Praise God, she is healed!"),
             Cell::Null,
         ])),
-        RoleName => lit(select(vec![t("admin"), t("moderator"), t("user")])),
+        // `deactivated`: v1's state role (rules.md R-ROLE), folded into the member's row.
+        RoleName => lit(select(vec![
+            t("admin"),
+            t("moderator"),
+            t("user"),
+            t("deactivated"),
+        ])),
         Permissions => lit(select(vec![
             t(r#"["*","admin.users"]"#),
             t(r#"["moderate.prayers"]"#),
@@ -525,9 +533,15 @@ fn plausible(k: Kind) -> BoxedStrategy<V> {
         ])),
         Count => lit((0i64..4).prop_map(Cell::Int)),
         OptCount => lit(select(vec![Cell::Null, Cell::Int(1), Cell::Int(5)])),
-        // TODO(R-INVITE-KIND): `multi_device`, `user_login`, `email_verification` and unknown
-        // types, once that rule lands (another change of issue 16 adds it).
-        TokenType => lit(select(vec![t("new_user"), t("admin")])),
+        // Links that are not invitations (R-INVITE-KIND) beside the two kinds that invite.
+        TokenType => lit(select(vec![
+            t("new_user"),
+            t("admin"),
+            t("multi_device"),
+            t("user_login"),
+            t("email_verification"),
+            t("password_reset"),
+        ])),
         Ip => lit(select(vec![
             t("127.0.0.1"),
             t("203.0.113.5"),
@@ -1061,6 +1075,23 @@ fn regression_a_mark_keyed_by_a_nul_byte() {
         "INSERT INTO user VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'Ann', '2025-06-10 09:30:00.000000');
          INSERT INTO prayermark VALUES (CAST(X'00' AS TEXT), '9e3779b97f4a7c152fe94f826d6b51d8',
              'dangling-no-such-row', '2025-06-10 09:30:00.000000');",
+    );
+}
+
+#[test]
+fn regression_a_deactivated_member_named_admin() {
+    // Found by the harness once it drew `deactivated` grants and the name `admin`: v1's only
+    // admin (by name) is deactivated; v2 has no active admin, which is right, and the smoke
+    // check failed it ("no active admin, though v1 had one").
+    regression(
+        Generation::G2,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('admin', '2025-06-10 09:30:00.000000', 'christian', NULL, 'admin',
+             'dangling-no-such-row', 0, NULL);
+         INSERT INTO role VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'deactivated', NULL,
+             '[\"*\"]', '2025-06-10 09:30:00.000000', 'admin', 0);
+         INSERT INTO user_roles VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'admin',
+             'a6eaf652ba3f2e1d5747e5c36a70e025', 'admin', '2025-06-10 09:30:00.000000', NULL);",
     );
 }
 

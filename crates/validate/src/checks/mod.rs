@@ -10,7 +10,7 @@ use serde_json::json;
 use thywill_v1::V1Database;
 use thywill_v2::Target;
 
-use crate::canon::{compare, Canon, CanonTable, TableDiff};
+use crate::canon::{compare, Canon, CanonTable, Cell, TableDiff};
 use crate::error::ValidateError;
 use crate::expected::{self, Actual, Ledger};
 use crate::marks::{differing_keys, key_hash, MarkSide};
@@ -315,16 +315,30 @@ pub(crate) fn against_v2(
                 .rows
                 .iter()
                 .filter_map(|(id, cells)| match &cells[1] {
-                    crate::canon::Cell::Str(name) => Some((id.clone(), name.clone())),
+                    Cell::Str(name) => Some((id.clone(), name.clone())),
                     _ => None,
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let expect_admin = derived
-        .expected
-        .get(3)
-        .is_some_and(|roles| roles.rows.keys().any(|k| k.ends_with("|admin")));
+    // An admin grant of a member who is active (a deactivated admin administers nothing).
+    let active = |id: &str| {
+        derived.expected.first().is_some_and(|users| {
+            let c = users.columns.iter().position(|c| *c == "is_active");
+            users
+                .rows
+                .get(id)
+                .zip(c)
+                .is_some_and(|(row, c)| row[c] == Cell::Bool(true))
+        })
+    };
+    let expect_admin = derived.expected.get(3).is_some_and(|roles| {
+        roles
+            .rows
+            .keys()
+            .filter_map(|k| k.strip_suffix("|admin"))
+            .any(active)
+    });
     out.push(run_check("smoke", || {
         let sm = smoke::run(&mut conn, &members, expect_admin, now).map_err(q("smoke checks"))?;
         Ok(Outcome {
