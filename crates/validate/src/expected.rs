@@ -692,7 +692,13 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             law_sess.account(d);
             continue;
         }
-        let id = text(&x.id).unwrap_or_default().trim().to_string();
+        let id = text(&x.id).unwrap_or_default();
+        if !session_id_fits(&id) {
+            law_sess.violation(format!(
+                "{key}: a session id v2 cannot hold (1 to 64 printable ASCII characters), yet no finding keeps it out"
+            ));
+            continue;
+        }
         let Some(user) = members.resolve(&x.user) else {
             law_sess.violation(format!(
                 "{key}: no finding, yet its member does not resolve"
@@ -1061,7 +1067,7 @@ fn derive_users(
                 s(&name),
                 Cell::Null,
                 s(&pref),
-                os(text(&u.prayer_style).as_deref()),
+                os(optional_text(&u.prayer_style).as_deref()),
                 os(inv.as_deref()),
                 created.clone(),
                 created,
@@ -1078,10 +1084,15 @@ fn derive_users(
     Ok(members)
 }
 
+/// An optional text as v2 holds it: an empty one is NULL (both mean none; decisions.md).
+fn optional_text(v: &V1Value) -> Option<String> {
+    text(v).filter(|t| !t.is_empty())
+}
+
 /// v2's `supporter_type`: v1's badge list as text, NULL when empty or wider than v2's 255
 /// characters (`R-ENUM`).
 fn supporter_type(v: &V1Value) -> Option<String> {
-    text(v).filter(|t| !t.is_empty() && t.chars().count() <= 255)
+    optional_text(v).filter(|t| t.chars().count() <= 255)
 }
 
 /// A member flag that is neither NULL nor a boolean (written false, `R-ENUM`).
@@ -1194,8 +1205,8 @@ fn prayer_cells(
         s(id),
         s(author),
         s(&body),
-        os(text(&p.generated_prayer).as_deref()),
-        os(text(&p.project_tag).as_deref()),
+        os(optional_text(&p.generated_prayer).as_deref()),
+        os(optional_text(&p.project_tag).as_deref()),
         s(&audience),
         created.map_or(Cell::Any, Cell::Ts),
         updated.map_or(Cell::Any, Cell::Ts),
@@ -1323,10 +1334,15 @@ fn session_is_sound(
         .resolve(&x.user)
         .is_some_and(|u| !deactivated.contains(&u));
     member_ok
-        && text(&x.id).is_some_and(|t| !t.trim().is_empty())
+        && text(&x.id).is_some_and(|t| session_id_fits(&t))
         && rules::is_canonical_time(&x.created_at)
         && live_after(&x.expires_at, false, as_of)
         && (!has_auth || x.is_fully_authenticated.as_bool() == Some(true))
+}
+
+/// Whether `id` can be a v2 session id (`sessions.id`: 1 to 64 printable ASCII characters).
+fn session_id_fits(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Whether expiry `v` is after the run's clock `as_of`: NULL counts as never when `nullable`;

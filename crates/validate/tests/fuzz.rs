@@ -1291,15 +1291,28 @@ fn regression_an_invite_cycle_with_a_member_time_of_no_shape() {
 }
 
 #[test]
-#[ignore = "bug: a session id that is not UTF-8 stops the migration (the writer's check refuses the U+FFFD id); the detector must keep it out; pinned, not fixed"]
 fn regression_a_session_id_that_is_not_utf8() {
     // Found by the harness (`just fuzz`): "sessions row '…756\u{FFFD}' breaks a v2 constraint:
-    // id is not 1..=64 printable ASCII characters".
+    // id is not 1..=64 printable ASCII characters" stopped the migration; a session id v2
+    // cannot hold is now not carried (R-SESSION), the member logging in again.
     regression(
         Generation::G2,
         Policy::Repair,
         "INSERT INTO user VALUES ('Ann', '2025-06-10 09:30:00.000000', 'christian', NULL, NULL, NULL, 0, NULL);
          INSERT INTO session VALUES (CAST(X'39653337373962393766346137633135326665393466383236643662353164386631626263646362666135336530613837663461376331356330396163373536ff' AS TEXT),
+             'Ann', '2025-06-10 09:30:00.000000', '2026-01-10 08:00:00.000000', NULL, NULL, '127.0.0.1', 1);",
+    );
+}
+
+#[test]
+fn regression_a_session_id_with_spaces() {
+    // Found by the harness (`PROPTEST_CASES=25`): a G3 session id with a space on each side
+    // stopped the migration on v2's session id check, like the id above.
+    regression(
+        Generation::G2,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('Ann', '2025-06-10 09:30:00.000000', 'christian', NULL, NULL, NULL, 0, NULL);
+         INSERT INTO session VALUES (' 9e3779b97f4a7c15 ',
              'Ann', '2025-06-10 09:30:00.000000', '2026-01-10 08:00:00.000000', NULL, NULL, '127.0.0.1', 1);",
     );
 }

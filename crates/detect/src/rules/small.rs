@@ -513,6 +513,11 @@ fn bad_count(rf: &mut RowFindings, column: &str, v: &V1Value, claimed: bool, cla
     }
 }
 
+/// Whether `id` can be a v2 session id: 1 to 64 printable ASCII characters (no space).
+fn session_id_fits(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// `session` rows: only unexpired, fully authenticated sessions of active members are carried
 /// (`R-SESSION`); `deactivated` lists the inactive members, sorted.
 fn sessions(
@@ -560,6 +565,16 @@ fn sessions(
                     "session expired at {} before the run ({}); not carried",
                     time::canonical(e),
                     time::canonical(ctx.opts.as_of)
+                ),
+            );
+        }
+        if !texts[0].as_deref().is_some_and(session_id_fits) {
+            rf.push(
+                RuleId::Session,
+                Decision::NotCarried,
+                format!(
+                    "session id {} is not 1 to 64 printable ASCII characters, as v2's session ids are; not carried (the member logs in again)",
+                    show(&row.id)
                 ),
             );
         }
