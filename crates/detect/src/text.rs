@@ -172,6 +172,27 @@ pub fn storable_text(v: &thywill_v1::V1Value) -> Option<String> {
     })
 }
 
+/// Width of v2's short optional texts (`prayers.project_tag`, `users.prayer_style`).
+pub const SHORT_TEXT_WIDTH: usize = 100;
+
+/// `s` cut to [`SHORT_TEXT_WIDTH`] characters on a character boundary, when it is wider.
+pub fn fit_short_text(s: String) -> String {
+    match s.char_indices().nth(SHORT_TEXT_WIDTH) {
+        Some((cut, _)) => s[..cut].to_string(),
+        None => s,
+    }
+}
+
+/// The `R-TEXT-LENGTH` finding of a short optional text wider than v2's column, if `v` is one.
+pub(crate) fn short_text_too_wide(column: &str, v: &thywill_v1::V1Value) -> Option<String> {
+    let n = storable_text(v)?.chars().count();
+    (n > SHORT_TEXT_WIDTH).then(|| {
+        format!(
+            "{column} has {n} characters, more than v2's {SHORT_TEXT_WIDTH}; cut to the first {SHORT_TEXT_WIDTH} (the original is in the finding)"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -485,6 +485,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             .text("text", &p.text)
             .text("generated_prayer", &p.generated_prayer)
             .text("project_tag", &p.project_tag)
+            .when("project_tag", too_wide(&p.project_tag))
             .time("created_at", &p.created_at)
             .settle(ledger, "prayer", &key, &mut out);
         let (row, flag) = prayer_cells(&p, &id, &author, &mine, &members, schema);
@@ -705,6 +706,12 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             ));
             continue;
         };
+        if !expires_after_creation(&x) {
+            law_sess.violation(format!(
+                "{key}: it expires before it was created (v2 cannot hold it), yet no finding keeps it out"
+            ));
+            continue;
+        }
         if deactivated.contains(&user) {
             law_sess.violation(format!(
                 "{key}: a session of a deactivated member, yet no finding keeps it out of v2"
@@ -993,6 +1000,7 @@ fn derive_users(
                 Changes::default()
                     .text("display_name", &u.display_name)
                     .text("prayer_style", &u.prayer_style)
+                    .when("prayer_style", too_wide(&u.prayer_style))
                     .when("display_name", renamed)
                     .time("created_at", &u.created_at)
                     .time("supporter_since", &u.supporter_since)
@@ -1067,7 +1075,7 @@ fn derive_users(
                 s(&name),
                 Cell::Null,
                 s(&pref),
-                os(optional_text(&u.prayer_style).as_deref()),
+                os(short_text(&u.prayer_style).as_deref()),
                 os(inv.as_deref()),
                 created.clone(),
                 created,
@@ -1088,6 +1096,20 @@ fn derive_users(
 fn optional_text(v: &V1Value) -> Option<String> {
     text(v).filter(|t| !t.is_empty())
 }
+
+/// A short optional text (`project_tag`, `prayer_style`) as v2's 100-character column holds
+/// it: the first 100 characters (`R-TEXT-LENGTH`, repaired).
+fn short_text(v: &V1Value) -> Option<String> {
+    optional_text(v).map(|t| t.chars().take(SHORT_WIDTH).collect())
+}
+
+/// Whether `v` is wider than v2's short text columns (a change its finding must name).
+fn too_wide(v: &V1Value) -> bool {
+    optional_text(v).is_some_and(|t| t.chars().count() > SHORT_WIDTH)
+}
+
+/// Width of `prayers.project_tag` and `users.prayer_style` (v2.md).
+const SHORT_WIDTH: usize = 100;
 
 /// v2's `supporter_type`: v1's badge list as text, NULL when empty or wider than v2's 255
 /// characters (`R-ENUM`).
@@ -1206,7 +1228,7 @@ fn prayer_cells(
         s(author),
         s(&body),
         os(optional_text(&p.generated_prayer).as_deref()),
-        os(optional_text(&p.project_tag).as_deref()),
+        os(short_text(&p.project_tag).as_deref()),
         s(&audience),
         created.map_or(Cell::Any, Cell::Ts),
         updated.map_or(Cell::Any, Cell::Ts),
@@ -1337,7 +1359,20 @@ fn session_is_sound(
         && text(&x.id).is_some_and(|t| session_id_fits(&t))
         && rules::is_canonical_time(&x.created_at)
         && live_after(&x.expires_at, false, as_of)
+        && expires_after_creation(x)
         && (!has_auth || x.is_fully_authenticated.as_bool() == Some(true))
+}
+
+/// Whether a session's expiry is after its creation, as v2's check requires (true when either
+/// time does not parse: that is another rule's row).
+fn expires_after_creation(x: &SessionRow) -> bool {
+    match (
+        rules::parse_time(&x.created_at),
+        rules::parse_time(&x.expires_at),
+    ) {
+        (Some(c), Some(e)) => e > c,
+        _ => true,
+    }
 }
 
 /// Whether `id` can be a v2 session id (`sessions.id`: 1 to 64 printable ASCII characters).

@@ -650,11 +650,12 @@ fn hostile(k: Kind) -> BoxedStrategy<V> {
             t(""),
         ])),
         Float => lit(select(vec![t("high"), Cell::Real(-1.0)])),
-        // TODO(project_tag): a text over v2's column widths (`t(&"y".repeat(300))`) once the
-        // detector decides it (regression_a_project_tag_longer_than_v2s_column).
+        // A text over v2's short columns (`project_tag`, `prayer_style`: 100 characters), cut
+        // with its R-TEXT-LENGTH finding (regression_a_project_tag_longer_than_v2s_column).
         OptText | Label | AttrValue | Permissions | TokenType => lit(select(vec![
             t("{not json"),
             t("a label of fifty characters, within every column."),
+            t(&"y\u{e9}".repeat(150)),
         ])),
     };
     prop_oneof![2 => twisted, 2 => own, 1 => lit(any_hostile())].boxed()
@@ -1174,8 +1175,8 @@ fn regression_a_prayer_text_with_trailing_whitespace() {
 }
 
 #[test]
-#[ignore = "bug: a project_tag over v2's 100 characters stops the migration; no rule of rules.md decides it yet"]
 fn regression_a_project_tag_longer_than_v2s_column() {
+    // Now cut to v2's 100 characters with an R-TEXT-LENGTH finding (decisions.md §27).
     // Found by the harness: one prayer's `project_tag` of 300 characters; the writer's check
     // refuses the row and the whole migration stops ("project_tag has 300 characters, at most
     // 100 allowed"). The detector must decide it (cut with a finding, or quarantine).
@@ -1301,6 +1302,20 @@ fn regression_a_session_id_that_is_not_utf8() {
         "INSERT INTO user VALUES ('Ann', '2025-06-10 09:30:00.000000', 'christian', NULL, NULL, NULL, 0, NULL);
          INSERT INTO session VALUES (CAST(X'39653337373962393766346137633135326665393466383236643662353164386631626263646362666135336530613837663461376331356330396163373536ff' AS TEXT),
              'Ann', '2025-06-10 09:30:00.000000', '2026-01-10 08:00:00.000000', NULL, NULL, '127.0.0.1', 1);",
+    );
+}
+
+#[test]
+fn regression_a_session_that_expires_before_it_was_created() {
+    // Found by the harness (`PROPTEST_CASES=20`): a session created at 9999-12-31 and expiring
+    // in 2026 stopped the migration on v2's `expires_at > created_at` check; it is now not
+    // carried (R-SESSION), the member logging in again.
+    regression(
+        Generation::G0,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'admin', '2025-06-10 09:30:00.000000');
+         INSERT INTO session VALUES ('9e3779b97f4a7c152fe94f826d6b51d8f1bbcdcbfa53e0a87f4a7c15c09ac756',
+             '9e3779b97f4a7c152fe94f826d6b51d8', '9999-12-31 23:59:59.999999', '2026-01-10 08:00:00.000000');",
     );
 }
 

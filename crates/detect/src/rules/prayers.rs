@@ -148,6 +148,9 @@ impl Prayers {
                     ("project_tag", &row.project_tag),
                 ],
             );
+            if let Some(why) = crate::text::short_text_too_wide("project_tag", &row.project_tag) {
+                rf.push(RuleId::TextLength, Decision::Repaired, why);
+            }
             // The stored text as v2 gets it (`storable_text`: NUL → U+FFFD, one character for
             // one, neither is whitespace), counted without copying it.
             let len = row
@@ -441,7 +444,7 @@ pub(crate) fn resolve(
         author_id: hex_id(author),
         text: v2_text(&row.text),
         generated_prayer: lossy(&row.generated_prayer),
-        project_tag: lossy(&row.project_tag),
+        project_tag: lossy(&row.project_tag).map(crate::text::fit_short_text),
         target_audience: audience(&row.target_audience).0.to_string(),
         created_at,
         updated_at: extras.updated_at.unwrap_or(created_at).max(created_at),

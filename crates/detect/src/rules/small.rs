@@ -568,6 +568,19 @@ fn sessions(
                 ),
             );
         }
+        if let (Some(c), Some(e)) = (created, expires) {
+            if e <= c {
+                rf.push(
+                    RuleId::Session,
+                    Decision::NotCarried,
+                    format!(
+                        "session expires at {} but was created at {} (v2 requires expiry after creation); not carried (the member logs in again)",
+                        time::canonical(e),
+                        time::canonical(c)
+                    ),
+                );
+            }
+        }
         if !texts[0].as_deref().is_some_and(session_id_fits) {
             rf.push(
                 RuleId::Session,

@@ -336,6 +336,10 @@ impl Users {
                 TimeOutcome::At(t) => Some(t),
                 _ => None,
             };
+            if let Some(why) = crate::text::short_text_too_wide("prayer_style", &row.prayer_style)
+            {
+                rf.push(RuleId::TextLength, Decision::Repaired, why);
+            }
             let is_supporter = flag(&mut rf, "is_supporter", &row.is_supporter);
             let welcome_dismissed = flag(
                 &mut rf,
@@ -392,7 +396,10 @@ impl Users {
                 users.pending_created.insert(idx, row.created_at.clone());
             }
             users.entries.push(UserEntry {
-                prayer_style: texts[1].clone().filter(|s| !s.is_empty()),
+                prayer_style: texts[1]
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .map(crate::text::fit_short_text),
                 rowid: row.rowid,
                 is_supporter,
                 invited_by: StoredRef::new(&row.invited_by),
