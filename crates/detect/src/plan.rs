@@ -72,6 +72,8 @@ pub struct ResolvedUser {
 /// A v2 `content_flags` row carried over from v1.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ResolvedFlag {
+    /// The flag's v2 id: UUID v5 of `flag:<prayer id>`, so a re-run gives the same row.
+    pub id: String,
     /// The flagger's v2 id when v1 recorded one that resolves, else `None`.
     pub flagged_by_user_id: Option<String>,
     /// The `flagged` attribute's time, else the prayer's `created_at`.

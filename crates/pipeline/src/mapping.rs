@@ -8,11 +8,6 @@ use thywill_detect::{
 };
 use thywill_v2::rows::{ContentFlag, Invite, Prayer, PrayerMark, Session, User, UserRole};
 
-/// The deterministic id of a content flag carried from v1: UUID v5 of `flag:<prayer id>`.
-pub(crate) fn flag_id(prayer_id: &str) -> String {
-    thywill_detect::hex_id(thywill_detect::v5(&format!("flag:{prayer_id}")))
-}
-
 /// `users` row; `archive_path` is the member's v2 archive file when archives are written.
 pub(crate) fn user(u: &ResolvedUser, archive_path: Option<String>) -> User {
     User {
@@ -56,7 +51,7 @@ pub(crate) fn prayer(p: ResolvedPrayer, archive_path: Option<String>) -> Prayer 
 /// `content_flags` row of a prayer v1 had flagged.
 pub(crate) fn content_flag(prayer_id: &str, f: &ResolvedFlag) -> ContentFlag {
     ContentFlag {
-        id: flag_id(prayer_id),
+        id: f.id.clone(),
         prayer_id: prayer_id.to_string(),
         flagged_by_user_id: f.flagged_by_user_id.clone(),
         reason: Some(f.reason.to_string()),

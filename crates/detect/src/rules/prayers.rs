@@ -384,6 +384,7 @@ fn created_of(plan: &Plan, idx: u32, row: &PrayerRow) -> Option<NaiveDateTime> {
 /// The v2 flag of a prayer: the v1 column (at the prayer's `created_at`), or its earliest
 /// `flagged` attribute (time, member).
 fn flag_of(
+    prayer_id: u128,
     bits: u8,
     extras: &PrayerExtras,
     created_at: Option<NaiveDateTime>,
@@ -397,6 +398,7 @@ fn flag_of(
         "a written prayer's created_at is known"
     );
     Some(ResolvedFlag {
+        id: hex_id(v5(&format!("flag:{}", hex_id(prayer_id)))),
         flagged_by_user_id: extras.flag_attr.and_then(|f| f.1).map(hex_id),
         flagged_at: flagged_at?,
         reason: "carried over from v1",
@@ -414,7 +416,7 @@ pub(crate) fn flag(plan: &Plan, idx: u32) -> Result<Option<(String, ResolvedFlag
     // A column-flagged prayer's created_at is kept; an attribute gives its own time.
     let created_at = states.kept_created(idx).flatten();
     let extras = states.extras(idx)?;
-    let flag = flag_of(bits, &extras, created_at);
+    let flag = flag_of(states.v2_id(idx), bits, &extras, created_at);
     Ok(flag.map(|f| (hex_id(states.v2_id(idx)), f)))
 }
 
@@ -433,7 +435,7 @@ pub(crate) fn resolve(
     let bits = states.bits[idx as usize];
     let answered_at = extras.answer_date.or(extras.answered);
     let is_answered = answered_at.is_some();
-    let flag = flag_of(bits, &extras, Some(created_at));
+    let flag = flag_of(states.v2_id(idx), bits, &extras, Some(created_at));
     let v1_archive_path = if bits & PATH_REPAIRED != 0 {
         extras.archive_path.as_deref().map(str::to_string)
     } else {
