@@ -606,6 +606,15 @@ impl Plan {
         self.deactivated.len() as u64
     }
 
+    /// The v2 rows the plan writes for carried v1 table `table`: its written rows, except for
+    /// `user_roles` (see [`Plan::grant_rows`]).
+    pub fn v2_rows(&self, table: &str) -> u64 {
+        match table {
+            "user_roles" => self.grant_rows(),
+            t => self.counts.get(t).map_or(0, |c| c.written),
+        }
+    }
+
     /// Number of grants v2 gets with no `user_roles` row behind them.
     pub fn implicit_grants(&self) -> u64 {
         self.implicit_grants

@@ -120,11 +120,8 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
             "session",
         ]
         .iter()
-        .filter_map(|t| source.plan.counts().get(*t))
-        .map(|c| c.written)
-        .sum::<u64>()
-            - source.plan.folded_grants()
-            + source.plan.implicit_grants();
+        .map(|t| source.plan.v2_rows(t))
+        .sum();
         let mut stage = progress.start("write", expected);
         write_rows(&mut source, &mut load, archive_marks.as_mut(), &mut stage)?;
         progress.finish(stage);
@@ -259,7 +256,6 @@ fn write_rows(
     })?;
 
     // The rows that reached the writer must be exactly the rows the law says are written.
-    let counts = plan.counts();
     for (table, pushed) in [
         ("user", users),
         ("prayer", prayers),
@@ -269,11 +265,7 @@ fn write_rows(
         ("session", sessions),
     ] {
         // A grant row is not always a v1 row: see `Plan::grant_rows`.
-        let planned = if table == "user_roles" {
-            plan.grant_rows()
-        } else {
-            counts.get(table).map(|c| c.written).unwrap_or(0)
-        };
+        let planned = plan.v2_rows(table);
         if planned != pushed {
             return Err(PipelineError::Mapping {
                 table: table.into(),

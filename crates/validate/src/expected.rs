@@ -587,15 +587,12 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             .and_then(|k| role_names.get(&k).cloned());
         if let Some(d) = ledger.excluded("user_roles", &key) {
             if ledger.derive_exclusions {
-                if let Some(kept) = grant_is_sound(&g, role.as_deref(), members, ledger.as_of) {
+                if let Some((user, role)) =
+                    grant_is_sound(&g, role.as_deref(), members, ledger.as_of)
+                {
                     // A repeat is deduplicated only beside the grant that is kept.
-                    let repeat_kept = d == Disposition::Deduplicated
-                        && (actual.has(ROLES, &kept)
-                            || actual.cell(
-                                USERS,
-                                kept.split('|').next().unwrap_or_default(),
-                                "is_active",
-                            ) == Some(&Cell::Bool(false)));
+                    let repeat_kept =
+                        d == Disposition::Deduplicated && grant_in_v2(actual, &user, role);
                     if !repeat_kept {
                         out.underived("user_roles", &key, d);
                     }
@@ -610,15 +607,15 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             ));
             continue;
         };
+        let found = grant_in_v2(actual, &user, &role);
         if role == "deactivated" {
             // Not a role but a state: the member's row is inactive, there is no grant row.
-            let inactive = actual.cell(USERS, &user, "is_active") == Some(&Cell::Bool(false));
-            law_grants.written(ledger, &key, inactive, &format!("{user} inactive"));
+            law_grants.written(ledger, &key, found, &format!("{user} inactive"));
             deactivated.insert(user);
             continue;
         }
         let v2key = format!("{user}|{role}");
-        law_grants.written(ledger, &key, actual.has(ROLES, &v2key), &v2key);
+        law_grants.written(ledger, &key, found, &v2key);
         let granted = rules::parse_time(&g.granted_at).map_or(Cell::Any, Cell::Ts);
         roles.insert(
             v2key,
@@ -1329,17 +1326,27 @@ fn implicit_admin(users: &CanonTable, roles: &mut CanonTable) {
 /// A grant no rule keeps out of v2 under `repair`: its member resolves, its role is one v2
 /// carries (`admin`, `moderator`) or the `deactivated` state, its grant time is in v1's own
 /// shape (a deactivation keeps none), and it has no expiry or one after the run. Returns the
-/// v2 key it is written under (`member|role`), `None` when it is not sound.
-fn grant_is_sound(
+/// member's v2 id and the role, `None` when it is not sound.
+fn grant_is_sound<'r>(
     g: &UserRoleRow,
-    role: Option<&str>,
+    role: Option<&'r str>,
     members: &Members,
     as_of: Option<NaiveDateTime>,
-) -> Option<String> {
+) -> Option<(String, &'r str)> {
     let role = role.filter(|r| ["admin", "moderator", "deactivated"].contains(r))?;
     let user = members.resolve(&g.user)?;
     let granted_ok = role == "deactivated" || rules::is_canonical_time(&g.granted_at);
-    (granted_ok && live_after(&g.expires_at, true, as_of)).then(|| format!("{user}|{role}"))
+    (granted_ok && live_after(&g.expires_at, true, as_of)).then_some((user, role))
+}
+
+/// Whether v2 holds member `user`'s grant of `role`: a `user_roles` row, or for the
+/// `deactivated` state the member's inactive row.
+fn grant_in_v2(actual: &Actual, user: &str, role: &str) -> bool {
+    if role == "deactivated" {
+        actual.cell(USERS, user, "is_active") == Some(&Cell::Bool(false))
+    } else {
+        actual.has(ROLES, &format!("{user}|{role}"))
+    }
 }
 
 /// A session no rule keeps out of v2 under `repair`: its member resolves and is not
