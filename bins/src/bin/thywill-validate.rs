@@ -46,6 +46,10 @@ struct Cli {
     /// Write the validation report as one self-contained HTML page (the PASS/FAIL table).
     #[arg(long, value_name = "FILE")]
     report_html: Option<PathBuf>,
+    /// An exact display name of a test account, as given to the migration (repeatable; default
+    /// `Test User`, `Prayer Test User`).
+    #[arg(long = "test-account-name", value_name = "NAME")]
+    test_account_names: Vec<String>,
     /// Only check that the v1 file is readable and sound.
     #[arg(long)]
     v1_only: bool,
@@ -64,6 +68,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             PolicyArg::Strict => Policy::Strict,
         },
         v1_only: cli.v1_only,
+        test_account_names: cli.test_account_names,
         ..Options::new(cli.v1_db, cli.v2.url)
     };
     let report = validate(&opts)?;

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::{Duration, NaiveDateTime, Timelike};
 use serde::Serialize;
 use thywill_v1::{
     AttributeRow, InviteRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRefKind, UserRoleRow,
@@ -76,6 +76,9 @@ pub struct Ledger {
     /// The run's clock (its `started_at`): a grant or session that expires after it is live.
     /// `None` (no run): expiries are not derived.
     pub as_of: Option<NaiveDateTime>,
+    /// The exact test-account names the run was given (`R-USER-TEST-ACCOUNT`); empty: the
+    /// defaults of `spec/rules.md`.
+    pub test_accounts: Vec<String>,
 }
 
 impl Ledger {
@@ -139,6 +142,8 @@ impl Ledger {
     /// attribute's `prayer_id`): the hex id, else the id the run mapped that key to. A prayer
     /// with a non-hex key and the rows pointing at it must end under the same id.
     fn prayer_id(&self, v: &V1Value) -> Option<String> {
+        // An empty reference names no prayer, even beside a prayer keyed '' (decisions.md §29).
+        rules::normalise_key(v)?;
         rules::hex_key(v).or_else(|| self.mapped(&["prayer"], &v.key_text()?).cloned())
     }
 }
@@ -525,12 +530,29 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     // Whether a written mark is in v2 is settled later ([`settle_marks`]), so that the marks
     // can be read back from v2 while this scan runs.
     let mut unresolved_seqs: Vec<u32> = Vec::new();
+    // Every resolved mark's minute, and the excluded marks that resolve in a canonical time:
+    // such a mark alone in its minute has no cause to be kept out of v2.
+    let mut minutes: Vec<KeyHash> = Vec::new();
+    let mut excluded_sound: Vec<(KeyHash, String, Disposition)> = Vec::new();
     let mut seq = 0u32;
     let mut scan = |m: MarkRow| {
         law_marks.read += 1;
         let key = row_key(&m.id, m.rowid);
         seen.note(ledger, "prayermark", &key);
-        match mark_fate(&m, &key, ledger, &ctx) {
+        let fate = mark_fate(&m, &key, ledger, &ctx);
+        match &fate {
+            MarkFate::Written(w) => minutes.push(minute_of(w)),
+            MarkFate::Excluded(d) if ledger.derive_exclusions => {
+                if let Some(w) = resolve_mark(&m, ledger, &ctx) {
+                    minutes.push(minute_of(&w));
+                    if rules::is_canonical_time(&m.created_at) {
+                        excluded_sound.push((minute_of(&w), key.clone(), *d));
+                    }
+                }
+            }
+            _ => {}
+        }
+        match fate {
             MarkFate::Excluded(d) => law_marks.account(d),
             MarkFate::Unresolved => {
                 if law_marks.examples.len() < MAX_LAW_EXAMPLES {
@@ -555,6 +577,13 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         .join()
         .expect("reading the v1 marks does not panic")?;
     mark_side.finish();
+    minutes.sort_unstable();
+    for (minute, key, d) in excluded_sound {
+        let start = minutes.partition_point(|m| *m < minute);
+        if minutes.get(start + 1) != Some(&minute) {
+            out.underived("prayermark", &key, d);
+        }
+    }
     let members = &ctx.members;
 
     let mut law_role = LawTally::new("role");
@@ -897,24 +926,33 @@ fn mark_fate(m: &MarkRow, key: &str, ledger: &Ledger, ctx: &MarkContext) -> Mark
     if let Some(d) = ledger.excluded("prayermark", key) {
         return MarkFate::Excluded(d);
     }
+    resolve_mark(m, ledger, ctx).map_or(MarkFate::Unresolved, MarkFate::Written)
+}
+
+/// A mark's v2 cells when its prayer is written, its member resolves and its time parses.
+fn resolve_mark(m: &MarkRow, ledger: &Ledger, ctx: &MarkContext) -> Option<WrittenMark> {
     let prayer = ledger
         .prayer_id(&m.prayer_id)
         .filter(|p| ctx.written_prayers.contains(p));
     let user = ctx.members.resolve(&m.user);
     let at = rules::parse_time(&m.created_at)
         .or_else(|| rules::time_from_archive_path(&m.text_file_path));
-    let (Some(prayer), Some(user), Some(at)) = (prayer, user, at) else {
-        return MarkFate::Unresolved;
-    };
     // A non-hex mark id becomes UUID v5 of `mark:<prayer>:<user>:<marked_at>`, but the spec
     // does not fix how `marked_at` is written there: such ids are checked for format only.
-    let id = rules::hex_key(&m.id);
-    MarkFate::Written(WrittenMark {
-        prayer,
-        user,
-        at,
-        id,
+    Some(WrittenMark {
+        prayer: prayer?,
+        user: user?,
+        at: at?,
+        id: rules::hex_key(&m.id),
     })
+}
+
+/// The act of prayer a mark records, at minute precision: two marks of one prayer and member in
+/// one minute may be one act stored twice (`R-MARK-DUPLICATE` (a) and (b)); marks in different
+/// minutes never are.
+fn minute_of(w: &WrittenMark) -> KeyHash {
+    let minute = w.at.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(w.at);
+    key_hash(&w.prayer, &w.user, minute)
 }
 
 /// The marks of `keys` (all marks for `None`) in full, derived from v1 (the targeted second pass:
@@ -964,7 +1002,9 @@ fn derive_users(
         created: HashMap::new(),
     };
     let mut written: Vec<(UserRow, String, String)> = Vec::new();
-    for u in v1.read_all::<UserRow>()? {
+    let rows = v1.read_all::<UserRow>()?;
+    let sound = SoundUsers::new(&rows, kind, &ledger.test_accounts);
+    for u in rows {
         law.read += 1;
         let key_v = if kind == UserRefKind::ById {
             &u.id
@@ -1020,6 +1060,9 @@ fn derive_users(
             }
             Some(Disposition::Merged) => {
                 law.account(Disposition::Merged);
+                if ledger.derive_exclusions && own.is_some() && sound.is_sound(&u, kind, &name) {
+                    out.underived("user", &key, Disposition::Merged);
+                }
                 let to = ledger.mapped(&["user", "users"], &key);
                 if let Some(to) = to {
                     for r in refs {
@@ -1036,6 +1079,9 @@ fn derive_users(
             }
             Some(d) => {
                 law.account(d);
+                if ledger.derive_exclusions && own.is_some() && sound.is_sound(&u, kind, &name) {
+                    out.underived("user", &key, d);
+                }
                 if let Some(id) = own.filter(|id| actual.has(USERS, id)) {
                     if !written.iter().any(|(_, w, _)| *w == id) {
                         law.violation(format!("{key}: {d:?}, yet v2 holds its id {id}"));
@@ -1087,6 +1133,59 @@ fn derive_users(
         );
     }
     Ok(members)
+}
+
+/// Which users no rule keeps out of v2 under `repair`: a valid, canonical `created_at`, a name
+/// that is not empty once repaired and not a test account's, and neither its folded name nor its
+/// normalised key shared with another row (those are `R-USER-DUPLICATE` merges and
+/// `R-USER-UNRETRIEVABLE` collisions, whichever row survives). Deliberately coarse: a row it
+/// calls sound is one the validator is sure belongs in v2.
+struct SoundUsers {
+    names: HashMap<String, u32>,
+    keys: HashMap<String, u32>,
+    test_accounts: Vec<String>,
+}
+
+impl SoundUsers {
+    fn new(rows: &[UserRow], kind: UserRefKind, test_accounts: &[String]) -> Self {
+        let mut names: HashMap<String, u32> = HashMap::new();
+        let mut keys: HashMap<String, u32> = HashMap::new();
+        for u in rows {
+            let name = rules::repair_name(&text(&u.display_name).unwrap_or_default());
+            *names.entry(rules::fold_name(&name)).or_default() += 1;
+            if kind == UserRefKind::ById {
+                if let Some(k) = rules::normalise_key(&u.id) {
+                    *keys.entry(k).or_default() += 1;
+                }
+            }
+        }
+        let test_accounts = if test_accounts.is_empty() {
+            rules::DEFAULT_TEST_ACCOUNTS.iter().map(|n| n.to_string()).collect()
+        } else {
+            test_accounts.to_vec()
+        };
+        SoundUsers {
+            names,
+            keys,
+            test_accounts,
+        }
+    }
+
+    /// `name`: the row's repaired display name.
+    fn is_sound(&self, u: &UserRow, kind: UserRefKind, name: &str) -> bool {
+        let raw = text(&u.display_name).unwrap_or_default();
+        let key_ok = match kind {
+            UserRefKind::ById => rules::normalise_key(&u.id).is_some_and(|k| {
+                self.keys.get(&k) == Some(&1) && k != rules::KNOWN_TEST_ACCOUNT_ID
+            }),
+            UserRefKind::ByName => true,
+        };
+        key_ok
+            && !name.trim().is_empty()
+            && !self.test_accounts.iter().any(|t| *t == raw || t == name)
+            && self.names.get(&rules::fold_name(name)) == Some(&1)
+            && rules::is_canonical_time(&u.created_at)
+    }
 }
 
 /// An optional text as v2 holds it: an empty one is NULL (both mean none; decisions.md).

@@ -62,6 +62,9 @@ pub struct Options {
     pub v1_only: bool,
     /// The clock sessions must outlive (default: now, UTC).
     pub now: Option<NaiveDateTime>,
+    /// The exact test-account names the migration was given (`--test-account-name`); empty:
+    /// the defaults, `Test User` and `Prayer Test User`.
+    pub test_account_names: Vec<String>,
 }
 
 impl Options {
@@ -75,6 +78,7 @@ impl Options {
             policy: Policy::Repair,
             v1_only: false,
             now: None,
+            test_account_names: Vec::new(),
         }
     }
 }

@@ -77,6 +77,20 @@ pub fn hex_key(v: &V1Value) -> Option<String> {
     normalise_key(v).filter(|s| is_hex_id(s))
 }
 
+/// The form two names are duplicates in (`R-USER-DUPLICATE`): NFC, trimmed, case-folded (full
+/// folding), NFC again.
+pub fn fold_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let nfc: String = name.nfc().collect();
+    caseless::default_case_fold_str(nfc.trim()).nfc().collect()
+}
+
+/// The test-account names of `spec/rules.md` when the run configured none.
+pub const DEFAULT_TEST_ACCOUNTS: &[&str] = &["Test User", "Prayer Test User"];
+
+/// The test account's known corrupted id (`R-USER-TEST-ACCOUNT`).
+pub const KNOWN_TEST_ACCOUNT_ID: &str = "12232388dbed436bbcc061e60e47ed99";
+
 /// `R-USER-NAME` repair: control characters stripped, line breaks and whitespace runs turned into
 /// one space, trimmed, cut to 100 characters.
 pub fn repair_name(raw: &str) -> String {

@@ -1274,6 +1274,22 @@ fn regression_a_prayer_keyed_by_the_empty_string() {
 }
 
 #[test]
+fn regression_a_mark_naming_the_prayer_keyed_by_the_empty_string() {
+    // Found by the harness once the validator derived the marks' exclusions: the migration
+    // quarantines a mark whose prayer reference is empty (`R-ORPHAN`), the validator followed the
+    // id map to the prayer keyed '' and called the exclusion underived (decisions.md §29).
+    regression(
+        Generation::G0,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'Ann', '2025-06-10 09:30:00.000000');
+         INSERT INTO prayer (id, author_id, text, project_tag, created_at, flagged)
+             VALUES ('', '9e3779b97f4a7c152fe94f826d6b51d8', 'My mom', NULL, '2025-06-10 09:30:00.000000', 0);
+         INSERT INTO prayermark VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025',
+             '9e3779b97f4a7c152fe94f826d6b51d8', '', '2025-06-10 09:30:00.000000');",
+    );
+}
+
+#[test]
 #[ignore = "bug: R-INVITE-TREE drops a cycle's link by the stored created_at, not by the time R-TIME repaired from evidence; pinned, not fixed"]
 fn regression_an_invite_cycle_with_a_member_time_of_no_shape() {
     // Found by the harness (`just fuzz`): Ann and Bob invited each other; Bob's `created_at` is

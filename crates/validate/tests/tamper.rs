@@ -445,3 +445,51 @@ fn fake_findings_hiding_a_deleted_session_or_grant_are_not_derived() {
     assert_eq!(failed(&r), ["findings-derived"]);
     assert!(details(&r, "findings-derived").contains(&key));
 }
+
+/// A member with nothing attached deleted behind a fake `R-USER-EMPTY-NAME` finding, and a mark
+/// alone in its minute deleted behind a fake `R-MARK-DUPLICATE` one: each row is sound in v1
+/// (unique name and key, canonical time; a written prayer, a member, no other mark in that
+/// minute), so `findings-derived` names it, on both backends.
+#[test]
+fn fake_findings_hiding_a_deleted_user_or_mark_are_not_derived() {
+    let fake = |table: &str, key: &str, rule: &str, decision: &str| {
+        format!(
+            "INSERT INTO migration_findings \
+               (run_id, v1_table, v1_key, rule, decision, reason, original_json, created_at) \
+             SELECT run_id, '{table}', {key}, '{rule}', '{decision}', 'tampered', '{{}}', \
+                    started_at FROM migration_runs WHERE status = 'succeeded';"
+        )
+    };
+    let user = "(SELECT min(u.id) FROM users u \
+         WHERE u.id NOT IN (SELECT v1_key FROM migration_findings) \
+           AND NOT EXISTS (SELECT 1 FROM prayers p WHERE p.author_id = u.id) \
+           AND NOT EXISTS (SELECT 1 FROM prayer_marks m WHERE m.user_id = u.id) \
+           AND NOT EXISTS (SELECT 1 FROM sessions x WHERE x.user_id = u.id) \
+           AND NOT EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id OR r.granted_by_user_id = u.id) \
+           AND NOT EXISTS (SELECT 1 FROM users i WHERE i.invited_by_user_id = u.id) \
+           AND NOT EXISTS (SELECT 1 FROM migration_id_map x WHERE x.v2_id = u.id AND x.v1_key <> u.id) \
+           AND NOT EXISTS (SELECT 1 FROM invites v WHERE v.created_by_user_id = u.id OR v.used_by_user_id = u.id) \
+           AND NOT EXISTS (SELECT 1 FROM content_flags f WHERE f.flagged_by_user_id = u.id OR f.resolved_by_user_id = u.id))";
+    // A mark no finding names, alone in its minute for its prayer and member.
+    let mark = "(SELECT min(m.id) FROM prayer_marks m \
+         WHERE m.id NOT IN (SELECT v1_key FROM migration_findings) \
+           AND (SELECT count(*) FROM prayer_marks o WHERE o.prayer_id = m.prayer_id \
+                AND o.user_id = m.user_id \
+                AND substr(CAST(o.marked_at AS TEXT), 1, 16) = substr(CAST(m.marked_at AS TEXT), 1, 16)) = 1)";
+    for pg in [false, true] {
+        for (table, v2, key, rule, decision) in [
+            ("user", "users", user, "R-USER-EMPTY-NAME", "quarantined"),
+            ("prayermark", "prayer_marks", mark, "R-MARK-DUPLICATE", "deduplicated"),
+        ] {
+            tamper_db(
+                pg,
+                &format!(
+                    "{} DELETE FROM {v2} WHERE id = \
+                       (SELECT v1_key FROM migration_findings WHERE reason = 'tampered');",
+                    fake(table, key, rule, decision)
+                ),
+                &["findings-derived"],
+            );
+        }
+    }
+}

@@ -180,6 +180,7 @@ pub(crate) fn against_v2(
     let mut ledger = Ledger::new(&findings, &conn.id_map().map_err(q("migration_id_map"))?);
     ledger.derive_exclusions = opts.policy == Policy::Repair;
     ledger.as_of = run.as_ref().and_then(|r| r.started_at);
+    ledger.test_accounts = opts.test_account_names.clone();
     let data = conn.read_all().map_err(q("application tables"))?;
     let mut actual = Actual::new(&data, MarkSide::default());
     drop(data);
@@ -269,7 +270,7 @@ pub(crate) fn against_v2(
             o.problems.extend(derived.underived.iter().cloned());
         }
         o.summary = if ledger.derive_exclusions {
-            "every quarantined, merged or dropped prayer, invite, grant and session has a cause in v1".into()
+            "every quarantined, merged or dropped member, prayer, mark, invite, grant and session has a cause in v1".into()
         } else {
             "not derived under policy strict (any repair excludes a row there)".into()
         };
