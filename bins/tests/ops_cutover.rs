@@ -600,7 +600,16 @@ fn rehearsal_with_the_real_migrate_and_validate_on_g1_s() {
 /// A cut-over rehearsal of g1-s with the real migrate and validate binaries, archives from `tree`,
 /// with `extra` flags.
 fn rehearse_for_real(tree: &Path, work: &Path, extra: &[&str]) -> std::process::Output {
-    let v1 = root().join("fixtures/g1-s/v1.db");
+    rehearse_v1_for_real(&root().join("fixtures/g1-s/v1.db"), tree, work, extra)
+}
+
+/// [`rehearse_for_real`] of another v1 database.
+fn rehearse_v1_for_real(
+    v1: &Path,
+    tree: &Path,
+    work: &Path,
+    extra: &[&str],
+) -> std::process::Output {
     let mut args = vec![
         "--rehearsal",
         "--v1-db",
@@ -616,6 +625,66 @@ fn rehearse_for_real(tree: &Path, work: &Path, extra: &[&str]) -> std::process::
     ];
     args.extend_from_slice(extra);
     run(BIN, &args, &[])
+}
+
+/// NUL bytes in v1 (a prayer text, a member's name, a testimony): migrate replaces each with
+/// U+FFFD and an `R-UTF8` finding, validate derives the same, so the cut-over does not roll back
+/// (on `98e3280` validate expected the NUL kept in texts and every cut-over of such a v1 failed).
+#[test]
+fn a_v1_holding_nul_bytes_cuts_over_without_rolling_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = tmp.path().join("v1.db");
+    std::fs::copy(root().join("fixtures/g1-s/v1.db"), &v1).unwrap();
+    let db = rusqlite::Connection::open(&v1).unwrap();
+    let prayer: String = db
+        .query_row(
+            "SELECT id FROM prayer WHERE id NOT LIKE '%-%' AND length(text) > 20 ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute_batch(&format!(
+        "UPDATE prayer SET text = 'Please pray' || char(0) || ' for ' || text WHERE id = '{prayer}';
+         UPDATE user SET display_name = display_name || char(0) || 'x'
+             WHERE rowid = (SELECT max(rowid) FROM user);
+         UPDATE prayer_attributes SET attribute_value = 'Healed' || char(0) || '!'
+             WHERE rowid = (SELECT min(rowid) FROM prayer_attributes
+                            WHERE attribute_name = 'answer_testimony');"
+    ))
+    .unwrap();
+    drop(db);
+    let work = tmp.path().join("work");
+    let out = rehearse_v1_for_real(
+        &v1,
+        &root().join("fixtures/g1-s/text_archives"),
+        &work,
+        &["--max-quarantined-percent", "100"],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "no roll back:\n{all}");
+    for step in ["migrate", "validate"] {
+        assert!(all.contains(&format!("  {step:<16} done")), "{step}:\n{all}");
+    }
+    // Each NUL is an R-UTF8 repair of its row, and v2 holds U+FFFD in its place.
+    let v2 = rusqlite::Connection::open(work.join("rehearsal/v2.db")).unwrap();
+    let repaired = |table: &str| -> i64 {
+        v2.query_row(
+            "SELECT count(*) FROM migration_findings WHERE rule = 'R-UTF8' AND v1_table = ?1 \
+             AND original_json LIKE '%00%'",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    for table in ["prayer", "user", "prayer_attributes"] {
+        assert!(repaired(table) >= 1, "an R-UTF8 finding on {table}");
+    }
+    let text: String = v2
+        .query_row("SELECT text FROM prayers WHERE id = ?1", [&prayer], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(text.starts_with("Please pray\u{FFFD} for "), "{text:?}");
 }
 
 /// Symlinks in the v1 archive tree: the rehearsal's copy keeps them as links (never followed), so
