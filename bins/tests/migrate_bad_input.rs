@@ -460,3 +460,56 @@ fn replace_without_yes_and_no_terminal_refuses() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("will delete every application row"));
     no_output(dir.path(), "--replace without --yes");
 }
+
+/// On a terminal, `--replace` without `--yes` asks: any answer but `yes` refuses (exit 4,
+/// nothing written); `yes` goes ahead. The terminal is a real pseudo-terminal made by
+/// util-linux's `script`, fed the answer on its stdin.
+#[test]
+fn replace_on_a_terminal_asks_and_goes_ahead_only_on_yes() {
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "util-linux `script` is needed under CI"
+        );
+        println!("skipped: no `script` to make a terminal with");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = fixture("g1-s").join("v1.db");
+    let answer = |text: &str| {
+        use std::io::Write;
+        let line = format!(
+            "{} --v1-db {} --replace",
+            env!("CARGO_BIN_EXE_thywill-migrate"),
+            v1.display()
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for refused in ["no\n", "\n", "YES please\n"] {
+        let out = answer(refused);
+        let all = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(4), "answer {refused:?}:\n{all}");
+        assert!(all.contains("Type yes to go ahead"), "it asked:\n{all}");
+        assert!(all.contains("not confirmed; nothing was touched"), "{all}");
+        no_output(dir.path(), "--replace answered no");
+    }
+    let out = answer("yes\n");
+    let all = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "answer yes:\n{all}");
+    assert!(all.contains("migrated"), "{all}");
+    assert!(dir.path().join("thywill_v2.db").exists());
+}
