@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::{check_report_path, write_html_report, CliError, Exit, LogArgs};
 use clap::{Args, ValueEnum};
 use thywill_ops::fsutil::write_atomic_with;
-use thywill_pipeline::{CommonOptions, Policy, ProgressMode, Report};
+use thywill_pipeline::{CommonOptions, Policy, Report};
 
 /// The policy flag's values.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -72,13 +72,7 @@ impl CommonArgs {
             },
             as_of,
             test_account_names: self.test_account_names.clone(),
-            progress: if log.quiet {
-                ProgressMode::Silent
-            } else if log.progress_enabled() {
-                ProgressMode::Bars
-            } else {
-                ProgressMode::Log
-            },
+            progress: log.progress_mode(),
         })
     }
 }

@@ -136,6 +136,30 @@ impl LogArgs {
         use std::io::IsTerminal;
         !self.quiet && std::io::stderr().is_terminal()
     }
+
+    /// How progress is shown: nothing with `--quiet`, bars on a terminal, log lines otherwise.
+    pub fn progress_mode(&self) -> thywill_pipeline::ProgressMode {
+        use thywill_pipeline::ProgressMode;
+        if self.quiet {
+            ProgressMode::Silent
+        } else if self.progress_enabled() {
+            ProgressMode::Bars
+        } else {
+            ProgressMode::Log
+        }
+    }
+
+    /// Runs `step` (a long step with no row count, like validate's checks or a backup's copy
+    /// and verification) showing that it is alive: a spinner with the elapsed time on a
+    /// terminal, a "still running" line every 10 s in a log, nothing with `--quiet`.
+    pub fn while_busy<T>(&self, name: &str, step: impl FnOnce() -> T) -> T {
+        let mut progress = thywill_pipeline::Progress::new(self.progress_mode());
+        let stage = progress.start(name, 0);
+        tracing::info!("{name}: started");
+        let out = step();
+        progress.finish(stage);
+        out
+    }
 }
 
 /// Whether log lines may carry ANSI colour codes: only when stderr is a terminal and `NO_COLOR`

@@ -261,3 +261,34 @@ fn fixtures_takes_the_common_flags_and_its_own() {
     let refused = run(bin, dir.path(), &["-g", "G0", "--archives", "-o", "g0"]);
     assert_eq!(refused.status.code(), Some(2));
 }
+
+/// Validate's checks and a backup's copy and verification take 10+ s on a large community: in a
+/// log they say when they start and end (and log "still running" every 10 s in between), so the
+/// operator never watches a silent process.
+#[test]
+fn validate_and_backup_say_when_their_long_step_starts_and_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v1 = g1s("v1.db");
+    ok(&migrate(d, &v1, &[]));
+    for (bin, args, step) in [
+        (
+            env!("CARGO_BIN_EXE_thywill-validate"),
+            vec!["--v1-db", v1.as_str(), "--v2-db", "sqlite://v2.db"],
+            "validate",
+        ),
+        (
+            env!("CARGO_BIN_EXE_thywill-backup"),
+            vec!["--v1-db", v1.as_str(), "--backup-dir", "backups"],
+            "backup",
+        ),
+    ] {
+        let (_, stderr) = ok(&run(bin, d, &args));
+        let started = stderr.find(&format!("{step}: started"));
+        let done = stderr.find(&format!("stage done stage={step}"));
+        assert!(
+            started.is_some() && done.is_some() && started < done,
+            "{bin}:\n{stderr}"
+        );
+    }
+}

@@ -663,7 +663,10 @@ fn a_v1_holding_nul_bytes_cuts_over_without_rolling_back() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "no roll back:\n{all}");
     for step in ["migrate", "validate"] {
-        assert!(all.contains(&format!("  {step:<16} done")), "{step}:\n{all}");
+        assert!(
+            all.contains(&format!("  {step:<16} done")),
+            "{step}:\n{all}"
+        );
     }
     // Each NUL is an R-UTF8 repair of its row, and v2 holds U+FFFD in its place.
     let v2 = rusqlite::Connection::open(work.join("rehearsal/v2.db")).unwrap();

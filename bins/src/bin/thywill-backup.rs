@@ -52,12 +52,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let set = match (cli.verify, cli.v1_db, cli.backup_dir) {
-        (Some(dir), _, _) => verify_set(&dir)?,
+        (Some(dir), _, _) => cli.log.while_busy("verify", || verify_set(&dir))?,
         (None, Some(v1), Some(dir)) => {
             check_v1_source(&v1)?;
             let mut opts = BackupOptions::new(v1, dir);
             opts.archives_v1 = cli.archives_v1;
-            backup(&opts)?
+            cli.log.while_busy("backup", || backup(&opts))?
         }
         // clap's `required_unless_present` makes this unreachable; answer as a usage error anyway.
         _ => {

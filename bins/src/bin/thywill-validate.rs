@@ -71,7 +71,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         test_account_names: cli.test_account_names,
         ..Options::new(cli.v1_db, cli.v2.url)
     };
-    let report = validate(&opts)?;
+    let report = cli.log.while_busy("validate", || validate(&opts))?;
     for c in &report.checks {
         println!(
             "{} {}: {}",

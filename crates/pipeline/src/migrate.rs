@@ -318,8 +318,10 @@ fn archives(
     let (Some(root), Some(marks)) = (dest.path(), marks) else {
         return Ok(None);
     };
-    let mut stage = progress.start("archives", 0);
     let (plan, db) = (&source.plan, &source.db);
+    // One file per written member and prayer as the bar's length; the carried v1 files are
+    // counted when the copy ends.
+    let mut stage = progress.start("archives", plan.v2_rows("user") + plan.v2_rows("prayer"));
     // The plan keeps its users in a temporary file; the archive stage needs every name at hand.
     let users: Vec<ResolvedUser> = plan.users().collect::<Result<_, _>>()?;
     let names: HashMap<&str, &str> = users

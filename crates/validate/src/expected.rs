@@ -951,7 +951,10 @@ fn resolve_mark(m: &MarkRow, ledger: &Ledger, ctx: &MarkContext) -> Option<Writt
 /// one minute may be one act stored twice (`R-MARK-DUPLICATE` (a) and (b)); marks in different
 /// minutes never are.
 fn minute_of(w: &WrittenMark) -> KeyHash {
-    let minute = w.at.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(w.at);
+    let minute =
+        w.at.with_second(0)
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(w.at);
     key_hash(&w.prayer, &w.user, minute)
 }
 
@@ -1160,7 +1163,10 @@ impl SoundUsers {
             }
         }
         let test_accounts = if test_accounts.is_empty() {
-            rules::DEFAULT_TEST_ACCOUNTS.iter().map(|n| n.to_string()).collect()
+            rules::DEFAULT_TEST_ACCOUNTS
+                .iter()
+                .map(|n| n.to_string())
+                .collect()
         } else {
             test_accounts.to_vec()
         };

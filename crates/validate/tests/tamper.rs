@@ -479,7 +479,13 @@ fn fake_findings_hiding_a_deleted_user_or_mark_are_not_derived() {
     for pg in [false, true] {
         for (table, v2, key, rule, decision) in [
             ("user", "users", user, "R-USER-EMPTY-NAME", "quarantined"),
-            ("prayermark", "prayer_marks", mark, "R-MARK-DUPLICATE", "deduplicated"),
+            (
+                "prayermark",
+                "prayer_marks",
+                mark,
+                "R-MARK-DUPLICATE",
+                "deduplicated",
+            ),
         ] {
             tamper_db(
                 pg,
