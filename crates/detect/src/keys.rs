@@ -181,9 +181,28 @@ impl KeyIndex {
         self.hex.id(idx)
     }
 
-    /// The entry a stored reference names, after normalisation.
+    /// The entry a stored reference names, after normalisation ([`KeyIndex::get_ref`]).
     pub(crate) fn lookup(&self, v: &V1Value, kind: KeyKind) -> Option<u32> {
-        self.get(&normalize(v, kind)?)
+        self.get_ref(&normalize(v, kind)?, kind)
+    }
+
+    /// The entry a normalised reference names: its own entry, else, for a name, the entry of
+    /// the name as v1's start-up rewrite left it ([`KeyIndex::get_respelled`]).
+    pub(crate) fn get_ref(&self, key: &NormKey, kind: KeyKind) -> Option<u32> {
+        self.get(key)
+            .or_else(|| self.get_respelled(key, kind).map(|(idx, _)| idx))
+    }
+
+    /// When a name reference names no entry as stored but one as v1 rewrote every name at
+    /// start-up without updating the references (rules.md, "Names that v1 itself rewrote"): that
+    /// entry and the rewritten name.
+    pub(crate) fn get_respelled(&self, key: &NormKey, kind: KeyKind) -> Option<(u32, String)> {
+        let (KeyKind::Name, NormKey::Text(name)) = (kind, key) else {
+            return None;
+        };
+        let rewritten = crate::text::v1_rewritten_name(name)?;
+        let idx = self.text.get(rewritten.as_str()).copied()?;
+        Some((idx, rewritten))
     }
 }
 

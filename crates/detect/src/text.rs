@@ -70,6 +70,35 @@ pub fn repair_name(name: &str) -> String {
     cut.trim_end().to_string()
 }
 
+/// A name as v1's start-up rewrite leaves it (strip, collapse whitespace, drop control
+/// characters: `normalize_existing_usernames`), or `None` when the rewrite leaves it as it is.
+/// Allocates only for a name it changes.
+pub fn v1_rewritten_name(name: &str) -> Option<String> {
+    let mut prev_space = true;
+    let untouched = name.chars().all(|c| {
+        let ok = !c.is_control() && !(c.is_whitespace() && (prev_space || c != ' '));
+        prev_space = c.is_whitespace();
+        ok
+    }) && !name.ends_with(char::is_whitespace);
+    if untouched {
+        return None;
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut pending_space = false;
+    for c in name.chars() {
+        if c.is_whitespace() {
+            pending_space = true;
+        } else if !c.is_control() {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(c);
+        }
+    }
+    (out != name && !out.is_empty()).then_some(out)
+}
+
 /// True when nothing visible is left once whitespace, control and invisible characters go.
 pub fn is_blank(name: &str) -> bool {
     name.chars()
@@ -196,6 +225,28 @@ pub(crate) fn short_text_too_wide(column: &str, v: &thywill_v1::V1Value) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1s_rewrite_collapses_whitespace_and_drops_controls() {
+        assert_eq!(v1_rewritten_name("Ann"), None);
+        assert_eq!(v1_rewritten_name("Pastor Dave"), None);
+        assert_eq!(v1_rewritten_name("Ann ").as_deref(), Some("Ann"));
+        assert_eq!(v1_rewritten_name(" Ann").as_deref(), Some("Ann"));
+        assert_eq!(
+            v1_rewritten_name("Pastor  Dave").as_deref(),
+            Some("Pastor Dave")
+        );
+        assert_eq!(
+            v1_rewritten_name("Pastor\tDave").as_deref(),
+            Some("Pastor Dave")
+        );
+        assert_eq!(v1_rewritten_name("An\u{7}n").as_deref(), Some("Ann"));
+        assert_eq!(
+            v1_rewritten_name("  "),
+            None,
+            "nothing left: no member to name"
+        );
+    }
 
     #[test]
     fn folding_merges_case_space_and_normal_forms() {

@@ -411,7 +411,7 @@ impl Members {
         }
         let alt = match self.kind {
             UserRefKind::ById => rules::normalise_key(v)?,
-            UserRefKind::ByName => rules::repair_name(&raw),
+            UserRefKind::ByName => rules::rewrite_name(&raw),
         };
         self.by_ref.get(&alt).cloned()
     }

@@ -91,9 +91,23 @@ pub const DEFAULT_TEST_ACCOUNTS: &[&str] = &["Test User", "Prayer Test User"];
 /// The test account's known corrupted id (`R-USER-TEST-ACCOUNT`).
 pub const KNOWN_TEST_ACCOUNT_ID: &str = "12232388dbed436bbcc061e60e47ed99";
 
-/// `R-USER-NAME` repair: control characters stripped, line breaks and whitespace runs turned into
-/// one space, trimmed, cut to 100 characters.
+/// A display name as v2 holds it (`R-USER-NAME`): unchanged unless it is one v2 would reject or
+/// that would mislead (longer than 100 characters, control characters or line breaks, leading or
+/// trailing whitespace); such a name is [`rewrite_name`]d and cut to 100 characters. A run of
+/// spaces inside an otherwise sound name is not a finding and stays.
 pub fn repair_name(raw: &str) -> String {
+    let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    let faulty = raw.chars().count() > 100 || raw.chars().any(breaks) || raw.trim() != raw;
+    if !faulty {
+        return raw.to_string();
+    }
+    rewrite_name(raw).chars().take(100).collect()
+}
+
+/// Control characters stripped, line breaks and whitespace runs turned into one space, trimmed:
+/// the `R-USER-NAME` repair before its cut, and the rewriting v1 itself applies to every name at
+/// start-up (rules.md, "Names that v1 itself rewrote"), which references may predate.
+pub fn rewrite_name(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut pending_space = false;
     for c in raw.chars() {
@@ -109,7 +123,7 @@ pub fn repair_name(raw: &str) -> String {
             out.push(c);
         }
     }
-    out.chars().take(100).collect()
+    out
 }
 
 /// Parses the timestamp shapes of `R-TIME`: v1's own `YYYY-MM-DD HH:MM:SS[.ffffff]`, ISO with `T`
@@ -254,6 +268,12 @@ mod tests {
     #[test]
     fn names_keys_and_enums() {
         assert_eq!(repair_name("  Mary\n Ann\t\u{7}x  "), "Mary Ann x");
+        assert_eq!(
+            repair_name("Pastor  Dave"),
+            "Pastor  Dave",
+            "no fault, no repair"
+        );
+        assert_eq!(rewrite_name("Pastor  Dave"), "Pastor Dave");
         assert_eq!(repair_name(&"é".repeat(150)).chars().count(), 100);
         assert_eq!(
             hex_key(&V1Value::text(" ABCDEF0123456789abcdef0123456789\u{200B}")).as_deref(),

@@ -97,8 +97,7 @@ enum Spelling {
     /// Upper-cased (a hex key as v1 never wrote it, or a name differing only in case).
     Upper,
     /// With extra whitespace: the spelling before v1's start-up rewrite of names
-    /// (`spec/rules.md`, "Names that v1 itself rewrote"). Not drawn yet: see [`user_ref`].
-    #[allow(dead_code)]
+    /// (`spec/rules.md`, "Names that v1 itself rewrote").
     Spaced,
     /// The same bytes as a BLOB.
     Blob,
@@ -416,12 +415,11 @@ const NAMES: [&str; 11] = [
 ];
 
 fn user_ref(optional: bool) -> BoxedStrategy<V> {
-    // TODO(Spelling::Spaced): add `1 => Just(Spelling::Spaced)` once the detector resolves the
-    // spelling before v1's name rewrite (regression_*_by_the_spelling_before_v1s_rewrite).
     let spelling = prop_oneof![
         8 => Just(Spelling::Exact),
         1 => Just(Spelling::Upper),
         1 => Just(Spelling::Blob),
+        1 => Just(Spelling::Spaced),
     ];
     let r = (0usize..8, spelling).prop_map(|(n, s)| V::User(n, s));
     if optional {
@@ -1110,11 +1108,11 @@ fn regression_every_member_quarantined() {
 }
 
 #[test]
-#[ignore = "bug: the detector does not resolve an author by the spelling before v1's name rewrite (rules.md); pinned, not fixed"]
 fn regression_an_author_named_by_the_spelling_before_v1s_rewrite() {
     // Found by the harness: a G2 prayer whose author is `Ann ` (the spelling before v1's start-up
     // rewrite of names) beside the member `Ann`; the validator resolves it (rules.md, "Names that
-    // v1 itself rewrote"), the migration quarantined the prayer.
+    // v1 itself rewrote"), the migration quarantined the prayer. Fixed: the detector resolves it
+    // too, with an `R-ORPHAN` repaired finding naming both spellings.
     regression(
         Generation::G2,
         Policy::Repair,
@@ -1126,7 +1124,6 @@ fn regression_an_author_named_by_the_spelling_before_v1s_rewrite() {
 }
 
 #[test]
-#[ignore = "bug: the detector does not resolve invitetoken.created_by_user by the spelling before v1's name rewrite; pinned, not fixed"]
 fn regression_an_invite_created_by_the_spelling_before_v1s_rewrite() {
     // Found by the harness: a G3 invite whose `created_by_user` is `Ann ` beside the member
     // `Ann`; the validator resolves the creator, the migration wrote NULL.
@@ -1349,10 +1346,11 @@ fn regression_a_session_id_with_spaces() {
 }
 
 #[test]
-#[ignore = "bug: a G3 member whose name R-USER-NAME repairs ('Pastor  Dave') gets a v2 id over one spelling from the detector and over the other from the validator (v2.md: v5 of `user:<display name>`, not saying which); pinned, not fixed"]
-fn regression_a_name_keyed_member_whose_name_is_repaired() {
+fn regression_a_name_keyed_member_with_a_run_of_spaces_in_the_name() {
     // Found by the harness (`PROPTEST_CASES=30`): law "user Pastor  Dave: no finding, yet not in
-    // v2", fidelity one user missing and one unexpected.
+    // v2", fidelity one user missing and one unexpected. A run of spaces inside a name is not an
+    // `R-USER-NAME` fault (rules.md lists length, control characters, line breaks, surrounding
+    // whitespace): the detector kept the name, the validator collapsed it and derived another id.
     regression(
         Generation::G3,
         Policy::Repair,

@@ -12,8 +12,8 @@ use super::archive::{check_archive_path, RecordArchive};
 use super::prayers::Prayers;
 use super::users::Users;
 use super::{
-    check_time, check_utf8, key_text, require_parent, resolve_parent, show, Ctx, NoShape, Parent,
-    RowFindings, TimeOutcome,
+    check_time, check_utf8, key_text, note_respelling, require_parent, resolve_parent, show, Ctx,
+    NoShape, Parent, RowFindings, TimeOutcome,
 };
 use crate::keys::KeyKind;
 use crate::model::{Decision, DetectError, RuleId};
@@ -337,6 +337,13 @@ pub(crate) fn read(
             &row.text_file_path,
             files,
             RecordArchive::Attribute(at),
+        );
+        note_respelling(
+            &mut rf,
+            "created_by",
+            &users.index,
+            users.kind,
+            &row.created_by,
         );
         let by = match resolve_parent(&users.index, users.kind, &row.created_by, |i| {
             users.target(i)

@@ -8,8 +8,8 @@ use super::archive::{CleanPathMemo, RecordArchive};
 use super::prayers::Prayers;
 use super::users::Users;
 use super::{
-    check_time_parsed, key_text, lookup, parent_of, require_parent, Ctx, Lookup, LookupMemo,
-    NoShape, RowFindings, TimeOutcome,
+    check_time_parsed, key_text, lookup, note_respelling, parent_of, require_parent, Ctx, Lookup,
+    LookupMemo, NoShape, RowFindings, TimeOutcome,
 };
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey};
@@ -206,6 +206,7 @@ fn check_mark(
         prayers.is_written(i).then_some(i)
     });
     let prayer = require_parent(&mut rf, "prayer", parent);
+    note_respelling(&mut rf, "member", &users.index, users.kind, &m.user);
     let user = require_parent(
         &mut rf,
         "member",

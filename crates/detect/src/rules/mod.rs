@@ -112,7 +112,44 @@ pub(crate) type Lookup = Option<Option<u32>>;
 /// Looks a stored reference up (the first half of [`resolve_parent`], for callers that need the
 /// entry before the parent's fate is known).
 pub(crate) fn lookup(index: &KeyIndex, kind: KeyKind, value: &V1Value) -> Lookup {
-    crate::keys::normalize(value, kind).map(|norm| index.get(&norm))
+    crate::keys::normalize(value, kind).map(|norm| index.get_ref(&norm, kind))
+}
+
+/// Records the `R-ORPHAN` repair of a member reference that names no member as stored but one as
+/// v1's start-up rewrite of names left them (rules.md, "Names that v1 itself rewrote"); nothing
+/// for any other reference. Costs no allocation for a name the rewrite leaves alone.
+pub(crate) fn note_respelling(
+    rf: &mut RowFindings,
+    what: &str,
+    index: &KeyIndex,
+    kind: KeyKind,
+    value: &V1Value,
+) {
+    if kind != KeyKind::Name
+        || value
+            .as_str()
+            .is_some_and(|s| crate::text::v1_rewritten_name(s).is_none())
+    {
+        return;
+    }
+    let Some(norm) = crate::keys::normalize(value, kind) else {
+        return;
+    };
+    if index.get(&norm).is_some() {
+        return;
+    }
+    if let Some((_, rewritten)) = index.get_respelled(&norm, kind) {
+        rf.push(
+            RuleId::Orphan,
+            Decision::Repaired,
+            format!(
+                "{what} {} names no member as stored; v1 rewrote that member's name to '{}' at \
+                 start-up without updating this reference: resolved to them",
+                show(value),
+                shown(&rewritten, 60)
+            ),
+        );
+    }
 }
 
 /// [`lookup`] with a one-entry memo: consecutive rows often name the same parent (a prayer's

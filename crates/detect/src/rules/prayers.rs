@@ -9,7 +9,7 @@ use thywill_v1::{PrayerRow, V1Value};
 use super::archive::{carried_path, check_archive_path, RecordArchive};
 use super::users::Users;
 use super::{
-    check_time, check_utf8_only, key_text, require_parent, resolve_parent, show,
+    check_time, check_utf8_only, key_text, note_respelling, require_parent, resolve_parent, show,
     time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
 use crate::ids::{hex_id, v5};
@@ -190,6 +190,7 @@ impl Prayers {
             // Pass 2 takes an unchanged path from the row; only a repaired one is kept.
             let path_repaired = rf.items.len() != before;
             let author = users.entry_of(&row.author);
+            note_respelling(&mut rf, "author", &users.index, users.kind, &row.author);
             if author.is_none() {
                 p.author_refs.insert(idx, row.author.clone());
             }

@@ -8,8 +8,8 @@ use thywill_v1::{InviteRow, RoleRow, SessionRow, UserRoleRow, V1Value};
 
 use super::users::{NamedAdmin, Users};
 use super::{
-    check_time, check_utf8, key_text, require_parent, resolve_parent, show, Ctx, NoShape, Parent,
-    RowFindings, TimeOutcome,
+    check_time, check_utf8, key_text, note_respelling, require_parent, resolve_parent, show, Ctx,
+    NoShape, Parent, RowFindings, TimeOutcome,
 };
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyIndex, KeyKind};
@@ -92,6 +92,24 @@ fn optional_member(users: &Users, v: &V1Value) -> Option<u128> {
         Parent::Found(t) => Some(t),
         _ => None,
     }
+}
+
+/// [`member`], with the `R-ORPHAN` repair of a reference that resolves only through v1's
+/// start-up rewrite of names ([`note_respelling`]).
+fn noted_member(rf: &mut RowFindings, what: &str, users: &Users, v: &V1Value) -> Parent<u128> {
+    note_respelling(rf, what, &users.index, users.kind, v);
+    member(users, v)
+}
+
+/// [`optional_member`] with [`note_respelling`].
+fn noted_optional_member(
+    rf: &mut RowFindings,
+    what: &str,
+    users: &Users,
+    v: &V1Value,
+) -> Option<u128> {
+    note_respelling(rf, what, &users.index, users.kind, v);
+    optional_member(users, v)
 }
 
 /// Roles, grants, invites and sessions.
@@ -180,7 +198,10 @@ fn grants(
     let db = ctx.db;
     let read = db.for_each::<UserRoleRow, DetectError, _>(|row| {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.id, row.rowid));
-        let user = require_parent(&mut rf, "member", member(users, &row.user));
+        let user = {
+            let m = noted_member(&mut rf, "member", users, &row.user);
+            require_parent(&mut rf, "member", m)
+        };
         let role = require_parent(
             &mut rf,
             "role_id",
@@ -240,7 +261,13 @@ fn grants(
                         user_id: hex_id(u),
                         role: r.to_string(),
                         granted_at: g,
-                        granted_by_user_id: optional_member(users, &row.granted_by).map(hex_id),
+                        granted_by_user_id: noted_optional_member(
+                            &mut rf,
+                            "granted_by",
+                            users,
+                            &row.granted_by,
+                        )
+                        .map(hex_id),
                     },
                 )
             }),
@@ -371,9 +398,9 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
         let created_by = if is_system {
             None
         } else {
-            optional_member(users, &row.created_by)
+            noted_optional_member(&mut rf, "created_by_user", users, &row.created_by)
         };
-        let used_by = optional_member(users, &row.used_by);
+        let used_by = noted_optional_member(&mut rf, "used_by", users, &row.used_by);
         let used_at = used_by.and_then(|u| users.created_of(u));
         let (max_uses, use_count) = invite_counts(&mut rf, &row, multi_use, used_by.is_some());
         let token = texts[0].clone().unwrap_or_default();
@@ -532,7 +559,10 @@ fn sessions(
     let db = ctx.db;
     let read = db.for_each::<SessionRow, DetectError, _>(|row| {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.id, row.rowid));
-        let user = require_parent(&mut rf, "member", member(users, &row.user));
+        let user = {
+            let m = noted_member(&mut rf, "member", users, &row.user);
+            require_parent(&mut rf, "member", m)
+        };
         let created = at(check_time(
             &mut rf,
             ctx.policy,

@@ -9,8 +9,8 @@ use thywill_v1::{UserRefKind, UserRow, V1Value};
 
 use super::archive::{check_archive_path, RecordArchive};
 use super::{
-    check_time, check_utf8, key_text, resolve_parent, show, time_from_evidence, Ctx, NoShape,
-    Parent, RowFindings, TimeOutcome,
+    check_time, check_utf8, key_text, note_respelling, resolve_parent, show, time_from_evidence,
+    Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
 use crate::ids::{hex_id, user_id_for_name, user_id_for_text_key};
 use crate::keys::{key_damage, normalize, KeyIndex, KeyKind, NormKey};
@@ -670,6 +670,13 @@ impl Users {
                 continue;
             }
             let parent = resolve_parent(&self.index, self.kind, &value, |j| self.final_entry(j));
+            note_respelling(
+                &mut self.entries[i].rf,
+                "invited_by",
+                &self.index,
+                self.kind,
+                &value,
+            );
             let drop_why = match parent {
                 Parent::None => continue,
                 Parent::Found(j) if j as usize == i => {
