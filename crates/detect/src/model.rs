@@ -101,6 +101,8 @@ rule_ids! {
     Session => "R-SESSION",
     /// A `prayer_attributes` row with no v2 home (`daily_priority`, unknown names).
     AttrUnmapped => "R-ATTR-UNMAPPED",
+    /// A second row of one attribute name on one prayer (v1 shows the first, smallest rowid).
+    AttrDuplicate => "R-ATTR-DUPLICATE",
     /// A session `ip_address` that is not an address (written NULL, the session carried).
     SessionIp => "R-SESSION-IP",
     /// An invite count that is not a non-negative integer below 2^31.

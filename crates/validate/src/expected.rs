@@ -439,7 +439,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     // Attributes first: they become columns of their prayer.
     let mut law_attrs = LawTally::new("prayer_attributes");
     let mut attrs: HashMap<String, Vec<AttributeRow>> = HashMap::new();
-    let mut written_attrs: Vec<(String, String, String)> = Vec::new();
+    let mut written_attrs: Vec<(String, String, String, bool)> = Vec::new();
     for a in v1.read_all::<AttributeRow>()? {
         law_attrs.read += 1;
         let key = row_key(&a.id, a.rowid);
@@ -454,8 +454,10 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             ));
             continue;
         };
-        let name = text(&a.name).unwrap_or_default().trim().to_lowercase();
-        written_attrs.push((key, prayer.clone(), name));
+        let name = text(&a.name).unwrap_or_default().trim().to_string();
+        // A row saying false is in v2 as the absence of what it denies.
+        let says_true = a.value.as_bool().unwrap_or(true);
+        written_attrs.push((key, prayer.clone(), name, says_true));
         attrs.entry(prayer).or_default().push(a);
     }
 
@@ -504,8 +506,9 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     prayers_reader
         .join()
         .expect("reading the v1 prayers does not panic")?;
-    for (key, prayer, name) in written_attrs {
+    for (key, prayer, name, says_true) in written_attrs {
         let found = match name.as_str() {
+            "archived" | "answered" | "flagged" if !says_true => true,
             "archived" => actual.cell(PRAYERS, &prayer, "is_archived") == Some(&Cell::Bool(true)),
             "answered" => actual.cell(PRAYERS, &prayer, "is_answered") == Some(&Cell::Bool(true)),
             "answer_date" => actual
@@ -1293,11 +1296,13 @@ fn prayer_cells(
     };
     let mut sorted: Vec<&AttributeRow> = attrs.iter().collect();
     sorted.sort_by_key(|a| (time_of(a), a.rowid));
+    // Of several rows of one name, v1 shows `.first()`, the smallest rowid (rules.md; the
+    // others are `R-ATTR-DUPLICATE` and not among the carried rows here).
     let named = |n: &str| {
-        sorted
+        attrs
             .iter()
-            .rev()
-            .find(|a| text(&a.name).is_some_and(|x| x.trim().eq_ignore_ascii_case(n)))
+            .filter(|a| text(&a.name).is_some_and(|x| x.trim() == n))
+            .min_by_key(|a| a.rowid)
     };
     let truthy = |a: &AttributeRow| a.value.as_bool().unwrap_or(true);
     let archived = named("archived").is_some_and(|a| truthy(a));

@@ -771,11 +771,6 @@ fn write_v1(g: Generation, case: &Case, path: &Path) -> rusqlite::Result<()> {
             vec!["?"; cols.len()].join(", ")
         );
         let mut stmt = tx.prepare(&sql)?;
-        let pair = |c: &str| cols.iter().position(|x| *x == c);
-        let attr_key = (*table == "prayer_attributes")
-            .then(|| pair("prayer_id").zip(pair("attribute_name")))
-            .flatten();
-        let mut attrs_seen = std::collections::HashSet::new();
         for row in rows {
             let cells: Vec<Cell> = row
                 .iter()
@@ -787,15 +782,6 @@ fn write_v1(g: Generation, case: &Case, path: &Path) -> rusqlite::Result<()> {
                     V::Token(n) => pick(&tokens, *n),
                 })
                 .collect();
-            // TODO(R-ATTR-DUPLICATE): several rows of one attribute name on one prayer are
-            // left out until detector and validator agree on which one counts (the detector
-            // takes the earliest time, the validator the latest; rules.md says the smallest
-            // rowid): both `answered_at` and a carried flag's `flagged_at` differ.
-            if let Some((p, n)) = attr_key {
-                if !attrs_seen.insert(format!("{:?}|{:?}", cells[p], cells[n])) {
-                    continue;
-                }
-            }
             stmt.execute(rusqlite::params_from_iter(cells.iter()))?;
         }
     }
@@ -1138,11 +1124,11 @@ fn regression_an_invite_created_by_the_spelling_before_v1s_rewrite() {
 }
 
 #[test]
-#[ignore = "bug: detector and validator disagree on an answer_date without `answered` (the spec does not say); pinned, not fixed"]
 fn regression_an_answer_date_without_an_answered_attribute() {
     // Found by the harness: a prayer with an `answer_date` attribute (value `true`) and no
-    // `answered` one. The migration writes it answered (at the attribute's time); the validator,
-    // following rules.md ("`answered` → `is_answered`"), expects it unanswered.
+    // `answered` one. The migration wrote it answered (at the attribute's time); the validator,
+    // following rules.md ("`answered` → `is_answered`"), expects it unanswered. Fixed: unanswered,
+    // the `answer_date` not carried (R-ATTR-UNMAPPED), as v1 shows it.
     regression(
         Generation::G1,
         Policy::Repair,
@@ -1211,10 +1197,10 @@ fn regression_an_attribute_time_of_no_shape_beside_an_archive_path() {
 }
 
 #[test]
-#[ignore = "bug: R-ATTR-DUPLICATE (rules.md: the smallest rowid's row counts, the others deduplicated) is implemented by neither side; the detector takes the earliest time, the validator the latest"]
 fn regression_two_answered_attributes_of_one_prayer() {
     // Found by the harness (with a `flagged` pair too: the carried flag's `flagged_at` differs
-    // alike). The harness leaves such pairs out until this is fixed (TODO(R-ATTR-DUPLICATE)).
+    // alike). Fixed: the row v1 shows (`.first()`, the smallest rowid) counts on both sides, the
+    // others are `R-ATTR-DUPLICATE`, deduplicated.
     regression(
         Generation::G1,
         Policy::Repair,

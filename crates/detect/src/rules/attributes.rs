@@ -1,6 +1,7 @@
 //! The `prayer_attributes` table: folded into their prayer's v2 row, `R-ATTR-UNMAPPED` for names
 //! with no v2 home, `R-ORPHAN`, `R-TIME`, `R-UTF8`, `R-ARCHIVE-PATH`.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 
@@ -15,7 +16,7 @@ use super::{
     check_time, check_utf8, key_text, note_respelling, require_parent, resolve_parent, show, Ctx,
     NoShape, Parent, RowFindings, TimeOutcome,
 };
-use crate::keys::KeyKind;
+use crate::keys::{KeyKind, NormKey};
 use crate::model::{Decision, DetectError, RuleId};
 use crate::plan::PrayerExtras;
 use crate::stored::{read_spooled, ByEntryWriter, Spool};
@@ -252,14 +253,13 @@ fn apply(state: &mut PrayerExtras, f: Fold) {
         Kind::Archived => state.is_archived |= on,
         Kind::Answered if on => answered(state),
         Kind::Answered => {}
+        // Carried only beside a shown `answered` that says true (see [`Shown`]).
         Kind::AnswerDate => {
-            answered(state);
             if let Some(at) = f.date {
                 state.answer_date = Some(at);
             }
         }
         Kind::Testimony => {
-            answered(state);
             if let Some(v) = f.testimony {
                 state.testimony = Some(v.into());
             }
@@ -286,6 +286,60 @@ impl EarliestFlag for Option<(NaiveDateTime, Option<u128>)> {
     }
 }
 
+/// Which attribute rows v1 shows (rules.md, mapping of prayers): of several rows of one name on
+/// one prayer (v1's importers add one at each import), `.first()`, the smallest rowid; and the
+/// prayers whose shown `answered` says true (an `answer_date` or `answer_testimony` of any other
+/// prayer has no v2 home: v2 keeps no answer for an unanswered prayer). One extra scan of the
+/// table, an entry per (prayer, attribute name) held.
+#[derive(Default)]
+struct Shown {
+    first: HashMap<(NormKey, u8), (i64, bool)>,
+}
+
+impl Shown {
+    fn read(db: &thywill_v1::V1Database) -> Result<Shown, DetectError> {
+        let mut shown = Shown::default();
+        db.for_each::<AttributeRow, DetectError, _>(|row| {
+            let (Some(k), Some(prayer)) = (
+                row_kind(&row),
+                crate::keys::normalize(&row.prayer_id, KeyKind::Hex),
+            ) else {
+                return Ok(());
+            };
+            let on = row
+                .value
+                .to_text_lossy()
+                .map(|v| thywill_v1::V1Value::text(&v).as_bool() != Some(false));
+            let slot = shown
+                .first
+                .entry((prayer, k as u8))
+                .or_insert((row.rowid, on.unwrap_or(true)));
+            if row.rowid < slot.0 {
+                *slot = (row.rowid, on.unwrap_or(true));
+            }
+            Ok(())
+        })?;
+        Ok(shown)
+    }
+
+    /// The rowid of the row v1 shows for this row's prayer and name (`None`: no such key).
+    fn first_of(&self, row: &AttributeRow, k: Kind) -> Option<i64> {
+        let prayer = crate::keys::normalize(&row.prayer_id, KeyKind::Hex)?;
+        self.first.get(&(prayer, k as u8)).map(|s| s.0)
+    }
+
+    /// True when the prayer of `row` is answered as v1 shows it.
+    fn answered(&self, row: &AttributeRow) -> bool {
+        crate::keys::normalize(&row.prayer_id, KeyKind::Hex)
+            .and_then(|p| self.first.get(&(p, Kind::Answered as u8)))
+            .is_some_and(|s| s.1)
+    }
+}
+
+fn row_kind(row: &AttributeRow) -> Option<Kind> {
+    row.name.to_text_lossy().and_then(|c| kind(c.trim()))
+}
+
 /// Pass 1 over `prayer_attributes`. Rows of prayers whose fate is pending are returned for
 /// [`finish`]; the folds of the others, for [`store`].
 pub(crate) fn read(
@@ -298,6 +352,7 @@ pub(crate) fn read(
     let policy = ctx.policy;
     let files = ctx.opts.archive_files;
     let db = ctx.db;
+    let shown = Shown::read(db)?;
     let n = db.for_each::<AttributeRow, DetectError, _>(|row| {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.id, row.rowid));
         let texts = check_utf8(&mut rf, &[("attribute_value", &row.value)]);
@@ -306,16 +361,43 @@ pub(crate) fn read(
             .to_text_lossy()
             .map(|c| c.trim().to_string())
             .unwrap_or_default();
-        let k = kind(&name);
-        if k.is_none() {
-            rf.push(
+        let mut k = kind(&name);
+        match k {
+            None => rf.push(
                 RuleId::AttrUnmapped,
                 Decision::NotCarried,
                 format!(
                     "attribute {} has no v2 home; not carried (kept in the v1 backup)",
                     show(&row.name)
                 ),
-            );
+            ),
+            Some(kd) => match shown.first_of(&row, kd) {
+                Some(first) if first != row.rowid => {
+                    k = None;
+                    rf.push(
+                        RuleId::AttrDuplicate,
+                        Decision::Deduplicated,
+                        format!(
+                            "another '{name}' row of prayer {} (v1 shows the first, rowid {first}); deduplicated",
+                            show(&row.prayer_id)
+                        ),
+                    );
+                }
+                _ if matches!(kd, Kind::AnswerDate | Kind::Testimony) && !shown.answered(&row) => {
+                    k = None;
+                    rf.push(
+                        RuleId::AttrUnmapped,
+                        Decision::NotCarried,
+                        format!(
+                            "'{name}' of prayer {}, which v1 does not show answered (no `answered` \
+                             attribute saying true): v2 keeps no answer for an unanswered prayer; \
+                             not carried (kept in the v1 backup)",
+                            show(&row.prayer_id)
+                        ),
+                    );
+                }
+                _ => {}
+            },
         }
         let path_date = row
             .text_file_path
