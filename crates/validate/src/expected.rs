@@ -1125,7 +1125,7 @@ fn derive_users(
                 Cell::Null,
                 s(&pref),
                 os(short_text(&u.prayer_style).as_deref()),
-                os(inv.as_deref()),
+                inv,
                 created.clone(),
                 created,
                 Cell::Bool(true),
@@ -1229,7 +1229,12 @@ fn not_a_flag(v: &V1Value) -> bool {
 
 /// `R-INVITE-TREE`: each written user's resolved inviter, without self-links, missing users or
 /// cycles (a cycle loses the link of its newest account).
-fn invite_tree(written: &[(UserRow, String, String)], members: &Members) -> Vec<Option<String>> {
+/// The inviter of each written member as v2 must hold it (`R-INVITE-TREE`: a link to a missing
+/// user or to the member itself dropped; of a cycle, the link of the newest account). `Cell::Any`
+/// where the cycle's newest account cannot be told: a member whose `created_at` fits no shape
+/// has it from evidence the validator does not gather (rules.md, `R-TIME`), so it may be the
+/// newest; those links, and the newest known one's, are not checked.
+fn invite_tree(written: &[(UserRow, String, String)], members: &Members) -> Vec<Cell> {
     let pos: HashMap<&str, usize> = written
         .iter()
         .enumerate()
@@ -1249,6 +1254,7 @@ fn invite_tree(written: &[(UserRow, String, String)], members: &Members) -> Vec<
         .collect();
     // Colour walk: 0 unvisited, 1 on the current path, 2 done.
     let mut state = vec![0u8; written.len()];
+    let mut undecided = vec![false; written.len()];
     for start in 0..written.len() {
         let mut path = Vec::new();
         let mut at = Some(start);
@@ -1260,6 +1266,12 @@ fn invite_tree(written: &[(UserRow, String, String)], members: &Members) -> Vec<
                 let cycle = &path[path.iter().position(|&p| p == i).unwrap_or(0)..];
                 if let Some(&newest) = cycle.iter().max_by_key(|&&c| created[c]) {
                     link[newest] = None;
+                    let unknown = |c: usize| created[c].0.is_none();
+                    if cycle.iter().any(|&c| unknown(c)) {
+                        for &c in cycle {
+                            undecided[c] |= unknown(c) || c == newest;
+                        }
+                    }
                 }
                 break;
             }
@@ -1272,7 +1284,11 @@ fn invite_tree(written: &[(UserRow, String, String)], members: &Members) -> Vec<
         }
     }
     link.into_iter()
-        .map(|l| l.map(|j| written[j].1.clone()))
+        .zip(undecided)
+        .map(|(l, undecided)| match (undecided, l) {
+            (true, _) => Cell::Any,
+            (false, l) => os(l.map(|j| written[j].1.as_str())),
+        })
         .collect()
 }
 

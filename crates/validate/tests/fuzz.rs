@@ -1273,11 +1273,12 @@ fn regression_a_mark_naming_the_prayer_keyed_by_the_empty_string() {
 }
 
 #[test]
-#[ignore = "bug: R-INVITE-TREE drops a cycle's link by the stored created_at, not by the time R-TIME repaired from evidence; pinned, not fixed"]
 fn regression_an_invite_cycle_with_a_member_time_of_no_shape() {
     // Found by the harness (`just fuzz`): Ann and Bob invited each other; Bob's `created_at` is
     // the REAL 1e300, repaired from his mark (09:30:17), so he is the newer account and his link
-    // is the one to drop (the validator); the migration dropped Ann's.
+    // is the one to drop. The migration drops his; the validator, which gathers no evidence for
+    // a time of no shape, took the stored value as unknown and dropped Ann's. Fixed: a cycle with
+    // a member of unknown time is not judged on who is newest.
     regression(
         Generation::G1,
         Policy::Repair,
