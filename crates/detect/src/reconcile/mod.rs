@@ -482,7 +482,7 @@ pub fn scan_v1_tree(root: &std::path::Path) -> Result<V1Archive, V1Error> {
 
 /// Reconciles the database rows `db` with the scanned tree `archive` (see the module's
 /// comparison rules), sorting the marks in memory. Files the scan could not parse
-/// (`archive.problems`) take no part. The tree is read again (the marks logs, and the words of a
+/// (`archive.problems`) take no part. The tree is read again (the prayer files' marks, and the words of a
 /// finding): an error if it can no longer be read (it changed since the scan).
 pub fn reconcile(
     archive: &V1Archive,

@@ -1,7 +1,9 @@
-//! The monthly v1 logs, read by one parser: a header `<Title> for <Month YYYY>`, then lines that
+//! The v1 logs, read by one parser: a header `<Title> for <Month YYYY>` (the sessions files add
+//! ` (exported <time>)`; an export-all file's is `<Title> (exported <time>)`), then lines that
 //! are blank, a `Format: …` line, a day header `<Month DD YYYY>` (activity logs) or a record of
-//! the file's kind. Each kind only says how one record line reads and renders
-//! ([`V1LogFormat`]).
+//! the file's kind; a file whose header ends `\r\n` is read with that line ending. Each kind
+//! only says how one record line reads and renders ([`V1LogFormat`]): `users/` and `activity/`
+//! here, the `|`-separated ones in `logs.rs`.
 
 use std::io::BufRead;
 use std::path::Path;
