@@ -331,3 +331,48 @@ fn row_times_are_the_detectors_instants() {
     assert_eq!(row_time(Some("never")), RowTime::Unknown);
     assert_eq!(row_time(None), RowTime::Unknown);
 }
+
+/// The member of a `prayed this prayer` line is all of the text between ` - ` and the wording,
+/// spaces and ` - ` included; same-minute lines are separate acts, counted against the rows of
+/// that minute.
+#[test]
+fn a_marks_member_is_the_whole_name_and_repeats_count() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "prayers/2025/06/2025_06_29_prayer_at_1933.txt",
+        &format!(
+            "Prayer {P1} by Mary\nSubmitted June 29 2025 at 19:33\n\nA request.\n\nActivity:\n\
+             June 30 2025 at 12:00 - Pastor Dave - Jr prayed this prayer\n\
+             June 30 2025 at 12:00 - Pastor Dave - Jr prayed this prayer\n"
+        ),
+    );
+    let archive = scan_v1_tree(dir.path()).unwrap();
+    let db = ReconcileInput {
+        prayers: vec![DbPrayer {
+            rowid: Some(1),
+            id: P1.into(),
+            author: Some("Mary".into()),
+            created_at: Some("2025-06-29 19:33:10".into()),
+            text: Some("A request.".into()),
+            text_file_path: None,
+        }],
+        marks: vec![
+            mark(1, P1, "Pastor Dave - Jr", "2025-06-30 12:00:41.5"),
+            mark(2, P1, "Pastor", "2025-06-30 12:00:41.5"),
+        ],
+        ..ReconcileInput::default()
+    };
+    let f = reconcile(&archive, &db, &ReconcileOptions::default()).unwrap();
+    // one of the two acts has its row; the row credited to the first word has no line (no
+    // finding), and no line is read as `Pastor`'s
+    assert_eq!(
+        brief(&f),
+        vec![(
+            "R-ARCHIVE-ONLY",
+            RecordKind::Mark,
+            format!("{P1}|Pastor Dave - Jr")
+        )],
+        "{f:#?}"
+    );
+}
