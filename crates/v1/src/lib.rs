@@ -31,7 +31,8 @@ pub use database::{
 };
 pub use error::V1Error;
 pub use rows::{
-    AttributeRow, InviteRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRoleRow, UserRow, V1Row,
+    AttributeRow, InviteRow, InviteUsageRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRoleRow,
+    UserRow, V1Row,
 };
 pub use schema::{Generation, Schema, UserRefKind, CARRIED_TABLES, NOT_CARRIED_TABLES};
 pub use value::{StorageClass, V1Value};

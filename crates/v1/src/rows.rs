@@ -218,6 +218,20 @@ v1_row!(
 );
 
 v1_row!(
+    /// An `invite_token_usage` row (a claim of an invite token, G3).
+    InviteUsageRow, "invite_token_usage" {
+        /// `id`.
+        id: ["id"],
+        /// `invite_token_id`.
+        token: ["invite_token_id"],
+        /// `user_id` (a member reference, kind as the user key).
+        user: ["user_id"],
+        /// `claimed_at` as raw text.
+        claimed_at: ["claimed_at"],
+    }
+);
+
+v1_row!(
     /// A `session` row.
     SessionRow, "session" {
         /// `id`.

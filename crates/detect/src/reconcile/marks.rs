@@ -1,7 +1,8 @@
-//! Marks, in memory that does not grow with their number: each mark row and each marks-log line
-//! becomes a fixed-size [`MarkEntry`] (keys of its prayer and member, its time, where to find it
-//! again); a [`MarkSort`] orders the entries by group, so the groups are compared one at a time;
-//! a row or line that takes part in a finding is read again for its words.
+//! Marks, in memory that does not grow with their number: each mark row and each
+//! `prayed this prayer` line of a prayer file becomes a fixed-size [`MarkEntry`] (keys of its
+//! prayer and member, its time, where to find it again); a [`MarkSort`] orders the entries by
+//! group, so the groups are compared one at a time; a row or line that takes part in a finding is
+//! read again for its words.
 
 use std::io;
 
@@ -11,10 +12,10 @@ use super::{
     match_group, row_time, shown, ArchiveFinding, ArchiveRule, DbMark, ReconcileOptions,
     ReconcileRows, RecordKind, RowTime,
 };
-use thywill_v1::archive::{key_of, Key, LinePos, MarkLinePos, V1Archive, V1MarkRecord};
+use thywill_v1::archive::{key_of, Key, MarkLinePos, V1Archive, V1PrayerMark};
 
 /// One mark of either side in the form the reconciliation sorts: the keys of its group (the
-/// prayer id, normalised, and the member as written), then — rows before lines — the order in
+/// prayer id, normalised, and the member's display name as written), then — rows before lines — the order in
 /// which the group is matched, and where the row or line can be found again. Fixed-size, so an
 /// external sort can spill it ([`MarkEntry::SIZE`], [`MarkEntry::encode`],
 /// [`MarkEntry::decode`]); `Ord` is the order [`MarkSort`] must give.
@@ -30,9 +31,9 @@ pub struct MarkEntry {
     /// The time as Unix seconds (a day: its midnight; unknown: 0) and nanoseconds.
     secs: i64,
     nanos: u32,
-    /// A row's rowid (present, value); a line: (false, index of its marks log).
+    /// A row's rowid (present, value); a line: (false, index of its prayer file).
     rowid: (bool, i64),
-    /// A row's handle ([`ReconcileRows::mark`]); a line's byte offset in its log.
+    /// A row's handle ([`ReconcileRows::mark`]); 0 for a line.
     handle: u64,
     /// A line's number (0 for a row).
     line: u64,
@@ -138,8 +139,9 @@ impl MarkEntry {
         }
     }
 
-    /// The entry of marks line `line`, its prayer id keyed `prayer` ([`V1Archive::prayer_key`]).
-    fn line(pos: MarkLinePos, line: &V1MarkRecord, prayer: Key) -> Self {
+    /// The entry of `prayed this prayer` line `line`, its prayer id keyed `prayer`
+    /// ([`V1Archive::prayer_key`]).
+    fn line(pos: MarkLinePos, line: &V1PrayerMark, prayer: Key) -> Self {
         MarkEntry {
             prayer,
             user: key_of(&line.user),
@@ -147,9 +149,9 @@ impl MarkEntry {
             class: 0,
             secs: line.at.at.and_utc().timestamp(),
             nanos: 0,
-            rowid: (false, i64::from(pos.log)),
-            handle: pos.at.offset,
-            line: pos.at.line as u64,
+            rowid: (false, i64::from(pos.file)),
+            handle: 0,
+            line: u64::from(pos.line),
         }
     }
 
@@ -171,16 +173,35 @@ impl MarkEntry {
 
     fn line_pos(&self) -> MarkLinePos {
         MarkLinePos {
-            log: self.rowid.1 as u32,
-            at: LinePos {
-                line: self.line as usize,
-                offset: self.handle,
-            },
+            file: self.rowid.1 as u32,
+            line: self.line as u32,
         }
     }
 }
 
-/// The marks of `rows` against the marks logs of `archive` (the module's comparison rules).
+/// The lines of one group that count: per minute, those of the one file holding the most
+/// (the first in path order on a tie). Several files hold one prayer when `heal-archives` wrote a
+/// copy (`_2`): its lines are the same acts again, not more of them. `lines` are sorted (by
+/// minute, then file).
+fn counted_lines<'a>(lines: &[&'a MarkEntry]) -> Vec<&'a MarkEntry> {
+    let mut out = Vec::with_capacity(lines.len());
+    for minute in lines.chunk_by(|a, b| a.secs.div_euclid(60) == b.secs.div_euclid(60)) {
+        let best = minute
+            .chunk_by(|a, b| a.rowid == b.rowid)
+            .fold(&minute[..0], |best, file| {
+                if file.len() > best.len() {
+                    file
+                } else {
+                    best
+                }
+            });
+        out.extend_from_slice(best);
+    }
+    out
+}
+
+/// The marks of `rows` against the `prayed this prayer` lines of `archive`'s prayer files (the
+/// module's comparison rules).
 pub(super) fn reconcile_marks<R: ReconcileRows, S: MarkSort>(
     archive: &V1Archive,
     rows: &R,
@@ -231,7 +252,7 @@ fn compare_group<R: ReconcileRows>(
 ) -> Result<(), R::Error> {
     let (row_entries, line_entries) = group.split_at(group.partition_point(|e| e.side == 0));
     let row_entries: Vec<&MarkEntry> = row_entries.iter().collect();
-    let line_entries: Vec<&MarkEntry> = line_entries.iter().collect();
+    let line_entries = counted_lines(&line_entries.iter().collect::<Vec<_>>());
     let (pairs, left_rows, left_lines) = match_group(&row_entries, &line_entries, |r, l| {
         l.time()
             .is_some_and(|at| opts.time_matches(r.row_time(), at))
@@ -268,7 +289,7 @@ fn compare_group<R: ReconcileRows>(
             rowid: row.rowid,
             path: None,
             detail: format!(
-                "no marks-file line for this mark of prayer {} by `{}` (created_at {})",
+                "no `prayed this prayer` line for this mark of prayer {} by `{}` (created_at {})",
                 row.prayer_id,
                 row.user,
                 shown(row.created_at.as_deref())
@@ -284,8 +305,9 @@ fn compare_group<R: ReconcileRows>(
             rowid: None,
             path: Some(path.to_string()),
             detail: format!(
-                "line {}: mark at `{}` has no prayermark row",
-                l.line, line.at.raw
+                "line {}: `{} - {} prayed this prayer` is beyond the prayermark rows of this \
+                 prayer, member and minute",
+                l.line, line.at.raw, line.user
             ),
         });
     }

@@ -1,6 +1,7 @@
-//! Reconciling a v1 database with its v1 archive tree: which records exist only in the archives
-//! (`R-ARCHIVE-ONLY`), only in the database (`R-ARCHIVE-MISSING`), or in both but differently
-//! (`R-ARCHIVE-MISMATCH`).
+//! Reconciling a v1 database with its v1 archive tree (the tree v1 really writes,
+//! `spec/v1-real.md` §2): which records exist only in the archives (`R-ARCHIVE-ONLY`), only in
+//! the database (`R-ARCHIVE-MISSING`), or in both but differently (`R-ARCHIVE-MISMATCH`), and the
+//! lines the reader could not read (`R-ARCHIVE-UNREADABLE`).
 //!
 //! A function of a tree scanned by `thywill-v1` ([`V1Archive`]) and rows of the v1 database,
 //! either all in memory ([`ReconcileInput`], [`reconcile()`]) or streamed ([`ReconcileRows`],
@@ -9,55 +10,82 @@
 //! not written to v2; the v1 tree is carried verbatim), and their decisions are taken here
 //! ([`ArchiveFinding::decision`]): the pipeline only calls this module.
 //!
+//! # Sources
+//!
+//! - **Prayers**: the prayer files `prayers/YYYY/MM/YYYY_MM_DD_prayer_at_HHMM[_N].txt`.
+//! - **Marks**: the `<time> - <name> prayed this prayer` lines of the prayer files' `Activity:`
+//!   sections, one per act of prayer (v1 wrote no marks log; `prayers/marks/` never existed).
+//! - **Users**: the lines of `users/YYYY_MM_users.txt`.
+//! - **Grants** (trees from 2025-06-30 on): the `deactivated … assigned` lines of
+//!   `roles/YYYY_MM_role_assignments.txt` (v1 logs no other grant).
+//! - **Invite claims** (same): the claim lines (a member named) of
+//!   `system/YYYY_MM_invite_usage.txt`.
+//!
+//! The other files (activity/, sessions/, the export-all files, users/user_attributes.txt) are
+//! read for their unreadable lines only.
+//!
 //! # Memory
 //!
 //! Nothing grows with the number of marks: prayer rows are compared as they stream by against
 //! the scan's compact prayer entries (ids as 128-bit keys: the value of 32 hex digits, else a
-//! hash; author and text as fingerprints, the file read again when they disagree); members are held, one entry each; every mark row and marks-log line
+//! hash; author and text as fingerprints, the file read again when they disagree); members,
+//! grants and claims are held, one entry each; every mark row and `prayed this prayer` line
 //! becomes a fixed-size [`MarkEntry`] that a [`MarkSort`] (an external sort, in a migration)
-//! orders by group, and the groups are compared one at a time. Words for a finding (a line's
-//! text, a row's values) are read again from the tree or fetched from the source by handle.
+//! orders by group, and the groups are compared one at a time. The lines are read from the
+//! prayer files again, one file at a time. Words for a finding (a line's text, a row's values)
+//! are read again from the tree or fetched from the source by handle.
 //!
 //! # Comparison rules
 //!
 //! - **Prayers** are matched by id (trimmed, case-insensitive), the file's id being the one of
 //!   its first line `Prayer <id> by <author>`, wherever the file lies. A file whose id has no row
-//!   is `R-ARCHIVE-ONLY`. A row that no file holds is `R-ARCHIVE-MISSING` when its
-//!   `text_file_path` is empty or NULL; when the path is set but names no file of the tree, that
-//!   is `R-ARCHIVE-PATH` (the detector's rule), not also a missing archive; when it names the file
-//!   of another prayer, `R-ARCHIVE-MISMATCH`. A row and each file holding its id are compared
-//!   on the author (exact display name; not compared when the caller could not resolve the
-//!   author), the `Submitted` time (below) and the request text (line endings `\r\n` → `\n`,
-//!   surrounding whitespace trimmed): every difference goes in one `R-ARCHIVE-MISMATCH`.
-//!   A U+FFFD in the row's text (a byte that was not UTF-8, decoded with replacement: the
-//!   detector's `R-UTF8`) matches any one character of the file.
+//!   is `R-ARCHIVE-ONLY` (also `Prayer temp by …`, the file of a rewrite that failed). A row that
+//!   no file holds is `R-ARCHIVE-MISSING` when its `text_file_path` is empty or NULL; when the
+//!   path is set but names no file of the tree, that is `R-ARCHIVE-PATH` (the detector's rule),
+//!   not also a missing archive; when it names the file of another prayer,
+//!   `R-ARCHIVE-MISMATCH`. A row and each file holding its id (a `heal-archives` copy `_2` holds
+//!   the same id) are compared on the author (exact display name; not compared when the caller
+//!   could not resolve the author), the `Submitted` time (below) and the request text (line
+//!   endings `\r\n` → `\n`, surrounding whitespace trimmed): every difference goes in one
+//!   `R-ARCHIVE-MISMATCH`. A U+FFFD in the row's text (a byte that was not UTF-8, decoded with
+//!   replacement: the detector's `R-UTF8`) matches any one character of the file.
 //! - **Users** are matched by exact display name with the lines of `users/*_users.txt`; a pair
 //!   is compared on the registration time and the inviter (`joined on invitation from <name>`
 //!   against the resolved inviter's name, `joined directly` against none). Names are not
 //!   folded: a line for ` Grace ` is not the row `Grace`.
-//! - **Marks** are grouped by (prayer id, member as written: hex id in G0/G1, display name in
-//!   G2/G3) with the lines of `prayers/marks/*_marks.txt`. Repeats are legitimate, so within a
-//!   group rows and lines are matched as multisets: first every row with a line of the same
-//!   time (rows with an instant first, then date-only rows, then rows of unknown time), then the rest paired in time order as `R-ARCHIVE-MISMATCH` (a time differs), then
-//!   what is left over on one side only.
-//! - **`R-ARCHIVE-MISSING` is per prayer.** Only prayers have one archive file per record; the
-//!   monthly logs (`users/`, `prayers/marks/`) are a transparency record that need not hold every
-//!   row, so a user or mark row without a line is not reported unless
+//! - **Marks** are grouped by (prayer id, member's display name) with the `prayed this prayer`
+//!   lines; the member of a line is all of the text between ` - ` and ` prayed this prayer`
+//!   (never its first word: names hold spaces and ` - `). In G0/G1 a row's `user_id` is turned
+//!   into the member's display name (the files name members by display name). Repeats are
+//!   separate acts, so within a group rows and lines are counted per minute: first every row
+//!   with a line of the same minute (rows with an instant first, then date-only rows, then rows
+//!   of unknown time), then the rest paired in time order as `R-ARCHIVE-MISMATCH` (a time
+//!   differs), then what is left over on one side only. When several files hold the prayer (a
+//!   heal copy), the lines of a minute count once: those of the file holding the most.
+//! - **Grants**: the `deactivated` assignment lines against the `user_roles` rows of the role
+//!   named `deactivated`, by member; **claims**: the claim lines against the
+//!   `invite_token_usage` rows, by (token, member). A pair whose times are more than a minute
+//!   apart is `R-ARCHIVE-MISMATCH`. Role lines are UTC as `granted_at` is; claim lines are local
+//!   time, compared through the accepted offsets.
+//! - **A row without a line is not a finding.** Only prayers have one archive file per record;
+//!   marks made before 2025-06-14 or while archives were disabled are in no file, admin grants
+//!   write no line, so a user, mark, grant or claim row without a line is not reported unless
 //!   [`ReconcileOptions::rows_without_log_line`] asks for it. A line without a row
 //!   (`R-ARCHIVE-ONLY`) and a line that pairs with a row but differs (`R-ARCHIVE-MISMATCH`) are
 //!   always reported.
 //! - **Times**: v1 wrote archive times as the server's local time, truncated (not rounded) to the
-//!   minute (`%B %d %Y at %H:%M`); the database holds naive UTC. A row time `t` matches an
-//!   archive time `a` when, for one of the accepted offsets `o` ([`ReconcileOptions`], default
-//!   UTC only; give both offsets of a zone with daylight saving), `t + o` truncated to the minute
-//!   equals `a`. Row times are read by the detector's own parser ([`crate::time::parse_str`],
-//!   the one `R-TIME` uses: every shape v1 rows hold, epochs from 10^11 up as milliseconds), so
-//!   a row time means the same instant here as in the plan. A date-only row (`YYYY-MM-DD`)
-//!   matches an archive time on that UTC day. A row time no shape fits is not compared (it is
-//!   the detector's `R-TIME`).
+//!   minute (`%B %d %Y at %H:%M`); the database holds naive UTC (treated so for now: the v1 zone
+//!   is a later option). A row time `t` matches an archive time `a` when, for one of the
+//!   accepted offsets `o` ([`ReconcileOptions`], default UTC only; give both offsets of a zone
+//!   with daylight saving), `t + o` truncated to the minute equals `a`. Row times are read by
+//!   the detector's own parser ([`crate::time::parse_str`], the one `R-TIME` uses: every shape
+//!   v1 rows hold, epochs from 10^11 up as milliseconds), so a row time means the same instant
+//!   here as in the plan. A date-only row (`YYYY-MM-DD`) matches an archive time on that UTC
+//!   day. A row time no shape fits is not compared (it is the detector's `R-TIME`).
 //!
 //! Findings are sorted by kind, rule, key and path, so a run gives the same list every time.
 
+mod logs;
 mod marks;
 mod rows;
 
@@ -122,8 +150,12 @@ pub enum RecordKind {
     Prayer,
     /// A member (a line of `users/*_users.txt`, a `user` row).
     User,
-    /// A prayer mark (a line of `prayers/marks/*_marks.txt`, a `prayermark` row).
+    /// A prayer mark (a `prayed this prayer` line of a prayer file, a `prayermark` row).
     Mark,
+    /// A role grant (a line of `roles/*_role_assignments.txt`, a `user_roles` row).
+    Grant,
+    /// An invite claim (a line of `system/*_invite_usage.txt`, an `invite_token_usage` row).
+    Claim,
 }
 
 impl ArchiveRule {
@@ -146,6 +178,8 @@ impl RecordKind {
             RecordKind::Prayer => "prayer",
             RecordKind::User => "user",
             RecordKind::Mark => "prayermark",
+            RecordKind::Grant => "user_roles",
+            RecordKind::Claim => "invite_token_usage",
         }
     }
 }
@@ -209,11 +243,41 @@ pub struct DbMark {
     pub id: Option<String>,
     /// `prayer_id`.
     pub prayer_id: String,
-    /// The member as the row names it (`user_id` in G0/G1, `username` in G2/G3), as the marks
-    /// file writes it.
+    /// The member's display name, as the prayer files write it (`username` in G2/G3; in G0/G1
+    /// the display name of the member `user_id` names, or the raw `user_id` when none).
     pub user: String,
     /// `created_at` as raw text.
     pub created_at: Option<String>,
+}
+
+/// A `user_roles` row as the reconciliation needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbGrant {
+    /// SQLite's rowid.
+    pub rowid: Option<i64>,
+    /// The grant's `id` as text, when it has one.
+    pub id: Option<String>,
+    /// The member's display name (resolved like a mark's member).
+    pub user: String,
+    /// The role's name (`deactivated`, `admin` …); `None` when `role_id` names no role.
+    pub role: Option<String>,
+    /// `granted_at` as raw text.
+    pub granted_at: Option<String>,
+}
+
+/// An `invite_token_usage` row as the reconciliation needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbClaim {
+    /// SQLite's rowid.
+    pub rowid: Option<i64>,
+    /// The row's `id` as text, when it has one.
+    pub id: Option<String>,
+    /// `invite_token_id`.
+    pub token: String,
+    /// The member's display name (resolved like a mark's member).
+    pub user: String,
+    /// `claimed_at` as raw text.
+    pub claimed_at: Option<String>,
 }
 
 /// The database side of a reconciliation, all in memory (small databases and tests; a
@@ -226,6 +290,10 @@ pub struct ReconcileInput {
     pub users: Vec<DbUser>,
     /// Every mark row.
     pub marks: Vec<DbMark>,
+    /// Every role grant.
+    pub grants: Vec<DbGrant>,
+    /// Every invite claim.
+    pub claims: Vec<DbClaim>,
 }
 
 /// The database side of a reconciliation, streamed: rows are handed over one at a time and
@@ -250,6 +318,14 @@ pub trait ReconcileRows {
     fn for_each_mark(&self, f: &mut MarkFn<'_, Self::Error>) -> Result<(), Self::Error>;
     /// The mark row streamed with `handle`.
     fn mark(&self, handle: u64) -> Result<DbMark, Self::Error>;
+    /// Every role grant (one or two a member: held in memory). None by default.
+    fn grants(&self) -> Result<Vec<DbGrant>, Self::Error> {
+        Ok(Vec::new())
+    }
+    /// Every invite claim (one a member: held in memory). None by default.
+    fn claims(&self) -> Result<Vec<DbClaim>, Self::Error> {
+        Ok(Vec::new())
+    }
 }
 
 /// What [`ReconcileRows::for_each_mark`] calls: a mark row with its handle.
@@ -279,6 +355,14 @@ impl ReconcileRows for ReconcileInput {
     fn mark(&self, handle: u64) -> Result<DbMark, DetectError> {
         Ok(self.marks[handle as usize].clone())
     }
+
+    fn grants(&self) -> Result<Vec<DbGrant>, DetectError> {
+        Ok(self.grants.clone())
+    }
+
+    fn claims(&self) -> Result<Vec<DbClaim>, DetectError> {
+        Ok(self.claims.clone())
+    }
 }
 
 /// How times are compared.
@@ -287,9 +371,10 @@ pub struct ReconcileOptions {
     /// The v1 server's offsets from UTC, in minutes (archive time = UTC + offset). Default `[0]`.
     /// A zone with daylight saving gives both (e.g. `[-300, -240]` for US Eastern).
     pub utc_offsets_minutes: Vec<i32>,
-    /// Also report `R-ARCHIVE-MISSING` for a user or mark row that no monthly-log line holds.
-    /// Off by default: the monthly logs are a transparency record, not one archive per record
-    /// (only prayers have their own file), so a row without a line is not evidence of loss.
+    /// Also report `R-ARCHIVE-MISSING` for a user, mark, grant or claim row that no line holds.
+    /// Off by default: only prayers have their own file; marks before 2025-06-14 or made while
+    /// archives were disabled are in no file, and admin grants write no line, so a row without
+    /// a line is not evidence of loss.
     pub rows_without_log_line: bool,
 }
 
@@ -397,7 +482,7 @@ pub fn scan_v1_tree(root: &std::path::Path) -> Result<V1Archive, V1Error> {
 
 /// Reconciles the database rows `db` with the scanned tree `archive` (see the module's
 /// comparison rules), sorting the marks in memory. Files the scan could not parse
-/// (`archive.problems`) take no part. The tree is read again (the marks logs, and the words of a
+/// (`archive.problems`) take no part. The tree is read again (the prayer files' marks, and the words of a
 /// finding): an error if it can no longer be read (it changed since the scan).
 pub fn reconcile(
     archive: &V1Archive,
@@ -426,6 +511,8 @@ pub fn reconcile_with<R: ReconcileRows, S: MarkSort>(
         Ok(())
     })?;
     reconcile_users(archive, &users, opts, &mut out);
+    logs::reconcile_grants(archive, &rows.grants()?, opts, &mut out);
+    logs::reconcile_claims(archive, &rows.claims()?, opts, &mut out);
     marks::reconcile_marks(archive, rows, sort, opts, &mut out)?;
     unreadable(archive, &mut out);
     out.sort_by(|a, b| {
@@ -437,10 +524,13 @@ pub fn reconcile_with<R: ReconcileRows, S: MarkSort>(
 /// `R-ARCHIVE-UNREADABLE`: every line no shape fits (file, line number, the line) and every
 /// file the scan could not read; the rest of the tree was read and reconciled all the same.
 fn unreadable(archive: &V1Archive, out: &mut Vec<ArchiveFinding>) {
+    use V1FileKind as K;
     let kind_of = |k: Option<V1FileKind>| match k {
-        Some(V1FileKind::Registrations) => RecordKind::User,
-        Some(V1FileKind::Marks | V1FileKind::Skips | V1FileKind::Activity) => RecordKind::Mark,
-        _ => RecordKind::Prayer,
+        Some(K::Registrations | K::Sessions | K::UserAttributes) => RecordKind::User,
+        Some(K::Activity | K::ExportMarks) => RecordKind::Mark,
+        Some(K::RoleAssignments) => RecordKind::Grant,
+        Some(K::InviteUsage | K::ExportInviteTokens | K::ExportInviteUsage) => RecordKind::Claim,
+        Some(K::Prayer) | None => RecordKind::Prayer,
     };
     for (kind, l) in &archive.unreadable {
         out.push(ArchiveFinding {

@@ -11,11 +11,14 @@ use std::collections::HashMap;
 
 use thywill_spill::{records_for_budget, ExternalSort, Record, Sorted};
 use thywill_v1::archive::V1Archive;
-use thywill_v1::{MarkRow, PrayerRow, UserRefKind, UserRow, V1Database, V1Error, V1Value};
+use thywill_v1::{
+    InviteUsageRow, MarkRow, PrayerRow, RoleRow, UserRefKind, UserRoleRow, UserRow, V1Database,
+    V1Error, V1Value,
+};
 
 use super::{
-    reconcile_with, ArchiveFinding, DbMark, DbPrayer, DbUser, MarkEntry, MarkFn, MarkSort,
-    ReconcileInput, ReconcileOptions, ReconcileRows,
+    reconcile_with, ArchiveFinding, DbClaim, DbGrant, DbMark, DbPrayer, DbUser, MarkEntry, MarkFn,
+    MarkSort, ReconcileInput, ReconcileOptions, ReconcileRows,
 };
 use crate::keys::{normalize, KeyKind, NormKey};
 use crate::model::DetectError;
@@ -59,12 +62,20 @@ impl<'a> DbRows<'a> {
         }
     }
 
-    fn mark_of(m: &MarkRow) -> DbMark {
+    /// The display name of the member `v` names (a display name in G2/G3; in G0/G1 the
+    /// member's name, or `v` itself when no member has that id).
+    fn member(&self, v: &V1Value) -> String {
+        self.name_of(self.db.schema().user_key, v)
+            .or_else(|| text(v))
+            .unwrap_or_default()
+    }
+
+    fn mark_of(&self, m: &MarkRow) -> DbMark {
         DbMark {
             rowid: Some(m.rowid),
             id: m.id.key_text(),
             prayer_id: text(&m.prayer_id).unwrap_or_default(),
-            user: text(&m.user).unwrap_or_default(),
+            user: self.member(&m.user),
             created_at: text(&m.created_at),
         }
     }
@@ -110,18 +121,54 @@ impl ReconcileRows for DbRows<'_> {
 
     fn for_each_mark(&self, f: &mut MarkFn<'_, DetectError>) -> Result<(), DetectError> {
         self.db
-            .for_each_ref::<MarkRow, DetectError, _>(|m| f(m.rowid as u64, &Self::mark_of(m)))?;
+            .for_each_ref::<MarkRow, DetectError, _>(|m| f(m.rowid as u64, &self.mark_of(m)))?;
         Ok(())
     }
 
     fn mark(&self, handle: u64) -> Result<DbMark, DetectError> {
         // the handle is the rowid the mark was streamed with; gone means the file changed
         match self.db.row_by_rowid::<MarkRow>(handle as i64)? {
-            Some(m) => Ok(Self::mark_of(&m)),
+            Some(m) => Ok(self.mark_of(&m)),
             None => Err(DetectError::SourceChanged {
                 path: self.db.path().display().to_string(),
             }),
         }
+    }
+
+    fn grants(&self) -> Result<Vec<DbGrant>, DetectError> {
+        let roles: HashMap<NormKey, String> = self
+            .db
+            .read_all::<RoleRow>()?
+            .iter()
+            .filter_map(|r| Some((normalize(&r.id, KeyKind::Hex)?, text(&r.name)?)))
+            .collect();
+        Ok(self
+            .db
+            .read_all::<UserRoleRow>()?
+            .iter()
+            .map(|g| DbGrant {
+                rowid: Some(g.rowid),
+                id: g.id.key_text(),
+                user: self.member(&g.user),
+                role: normalize(&g.role_id, KeyKind::Hex).and_then(|k| roles.get(&k).cloned()),
+                granted_at: text(&g.granted_at),
+            })
+            .collect())
+    }
+
+    fn claims(&self) -> Result<Vec<DbClaim>, DetectError> {
+        Ok(self
+            .db
+            .read_all::<InviteUsageRow>()?
+            .iter()
+            .map(|c| DbClaim {
+                rowid: Some(c.rowid),
+                id: c.id.key_text(),
+                token: text(&c.token).unwrap_or_default(),
+                user: self.member(&c.user),
+                claimed_at: text(&c.claimed_at),
+            })
+            .collect())
     }
 }
 
@@ -158,7 +205,8 @@ impl MarkSort for SpillSort {
 }
 
 /// The database side of the reconciliation, all in memory (for tests and small databases; a
-/// migration streams it through [`archive_findings`]): users, prayers and marks as the
+/// migration streams it through [`archive_findings`]): users, prayers, marks, grants and claims
+/// as the
 /// reconciliation wants them, member references turned into display names.
 pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, DetectError> {
     let rows = DbRows::new(db)?;
@@ -175,6 +223,8 @@ pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, DetectError> {
         input.marks.push(m.clone());
         Ok(())
     })?;
+    input.grants = rows.grants()?;
+    input.claims = rows.claims()?;
     Ok(input)
 }
 

@@ -1,16 +1,26 @@
-//! The v1 archive reader (`spec/v1.md`, "v1 text archives"): typed records for every format, a
-//! byte-exact re-renderer, and [`scan_v1_tree`] keeping what the detector (`R-ARCHIVE-PATH`) and
-//! the reconciliation (`R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING`, `R-ARCHIVE-MISMATCH`) need of a
-//! tree, in compact form.
+//! The v1 archive reader (`spec/v1-real.md` §2, the tree v1 really writes): typed records for
+//! every format, a byte-exact re-renderer, and [`scan_v1_tree`] keeping what the detector
+//! (`R-ARCHIVE-PATH`) and the reconciliation (`R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING`,
+//! `R-ARCHIVE-MISMATCH`, `R-ARCHIVE-UNREADABLE`) need of a tree, in compact form.
+//!
+//! The formats: prayer files (`prayers/YYYY/MM/…`, with their `Activity:` lines, the only
+//! record of marks: one `prayed this prayer` line per act), `users/YYYY_MM_users.txt`,
+//! `activity/activity_YYYY_MM.txt`, and in trees from 2025-06-30 on `sessions/`,
+//! `roles/…_role_assignments.txt`, `system/…_invite_usage.txt` and the export-all files
+//! (`prayers/prayer_marks.txt`, `invites/invite_tokens.txt`, `invites/invite_token_usage.txt`,
+//! `users/user_attributes.txt`). v1 never wrote `prayers/marks|skips|attributes/`: such files
+//! are not read (they are carried as any other file).
 
 mod index;
+mod logs;
 mod monthly;
 mod prayer;
 mod time;
+mod userattrs;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 pub use index::{fingerprint, key_of, norm_text, Key};
@@ -18,12 +28,18 @@ pub use index::{PrayerEntry, V1PrayerIndex};
 use monthly::read_log;
 pub use monthly::LinePos;
 
+pub use logs::{
+    ExportInviteTokens, ExportInviteUsage, ExportMarks, InviteUsageLog, RoleAssignmentLog,
+    SessionLog, V1ExportInviteToken, V1ExportInviteUsage, V1ExportMark, V1InviteUsage,
+    V1RoleAssignment, V1SessionRecord,
+};
 pub use monthly::{
-    ActivityLog, AttributeLog, MarkLog, Registrations, V1ActivityEntry, V1AttributeRecord,
-    V1LogFormat, V1LogLine, V1MarkRecord, V1MonthlyLog, V1Registration,
+    ActivityLog, Registrations, V1ActivityEntry, V1LogFormat, V1LogLine, V1MonthlyLog,
+    V1Registration,
 };
 pub use prayer::{V1Action, V1PrayerActivity, V1PrayerFile};
 pub use time::{parse_day, parse_month_year, V1Time, V1_TIME_FORMAT};
+pub use userattrs::{V1AttributeLine, V1UserAttributes, V1UserAttributesFile};
 
 use crate::V1Error;
 
@@ -104,12 +120,20 @@ pub enum V1FileKind {
     Registrations,
     /// `activity/activity_*.txt`.
     Activity,
-    /// `prayers/marks/*_marks.txt`.
-    Marks,
-    /// `prayers/skips/*_skips.txt`.
-    Skips,
-    /// `prayers/attributes/*_attributes.txt`.
-    Attributes,
+    /// `sessions/*_sessions.txt`.
+    Sessions,
+    /// `roles/*_role_assignments.txt`.
+    RoleAssignments,
+    /// `system/*_invite_usage.txt`.
+    InviteUsage,
+    /// export-all's `prayers/prayer_marks.txt`.
+    ExportMarks,
+    /// export-all's `invites/invite_tokens.txt`.
+    ExportInviteTokens,
+    /// export-all's `invites/invite_token_usage.txt`.
+    ExportInviteUsage,
+    /// `users/user_attributes.txt`.
+    UserAttributes,
 }
 
 impl V1FileKind {
@@ -118,18 +142,20 @@ impl V1FileKind {
         let parts: Vec<&str> = rel.split('/').collect();
         let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
         match parts.as_slice() {
-            ["prayers", "marks", f] if f.ends_with("_marks.txt") => Some(Self::Marks),
-            ["prayers", "skips", f] if f.ends_with("_skips.txt") => Some(Self::Skips),
-            ["prayers", "attributes", f] if f.ends_with("_attributes.txt") => {
-                Some(Self::Attributes)
-            }
+            ["prayers", "prayer_marks.txt"] => Some(Self::ExportMarks),
             ["prayers", y, m, f] if digits(y, 4) && digits(m, 2) && f.ends_with(".txt") => {
                 Some(Self::Prayer)
             }
+            ["users", "user_attributes.txt"] => Some(Self::UserAttributes),
             ["users", f] if f.ends_with("_users.txt") => Some(Self::Registrations),
             ["activity", f] if f.starts_with("activity_") && f.ends_with(".txt") => {
                 Some(Self::Activity)
             }
+            ["sessions", f] if f.ends_with("_sessions.txt") => Some(Self::Sessions),
+            ["roles", f] if f.ends_with("_role_assignments.txt") => Some(Self::RoleAssignments),
+            ["system", f] if f.ends_with("_invite_usage.txt") => Some(Self::InviteUsage),
+            ["invites", "invite_tokens.txt"] => Some(Self::ExportInviteTokens),
+            ["invites", "invite_token_usage.txt"] => Some(Self::ExportInviteUsage),
             _ => None,
         }
     }
@@ -144,24 +170,37 @@ pub enum V1File {
     Registrations(V1MonthlyLog<Registrations>),
     /// A monthly activity file.
     Activity(V1MonthlyLog<ActivityLog>),
-    /// A monthly marks file.
-    Marks(V1MonthlyLog<MarkLog>),
-    /// A monthly skips file.
-    Skips(V1MonthlyLog<MarkLog>),
-    /// A monthly attributes file.
-    Attributes(V1MonthlyLog<AttributeLog>),
+    /// A monthly sessions file.
+    Sessions(V1MonthlyLog<SessionLog>),
+    /// A monthly role-assignments file.
+    RoleAssignments(V1MonthlyLog<RoleAssignmentLog>),
+    /// A monthly invite-usage file.
+    InviteUsage(V1MonthlyLog<InviteUsageLog>),
+    /// export-all's marks (with mark ids).
+    ExportMarks(V1MonthlyLog<ExportMarks>),
+    /// export-all's invite tokens.
+    ExportInviteTokens(V1MonthlyLog<ExportInviteTokens>),
+    /// export-all's invite-token usage.
+    ExportInviteUsage(V1MonthlyLog<ExportInviteUsage>),
+    /// The user attributes file.
+    UserAttributes(V1UserAttributesFile),
 }
 
 impl V1File {
     /// Parses `bytes` as the format `kind`; `path` names the file in errors.
     pub fn parse(kind: V1FileKind, path: &Path, bytes: &[u8]) -> Result<Self> {
+        use V1FileKind as K;
         Ok(match kind {
-            V1FileKind::Prayer => V1File::Prayer(V1PrayerFile::parse(path, bytes)?),
-            V1FileKind::Registrations => V1File::Registrations(V1MonthlyLog::parse(path, bytes)?),
-            V1FileKind::Activity => V1File::Activity(V1MonthlyLog::parse(path, bytes)?),
-            V1FileKind::Marks => V1File::Marks(V1MonthlyLog::parse(path, bytes)?),
-            V1FileKind::Skips => V1File::Skips(V1MonthlyLog::parse(path, bytes)?),
-            V1FileKind::Attributes => V1File::Attributes(V1MonthlyLog::parse(path, bytes)?),
+            K::Prayer => V1File::Prayer(V1PrayerFile::parse(path, bytes)?),
+            K::Registrations => V1File::Registrations(V1MonthlyLog::parse(path, bytes)?),
+            K::Activity => V1File::Activity(V1MonthlyLog::parse(path, bytes)?),
+            K::Sessions => V1File::Sessions(V1MonthlyLog::parse(path, bytes)?),
+            K::RoleAssignments => V1File::RoleAssignments(V1MonthlyLog::parse(path, bytes)?),
+            K::InviteUsage => V1File::InviteUsage(V1MonthlyLog::parse(path, bytes)?),
+            K::ExportMarks => V1File::ExportMarks(V1MonthlyLog::parse(path, bytes)?),
+            K::ExportInviteTokens => V1File::ExportInviteTokens(V1MonthlyLog::parse(path, bytes)?),
+            K::ExportInviteUsage => V1File::ExportInviteUsage(V1MonthlyLog::parse(path, bytes)?),
+            K::UserAttributes => V1File::UserAttributes(V1UserAttributesFile::parse(path, bytes)?),
         })
     }
 
@@ -171,8 +210,13 @@ impl V1File {
             V1File::Prayer(p) => p.render(),
             V1File::Registrations(l) => l.render(),
             V1File::Activity(l) => l.render(),
-            V1File::Marks(l) | V1File::Skips(l) => l.render(),
-            V1File::Attributes(l) => l.render(),
+            V1File::Sessions(l) => l.render(),
+            V1File::RoleAssignments(l) => l.render(),
+            V1File::InviteUsage(l) => l.render(),
+            V1File::ExportMarks(l) => l.render(),
+            V1File::ExportInviteTokens(l) => l.render(),
+            V1File::ExportInviteUsage(l) => l.render(),
+            V1File::UserAttributes(f) => f.render(),
         }
     }
 }
@@ -198,10 +242,11 @@ pub struct V1Problem {
 }
 
 /// What the rest of the migration needs of a v1 archive tree, in memory that does not grow with
-/// the monthly logs: the list of files, the prayer files in compact form, the registration
-/// lines, and where the marks logs are (their lines are read again, one at a time, when the
-/// reconciliation compares them: `thywill_detect::reconcile`). Every v1-format file is parsed during
-/// the scan, so one that does not parse is a [`V1Problem`] up front.
+/// the marks: the list of files, the prayer files in compact form, the registration, role
+/// assignment and invite-usage lines (one or two a member), and the unreadable lines. The marks
+/// (`prayed this prayer` lines of the prayer files) are read again, one file at a time, when the
+/// reconciliation compares them ([`V1Archive::for_each_mark_line`]). Every v1-format file is
+/// parsed during the scan, so one that does not parse is a [`V1Problem`] up front.
 #[derive(Debug, Clone, Default)]
 pub struct V1Archive {
     /// The tree's root.
@@ -212,13 +257,16 @@ pub struct V1Archive {
     pub prayers: V1PrayerIndex,
     /// Every registration line (of the files that parsed).
     pub registrations: Vec<Located<V1Registration>>,
+    /// Every line of `roles/*_role_assignments.txt` (of the files that parsed).
+    pub role_assignments: Vec<Located<V1RoleAssignment>>,
+    /// Every claim line (a member named) of `system/*_invite_usage.txt`; token creations are
+    /// not kept.
+    pub invite_claims: Vec<Located<V1InviteUsage>>,
     /// Files that did not parse, symlinks not followed, names that are not UTF-8.
     pub problems: Vec<V1Problem>,
-    /// Lines of the monthly logs that no shape fits (`R-ARCHIVE-UNREADABLE`), with the kind of
-    /// file they are in; the rest of each file is read.
+    /// Lines no shape fits (`R-ARCHIVE-UNREADABLE`), with the kind of file they are in; the rest
+    /// of each file is read.
     pub unreadable: Vec<(V1FileKind, Located<String>)>,
-    /// The marks logs that parsed, in path order.
-    mark_logs: Vec<String>,
     /// How prayer ids are keyed.
     id_key: IdKeyOf,
 }
@@ -238,14 +286,25 @@ impl Default for IdKeyOf {
     }
 }
 
-/// Where a marks-log line lies: the log (an index into the tree's marks logs, which are in path
-/// order), the line's number and its byte offset.
+/// Where a `prayed this prayer` line lies: the prayer file (an index into
+/// [`V1Archive::prayers`], which is in path order) and the line's number in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MarkLinePos {
-    /// Index of the marks log.
-    pub log: u32,
-    /// Line number and offset in it.
-    pub at: LinePos,
+    /// Index of the prayer file in [`V1Archive::prayers`].
+    pub file: u32,
+    /// 1-based line number in it.
+    pub line: u32,
+}
+
+/// One `<time> - <name> prayed this prayer` line of a prayer file: an act of prayer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1PrayerMark {
+    /// When (server local time, minute precision; an offline mark: UTC).
+    pub at: V1Time,
+    /// The prayer id of the file's first line, as written.
+    pub prayer_id: String,
+    /// The member: all of the text between ` - ` and ` prayed this prayer`.
+    pub user: String,
 }
 
 impl V1Archive {
@@ -275,52 +334,54 @@ impl V1Archive {
         self.files.get(rel).map(String::as_str)
     }
 
-    /// Reads every marks-log line again, in log order then file order. An error when a log can
-    /// no longer be read or parsed (the tree changed since the scan).
+    /// Reads every `prayed this prayer` line again, prayer file by prayer file (path order),
+    /// each file's lines in file order; only one file is in memory at a time. An error when a
+    /// file can no longer be read or parsed (the tree changed since the scan).
     pub fn for_each_mark_line(
         &self,
-        mut f: impl FnMut(MarkLinePos, V1MarkRecord) -> Result<()>,
+        mut f: impl FnMut(MarkLinePos, V1PrayerMark) -> Result<()>,
     ) -> Result<()> {
-        for (log, rel) in self.mark_logs.iter().enumerate() {
-            let path = self.root.join(rel);
-            let file = fs::File::open(&path).map_err(|e| unreadable(&path, e))?;
-            let input = BufReader::with_capacity(1 << 16, file);
-            read_log::<MarkLog>(Path::new(rel), input, |at, line| match line {
-                V1LogLine::Record(r) => f(
-                    MarkLinePos {
-                        log: log as u32,
-                        at,
+        for i in 0..self.prayers.len() {
+            let file = self.prayers.read(&self.root, i)?;
+            for a in file.prayed() {
+                let pos = MarkLinePos {
+                    file: i as u32,
+                    line: a.line as u32,
+                };
+                f(
+                    pos,
+                    V1PrayerMark {
+                        at: a.at.clone(),
+                        prayer_id: file.id.clone(),
+                        user: a.name.clone(),
                     },
-                    r,
-                ),
-                _ => Ok(()),
-            })?;
+                )?;
+            }
         }
         Ok(())
     }
 
-    /// The marks-log line at `pos` read again: the log's path and the line's record.
-    pub fn mark_line(&self, pos: MarkLinePos) -> Result<(&str, V1MarkRecord)> {
-        let rel = &self.mark_logs[pos.log as usize];
-        let path = self.root.join(rel);
-        let read = || -> std::io::Result<Vec<u8>> {
-            let mut file = fs::File::open(&path)?;
-            file.seek(SeekFrom::Start(pos.at.offset))?;
-            let mut line = Vec::new();
-            BufReader::new(file).read_until(b'\n', &mut line)?;
-            Ok(line)
-        };
-        let bytes = read().map_err(|e| unreadable(&path, e))?;
-        let text = text_of(Path::new(rel), &bytes)?;
-        let record =
-            MarkLog::parse(text.strip_suffix('\n').unwrap_or(text), None).ok_or_else(|| {
+    /// The `prayed this prayer` line at `pos` read again: its file's path and the mark.
+    pub fn mark_line(&self, pos: MarkLinePos) -> Result<(&str, V1PrayerMark)> {
+        let i = pos.file as usize;
+        let rel = self.prayers.path(i);
+        let file = self.prayers.read(&self.root, i)?;
+        let a = file
+            .prayed()
+            .find(|a| a.line == pos.line as usize)
+            .ok_or_else(|| {
                 parse_error(
                     Path::new(rel),
-                    pos.at.line,
+                    pos.line as usize,
                     "the line changed since the scan",
                 )
             })?;
-        Ok((rel, record))
+        let mark = V1PrayerMark {
+            at: a.at.clone(),
+            prayer_id: file.id.clone(),
+            user: a.name.clone(),
+        };
+        Ok((rel, mark))
     }
 }
 
@@ -391,6 +452,11 @@ pub fn scan_v1_tree_keyed(root: &Path, id_key: IdKey) -> Result<V1Archive> {
     Ok(archive)
 }
 
+/// Keeps no record (a log read only for its unreadable lines).
+fn none<T>(_: T) -> Option<()> {
+    None
+}
+
 /// Keeps `line` when it is one no shape of its log fits.
 fn note_unreadable<R>(
     out: &mut Vec<(V1FileKind, Located<String>)>,
@@ -412,58 +478,87 @@ fn note_unreadable<R>(
 }
 
 impl V1Archive {
-    /// Reads a log whose records the scan does not keep: it checks the header and notes the
-    /// lines no shape fits.
-    fn check_log<F: V1LogFormat>(
+    /// Reads a log whose records the scan keeps only if `keep` gives them back (as
+    /// [`Located`] records), noting the lines no shape fits.
+    fn read_kept<F: V1LogFormat, T>(
         &mut self,
         kind: V1FileKind,
         rel: &str,
         input: impl BufRead,
-    ) -> Result<()> {
+        mut keep: impl FnMut(F::Record) -> Option<T>,
+    ) -> Result<Vec<Located<T>>> {
+        let mut kept = Vec::new();
         let unreadable = &mut self.unreadable;
         read_log::<F>(Path::new(rel), input, |at, line| {
-            note_unreadable(unreadable, kind, rel, at, line);
+            match line {
+                V1LogLine::Record(record) => {
+                    if let Some(record) = keep(record) {
+                        kept.push(Located {
+                            path: rel.to_string(),
+                            line: at.line,
+                            record,
+                        });
+                    }
+                }
+                other => note_unreadable(unreadable, kind, rel, at, other),
+            }
             Ok(())
         })?;
-        Ok(())
+        Ok(kept)
     }
 
     /// Parses file `rel` of kind `kind` (at `path`) and keeps what the archive keeps of it.
     fn add(&mut self, kind: V1FileKind, rel: &str, path: &Path) -> Result<()> {
+        use V1FileKind as K;
         let name = Path::new(rel);
         let open = || -> Result<BufReader<fs::File>> {
             let file = fs::File::open(path).map_err(|e| unreadable(path, e))?;
             Ok(BufReader::with_capacity(1 << 16, file))
         };
+        let located = |line: usize, record: String| Located {
+            path: rel.to_string(),
+            line,
+            record,
+        };
         match kind {
-            V1FileKind::Prayer => {
+            K::Prayer => {
                 let bytes = fs::read(path).map_err(|e| unreadable(path, e))?;
-                self.prayers
-                    .push(rel, &V1PrayerFile::parse(name, &bytes)?, self.id_key.0);
+                let file = V1PrayerFile::parse(name, &bytes)?;
+                for (line, text) in &file.unreadable {
+                    self.unreadable.push((kind, located(*line, text.clone())));
+                }
+                self.prayers.push(rel, &file, self.id_key.0);
             }
-            V1FileKind::Registrations => {
-                let mut lines = Vec::new();
-                let unreadable = &mut self.unreadable;
-                read_log::<Registrations>(name, open()?, |at, line| {
-                    match line {
-                        V1LogLine::Record(record) => lines.push(Located {
-                            path: rel.to_string(),
-                            line: at.line,
-                            record,
-                        }),
-                        other => note_unreadable(unreadable, kind, rel, at, other),
-                    }
-                    Ok(())
-                })?;
+            K::UserAttributes => {
+                let bytes = fs::read(path).map_err(|e| unreadable(path, e))?;
+                let file = V1UserAttributesFile::parse(name, &bytes)?;
+                for (line, text) in file.unreadable() {
+                    self.unreadable.push((kind, located(line, text)));
+                }
+            }
+            K::Registrations => {
+                let lines = self.read_kept::<Registrations, _>(kind, rel, open()?, Some)?;
                 self.registrations.extend(lines);
             }
-            V1FileKind::Marks => {
-                self.check_log::<MarkLog>(kind, rel, open()?)?;
-                self.mark_logs.push(rel.to_string());
+            K::RoleAssignments => {
+                let lines = self.read_kept::<RoleAssignmentLog, _>(kind, rel, open()?, Some)?;
+                self.role_assignments.extend(lines);
             }
-            V1FileKind::Skips => self.check_log::<MarkLog>(kind, rel, open()?)?,
-            V1FileKind::Activity => self.check_log::<ActivityLog>(kind, rel, open()?)?,
-            V1FileKind::Attributes => self.check_log::<AttributeLog>(kind, rel, open()?)?,
+            K::InviteUsage => {
+                let lines = self.read_kept::<InviteUsageLog, _>(kind, rel, open()?, |r| {
+                    r.is_claim().then_some(r)
+                })?;
+                self.invite_claims.extend(lines);
+            }
+            K::Activity => drop(self.read_kept::<ActivityLog, _>(kind, rel, open()?, none)?),
+            K::Sessions => drop(self.read_kept::<SessionLog, _>(kind, rel, open()?, none)?),
+            K::ExportMarks => drop(self.read_kept::<ExportMarks, _>(kind, rel, open()?, none)?),
+            K::ExportInviteTokens => {
+                drop(self.read_kept::<ExportInviteTokens, _>(kind, rel, open()?, none)?)
+            }
+            K::ExportInviteUsage => {
+                drop(self.read_kept::<ExportInviteUsage, _>(kind, rel, open()?, none)?)
+            }
         }
         Ok(())
     }

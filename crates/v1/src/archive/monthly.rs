@@ -1,7 +1,9 @@
-//! The monthly v1 logs, read by one parser: a header `<Title> for <Month YYYY>`, then lines that
+//! The v1 logs, read by one parser: a header `<Title> for <Month YYYY>` (the sessions files add
+//! ` (exported <time>)`; an export-all file's is `<Title> (exported <time>)`), then lines that
 //! are blank, a `Format: …` line, a day header `<Month DD YYYY>` (activity logs) or a record of
-//! the file's kind. Each kind only says how one record line reads and renders
-//! ([`V1LogFormat`]).
+//! the file's kind; a file whose header ends `\r\n` is read with that line ending. Each kind
+//! only says how one record line reads and renders ([`V1LogFormat`]): `users/` and `activity/`
+//! here, the `|`-separated ones in `logs.rs`.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -45,16 +47,19 @@ pub enum V1LogLine<R> {
 /// A parsed monthly log file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct V1MonthlyLog<F: V1LogFormat> {
-    /// The header's title (`User Registrations`, `Activity`, `Prayer Marks` …).
+    /// The header line as written (without its line ending).
+    pub header: String,
+    /// The header's title (`User Registrations`, `Activity`, `Sessions` …).
     pub title: String,
-    /// The header's `<Month YYYY>` as written.
-    pub month_text: String,
-    /// Year and month of the header.
-    pub month: (i32, u32),
+    /// Year and month of the header (`None` for an export-all file, whose header names none).
+    pub month: Option<(i32, u32)>,
     /// The lines after the header, in order.
     pub lines: Vec<V1LogLine<F::Record>>,
-    /// Whether the file ends with a newline.
+    /// Whether the file ends with a line ending (export-all files do not).
     pub final_newline: bool,
+    /// Whether the header line ends `\r\n` (then every line's `\r` before `\n` is taken off,
+    /// and put back on rendering).
+    pub crlf: bool,
 }
 
 impl<F: V1LogFormat> V1MonthlyLog<F> {
@@ -82,19 +87,22 @@ impl<F: V1LogFormat> V1MonthlyLog<F> {
             Ok(())
         })?;
         Ok(V1MonthlyLog {
+            header: header.raw,
             title: header.title,
-            month_text: header.month_text,
             month: header.month,
             lines,
             final_newline: header.final_newline,
+            crlf: header.crlf,
         })
     }
 
-    /// Renders the file back, byte for byte as parsed.
+    /// Renders the file back, byte for byte as parsed (a file that mixes `\n` and `\r\n`
+    /// endings comes back with the header's ending on every line).
     pub fn render(&self) -> Vec<u8> {
-        let mut out = format!("{} for {}", self.title, self.month_text);
+        let end = if self.crlf { "\r\n" } else { "\n" };
+        let mut out = self.header.clone();
         for line in &self.lines {
-            out.push('\n');
+            out.push_str(end);
             match line {
                 V1LogLine::Blank => {}
                 V1LogLine::Format(f) => {
@@ -107,7 +115,7 @@ impl<F: V1LogFormat> V1MonthlyLog<F> {
             }
         }
         if self.final_newline {
-            out.push('\n');
+            out.push_str(end);
         }
         out.into_bytes()
     }
@@ -116,17 +124,19 @@ impl<F: V1LogFormat> V1MonthlyLog<F> {
 /// A monthly log's header and ending, as [`read_log`] found them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogHeader {
+    /// The header line as written.
+    pub(crate) raw: String,
     /// The header's title.
     pub(crate) title: String,
-    /// The header's `<Month YYYY>` as written.
-    pub(crate) month_text: String,
-    /// Year and month of the header.
-    pub(crate) month: (i32, u32),
+    /// Year and month of the header, when it names one.
+    pub(crate) month: Option<(i32, u32)>,
     /// Whether the file ends with a newline.
     pub(crate) final_newline: bool,
+    /// Whether the header ends `\r\n`.
+    pub(crate) crlf: bool,
 }
 
-/// Where a line of a monthly log lies: its 1-based number and the byte offset of its start.
+/// Where a line of an archive file lies: its 1-based number and the byte offset of its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinePos {
     /// 1-based line number (the header is line 1).
@@ -139,7 +149,8 @@ pub struct LinePos {
 /// every line after the header to `each`. The errors are those of parsing the whole file: a byte
 /// that is not UTF-8 is reported (with its line) even when an earlier line has the wrong shape,
 /// as the file's text is checked before its lines; `each` is not called after the first error,
-/// and an error of `each` ends the reading.
+/// and an error of `each` ends the reading. Only the header can make the file unreadable: a
+/// later line no shape fits is handed over as [`V1LogLine::Unreadable`].
 pub(crate) fn read_log<F: V1LogFormat>(
     path: &Path,
     mut input: impl BufRead,
@@ -160,12 +171,16 @@ pub(crate) fn read_log<F: V1LogFormat>(
         }
         pos.line += 1;
         final_newline = buf.last() == Some(&b'\n');
-        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let mut line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let crlf = header.as_ref().map_or(line.ends_with(b"\r"), |h| h.crlf);
+        if crlf {
+            line = line.strip_suffix(b"\r").unwrap_or(line);
+        }
         let line = std::str::from_utf8(line)
             .map_err(|_| parse_error(path, pos.line, "bytes that are not UTF-8"))?;
         if shape_error.is_none() {
             let parsed = match header {
-                None => parse_header(path, line).map(|h| {
+                None => parse_header(path, line, crlf).map(|h| {
                     header = Some(h);
                     None
                 }),
@@ -190,19 +205,32 @@ pub(crate) fn read_log<F: V1LogFormat>(
     Ok(header)
 }
 
-const HEADER: &str = "expected the header `<Title> for <Month YYYY>`";
+const HEADER: &str =
+    "expected the header `<Title> for <Month YYYY>` or `<Title> (exported <time>)`";
 
-fn parse_header(path: &Path, line: &str) -> Result<LogHeader> {
-    let (title, month_text) = line
-        .rsplit_once(" for ")
-        .ok_or_else(|| parse_error(path, 1, HEADER))?;
-    let month = parse_month_year(month_text).ok_or_else(|| parse_error(path, 1, HEADER))?;
-    Ok(LogHeader {
+/// `<Title> for <Month YYYY>`, optionally followed by ` (exported <time>)` (the sessions files),
+/// or `<Title> (exported <time>)` (the export-all files).
+fn parse_header(path: &Path, line: &str, crlf: bool) -> Result<LogHeader> {
+    let (body, exported) = match line.rfind(" (exported ") {
+        Some(i) if line.ends_with(')') => (&line[..i], true),
+        _ => (line, false),
+    };
+    let header = |title: &str, month| LogHeader {
+        raw: line.to_string(),
         title: title.to_string(),
-        month_text: month_text.to_string(),
         month,
         final_newline: false,
-    })
+        crlf,
+    };
+    if let Some((title, month_text)) = body.rsplit_once(" for ") {
+        if let Some(month) = parse_month_year(month_text) {
+            return Ok(header(title, Some(month)));
+        }
+    }
+    if exported && !body.is_empty() {
+        return Ok(header(body, None));
+    }
+    Err(parse_error(path, 1, HEADER))
 }
 
 /// One line after the header; `day` is the last day header seen, updated by a day header.
@@ -314,89 +342,5 @@ impl V1LogFormat for ActivityLog {
 
     fn render(r: &V1ActivityEntry) -> String {
         format!("{} - {}", r.time, r.text)
-    }
-}
-
-/// `prayers/marks/YYYY_MM_marks.txt` and `prayers/skips/YYYY_MM_skips.txt` lines:
-/// `<time>|<prayer id>|<user>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct V1MarkRecord {
-    /// When.
-    pub at: V1Time,
-    /// The prayer id as written.
-    pub prayer_id: String,
-    /// The user: a hex id (G0/G1) or a display name (G2/G3), as written.
-    pub user: String,
-}
-
-/// The format of the marks and skips logs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MarkLog;
-
-impl V1LogFormat for MarkLog {
-    type Record = V1MarkRecord;
-    const EXPECTED: &'static str = "`Format: …` or `<time>|<prayer id>|<user>`";
-
-    fn parse(line: &str, _: Option<NaiveDate>) -> Option<V1MarkRecord> {
-        let mut parts = line.splitn(3, '|');
-        let at = V1Time::parse(parts.next()?)?;
-        let prayer_id = parts.next()?.to_string();
-        let user = parts.next()?.to_string();
-        Some(V1MarkRecord {
-            at,
-            prayer_id,
-            user,
-        })
-    }
-
-    fn render(r: &V1MarkRecord) -> String {
-        format!("{}|{}|{}", r.at.raw, r.prayer_id, r.user)
-    }
-}
-
-/// `prayers/attributes/YYYY_MM_attributes.txt` lines:
-/// `<time>|<prayer id>|<name>|<value>|<user>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct V1AttributeRecord {
-    /// When.
-    pub at: V1Time,
-    /// The prayer id as written.
-    pub prayer_id: String,
-    /// The attribute's name (`archived`, `answered`, `answer_date` …).
-    pub name: String,
-    /// Its value (may contain `|`: the user is the last field).
-    pub value: String,
-    /// Who set it, as written.
-    pub user: String,
-}
-
-/// The format of the attributes log.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttributeLog;
-
-impl V1LogFormat for AttributeLog {
-    type Record = V1AttributeRecord;
-    const EXPECTED: &'static str = "`Format: …` or `<time>|<prayer id>|<name>|<value>|<user>`";
-
-    fn parse(line: &str, _: Option<NaiveDate>) -> Option<V1AttributeRecord> {
-        let mut parts = line.splitn(4, '|');
-        let at = V1Time::parse(parts.next()?)?;
-        let prayer_id = parts.next()?.to_string();
-        let name = parts.next()?.to_string();
-        let (value, user) = parts.next()?.rsplit_once('|')?;
-        Some(V1AttributeRecord {
-            at,
-            prayer_id,
-            name,
-            value: value.into(),
-            user: user.into(),
-        })
-    }
-
-    fn render(r: &V1AttributeRecord) -> String {
-        format!(
-            "{}|{}|{}|{}|{}",
-            r.at.raw, r.prayer_id, r.name, r.value, r.user
-        )
     }
 }

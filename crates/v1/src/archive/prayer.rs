@@ -14,6 +14,15 @@
 //! Activity:                 (optional section, always last)
 //! <time> - <name> <action>
 //! ```
+//!
+//! Every activity wording of `spec/v1-real.md` §2 is read: the live ones (`prayed this prayer`,
+//! `marked this prayer as answered`, `added testimony: …` with its continuation lines,
+//! `archived`/`restored this prayer`) and the ones only `thywill heal-archives` wrote
+//! (`set … to '…'`, `set … from '…' to '…'`, `removed … (was '…')`, `flagged this prayer`,
+//! and the generic `<name> <action>`). A `\r` is kept where v1 left it (in a testimony); a file
+//! whose first line ends `\r\n` is read with `\r\n` as its line ending. A line of the
+//! section that is no activity line and continues no testimony is kept as unreadable
+//! ([`V1PrayerFile::unreadable`]); the rest of the file is still read.
 
 use std::path::Path;
 
@@ -36,6 +45,16 @@ pub enum V1Action {
     Restored,
     /// `flagged this prayer`.
     Flagged,
+    /// `removed <attribute> (was '<old>')` (heal-archives).
+    Removed {
+        /// The attribute's name.
+        name: String,
+        /// The value it had.
+        old: String,
+    },
+    /// Any other `<name> <action>` (heal-archives' generic line): the whole text after
+    /// `<time> - `, as v1 does not delimit the name (the activity's `name` is then empty).
+    Other(String),
     /// `set <attribute> to '<value>'` or `set <attribute> from '<old>' to '<value>'`.
     SetAttribute {
         /// The attribute's name.
@@ -50,6 +69,8 @@ pub enum V1Action {
 /// One line of a prayer file's `Activity:` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V1PrayerActivity {
+    /// 1-based line number in the file (the first line of a multi-line testimony).
+    pub line: usize,
     /// When.
     pub at: V1Time,
     /// Who (display name as written).
@@ -75,6 +96,11 @@ pub struct V1PrayerFile {
     pub generated_prayer: Option<String>,
     /// The `Activity:` section, when present.
     pub activity: Option<Vec<V1PrayerActivity>>,
+    /// Lines of the activity section no shape fits, with their 1-based numbers
+    /// (`R-ARCHIVE-UNREADABLE`).
+    pub unreadable: Vec<(usize, String)>,
+    /// Whether the file's lines end `\r\n` (judged by its first line).
+    pub crlf: bool,
 }
 
 const GENERATED: &str = "\n\nGenerated Prayer:\n";
@@ -101,6 +127,14 @@ impl V1PrayerFile {
     /// Parses a prayer file; `path` names it in errors.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
         let text = text_of(path, bytes)?;
+        let crlf = text.split('\n').next().is_some_and(|l| l.ends_with('\r'));
+        let lf;
+        let text = if crlf {
+            lf = text.replace("\r\n", "\n");
+            lf.as_str()
+        } else {
+            text
+        };
         let line_at = |offset: usize| text[..offset].matches('\n').count() + 1;
         let mut lines = text.split_inclusive('\n');
         let first = lines.next().unwrap_or("");
@@ -160,9 +194,15 @@ impl V1PrayerFile {
             Some(i) => (&pre[..i], Some(pre[i + GENERATED.len()..].to_string())),
             None => (pre, None),
         };
+        let mut unreadable = Vec::new();
         let activity = match activity {
             None => None,
-            Some((start, section)) => Some(parse_activity(path, section, line_at(start))?),
+            Some((start, section)) => Some(parse_activity(
+                path,
+                section,
+                line_at(start),
+                &mut unreadable,
+            )?),
         };
         Ok(V1PrayerFile {
             id: id.to_string(),
@@ -172,7 +212,17 @@ impl V1PrayerFile {
             text: request.to_string(),
             generated_prayer,
             activity,
+            unreadable,
+            crlf,
         })
+    }
+
+    /// The `prayed this prayer` lines (one per act of prayer), in file order.
+    pub fn prayed(&self) -> impl Iterator<Item = &V1PrayerActivity> {
+        self.activity
+            .iter()
+            .flatten()
+            .filter(|a| a.action == V1Action::Prayed)
     }
 
     /// Renders the file back, byte for byte as parsed.
@@ -193,14 +243,25 @@ impl V1PrayerFile {
         out.push('\n');
         if let Some(activity) = &self.activity {
             out.push_str(&ACTIVITY[1..]);
-            for a in activity {
-                out.push_str(&format!(
-                    "{} - {}{}\n",
-                    a.at.raw,
-                    a.name,
-                    render_action(&a.action)
-                ));
+            let mut lines: Vec<(usize, String)> = activity
+                .iter()
+                .map(|a| {
+                    let text = match &a.action {
+                        V1Action::Other(rest) => format!("{} - {rest}", a.at.raw),
+                        action => format!("{} - {}{}", a.at.raw, a.name, render_action(action)),
+                    };
+                    (a.line, text)
+                })
+                .chain(self.unreadable.iter().cloned())
+                .collect();
+            lines.sort_by_key(|l| l.0);
+            for (_, text) in lines {
+                out.push_str(&text);
+                out.push('\n');
             }
+        }
+        if self.crlf {
+            out = out.replace('\n', "\r\n");
         }
         out.into_bytes()
     }
@@ -221,6 +282,8 @@ fn render_action(action: &V1Action) -> String {
         } => {
             format!(" set {name} from '{old}' to '{value}'")
         }
+        V1Action::Removed { name, old } => format!(" removed {name} (was '{old}')"),
+        V1Action::Other(rest) => format!(" {rest}"),
         fixed => FIXED_ACTIONS
             .iter()
             .find(|(_, a)| a == fixed)
@@ -259,9 +322,29 @@ fn parse_set(rest: &str) -> Option<(String, V1Action)> {
     None
 }
 
-fn parse_action_line(line: &str) -> Option<V1PrayerActivity> {
+/// `removed <attribute> (was '<old>')` at the end of `rest`: (name, action).
+fn parse_removed(rest: &str) -> Option<(String, V1Action)> {
+    let inner = rest.strip_suffix("')")?;
+    for (pos, _) in rest.match_indices(" removed ") {
+        let Some((attr, old)) = inner[pos + 9..].split_once(" (was '") else {
+            continue;
+        };
+        if attr.is_empty() || attr.contains(' ') {
+            continue;
+        }
+        let action = V1Action::Removed {
+            name: attr.to_string(),
+            old: old.to_string(),
+        };
+        return Some((rest[..pos].to_string(), action));
+    }
+    None
+}
+
+fn parse_action_line(line: &str, number: usize) -> Option<V1PrayerActivity> {
     let (time, rest) = line.split_once(" - ")?;
     let at = V1Time::parse(time)?;
+    // the member is all of the text before the wording, never its first word
     let (name, action) = if let Some((name, t)) = rest.split_once(TESTIMONY) {
         (name.to_string(), V1Action::Testimony(t.to_string()))
     } else if let Some((suffix, action)) = FIXED_ACTIONS.iter().find(|(s, _)| rest.ends_with(s)) {
@@ -269,13 +352,27 @@ fn parse_action_line(line: &str) -> Option<V1PrayerActivity> {
             rest[..rest.len() - suffix.len()].to_string(),
             action.clone(),
         )
+    } else if let Some(parsed) = parse_set(rest).or_else(|| parse_removed(rest)) {
+        parsed
+    } else if !rest.is_empty() {
+        (String::new(), V1Action::Other(rest.to_string()))
     } else {
-        parse_set(rest)?
+        return None;
     };
-    Some(V1PrayerActivity { at, name, action })
+    Some(V1PrayerActivity {
+        line: number,
+        at,
+        name,
+        action,
+    })
 }
 
-fn parse_activity(path: &Path, section: &str, first_line: usize) -> Result<Vec<V1PrayerActivity>> {
+fn parse_activity(
+    path: &Path,
+    section: &str,
+    first_line: usize,
+    unreadable: &mut Vec<(usize, String)>,
+) -> Result<Vec<V1PrayerActivity>> {
     let mut out: Vec<V1PrayerActivity> = Vec::new();
     if section.is_empty() {
         return Ok(out);
@@ -287,25 +384,26 @@ fn parse_activity(path: &Path, section: &str, first_line: usize) -> Result<Vec<V
             "the activity section does not end with a newline",
         ));
     };
+    // whether the last line read belongs to a testimony (its continuation lines follow it)
+    let mut in_testimony = false;
     for (i, line) in section.split('\n').enumerate() {
-        if let Some(a) = parse_action_line(line) {
+        if let Some(a) = parse_action_line(line, first_line + i) {
+            in_testimony = matches!(a.action, V1Action::Testimony(_));
             out.push(a);
             continue;
         }
-        // A line that is not an activity line continues a multi-line testimony.
         match out.last_mut().map(|a| &mut a.action) {
-            Some(V1Action::Testimony(t)) => {
+            Some(V1Action::Testimony(t)) if in_testimony => {
                 t.push('\n');
                 t.push_str(line);
             }
             _ => {
-                return Err(parse_error(
-                    path,
-                    first_line + i,
-                    "expected `<Month DD YYYY at HH:MM> - <name> <action>` (prayed this prayer, \
-                     marked this prayer as answered, added testimony: …, archived/restored/flagged \
-                     this prayer, set <attribute> to '<value>')",
-                ))
+                tracing::debug!(
+                    path = %path.display(),
+                    line = first_line + i,
+                    "unreadable activity line (expected `<Month DD YYYY at HH:MM> - <name> <action>`)"
+                );
+                unreadable.push((first_line + i, line.to_string()));
             }
         }
     }

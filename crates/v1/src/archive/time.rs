@@ -29,6 +29,31 @@ impl V1Time {
         })
     }
 
+    /// Parses the v1 format or an ISO time as v1's `|`-separated logs write them
+    /// (`2025-07-01T10:00:00.123456`, `T` or a space, with or without fractions, `Z` or
+    /// `+00:00`): the value is kept naive, as written.
+    pub fn parse_any(raw: &str) -> Option<Self> {
+        if let Some(t) = Self::parse(raw) {
+            return Some(t);
+        }
+        let body = raw
+            .strip_suffix("+00:00")
+            .or_else(|| raw.strip_suffix('Z'))
+            .unwrap_or(raw);
+        let at = [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M",
+        ]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(body, f).ok())?;
+        Some(V1Time {
+            raw: raw.to_string(),
+            at,
+        })
+    }
+
     /// A time rendered in the v1 format.
     pub fn from_datetime(at: NaiveDateTime) -> Self {
         V1Time {
@@ -108,6 +133,17 @@ mod tests {
             "June 05 2025 at 07:03"
         );
         assert!(V1Time::parse("2025-06-29 19:33").is_none());
+        for iso in [
+            "2025-07-01T10:00:00.123456",
+            "2025-07-01T10:00:00.123456+00:00",
+            "2025-07-01 10:00:00",
+            "2025-07-01T10:00:00Z",
+        ] {
+            let t = V1Time::parse_any(iso).unwrap();
+            assert_eq!(t.at.format("%H:%M").to_string(), "10:00", "{iso}");
+            assert_eq!(t.raw, iso);
+        }
+        assert!(V1Time::parse_any("timestamp").is_none());
         // the written form and chrono's reading agree, also on what they refuse
         for raw in [
             "June 29 2025 at 19:33",
