@@ -93,7 +93,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     attributes::store(&mut prayers, folds)?;
     release_freed_memory();
     clock.lap("attributes");
-    let mark_skips = marks::stream(&mut ctx, &users, &mut prayers)?;
+    let (mark_skips, mark_rekeyed) = marks::stream(&mut ctx, &users, &mut prayers)?;
     release_freed_memory();
     clock.lap("marks");
     let prayer_renames = prayers.commit(&mut ctx);
@@ -128,6 +128,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         prayers: prayer_states,
         prayer_rowids,
         mark_skips,
+        mark_rekeyed,
         grants: small.grants,
         invites: small.invites,
         sessions: small.sessions,

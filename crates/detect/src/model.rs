@@ -103,6 +103,8 @@ rule_ids! {
     AttrUnmapped => "R-ATTR-UNMAPPED",
     /// A second row of one attribute name on one prayer (v1 shows the first, smallest rowid).
     AttrDuplicate => "R-ATTR-DUPLICATE",
+    /// A mark whose id another carried mark also holds after normalisation (re-keyed).
+    MarkKey => "R-MARK-KEY",
     /// A session `ip_address` that is not an address (written NULL, the session carried).
     SessionIp => "R-SESSION-IP",
     /// An invite count that is not a non-negative integer below 2^31.

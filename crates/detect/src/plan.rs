@@ -555,6 +555,8 @@ pub struct Plan {
     pub(crate) prayer_rowids: RowidIndex,
     /// Rowids of the marks not written, sorted.
     pub(crate) mark_skips: Vec<i64>,
+    /// Rowids of the marks re-keyed by `R-MARK-KEY` (sorted).
+    pub(crate) mark_rekeyed: Vec<i64>,
     pub(crate) grants: StoredRows<ResolvedRoleGrant>,
     pub(crate) invites: StoredRows<ResolvedInvite>,
     pub(crate) sessions: StoredRows<ResolvedSession>,

@@ -537,6 +537,8 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     // such a mark alone in its minute has no cause to be kept out of v2.
     let mut minutes: Vec<KeyHash> = Vec::new();
     let mut excluded_sound: Vec<(KeyHash, String, Disposition)> = Vec::new();
+    // (hex id, not stored canonically, rowid, scan position) of the written marks with a hex id.
+    let mut hex_ids: Vec<(u128, bool, i64, u32)> = Vec::new();
     let mut seq = 0u32;
     let mut scan = |m: MarkRow| {
         law_marks.read += 1;
@@ -569,6 +571,13 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
                 let kh = key_hash(&w.prayer, &w.user, w.at);
                 let repaired = ledger.is_repaired("prayermark", &key);
                 mark_side.push_traced(kh, w.id.as_deref(), seq, repaired);
+                if let Some(id) =
+                    w.id.as_deref()
+                        .and_then(|h| u128::from_str_radix(h, 16).ok())
+                {
+                    let canonical = m.id.as_str() == w.id.as_deref();
+                    hex_ids.push((id, !canonical, m.rowid, seq));
+                }
             }
         }
         seq += 1;
@@ -579,6 +588,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     marks_reader
         .join()
         .expect("reading the v1 marks does not panic")?;
+    rekeyed_marks(v1, ledger, hex_ids, &mut mark_side, &mut out)?;
     mark_side.finish();
     minutes.sort_unstable();
     for (minute, key, d) in excluded_sound {
@@ -948,6 +958,36 @@ fn resolve_mark(m: &MarkRow, ledger: &Ledger, ctx: &MarkContext) -> Option<Writt
         at: at?,
         id: rules::hex_key(&m.id),
     })
+}
+
+/// `R-MARK-KEY` (decisions.md): of written marks whose hex ids are one, the one stored
+/// canonically (else the smallest rowid) keeps it; the others carry a UUID v5 id (checked for
+/// format only, like every non-hex mark's) and must have a `repaired` finding.
+fn rekeyed_marks(
+    v1: &V1Database,
+    ledger: &Ledger,
+    mut hex_ids: Vec<(u128, bool, i64, u32)>,
+    side: &mut MarkSide,
+    out: &mut Derived,
+) -> Result<(), V1Error> {
+    hex_ids.sort_unstable();
+    let mut rekeyed = HashSet::new();
+    for same in hex_ids.chunk_by(|a, b| a.0 == b.0) {
+        for &(_, _, rowid, seq) in &same[1..] {
+            rekeyed.insert(seq);
+            let key = match v1.row_by_rowid::<MarkRow>(rowid)? {
+                Some(m) => row_key(&m.id, rowid),
+                None => format!("rowid:{rowid}"),
+            };
+            Changes::default()
+                .when("id", true)
+                .settle(ledger, "prayermark", &key, out);
+        }
+    }
+    if !rekeyed.is_empty() {
+        side.any_id_at(&rekeyed);
+    }
+    Ok(())
 }
 
 /// The act of prayer a mark records, at minute precision: two marks of one prayer and member in
@@ -1321,7 +1361,7 @@ fn prayer_cells(
             .min_by_key(|a| a.rowid)
     };
     let truthy = |a: &AttributeRow| a.value.as_bool().unwrap_or(true);
-    let archived = named("archived").is_some_and(|a| truthy(a));
+    let archived = named("archived").is_some_and(truthy);
     let answered = named("answered").filter(|a| truthy(a));
     let answered_at = answered.map(|a| {
         named("answer_date")
@@ -1368,7 +1408,7 @@ fn prayer_cells(
     let flagged = p.flagged.as_bool().unwrap_or(false) || flag_attr.is_some();
     let flag = flagged.then(|| {
         let by = flag_attr.and_then(|a| members.resolve(&a.created_by));
-        let at = flag_attr.and_then(|a| time_of(a)).or(created);
+        let at = flag_attr.and_then(time_of).or(created);
         let key = format!("{id}|{}", by.as_deref().unwrap_or(""));
         let cells = vec![
             Cell::Any,

@@ -99,6 +99,16 @@ impl MarkSide {
         (found, repaired, missing)
     }
 
+    /// Lets any id match for the marks pushed at these scan positions (before [`Self::finish`]).
+    pub fn any_id_at(&mut self, seqs: &std::collections::HashSet<u32>) {
+        for e in &mut self.entries {
+            if seqs.contains(&e.seq) {
+                e.any = true;
+                e.id = 0;
+            }
+        }
+    }
+
     /// Sorts by key hash (call once, after the last push).
     pub fn finish(&mut self) {
         self.entries.sort_unstable_by_key(|e| (e.key, e.id));

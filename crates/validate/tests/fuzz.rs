@@ -1257,6 +1257,27 @@ fn regression_a_prayer_keyed_by_the_empty_string() {
 }
 
 #[test]
+fn regression_two_marks_whose_ids_are_one_after_normalisation() {
+    // Seen by the harness (`just fuzz`): "prayer_marks row '…b01' breaks a v2 constraint:
+    // duplicate primary key (id)" stopped the migration, exit 1. Two acts (other days) whose ids
+    // differ only in case: the canonical one keeps its id, the other is re-keyed (R-MARK-KEY).
+    regression(
+        Generation::G1,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'Ann', '2025-06-10 09:30:00.000000',
+             'christian', NULL, NULL, NULL, 0, NULL);
+         INSERT INTO prayer VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', '9e3779b97f4a7c152fe94f826d6b51d8',
+             'My mom please', NULL, NULL, '2025-06-10 09:30:00.000000', 0, 'all', NULL);
+         INSERT INTO prayermark VALUES ('00000000000000000000000000000B01',
+             '9e3779b97f4a7c152fe94f826d6b51d8', 'a6eaf652ba3f2e1d5747e5c36a70e025',
+             '2025-06-10 09:31:00.000000', NULL);
+         INSERT INTO prayermark VALUES ('00000000000000000000000000000b01',
+             '9e3779b97f4a7c152fe94f826d6b51d8', 'a6eaf652ba3f2e1d5747e5c36a70e025',
+             '2025-06-11 09:31:00.000000', NULL);",
+    );
+}
+
+#[test]
 fn regression_a_mark_naming_the_prayer_keyed_by_the_empty_string() {
     // Found by the harness once the validator derived the marks' exclusions: the migration
     // quarantines a mark whose prayer reference is empty (`R-ORPHAN`), the validator followed the

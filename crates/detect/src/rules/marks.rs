@@ -1,5 +1,5 @@
 //! The `prayermark` table, one plain scan: `R-ORPHAN`, `R-TIME`, `R-ARCHIVE-PATH`,
-//! `R-MARK-DUPLICATE`; and the pass-2 resolution of a mark row.
+//! `R-MARK-DUPLICATE`, `R-MARK-KEY`; and the pass-2 resolution of a mark row.
 
 use chrono::NaiveDateTime;
 use thywill_v1::{MarkRow, V1Value};
@@ -34,10 +34,10 @@ fn mark_time(policy: Policy, row: &MarkRow) -> Option<NaiveDateTime> {
         })
 }
 
-/// The v2 id of a mark.
-fn mark_v2_id(id: &V1Value, prayer: u128, user: u128, at: NaiveDateTime) -> u128 {
+/// The v2 id of a mark: its hex id, else (not hex, or re-keyed by `R-MARK-KEY`) the UUID v5.
+fn mark_v2_id(id: &V1Value, rekeyed: bool, prayer: u128, user: u128, at: NaiveDateTime) -> u128 {
     match normalize(id, KeyKind::Hex) {
-        Some(NormKey::Hex(h)) => h,
+        Some(NormKey::Hex(h)) if !rekeyed => h,
         _ => v5(&format!(
             "mark:{}:{}:{}",
             hex_id(prayer),
@@ -65,14 +65,19 @@ pub(crate) fn user_activity(ctx: &Ctx<'_>, users: &mut Users) -> Result<(), Dete
 /// duplicate key (hash of resolved prayer, member, instant; rowid), held in memory up to
 /// [`SPILL_AT`] keys and in sorted runs in temporary files beyond; after the scan the keys are
 /// sorted (merged) and only equal-hash runs are fetched again by rowid and confirmed exactly.
-/// Returns the rowids pass 2 must skip.
+/// Every still-written mark with a hex id also leaves a 16-byte id key, so that two marks whose
+/// ids are one after normalisation (`R-MARK-KEY`) are found the same way.
+/// Returns the rowids pass 2 must skip and those it must re-key, both sorted.
 pub(crate) fn stream(
     ctx: &mut Ctx<'_>,
     users: &Users,
     prayers: &mut Prayers,
-) -> Result<Vec<i64>, DetectError> {
+) -> Result<(Vec<i64>, Vec<i64>), DetectError> {
     let mut skips = Vec::new();
-    let mut keys = DupKeys::with_limit(SPILL_AT);
+    let mut keys = MarkKeys {
+        acts: DupKeys::with_limit(SPILL_AT),
+        ids: DupKeys::with_limit(SPILL_AT),
+    };
     let mut deferred: Vec<MarkRow> = Vec::new();
     let db = ctx.db;
     let started = std::time::Instant::now();
@@ -117,19 +122,80 @@ pub(crate) fn stream(
         target: "thywill_detect::timing",
         marks = n,
         deferred = deferred.len(),
-        keys = keys.len(),
-        spilled_runs = keys.spilled_runs(),
+        keys = keys.acts.len(),
+        spilled_runs = keys.acts.spilled_runs(),
         ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
         "marks scanned"
     );
     drop(deferred);
-    deduplicate(ctx, users, prayers, keys, &mut skips)?;
+    deduplicate(ctx, users, prayers, keys.acts, &mut skips)?;
     // Sorted (8 bytes a skipped mark): pass 2 looks each mark up by binary search.
     skips.sort_unstable();
     skips.dedup();
     skips.shrink_to_fit();
+    let rekeyed = rekey_colliding_ids(ctx, keys.ids, &skips)?;
     ctx.sink.count_read(TABLE, n);
-    Ok(skips)
+    Ok((skips, rekeyed))
+}
+
+/// The two external sorts of the mark scan: acts (for `R-MARK-DUPLICATE`) and ids (for
+/// `R-MARK-KEY`).
+struct MarkKeys {
+    acts: DupKeys,
+    ids: DupKeys,
+}
+
+/// A 64-bit hash of a normalised hex mark id (equal-hash runs are confirmed exactly).
+fn id_hash(id: u128) -> u64 {
+    (id as u64) ^ ((id >> 64) as u64).rotate_left(29)
+}
+
+/// `R-MARK-KEY`: marks still written whose ids are one after normalisation (case, whitespace,
+/// invisible characters: v1's text primary key let `…B01` and `…b01` both in, or a damaged
+/// index let one id in twice). They are different acts (one act stored twice is
+/// `R-MARK-DUPLICATE`, already settled), so each is carried: the mark whose stored id is already
+/// canonical keeps it (else the smallest rowid), every other is re-keyed to the UUID v5 of
+/// `mark:<prayer>:<user>:<marked_at>`, with a `repaired` finding. Returns their rowids, sorted.
+fn rekey_colliding_ids(
+    ctx: &mut Ctx<'_>,
+    ids: DupKeys,
+    skips: &[i64],
+) -> Result<Vec<i64>, DetectError> {
+    let mut rekeyed = Vec::new();
+    let mut rows: Vec<(u128, bool, i64, String)> = Vec::new();
+    ids.for_each_equal_run::<DetectError>(|run| {
+        rows.clear();
+        for &(_, rowid) in run {
+            if skips.binary_search(&rowid).is_ok() {
+                continue;
+            }
+            let Some(row) = ctx.db.row_by_rowid::<MarkRow>(rowid)? else {
+                continue;
+            };
+            if let Some(NormKey::Hex(h)) = normalize(&row.id, KeyKind::Hex) {
+                let canonical = row.id.as_str().is_some_and(|s| s == hex_id(h));
+                rows.push((h, !canonical, rowid, key_text(&row.id, rowid)));
+            }
+        }
+        rows.sort_unstable();
+        for same in rows.chunk_by(|a, b| a.0 == b.0) {
+            let keeper = &same[0];
+            for (_, _, rowid, key) in &same[1..] {
+                let reason = format!(
+                    "id {key} is, after normalising case and whitespace, the id of mark {} too \
+                     (v1's text key let both in); a different act, so it is carried under the \
+                     UUID v5 of mark:<prayer>:<user>:<marked_at>",
+                    keeper.3
+                );
+                ctx.sink
+                    .note_repair(TABLE, *rowid, key, RuleId::MarkKey, &reason);
+                rekeyed.push(*rowid);
+            }
+        }
+        Ok(())
+    })?;
+    rekeyed.sort_unstable();
+    Ok(rekeyed)
 }
 
 /// What makes two marks the same mark: resolved prayer entry, final member's v2 id, instant.
@@ -196,7 +262,7 @@ fn check_mark(
     m: &MarkRow,
     seen: Seen,
     paths: &mut CleanPathMemo,
-    keys: &mut DupKeys,
+    keys: &mut MarkKeys,
     skips: &mut Vec<i64>,
 ) -> Result<(), DetectError> {
     let policy = ctx.policy;
@@ -239,8 +305,14 @@ fn check_mark(
     );
     if let (Some(p), Some(u), Some(t), true) = (prayer, user, at, rf.written()) {
         debug_assert_eq!(identity(policy, users, prayers, m), Some((p, u, t)));
-        keys.push((identity_hash((p, u, t)), m.rowid))
+        keys.acts
+            .push((identity_hash((p, u, t)), m.rowid))
             .map_err(DetectError::Spill)?;
+        if let Some(NormKey::Hex(h)) = normalize(&m.id, KeyKind::Hex) {
+            keys.ids
+                .push((id_hash(h), m.rowid))
+                .map_err(DetectError::Spill)?;
+        }
     }
     if !rf.items.is_empty() {
         rf.key = key_text(&m.id, m.rowid);
@@ -328,7 +400,13 @@ pub(crate) fn resolve(plan: &Plan, row: &MarkRow) -> Verdict<ResolvedMark> {
     let at = mark_time(plan.policy, row);
     match (prayer, user, at) {
         (Some(p), Some(u), Some(at)) => Verdict::Write(ResolvedMark {
-            id: hex_id(mark_v2_id(&row.id, p, u, at)),
+            id: hex_id(mark_v2_id(
+                &row.id,
+                plan.mark_rekeyed.binary_search(&row.rowid).is_ok(),
+                p,
+                u,
+                at,
+            )),
             prayer_id: hex_id(p),
             user_id: hex_id(u),
             marked_at: at,
