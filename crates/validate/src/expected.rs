@@ -263,6 +263,8 @@ pub struct Derived {
     pub(crate) mark_context: Option<MarkContext>,
     /// Scan positions of the marks' law examples recorded during the derivation.
     unresolved_marks: Vec<u32>,
+    /// Rowids of the marks re-keyed by `R-MARK-KEY` (their v2 id is checked for format only).
+    rekeyed_marks: HashSet<i64>,
 }
 
 /// The resolvers the mark derivation uses, kept for the targeted second pass.
@@ -975,6 +977,7 @@ fn rekeyed_marks(
     for same in hex_ids.chunk_by(|a, b| a.0 == b.0) {
         for &(_, _, rowid, seq) in &same[1..] {
             rekeyed.insert(seq);
+            out.rekeyed_marks.insert(rowid);
             let key = match v1.row_by_rowid::<MarkRow>(rowid)? {
                 Some(m) => row_key(&m.id, rowid),
                 None => format!("rowid:{rowid}"),
@@ -1017,7 +1020,10 @@ pub fn expected_marks(
         let key = row_key(&m.id, m.rowid);
         if let MarkFate::Written(w) = mark_fate(&m, &key, ledger, ctx) {
             if keys.is_none_or(|k| k.contains(&key_hash(&w.prayer, &w.user, w.at))) {
-                let id = w.id.map_or(Cell::Any, Cell::Str);
+                let id = match w.id {
+                    Some(id) if !derived.rekeyed_marks.contains(&m.rowid) => Cell::Str(id),
+                    _ => Cell::Any,
+                };
                 t.insert(
                     mark_key(&w.prayer, &w.user, w.at),
                     vec![id, s(&w.prayer), s(&w.user), Cell::Ts(w.at)],

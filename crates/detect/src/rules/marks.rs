@@ -133,7 +133,11 @@ pub(crate) fn stream(
     skips.sort_unstable();
     skips.dedup();
     skips.shrink_to_fit();
-    let rekeyed = rekey_colliding_ids(ctx, keys.ids, &skips)?;
+    let (rekeyed, quarantined) = rekey_colliding_ids(ctx, keys.ids, &skips)?;
+    if !quarantined.is_empty() {
+        skips.extend(quarantined);
+        skips.sort_unstable();
+    }
     ctx.sink.count_read(TABLE, n);
     Ok((skips, rekeyed))
 }
@@ -155,13 +159,15 @@ fn id_hash(id: u128) -> u64 {
 /// index let one id in twice). They are different acts (one act stored twice is
 /// `R-MARK-DUPLICATE`, already settled), so each is carried: the mark whose stored id is already
 /// canonical keeps it (else the smallest rowid), every other is re-keyed to the UUID v5 of
-/// `mark:<prayer>:<user>:<marked_at>`, with a `repaired` finding. Returns their rowids, sorted.
+/// `mark:<prayer>:<user>:<marked_at>`, with a `repaired` finding (under `strict`, quarantined).
+/// Returns the rowids re-keyed, sorted, and those quarantined.
 fn rekey_colliding_ids(
     ctx: &mut Ctx<'_>,
     ids: DupKeys,
     skips: &[i64],
-) -> Result<Vec<i64>, DetectError> {
+) -> Result<(Vec<i64>, Vec<i64>), DetectError> {
     let mut rekeyed = Vec::new();
+    let mut quarantined = Vec::new();
     let mut rows: Vec<(u128, bool, i64, String)> = Vec::new();
     ids.for_each_equal_run::<DetectError>(|run| {
         rows.clear();
@@ -181,21 +187,40 @@ fn rekey_colliding_ids(
         for same in rows.chunk_by(|a, b| a.0 == b.0) {
             let keeper = &same[0];
             for (_, _, rowid, key) in &same[1..] {
-                let reason = format!(
+                let why = format!(
                     "id {key} is, after normalising case and whitespace, the id of mark {} too \
-                     (v1's text key let both in); a different act, so it is carried under the \
-                     UUID v5 of mark:<prayer>:<user>:<marked_at>",
+                     (v1's text key let both in)",
                     keeper.3
                 );
-                ctx.sink
-                    .note_repair(TABLE, *rowid, key, RuleId::MarkKey, &reason);
-                rekeyed.push(*rowid);
+                match ctx.policy {
+                    Policy::Repair => {
+                        let reason = format!(
+                            "{why}; a different act, so it is carried under the UUID v5 of \
+                             mark:<prayer>:<user>:<marked_at>"
+                        );
+                        ctx.sink
+                            .note_repair(TABLE, *rowid, key, RuleId::MarkKey, &reason);
+                        rekeyed.push(*rowid);
+                    }
+                    // Strict changes no identity: the second holder of the id stays in v1.
+                    Policy::Strict => {
+                        ctx.sink.demote(
+                            TABLE,
+                            *rowid,
+                            key,
+                            RuleId::MarkKey,
+                            Decision::Quarantined,
+                            &format!("{why}; quarantined (strict re-keys nothing)"),
+                        );
+                        quarantined.push(*rowid);
+                    }
+                }
             }
         }
         Ok(())
     })?;
     rekeyed.sort_unstable();
-    Ok(rekeyed)
+    Ok((rekeyed, quarantined))
 }
 
 /// What makes two marks the same mark: resolved prayer entry, final member's v2 id, instant.
