@@ -377,6 +377,23 @@ fn failing_migrate_rolls_back() {
     assert_eq!(c.run_status(), "rolled_back");
 }
 
+/// A migrate child that refuses for safety (foreign v2 data, foreign archive files: it exits 4)
+/// makes the cut-over exit 4 once rolled back, as the runbook says (it was 1).
+#[test]
+fn a_refusing_migrate_child_rolls_back_and_exits_4() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let all = c.fails_cleanly_with(4, "migrate", &[], &[("STANDIN_MIGRATE_EXIT", "4")]);
+    assert!(all.contains("refused for safety"), "{all}");
+    assert_eq!(c.run_status(), "rolled_back");
+}
+
+/// A hook's exit 4 is the operator's own code, not a refusal: the failed day exits 1.
+#[test]
+fn a_hook_exiting_4_is_an_ordinary_failure() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    c.fails_cleanly("verify", &[("--verify-cmd", "exit 4")], &[]);
+}
+
 #[test]
 fn failing_validation_rolls_back() {
     let c = Case::new(V2::Sqlite).unwrap();

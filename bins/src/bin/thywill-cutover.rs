@@ -14,7 +14,9 @@ use thywill_ops::cutover::{cutover, CutoverOptions, Hooks};
 /// → verify → maintenance off, printing each step's start offset and duration as it ends, then
 /// the whole timeline and the total against the one-hour budget. Any failure rolls back
 /// automatically (v2 run removed, v1 restored only if it changed, traffic switched back, v1
-/// restarted and checked, maintenance off) and exits 1 naming the failed step. Hooks are run with `sh -c`; a non-zero exit fails the step.
+/// restarted and checked, maintenance off) and exits 1 naming the failed step (4 when the step
+/// refused for safety, its migrate or validate child's exit 4 included; 5 when the rollback is
+/// incomplete). Hooks are run with `sh -c`; a non-zero exit fails the step.
 #[derive(Parser, Debug)]
 #[command(
     name = "thywill-cutover",

@@ -65,7 +65,9 @@ impl Child {
     }
 
     /// Runs the command to completion, logging each line of its stdout and stderr. A non-zero
-    /// exit, a death by signal, or a failure to start is [`OpsError::CommandFailed`].
+    /// exit, a death by signal, or a failure to start is [`OpsError::CommandFailed`], except an
+    /// exit 4 of one of our own binaries (not a hook): a refusal for safety,
+    /// [`OpsError::ChildRefused`].
     ///
     /// The child writes into pipes and gets `NO_COLOR=1`, so no ANSI colour codes reach the
     /// relayed lines (our own binaries colour only a terminal; other tools honour `NO_COLOR`).
@@ -125,6 +127,10 @@ impl Child {
         .map_err(|e| failed(format!("could not be waited for: {e}"), None))?;
         match status.code() {
             Some(0) => Ok(()),
+            Some(4) if !self.is_hook => Err(OpsError::ChildRefused {
+                what: self.what.clone(),
+                command: self.shown.clone(),
+            }),
             Some(code) => Err(failed(format!("exited with code {code}"), Some(code))),
             None => Err(failed("was killed by a signal".into(), None)),
         }
@@ -211,5 +217,20 @@ mod tests {
         .run()
         .unwrap_err();
         assert!(e.to_string().contains("could not be started"), "{e}");
+    }
+
+    #[test]
+    fn a_refusal_of_our_own_binary_is_a_refusal_a_hooks_exit_4_is_not() {
+        let ours = Child::program(
+            "thywill-migrate",
+            "sh".into(),
+            vec!["-c".into(), "exit 4".into()],
+            "thywill-migrate",
+        );
+        let e = ours.run().unwrap_err();
+        assert_eq!(e.exit_code(), 4, "{e}");
+        assert!(e.to_string().contains("refused for safety"), "{e}");
+        let e = Child::hook("--verify-cmd", "exit 4").run().unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{e}");
     }
 }

@@ -73,6 +73,16 @@ pub enum OpsError {
         /// The child's exit code, when it exited.
         code: Option<i32>,
     },
+    /// One of our own binaries run as a step (`thywill-migrate`, `thywill-validate`) refused for
+    /// safety: it exited 4 (foreign data in v2, foreign files in the archive folder), and so does
+    /// the caller. A hook's exit codes are the operator's own and never mean this.
+    #[error("{what} `{command}` refused for safety (exited with code 4)")]
+    ChildRefused {
+        /// Which step ("thywill-migrate").
+        what: String,
+        /// The command line.
+        command: String,
+    },
     /// The rollback refused before touching anything (unknown run id, v2 unreachable): exit 4.
     #[error("rollback refused: {reason}")]
     RollbackRefused {
@@ -107,7 +117,8 @@ impl OpsError {
         match self {
             OpsError::BackupDirNotWritable { .. }
             | OpsError::BackupInvalid { .. }
-            | OpsError::RollbackRefused { .. } => 4,
+            | OpsError::RollbackRefused { .. }
+            | OpsError::ChildRefused { .. } => 4,
             OpsError::RollbackIncomplete { .. } => 5,
             OpsError::CutoverFailed { exit, .. } => *exit,
             OpsError::UnusableInput { .. } => 3,
