@@ -264,6 +264,41 @@ fn a_rollback_that_cannot_do_everything_exits_5_after_doing_the_rest() {
     );
 }
 
+/// A backup folder that holds no set: the rollback refuses before touching anything, exit 4 as
+/// the runbook says (it was 3), and names the folder.
+#[test]
+fn rollback_with_no_set_in_the_backup_folder_refuses_with_4() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let v1 = LiveV1::new(d);
+    let (v2_url, _) = sqlite_v2(d);
+    let empty = d.join("no_sets");
+    std::fs::create_dir(&empty).unwrap();
+    let before = v1_fingerprint(&v1.path);
+    let out = run(
+        ROLLBACK,
+        &[
+            "--yes",
+            "--v1-db",
+            v1.path.to_str().unwrap(),
+            "--backup-dir",
+            empty.to_str().unwrap(),
+            "--v2-db",
+            &v2_url,
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{all}");
+    assert!(
+        all.contains("no_sets")
+            && all.contains("holds no backup set")
+            && all.contains("nothing was touched"),
+        "{all}"
+    );
+    assert_eq!(v1_fingerprint(&v1.path), before);
+}
+
 /// A backup of something that is not a usable v1 database is refused with exit 3 naming the file
 /// and what is wrong, before any set folder is made (it used to "verify" the first three).
 #[test]
