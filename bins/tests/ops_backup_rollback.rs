@@ -346,6 +346,63 @@ fn backup_refuses_what_is_not_a_v1_database() {
     }
 }
 
+/// SIGINT and SIGTERM stop a backup cleanly: exit 130/143 saying so, and no set folder and no
+/// `.partial` folder left (the signal used to kill it and leave the `.partial` copy).
+#[test]
+fn a_signal_stops_a_backup_and_removes_its_partial_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let v1 = LiveV1::new(d);
+    // A tree big enough that the copy is still running when the signal lands.
+    let tree = d.join("tree");
+    for i in 0..4000 {
+        let folder = tree.join(format!("f{}", i % 40));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(format!("{i}.txt")), [b'x'; 4096]).unwrap();
+    }
+    for signal in ["INT", "TERM"] {
+        let backups = d.join(format!("backups_{signal}"));
+        let child = command(
+            BACKUP,
+            &[
+                "--v1-db",
+                v1.path.to_str().unwrap(),
+                "--archives-v1",
+                tree.to_str().unwrap(),
+                "--backup-dir",
+                backups.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+        let entries = || -> Vec<String> {
+            std::fs::read_dir(&backups)
+                .map(|r| {
+                    r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        wait_until("the .partial set folder", || {
+            entries().iter().any(|n| n.ends_with(".partial"))
+        });
+        send_signal(child.id(), signal);
+        let out = child.wait_with_output().unwrap();
+        let all = text(&out);
+        let (code, name) = signal_exit(signal);
+        assert_eq!(out.status.code(), Some(code), "{signal}: {all}");
+        assert!(all.contains(&format!("interrupted by {name}")), "{all}");
+        assert!(
+            entries().is_empty(),
+            "{signal}: left {:?}\n{all}",
+            entries()
+        );
+    }
+}
+
 /// A rollback overwrites v1: without --yes, and with no terminal to ask on, it refuses (exit 4)
 /// and touches nothing.
 #[test]

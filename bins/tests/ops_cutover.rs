@@ -145,14 +145,57 @@ impl Case {
     ) -> String {
         let before = v1_fingerprint(&self.v1.path);
         let out = self.run(hooks, env);
-        let all = text(&out);
+        self.rolled_back_cleanly(code, step, &before, &out)
+    }
+
+    /// Starts the cut-over, waits until the file `marker` exists (a hook or stand-in touches it
+    /// while its step runs), sends `signal`, and checks the clean rollback and the exit 130/143.
+    fn stops_cleanly_on_signal(
+        &self,
+        signal: &str,
+        step: &str,
+        marker: &Path,
+        hooks: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> String {
+        let before = v1_fingerprint(&self.v1.path);
+        let child = self
+            .command(hooks, env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until("the step to start", || marker.exists());
+        let sent = std::time::Instant::now();
+        send_signal(child.id(), signal);
+        let out = child.wait_with_output().unwrap();
+        let (code, name) = signal_exit(signal);
+        let all = self.rolled_back_cleanly(code, step, &before, &out);
+        assert!(all.contains(&format!("interrupted by {name}")), "{all}");
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(20),
+            "the running step was not stopped (its child kept the day waiting):\n{all}"
+        );
+        all
+    }
+
+    /// Checks a cut-over's output `out`: exit `code` naming `step`, and the clean rollback (v1 as
+    /// `before`, the run's data gone, maintenance off, switched back iff switched).
+    fn rolled_back_cleanly(
+        &self,
+        code: i32,
+        step: &str,
+        before: &(String, String),
+        out: &std::process::Output,
+    ) -> String {
+        let all = text(out);
         assert_eq!(out.status.code(), Some(code), "{all}");
         assert!(
             all.contains(&format!("cut-over failed at step '{step}'")),
             "{all}"
         );
         assert_eq!(
-            v1_fingerprint(&self.v1.path),
+            &v1_fingerprint(&self.v1.path),
             before,
             "v1 byte-identical (file and -wal)\n{all}"
         );
@@ -392,6 +435,39 @@ fn a_refusing_migrate_child_rolls_back_and_exits_4() {
 fn a_hook_exiting_4_is_an_ordinary_failure() {
     let c = Case::new(V2::Sqlite).unwrap();
     c.fails_cleanly("verify", &[("--verify-cmd", "exit 4")], &[]);
+}
+
+/// SIGTERM while the verify hook runs: the hook (its `sh` and the `sleep` it runs) gets the
+/// signal, the day rolls back (switched back, maintenance off) and exits 143; it used to die by
+/// the signal with maintenance on and traffic on v2.
+#[test]
+fn sigterm_during_a_hook_stops_it_rolls_back_and_exits_143() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let marker = c.dir.join("verifying");
+    let verify = format!("touch {}; sleep 60", marker.display());
+    let all =
+        c.stops_cleanly_on_signal("TERM", "verify", &marker, &[("--verify-cmd", &verify)], &[]);
+    assert!(
+        c.hooks_log().contains("switch-back\nrestart-v1\noff\n"),
+        "{all}"
+    );
+    assert_eq!(c.run_status(), "rolled_back");
+}
+
+/// SIGINT while the migrate child runs: the child gets it, the day rolls back and exits 130.
+#[test]
+fn sigint_during_migrate_rolls_back_and_exits_130() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let marker = c.dir.join("migrating");
+    let m = marker.display().to_string();
+    c.stops_cleanly_on_signal(
+        "INT",
+        "migrate",
+        &marker,
+        &[],
+        &[("STANDIN_MIGRATE_WAIT", &m)],
+    );
+    assert_eq!(c.run_status(), "rolled_back");
 }
 
 #[test]

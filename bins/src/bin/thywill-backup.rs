@@ -45,6 +45,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // SIGINT/SIGTERM stop the backup at its next file or phase: the `.partial` set folder is
+    // removed and the exit is 130/143.
+    thywill_pipeline::interrupt::install();
     let cli = Cli::parse();
     cli.log.init();
     finish(run(cli))

@@ -103,6 +103,8 @@ struct Cli {
 
 fn main() -> ExitCode {
     thywill_pipeline::tune_allocator();
+    // SIGINT/SIGTERM stop the day at the next step and roll back (exit 130/143).
+    thywill_pipeline::interrupt::install();
     let cli = Cli::parse();
     cli.log.init();
     finish(run(cli))

@@ -197,7 +197,8 @@ pub const RUN_ID: &str = "0123456789abcdef0123456789abcdef";
 pub const RUN_USER: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 /// Writes the stand-in `thywill-migrate` and `thywill-validate` scripts into `dir`.
-/// migrate: records run RUN_ID with user RUN_USER in $V2_DB_URL, then exits $STANDIN_MIGRATE_EXIT;
+/// migrate: records run RUN_ID with user RUN_USER in $V2_DB_URL, then exits $STANDIN_MIGRATE_EXIT
+/// (with $STANDIN_MIGRATE_WAIT set, it first touches that file and sleeps a minute);
 /// with $STANDIN_MIGRATE_TOUCH_V1 set it also deletes v1's marks (a migration gone wrong).
 /// validate: `--v1-only` exits $STANDIN_VALIDATE_V1_EXIT; otherwise, with $STANDIN_DROP_DB set,
 /// drops that PostgreSQL database (via $STANDIN_ADMIN_URL) first, then exits $STANDIN_VALIDATE_EXIT.
@@ -222,6 +223,7 @@ case "$V2_DB_URL" in
 esac
 if [ -n "$report" ]; then printf '{{"run_id":"{RUN_ID}","ok":true}}\n' > "$report"; fi
 if [ -n "$STANDIN_MIGRATE_TOUCH_V1" ]; then sqlite3 "$STANDIN_MIGRATE_TOUCH_V1" "DELETE FROM prayermark;"; fi
+if [ -n "$STANDIN_MIGRATE_WAIT" ]; then touch "$STANDIN_MIGRATE_WAIT"; sleep 60; fi
 echo "stand-in migrate done"
 exit ${{STANDIN_MIGRATE_EXIT:-0}}
 "#,
@@ -272,4 +274,33 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Sends `signal` (`INT`, `TERM`) to the process `pid` with kill(1).
+pub fn send_signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -s {signal} {pid}");
+}
+
+/// Waits until `ready()` holds, polling every millisecond; panics after 60 s naming `what`.
+pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "waited 60 s for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// The exit code and the name a clean stop by `signal` (`INT`, `TERM`) reports.
+pub fn signal_exit(signal: &str) -> (i32, &'static str) {
+    match signal {
+        "INT" => (130, "SIGINT"),
+        _ => (143, "SIGTERM"),
+    }
 }

@@ -23,6 +23,10 @@ pub struct Child {
     /// An operator's hook: it sees `V2_DB_URL` with the password replaced by `***` unless the
     /// operator opts in with `THYWILL_HOOKS_SEE_SECRETS=1` (our own binaries get the real URL).
     pub is_hook: bool,
+    /// A step of the day: SIGINT/SIGTERM received while it runs is sent on to it (and its
+    /// children). Every child runs in its own process group, so a terminal's Ctrl-C reaches only
+    /// the caller, which relays it once; a rollback's children are never signalled.
+    pub relays_signals: bool,
 }
 
 /// Set to `1` to give hooks the real `V2_DB_URL`, password included.
@@ -38,6 +42,7 @@ impl Child {
             env: Vec::new(),
             shown: command.to_string(),
             is_hook: true,
+            relays_signals: false,
         }
     }
 
@@ -55,7 +60,14 @@ impl Child {
             env: Vec::new(),
             shown: shown.into(),
             is_hook: false,
+            relays_signals: false,
         }
+    }
+
+    /// Makes it a step that gets the caller's SIGINT/SIGTERM ([`Child::relays_signals`]).
+    pub fn relaying_signals(mut self) -> Child {
+        self.relays_signals = true;
+        self
     }
 
     /// Adds an environment variable.
@@ -93,7 +105,9 @@ impl Child {
                 command.env("V2_DB_URL", url.redacted());
             }
         }
+        use std::os::unix::process::CommandExt;
         let mut child = command
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -122,7 +136,7 @@ impl Child {
                     }
                 });
             }
-            child.wait()
+            self.wait_relaying(&mut child)
         })
         .map_err(|e| failed(format!("could not be waited for: {e}"), None))?;
         match status.code() {
@@ -138,6 +152,35 @@ impl Child {
 }
 
 impl Child {
+    /// Waits for `child`; for a step ([`Child::relays_signals`]), the first SIGINT/SIGTERM the
+    /// caller receives is sent once to the child's process group (a hook's `sh` and what it runs).
+    fn wait_relaying(
+        &self,
+        child: &mut std::process::Child,
+    ) -> std::io::Result<std::process::ExitStatus> {
+        if !self.relays_signals {
+            return child.wait();
+        }
+        let mut relayed = false;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if let (false, Some(signal)) = (relayed, thywill_pipeline::interrupt::received()) {
+                relayed = true;
+                tracing::warn!(what = %self.what, "passing {} on", thywill_pipeline::interrupt::signal_name(signal));
+                let group = libc::pid_t::try_from(child.id()).unwrap_or(0);
+                if group > 0 {
+                    // SAFETY: kill(2) with a negative pid signals that process group only.
+                    unsafe {
+                        libc::kill(-group, signal);
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The v2 URLs the child can see: ours (`V2_DB_URL`) and the one given to it, last wins.
     fn v2_urls(&self) -> Vec<thywill_v2::Target> {
         std::env::var("V2_DB_URL")

@@ -310,7 +310,12 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
     let mut state = DayState::default();
     let mut failure: Option<(usize, OpsError)> = None;
     for i in 0..STEPS.len() {
-        let outcome = runner.run(i, &mut state, |o, s| run_step(i, o, s));
+        // SIGINT/SIGTERM: the day stops at the next step (a running step's child gets the
+        // signal and ends), then rolls back as for a failed step.
+        let outcome = runner.run(i, &mut state, |o, s| {
+            OpsError::check_interrupt()?;
+            run_step(i, o, s)
+        });
         if let Err(e) = outcome {
             failure = Some((i, e));
             break;
@@ -340,12 +345,22 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
                 Ok(summary) => format!("rolled back: {summary}"),
                 Err(e) => format!("ROLLBACK INCOMPLETE: {e}"),
             };
-            // A refusal (4) stays a refusal once rolled back; a way back that could not finish is
-            // 5, like thywill-rollback's; any other failure, rolled back, is 1.
-            let exit = match (&rb, e.exit_code()) {
-                (Err(_), _) => 5,
-                (Ok(_), 4) => 4,
+            // A way back that could not finish is 5, like thywill-rollback's; a day stopped by
+            // SIGINT/SIGTERM is 130/143 once rolled back; a refusal (4) stays a refusal; any
+            // other failure, rolled back, is 1.
+            let signal = thywill_pipeline::interrupt::received();
+            let exit = match (&rb, signal, e.exit_code()) {
+                (Err(_), _, _) => 5,
+                (Ok(_), Some(s), _) => crate::error::interrupted_exit(s),
+                (Ok(_), None, 4) => 4,
                 _ => 1,
+            };
+            let cause = match (signal, &e) {
+                (Some(_), OpsError::Interrupted { .. }) | (None, _) => e.to_string(),
+                (Some(s), _) => format!(
+                    "interrupted by {}: {e}",
+                    thywill_pipeline::interrupt::signal_name(s)
+                ),
             };
             runner.report.rollback = Some(rollback_text.clone());
             runner.publish(match rb {
@@ -354,7 +369,7 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
             });
             Err(OpsError::CutoverFailed {
                 step: STEPS[i].0,
-                cause: e.to_string(),
+                cause,
                 rollback: rollback_text,
                 exit,
             })
@@ -394,7 +409,7 @@ fn child_bin(
     if v1_only {
         args.push("--v1-only".into());
         let shown = format!("{} {}", bin.display(), args.join(" "));
-        return Child::program(what, bin.to_path_buf(), args, shown);
+        return Child::program(what, bin.to_path_buf(), args, shown).relaying_signals();
     }
     args.extend(["--policy".into(), opts.policy.clone()]);
     args.extend(extra);
@@ -421,7 +436,9 @@ fn child_bin(
         thywill_v2::redact_url(&opts.v2_db)
     );
     // The v2 URL travels in the environment, not on the command line (it may hold a password).
-    Child::program(what, bin.to_path_buf(), args, shown).with_env("V2_DB_URL", opts.v2_db.clone())
+    Child::program(what, bin.to_path_buf(), args, shown)
+        .with_env("V2_DB_URL", opts.v2_db.clone())
+        .relaying_signals()
 }
 
 /// The migrate child's quarantine limits, `--max-quarantined N` and
@@ -440,12 +457,20 @@ fn quarantine_limit_args(max_rows: Option<u64>, max_percent: Option<f64>) -> Vec
     .collect()
 }
 
+/// Runs the hook `cmd` (if given) of `step`; a step's hook gets the cut-over's SIGINT/SIGTERM,
+/// the rollback's (`step` "rollback") never does: the way back is not cut short.
 fn hook(flag: &str, cmd: &Option<String>, step: &str) -> Result<()> {
-    match cmd {
-        Some(c) => Child::hook(flag, c).with_env("THYWILL_STEP", step).run(),
-        None => Ok(()),
+    let Some(c) = cmd else { return Ok(()) };
+    let child = Child::hook(flag, c).with_env("THYWILL_STEP", step);
+    if step == ROLLBACK_STEP {
+        child.run()
+    } else {
+        child.relaying_signals().run()
     }
 }
+
+/// The `THYWILL_STEP` of the rollback's hooks.
+const ROLLBACK_STEP: &str = "rollback";
 
 fn set_flag(flag: &Option<PathBuf>, on: bool) -> Result<()> {
     let Some(path) = flag else { return Ok(()) };
@@ -569,7 +594,11 @@ fn roll_back(
         problems.push(e.to_string());
     }
     if st.maintenance_touched {
-        if let Err(e) = hook("--maintenance-off", &opts.hooks.maintenance_off, "rollback") {
+        if let Err(e) = hook(
+            "--maintenance-off",
+            &opts.hooks.maintenance_off,
+            ROLLBACK_STEP,
+        ) {
             problems.push(format!("maintenance off: {e}"));
         }
     }

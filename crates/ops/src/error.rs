@@ -89,6 +89,13 @@ pub enum OpsError {
         /// What is wrong and what to do.
         reason: String,
     },
+    /// SIGINT or SIGTERM arrived (the binary installed `thywill_pipeline::interrupt`): the job
+    /// stopped at its next file or step and cleaned up (exit 128 + the signal: 130, 143).
+    #[error("interrupted by {}", thywill_pipeline::interrupt::signal_name(*signal))]
+    Interrupted {
+        /// The signal number.
+        signal: i32,
+    },
     /// The rollback could not do everything; each problem is listed (exit 5).
     #[error("rollback incomplete: {}", problems.join("; "))]
     RollbackIncomplete {
@@ -121,10 +128,20 @@ impl OpsError {
             | OpsError::ChildRefused { .. } => 4,
             OpsError::RollbackIncomplete { .. } => 5,
             OpsError::CutoverFailed { exit, .. } => *exit,
+            OpsError::Interrupted { signal } => interrupted_exit(*signal),
             OpsError::UnusableInput { .. } => 3,
             OpsError::V1(e) => e.exit_code(),
             OpsError::V2(e) => e.exit_code(),
             _ => 1,
+        }
+    }
+
+    /// `Err(OpsError::Interrupted)` once SIGINT or SIGTERM has arrived: the jobs call it between
+    /// files and steps (one atomic load; never set unless the binary installed the handler).
+    pub fn check_interrupt() -> Result<()> {
+        match thywill_pipeline::interrupt::received() {
+            None => Ok(()),
+            Some(signal) => Err(OpsError::Interrupted { signal }),
         }
     }
 
@@ -153,4 +170,9 @@ impl OpsError {
             source,
         }
     }
+}
+
+/// The exit code of a run stopped by `signal`: 128 + the signal (130 SIGINT, 143 SIGTERM).
+pub fn interrupted_exit(signal: i32) -> u8 {
+    u8::try_from(128 + signal).unwrap_or(1)
 }

@@ -202,6 +202,8 @@ pub fn copy_tree_with(from: &Path, to: &Path, links: Links) -> Result<TreeCopy> 
         .sort_by_file_name()
         .min_depth(1);
     for entry in walker {
+        // A long copy stops at the next file when SIGINT/SIGTERM arrives (backup, rehearsal).
+        OpsError::check_interrupt()?;
         let entry = entry.map_err(|e| OpsError::UnusableInput {
             path: e.path().unwrap_or(from).to_path_buf(),
             reason: format!("archive tree unreadable: {e}"),
