@@ -173,12 +173,13 @@ pub fn backup(opts: &BackupOptions) -> Result<BackupSet> {
 }
 
 /// Refuses (exit 3) a source the v1 reader does not recognise: an empty file, text, a truncated
-/// file, another application's database, a v1 file missing a column the migration needs.
+/// file, another application's database, a v1 file missing a column the migration needs, a file
+/// with damaged pages (the v1 reader's quick integrity check, as the migration runs it).
 /// `thywill-backup` calls it before [`backup`], which itself copies any SQLite database, so that
 /// a backup of something that is not ThyWill is never "verified".
 pub fn check_v1_source(db: &Path) -> Result<()> {
     check_source(db)?;
-    thywill_v1::V1Database::open(db)?;
+    thywill_v1::V1Database::open(db)?.integrity()?;
     Ok(())
 }
 
