@@ -316,12 +316,14 @@ fn backup_refuses_what_is_not_a_v1_database() {
     sqlite(&d.join("nocol.db"), "ALTER TABLE prayer DROP COLUMN text;");
     let full = std::fs::read(&v1.path).unwrap();
     std::fs::write(d.join("trunc.db"), &full[..full.len() / 3]).unwrap();
+    damaged_copy(&root().join("fixtures/g1-s/v1.db"), &d.join("damaged.db"));
     for (file, why) in [
         ("empty.db", "empty"),
         ("text.db", "not a SQLite database"),
         ("other.db", "unrecognisable schema"),
         ("nocol.db", "no column text"),
         ("trunc.db", "truncated"),
+        ("damaged.db", "damaged pages"),
     ] {
         let dir = d.join(format!("backups_{file}"));
         let src = d.join(file);
@@ -342,6 +344,7 @@ fn backup_refuses_what_is_not_a_v1_database() {
             !all.contains(".partial"),
             "{file}: names its own copy: {all}"
         );
+        // Neither a set nor its `.partial` copy: the folder is never even created.
         assert!(!dir.exists(), "{file}: a set folder was made");
     }
 }
@@ -431,4 +434,37 @@ fn rollback_without_yes_and_no_terminal_refuses() {
         "{all}"
     );
     assert_eq!(v1_fingerprint(&v1.path), before);
+}
+
+/// On a terminal, a rollback without --yes says what it will do and asks: `no` refuses (exit 4,
+/// v1 as it was), `yes` goes ahead (exit 0, v1 restored). A real pseudo-terminal (`script`).
+#[test]
+fn rollback_on_a_terminal_asks_and_goes_ahead_only_on_yes() {
+    if !can_make_a_terminal() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (v1, v2_url, _, backups) = backed_up_and_migrated(d);
+    let marks = sqlite(&v1.path, "SELECT count(*) FROM prayermark");
+    sqlite(&v1.path, "DELETE FROM prayermark");
+    let before = v1_fingerprint(&v1.path);
+    let line = format!(
+        "{ROLLBACK} --v1-db {} --backup-dir {} --v2-db {v2_url}",
+        v1.path.display(),
+        backups.display()
+    );
+    let out = on_a_terminal(&line, d, "no\n");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "answer no:\n{shown}");
+    assert!(
+        shown.contains("will restore") && shown.contains("Type yes to go ahead"),
+        "it asked:\n{shown}"
+    );
+    assert_eq!(v1_fingerprint(&v1.path), before, "v1 touched after no");
+    let out = on_a_terminal(&line, d, "yes\n");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "answer yes:\n{shown}");
+    assert!(shown.contains("rolled back from"), "{shown}");
+    assert_eq!(sqlite(&v1.path, "SELECT count(*) FROM prayermark"), marks);
 }

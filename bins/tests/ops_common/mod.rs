@@ -304,3 +304,52 @@ pub fn signal_exit(signal: &str) -> (i32, &'static str) {
         _ => (143, "SIGTERM"),
     }
 }
+
+/// Writes to `dest` a copy of the database `src` whose fourth page is overwritten (not a
+/// truncation: the header is intact, the pages are not): a v1 file with damaged pages.
+pub fn damaged_copy(src: &Path, dest: &Path) {
+    let mut bytes = std::fs::read(src).unwrap();
+    let page = 4096;
+    for b in &mut bytes[3 * page + 8..3 * page + 600] {
+        *b = 0x5A;
+    }
+    std::fs::write(dest, &bytes).unwrap();
+}
+
+/// Whether util-linux `script` is there to make a terminal with (a printed skip otherwise; under
+/// CI its absence is a failure).
+pub fn can_make_a_terminal() -> bool {
+    if Command::new("script").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "util-linux `script` is needed under CI"
+    );
+    println!("skipped: no `script` to make a terminal with");
+    false
+}
+
+/// Runs the shell command line `line` in `dir` under a real pseudo-terminal (util-linux
+/// `script -qec LINE /dev/null`, see [`can_make_a_terminal`]), typing `answer` on it; stdout
+/// holds what the terminal showed.
+pub fn on_a_terminal(line: &str, dir: &Path, answer: &str) -> Output {
+    let mut child = Command::new("script")
+        .args(["-qec", line, "/dev/null"])
+        .current_dir(dir)
+        .env_remove("V1_DB_PATH")
+        .env_remove("V2_DB_URL")
+        .env_remove("BACKUP_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
