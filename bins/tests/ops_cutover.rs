@@ -470,6 +470,49 @@ fn sigint_during_migrate_rolls_back_and_exits_130() {
     assert_eq!(c.run_status(), "rolled_back");
 }
 
+/// A `set -x` verify hook echoing `$V2_DB_URL` and an address, the v2 URL holding a password:
+/// neither the password nor the address reaches the cut-over's output or any file it wrote,
+/// whether the hook sees the redacted URL (the default) or the real one
+/// (THYWILL_HOOKS_SEE_SECRETS=1; then the relay scrubs it).
+#[test]
+fn pg_hook_output_is_scrubbed_of_the_password_and_addresses() {
+    const PASSWORD: &str = "Pa55w0rd!";
+    for (tag, env) in [
+        ("scrub", &[][..]),
+        ("scrubsecret", &[("THYWILL_HOOKS_SEE_SECRETS", "1")][..]),
+    ] {
+        let Some(c) = Case::new(V2::Pg(tag)) else {
+            return;
+        };
+        let url = c.v2_url.replacen('@', &format!(":{PASSWORD}@"), 1);
+        let verify = r#"set -x; echo "$V2_DB_URL" mary@example.org"#;
+        let out = c.run(&[("--v2-db", &url), ("--verify-cmd", verify)], env);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{tag}: {all}");
+        assert!(
+            all.contains(":***@") && all.contains("m***@example.org"),
+            "{tag}: the hook's lines are relayed, masked:\n{all}"
+        );
+        let files = walkdir::WalkDir::new(c.dir.join("work"))
+            .into_iter()
+            .map(|e| e.unwrap().into_path())
+            .chain([c.dir.join("status.html")])
+            .filter(|p| p.is_file());
+        let texts = files.map(|p| {
+            let content = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+            (p.display().to_string(), content)
+        });
+        for (what, content) in [("output".to_string(), all.clone())]
+            .into_iter()
+            .chain(texts)
+        {
+            for secret in [PASSWORD, "mary@example.org"] {
+                assert!(!content.contains(secret), "{tag}: {secret} in {what}");
+            }
+        }
+    }
+}
+
 #[test]
 fn failing_validation_rolls_back() {
     let c = Case::new(V2::Sqlite).unwrap();

@@ -83,14 +83,17 @@ impl Child {
     ///
     /// The child writes into pipes and gets `NO_COLOR=1`, so no ANSI colour codes reach the
     /// relayed lines (our own binaries colour only a terminal; other tools honour `NO_COLOR`).
-    /// Every relayed line has the v2 password replaced by `***` and e-mail addresses masked (a
-    /// `set -x` hook echoes what it is given).
+    /// Every relayed line, and the command line as logged, has the v2 password replaced by `***`
+    /// and e-mail addresses masked (a `set -x` hook echoes what it is given).
     pub fn run(&self) -> Result<()> {
         let urls = self.v2_urls();
-        tracing::info!(what = %self.what, command = %self.shown, "running");
+        // The command line as logged and in messages is scrubbed like the output (an operator's
+        // hook may spell a password or an address out).
+        let shown = scrubbed(&urls, &self.shown);
+        tracing::info!(what = %self.what, command = %shown, "running");
         let failed = |outcome: String, code: Option<i32>| OpsError::CommandFailed {
             what: self.what.clone(),
-            command: self.shown.clone(),
+            command: shown.clone(),
             outcome,
             code,
         };
@@ -143,7 +146,7 @@ impl Child {
             Some(0) => Ok(()),
             Some(4) if !self.is_hook => Err(OpsError::ChildRefused {
                 what: self.what.clone(),
-                command: self.shown.clone(),
+                command: shown.clone(),
             }),
             Some(code) => Err(failed(format!("exited with code {code}"), Some(code))),
             None => Err(failed("was killed by a signal".into(), None)),

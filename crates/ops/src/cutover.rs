@@ -457,11 +457,15 @@ fn quarantine_limit_args(max_rows: Option<u64>, max_percent: Option<f64>) -> Vec
     .collect()
 }
 
-/// Runs the hook `cmd` (if given) of `step`; a step's hook gets the cut-over's SIGINT/SIGTERM,
-/// the rollback's (`step` "rollback") never does: the way back is not cut short.
-fn hook(flag: &str, cmd: &Option<String>, step: &str) -> Result<()> {
+/// Runs the hook `cmd` (if given) of `step`, with the day's v2 URL as `V2_DB_URL` (redacted
+/// unless the operator opts in; its password scrubbed from the relayed output either way); a
+/// step's hook gets the cut-over's SIGINT/SIGTERM, the rollback's (`step` "rollback") never does:
+/// the way back is not cut short.
+fn hook(opts: &CutoverOptions, flag: &str, cmd: &Option<String>, step: &str) -> Result<()> {
     let Some(c) = cmd else { return Ok(()) };
-    let child = Child::hook(flag, c).with_env("THYWILL_STEP", step);
+    let child = Child::hook(flag, c)
+        .with_env("THYWILL_STEP", step)
+        .with_env("V2_DB_URL", opts.v2_db.clone());
     if step == ROLLBACK_STEP {
         child.run()
     } else {
@@ -500,7 +504,7 @@ fn run_step(i: usize, opts: &CutoverOptions, st: &mut DayState) -> Result<()> {
         "maintenance-on" => {
             st.maintenance_touched = true;
             set_flag(&opts.maintenance_flag, true)?;
-            hook("--maintenance-on", &opts.hooks.maintenance_on, name)
+            hook(opts, "--maintenance-on", &opts.hooks.maintenance_on, name)
         }
         "validate-v1" => {
             // v1 is frozen from here on: its fingerprint decides whether a rollback must restore.
@@ -538,12 +542,12 @@ fn run_step(i: usize, opts: &CutoverOptions, st: &mut DayState) -> Result<()> {
         .run(),
         "switch" => {
             st.switch_touched = true;
-            hook("--switch-cmd", &opts.hooks.switch, name)
+            hook(opts, "--switch-cmd", &opts.hooks.switch, name)
         }
-        "verify" => hook("--verify-cmd", &opts.hooks.verify, name),
+        "verify" => hook(opts, "--verify-cmd", &opts.hooks.verify, name),
         _ => {
             set_flag(&opts.maintenance_flag, false)?;
-            hook("--maintenance-off", &opts.hooks.maintenance_off, name)
+            hook(opts, "--maintenance-off", &opts.hooks.maintenance_off, name)
         }
     }
 }
@@ -595,6 +599,7 @@ fn roll_back(
     }
     if st.maintenance_touched {
         if let Err(e) = hook(
+            opts,
             "--maintenance-off",
             &opts.hooks.maintenance_off,
             ROLLBACK_STEP,
