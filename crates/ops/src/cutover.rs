@@ -279,7 +279,8 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
         backup_set: None,
         work_dir: opts.work_dir.clone(),
     };
-    if let Err(e) = std::fs::create_dir_all(&opts.work_dir) {
+    // Reports and the timeline name members and the run: the operator's alone (0700).
+    if let Err(e) = crate::fsutil::create_private_dir_all(&opts.work_dir) {
         let result = Err(OpsError::io("creating the work folder", &opts.work_dir)(e));
         return CutoverRun { report, result };
     }
@@ -622,7 +623,7 @@ fn prepare_rehearsal(opts: &CutoverOptions) -> Result<CutoverOptions> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(OpsError::io("clearing", &dir))?;
     }
-    std::fs::create_dir_all(&dir).map_err(OpsError::io("creating", &dir))?;
+    crate::fsutil::create_private_dir_all(&dir).map_err(OpsError::io("creating", &dir))?;
     let mut o = opts.clone();
     o.v1_db = dir.join("v1.db");
     snapshot_copy(&opts.v1_db, &o.v1_db, Duration::from_secs(10))?;

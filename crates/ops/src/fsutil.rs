@@ -248,6 +248,16 @@ pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
     thywill_archive::target::writable_folder(dir)
 }
 
+/// Creates `dir` and any missing parents [`PRIVATE_DIR`] (0700) whatever the umask; an existing
+/// folder is left as it is.
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR)
+        .create(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
