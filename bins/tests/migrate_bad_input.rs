@@ -313,6 +313,38 @@ fn postgres_exec(url: &str) -> impl FnMut(&str) + '_ {
 
 /// The refusals that need no v1 read come before it: nothing is created (no v2 database, no
 /// archive folder), and each names its culprit with its exit code.
+/// `thywill-validate --report-json` (or `--report-html`) into a folder that does not exist: exit
+/// 3 naming the flag, before any check runs (no PASS/FAIL line), on a migration that would pass.
+#[test]
+fn validate_refuses_a_report_into_a_missing_folder_before_checking() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v1 = fixture("g1-s").join("v1.db");
+    let v1 = v1.to_str().unwrap();
+    let out = migrate(d, &["--v1-db", v1, "-q"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for flag in ["--report-json", "--report-html"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_thywill-validate"))
+            .current_dir(d)
+            .args(["--v1-db", v1, flag, "missing/x.json"])
+            .env_remove("V1_DB_PATH")
+            .env_remove("V2_DB_URL")
+            .output()
+            .unwrap();
+        expect(&out, 3, &format!("{flag} missing/x.json"), flag);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains("PASS") && !stdout.contains("FAIL"),
+            "{flag}: checks ran first:\n{stdout}"
+        );
+        assert!(!d.join("missing").exists());
+    }
+}
+
 #[test]
 fn refusals_known_before_reading_v1_come_first() {
     let dir = tempfile::tempdir().unwrap();
