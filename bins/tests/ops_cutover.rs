@@ -858,6 +858,53 @@ fn rehearsal_copies_symlinks_and_migrate_and_validate_agree_on_them() {
     );
 }
 
+/// The real day (not a rehearsal) with the real migrate and validate binaries on a v1 archive
+/// tree holding symlinks: migrate skips them with findings, validate agrees, so the day ends 0
+/// without rolling back (on `98e3280` the real cut-over failed at validate and rolled back).
+#[test]
+fn a_real_cutover_on_a_tree_holding_symlinks_does_not_roll_back() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let tree = c.dir.join("text_archives");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(root().join("fixtures/g1-s/text_archives"))
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::os::unix::fs::symlink("/etc/hostname", tree.join("users/outside.txt")).unwrap();
+    std::os::unix::fs::symlink("missing.txt", tree.join("dangling.txt")).unwrap();
+    // A fresh v2 (the case's own holds a row no run wrote, which the real migrate refuses).
+    let v2 = c.dir.join("fresh_v2.db");
+    let url = format!("sqlite://{}", v2.display());
+    let out = c.run(
+        &[
+            ("--v2-db", &url),
+            ("--archives-v1", tree.to_str().unwrap()),
+            ("--migrate-bin", env!("CARGO_BIN_EXE_thywill-migrate")),
+            ("--validate-bin", env!("CARGO_BIN_EXE_thywill-validate")),
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        !all.contains("rolling back after") && !all.contains("cut-over failed"),
+        "{all}"
+    );
+    assert_eq!(c.hooks_log(), "on\nswitch\nverify\noff\n");
+    let report = std::fs::read_to_string(c.dir.join("work/migration_report.json")).unwrap();
+    assert!(
+        report.contains("outside.txt") && report.contains("dangling.txt"),
+        "the skipped links are findings in the report"
+    );
+    let users = sqlite(&v2, "SELECT count(*) FROM users");
+    assert!(
+        users.trim().parse::<u64>().unwrap() > 0,
+        "the real migration wrote v2"
+    );
+}
+
 #[test]
 fn a_rehearsal_over_its_quarantine_limit_fails_at_migrate_and_rolls_back() {
     let tmp = tempfile::tempdir().unwrap();
