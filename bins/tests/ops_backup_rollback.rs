@@ -358,11 +358,7 @@ fn a_signal_stops_a_backup_and_removes_its_partial_set() {
     let v1 = LiveV1::new(d);
     // A tree big enough that the copy is still running when the signal lands.
     let tree = d.join("tree");
-    for i in 0..4000 {
-        let folder = tree.join(format!("f{}", i % 40));
-        std::fs::create_dir_all(&folder).unwrap();
-        std::fs::write(folder.join(format!("{i}.txt")), [b'x'; 4096]).unwrap();
-    }
+    big_tree(&tree, 4000);
     for signal in ["INT", "TERM"] {
         let backups = d.join(format!("backups_{signal}"));
         let child = command(
@@ -381,14 +377,7 @@ fn a_signal_stops_a_backup_and_removes_its_partial_set() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-        let entries = || -> Vec<String> {
-            std::fs::read_dir(&backups)
-                .map(|r| {
-                    r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let entries = || names_in(&backups);
         wait_until("the .partial set folder", || {
             entries().iter().any(|n| n.ends_with(".partial"))
         });

@@ -148,13 +148,13 @@ impl Case {
         self.rolled_back_cleanly(code, step, &before, &out)
     }
 
-    /// Starts the cut-over, waits until the file `marker` exists (a hook or stand-in touches it
-    /// while its step runs), sends `signal`, and checks the clean rollback and the exit 130/143.
+    /// Starts the cut-over, waits until `step_runs()` (a hook or stand-in touches a file while
+    /// its step runs), sends `signal`, and checks the clean rollback and the exit 130/143.
     fn stops_cleanly_on_signal(
         &self,
         signal: &str,
         step: &str,
-        marker: &Path,
+        step_runs: impl Fn() -> bool,
         hooks: &[(&str, &str)],
         env: &[(&str, &str)],
     ) -> String {
@@ -165,7 +165,7 @@ impl Case {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        wait_until("the step to start", || marker.exists());
+        wait_until("the step to start", step_runs);
         let sent = std::time::Instant::now();
         send_signal(child.id(), signal);
         let out = child.wait_with_output().unwrap();
@@ -445,8 +445,13 @@ fn sigterm_during_a_hook_stops_it_rolls_back_and_exits_143() {
     let c = Case::new(V2::Sqlite).unwrap();
     let marker = c.dir.join("verifying");
     let verify = format!("touch {}; sleep 60", marker.display());
-    let all =
-        c.stops_cleanly_on_signal("TERM", "verify", &marker, &[("--verify-cmd", &verify)], &[]);
+    let all = c.stops_cleanly_on_signal(
+        "TERM",
+        "verify",
+        || marker.exists(),
+        &[("--verify-cmd", &verify)],
+        &[],
+    );
     assert!(
         c.hooks_log().contains("switch-back\nrestart-v1\noff\n"),
         "{all}"
@@ -463,7 +468,7 @@ fn sigint_during_migrate_rolls_back_and_exits_130() {
     c.stops_cleanly_on_signal(
         "INT",
         "migrate",
-        &marker,
+        || marker.exists(),
         &[],
         &[("STANDIN_MIGRATE_WAIT", &m)],
     );
@@ -511,6 +516,30 @@ fn pg_hook_output_is_scrubbed_of_the_password_and_addresses() {
             }
         }
     }
+}
+
+/// SIGTERM during the backup step (in the cut-over's own process: no child to pass it to): the
+/// copy stops at its next file, the `.partial` set is removed, the day rolls back and exits 143.
+#[test]
+fn sigterm_during_the_backup_step_rolls_back_and_exits_143() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let tree = c.dir.join("big_tree");
+    big_tree(&tree, 4000);
+    let backups = c.dir.join("backups");
+    let partial = || names_in(&backups).iter().any(|n| n.ends_with(".partial"));
+    let all = c.stops_cleanly_on_signal(
+        "TERM",
+        "backup",
+        partial,
+        &[("--archives-v1", tree.to_str().unwrap())],
+        &[],
+    );
+    assert!(
+        names_in(&backups).is_empty(),
+        "{:?}\n{all}",
+        names_in(&backups)
+    );
+    assert_eq!(c.hooks_log(), "", "nothing after the backup ran");
 }
 
 #[test]

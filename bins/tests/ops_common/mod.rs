@@ -353,3 +353,23 @@ pub fn on_a_terminal(line: &str, dir: &Path, answer: &str) -> Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// Writes an archive tree of `files` 4 KiB files in 40 folders under `dir`: big enough that a
+/// backup's copy of it is still running when a test's signal lands.
+pub fn big_tree(dir: &Path, files: usize) {
+    for i in 0..files {
+        let folder = dir.join(format!("f{}", i % 40));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(format!("{i}.txt")), [b'x'; 4096]).unwrap();
+    }
+}
+
+/// The names in the folder `dir` (none when it does not exist).
+pub fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
