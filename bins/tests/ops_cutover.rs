@@ -430,6 +430,45 @@ fn a_refusing_migrate_child_rolls_back_and_exits_4() {
     assert_eq!(c.run_status(), "rolled_back");
 }
 
+/// The real `thywill-migrate` against a v2 already holding another source's migration (g0-s)
+/// refuses (foreign data, exit 4): the cut-over rolls back, leaves that v2 as it was, and exits 4.
+#[test]
+fn the_real_migrate_refusing_foreign_v2_data_makes_the_cutover_exit_4() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let foreign = c.dir.join("foreign_v2.db");
+    let url = format!("sqlite://{}", foreign.display());
+    let g0 = root().join("fixtures/g0-s/v1.db");
+    let out = run(
+        env!("CARGO_BIN_EXE_thywill-migrate"),
+        &["--v1-db", g0.to_str().unwrap(), "--v2-db", &url, "-q"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let before = sqlite(
+        &foreign,
+        "SELECT run_id, status FROM migration_runs; SELECT count(*) FROM users;",
+    );
+    let all = c.fails_cleanly_with(
+        4,
+        "migrate",
+        &[
+            ("--v2-db", &url),
+            ("--migrate-bin", env!("CARGO_BIN_EXE_thywill-migrate")),
+            ("--validate-bin", env!("CARGO_BIN_EXE_thywill-validate")),
+        ],
+        &[],
+    );
+    assert!(all.contains("refused for safety"), "{all}");
+    assert_eq!(
+        sqlite(
+            &foreign,
+            "SELECT run_id, status FROM migration_runs; SELECT count(*) FROM users;"
+        ),
+        before,
+        "the foreign v2 untouched"
+    );
+}
+
 /// A hook's exit 4 is the operator's own code, not a refusal: the failed day exits 1.
 #[test]
 fn a_hook_exiting_4_is_an_ordinary_failure() {
