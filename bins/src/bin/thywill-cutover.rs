@@ -16,7 +16,8 @@ use thywill_ops::cutover::{cutover, CutoverOptions, Hooks};
 /// automatically (v2 run removed, v1 restored only if it changed, traffic switched back, v1
 /// restarted and checked, maintenance off) and exits 1 naming the failed step (4 when the step
 /// refused for safety, its migrate or validate child's exit 4 included; 5 when the rollback is
-/// incomplete). Hooks are run with `sh -c`; a non-zero exit fails the step.
+/// incomplete); SIGINT/SIGTERM stop it at the next step (a running step's child gets the signal)
+/// and roll back the same way, exit 130/143. Hooks are run with `sh -c`; a non-zero exit fails the step.
 #[derive(Parser, Debug)]
 #[command(
     name = "thywill-cutover",
