@@ -87,3 +87,65 @@ fn private_files_are_0600_and_archives_0644_under_umask_000() {
         }
     }
 }
+
+/// thywill-validate's reports and a cut-over rehearsal's work folder (0700) with its reports and
+/// timeline (0600), under `umask 000`.
+#[test]
+fn validate_reports_and_the_rehearsal_work_folder_are_private_under_umask_000() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let archives = ["--archives-v1", &fixture("g1-s/text_archives")];
+    let v1 = ["--v1-db", &fixture("g1-s/v1.db")];
+    under_umask_000(
+        d,
+        env!("CARGO_BIN_EXE_thywill-migrate"),
+        &[
+            &v1[..],
+            &archives[..],
+            &["--archives-v2", "archives_v2", "-q"],
+        ]
+        .concat(),
+    );
+    under_umask_000(
+        d,
+        env!("CARGO_BIN_EXE_thywill-validate"),
+        &[
+            &v1[..],
+            &archives[..],
+            &[
+                "--archives-v2",
+                "archives_v2",
+                "--report-json",
+                "validation.json",
+                "--report-html",
+                "validation.html",
+                "-q",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(mode(&d.join("validation.json")), 0o600, "validate JSON");
+    assert_eq!(mode(&d.join("validation.html")), 0o600, "validate HTML");
+
+    under_umask_000(
+        d,
+        env!("CARGO_BIN_EXE_thywill-cutover"),
+        &[
+            &["--rehearsal", "--work-dir", "work", "-q"][..],
+            &v1[..],
+            &archives[..],
+        ]
+        .concat(),
+    );
+    let work = d.join("work");
+    assert_eq!(mode(&work), 0o700, "work folder");
+    for report in [
+        "cutover_timeline.json",
+        "migration_report.json",
+        "migration_report.html",
+        "validation_report.json",
+        "validation_report.html",
+    ] {
+        assert_eq!(mode(&work.join(report)), 0o600, "{report}");
+    }
+}

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
+mod ops_common;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures")
@@ -54,12 +56,7 @@ fn unusable_v1_files_exit_3_naming_the_file() {
     std::fs::write(d.join("notes.txt"), "not a database\n").unwrap();
     let full = std::fs::read(fixture("g1-s").join("v1.db")).unwrap();
     std::fs::write(d.join("truncated.db"), &full[..full.len() / 3]).unwrap();
-    let mut damaged = full.clone();
-    let page = 4096;
-    for b in &mut damaged[3 * page + 8..3 * page + 600] {
-        *b = 0x5A;
-    }
-    std::fs::write(d.join("damaged.db"), &damaged).unwrap();
+    ops_common::damaged_copy(&fixture("g1-s").join("v1.db"), &d.join("damaged.db"));
     Connection::open(d.join("recipes.db"))
         .unwrap()
         .execute_batch("CREATE TABLE recipe (id INTEGER PRIMARY KEY, title TEXT)")
@@ -316,6 +313,38 @@ fn postgres_exec(url: &str) -> impl FnMut(&str) + '_ {
 
 /// The refusals that need no v1 read come before it: nothing is created (no v2 database, no
 /// archive folder), and each names its culprit with its exit code.
+/// `thywill-validate --report-json` (or `--report-html`) into a folder that does not exist: exit
+/// 3 naming the flag, before any check runs (no PASS/FAIL line), on a migration that would pass.
+#[test]
+fn validate_refuses_a_report_into_a_missing_folder_before_checking() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v1 = fixture("g1-s").join("v1.db");
+    let v1 = v1.to_str().unwrap();
+    let out = migrate(d, &["--v1-db", v1, "-q"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for flag in ["--report-json", "--report-html"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_thywill-validate"))
+            .current_dir(d)
+            .args(["--v1-db", v1, flag, "missing/x.json"])
+            .env_remove("V1_DB_PATH")
+            .env_remove("V2_DB_URL")
+            .output()
+            .unwrap();
+        expect(&out, 3, &format!("{flag} missing/x.json"), flag);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains("PASS") && !stdout.contains("FAIL"),
+            "{flag}: checks ran first:\n{stdout}"
+        );
+        assert!(!d.join("missing").exists());
+    }
+}
+
 #[test]
 fn refusals_known_before_reading_v1_come_first() {
     let dir = tempfile::tempdir().unwrap();
@@ -466,39 +495,17 @@ fn replace_without_yes_and_no_terminal_refuses() {
 /// util-linux's `script`, fed the answer on its stdin.
 #[test]
 fn replace_on_a_terminal_asks_and_goes_ahead_only_on_yes() {
-    if Command::new("script").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "util-linux `script` is needed under CI"
-        );
-        println!("skipped: no `script` to make a terminal with");
+    if !ops_common::can_make_a_terminal() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let v1 = fixture("g1-s").join("v1.db");
-    let answer = |text: &str| {
-        use std::io::Write;
-        let line = format!(
-            "{} --v1-db {} --replace",
-            env!("CARGO_BIN_EXE_thywill-migrate"),
-            v1.display()
-        );
-        let mut child = Command::new("script")
-            .args(["-qec", &line, "/dev/null"])
-            .current_dir(dir.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let line = format!(
+        "{} --v1-db {} --replace",
+        env!("CARGO_BIN_EXE_thywill-migrate"),
+        v1.display()
+    );
+    let answer = |text: &str| ops_common::on_a_terminal(&line, dir.path(), text);
     for refused in ["no\n", "\n", "YES please\n"] {
         let out = answer(refused);
         let all = String::from_utf8_lossy(&out.stdout);

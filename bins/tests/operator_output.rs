@@ -292,3 +292,46 @@ fn validate_and_backup_say_when_their_long_step_starts_and_ends() {
         );
     }
 }
+
+/// The report's `archives` stage counts every file it handled: one per member and prayer written
+/// to v2, plus the v1 files carried over (the bar's length and its end agree with the report).
+#[test]
+fn the_archives_stage_counts_members_prayers_and_carried_v1_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let v1 = g1s("v1.db");
+    let tree = g1s("text_archives");
+    ok(&migrate(
+        d,
+        &v1,
+        &[
+            "--archives-v1",
+            &tree,
+            "--archives-v2",
+            "archives_v2",
+            "--report-json",
+            "report.json",
+            "-q",
+        ],
+    ));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("report.json")).unwrap()).unwrap();
+    let stage = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "archives")
+        .expect("an archives stage");
+    let v2 = rusqlite::Connection::open(d.join("v2.db")).unwrap();
+    let count = |table: &str| -> u64 {
+        v2.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let carried = report["archives"]["v1_files_copied"].as_u64().unwrap();
+    assert!(carried > 0, "g1-s carries v1 files");
+    assert_eq!(
+        stage["rows"].as_u64().unwrap(),
+        count("users") + count("prayers") + carried,
+        "{stage}"
+    );
+}

@@ -264,6 +264,41 @@ fn a_rollback_that_cannot_do_everything_exits_5_after_doing_the_rest() {
     );
 }
 
+/// A backup folder that holds no set: the rollback refuses before touching anything, exit 4 as
+/// the runbook says (it was 3), and names the folder.
+#[test]
+fn rollback_with_no_set_in_the_backup_folder_refuses_with_4() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let v1 = LiveV1::new(d);
+    let (v2_url, _) = sqlite_v2(d);
+    let empty = d.join("no_sets");
+    std::fs::create_dir(&empty).unwrap();
+    let before = v1_fingerprint(&v1.path);
+    let out = run(
+        ROLLBACK,
+        &[
+            "--yes",
+            "--v1-db",
+            v1.path.to_str().unwrap(),
+            "--backup-dir",
+            empty.to_str().unwrap(),
+            "--v2-db",
+            &v2_url,
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{all}");
+    assert!(
+        all.contains("no_sets")
+            && all.contains("holds no backup set")
+            && all.contains("nothing was touched"),
+        "{all}"
+    );
+    assert_eq!(v1_fingerprint(&v1.path), before);
+}
+
 /// A backup of something that is not a usable v1 database is refused with exit 3 naming the file
 /// and what is wrong, before any set folder is made (it used to "verify" the first three).
 #[test]
@@ -281,12 +316,14 @@ fn backup_refuses_what_is_not_a_v1_database() {
     sqlite(&d.join("nocol.db"), "ALTER TABLE prayer DROP COLUMN text;");
     let full = std::fs::read(&v1.path).unwrap();
     std::fs::write(d.join("trunc.db"), &full[..full.len() / 3]).unwrap();
+    damaged_copy(&root().join("fixtures/g1-s/v1.db"), &d.join("damaged.db"));
     for (file, why) in [
         ("empty.db", "empty"),
         ("text.db", "not a SQLite database"),
         ("other.db", "unrecognisable schema"),
         ("nocol.db", "no column text"),
         ("trunc.db", "truncated"),
+        ("damaged.db", "damaged pages"),
     ] {
         let dir = d.join(format!("backups_{file}"));
         let src = d.join(file);
@@ -307,7 +344,54 @@ fn backup_refuses_what_is_not_a_v1_database() {
             !all.contains(".partial"),
             "{file}: names its own copy: {all}"
         );
+        // Neither a set nor its `.partial` copy: the folder is never even created.
         assert!(!dir.exists(), "{file}: a set folder was made");
+    }
+}
+
+/// SIGINT and SIGTERM stop a backup cleanly: exit 130/143 saying so, and no set folder and no
+/// `.partial` folder left (the signal used to kill it and leave the `.partial` copy).
+#[test]
+fn a_signal_stops_a_backup_and_removes_its_partial_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let v1 = LiveV1::new(d);
+    // A tree big enough that the copy is still running when the signal lands.
+    let tree = d.join("tree");
+    big_tree(&tree, 4000);
+    for signal in ["INT", "TERM"] {
+        let backups = d.join(format!("backups_{signal}"));
+        let child = command(
+            BACKUP,
+            &[
+                "--v1-db",
+                v1.path.to_str().unwrap(),
+                "--archives-v1",
+                tree.to_str().unwrap(),
+                "--backup-dir",
+                backups.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+        let entries = || names_in(&backups);
+        wait_until("the .partial set folder", || {
+            entries().iter().any(|n| n.ends_with(".partial"))
+        });
+        send_signal(child.id(), signal);
+        let out = child.wait_with_output().unwrap();
+        let all = text(&out);
+        let (code, name) = signal_exit(signal);
+        assert_eq!(out.status.code(), Some(code), "{signal}: {all}");
+        assert!(all.contains(&format!("interrupted by {name}")), "{all}");
+        assert!(
+            entries().is_empty(),
+            "{signal}: left {:?}\n{all}",
+            entries()
+        );
     }
 }
 
@@ -339,4 +423,37 @@ fn rollback_without_yes_and_no_terminal_refuses() {
         "{all}"
     );
     assert_eq!(v1_fingerprint(&v1.path), before);
+}
+
+/// On a terminal, a rollback without --yes says what it will do and asks: `no` refuses (exit 4,
+/// v1 as it was), `yes` goes ahead (exit 0, v1 restored). A real pseudo-terminal (`script`).
+#[test]
+fn rollback_on_a_terminal_asks_and_goes_ahead_only_on_yes() {
+    if !can_make_a_terminal() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (v1, v2_url, _, backups) = backed_up_and_migrated(d);
+    let marks = sqlite(&v1.path, "SELECT count(*) FROM prayermark");
+    sqlite(&v1.path, "DELETE FROM prayermark");
+    let before = v1_fingerprint(&v1.path);
+    let line = format!(
+        "{ROLLBACK} --v1-db {} --backup-dir {} --v2-db {v2_url}",
+        v1.path.display(),
+        backups.display()
+    );
+    let out = on_a_terminal(&line, d, "no\n");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "answer no:\n{shown}");
+    assert!(
+        shown.contains("will restore") && shown.contains("Type yes to go ahead"),
+        "it asked:\n{shown}"
+    );
+    assert_eq!(v1_fingerprint(&v1.path), before, "v1 touched after no");
+    let out = on_a_terminal(&line, d, "yes\n");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "answer yes:\n{shown}");
+    assert!(shown.contains("rolled back from"), "{shown}");
+    assert_eq!(sqlite(&v1.path, "SELECT count(*) FROM prayermark"), marks);
 }

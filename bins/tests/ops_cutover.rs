@@ -145,14 +145,57 @@ impl Case {
     ) -> String {
         let before = v1_fingerprint(&self.v1.path);
         let out = self.run(hooks, env);
-        let all = text(&out);
+        self.rolled_back_cleanly(code, step, &before, &out)
+    }
+
+    /// Starts the cut-over, waits until `step_runs()` (a hook or stand-in touches a file while
+    /// its step runs), sends `signal`, and checks the clean rollback and the exit 130/143.
+    fn stops_cleanly_on_signal(
+        &self,
+        signal: &str,
+        step: &str,
+        step_runs: impl Fn() -> bool,
+        hooks: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> String {
+        let before = v1_fingerprint(&self.v1.path);
+        let child = self
+            .command(hooks, env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until("the step to start", step_runs);
+        let sent = std::time::Instant::now();
+        send_signal(child.id(), signal);
+        let out = child.wait_with_output().unwrap();
+        let (code, name) = signal_exit(signal);
+        let all = self.rolled_back_cleanly(code, step, &before, &out);
+        assert!(all.contains(&format!("interrupted by {name}")), "{all}");
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(20),
+            "the running step was not stopped (its child kept the day waiting):\n{all}"
+        );
+        all
+    }
+
+    /// Checks a cut-over's output `out`: exit `code` naming `step`, and the clean rollback (v1 as
+    /// `before`, the run's data gone, maintenance off, switched back iff switched).
+    fn rolled_back_cleanly(
+        &self,
+        code: i32,
+        step: &str,
+        before: &(String, String),
+        out: &std::process::Output,
+    ) -> String {
+        let all = text(out);
         assert_eq!(out.status.code(), Some(code), "{all}");
         assert!(
             all.contains(&format!("cut-over failed at step '{step}'")),
             "{all}"
         );
         assert_eq!(
-            v1_fingerprint(&self.v1.path),
+            &v1_fingerprint(&self.v1.path),
             before,
             "v1 byte-identical (file and -wal)\n{all}"
         );
@@ -375,6 +418,167 @@ fn failing_migrate_rolls_back() {
     let all = c.fails_cleanly("migrate", &[], &[("STANDIN_MIGRATE_EXIT", "1")]);
     assert!(all.contains("exited with code 1"), "{all}");
     assert_eq!(c.run_status(), "rolled_back");
+}
+
+/// A migrate child that refuses for safety (foreign v2 data, foreign archive files: it exits 4)
+/// makes the cut-over exit 4 once rolled back, as the runbook says (it was 1).
+#[test]
+fn a_refusing_migrate_child_rolls_back_and_exits_4() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let all = c.fails_cleanly_with(4, "migrate", &[], &[("STANDIN_MIGRATE_EXIT", "4")]);
+    assert!(all.contains("refused for safety"), "{all}");
+    assert_eq!(c.run_status(), "rolled_back");
+}
+
+/// The real `thywill-migrate` against a v2 already holding another source's migration (g0-s)
+/// refuses (foreign data, exit 4): the cut-over rolls back, leaves that v2 as it was, and exits 4.
+#[test]
+fn the_real_migrate_refusing_foreign_v2_data_makes_the_cutover_exit_4() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let foreign = c.dir.join("foreign_v2.db");
+    let url = format!("sqlite://{}", foreign.display());
+    let g0 = root().join("fixtures/g0-s/v1.db");
+    let out = run(
+        env!("CARGO_BIN_EXE_thywill-migrate"),
+        &["--v1-db", g0.to_str().unwrap(), "--v2-db", &url, "-q"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let before = sqlite(
+        &foreign,
+        "SELECT run_id, status FROM migration_runs; SELECT count(*) FROM users;",
+    );
+    let all = c.fails_cleanly_with(
+        4,
+        "migrate",
+        &[
+            ("--v2-db", &url),
+            ("--migrate-bin", env!("CARGO_BIN_EXE_thywill-migrate")),
+            ("--validate-bin", env!("CARGO_BIN_EXE_thywill-validate")),
+        ],
+        &[],
+    );
+    assert!(all.contains("refused for safety"), "{all}");
+    assert_eq!(
+        sqlite(
+            &foreign,
+            "SELECT run_id, status FROM migration_runs; SELECT count(*) FROM users;"
+        ),
+        before,
+        "the foreign v2 untouched"
+    );
+}
+
+/// A hook's exit 4 is the operator's own code, not a refusal: the failed day exits 1.
+#[test]
+fn a_hook_exiting_4_is_an_ordinary_failure() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    c.fails_cleanly("verify", &[("--verify-cmd", "exit 4")], &[]);
+}
+
+/// SIGTERM while the verify hook runs: the hook (its `sh` and the `sleep` it runs) gets the
+/// signal, the day rolls back (switched back, maintenance off) and exits 143; it used to die by
+/// the signal with maintenance on and traffic on v2.
+#[test]
+fn sigterm_during_a_hook_stops_it_rolls_back_and_exits_143() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let marker = c.dir.join("verifying");
+    let verify = format!("touch {}; sleep 60", marker.display());
+    let all = c.stops_cleanly_on_signal(
+        "TERM",
+        "verify",
+        || marker.exists(),
+        &[("--verify-cmd", &verify)],
+        &[],
+    );
+    assert!(
+        c.hooks_log().contains("switch-back\nrestart-v1\noff\n"),
+        "{all}"
+    );
+    assert_eq!(c.run_status(), "rolled_back");
+}
+
+/// SIGINT while the migrate child runs: the child gets it, the day rolls back and exits 130.
+#[test]
+fn sigint_during_migrate_rolls_back_and_exits_130() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let marker = c.dir.join("migrating");
+    let m = marker.display().to_string();
+    c.stops_cleanly_on_signal(
+        "INT",
+        "migrate",
+        || marker.exists(),
+        &[],
+        &[("STANDIN_MIGRATE_WAIT", &m)],
+    );
+    assert_eq!(c.run_status(), "rolled_back");
+}
+
+/// A `set -x` verify hook echoing `$V2_DB_URL` and an address, the v2 URL holding a password:
+/// neither the password nor the address reaches the cut-over's output or any file it wrote,
+/// whether the hook sees the redacted URL (the default) or the real one
+/// (THYWILL_HOOKS_SEE_SECRETS=1; then the relay scrubs it).
+#[test]
+fn pg_hook_output_is_scrubbed_of_the_password_and_addresses() {
+    const PASSWORD: &str = "Pa55w0rd!";
+    for (tag, env) in [
+        ("scrub", &[][..]),
+        ("scrubsecret", &[("THYWILL_HOOKS_SEE_SECRETS", "1")][..]),
+    ] {
+        let Some(c) = Case::new(V2::Pg(tag)) else {
+            return;
+        };
+        let url = c.v2_url.replacen('@', &format!(":{PASSWORD}@"), 1);
+        let verify = r#"set -x; echo "$V2_DB_URL" mary@example.org"#;
+        let out = c.run(&[("--v2-db", &url), ("--verify-cmd", verify)], env);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{tag}: {all}");
+        assert!(
+            all.contains(":***@") && all.contains("m***@example.org"),
+            "{tag}: the hook's lines are relayed, masked:\n{all}"
+        );
+        let files = walkdir::WalkDir::new(c.dir.join("work"))
+            .into_iter()
+            .map(|e| e.unwrap().into_path())
+            .chain([c.dir.join("status.html")])
+            .filter(|p| p.is_file());
+        let texts = files.map(|p| {
+            let content = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+            (p.display().to_string(), content)
+        });
+        for (what, content) in [("output".to_string(), all.clone())]
+            .into_iter()
+            .chain(texts)
+        {
+            for secret in [PASSWORD, "mary@example.org"] {
+                assert!(!content.contains(secret), "{tag}: {secret} in {what}");
+            }
+        }
+    }
+}
+
+/// SIGTERM during the backup step (in the cut-over's own process: no child to pass it to): the
+/// copy stops at its next file, the `.partial` set is removed, the day rolls back and exits 143.
+#[test]
+fn sigterm_during_the_backup_step_rolls_back_and_exits_143() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let tree = c.dir.join("big_tree");
+    big_tree(&tree, 4000);
+    let backups = c.dir.join("backups");
+    let partial = || names_in(&backups).iter().any(|n| n.ends_with(".partial"));
+    let all = c.stops_cleanly_on_signal(
+        "TERM",
+        "backup",
+        partial,
+        &[("--archives-v1", tree.to_str().unwrap())],
+        &[],
+    );
+    assert!(
+        names_in(&backups).is_empty(),
+        "{:?}\n{all}",
+        names_in(&backups)
+    );
+    assert_eq!(c.hooks_log(), "", "nothing after the backup ran");
 }
 
 #[test]
@@ -719,6 +923,53 @@ fn rehearsal_copies_symlinks_and_migrate_and_validate_agree_on_them() {
     assert!(
         report.contains("outside.txt") && report.contains("dangling.txt"),
         "the skipped links are findings in the report"
+    );
+}
+
+/// The real day (not a rehearsal) with the real migrate and validate binaries on a v1 archive
+/// tree holding symlinks: migrate skips them with findings, validate agrees, so the day ends 0
+/// without rolling back (on `98e3280` the real cut-over failed at validate and rolled back).
+#[test]
+fn a_real_cutover_on_a_tree_holding_symlinks_does_not_roll_back() {
+    let c = Case::new(V2::Sqlite).unwrap();
+    let tree = c.dir.join("text_archives");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(root().join("fixtures/g1-s/text_archives"))
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::os::unix::fs::symlink("/etc/hostname", tree.join("users/outside.txt")).unwrap();
+    std::os::unix::fs::symlink("missing.txt", tree.join("dangling.txt")).unwrap();
+    // A fresh v2 (the case's own holds a row no run wrote, which the real migrate refuses).
+    let v2 = c.dir.join("fresh_v2.db");
+    let url = format!("sqlite://{}", v2.display());
+    let out = c.run(
+        &[
+            ("--v2-db", &url),
+            ("--archives-v1", tree.to_str().unwrap()),
+            ("--migrate-bin", env!("CARGO_BIN_EXE_thywill-migrate")),
+            ("--validate-bin", env!("CARGO_BIN_EXE_thywill-validate")),
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        !all.contains("rolling back after") && !all.contains("cut-over failed"),
+        "{all}"
+    );
+    assert_eq!(c.hooks_log(), "on\nswitch\nverify\noff\n");
+    let report = std::fs::read_to_string(c.dir.join("work/migration_report.json")).unwrap();
+    assert!(
+        report.contains("outside.txt") && report.contains("dangling.txt"),
+        "the skipped links are findings in the report"
+    );
+    let users = sqlite(&v2, "SELECT count(*) FROM users");
+    assert!(
+        users.trim().parse::<u64>().unwrap() > 0,
+        "the real migration wrote v2"
     );
 }
 

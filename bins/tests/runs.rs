@@ -9,10 +9,17 @@ use std::process::{Command, Output};
 use thywill_v2::testing::TempPgDb;
 
 fn fixture() -> PathBuf {
+    fixture_db("g1-s")
+}
+
+/// The v1 database of fixtures/`name`.
+fn fixture_db(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
-        .join("fixtures/g1-s/v1.db")
+        .join("fixtures")
+        .join(name)
+        .join("v1.db")
 }
 
 fn run(bin: &str, dir: &Path, args: &[&str]) -> (String, String) {
@@ -115,4 +122,56 @@ fn pg_lists_nothing_then_the_migrated_run() {
     };
     let dir = tempfile::tempdir().unwrap();
     lists_the_migrated_run(dir.path(), &db.url, &thywill_v2::redact_url(&db.url));
+}
+
+/// `--replace` through the binaries: g0-s migrated, then g1-s with `--replace --yes` into the
+/// same target. The second run logs per table what it deletes, and `thywill-runs` shows the first
+/// run `replaced` (it used to delete silently and leave it `succeeded`).
+#[test]
+fn replace_logs_what_it_deletes_and_marks_the_replaced_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let migrate = |name: &str, extra: &[&str]| {
+        let report = d.join(format!("{name}.json"));
+        let db = fixture_db(name);
+        let mut args = vec![
+            "--v1-db",
+            db.to_str().unwrap(),
+            "--v2-db",
+            "sqlite://v2.db",
+            "--report-json",
+            report.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (_, stderr) = run(env!("CARGO_BIN_EXE_thywill-migrate"), d, &args);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+        (report["run_id"].as_str().unwrap().to_string(), stderr)
+    };
+    let (first, _) = migrate("g0-s", &[]);
+    let users: i64 = rusqlite::Connection::open(d.join("v2.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert!(users > 0);
+    let (second, stderr) = migrate("g1-s", &["--replace", "--yes"]);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("--replace: deleting the application rows"))
+        .unwrap_or_else(|| panic!("no deletion line:\n{stderr}"));
+    assert!(
+        line.contains(&format!("users: {users}")) && line.contains("prayers: "),
+        "the line counts each table: {line}"
+    );
+    let table = runs(d, "sqlite://v2.db", false);
+    let status = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(id))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_else(|| panic!("run {id} not listed:\n{table}"))
+            .to_string()
+    };
+    assert_eq!(status(&first), "replaced", "{table}");
+    assert_eq!(status(&second), "succeeded", "{table}");
 }

@@ -11,6 +11,7 @@ use thywill_ops::backup::{backup, check_v1_source, verify_set, BackupOptions};
 /// WAL file), copies the v1 archive tree (regular files; symlinks are not followed), writes
 /// MANIFEST.sha256 and verifies all of it: integrity_check, row counts equal to the source at the
 /// instant of the backup, checksums. The set lands in BACKUP_DIR/thywill_v1_backup_YYYYmmdd_HHMMSS/.
+/// SIGINT/SIGTERM stop it at its next file: the unfinished set is removed, exit 130/143.
 #[derive(Parser, Debug)]
 #[command(
     name = "thywill-backup",
@@ -45,6 +46,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // SIGINT/SIGTERM stop the backup at its next file or phase: the `.partial` set folder is
+    // removed and the exit is 130/143.
+    thywill_pipeline::interrupt::install();
     let cli = Cli::parse();
     cli.log.init();
     finish(run(cli))

@@ -14,7 +14,10 @@ use thywill_ops::cutover::{cutover, CutoverOptions, Hooks};
 /// → verify → maintenance off, printing each step's start offset and duration as it ends, then
 /// the whole timeline and the total against the one-hour budget. Any failure rolls back
 /// automatically (v2 run removed, v1 restored only if it changed, traffic switched back, v1
-/// restarted and checked, maintenance off) and exits 1 naming the failed step. Hooks are run with `sh -c`; a non-zero exit fails the step.
+/// restarted and checked, maintenance off) and exits 1 naming the failed step (4 when the step
+/// refused for safety, its migrate or validate child's exit 4 included; 5 when the rollback is
+/// incomplete); SIGINT/SIGTERM stop it at the next step (a running step's child gets the signal)
+/// and roll back the same way, exit 130/143. Hooks are run with `sh -c`; a non-zero exit fails the step.
 #[derive(Parser, Debug)]
 #[command(
     name = "thywill-cutover",
@@ -101,6 +104,8 @@ struct Cli {
 
 fn main() -> ExitCode {
     thywill_pipeline::tune_allocator();
+    // SIGINT/SIGTERM stop the day at the next step and roll back (exit 130/143).
+    thywill_pipeline::interrupt::install();
     let cli = Cli::parse();
     cli.log.init();
     finish(run(cli))

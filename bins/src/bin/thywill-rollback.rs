@@ -69,9 +69,13 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let backup = match (cli.backup, &cli.backup_dir) {
         (Some(set), _) => set,
-        (None, Some(dir)) => latest_set(dir)?.ok_or_else(|| OpsError::UnusableInput {
-            path: dir.clone(),
-            reason: "holds no backup set (thywill_v1_backup_*); give one with --backup".into(),
+        // A folder without a set is a refusal before touching anything (4, docs/runbook.md); a
+        // folder that cannot be read at all stays unusable input (3).
+        (None, Some(dir)) => latest_set(dir)?.ok_or_else(|| OpsError::RollbackRefused {
+            reason: format!(
+                "backup folder {} holds no backup set (thywill_v1_backup_*); give one with --backup; nothing was touched",
+                dir.display()
+            ),
         })?,
         (None, None) => {
             return Err(CliError::new(

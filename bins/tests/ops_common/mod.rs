@@ -197,7 +197,8 @@ pub const RUN_ID: &str = "0123456789abcdef0123456789abcdef";
 pub const RUN_USER: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 /// Writes the stand-in `thywill-migrate` and `thywill-validate` scripts into `dir`.
-/// migrate: records run RUN_ID with user RUN_USER in $V2_DB_URL, then exits $STANDIN_MIGRATE_EXIT;
+/// migrate: records run RUN_ID with user RUN_USER in $V2_DB_URL, then exits $STANDIN_MIGRATE_EXIT
+/// (with $STANDIN_MIGRATE_WAIT set, it first touches that file and sleeps a minute);
 /// with $STANDIN_MIGRATE_TOUCH_V1 set it also deletes v1's marks (a migration gone wrong).
 /// validate: `--v1-only` exits $STANDIN_VALIDATE_V1_EXIT; otherwise, with $STANDIN_DROP_DB set,
 /// drops that PostgreSQL database (via $STANDIN_ADMIN_URL) first, then exits $STANDIN_VALIDATE_EXIT.
@@ -222,6 +223,7 @@ case "$V2_DB_URL" in
 esac
 if [ -n "$report" ]; then printf '{{"run_id":"{RUN_ID}","ok":true}}\n' > "$report"; fi
 if [ -n "$STANDIN_MIGRATE_TOUCH_V1" ]; then sqlite3 "$STANDIN_MIGRATE_TOUCH_V1" "DELETE FROM prayermark;"; fi
+if [ -n "$STANDIN_MIGRATE_WAIT" ]; then touch "$STANDIN_MIGRATE_WAIT"; sleep 60; fi
 echo "stand-in migrate done"
 exit ${{STANDIN_MIGRATE_EXIT:-0}}
 "#,
@@ -272,4 +274,102 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Sends `signal` (`INT`, `TERM`) to the process `pid` with kill(1).
+pub fn send_signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -s {signal} {pid}");
+}
+
+/// Waits until `ready()` holds, polling every millisecond; panics after 60 s naming `what`.
+pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "waited 60 s for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// The exit code and the name a clean stop by `signal` (`INT`, `TERM`) reports.
+pub fn signal_exit(signal: &str) -> (i32, &'static str) {
+    match signal {
+        "INT" => (130, "SIGINT"),
+        _ => (143, "SIGTERM"),
+    }
+}
+
+/// Writes to `dest` a copy of the database `src` whose fourth page is overwritten (not a
+/// truncation: the header is intact, the pages are not): a v1 file with damaged pages.
+pub fn damaged_copy(src: &Path, dest: &Path) {
+    let mut bytes = std::fs::read(src).unwrap();
+    let page = 4096;
+    for b in &mut bytes[3 * page + 8..3 * page + 600] {
+        *b = 0x5A;
+    }
+    std::fs::write(dest, &bytes).unwrap();
+}
+
+/// Whether util-linux `script` is there to make a terminal with (a printed skip otherwise; under
+/// CI its absence is a failure).
+pub fn can_make_a_terminal() -> bool {
+    if Command::new("script").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "util-linux `script` is needed under CI"
+    );
+    println!("skipped: no `script` to make a terminal with");
+    false
+}
+
+/// Runs the shell command line `line` in `dir` under a real pseudo-terminal (util-linux
+/// `script -qec LINE /dev/null`, see [`can_make_a_terminal`]), typing `answer` on it; stdout
+/// holds what the terminal showed.
+pub fn on_a_terminal(line: &str, dir: &Path, answer: &str) -> Output {
+    let mut child = Command::new("script")
+        .args(["-qec", line, "/dev/null"])
+        .current_dir(dir)
+        .env_remove("V1_DB_PATH")
+        .env_remove("V2_DB_URL")
+        .env_remove("BACKUP_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Writes an archive tree of `files` 4 KiB files in 40 folders under `dir`: big enough that a
+/// backup's copy of it is still running when a test's signal lands.
+pub fn big_tree(dir: &Path, files: usize) {
+    for i in 0..files {
+        let folder = dir.join(format!("f{}", i % 40));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(format!("{i}.txt")), [b'x'; 4096]).unwrap();
+    }
+}
+
+/// The names in the folder `dir` (none when it does not exist).
+pub fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -139,25 +139,27 @@ pub fn backup(opts: &BackupOptions) -> Result<BackupSet> {
         path: opts.backup_dir.clone(),
         source,
     })?;
-    let result = assemble(opts, &stamp, &now, &partial);
-    let set = match result {
-        Ok(meta) => {
-            let problems = verify_set_contents(&partial, &meta)?;
-            if !problems.is_empty() {
-                Err(OpsError::BackupInvalid {
-                    path: partial.clone(),
-                    problems,
-                })
-            } else {
-                Ok(meta)
-            }
+    let set = assemble(opts, &stamp, &now, &partial).and_then(|meta| {
+        OpsError::check_interrupt()?;
+        let problems = verify_set_contents(&partial, &meta)?;
+        OpsError::check_interrupt()?;
+        if !problems.is_empty() {
+            Err(OpsError::BackupInvalid {
+                path: partial.clone(),
+                problems,
+            })
+        } else {
+            Ok(meta)
         }
-        Err(e) => Err(e),
-    };
+    });
+    // Any failure, SIGINT/SIGTERM included, leaves no `.partial` folder behind.
     let meta = match set {
         Ok(m) => m,
         Err(e) => {
             let _ = fs::remove_dir_all(&partial);
+            if let OpsError::Interrupted { .. } = e {
+                tracing::warn!(partial = %partial.display(), "{e}: the unfinished set was removed; run the backup again");
+            }
             return Err(e);
         }
     };
@@ -171,12 +173,13 @@ pub fn backup(opts: &BackupOptions) -> Result<BackupSet> {
 }
 
 /// Refuses (exit 3) a source the v1 reader does not recognise: an empty file, text, a truncated
-/// file, another application's database, a v1 file missing a column the migration needs.
+/// file, another application's database, a v1 file missing a column the migration needs, a file
+/// with damaged pages (the v1 reader's quick integrity check, as the migration runs it).
 /// `thywill-backup` calls it before [`backup`], which itself copies any SQLite database, so that
 /// a backup of something that is not ThyWill is never "verified".
 pub fn check_v1_source(db: &Path) -> Result<()> {
     check_source(db)?;
-    thywill_v1::V1Database::open(db)?;
+    thywill_v1::V1Database::open(db)?.integrity()?;
     Ok(())
 }
 
@@ -216,6 +219,7 @@ fn assemble(
 ) -> Result<BackupMeta> {
     let db_file = format!("{SET_PREFIX}{stamp}.db");
     let snap = snapshot_copy(&opts.v1_db, &dir.join(&db_file), opts.busy_timeout)?;
+    OpsError::check_interrupt()?;
     let (files_dir, archives) = match &opts.archives_v1 {
         Some(src) => {
             let name = format!("thywill_v1_files_{stamp}");
@@ -244,6 +248,7 @@ fn assemble(
     let json = serde_json::to_vec_pretty(&meta)
         .map_err(|e| OpsError::io("encoding", dir.join(META_NAME))(e.into()))?;
     write_atomic(&dir.join(META_NAME), &json)?;
+    OpsError::check_interrupt()?;
     write_manifest(dir)?;
     Ok(meta)
 }

@@ -23,6 +23,10 @@ pub struct Child {
     /// An operator's hook: it sees `V2_DB_URL` with the password replaced by `***` unless the
     /// operator opts in with `THYWILL_HOOKS_SEE_SECRETS=1` (our own binaries get the real URL).
     pub is_hook: bool,
+    /// A step of the day: SIGINT/SIGTERM received while it runs is sent on to it (and its
+    /// children). Every child runs in its own process group, so a terminal's Ctrl-C reaches only
+    /// the caller, which relays it once; a rollback's children are never signalled.
+    pub relays_signals: bool,
 }
 
 /// Set to `1` to give hooks the real `V2_DB_URL`, password included.
@@ -38,6 +42,7 @@ impl Child {
             env: Vec::new(),
             shown: command.to_string(),
             is_hook: true,
+            relays_signals: false,
         }
     }
 
@@ -55,7 +60,14 @@ impl Child {
             env: Vec::new(),
             shown: shown.into(),
             is_hook: false,
+            relays_signals: false,
         }
+    }
+
+    /// Makes it a step that gets the caller's SIGINT/SIGTERM ([`Child::relays_signals`]).
+    pub fn relaying_signals(mut self) -> Child {
+        self.relays_signals = true;
+        self
     }
 
     /// Adds an environment variable.
@@ -65,18 +77,23 @@ impl Child {
     }
 
     /// Runs the command to completion, logging each line of its stdout and stderr. A non-zero
-    /// exit, a death by signal, or a failure to start is [`OpsError::CommandFailed`].
+    /// exit, a death by signal, or a failure to start is [`OpsError::CommandFailed`], except an
+    /// exit 4 of one of our own binaries (not a hook): a refusal for safety,
+    /// [`OpsError::ChildRefused`].
     ///
     /// The child writes into pipes and gets `NO_COLOR=1`, so no ANSI colour codes reach the
     /// relayed lines (our own binaries colour only a terminal; other tools honour `NO_COLOR`).
-    /// Every relayed line has the v2 password replaced by `***` and e-mail addresses masked (a
-    /// `set -x` hook echoes what it is given).
+    /// Every relayed line, and the command line as logged, has the v2 password replaced by `***`
+    /// and e-mail addresses masked (a `set -x` hook echoes what it is given).
     pub fn run(&self) -> Result<()> {
         let urls = self.v2_urls();
-        tracing::info!(what = %self.what, command = %self.shown, "running");
+        // The command line as logged and in messages is scrubbed like the output (an operator's
+        // hook may spell a password or an address out).
+        let shown = scrubbed(&urls, &self.shown);
+        tracing::info!(what = %self.what, command = %shown, "running");
         let failed = |outcome: String, code: Option<i32>| OpsError::CommandFailed {
             what: self.what.clone(),
-            command: self.shown.clone(),
+            command: shown.clone(),
             outcome,
             code,
         };
@@ -91,7 +108,9 @@ impl Child {
                 command.env("V2_DB_URL", url.redacted());
             }
         }
+        use std::os::unix::process::CommandExt;
         let mut child = command
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -120,11 +139,15 @@ impl Child {
                     }
                 });
             }
-            child.wait()
+            self.wait_relaying(&mut child)
         })
         .map_err(|e| failed(format!("could not be waited for: {e}"), None))?;
         match status.code() {
             Some(0) => Ok(()),
+            Some(4) if !self.is_hook => Err(OpsError::ChildRefused {
+                what: self.what.clone(),
+                command: shown.clone(),
+            }),
             Some(code) => Err(failed(format!("exited with code {code}"), Some(code))),
             None => Err(failed("was killed by a signal".into(), None)),
         }
@@ -132,6 +155,35 @@ impl Child {
 }
 
 impl Child {
+    /// Waits for `child`; for a step ([`Child::relays_signals`]), the first SIGINT/SIGTERM the
+    /// caller receives is sent once to the child's process group (a hook's `sh` and what it runs).
+    fn wait_relaying(
+        &self,
+        child: &mut std::process::Child,
+    ) -> std::io::Result<std::process::ExitStatus> {
+        if !self.relays_signals {
+            return child.wait();
+        }
+        let mut relayed = false;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if let (false, Some(signal)) = (relayed, thywill_pipeline::interrupt::received()) {
+                relayed = true;
+                tracing::warn!(what = %self.what, "passing {} on", thywill_pipeline::interrupt::signal_name(signal));
+                let group = libc::pid_t::try_from(child.id()).unwrap_or(0);
+                if group > 0 {
+                    // SAFETY: kill(2) with a negative pid signals that process group only.
+                    unsafe {
+                        libc::kill(-group, signal);
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The v2 URLs the child can see: ours (`V2_DB_URL`) and the one given to it, last wins.
     fn v2_urls(&self) -> Vec<thywill_v2::Target> {
         std::env::var("V2_DB_URL")
@@ -211,5 +263,20 @@ mod tests {
         .run()
         .unwrap_err();
         assert!(e.to_string().contains("could not be started"), "{e}");
+    }
+
+    #[test]
+    fn a_refusal_of_our_own_binary_is_a_refusal_a_hooks_exit_4_is_not() {
+        let ours = Child::program(
+            "thywill-migrate",
+            "sh".into(),
+            vec!["-c".into(), "exit 4".into()],
+            "thywill-migrate",
+        );
+        let e = ours.run().unwrap_err();
+        assert_eq!(e.exit_code(), 4, "{e}");
+        assert!(e.to_string().contains("refused for safety"), "{e}");
+        let e = Child::hook("--verify-cmd", "exit 4").run().unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{e}");
     }
 }

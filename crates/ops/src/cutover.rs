@@ -279,7 +279,8 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
         backup_set: None,
         work_dir: opts.work_dir.clone(),
     };
-    if let Err(e) = std::fs::create_dir_all(&opts.work_dir) {
+    // Reports and the timeline name members and the run: the operator's alone (0700).
+    if let Err(e) = crate::fsutil::create_private_dir_all(&opts.work_dir) {
         let result = Err(OpsError::io("creating the work folder", &opts.work_dir)(e));
         return CutoverRun { report, result };
     }
@@ -310,7 +311,12 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
     let mut state = DayState::default();
     let mut failure: Option<(usize, OpsError)> = None;
     for i in 0..STEPS.len() {
-        let outcome = runner.run(i, &mut state, |o, s| run_step(i, o, s));
+        // SIGINT/SIGTERM: the day stops at the next step (a running step's child gets the
+        // signal and ends), then rolls back as for a failed step.
+        let outcome = runner.run(i, &mut state, |o, s| {
+            OpsError::check_interrupt()?;
+            run_step(i, o, s)
+        });
         if let Err(e) = outcome {
             failure = Some((i, e));
             break;
@@ -340,12 +346,22 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
                 Ok(summary) => format!("rolled back: {summary}"),
                 Err(e) => format!("ROLLBACK INCOMPLETE: {e}"),
             };
-            // A refusal (4) stays a refusal once rolled back; a way back that could not finish is
-            // 5, like thywill-rollback's; any other failure, rolled back, is 1.
-            let exit = match (&rb, e.exit_code()) {
-                (Err(_), _) => 5,
-                (Ok(_), 4) => 4,
+            // A way back that could not finish is 5, like thywill-rollback's; a day stopped by
+            // SIGINT/SIGTERM is 130/143 once rolled back; a refusal (4) stays a refusal; any
+            // other failure, rolled back, is 1.
+            let signal = thywill_pipeline::interrupt::received();
+            let exit = match (&rb, signal, e.exit_code()) {
+                (Err(_), _, _) => 5,
+                (Ok(_), Some(s), _) => crate::error::interrupted_exit(s),
+                (Ok(_), None, 4) => 4,
                 _ => 1,
+            };
+            let cause = match (signal, &e) {
+                (Some(_), OpsError::Interrupted { .. }) | (None, _) => e.to_string(),
+                (Some(s), _) => format!(
+                    "interrupted by {}: {e}",
+                    thywill_pipeline::interrupt::signal_name(s)
+                ),
             };
             runner.report.rollback = Some(rollback_text.clone());
             runner.publish(match rb {
@@ -354,7 +370,7 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
             });
             Err(OpsError::CutoverFailed {
                 step: STEPS[i].0,
-                cause: e.to_string(),
+                cause,
                 rollback: rollback_text,
                 exit,
             })
@@ -394,7 +410,7 @@ fn child_bin(
     if v1_only {
         args.push("--v1-only".into());
         let shown = format!("{} {}", bin.display(), args.join(" "));
-        return Child::program(what, bin.to_path_buf(), args, shown);
+        return Child::program(what, bin.to_path_buf(), args, shown).relaying_signals();
     }
     args.extend(["--policy".into(), opts.policy.clone()]);
     args.extend(extra);
@@ -421,7 +437,9 @@ fn child_bin(
         thywill_v2::redact_url(&opts.v2_db)
     );
     // The v2 URL travels in the environment, not on the command line (it may hold a password).
-    Child::program(what, bin.to_path_buf(), args, shown).with_env("V2_DB_URL", opts.v2_db.clone())
+    Child::program(what, bin.to_path_buf(), args, shown)
+        .with_env("V2_DB_URL", opts.v2_db.clone())
+        .relaying_signals()
 }
 
 /// The migrate child's quarantine limits, `--max-quarantined N` and
@@ -440,12 +458,24 @@ fn quarantine_limit_args(max_rows: Option<u64>, max_percent: Option<f64>) -> Vec
     .collect()
 }
 
-fn hook(flag: &str, cmd: &Option<String>, step: &str) -> Result<()> {
-    match cmd {
-        Some(c) => Child::hook(flag, c).with_env("THYWILL_STEP", step).run(),
-        None => Ok(()),
+/// Runs the hook `cmd` (if given) of `step`, with the day's v2 URL as `V2_DB_URL` (redacted
+/// unless the operator opts in; its password scrubbed from the relayed output either way); a
+/// step's hook gets the cut-over's SIGINT/SIGTERM, the rollback's (`step` "rollback") never does:
+/// the way back is not cut short.
+fn hook(opts: &CutoverOptions, flag: &str, cmd: &Option<String>, step: &str) -> Result<()> {
+    let Some(c) = cmd else { return Ok(()) };
+    let child = Child::hook(flag, c)
+        .with_env("THYWILL_STEP", step)
+        .with_env("V2_DB_URL", opts.v2_db.clone());
+    if step == ROLLBACK_STEP {
+        child.run()
+    } else {
+        child.relaying_signals().run()
     }
 }
+
+/// The `THYWILL_STEP` of the rollback's hooks.
+const ROLLBACK_STEP: &str = "rollback";
 
 fn set_flag(flag: &Option<PathBuf>, on: bool) -> Result<()> {
     let Some(path) = flag else { return Ok(()) };
@@ -475,7 +505,7 @@ fn run_step(i: usize, opts: &CutoverOptions, st: &mut DayState) -> Result<()> {
         "maintenance-on" => {
             st.maintenance_touched = true;
             set_flag(&opts.maintenance_flag, true)?;
-            hook("--maintenance-on", &opts.hooks.maintenance_on, name)
+            hook(opts, "--maintenance-on", &opts.hooks.maintenance_on, name)
         }
         "validate-v1" => {
             // v1 is frozen from here on: its fingerprint decides whether a rollback must restore.
@@ -513,12 +543,12 @@ fn run_step(i: usize, opts: &CutoverOptions, st: &mut DayState) -> Result<()> {
         .run(),
         "switch" => {
             st.switch_touched = true;
-            hook("--switch-cmd", &opts.hooks.switch, name)
+            hook(opts, "--switch-cmd", &opts.hooks.switch, name)
         }
-        "verify" => hook("--verify-cmd", &opts.hooks.verify, name),
+        "verify" => hook(opts, "--verify-cmd", &opts.hooks.verify, name),
         _ => {
             set_flag(&opts.maintenance_flag, false)?;
-            hook("--maintenance-off", &opts.hooks.maintenance_off, name)
+            hook(opts, "--maintenance-off", &opts.hooks.maintenance_off, name)
         }
     }
 }
@@ -569,7 +599,12 @@ fn roll_back(
         problems.push(e.to_string());
     }
     if st.maintenance_touched {
-        if let Err(e) = hook("--maintenance-off", &opts.hooks.maintenance_off, "rollback") {
+        if let Err(e) = hook(
+            opts,
+            "--maintenance-off",
+            &opts.hooks.maintenance_off,
+            ROLLBACK_STEP,
+        ) {
             problems.push(format!("maintenance off: {e}"));
         }
     }
@@ -588,7 +623,7 @@ fn prepare_rehearsal(opts: &CutoverOptions) -> Result<CutoverOptions> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(OpsError::io("clearing", &dir))?;
     }
-    std::fs::create_dir_all(&dir).map_err(OpsError::io("creating", &dir))?;
+    crate::fsutil::create_private_dir_all(&dir).map_err(OpsError::io("creating", &dir))?;
     let mut o = opts.clone();
     o.v1_db = dir.join("v1.db");
     snapshot_copy(&opts.v1_db, &o.v1_db, Duration::from_secs(10))?;

@@ -73,11 +73,28 @@ pub enum OpsError {
         /// The child's exit code, when it exited.
         code: Option<i32>,
     },
+    /// One of our own binaries run as a step (`thywill-migrate`, `thywill-validate`) refused for
+    /// safety: it exited 4 (foreign data in v2, foreign files in the archive folder), and so does
+    /// the caller. A hook's exit codes are the operator's own and never mean this.
+    #[error("{what} `{command}` refused for safety (exited with code 4)")]
+    ChildRefused {
+        /// Which step ("thywill-migrate").
+        what: String,
+        /// The command line.
+        command: String,
+    },
     /// The rollback refused before touching anything (unknown run id, v2 unreachable): exit 4.
     #[error("rollback refused: {reason}")]
     RollbackRefused {
         /// What is wrong and what to do.
         reason: String,
+    },
+    /// SIGINT or SIGTERM arrived (the binary installed `thywill_pipeline::interrupt`): the job
+    /// stopped at its next file or step and cleaned up (exit 128 + the signal: 130, 143).
+    #[error("interrupted by {}", thywill_pipeline::interrupt::signal_name(*signal))]
+    Interrupted {
+        /// The signal number.
+        signal: i32,
     },
     /// The rollback could not do everything; each problem is listed (exit 5).
     #[error("rollback incomplete: {}", problems.join("; "))]
@@ -107,13 +124,24 @@ impl OpsError {
         match self {
             OpsError::BackupDirNotWritable { .. }
             | OpsError::BackupInvalid { .. }
-            | OpsError::RollbackRefused { .. } => 4,
+            | OpsError::RollbackRefused { .. }
+            | OpsError::ChildRefused { .. } => 4,
             OpsError::RollbackIncomplete { .. } => 5,
             OpsError::CutoverFailed { exit, .. } => *exit,
+            OpsError::Interrupted { signal } => interrupted_exit(*signal),
             OpsError::UnusableInput { .. } => 3,
             OpsError::V1(e) => e.exit_code(),
             OpsError::V2(e) => e.exit_code(),
             _ => 1,
+        }
+    }
+
+    /// `Err(OpsError::Interrupted)` once SIGINT or SIGTERM has arrived: the jobs call it between
+    /// files and steps (one atomic load; never set unless the binary installed the handler).
+    pub fn check_interrupt() -> Result<()> {
+        match thywill_pipeline::interrupt::received() {
+            None => Ok(()),
+            Some(signal) => Err(OpsError::Interrupted { signal }),
         }
     }
 
@@ -142,4 +170,9 @@ impl OpsError {
             source,
         }
     }
+}
+
+/// The exit code of a run stopped by `signal`: 128 + the signal (130 SIGINT, 143 SIGTERM).
+pub fn interrupted_exit(signal: i32) -> u8 {
+    u8::try_from(128 + signal).unwrap_or(1)
 }

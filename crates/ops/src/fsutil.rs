@@ -202,6 +202,8 @@ pub fn copy_tree_with(from: &Path, to: &Path, links: Links) -> Result<TreeCopy> 
         .sort_by_file_name()
         .min_depth(1);
     for entry in walker {
+        // A long copy stops at the next file when SIGINT/SIGTERM arrives (backup, rehearsal).
+        OpsError::check_interrupt()?;
         let entry = entry.map_err(|e| OpsError::UnusableInput {
             path: e.path().unwrap_or(from).to_path_buf(),
             reason: format!("archive tree unreadable: {e}"),
@@ -244,6 +246,16 @@ pub use thywill_v2::create_private_file;
 pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     thywill_archive::target::writable_folder(dir)
+}
+
+/// Creates `dir` and any missing parents [`PRIVATE_DIR`] (0700) whatever the umask; an existing
+/// folder is left as it is.
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR)
+        .create(dir)
 }
 
 #[cfg(test)]

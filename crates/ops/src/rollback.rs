@@ -149,10 +149,16 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
             report.problems.push(format!("{what}: {e}"));
         }
     };
+    // The hooks see the v2 URL of the runs undone (redacted unless the operator opts in, and
+    // scrubbed from their relayed output).
+    let hook = |flag: &str, cmd: &str| match &opts.v2_db {
+        Some(url) => Child::hook(flag, cmd).with_env("V2_DB_URL", url.clone()),
+        None => Child::hook(flag, cmd),
+    };
     if let Some(cmd) = &opts.switch_back_cmd {
         attempt(
             "switching traffic back",
-            Child::hook("--switch-back-cmd", cmd).run(),
+            hook("--switch-back-cmd", cmd).run(),
         );
     }
     let mut removed = Vec::new();
@@ -179,7 +185,7 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
         }
     }
     if let Some(cmd) = &opts.restart_v1_cmd {
-        attempt("restarting v1", Child::hook("--restart-v1-cmd", cmd).run());
+        attempt("restarting v1", hook("--restart-v1-cmd", cmd).run());
     }
     attempt("checking v1 is readable", check_v1(&opts.v1_db));
     report.v1_restored = restored;

@@ -226,4 +226,18 @@ mod ticker_tests {
         );
         p.finish(counted);
     }
+
+    /// On a terminal a stage with no expected count is a spinner (no length), never a bar stuck
+    /// at `0/0 rows` for the whole stage; a counted stage is a bar of that length.
+    #[test]
+    fn a_stage_without_an_expected_count_is_a_spinner_on_a_terminal() {
+        let mut p = Progress::new(ProgressMode::Bars);
+        let unknown = p.start("detect", 0);
+        let bar = unknown.bar.as_ref().expect("a bar in Bars mode");
+        assert_eq!(bar.length(), None, "a spinner has no length");
+        p.finish(unknown);
+        let counted = p.start("write", 10);
+        assert_eq!(counted.bar.as_ref().and_then(|b| b.length()), Some(10));
+        p.finish(counted);
+    }
 }

@@ -329,4 +329,33 @@ mod tests {
         assert!(run("text_archives/prayers/2025/06/missing.txt", Some(&files)).1);
         assert_eq!(run("", None), (None, false));
     }
+
+    /// The reason of a check, for wording tests.
+    fn reason(p: &str, files: Option<&BTreeSet<String>>) -> String {
+        let mut rf = RowFindings::new(1, "k".into());
+        check_archive_path(
+            &mut rf,
+            &V1Value::text(p),
+            files.map(|f| f as &dyn ArchiveFiles),
+            RecordArchive::Prayer(None),
+        );
+        rf.items
+            .into_iter()
+            .map(|(_, _, why)| why)
+            .next()
+            .unwrap_or_else(|| panic!("no finding for {p:?}"))
+    }
+
+    /// Reasons read as sentences: "climbs out of", "names a file", never "is climbs" or
+    /// "is names" (the old wording).
+    #[test]
+    fn reasons_read_as_sentences() {
+        let climbs = reason("../../etc/passwd", None);
+        assert!(climbs.contains("climbs out of"), "{climbs}");
+        assert!(!climbs.contains(" is climbs"), "{climbs}");
+        let files: BTreeSet<String> = ["prayers/2025/06/other.txt".to_string()].into();
+        let missing = reason("text_archives/prayers/2025/06/missing.txt", Some(&files));
+        assert!(missing.contains("names a file"), "{missing}");
+        assert!(!missing.contains(" is names"), "{missing}");
+    }
 }
