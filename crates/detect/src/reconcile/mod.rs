@@ -94,7 +94,7 @@ use std::fmt;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use thywill_v1::archive::{
-    fingerprint, key_of, norm_text, Key, Located, V1Archive, V1FileKind, V1Registration,
+    fingerprint, key_of, Key, Located, V1Archive, V1FileKind, V1Registration,
 };
 use thywill_v1::V1Error;
 
@@ -477,7 +477,18 @@ fn prayer_id_key(id: &str) -> Key {
 /// Scans the v1 tree at `root` (`thywill-v1`'s reader) with prayer ids keyed as the
 /// reconciliation compares them: the tree to give [`reconcile()`] and [`archive_findings`].
 pub fn scan_v1_tree(root: &std::path::Path) -> Result<V1Archive, V1Error> {
-    thywill_v1::archive::scan_v1_tree_keyed(root, prayer_id_key)
+    thywill_v1::archive::scan_v1_tree_keyed(root, prayer_id_key, text_key)
+}
+
+/// Request text as the reconciliation compares it: `\r\n` → `\n`, surrounding whitespace
+/// trimmed.
+pub fn norm_text(s: &str) -> String {
+    s.replace("\r\n", "\n").trim().to_string()
+}
+
+/// The fingerprint the scan keeps of a file's request text: of its [`norm_text`].
+fn text_key(text: &str) -> u64 {
+    fingerprint(norm_text(text).as_str())
 }
 
 /// Reconciles the database rows `db` with the scanned tree `archive` (see the module's

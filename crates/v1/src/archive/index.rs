@@ -10,7 +10,7 @@ use std::path::Path;
 use chrono::NaiveDateTime;
 
 use super::prayer::V1PrayerFile;
-use super::{unreadable, IdKey, Result};
+use super::{unreadable, IdKey, Result, TextKey};
 
 /// A fixed-size stand-in for an id or a name: `(0, value)` for 32 lower-case hex digits (exact),
 /// else `(1, 128-bit hash of the text)` (equal texts give equal keys; two different texts give
@@ -37,12 +37,6 @@ pub fn fingerprint(value: impl Hash) -> u64 {
     h.finish()
 }
 
-/// Request text as the reconciliation compares it: `\r\n` → `\n`, surrounding whitespace
-/// trimmed.
-pub fn norm_text(s: &str) -> String {
-    s.replace("\r\n", "\n").trim().to_string()
-}
-
 /// What the reconciliation compares of one prayer file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrayerEntry {
@@ -50,18 +44,18 @@ pub struct PrayerEntry {
     pub id: Key,
     /// [`fingerprint`] of the author's name.
     pub author: u64,
-    /// [`fingerprint`] of the request text, normalised ([`norm_text`]).
+    /// The request text's fingerprint, as the scan's [`TextKey`] makes it.
     pub text: u64,
     /// The `Submitted` time.
     pub submitted: NaiveDateTime,
 }
 
 impl PrayerEntry {
-    fn of(file: &V1PrayerFile, id_key: IdKey) -> Self {
+    fn of(file: &V1PrayerFile, id_key: IdKey, text_key: TextKey) -> Self {
         PrayerEntry {
             id: id_key(&file.id),
             author: fingerprint(&file.author),
-            text: fingerprint(norm_text(&file.text)),
+            text: text_key(&file.text),
             submitted: file.submitted.at,
         }
     }
@@ -148,10 +142,16 @@ impl V1PrayerIndex {
 
     /// Adds a parsed file. Files come in scan order, which is path order for prayer files (their
     /// folders are `YYYY/MM`, all names of one length); [`Self::finish`] sorts otherwise.
-    pub(crate) fn push(&mut self, rel: &str, file: &V1PrayerFile, id_key: IdKey) {
+    pub(crate) fn push(
+        &mut self,
+        rel: &str,
+        file: &V1PrayerFile,
+        id_key: IdKey,
+        text_key: TextKey,
+    ) {
         self.paths.push_str(rel);
         self.ends.push(self.paths.len());
-        self.entries.push(PrayerEntry::of(file, id_key));
+        self.entries.push(PrayerEntry::of(file, id_key, text_key));
     }
 
     /// Builds the id index once every file is in.

@@ -23,7 +23,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-pub use index::{fingerprint, key_of, norm_text, Key};
+pub use index::{fingerprint, key_of, Key};
 pub use index::{PrayerEntry, V1PrayerIndex};
 use monthly::read_log;
 pub use monthly::LinePos;
@@ -267,7 +267,7 @@ pub struct V1Archive {
     /// Lines no shape fits (`R-ARCHIVE-UNREADABLE`), with the kind of file they are in; the rest
     /// of each file is read.
     pub unreadable: Vec<(V1FileKind, Located<String>)>,
-    /// How prayer ids are keyed.
+    /// How prayer ids and request texts are keyed.
     id_key: IdKeyOf,
 }
 
@@ -276,13 +276,23 @@ pub struct V1Archive {
 /// gives its own normaliser ([`scan_v1_tree_keyed`]), so there is one, the detector's.
 pub type IdKey = fn(&str) -> Key;
 
-/// The [`IdKey`] of a tree (a newtype, so that [`V1Archive`] has a default: ids as written).
+/// How the scan fingerprints a prayer file's request text: as written ([`fingerprint`]) by
+/// default; the caller that compares texts with database rows gives its own (the detector's
+/// normalisation of line endings and surrounding whitespace), so the reader interprets nothing.
+pub type TextKey = fn(&str) -> u64;
+
+fn text_as_written(text: &str) -> u64 {
+    fingerprint(text)
+}
+
+/// The [`IdKey`] and [`TextKey`] of a tree (a newtype, so that [`V1Archive`] has a default:
+/// ids and texts as written).
 #[derive(Debug, Clone, Copy)]
-struct IdKeyOf(IdKey);
+struct IdKeyOf(IdKey, TextKey);
 
 impl Default for IdKeyOf {
     fn default() -> Self {
-        IdKeyOf(key_of)
+        IdKeyOf(key_of, text_as_written)
     }
 }
 
@@ -390,15 +400,16 @@ impl V1Archive {
 /// not UTF-8 becomes a [`V1Problem`] and the scan goes on. Monthly logs are read line by line and
 /// only their registration lines are kept.
 pub fn scan_v1_tree(root: &Path) -> Result<V1Archive> {
-    scan_v1_tree_keyed(root, key_of)
+    scan_v1_tree_keyed(root, key_of, text_as_written)
 }
 
-/// [`scan_v1_tree`] with prayer ids keyed by `id_key` (the caller's normaliser).
-pub fn scan_v1_tree_keyed(root: &Path, id_key: IdKey) -> Result<V1Archive> {
+/// [`scan_v1_tree`] with prayer ids keyed by `id_key` and request texts fingerprinted by
+/// `text_key` (the caller's normalisers).
+pub fn scan_v1_tree_keyed(root: &Path, id_key: IdKey, text_key: TextKey) -> Result<V1Archive> {
     fs::read_dir(root).map_err(|e| unreadable(root, e))?;
     let mut archive = V1Archive {
         root: root.to_path_buf(),
-        id_key: IdKeyOf(id_key),
+        id_key: IdKeyOf(id_key, text_key),
         ..V1Archive::default()
     };
     for entry in walkdir::WalkDir::new(root)
@@ -527,7 +538,7 @@ impl V1Archive {
                 for (line, text) in &file.unreadable {
                     self.unreadable.push((kind, located(*line, text.clone())));
                 }
-                self.prayers.push(rel, &file, self.id_key.0);
+                self.prayers.push(rel, &file, self.id_key.0, self.id_key.1);
             }
             K::UserAttributes => {
                 let bytes = fs::read(path).map_err(|e| unreadable(path, e))?;
