@@ -901,15 +901,7 @@ fn a_v1_holding_nul_bytes_cuts_over_without_rolling_back() {
 fn rehearsal_copies_symlinks_and_migrate_and_validate_agree_on_them() {
     let tmp = tempfile::tempdir().unwrap();
     let tree = tmp.path().join("text_archives");
-    let copied = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(root().join("fixtures/g1-s/text_archives"))
-        .arg(&tree)
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    std::os::unix::fs::symlink("/etc/hostname", tree.join("users/outside.txt")).unwrap();
-    std::os::unix::fs::symlink("missing.txt", tree.join("dangling.txt")).unwrap();
+    ops_common::g1s_tree_with_symlinks(&tree);
     let work = tmp.path().join("work");
     let out = rehearse_for_real(&tree, &work, &[]);
     let all = text(&out);
@@ -933,15 +925,7 @@ fn rehearsal_copies_symlinks_and_migrate_and_validate_agree_on_them() {
 fn a_real_cutover_on_a_tree_holding_symlinks_does_not_roll_back() {
     let c = Case::new(V2::Sqlite).unwrap();
     let tree = c.dir.join("text_archives");
-    let copied = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(root().join("fixtures/g1-s/text_archives"))
-        .arg(&tree)
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    std::os::unix::fs::symlink("/etc/hostname", tree.join("users/outside.txt")).unwrap();
-    std::os::unix::fs::symlink("missing.txt", tree.join("dangling.txt")).unwrap();
+    ops_common::g1s_tree_with_symlinks(&tree);
     // A fresh v2 (the case's own holds a row no run wrote, which the real migrate refuses).
     let v2 = c.dir.join("fresh_v2.db");
     let url = format!("sqlite://{}", v2.display());

@@ -13,7 +13,7 @@ mod ops_common;
 use std::path::Path;
 use std::process::Command;
 
-use ops_common::{root, sqlite};
+use ops_common::{copy_tree, root, sqlite};
 
 /// Members, prayers and marks of a v1 file, as `u/p/m`.
 fn counts_of(db: &Path) -> String {
@@ -81,13 +81,10 @@ fn machine(dir: &Path) {
             dir.join(place).join("thywill.db"),
         )
         .unwrap();
-        let copied = Command::new("cp")
-            .arg("-r")
-            .arg(root().join("fixtures/g1-s/text_archives"))
-            .arg(dir.join(place).join("text_archives"))
-            .status()
-            .unwrap();
-        assert!(copied.success());
+        copy_tree(
+            &root().join("fixtures/g1-s/text_archives"),
+            &dir.join(place).join("text_archives"),
+        );
     }
     for hook in ["maintenance", "switch_dns", "smoke_v2"] {
         let path = dir.join("srv/ops").join(hook);

@@ -373,3 +373,27 @@ pub fn names_in(dir: &Path) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Copies the folder `src` to `dest` as `cp -r` does (symlinks kept as links).
+pub fn copy_tree(src: &Path, dest: &Path) {
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(src)
+        .arg(dest)
+        .status()
+        .unwrap();
+    assert!(
+        copied.success(),
+        "cp -r {} {}",
+        src.display(),
+        dest.display()
+    );
+}
+
+/// A copy at `dest` of fixtures/g1-s's archive tree holding two symlinks, one out of the tree
+/// (`users/outside.txt` → `/etc/hostname`) and one dangling (`dangling.txt`).
+pub fn g1s_tree_with_symlinks(dest: &Path) {
+    copy_tree(&root().join("fixtures/g1-s/text_archives"), dest);
+    std::os::unix::fs::symlink("/etc/hostname", dest.join("users/outside.txt")).unwrap();
+    std::os::unix::fs::symlink("missing.txt", dest.join("dangling.txt")).unwrap();
+}
