@@ -412,7 +412,7 @@ impl Members {
             return Some(id.clone());
         }
         let alt = match self.kind {
-            UserRefKind::ById => rules::normalise_key(v)?,
+            UserRefKind::ById => rules::reference_key(v)?,
             UserRefKind::ByName => rules::rewrite_name(&raw),
         };
         self.by_ref.get(&alt).cloned()
@@ -1072,7 +1072,7 @@ fn derive_users(
                 .or_else(|| ledger.mapped(&["user", "users"], &key).cloned()),
         };
         let mut refs = vec![key.clone(), name.clone()];
-        if let (UserRefKind::ById, Some(n)) = (kind, rules::normalise_key(&u.id)) {
+        if let (UserRefKind::ById, Some(n)) = (kind, rules::reference_key(&u.id)) {
             refs.push(n);
         }
         match ledger.excluded("user", &key) {
@@ -1456,8 +1456,8 @@ fn prayer_is_sound(p: &PrayerRow, members: &Members) -> bool {
 /// own shape, counts v2 can hold, an inviting kind (`R-INVITE-KIND`: none, `new_user`, `admin`),
 /// and members that resolve when named.
 fn invite_is_sound(i: &InviteRow, multi_use: bool, members: &Members) -> bool {
-    let token_ok =
-        text(&i.token).is_some_and(|t| !t.trim().is_empty()) && !rules::text_changes(&i.token);
+    let token_ok = text(&i.token).is_some_and(|t| !t.trim().is_empty() && t.chars().count() <= 64)
+        && !rules::text_changes(&i.token);
     let kind_ok = inviting_kind(&i.token_type);
     let counts_ok = if multi_use {
         !count_is_bad(&i.usage_count) && !count_is_bad(&i.max_uses)

@@ -72,6 +72,21 @@ pub fn normalise_key(v: &V1Value) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// A G0/G1 member key or reference as references are matched: the normalised hex id when it is
+/// one ([`hex_key`]); any other text with invisible characters stripped but its case kept (v1
+/// compares text keys case-sensitively: `ADMIN` does not name the member keyed `admin`).
+pub fn reference_key(v: &V1Value) -> Option<String> {
+    if let Some(h) = hex_key(v) {
+        return Some(h);
+    }
+    let raw = match v {
+        V1Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+        other => text(other)?,
+    };
+    let s: String = raw.chars().filter(|c| !invisible(*c)).collect();
+    (!s.is_empty()).then_some(s)
+}
+
 /// A v1 hex key as its v2 id, when it is (after normalisation) a valid one.
 pub fn hex_key(v: &V1Value) -> Option<String> {
     normalise_key(v).filter(|s| is_hex_id(s))

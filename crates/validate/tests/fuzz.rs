@@ -1257,6 +1257,38 @@ fn regression_a_prayer_keyed_by_the_empty_string() {
 }
 
 #[test]
+fn regression_an_invite_token_wider_than_v2s_column() {
+    // Found by the harness (`just fuzz`): "invites row … breaks a v2 constraint: token has 65
+    // characters, at most 64 allowed" stopped the migration; such a token is not carried now
+    // (`R-INVITE-KIND`: no link of it can work in v2).
+    regression(
+        Generation::G0,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'admin', '2025-06-10 09:30:00.000000');
+         INSERT INTO invitetoken VALUES ('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+             '9e3779b97f4a7c152fe94f826d6b51d8', 0, '2025-06-20 10:00:00.000000');",
+    );
+}
+
+#[test]
+fn regression_a_reference_upper_casing_a_text_key() {
+    // Found by the harness (`just fuzz`): a grant of `ADMIN` beside the member keyed `admin` (a
+    // text key, not hex). v1 compares text keys case-sensitively, so the grant names no member:
+    // the migration quarantined it (`R-ORPHAN`); the validator lower-cased the reference and
+    // called the quarantine underived. Only hex ids are compared case-insensitively now.
+    regression(
+        Generation::G1,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('admin', 'admin', '2025-06-10 09:30:00.000000', 'christian', NULL,
+             'admin', 'dangling-no-such-row', 0, NULL);
+         INSERT INTO role VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'admin', NULL, '[\"*\",\"admin.users\"]',
+             '2025-06-10 09:30:00.000000', 'admin', 0);
+         INSERT INTO user_roles VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'ADMIN',
+             'a6eaf652ba3f2e1d5747e5c36a70e025', 'admin', '2025-06-10 09:30:00.000000', NULL);",
+    );
+}
+
+#[test]
 fn regression_two_marks_whose_ids_are_one_after_normalisation() {
     // Seen by the harness (`just fuzz`): "prayer_marks row '…b01' breaks a v2 constraint:
     // duplicate primary key (id)" stopped the migration, exit 1. Two acts (other days) whose ids

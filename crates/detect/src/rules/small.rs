@@ -367,6 +367,9 @@ fn dedupe_grants(pending: &mut [(RowFindings, Option<Grant>)]) {
     }
 }
 
+/// v2's `invites.token` width.
+const MAX_TOKEN_CHARS: usize = 64;
+
 fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite>, DetectError> {
     const TABLE: &str = "invitetoken";
     let multi_use = ctx.db.schema().has_column(TABLE, "usage_count");
@@ -376,6 +379,17 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
     let read = db.for_each::<InviteRow, DetectError, _>(|row| {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.token, row.rowid));
         let texts = check_utf8(&mut rf, &[("token", &row.token)]);
+        let token_chars = texts[0].as_deref().map_or(0, |t| t.chars().count());
+        if !(1..=MAX_TOKEN_CHARS).contains(&token_chars) {
+            rf.push(
+                RuleId::InviteKind,
+                Decision::NotCarried,
+                format!(
+                    "token of {token_chars} characters: v2's tokens have 1 to {MAX_TOKEN_CHARS}, so \
+                     no link of it can work in v2; not carried"
+                ),
+            );
+        }
         if let Some(kind) = not_an_invitation(&row.token_type) {
             rf.push(
                 RuleId::InviteKind,
