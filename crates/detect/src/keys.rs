@@ -140,6 +140,10 @@ impl Hasher for IdHasher {
 pub(crate) struct KeyIndex {
     hex: HexTable,
     text: HashMap<Box<str>, u32>,
+    /// Name keys as v1's start-up rewrite would leave them, for the keys it changes (`None`:
+    /// two keys rewrite alike, so the rewritten name names neither): see
+    /// [`KeyIndex::index_rewritten_names`].
+    rewritten: HashMap<Box<str>, Option<u32>>,
 }
 
 impl KeyIndex {
@@ -193,16 +197,42 @@ impl KeyIndex {
             .or_else(|| self.get_respelled(key, kind).map(|(idx, _)| idx))
     }
 
-    /// When a name reference names no entry as stored but one as v1 rewrote every name at
-    /// start-up without updating the references (rules.md, "Names that v1 itself rewrote"): that
-    /// entry and the rewritten name.
+    /// Indexes the name keys as v1's start-up rewrite leaves them (for the few it changes), so
+    /// that a reference is compared with each member's name after that same rewriting. Call once
+    /// the name keys are in.
+    pub(crate) fn index_rewritten_names(&mut self) {
+        for (key, &idx) in &self.text {
+            if let Some(r) = crate::text::v1_rewritten_name(key) {
+                self.rewritten
+                    .entry(r.into())
+                    .and_modify(|e| *e = None)
+                    .or_insert(Some(idx));
+            }
+        }
+    }
+
+    /// True when some name key is one v1's start-up rewrite changes.
+    pub(crate) fn has_rewritten_names(&self) -> bool {
+        !self.rewritten.is_empty()
+    }
+
+    /// When a name reference names no entry as stored but one once both are rewritten as v1
+    /// rewrote every name at start-up without updating the references (rules.md, "Names that v1
+    /// itself rewrote"): that entry and the rewritten name. Ambiguous ones name nothing.
     pub(crate) fn get_respelled(&self, key: &NormKey, kind: KeyKind) -> Option<(u32, String)> {
         let (KeyKind::Name, NormKey::Text(name)) = (kind, key) else {
             return None;
         };
-        let rewritten = crate::text::v1_rewritten_name(name)?;
-        let idx = self.text.get(rewritten.as_str()).copied()?;
-        Some((idx, rewritten))
+        let changed = crate::text::v1_rewritten_name(name);
+        let rewritten = changed.as_deref().unwrap_or(name);
+        let as_stored = changed.as_deref().and_then(|r| self.text.get(r).copied());
+        let as_rewritten = self.rewritten.get(rewritten).copied().flatten();
+        let idx = match (as_stored, as_rewritten) {
+            (Some(a), Some(b)) if a != b => return None,
+            (Some(a), _) | (None, Some(a)) => a,
+            (None, None) => return None,
+        };
+        Some((idx, rewritten.to_string()))
     }
 }
 

@@ -1257,6 +1257,23 @@ fn regression_a_prayer_keyed_by_the_empty_string() {
 }
 
 #[test]
+fn regression_a_reference_and_a_member_both_spelled_before_v1s_rewrite() {
+    // Found by the harness (`just fuzz`): the member `ANN ` and a prayer by `ANN  `. Rewritten as
+    // v1 rewrites names at start-up, both are `ANN`: the validator resolved the author, the
+    // migration compared the rewritten reference with the stored names only and quarantined
+    // the prayer. The detector now compares it with the members' rewritten names too.
+    regression(
+        Generation::G3,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('ANN ', '2025-06-10 09:30:00.000000', 'ANN ', 'dangling-no-such-row',
+             0, NULL, 0, NULL, NULL);
+         INSERT INTO prayer VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'ANN  ', 'My mom', NULL, NULL,
+             '2025-06-10 09:30:00.000000', 0, NULL, 0e0, 'default_fallback', 'default_fallback',
+             'default_fallback', 0e0, 'default_fallback', NULL, 0, 0, NULL);",
+    );
+}
+
+#[test]
 fn regression_an_invite_token_wider_than_v2s_column() {
     // Found by the harness (`just fuzz`): "invites row … breaks a v2 constraint: token has 65
     // characters, at most 64 allowed" stopped the migration; such a token is not carried now

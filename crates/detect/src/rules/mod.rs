@@ -125,11 +125,12 @@ pub(crate) fn note_respelling(
     kind: KeyKind,
     value: &V1Value,
 ) {
-    if kind != KeyKind::Name
-        || value
+    let unchanged = || {
+        value
             .as_str()
             .is_some_and(|s| crate::text::v1_rewritten_name(s).is_none())
-    {
+    };
+    if kind != KeyKind::Name || (!index.has_rewritten_names() && unchanged()) {
         return;
     }
     let Some(norm) = crate::keys::normalize(value, kind) else {

@@ -422,6 +422,9 @@ impl Users {
             Ok(())
         })?;
         ctx.sink.count_read(TABLE, n);
+        if users.kind == KeyKind::Name {
+            users.index.index_rewritten_names();
+        }
         Ok(users)
     }
 
