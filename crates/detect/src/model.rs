@@ -105,6 +105,8 @@ rule_ids! {
     AttrDuplicate => "R-ATTR-DUPLICATE",
     /// A mark whose id another carried mark also holds after normalisation (re-keyed).
     MarkKey => "R-MARK-KEY",
+    /// A prayer whose id a prayer read before it holds after normalisation (quarantined).
+    PrayerKey => "R-PRAYER-KEY",
     /// A session `ip_address` that is not an address (written NULL, the session carried).
     SessionIp => "R-SESSION-IP",
     /// An invite count that is not a non-negative integer below 2^31.

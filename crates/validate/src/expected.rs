@@ -467,12 +467,15 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     let mut flags = CanonTable::of::<ContentFlag>();
     let mut law_prayers = LawTally::new("prayer");
     let mut written_prayers: HashSet<String> = HashSet::new();
+    // Hex ids seen so far: a later prayer with one of them cannot be told apart (R-PRAYER-KEY).
+    let mut prayer_ids: HashSet<String> = HashSet::new();
     for p in prayers_rx.iter().flatten() {
         law_prayers.read += 1;
         let key = row_key(&p.id, p.rowid);
         seen.note(ledger, "prayer", &key);
+        let first_holder = rules::hex_key(&p.id).is_none_or(|h| prayer_ids.insert(h));
         if let Some(d) = ledger.excluded("prayer", &key) {
-            if ledger.derive_exclusions && prayer_is_sound(&p, &members) {
+            if ledger.derive_exclusions && first_holder && prayer_is_sound(&p, &members) {
                 out.underived("prayer", &key, d);
             }
             law_prayers.account(d);
@@ -1072,8 +1075,12 @@ fn derive_users(
                 .or_else(|| ledger.mapped(&["user", "users"], &key).cloned()),
         };
         let mut refs = vec![key.clone(), name.clone()];
-        if let (UserRefKind::ById, Some(n)) = (kind, rules::reference_key(&u.id)) {
-            refs.push(n);
+        match kind {
+            UserRefKind::ById => refs.extend(rules::reference_key(&u.id)),
+            // A reference is also matched with the name as v1's start-up rewrite leaves it.
+            UserRefKind::ByName => refs.push(rules::rewrite_name(
+                &text(&u.display_name).unwrap_or_default(),
+            )),
         }
         match ledger.excluded("user", &key) {
             None => {
@@ -1294,9 +1301,16 @@ fn invite_tree(written: &[(UserRow, String, String)], members: &Members) -> Vec<
             pos.get(to.as_str()).copied().filter(|&j| j != i)
         })
         .collect();
-    let created: Vec<(Option<NaiveDateTime>, &str)> = written
+    // Newest by `created_at`, ties by the v1 key (as the survivor of a duplicate is chosen).
+    let created: Vec<(Option<NaiveDateTime>, String)> = written
         .iter()
-        .map(|(u, id, _)| (rules::parse_time(&u.created_at), id.as_str()))
+        .map(|(u, _, _)| {
+            let key_v = match members.kind {
+                UserRefKind::ById => &u.id,
+                UserRefKind::ByName => &u.display_name,
+            };
+            (rules::parse_time(&u.created_at), row_key(key_v, u.rowid))
+        })
         .collect();
     // Colour walk: 0 unvisited, 1 on the current path, 2 done.
     let mut state = vec![0u8; written.len()];
@@ -1310,7 +1324,10 @@ fn invite_tree(written: &[(UserRow, String, String)], members: &Members) -> Vec<
             }
             if state[i] == 1 {
                 let cycle = &path[path.iter().position(|&p| p == i).unwrap_or(0)..];
-                if let Some(&newest) = cycle.iter().max_by_key(|&&c| created[c]) {
+                if let Some(&newest) = cycle
+                    .iter()
+                    .max_by_key(|&&c: &&usize| (created[c].0, created[c].1.as_str()))
+                {
                     link[newest] = None;
                     let unknown = |c: usize| created[c].0.is_none();
                     if cycle.iter().any(|&c| unknown(c)) {
@@ -1615,13 +1632,18 @@ fn invite_cells(i: &InviteRow, token: &str, multi_use: bool, members: &Members) 
         };
         (Cell::Int(1), Cell::Int(used))
     };
-    // v1 grants admin for an `admin` token and for any token the system made.
-    let admin = text(&i.token_type).is_some_and(|t| t.trim().eq_ignore_ascii_case("admin"))
-        || text(&i.created_by).is_some_and(|t| t.trim().eq_ignore_ascii_case("system"));
+    // v1 grants admin for an `admin` token and for any token the system made; a token the
+    // system made has no creator in v2, even beside a member named `system` (rules.md).
+    let by_system = text(&i.created_by).is_some_and(|t| t.trim().eq_ignore_ascii_case("system"));
+    let admin =
+        text(&i.token_type).is_some_and(|t| t.trim().eq_ignore_ascii_case("admin")) || by_system;
+    let creator = (!by_system)
+        .then(|| members.resolve(&i.created_by))
+        .flatten();
     vec![
         rules::v5_id(&format!("invite:{token}")).map_or(Cell::Any, Cell::Str),
         s(token),
-        os(members.resolve(&i.created_by).as_deref()),
+        os(creator.as_deref()),
         Cell::Null,
         created,
         expires.map_or(Cell::Any, Cell::Ts),

@@ -1274,6 +1274,68 @@ fn regression_a_reference_and_a_member_both_spelled_before_v1s_rewrite() {
 }
 
 #[test]
+fn regression_two_prayers_whose_ids_are_one_after_normalisation() {
+    // Found by the harness (`just fuzz`): "prayers row … breaks a v2 constraint: duplicate
+    // primary key (id)" stopped the migration. The later prayer is quarantined (R-PRAYER-KEY):
+    // every reference to either spelling reaches the first.
+    regression(
+        Generation::G0,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'admin', '2025-06-10 09:30:00.000000');
+         INSERT INTO prayer VALUES ('6508FF172CC663ACE598CC75520CA10D', '9e3779b97f4a7c152fe94f826d6b51d8',
+             'My mom', NULL, '2025-06-10 09:30:00.000000', 0, NULL);
+         INSERT INTO prayer VALUES ('6508ff172cc663ace598cc75520ca10d', '9e3779b97f4a7c152fe94f826d6b51d8',
+             'My mom', NULL, '2025-06-10 09:30:00.000000', 0, NULL);",
+    );
+}
+
+#[test]
+fn regression_an_invite_made_by_the_system_beside_a_member_named_system() {
+    // Found by the harness (`just fuzz`): a G0 token created by `system` beside a member whose
+    // display name is `system`. The token is the system's (rules.md: no creator in v2, an admin
+    // token); the validator resolved the creator by the member's name.
+    regression(
+        Generation::G0,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'system', '2025-06-10 09:30:00.000000');
+         INSERT INTO invitetoken VALUES ('af9e72ebf533e025', 'system', 0, '2025-06-20 10:00:00.000000');",
+    );
+}
+
+#[test]
+fn regression_a_member_and_a_reference_with_runs_of_spaces() {
+    // Found by the harness (`just fuzz`): the member `Pastor  Dave` (a sound name: a run of
+    // spaces is no R-USER-NAME fault) and a prayer by `Pastor   Dave`; both are `Pastor Dave` as
+    // v1 rewrites names, so the author resolves. The validator matched the rewritten reference
+    // with stored and repaired names only.
+    regression(
+        Generation::G2,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('Pastor  Dave', '2025-06-10 09:30:00.000000', 'christian', NULL,
+             'Pastor  Dave', 'dangling-no-such-row', 0, NULL);
+         INSERT INTO prayer VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'Pastor   Dave', 'My mom', NULL,
+             NULL, '2025-06-10 09:30:00.000000', 0, 'all', NULL);",
+    );
+}
+
+#[test]
+fn regression_an_invite_cycle_of_two_members_made_in_the_same_microsecond() {
+    // Found by the harness (`just fuzz`): Ann and Carol invited each other and were created at
+    // the same instant. The newest is decided by the v1 key on a tie (as a duplicate's survivor
+    // is); the validator broke the tie by the v2 id and dropped the other link.
+    regression(
+        Generation::G3,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('Carol', '2025-06-15 00:30:00.000000', 'Ann', 'dangling-no-such-row',
+             0, NULL, 0, NULL, NULL);
+         INSERT INTO user VALUES ('Bob Smith', '2025-06-10 09:30:00.000000', 'Carol',
+             'dangling-no-such-row', 0, NULL, 0, NULL, NULL);
+         INSERT INTO user VALUES ('Ann', '2025-06-15 00:30:00.000000', 'Carol', 'dangling-no-such-row',
+             0, NULL, 0, NULL, NULL);",
+    );
+}
+
+#[test]
 fn regression_an_invite_token_wider_than_v2s_column() {
     // Found by the harness (`just fuzz`): "invites row … breaks a v2 constraint: token has 65
     // characters, at most 64 allowed" stopped the migration; such a token is not carried now

@@ -151,6 +151,19 @@ impl Prayers {
             if let Some(why) = crate::text::short_text_too_wide("project_tag", &row.project_tag) {
                 rf.push(RuleId::TextLength, Decision::Repaired, why);
             }
+            // Two prayers whose ids are one after normalisation (`…A10D` and `…a10d`): every
+            // reference to either reaches the first read, so the later one cannot be told apart.
+            if let Some(holder) = norm.as_ref().and_then(|n| p.states.keys.get(n)) {
+                rf.push(
+                    RuleId::PrayerKey,
+                    Decision::Quarantined,
+                    format!(
+                        "id {key} is, after normalising case and whitespace, the id of the prayer \
+                         read before it (entry {holder}); references cannot tell them apart; \
+                         quarantined for the operator to decide"
+                    ),
+                );
+            }
             // The stored text as v2 gets it (`storable_text`: NUL → U+FFFD, one character for
             // one, neither is whitespace), counted without copying it.
             let len = row
