@@ -1237,9 +1237,18 @@ impl SoundUsers {
     fn is_sound(&self, u: &UserRow, kind: UserRefKind, name: &str) -> bool {
         let raw = text(&u.display_name).unwrap_or_default();
         let key_ok = match kind {
-            UserRefKind::ById => rules::normalise_key(&u.id).is_some_and(|k| {
-                self.keys.get(&k) == Some(&1) && k != rules::KNOWN_TEST_ACCOUNT_ID
-            }),
+            // A hex id, or a plain text key (`admin`): a damaged text key (invisible or
+            // direction characters, spaces) is one the migration may quarantine.
+            UserRefKind::ById => {
+                let plain = rules::hex_key(&u.id).is_some()
+                    || u.id
+                        .as_str()
+                        .is_some_and(|k| k.bytes().all(|b| b.is_ascii_graphic()));
+                plain
+                    && rules::normalise_key(&u.id).is_some_and(|k| {
+                        self.keys.get(&k) == Some(&1) && k != rules::KNOWN_TEST_ACCOUNT_ID
+                    })
+            }
             UserRefKind::ByName => true,
         };
         key_ok

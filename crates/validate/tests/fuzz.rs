@@ -1336,6 +1336,19 @@ fn regression_an_invite_cycle_of_two_members_made_in_the_same_microsecond() {
 }
 
 #[test]
+fn regression_a_member_key_holding_a_direction_override() {
+    // Found by the harness (`just fuzz`): a G1 member keyed U+202E `rtl` is quarantined by the
+    // migration (`R-USER-UNRETRIEVABLE`: a damaged key with no hex id left); the validator called
+    // it sound. Only a hex id or a plain text key is sound to it now.
+    regression(
+        Generation::G1,
+        Policy::Repair,
+        "INSERT INTO user VALUES ('\u{202e}rtl', 'admin', '2025-06-10 09:30:00.000000', 'christian',
+             NULL, '\u{202e}rtl', 'dangling-no-such-row', 0, NULL);",
+    );
+}
+
+#[test]
 fn regression_an_invite_token_wider_than_v2s_column() {
     // Found by the harness (`just fuzz`): "invites row … breaks a v2 constraint: token has 65
     // characters, at most 64 allowed" stopped the migration; such a token is not carried now
