@@ -1074,13 +1074,15 @@ fn derive_users(
             UserRefKind::ByName => rules::v5_id(&format!("user:{name}"))
                 .or_else(|| ledger.mapped(&["user", "users"], &key).cloned()),
         };
-        let mut refs = vec![key.clone(), name.clone()];
+        // G0/G1 references hold the member's key, G2/G3 ones the name (v1.md), never the other.
+        let mut refs = vec![key.clone()];
         match kind {
             UserRefKind::ById => refs.extend(rules::reference_key(&u.id)),
             // A reference is also matched with the name as v1's start-up rewrite leaves it.
-            UserRefKind::ByName => refs.push(rules::rewrite_name(
-                &text(&u.display_name).unwrap_or_default(),
-            )),
+            UserRefKind::ByName => refs.extend([
+                name.clone(),
+                rules::rewrite_name(&text(&u.display_name).unwrap_or_default()),
+            ]),
         }
         match ledger.excluded("user", &key) {
             None => {
@@ -1149,14 +1151,14 @@ fn derive_users(
             }
         }
     }
-    // Written users take precedence over merged aliases for their own names and keys, and a
-    // key over another member's name (a G1 member keyed `admin` beside one named `admin`).
-    for (_, id, name) in &written {
-        members.by_ref.insert(name.clone(), id.clone());
-    }
-    for (u, id, _) in &written {
-        if let Some(k) = u.id.key_text() {
-            members.by_ref.insert(k, id.clone());
+    // Written users take precedence over merged aliases for their own names and keys.
+    for (u, id, name) in &written {
+        let own_ref = match kind {
+            UserRefKind::ById => u.id.key_text(),
+            UserRefKind::ByName => Some(name.clone()),
+        };
+        if let Some(r) = own_ref {
+            members.by_ref.insert(r, id.clone());
         }
     }
     let inviter = invite_tree(&written, &members);

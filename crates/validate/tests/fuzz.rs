@@ -1349,6 +1349,23 @@ fn regression_a_member_key_holding_a_direction_override() {
 }
 
 #[test]
+fn regression_a_flag_made_by_a_member_named_none() {
+    // Found by the harness (`just fuzz`): a G1 member named `None` (the text Python writes for a
+    // missing value) flagged a prayer; the migration carried the flag without its flagger and
+    // the validator expected the member.
+    regression(
+        Generation::G1,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'None', '2025-06-10 09:30:00.000000',
+             'christian', NULL, '9e3779b97f4a7c152fe94f826d6b51d8', 'dangling-no-such-row', 0, NULL);
+         INSERT INTO \"prayer\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', '9e3779b97f4a7c152fe94f826d6b51d8',
+             'My mom', NULL, NULL, '2025-06-10 09:30:00.000000', 0, 'all', NULL);
+         INSERT INTO \"prayer_attributes\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025',
+             'a6eaf652ba3f2e1d5747e5c36a70e025', 'flagged', 'true', '2025-06-10 09:30:00.000000', 'None', NULL);",
+    );
+}
+
+#[test]
 fn regression_an_invite_token_wider_than_v2s_column() {
     // Found by the harness (`just fuzz`): "invites row … breaks a v2 constraint: token has 65
     // characters, at most 64 allowed" stopped the migration; such a token is not carried now
