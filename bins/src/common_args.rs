@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::{check_report_path, write_html_report, CliError, Exit, LogArgs};
 use clap::{Args, ValueEnum};
 use thywill_ops::fsutil::write_atomic_with;
-use thywill_pipeline::{CommonOptions, Policy, Report};
+use thywill_pipeline::{Clock, CommonOptions, Policy, Report};
 
 /// The policy flag's values.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -15,6 +15,47 @@ pub enum PolicyArg {
     Repair,
     /// The seed's literal behaviour: skip every corrupted record.
     Strict,
+}
+
+/// The v1 server's clock (rules.md "Clocks"): shared by analyze, migrate, validate and cutover,
+/// which passes them on to its migrate and validate steps.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClockArgs {
+    /// The IANA time zone the v1 server ran in (`America/Chicago`); from --v1-local-since on, v1
+    /// wrote members' and prayers' creation times, online marks and answer dates in it.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub v1_timezone: String,
+    /// When v1 started writing local times (`YYYY-MM-DD HH:MM:SS`, wall clock of the zone;
+    /// default 2025-06-14 00:00:00, the release that switched them).
+    #[arg(long, value_name = "TIME")]
+    pub v1_local_since: Option<String>,
+}
+
+impl ClockArgs {
+    /// The zone and the switch, checked (a bad value is a usage error naming the flag).
+    pub fn to_clock(&self) -> Result<Clock, CliError> {
+        let zone = Clock::parse_zone(&self.v1_timezone)
+            .map_err(|e| CliError::new(Exit::Usage, format!("--v1-timezone: {e}")))?;
+        let since = match &self.v1_local_since {
+            None => thywill_pipeline::clock_default_local_since(),
+            Some(s) => chrono_parse(s).ok_or_else(|| {
+                CliError::new(
+                    Exit::Usage,
+                    format!("--v1-local-since {s:?}: expected YYYY-MM-DD HH:MM:SS"),
+                )
+            })?,
+        };
+        Ok(Clock::new(zone, since))
+    }
+
+    /// The same flags for a child process (the cut-over's migrate and validate steps).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec!["--v1-timezone".to_string(), self.v1_timezone.clone()];
+        if let Some(s) = &self.v1_local_since {
+            args.extend(["--v1-local-since".to_string(), s.clone()]);
+        }
+        args
+    }
 }
 
 /// Flags of the v1 side and the reports.
@@ -36,6 +77,8 @@ pub struct CommonArgs {
     /// An exact display name of a test account (repeatable; default `Test User`, `Prayer Test User`).
     #[arg(long = "test-account-name", value_name = "NAME")]
     pub test_account_names: Vec<String>,
+    #[command(flatten)]
+    pub clock: ClockArgs,
     /// Write the JSON report (report_version 1) here.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,
@@ -72,12 +115,13 @@ impl CommonArgs {
             },
             as_of,
             test_account_names: self.test_account_names.clone(),
+            clock: self.clock.to_clock()?,
             progress: log.progress_mode(),
         })
     }
 }
 
-fn chrono_parse(s: &str) -> Option<thywill_pipeline::NaiveDateTime> {
+pub(crate) fn chrono_parse(s: &str) -> Option<thywill_pipeline::NaiveDateTime> {
     thywill_pipeline::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
         .ok()
         .or_else(|| thywill_pipeline::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok())

@@ -43,6 +43,9 @@ struct Cli {
     // written, and rolls back.
     #[command(flatten)]
     limits: QuarantineLimitArgs,
+    /// The v1 server's clock, passed to the migration and the validation.
+    #[command(flatten)]
+    clock: thywill_cli::common_args::ClockArgs,
     /// The backup folder (a rehearsal backs up into its work folder instead).
     #[arg(
         long,
@@ -142,6 +145,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         archives_v1: cli.archives_v1,
         archives_v2: cli.archives_v2,
         policy: cli.policy,
+        v1_args: {
+            cli.clock.to_clock()?;
+            cli.clock.to_args()
+        },
         max_quarantined: cli.limits.max_quarantined,
         max_quarantined_percent: cli.limits.max_quarantined_percent,
         backup_dir: cli.backup_dir.unwrap_or_else(|| work_dir.join("backups")),

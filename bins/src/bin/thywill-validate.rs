@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use thywill_cli::common_args::ClockArgs;
 use thywill_cli::{check_report_path, finish, write_html_report, CliError, Exit, LogArgs, V2DbArg};
 use thywill_ops::fsutil::write_atomic_with;
+use thywill_validator::clock::V1Clock;
 use thywill_validator::{validate, Options, Policy};
 
 /// The policy the migration ran with.
@@ -50,6 +52,9 @@ struct Cli {
     /// `Test User`, `Prayer Test User`).
     #[arg(long = "test-account-name", value_name = "NAME")]
     test_account_names: Vec<String>,
+    /// The v1 server's clock, as given to the migration.
+    #[command(flatten)]
+    clock: ClockArgs,
     /// Only check that the v1 file is readable and sound.
     #[arg(long)]
     v1_only: bool,
@@ -60,6 +65,7 @@ struct Cli {
 fn run(cli: Cli) -> Result<Exit, CliError> {
     check_report_path("--report-json", cli.report_json.as_deref())?;
     check_report_path("--report-html", cli.report_html.as_deref())?;
+    let clock = cli.clock.to_clock()?;
     let opts = Options {
         archives_v1: cli.archives_v1,
         archives_v2: cli.archives_v2,
@@ -69,6 +75,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         },
         v1_only: cli.v1_only,
         test_account_names: cli.test_account_names,
+        clock: V1Clock {
+            zone: clock.zone(),
+            local_since: clock.local_since(),
+        },
         ..Options::new(cli.v1_db, cli.v2.url)
     };
     let report = cli.log.while_busy("validate", || validate(&opts))?;

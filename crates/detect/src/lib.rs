@@ -27,6 +27,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod clock;
 mod findings;
 mod ids;
 mod keys;
@@ -120,6 +121,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     clock.lap("law");
     Ok(Plan {
         policy: opts.policy,
+        clock: opts.clock,
         generation: db.schema().generation,
         user_kind,
         users: resolved_users,

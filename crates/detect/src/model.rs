@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::clock::Clock;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
@@ -251,6 +252,8 @@ pub struct DetectOptions<'a> {
     /// The v1 archive tree's files, when the run has one (`R-ARCHIVE-PATH` existence checks and
     /// re-pointing).
     pub archive_files: Option<&'a dyn ArchiveFiles>,
+    /// The v1 server's clock: the zone its local-clock columns are read in (UTC by default).
+    pub clock: Clock,
 }
 
 impl<'a> DetectOptions<'a> {
@@ -265,6 +268,7 @@ impl<'a> DetectOptions<'a> {
                 .map(|s| s.to_string())
                 .collect(),
             archive_files: None,
+            clock: Clock::utc(),
         }
     }
 }

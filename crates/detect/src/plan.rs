@@ -545,6 +545,8 @@ pub(crate) struct UserIdMap {
 #[derive(Debug)]
 pub struct Plan {
     pub(crate) policy: Policy,
+    /// The v1 server's clock the plan was decided with (pass 2 reads local times through it).
+    pub(crate) clock: crate::clock::Clock,
     pub(crate) generation: Generation,
     pub(crate) user_kind: KeyKind,
     pub(crate) users: UserStates,

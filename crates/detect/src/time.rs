@@ -8,14 +8,18 @@
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use thywill_v1::V1Value;
 
-/// A parsed timestamp: the UTC instant (microsecond precision) and whether the stored value was
-/// already canonical.
+/// A parsed timestamp: the instant (microsecond precision), whether the stored value was already
+/// canonical, and whether it named its own zone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParsedTime {
-    /// The instant, naive UTC.
+    /// The instant, naive: UTC, or the v1 server's wall clock for a naive value of a column v1
+    /// writes with its local clock (see [`crate::clock::Clock`]).
     pub at: NaiveDateTime,
     /// True when the stored value was canonical TEXT (no `R-TIME` finding).
     pub canonical: bool,
+    /// True when the value fixed its own instant (a `Z` or an offset, or epoch seconds or
+    /// milliseconds): no server clock applies to it.
+    pub zoned: bool,
 }
 
 /// An optional instant in 8 bytes (microseconds since the epoch, `i64::MIN` for none), for the
@@ -59,23 +63,28 @@ const MILLIS_THRESHOLD: f64 = 1e11;
 pub fn parse_value(v: &V1Value) -> Option<ParsedTime> {
     match v {
         V1Value::Null => None,
-        V1Value::Integer(i) => epoch(*i as f64).map(non_canonical),
-        V1Value::Real(r) => epoch(*r).map(non_canonical),
+        V1Value::Integer(i) => epoch(*i as f64).map(zoned),
+        V1Value::Real(r) => epoch(*r).map(zoned),
         V1Value::Text(b) => {
             let s = std::str::from_utf8(b).ok()?;
             parse_str(s)
         }
         V1Value::Blob(b) => {
             let s = std::str::from_utf8(b).ok()?;
-            parse_str(s).map(|p| non_canonical(p.at))
+            parse_str(s).map(|p| ParsedTime {
+                canonical: false,
+                ..p
+            })
         }
     }
 }
 
-fn non_canonical(at: NaiveDateTime) -> ParsedTime {
+/// A value in a shape that fixes its instant (epoch, `Z`, offset).
+fn zoned(at: NaiveDateTime) -> ParsedTime {
     ParsedTime {
         at,
         canonical: false,
+        zoned: true,
     }
 }
 
@@ -85,14 +94,19 @@ pub fn parse_str(s: &str) -> Option<ParsedTime> {
         return Some(ParsedTime {
             at,
             canonical: true,
+            zoned: false,
         });
     }
     let t = s.trim();
     if t.is_empty() || t.len() > 64 {
         return None;
     }
-    if let Some(at) = parse_iso(t) {
-        return Some(non_canonical(at));
+    if let Some((at, has_zone)) = parse_iso(t) {
+        return Some(ParsedTime {
+            at,
+            canonical: false,
+            zoned: has_zone,
+        });
     }
     if t.bytes()
         .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
@@ -100,7 +114,7 @@ pub fn parse_str(s: &str) -> Option<ParsedTime> {
         && !t[1..].contains(['-', '+'])
     {
         let x: f64 = t.parse().ok()?;
-        return epoch(x).map(non_canonical);
+        return epoch(x).map(zoned);
     }
     None
 }
@@ -147,8 +161,9 @@ fn digits(b: &[u8]) -> Option<u32> {
 }
 
 /// ISO-like shapes: `YYYY-MM-DD`, then optionally `T` or a space, `HH:MM[:SS[.f…]]`, then
-/// optionally `Z`/`z` or an offset `±HH[:MM]`/`±HHMM` (the result is converted to UTC).
-fn parse_iso(t: &str) -> Option<NaiveDateTime> {
+/// optionally `Z`/`z` or an offset `±HH[:MM]`/`±HHMM` (the result is converted to UTC). The flag
+/// says whether a zone designator was there.
+fn parse_iso(t: &str) -> Option<(NaiveDateTime, bool)> {
     let b = t.as_bytes();
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -159,7 +174,7 @@ fn parse_iso(t: &str) -> Option<NaiveDateTime> {
         digits(&b[8..10])?,
     )?;
     if b.len() == 10 {
-        return Some(date.and_time(NaiveTime::MIN));
+        return Some((date.and_time(NaiveTime::MIN), false));
     }
     if b[10] != b'T' && b[10] != b't' && b[10] != b' ' {
         return None;
@@ -175,7 +190,8 @@ fn parse_iso(t: &str) -> Option<NaiveDateTime> {
     let time = parse_time(time_part)?;
     let offset_secs = parse_zone(zone)?;
     let local = date.and_time(time);
-    local.checked_sub_signed(Duration::seconds(offset_secs))
+    let at = local.checked_sub_signed(Duration::seconds(offset_secs))?;
+    Some((at, !trim_ascii(zone).is_empty()))
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {

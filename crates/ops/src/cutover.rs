@@ -55,6 +55,9 @@ pub struct CutoverOptions {
     pub archives_v2: Option<PathBuf>,
     /// `repair` or `strict`.
     pub policy: String,
+    /// Flags describing the v1 side (`--v1-timezone`, `--v1-local-since`) for the migrate and
+    /// validate steps alike.
+    pub v1_args: Vec<String>,
     /// `--max-quarantined` for the migrate child: it stops before writing anything when a table
     /// quarantines more rows than this.
     pub max_quarantined: Option<u64>,
@@ -413,6 +416,7 @@ fn child_bin(
         return Child::program(what, bin.to_path_buf(), args, shown).relaying_signals();
     }
     args.extend(["--policy".into(), opts.policy.clone()]);
+    args.extend(opts.v1_args.iter().cloned());
     args.extend(extra);
     for (flag, dir) in [
         ("--archives-v1", &opts.archives_v1),

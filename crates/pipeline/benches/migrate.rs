@@ -75,6 +75,7 @@ fn measure(dir: &std::path::Path, target: &str, size: Size) {
             policy: Policy::Repair,
             as_of: NaiveDateTime::parse_from_str("2026-01-01 00:00:00", "%Y-%m-%d %H:%M:%S").ok(),
             test_account_names: Vec::new(),
+            clock: Default::default(),
             progress: ProgressMode::Silent,
         },
         v2_url: target.to_string(),

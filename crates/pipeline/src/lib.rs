@@ -21,6 +21,7 @@ mod source;
 use std::path::PathBuf;
 
 pub use chrono::NaiveDateTime;
+pub use thywill_detect::clock::{default_local_since as clock_default_local_since, Clock};
 pub use thywill_detect::Policy;
 
 pub use analyze::analyze;
@@ -65,6 +66,8 @@ pub struct CommonOptions {
     pub as_of: Option<NaiveDateTime>,
     /// Exact test-account names; empty = the defaults.
     pub test_account_names: Vec<String>,
+    /// The v1 server's clock (zone and switch to local times; UTC by default).
+    pub clock: thywill_detect::clock::Clock,
     /// How progress is shown.
     pub progress: ProgressMode,
 }

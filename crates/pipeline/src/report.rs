@@ -75,8 +75,61 @@ pub struct SourceInfo {
     /// the v1 backup).
     #[serde(default)]
     pub not_carried_columns: BTreeMap<String, u64>,
+    /// The v1 server's clock the run read local times with (rules.md "Clocks").
+    #[serde(default)]
+    pub clock: SourceClock,
     /// Rows SQLite's integrity check found missing from an index (read by full scan anyway).
     pub missing_index_entries: u64,
+}
+
+/// `source.clock`: the zone the v1 server ran in, when it started writing local times, and the
+/// columns whose values were converted from that zone to UTC (none on a UTC server).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SourceClock {
+    /// The IANA zone (`UTC`, `America/Chicago`).
+    pub zone: String,
+    /// The switch to local times (`YYYY-MM-DD HH:MM:SS`, a wall-clock time of the zone).
+    pub local_since: String,
+    /// `table.column` converted (empty when the zone is UTC).
+    pub converted: Vec<String>,
+}
+
+impl Default for SourceClock {
+    fn default() -> Self {
+        SourceClock::of(&thywill_detect::clock::Clock::utc())
+    }
+}
+
+impl SourceClock {
+    /// One line for people: the zone, and what was converted from it.
+    pub fn describe(&self) -> String {
+        if self.converted.is_empty() {
+            format!("{} (no time converted)", self.zone)
+        } else {
+            format!(
+                "{}, local times from {} converted to UTC: {}",
+                self.zone,
+                self.local_since,
+                self.converted.join(", ")
+            )
+        }
+    }
+
+    /// The report's view of a clock.
+    pub fn of(clock: &thywill_detect::clock::Clock) -> Self {
+        SourceClock {
+            zone: clock.zone().name().to_string(),
+            local_since: clock.local_since().format("%Y-%m-%d %H:%M:%S").to_string(),
+            converted: if clock.is_utc() {
+                Vec::new()
+            } else {
+                thywill_detect::clock::LOCAL_COLUMNS
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect()
+            },
+        }
+    }
 }
 
 /// The target part of the report.
@@ -254,6 +307,7 @@ impl Report {
         if let Some(t) = &self.target {
             let _ = writeln!(md, "- target: {} `{}`", t.backend, t.url);
         }
+        let _ = writeln!(md, "- v1 clock: {}", self.source.clock.describe());
         let _ = writeln!(
             md,
             "- policy: {}{}",

@@ -9,7 +9,7 @@ use thywill_v1::{source_sha256, IntegrityReport, V1Database, CARRIED_TABLES};
 
 use crate::error::PipelineError;
 use crate::progress::Progress;
-use crate::report::{Feasibility, Report, ReportFindings, SourceInfo};
+use crate::report::{Feasibility, Report, ReportFindings, SourceClock, SourceInfo};
 use crate::{CommonOptions, TOOL_VERSION};
 
 /// The analysed v1 source, shared by `analyze` and `migrate`.
@@ -133,6 +133,7 @@ fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, Pipeline
     if !common.test_account_names.is_empty() {
         opts.test_account_names = common.test_account_names.clone();
     }
+    opts.clock = common.clock;
     opts.archive_files = archive
         .as_ref()
         .map(|a| &a.files as &dyn thywill_detect::ArchiveFiles);
@@ -210,6 +211,7 @@ impl Source {
                 unknown_columns: schema.unknown_columns.clone(),
                 not_carried_tables,
                 not_carried_columns: self.not_carried_columns.clone(),
+                clock: SourceClock::of(&common.clock),
                 missing_index_entries: self.integrity.missing_index_entries.len() as u64,
             },
             target: None,

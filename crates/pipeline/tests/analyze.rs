@@ -20,6 +20,7 @@ fn archive_reconciliation_matches_the_truth() {
                 policy: Policy::Repair,
                 as_of: Some(as_of()),
                 test_account_names: Vec::new(),
+                clock: Default::default(),
                 progress: ProgressMode::Silent,
             },
         })

@@ -102,6 +102,7 @@ fn report(extra: usize) -> Report {
             unknown_columns: vec!["prayer.mood".into()],
             not_carried_tables: [("notification_state".to_string(), 7u64)].into(),
             not_carried_columns: [("prayer.safety_score".to_string(), 3u64)].into(),
+            clock: Default::default(),
             missing_index_entries: 2,
         },
         target: None,

@@ -76,6 +76,7 @@ fn main() {
                 policy: thywill_pipeline::Policy::Repair,
                 as_of: Some(clock()),
                 test_account_names: Vec::new(),
+                clock: Default::default(),
                 progress: ProgressMode::Silent,
             },
             v2_url: url.clone(),

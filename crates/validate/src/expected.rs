@@ -79,6 +79,8 @@ pub struct Ledger {
     /// The exact test-account names the run was given (`R-USER-TEST-ACCOUNT`); empty: the
     /// defaults of `spec/rules.md`.
     pub test_accounts: Vec<String>,
+    /// The v1 server's clock the run was given: local values are compared as UTC through it.
+    pub clock: crate::clock::V1Clock,
 }
 
 impl Ledger {
@@ -394,6 +396,12 @@ impl Derived {
     }
 }
 
+/// True when the zone skipped or repeated a local value's wall-clock time (the migration took the
+/// earlier reading and owes the row an `R-TIME` finding).
+fn shifted(clock: &crate::clock::V1Clock, v: &V1Value) -> bool {
+    clock.local(v).is_some_and(|t| t.shifted)
+}
+
 fn row_key(v: &V1Value, rowid: i64) -> String {
     v.key_text().unwrap_or_else(|| format!("rowid:{rowid}"))
 }
@@ -403,6 +411,8 @@ struct Members {
     kind: UserRefKind,
     by_ref: HashMap<String, String>,
     created: HashMap<String, Cell>,
+    /// The v1 server's clock (members' and prayers' `created_at`, answer dates).
+    clock: crate::clock::V1Clock,
 }
 
 impl Members {
@@ -499,6 +509,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             .text("project_tag", &p.project_tag)
             .when("project_tag", too_wide(&p.project_tag))
             .time("created_at", &p.created_at)
+            .when("created_at", shifted(&ledger.clock, &p.created_at))
             .settle(ledger, "prayer", &key, &mut out);
         let (row, flag) = prayer_cells(&p, &id, &author, &mine, &members, schema);
         if let Some((fkey, fcells)) = flag {
@@ -575,6 +586,12 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             MarkFate::Written(w) => {
                 let kh = key_hash(&w.prayer, &w.user, w.at);
                 let repaired = ledger.is_repaired("prayermark", &key);
+                Changes::default().when("created_at", w.shifted).settle(
+                    ledger,
+                    "prayermark",
+                    &key,
+                    &mut out,
+                );
                 mark_side.push_traced(kh, w.id.as_deref(), seq, repaired);
                 if let Some(id) =
                     w.id.as_deref()
@@ -931,6 +948,8 @@ pub(crate) struct WrittenMark {
     user: String,
     at: NaiveDateTime,
     id: Option<String>,
+    /// The zone skipped or repeated its wall-clock time (an `R-TIME` repair is owed).
+    shifted: bool,
 }
 
 pub(crate) enum MarkFate {
@@ -953,7 +972,9 @@ fn resolve_mark(m: &MarkRow, ledger: &Ledger, ctx: &MarkContext) -> Option<Writt
         .prayer_id(&m.prayer_id)
         .filter(|p| ctx.written_prayers.contains(p));
     let user = ctx.members.resolve(&m.user);
-    let at = rules::parse_time(&m.created_at)
+    let local = ledger.clock.mark(&m.created_at);
+    let at = local
+        .map(|l| l.at)
         .or_else(|| rules::time_from_archive_path(&m.text_file_path));
     // A non-hex mark id becomes UUID v5 of `mark:<prayer>:<user>:<marked_at>`, but the spec
     // does not fix how `marked_at` is written there: such ids are checked for format only.
@@ -962,6 +983,7 @@ fn resolve_mark(m: &MarkRow, ledger: &Ledger, ctx: &MarkContext) -> Option<Writt
         user: user?,
         at: at?,
         id: rules::hex_key(&m.id),
+        shifted: local.is_some_and(|l| l.shifted),
     })
 }
 
@@ -1055,6 +1077,7 @@ fn derive_users(
         kind,
         by_ref: HashMap::new(),
         created: HashMap::new(),
+        clock: ledger.clock,
     };
     let mut written: Vec<(UserRow, String, String)> = Vec::new();
     let rows = v1.read_all::<UserRow>()?;
@@ -1101,6 +1124,7 @@ fn derive_users(
                     .when("prayer_style", too_wide(&u.prayer_style))
                     .when("display_name", renamed)
                     .time("created_at", &u.created_at)
+                    .when("created_at", shifted(&ledger.clock, &u.created_at))
                     .time("supporter_since", &u.supporter_since)
                     .text("supporter_type", &u.supporter_type)
                     .when(
@@ -1164,7 +1188,10 @@ fn derive_users(
     let inviter = invite_tree(&written, &members);
     let has_pref = schema.has_column("user", "religious_preference");
     for ((u, id, name), inv) in written.into_iter().zip(inviter) {
-        let created = rules::parse_time(&u.created_at).map_or(Cell::Any, Cell::Ts);
+        let created = members
+            .clock
+            .local(&u.created_at)
+            .map_or(Cell::Any, |t| Cell::Ts(t.at));
         members.created.insert(id.clone(), created.clone());
         let pref = if has_pref {
             rules::religious_preference(&u.religious_preference)
@@ -1320,7 +1347,10 @@ fn invite_tree(written: &[(UserRow, String, String)], members: &Members) -> Vec<
                 UserRefKind::ById => &u.id,
                 UserRefKind::ByName => &u.display_name,
             };
-            (rules::parse_time(&u.created_at), row_key(key_v, u.rowid))
+            (
+                members.clock.local(&u.created_at).map(|t| t.at),
+                row_key(key_v, u.rowid),
+            )
         })
         .collect();
     // Colour walk: 0 unvisited, 1 on the current path, 2 done.
@@ -1377,7 +1407,10 @@ fn prayer_cells(
     members: &Members,
     schema: &thywill_v1::Schema,
 ) -> (Vec<Cell>, Flag) {
-    let created = rules::parse_time(&p.created_at)
+    let created = members
+        .clock
+        .local(&p.created_at)
+        .map(|t| t.at)
         .or_else(|| rules::time_from_archive_path(&p.text_file_path));
     // An attribute's time: its `created_at`, else (R-TIME) the date of its archive path.
     let time_of = |a: &AttributeRow| {
@@ -1399,7 +1432,7 @@ fn prayer_cells(
     let answered = named("answered").filter(|a| truthy(a));
     let answered_at = answered.map(|a| {
         named("answer_date")
-            .and_then(|d| rules::parse_time(&d.value))
+            .and_then(|d| members.clock.local(&d.value).map(|t| t.at))
             .or_else(|| time_of(a))
     });
     let testimony = answered

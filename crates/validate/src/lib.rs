@@ -18,6 +18,7 @@
 
 pub mod canon;
 pub mod checks;
+pub mod clock;
 pub mod error;
 pub mod expected;
 pub mod marks;
@@ -65,6 +66,8 @@ pub struct Options {
     /// The exact test-account names the migration was given (`--test-account-name`); empty:
     /// the defaults, `Test User` and `Prayer Test User`.
     pub test_account_names: Vec<String>,
+    /// The v1 server's clock the migration was given (`--v1-timezone`, `--v1-local-since`).
+    pub clock: clock::V1Clock,
 }
 
 impl Options {
@@ -79,6 +82,7 @@ impl Options {
             v1_only: false,
             now: None,
             test_account_names: Vec::new(),
+            clock: clock::V1Clock::default(),
         }
     }
 }

@@ -79,6 +79,7 @@ fn migrate_and_validate(name: &str, v1: &Path, url: &str) -> (V2Db, Vec<Recorded
             policy: thywill_pipeline::Policy::Repair,
             as_of: Some(clock()),
             test_account_names: Vec::new(),
+            clock: Default::default(),
             progress: ProgressMode::Silent,
         },
         v2_url: url.to_string(),

@@ -13,9 +13,10 @@ use super::archive::{check_archive_path, RecordArchive};
 use super::prayers::Prayers;
 use super::users::Users;
 use super::{
-    check_time, check_utf8, key_text, note_respelling, require_parent, resolve_parent, show, Ctx,
-    NoShape, Parent, RowFindings, TimeOutcome,
+    check_time, check_utf8, key_text, note_respelling, note_shift, require_parent, resolve_parent,
+    show, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
+use crate::clock::LocalColumn;
 use crate::keys::{KeyKind, NormKey};
 use crate::model::{Decision, DetectError, RuleId};
 use crate::plan::PrayerExtras;
@@ -350,6 +351,7 @@ pub(crate) fn read(
     let mut deferred = Vec::new();
     let mut folds = Folds::new();
     let policy = ctx.policy;
+    let clock = ctx.opts.clock;
     let files = ctx.opts.archive_files;
     let db = ctx.db;
     let shown = Shown::read(db)?;
@@ -441,7 +443,18 @@ pub(crate) fn read(
             prayers.note_activity(p, t);
         }
         let fold = match (k, at) {
-            (Some(kind), Some(at)) => Some(Fold::new(kind, at, texts[0].clone(), by)),
+            (Some(kind), Some(at)) => {
+                let mut fold = Fold::new(kind, at, texts[0].clone(), by);
+                if kind == Kind::AnswerDate {
+                    // v1 wrote `answer_date` with its local clock (rules.md "Clocks").
+                    let local = texts[0]
+                        .as_deref()
+                        .and_then(|v| clock.parse_str(v, LocalColumn::Local));
+                    note_shift(&mut rf, &clock, "answer_date value", &row.value, local);
+                    fold.date = local.map(|l| l.parsed.at);
+                }
+                Some(fold)
+            }
             _ => None,
         };
         match prayer {

@@ -8,23 +8,30 @@ use super::archive::{CleanPathMemo, RecordArchive};
 use super::prayers::Prayers;
 use super::users::Users;
 use super::{
-    check_time_parsed, key_text, lookup, note_respelling, parent_of, require_parent, Ctx, Lookup,
-    LookupMemo, NoShape, RowFindings, TimeOutcome,
+    check_time_parsed, key_text, lookup, note_respelling, note_shift, parent_of, require_parent,
+    Ctx, Lookup, LookupMemo, NoShape, RowFindings, TimeOutcome,
 };
+use crate::clock::{Clock, LocalColumn, LocalTime};
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, Policy, RuleId};
 use crate::plan::{Plan, ResolvedMark, Verdict};
 use crate::spill::{DupKeys, SPILL_AT};
-use crate::time::{self, ParsedTime};
+use crate::time;
 
 /// The v1 table name.
 pub(crate) const TABLE: &str = "prayermark";
 
-/// A mark's time: the stored value in any shape, else (repair) the date in its archive path.
-fn mark_time(policy: Policy, row: &MarkRow) -> Option<NaiveDateTime> {
-    time::parse_value(&row.created_at)
-        .map(|p| p.at)
+/// A mark's stored time read through the v1 server's clock (local for marks made online).
+fn parse_mark(clock: &Clock, row: &MarkRow) -> Option<LocalTime> {
+    clock.parse(&row.created_at, LocalColumn::Mark)
+}
+
+/// A mark's time: the stored value in any shape (UTC), else (repair) the date in its archive
+/// path.
+fn mark_time(policy: Policy, clock: &Clock, row: &MarkRow) -> Option<NaiveDateTime> {
+    parse_mark(clock, row)
+        .map(|p| p.parsed.at)
         .or_else(|| match policy {
             Policy::Repair => row
                 .text_file_path
@@ -51,8 +58,8 @@ fn mark_v2_id(id: &V1Value, rekeyed: bool, prayer: u128, user: u128, at: NaiveDa
 /// earliest mark (one extra streamed pass, only then).
 pub(crate) fn user_activity(ctx: &Ctx<'_>, users: &mut Users) -> Result<(), DetectError> {
     ctx.db.for_each_ref::<MarkRow, DetectError, _>(|m| {
-        if let (Some(e), Some(t)) = (users.entry_of(&m.user), time::parse_value(&m.created_at)) {
-            users.note_activity(e, t.at);
+        if let (Some(e), Some(t)) = (users.entry_of(&m.user), parse_mark(&ctx.opts.clock, m)) {
+            users.note_activity(e, t.parsed.at);
         }
         Ok(())
     })?;
@@ -80,6 +87,7 @@ pub(crate) fn stream(
     };
     let mut deferred: Vec<MarkRow> = Vec::new();
     let db = ctx.db;
+    let clock = ctx.opts.clock;
     let started = std::time::Instant::now();
     let (mut prayer_memo, mut user_memo) = (LookupMemo::default(), LookupMemo::default());
     let mut paths = CleanPathMemo::default();
@@ -87,11 +95,11 @@ pub(crate) fn stream(
         let seen = Seen {
             prayer: prayer_memo.lookup(&prayers.states.keys, KeyKind::Hex, &m.prayer_id),
             user: user_memo.lookup(&users.index, users.kind, &m.user),
-            parsed: time::parse_value(&m.created_at),
+            local: parse_mark(&clock, m),
         };
         if let Some(Some(p)) = seen.prayer {
-            if let Some(t) = seen.parsed {
-                prayers.note_activity(p, t.at);
+            if let Some(t) = seen.local {
+                prayers.note_activity(p, t.parsed.at);
             }
             if prayers.is_pending(p) {
                 deferred.push(m.clone());
@@ -112,7 +120,7 @@ pub(crate) fn stream(
         let seen = Seen {
             prayer: lookup(&prayers.states.keys, KeyKind::Hex, &m.prayer_id),
             user: lookup(&users.index, users.kind, &m.user),
-            parsed: time::parse_value(&m.created_at),
+            local: parse_mark(&clock, m),
         };
         check_mark(
             ctx, users, prayers, m, seen, &mut paths, &mut keys, &mut skips,
@@ -228,10 +236,16 @@ type Identity = (u32, u128, NaiveDateTime);
 
 /// The identity of a mark that passed every per-row rule, computed from the row alone (the same
 /// values [`check_mark`] resolved): used to confirm hash-equal candidates exactly.
-fn identity(policy: Policy, users: &Users, prayers: &Prayers, row: &MarkRow) -> Option<Identity> {
+fn identity(
+    policy: Policy,
+    clock: &Clock,
+    users: &Users,
+    prayers: &Prayers,
+    row: &MarkRow,
+) -> Option<Identity> {
     let p = prayers.states.keys.lookup(&row.prayer_id, KeyKind::Hex)?;
     let u = users.entry_of(&row.user).and_then(|e| users.target(e))?;
-    Some((p, u, mark_time(policy, row)?))
+    Some((p, u, mark_time(policy, clock, row)?))
 }
 
 /// A 64-bit hash of an identity (splitmix64 steps; collisions only cost a confirmation lookup).
@@ -275,8 +289,8 @@ struct Seen {
     prayer: Lookup,
     /// The lookup of the member reference in the users' key set.
     user: Lookup,
-    /// `time::parse_value(created_at)`.
-    parsed: Option<ParsedTime>,
+    /// `created_at` read through the server's clock ([`parse_mark`]).
+    local: Option<LocalTime>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -304,19 +318,26 @@ fn check_mark(
         parent_of(seen.user, &m.user, |i| users.target(i)),
     );
     // Evidence is looked for only when the stored value fits no shape.
-    let path_date = match seen.parsed {
+    let path_date = match seen.local {
         Some(_) => None,
         None => m
             .text_file_path
             .to_text_lossy()
             .and_then(|p| time::date_in_archive_path(&p)),
     };
+    note_shift(
+        &mut rf,
+        &ctx.opts.clock,
+        "created_at",
+        &m.created_at,
+        seen.local,
+    );
     let at = match check_time_parsed(
         &mut rf,
         policy,
         "created_at",
         &m.created_at,
-        seen.parsed,
+        seen.local.map(|l| l.parsed),
         NoShape::Evidence(path_date),
     ) {
         TimeOutcome::At(t) => Some(t),
@@ -329,7 +350,10 @@ fn check_mark(
         RecordArchive::Mark(at),
     );
     if let (Some(p), Some(u), Some(t), true) = (prayer, user, at, rf.written()) {
-        debug_assert_eq!(identity(policy, users, prayers, m), Some((p, u, t)));
+        debug_assert_eq!(
+            identity(policy, &ctx.opts.clock, users, prayers, m),
+            Some((p, u, t))
+        );
         keys.acts
             .push((identity_hash((p, u, t)), m.rowid))
             .map_err(DetectError::Spill)?;
@@ -364,6 +388,7 @@ fn deduplicate(
     let started = std::time::Instant::now();
     let mut fetched = 0usize;
     let policy = ctx.policy;
+    let clock = ctx.opts.clock;
     let mut members: Vec<(Identity, String, i64)> = Vec::new();
     keys.for_each_equal_run::<DetectError>(|run| {
         members.clear();
@@ -372,7 +397,7 @@ fn deduplicate(
             let Some(row) = ctx.db.row_by_rowid::<MarkRow>(rowid)? else {
                 continue;
             };
-            if let Some(id) = identity(policy, users, prayers, &row) {
+            if let Some(id) = identity(policy, &clock, users, prayers, &row) {
                 members.push((id, key_text(&row.id, rowid), rowid));
             }
         }
@@ -422,7 +447,7 @@ pub(crate) fn resolve(plan: &Plan, row: &MarkRow) -> Verdict<ResolvedMark> {
         .lookup(&row.prayer_id, KeyKind::Hex)
         .and_then(|i| plan.prayers.written_v2_id(i));
     let user = plan.user_ref(&row.user);
-    let at = mark_time(plan.policy, row);
+    let at = mark_time(plan.policy, &plan.clock, row);
     match (prayer, user, at) {
         (Some(p), Some(u), Some(at)) => Verdict::Write(ResolvedMark {
             id: hex_id(mark_v2_id(

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use thywill_v1::{V1Database, V1Value};
 
+use crate::clock::{Clock, LocalColumn, LocalTime};
 use crate::findings::FindingsWriter;
 use crate::keys::{KeyIndex, KeyKind};
 use crate::model::{Decision, DetectOptions, Policy, RuleId};
@@ -274,6 +275,50 @@ pub(crate) fn check_time(
     )
 }
 
+/// [`check_time`] of a non-nullable column that v1 writes with its local clock
+/// (`user.created_at`, `prayer.created_at`): the value is read through the server's clock
+/// (rules.md "Clocks"), and a wall-clock time the zone skipped or repeated is recorded.
+pub(crate) fn check_local_time(
+    rf: &mut RowFindings,
+    policy: Policy,
+    clock: &Clock,
+    column: &str,
+    value: &V1Value,
+    no_shape: NoShape,
+) -> TimeOutcome {
+    let local = clock.parse(value, LocalColumn::Local);
+    note_shift(rf, clock, column, value, local);
+    check_time_parsed(rf, policy, column, value, local.map(|l| l.parsed), no_shape)
+}
+
+/// Records the `R-TIME` repair of a local wall-clock time the zone skipped or repeated (the
+/// earlier instant is taken).
+pub(crate) fn note_shift(
+    rf: &mut RowFindings,
+    clock: &Clock,
+    column: &str,
+    value: &V1Value,
+    local: Option<LocalTime>,
+) {
+    if let Some(LocalTime {
+        parsed,
+        shift: Some(shift),
+    }) = local
+    {
+        rf.push(
+            RuleId::Time,
+            Decision::Repaired,
+            format!(
+                "{column} {} {} in {}; read as the earlier instant, {} UTC",
+                show(value),
+                shift.describe(),
+                clock.zone().name(),
+                time::canonical(parsed.at)
+            ),
+        );
+    }
+}
+
 /// [`check_time`] of a non-nullable column whose value the caller has already parsed
 /// (`parsed` must be `time::parse_value(value)`).
 pub(crate) fn check_time_parsed(
@@ -288,6 +333,7 @@ pub(crate) fn check_time_parsed(
         Some(ParsedTime {
             at,
             canonical: true,
+            ..
         }) => TimeOutcome::At(at),
         Some(ParsedTime { at, .. }) => {
             rf.push(

@@ -9,9 +9,10 @@ use thywill_v1::{PrayerRow, V1Value};
 use super::archive::{carried_path, check_archive_path, RecordArchive};
 use super::users::Users;
 use super::{
-    check_time, check_utf8_only, key_text, note_respelling, require_parent, resolve_parent, show,
-    time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
+    check_local_time, check_utf8_only, key_text, note_respelling, require_parent, resolve_parent,
+    show, time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
+use crate::clock::Clock;
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey, RowidIndex};
 use crate::model::{Decision, DetectError, Policy, RuleId};
@@ -97,9 +98,9 @@ fn v2_text(v: &V1Value) -> String {
 
 /// `R-TIME` on a prayer's `created_at` (a date in its archive path is the evidence for a value
 /// of no known shape; without one the value waits for the prayer's activity).
-fn created_at(rf: &mut RowFindings, policy: Policy, row: &PrayerRow) -> TimeOutcome {
+fn created_at(rf: &mut RowFindings, policy: Policy, clock: &Clock, row: &PrayerRow) -> TimeOutcome {
     let no_shape = NoShape::path_date_or_pending(&row.text_file_path);
-    check_time(rf, policy, "created_at", &row.created_at, false, no_shape)
+    check_local_time(rf, policy, clock, "created_at", &row.created_at, no_shape)
 }
 
 /// Before users are settled, when some user's `created_at` needs evidence: each author's
@@ -109,7 +110,7 @@ pub(crate) fn user_activity(ctx: &Ctx<'_>, users: &mut Users) -> Result<(), Dete
     ctx.db.for_each_ref::<PrayerRow, DetectError, _>(|row| {
         if let Some(author) = users.entry_of(&row.author) {
             let mut scratch = RowFindings::new(row.rowid, String::new());
-            if let TimeOutcome::At(t) = created_at(&mut scratch, ctx.policy, row) {
+            if let TimeOutcome::At(t) = created_at(&mut scratch, ctx.policy, &ctx.opts.clock, row) {
                 users.note_activity(author, t);
             }
         }
@@ -133,6 +134,7 @@ impl Prayers {
             min_activity: HashMap::new(),
         };
         let policy = ctx.policy;
+        let clock = ctx.opts.clock;
         let files = ctx.opts.archive_files;
         let mut rowids = Vec::new();
         let n = ctx.db.for_each_ref::<PrayerRow, DetectError, _>(|row| {
@@ -192,7 +194,7 @@ impl Prayers {
                     );
                 }
             }
-            let outcome = created_at(&mut rf, policy, row);
+            let outcome = created_at(&mut rf, policy, &clock, row);
             let created = match outcome {
                 TimeOutcome::At(t) => Some(t),
                 _ => None,
@@ -387,6 +389,7 @@ fn created_of(plan: &Plan, idx: u32, row: &PrayerRow) -> Option<NaiveDateTime> {
         None => match created_at(
             &mut RowFindings::new(row.rowid, String::new()),
             plan.policy,
+            &plan.clock,
             row,
         ) {
             TimeOutcome::At(t) => Some(t),

@@ -9,8 +9,8 @@ use thywill_v1::{UserRefKind, UserRow, V1Value};
 
 use super::archive::{check_archive_path, RecordArchive};
 use super::{
-    check_time, check_utf8, key_text, note_respelling, resolve_parent, show, time_from_evidence,
-    Ctx, NoShape, Parent, RowFindings, TimeOutcome,
+    check_local_time, check_time, check_utf8, key_text, note_respelling, resolve_parent, show,
+    time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
 use crate::ids::{hex_id, user_id_for_name, user_id_for_text_key};
 use crate::keys::{key_damage, normalize, KeyIndex, KeyKind, NormKey};
@@ -313,12 +313,12 @@ impl Users {
                 repaired
             };
             let no_shape = NoShape::path_date_or_pending(&row.text_file_path);
-            let (created, pending_time) = match check_time(
+            let (created, pending_time) = match check_local_time(
                 &mut rf,
                 ctx.policy,
+                &ctx.opts.clock,
                 "created_at",
                 &row.created_at,
-                false,
                 no_shape,
             ) {
                 TimeOutcome::At(t) => (Some(t), false),

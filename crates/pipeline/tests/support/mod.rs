@@ -76,6 +76,7 @@ pub fn options(fixture_name: &str, url: &str, policy: Policy) -> MigrateOptions 
             policy,
             as_of: Some(as_of()),
             test_account_names: Vec::new(),
+            clock: Default::default(),
             progress: ProgressMode::Silent,
         },
         v2_url: url.to_string(),

@@ -1,0 +1,200 @@
+//! The v1 server's clock (rules.md "Clocks"), end to end on both backends: a G3 file written by a
+//! server in America/Chicago (members', prayers' and online marks' times in local wall-clock
+//! time, an offline mark in UTC, one time in the fall-back hour and one in the spring-forward
+//! gap) is migrated with `--v1-timezone America/Chicago`; every converted time is its UTC
+//! instant, the two ambiguous ones have their `R-TIME` finding, and the validator, given the
+//! same zone, passes it. Given no zone, it fails it: the zone is derived, not trusted.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+use thywill_pipeline::{
+    migrate, Clock, CommonOptions, MigrateOptions, NaiveDateTime, ProgressMode, Report,
+};
+use thywill_v2::rows::{Prayer, PrayerMark, User};
+use thywill_v2::testing::TempPgDb;
+use thywill_v2::{Target, V2Db};
+use thywill_validator::clock::V1Clock;
+use thywill_validator::{validate, Options, Policy};
+
+fn at(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()
+}
+
+fn chicago() -> Clock {
+    Clock::new(
+        chrono_tz::America::Chicago,
+        thywill_pipeline::clock_default_local_since(),
+    )
+}
+
+const PRAYER: &str = "c10c0000000000000000000000000001";
+const ONLINE: &str = "c10c0000000000000000000000000002";
+const OFFLINE: &str = "c10c0000000000000000000000000003";
+const IN_GAP: &str = "c10c0000000000000000000000000004";
+
+/// Rows as the Chicago server wrote them, into a copy of g3-s.
+const CHICAGO_ROWS: &str = "
+    INSERT INTO user (display_name, created_at, welcome_message_dismissed, is_supporter)
+        VALUES ('Pastor Zed Clockwise', '2026-07-04 03:59:13.417000', 0, 0),
+               ('Nocturne Owlsworth', '2025-11-02 01:30:00.250000', 0, 0),
+               ('Dawn Larkspur', '2025-06-10 09:30:00.000000', 0, 0);
+    INSERT INTO prayer (id, author_username, text, created_at, flagged, safety_score,
+            safety_flags, categorization_method, specificity_type, specificity_confidence,
+            subject_category)
+        VALUES ('c10c0000000000000000000000000001', 'Pastor Zed Clockwise', 'For the storm-hit families',
+            '2026-07-04 04:10:00.123456', 0, 1.0, '[]', 'keyword', 'general', 0.5, 'general');
+    INSERT INTO prayermark (id, username, prayer_id, created_at) VALUES
+        ('c10c0000000000000000000000000002', 'Nocturne Owlsworth', 'c10c0000000000000000000000000001',
+            '2026-07-04 05:00:00.654321'),
+        ('c10c0000000000000000000000000003', 'Dawn Larkspur', 'c10c0000000000000000000000000001',
+            '2026-07-05 14:03:27.123000'),
+        ('c10c0000000000000000000000000004', 'Dawn Larkspur', 'c10c0000000000000000000000000001',
+            '2027-03-14 02:30:00.111111');
+";
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/g3-s/v1.db")
+}
+
+fn run_clock() -> NaiveDateTime {
+    at("2027-06-01 00:00:00")
+}
+
+fn migrate_chicago(v1: &Path, url: &str) -> Report {
+    let report = migrate(&MigrateOptions {
+        common: CommonOptions {
+            v1_db: v1.to_path_buf(),
+            policy: thywill_pipeline::Policy::Repair,
+            as_of: Some(run_clock()),
+            clock: chicago(),
+            progress: ProgressMode::Silent,
+            ..Default::default()
+        },
+        v2_url: url.to_string(),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("migrate into {url}: {e}"));
+    assert!(report.ok, "{url}: report not ok");
+    report
+}
+
+fn validated(v1: &Path, url: &str, clock: V1Clock) -> thywill_validator::Report {
+    let mut opts = Options::new(v1, url);
+    opts.policy = Policy::Repair;
+    opts.now = Some(run_clock());
+    opts.clock = clock;
+    validate(&opts).unwrap_or_else(|e| panic!("validate {url}: {e}"))
+}
+
+fn check_backend(url: &str, dir: &Path) {
+    let v1 = dir.join("v1.db");
+    std::fs::copy(fixture(), &v1).unwrap();
+    Connection::open(&v1)
+        .unwrap()
+        .execute_batch(CHICAGO_ROWS)
+        .unwrap();
+    let report = migrate_chicago(&v1, url);
+    assert_eq!(report.source.clock.zone, "America/Chicago");
+    assert!(report
+        .source
+        .clock
+        .converted
+        .contains(&"user.created_at".to_string()));
+
+    let mut db = V2Db::open(&Target::parse(url).unwrap()).unwrap();
+    let mut users = Vec::new();
+    db.read_table::<User, thywill_v2::Error, _>(|u| {
+        users.push((u.display_name, u.created_at));
+        Ok(())
+    })
+    .unwrap();
+    let user = |name: &str| {
+        users
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} not in v2"))
+            .1
+    };
+    // CDT is UTC−5: the member's session said 08:59:13.417 UTC (v1-real.md §1).
+    assert_eq!(user("Pastor Zed Clockwise"), at("2026-07-04 08:59:13.417"));
+    // 01:30 came twice that night: the earlier instant (CDT) is taken.
+    assert_eq!(user("Nocturne Owlsworth"), at("2025-11-02 06:30:00.25"));
+    // Before the switch v1 wrote UTC.
+    assert_eq!(user("Dawn Larkspur"), at("2025-06-10 09:30:00"));
+
+    let mut prayer = None;
+    db.read_table::<Prayer, thywill_v2::Error, _>(|p| {
+        if p.id == PRAYER {
+            prayer = Some(p.created_at);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(prayer, Some(at("2026-07-04 09:10:00.123456")));
+
+    let mut marks = Vec::new();
+    db.read_table::<PrayerMark, thywill_v2::Error, _>(|m| {
+        marks.push((m.id, m.marked_at));
+        Ok(())
+    })
+    .unwrap();
+    let mark = |id: &str| marks.iter().find(|(i, _)| i == id).map(|m| m.1);
+    assert_eq!(mark(ONLINE), Some(at("2026-07-04 10:00:00.654321")));
+    // Made offline: the client's UTC, whole milliseconds, kept.
+    assert_eq!(mark(OFFLINE), Some(at("2026-07-05 14:03:27.123")));
+    // 02:30 never happened on 2027-03-14 in Chicago: the earlier reading (CDT).
+    assert_eq!(mark(IN_GAP), Some(at("2027-03-14 07:30:00.111111")));
+
+    let run = db.runs().unwrap().pop().unwrap();
+    let findings = db.findings(&run.run_id).unwrap();
+    let time_finding = |table: &str, key: &str| {
+        findings
+            .iter()
+            .find(|f| f.v1_table == table && f.v1_key == key && f.rule == "R-TIME")
+            .map(|f| (f.decision.clone(), f.reason.clone()))
+    };
+    let (decision, reason) =
+        time_finding("user", "Nocturne Owlsworth").expect("the fold's finding");
+    assert_eq!(decision, "repaired");
+    assert!(reason.contains("America/Chicago"), "{reason}");
+    assert!(time_finding("prayermark", IN_GAP).is_some());
+    assert!(time_finding("user", "Pastor Zed Clockwise").is_none());
+
+    let chicago_clock = V1Clock {
+        zone: chrono_tz::America::Chicago,
+        ..V1Clock::default()
+    };
+    let passed = validated(&v1, url, chicago_clock);
+    let failed: Vec<String> = passed
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {} {:?}", c.name, c.summary, c.details))
+        .collect();
+    assert!(passed.ok, "{url}: {failed:#?}");
+
+    // Told the server ran on UTC, the validator expects other instants and says so.
+    let wrong = validated(&v1, url, V1Clock::default());
+    let fidelity = wrong.checks.iter().find(|c| c.name == "fidelity").unwrap();
+    assert!(
+        !fidelity.passed,
+        "{url}: fidelity passed with the wrong zone"
+    );
+}
+
+#[test]
+fn a_chicago_server_migrates_to_utc_instants_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+    check_backend(&url, dir.path());
+}
+
+#[test]
+fn a_chicago_server_migrates_to_utc_instants_on_postgresql() {
+    let Some(pg) = TempPgDb::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    check_backend(&pg.url.clone(), dir.path());
+}
