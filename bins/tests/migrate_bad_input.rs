@@ -214,6 +214,17 @@ fn usage_errors_exit_2_and_help_has_an_example() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&analyze.stdout).contains("Example"));
+    // A zone that is not an IANA name, or a switch that is not a time, is named before v1 is read.
+    std::fs::copy(fixture("g3-s").join("v1.db"), dir.path().join("v1.db")).unwrap();
+    for (flags, culprit) in [
+        (["--v1-timezone", "Mars/Olympus"], "Mars/Olympus"),
+        (["--v1-local-since", "last June"], "--v1-local-since"),
+    ] {
+        let mut args = vec!["--v1-db", "v1.db", "--v2-db", "sqlite://v2.db"];
+        args.extend(flags);
+        expect(&migrate(dir.path(), &args), 2, culprit, flags[0]);
+        no_output(dir.path(), flags[0]);
+    }
 }
 
 #[test]
@@ -246,6 +257,11 @@ fn analyze_reports_without_writing() {
         serde_json::from_slice(&std::fs::read(dir.path().join("a.json")).unwrap()).unwrap();
     assert_eq!(report["report_version"], 1);
     assert_eq!(report["source"]["generation"], "G3");
+    assert_eq!(report["source"]["clock"]["zone"], "UTC");
+    assert_eq!(
+        report["source"]["clock"]["converted"],
+        serde_json::json!([])
+    );
     assert!(
         report["findings_by_rule"]["R-USER-UNRETRIEVABLE"]
             .as_u64()

@@ -183,6 +183,72 @@ impl Clock {
     }
 }
 
+/// What the data itself says about the zone: a member's first session (UTC, written in the same
+/// request as the registration) starts when their `created_at` (local) says they joined. When,
+/// read through `clock`, most of the members who have one are a whole number of hours (or half
+/// hours) apart from it, the zone given is likely wrong. Returns a warning for the report, or
+/// `None` when the evidence agrees or is too thin (fewer than three members).
+pub fn zone_evidence(
+    db: &thywill_v1::V1Database,
+    clock: &Clock,
+) -> Result<Option<String>, thywill_v1::V1Error> {
+    use std::collections::HashMap;
+    use thywill_v1::{SessionRow, UserRow};
+    if !db.schema().has_table("session") {
+        return Ok(None);
+    }
+    let by_id = db.schema().session_user == thywill_v1::UserRefKind::ById;
+    let mut first_session: HashMap<String, NaiveDateTime> = HashMap::new();
+    db.for_each_ref::<SessionRow, thywill_v1::V1Error, _>(|s| {
+        if let (Some(user), Some(t)) = (s.user.key_text(), time::parse_value(&s.created_at)) {
+            let e = first_session.entry(user).or_insert(t.at);
+            *e = (*e).min(t.at);
+        }
+        Ok(())
+    })?;
+    // Offsets in half hours, session minus created_at, of members who joined in local time.
+    let mut offsets: HashMap<i64, usize> = HashMap::new();
+    let mut sample = 0usize;
+    db.for_each_ref::<UserRow, thywill_v1::V1Error, _>(|u| {
+        let key = if by_id { &u.id } else { &u.display_name };
+        let (Some(key), Some(local)) = (
+            key.key_text(),
+            clock.parse(&u.created_at, LocalColumn::Local),
+        ) else {
+            return Ok(());
+        };
+        let Some(session) = first_session.get(&key) else {
+            return Ok(());
+        };
+        // Only values v1 wrote with its local clock say anything about the zone.
+        let naive = !local.parsed.zoned
+            && time::parse_value(&u.created_at).is_some_and(|p| p.at >= clock.local_since);
+        let apart = (*session - local.parsed.at).num_minutes();
+        if naive && apart.abs() < 15 * 60 {
+            sample += 1;
+            *offsets
+                .entry((apart as f64 / 30.0).round() as i64)
+                .or_default() += 1;
+        }
+        Ok(())
+    })?;
+    let Some((&half_hours, &n)) = offsets.iter().max_by_key(|(h, n)| (**n, -h.abs())) else {
+        return Ok(None);
+    };
+    if half_hours == 0 || n < 3 || n * 2 <= sample {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "the v1 server's zone looks wrong: read in {}, {n} of {sample} members who joined after {} \
+         had their first session {:+.1} hours after their created_at (a registration and its \
+         session are one request); check --v1-timezone (a zone {:+.1} hours from the one given)",
+        clock.zone.name(),
+        clock.local_since.format("%Y-%m-%d"),
+        half_hours as f64 / 2.0,
+        -(half_hours as f64) / 2.0,
+    )))
+}
+
 /// A mark value v1's offline queue wrote: the client's `toISOString()` (whole milliseconds, not
 /// a whole minute), from 2025-10-12 on.
 pub fn is_offline_mark(at: NaiveDateTime) -> bool {

@@ -22,6 +22,8 @@ pub(crate) struct Source {
     pub(crate) not_carried_columns: BTreeMap<String, u64>,
     pub(crate) plan: Plan,
     pub(crate) archive_findings: Vec<crate::report::ReportFinding>,
+    /// The data's evidence against the zone given (`--v1-timezone`), when it has some.
+    pub(crate) clock_warning: Option<String>,
 }
 
 /// Opens and analyses the source (stage `detect`).
@@ -61,6 +63,7 @@ pub(crate) fn prepare(
         table_counts,
         plan,
         archive_findings,
+        clock_warning,
     } = analysed;
     let mut stage = stage;
     stage.inc(
@@ -79,6 +82,7 @@ pub(crate) fn prepare(
         not_carried_columns,
         plan,
         archive_findings,
+        clock_warning,
     })
 }
 
@@ -117,6 +121,7 @@ struct Analysed {
     table_counts: BTreeMap<String, u64>,
     plan: Plan,
     archive_findings: Vec<crate::report::ReportFinding>,
+    clock_warning: Option<String>,
 }
 
 /// Integrity, counts, the detector's plan and the archive reconciliation of an open snapshot.
@@ -142,10 +147,15 @@ fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, Pipeline
         Some(archive) => archive_report_findings(db, archive)?,
         None => Vec::new(),
     };
+    let clock_warning = thywill_detect::clock::zone_evidence(db, &common.clock)?;
+    if let Some(w) = &clock_warning {
+        tracing::warn!("{w}");
+    }
     Ok(Analysed {
         table_counts,
         plan,
         archive_findings,
+        clock_warning,
     })
 }
 
@@ -246,6 +256,7 @@ impl Source {
         if missing > 0 {
             notes.push(format!("{missing} row(s) are missing from an index: they are read by full table scan and handled by R-USER-UNRETRIEVABLE"));
         }
+        notes.extend(self.clock_warning.clone());
         let unknown = &self.db.schema().unknown_columns;
         if !unknown.is_empty() {
             notes.push(format!(

@@ -198,3 +198,49 @@ fn a_chicago_server_migrates_to_utc_instants_on_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     check_backend(&pg.url.clone(), dir.path());
 }
+
+/// `thywill-analyze` on the Chicago rows with the registrations' sessions: the notes of a run
+/// told the wrong zone (the default, UTC).
+fn zone_notes(v1: &Path, clock: Clock) -> Vec<String> {
+    let report = thywill_pipeline::analyze(&thywill_pipeline::AnalyzeOptions {
+        common: CommonOptions {
+            v1_db: v1.to_path_buf(),
+            as_of: Some(run_clock()),
+            clock,
+            progress: ProgressMode::Silent,
+            ..Default::default()
+        },
+    })
+    .unwrap();
+    report
+        .feasibility
+        .notes
+        .into_iter()
+        .filter(|n| n.contains("zone looks wrong"))
+        .collect()
+}
+
+#[test]
+fn analyze_warns_when_first_sessions_contradict_the_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("v1.db");
+    std::fs::copy(fixture(), &v1).unwrap();
+    // Each registration opens a session in the same request: UTC, five hours after the local
+    // created_at in summer.
+    let sql = format!(
+        "{CHICAGO_ROWS}
+         DELETE FROM session;
+         INSERT INTO user (display_name, created_at, welcome_message_dismissed, is_supporter)
+             VALUES ('Summer One', '2026-07-10 10:00:00.100000', 0, 0),
+                    ('Summer Two', '2026-07-11 11:00:00.200000', 0, 0);
+         INSERT INTO session (id, username, created_at, expires_at, is_fully_authenticated) VALUES
+             ('s1', 'Pastor Zed Clockwise', '2026-07-04 08:59:13.417000', '2026-07-18 08:59:13', 1),
+             ('s2', 'Summer One', '2026-07-10 15:00:00.100000', '2026-07-24 15:00:00', 1),
+             ('s3', 'Summer Two', '2026-07-11 16:00:01.200000', '2026-07-25 16:00:00', 1);"
+    );
+    Connection::open(&v1).unwrap().execute_batch(&sql).unwrap();
+    let wrong = zone_notes(&v1, Clock::utc());
+    assert_eq!(wrong.len(), 1, "{wrong:?}");
+    assert!(wrong[0].contains("+5.0 hours"), "{}", wrong[0]);
+    assert_eq!(zone_notes(&v1, chicago()), Vec::<String>::new());
+}
