@@ -244,3 +244,103 @@ fn analyze_warns_when_first_sessions_contradict_the_zone() {
     assert!(wrong[0].contains("+5.0 hours"), "{}", wrong[0]);
     assert_eq!(zone_notes(&v1, chicago()), Vec::<String>::new());
 }
+
+/// The generator's oracle: a G1 or G3 community written by a server in America/Chicago
+/// (`thywill-fixtures --v1-timezone America/Chicago`) migrates with every local value the
+/// generator lists in its clock truth at the UTC instant it gives, and the validator, given the
+/// zone, passes the run.
+fn generated_chicago_community_migrates_to_its_true_instants(g: thywill_fixturegen::Generation) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gen =
+        thywill_fixturegen::GenOptions::new(g, thywill_fixturegen::Size::S, dir.path().join("gen"));
+    gen.zone = Some(chrono_tz::America::Chicago);
+    gen.archives = false;
+    let made = thywill_fixturegen::generate(&gen).unwrap();
+    let truth: thywill_fixturegen::truth::Truth =
+        serde_json::from_slice(&std::fs::read(&made.truth_path).unwrap()).unwrap();
+    let clock = truth.clock.expect("a clock truth for a zone");
+    let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+    migrate_chicago(&made.db_path, &url);
+
+    let v1 = Connection::open(&made.db_path).unwrap();
+    let mut db = V2Db::open(&Target::parse(&url).unwrap()).unwrap();
+    let mut v2: std::collections::HashMap<(String, String), NaiveDateTime> = Default::default();
+    db.read_table::<User, thywill_v2::Error, _>(|u| {
+        v2.insert(("user".into(), u.id), u.created_at);
+        Ok(())
+    })
+    .unwrap();
+    db.read_table::<Prayer, thywill_v2::Error, _>(|p| {
+        v2.insert(("prayer".into(), p.id.clone()), p.created_at);
+        if let Some(a) = p.answered_at {
+            v2.insert(("answer_date".into(), p.id), a);
+        }
+        Ok(())
+    })
+    .unwrap();
+    db.read_table::<PrayerMark, thywill_v2::Error, _>(|m| {
+        v2.insert(("prayermark".into(), m.id), m.marked_at);
+        Ok(())
+    })
+    .unwrap();
+    let (mut checked, mut wrong) = (0, Vec::new());
+    for v in &clock.values {
+        let id = match v.table.as_str() {
+            "user" if g.name_keyed() => {
+                thywill_validator::rules::v5_id(&format!("user:{}", v.key)).unwrap()
+            }
+            "prayer_attributes" => v1
+                .query_row(
+                    "SELECT prayer_id FROM prayer_attributes WHERE rowid = ?1",
+                    [v.rowid],
+                    |r| r.get::<_, String>(0),
+                )
+                .unwrap(),
+            _ => v.key.clone(),
+        };
+        let table = match v.table.as_str() {
+            "prayer_attributes" => "answer_date",
+            t => t,
+        };
+        let Some(found) = v2.get(&(table.to_string(), id.clone())) else {
+            continue; // A row another rule keeps out of v2 (its finding says so).
+        };
+        checked += 1;
+        if *found != at(&v.utc) {
+            wrong.push(format!(
+                "{} {} {}: stored {}, expected {} UTC, v2 has {found}",
+                v.table, v.key, v.column, v.stored, v.utc
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{g:?}: {wrong:#?}");
+    assert!(
+        checked * 10 > clock.values.len() * 9,
+        "{g:?}: only {checked} of {} values reached v2",
+        clock.values.len()
+    );
+    assert!(clock.values.iter().any(|v| v.fold) && clock.values.iter().any(|v| v.offline));
+
+    let chicago_clock = V1Clock {
+        zone: chrono_tz::America::Chicago,
+        ..V1Clock::default()
+    };
+    let report = validated(&made.db_path, &url, chicago_clock);
+    let failed: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {} {:?}", c.name, c.summary, c.details))
+        .collect();
+    assert!(report.ok, "{g:?}: {failed:#?}");
+}
+
+#[test]
+fn a_generated_g3_chicago_community_migrates_to_its_true_instants() {
+    generated_chicago_community_migrates_to_its_true_instants(thywill_fixturegen::Generation::G3);
+}
+
+#[test]
+fn a_generated_g1_chicago_community_migrates_to_its_true_instants() {
+    generated_chicago_community_migrates_to_its_true_instants(thywill_fixturegen::Generation::G1);
+}

@@ -268,19 +268,30 @@ fn hex_of(n: u64) -> String {
     format!("{:016x}{:016x}", x, x.rotate_left(29) ^ 0xdead_beef)
 }
 
-/// Instants from a small pool (so marks collide), in 2025, around the 2025-06-14 switch.
+/// Instants from a small pool (so marks collide), in 2025, around the 2025-06-14 switch to local
+/// times, and the clock's traps: Chicago's fall-back hour and spring-forward gap, a mark made
+/// offline (whole milliseconds) and a whole minute.
 fn instant() -> impl Strategy<Value = NaiveDateTime> {
     let base = NaiveDate::from_ymd_opt(2025, 6, 10)
         .unwrap()
         .and_hms_opt(9, 30, 0)
         .unwrap();
-    (
+    let around_the_switch = (
         0i64..8,
         select(vec![0i64, 0, 17_000_000, 17_123_456, 42_500_000]),
     )
         .prop_map(move |(day, micros)| {
             base + TimeDelta::hours(day * 37) + TimeDelta::microseconds(micros)
-        })
+        });
+    let traps = select(vec![
+        "2025-11-02 01:30:00.250000",
+        "2025-11-02 00:59:59.999999",
+        "2025-03-09 02:30:00.000000",
+        "2025-11-20 14:03:27.123000",
+        "2025-11-20 14:03:00.000000",
+    ])
+    .prop_map(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap());
+    prop_oneof![4 => around_the_switch, 1 => traps]
 }
 
 /// Expiry instants around the run's clock (2026-01-01): expired, live, far future.
@@ -682,6 +693,8 @@ struct Case {
     policy: Policy,
     /// Write the v2 archive tree too.
     archives: bool,
+    /// The v1 server ran in America/Chicago (`--v1-timezone`), else UTC.
+    chicago: bool,
     tables: Vec<(&'static str, Vec<Vec<V>>)>,
 }
 
@@ -693,11 +706,13 @@ fn case(g: Generation) -> impl Strategy<Value = Case> {
     (
         prop_oneof![3 => Just(Policy::Repair), 1 => Just(Policy::Strict)],
         any::<bool>(),
+        any::<bool>(),
         tables,
     )
-        .prop_map(|(policy, archives, tables)| Case {
+        .prop_map(|(policy, archives, chicago, tables)| Case {
             policy,
             archives,
+            chicago,
             tables,
         })
 }
@@ -864,6 +879,11 @@ fn check_file(
     let url = target.url().to_string();
     let mut opts = options("g0-s", &url, case.policy);
     opts.common.v1_db = v1.to_path_buf();
+    let chicago = chrono_tz::America::Chicago;
+    if case.chicago {
+        opts.common.clock =
+            thywill_pipeline::Clock::new(chicago, thywill_pipeline::clock_default_local_since());
+    }
     opts.archives_v2 = case
         .archives
         .then(|| work.join(format!("text_archives_v2_{backend:?}")));
@@ -886,6 +906,9 @@ fn check_file(
         Policy::Strict => thywill_validator::Policy::Strict,
     };
     vo.now = Some(as_of());
+    if case.chicago {
+        vo.clock.zone = chicago;
+    }
     vo.archives_v2 = opts.archives_v2.clone();
     let v = validate(&vo).map_err(|e| fail(format!("validate failed: {e}")))?;
     let failures: Vec<String> = v
@@ -1017,6 +1040,7 @@ fn regression(g: Generation, policy: Policy, sql: &str) {
     let empty = Case {
         policy,
         archives: true,
+        chicago: false,
         tables: Vec::new(),
     };
     for backend in [Backend::Sqlite, Backend::Postgres] {
