@@ -410,6 +410,8 @@ fn row_key(v: &V1Value, rowid: i64) -> String {
 struct Members {
     kind: UserRefKind,
     by_ref: HashMap<String, String>,
+    /// G2/G3: references spelled before v1's rewrite of names.
+    respelling: Respelling,
     created: HashMap<String, Cell>,
     /// The v1 server's clock (members' and prayers' `created_at`, answer dates).
     clock: crate::clock::V1Clock,
@@ -421,11 +423,56 @@ impl Members {
         if let Some(id) = self.by_ref.get(&raw) {
             return Some(id.clone());
         }
-        let alt = match self.kind {
-            UserRefKind::ById => rules::reference_key(v)?,
-            UserRefKind::ByName => rules::rewrite_name(&raw),
+        match self.kind {
+            UserRefKind::ById => self.by_ref.get(&rules::reference_key(v)?).cloned(),
+            // v1's rewrite sees the name as stored, NULs included.
+            UserRefKind::ByName => self.respelling.resolve(&v.to_text_lossy()?),
+        }
+    }
+}
+
+/// v1's start-up rewrite of names (rules.md "Names that v1 itself rewrote"): a reference that
+/// names no member as stored resolves to the one member row whose name is the reference as the
+/// rewrite leaves it, or whose own name the rewrite turns into that; two such rows (even two
+/// that end in one account) leave it an orphan.
+#[derive(Default)]
+struct Respelling {
+    /// Each member row's name as stored → its row.
+    stored: HashMap<String, usize>,
+    /// The names the rewrite changes, rewritten → their row (`None`: several).
+    rewritten: HashMap<String, Option<usize>>,
+    /// Per row: the v2 account it ends in.
+    targets: Vec<Option<String>>,
+}
+
+impl Respelling {
+    /// Adds a member row by its stored name; returns the row.
+    fn add(&mut self, name: &str) -> usize {
+        let row = self.targets.len();
+        self.targets.push(None);
+        self.stored.entry(name.to_string()).or_insert(row);
+        let r = rules::rewrite_name(name);
+        if r != name {
+            self.rewritten
+                .entry(r)
+                .and_modify(|e| *e = None)
+                .or_insert(Some(row));
+        }
+        row
+    }
+
+    fn resolve(&self, reference: &str) -> Option<String> {
+        let r = rules::rewrite_name(reference);
+        let as_stored = (r != reference)
+            .then(|| self.stored.get(&r).copied())
+            .flatten();
+        let as_rewritten = self.rewritten.get(&r).copied().flatten();
+        let row = match (as_stored, as_rewritten) {
+            (Some(a), Some(b)) if a != b => return None,
+            (Some(a), _) | (None, Some(a)) => a,
+            (None, None) => return None,
         };
-        self.by_ref.get(&alt).cloned()
+        self.targets[row].clone()
     }
 }
 
@@ -1076,6 +1123,7 @@ fn derive_users(
     let mut members = Members {
         kind,
         by_ref: HashMap::new(),
+        respelling: Respelling::default(),
         created: HashMap::new(),
         clock: ledger.clock,
     };
@@ -1100,14 +1148,17 @@ fn derive_users(
         };
         // G0/G1 references hold the member's key, G2/G3 ones the name (v1.md), never the other.
         let mut refs = vec![key.clone()];
-        match kind {
-            UserRefKind::ById => refs.extend(rules::reference_key(&u.id)),
-            // A reference is also matched with the name as v1's start-up rewrite leaves it.
-            UserRefKind::ByName => refs.extend([
-                name.clone(),
-                rules::rewrite_name(&text(&u.display_name).unwrap_or_default()),
-            ]),
-        }
+        let respelled_row = match kind {
+            UserRefKind::ById => {
+                refs.extend(rules::reference_key(&u.id));
+                None
+            }
+            UserRefKind::ByName => {
+                refs.push(name.clone());
+                let stored = u.display_name.to_text_lossy().unwrap_or_default();
+                Some(members.respelling.add(&stored))
+            }
+        };
         match ledger.excluded("user", &key) {
             None => {
                 let Some(id) = own else {
@@ -1142,6 +1193,9 @@ fn derive_users(
                 for r in refs {
                     members.by_ref.entry(r).or_insert_with(|| id.clone());
                 }
+                if let Some(row) = respelled_row {
+                    members.respelling.targets[row] = Some(id.clone());
+                }
                 written.push((u, id, name));
             }
             Some(Disposition::Merged) => {
@@ -1153,6 +1207,9 @@ fn derive_users(
                 if let Some(to) = to {
                     for r in refs {
                         members.by_ref.entry(r).or_insert_with(|| to.clone());
+                    }
+                    if let Some(row) = respelled_row {
+                        members.respelling.targets[row] = Some(to.clone());
                     }
                 }
                 match to {

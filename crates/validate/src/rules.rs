@@ -237,17 +237,40 @@ pub fn target_audience(v: &V1Value) -> String {
     }
 }
 
-/// The date and time a v1 archive path names (`…/YYYY_MM_DD_prayer_at_HHMM.txt`), the evidence
-/// `R-TIME` uses for an unparseable timestamp.
+/// The date and time a v1 archive path names (`…/YYYY_MM_DD_prayer_at_HHMM.txt`; any other name
+/// holding a `YYYY_MM_DD` gives that day's midnight), the evidence `R-TIME` uses for an
+/// unparseable timestamp.
 pub fn time_from_archive_path(v: &V1Value) -> Option<NaiveDateTime> {
     let p = text(v)?;
-    let name = p.rsplit('/').next()?;
-    let (date, rest) = name.split_once("_prayer_at_")?;
-    let hhmm: String = rest.chars().take(4).collect();
-    let d = NaiveDate::parse_from_str(date, "%Y_%m_%d").ok()?;
-    let h: u32 = hhmm.get(0..2)?.parse().ok()?;
-    let m: u32 = hhmm.get(2..4)?.parse().ok()?;
-    d.and_hms_opt(h, m, 0)
+    let name = p.rsplit(['/', '\\']).next()?;
+    // The first `YYYY_MM_DD` of the file name not glued to a digit before it; then `_at_HHMM`
+    // after it gives the time, else midnight (decisions.md 42).
+    let chars: Vec<char> = name.chars().collect();
+    (0..chars.len()).find_map(|i| {
+        if i > 0 && chars[i - 1].is_ascii_digit() {
+            return None;
+        }
+        let window: String = chars.get(i..i + 10)?.iter().collect();
+        let d = NaiveDate::parse_from_str(&window, "%Y_%m_%d").ok()?;
+        let digits_at = |r: std::ops::Range<usize>| {
+            window
+                .get(r)
+                .is_some_and(|x| x.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if !(digits_at(0..4) && digits_at(5..7) && digits_at(8..10)) {
+            return None;
+        }
+        let rest: String = chars[i + 10..].iter().collect();
+        let hhmm = rest.split_once("_at_").and_then(|(_, t)| t.get(0..4));
+        let time = hhmm
+            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| {
+                let h: u32 = t.get(0..2)?.parse().ok()?;
+                let m: u32 = t.get(2..4)?.parse().ok()?;
+                d.and_hms_opt(h, m, 0)
+            });
+        time.or_else(|| d.and_hms_opt(0, 0, 0))
+    })
 }
 
 #[cfg(test)]

@@ -1412,12 +1412,11 @@ fn regression_a_quarantined_member_whose_id_a_later_member_holds() {
 }
 
 #[test]
-#[ignore = "pinned, not yet fixed: see docs/decisions.md 41"]
 fn regression_an_attribute_time_from_an_upper_case_archive_path() {
     // Found by the harness (`just fuzz`): an attribute whose created_at fits no shape takes the
-    // date of its archive path; the path is upper case. The detector reads 2025-06-29 00:00 (date
-    // found, `_at_` not), the validator nothing (it wants `_prayer_at_`): they disagree on the
-    // prayer's updated_at.
+    // date of its archive path; the path is upper case. The detector read 2025-06-29 00:00 (date
+    // found, `_at_` not), the validator nothing (it wanted `_prayer_at_`): they disagreed on the
+    // prayer's updated_at. Both read decisions.md 42's rule now.
     regression(
         Generation::G3,
         Policy::Repair,
@@ -1433,11 +1432,12 @@ fn regression_an_attribute_time_from_an_upper_case_archive_path() {
 }
 
 #[test]
-#[ignore = "pinned, not yet fixed: see docs/decisions.md 41"]
 fn regression_an_invite_claimed_by_a_name_holding_a_nul() {
     // Found by the harness (`just fuzz`): members `Mary-Jo O'Neil` and the same name with a
-    // trailing NUL, and a token used by that name with a doubled space and a NUL; the migration
-    // and the validator disagree on the claim (used_by, used_at, created_at).
+    // trailing NUL, and a token used by that name with a doubled space and a NUL. As v1's
+    // rewrite leaves it, the reference names both rows: an orphan to the detector, the first
+    // member to the validator. The validator now asks the same question (one row, not one
+    // account).
     regression(
         Generation::G2,
         Policy::Repair,
