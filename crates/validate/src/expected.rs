@@ -9,8 +9,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{Duration, NaiveDateTime, Timelike};
 use serde::Serialize;
 use thywill_v1::{
-    AttributeRow, InviteRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRefKind, UserRoleRow,
-    UserRow, V1Database, V1Error, V1Row, V1Value,
+    AttributeRow, InviteRow, InviteUsageRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRefKind,
+    UserRoleRow, UserRow, V1Database, V1Error, V1Row, V1Value,
 };
 use thywill_v2::rows::{
     canonical_ip, ContentFlag, Invite, Prayer, PrayerMark, Session, User, UserRole,
@@ -412,6 +412,8 @@ struct Members {
     by_ref: HashMap<String, String>,
     /// G2/G3: references spelled before v1's rewrite of names.
     respelling: Respelling,
+    /// Token as stored → the v2 accounts of the members whose `invite_token_used` it is.
+    joined: HashMap<String, Vec<String>>,
     created: HashMap<String, Cell>,
     /// The v1 server's clock (members' and prayers' `created_at`, answer dates).
     clock: crate::clock::V1Clock,
@@ -428,6 +430,47 @@ impl Members {
             // v1's rewrite sees the name as stored, NULs included.
             UserRefKind::ByName => self.respelling.resolve(&v.to_text_lossy()?),
         }
+    }
+}
+
+impl Members {
+    /// Records the token a carried member joined with (a claim of it).
+    fn note_joined(&mut self, u: &UserRow, account: &str) {
+        if let Some(token) = u.invite_token_used.to_text_lossy() {
+            self.joined
+                .entry(token.into_owned())
+                .or_default()
+                .push(account.to_string());
+        }
+    }
+
+    /// An invite's claims (rules.md, invites), each as (time, v2 account): its
+    /// `invite_token_usage` rows when it has any (a row dated the token's `expires_at` is v1's
+    /// migration 008 backfill and, like a time that does not parse, takes the member's
+    /// `created_at`), else the members who joined with it, else the member `used_by` names.
+    fn claims(
+        &self,
+        i: &InviteRow,
+        expires: Option<NaiveDateTime>,
+        usage: &HashMap<String, Vec<(Option<NaiveDateTime>, String)>>,
+    ) -> Vec<(Cell, String)> {
+        // A member's `created_at` the detector settles from evidence is not derived here (Any).
+        let joined_at = |m: &String| self.created.get(m).cloned().unwrap_or(Cell::Any);
+        let token = i.token.to_text_lossy().unwrap_or_default().into_owned();
+        if let Some(rows) = usage.get(&token) {
+            return rows
+                .iter()
+                .map(|(at, m)| {
+                    let at = at.filter(|t| Some(*t) != expires);
+                    (at.map_or_else(|| joined_at(m), Cell::Ts), m.clone())
+                })
+                .collect();
+        }
+        let members: Vec<String> = match self.joined.get(&token) {
+            Some(j) => j.clone(),
+            None => self.resolve(&i.used_by).into_iter().collect(),
+        };
+        members.into_iter().map(|m| (joined_at(&m), m)).collect()
     }
 }
 
@@ -751,6 +794,18 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     let mut invites = CanonTable::of::<Invite>();
     let mut law_inv = LawTally::new("invitetoken");
     let multi_use = schema.has_column("invitetoken", "usage_count");
+    let mut usage: HashMap<String, Vec<(Option<NaiveDateTime>, String)>> = HashMap::new();
+    if schema.has_table("invite_token_usage") {
+        for u in v1.read_all::<InviteUsageRow>()? {
+            if let (Some(token), Some(member)) = (u.token.to_text_lossy(), members.resolve(&u.user))
+            {
+                usage
+                    .entry(token.into_owned())
+                    .or_default()
+                    .push((rules::parse_time(&u.claimed_at), member));
+            }
+        }
+    }
     for i in v1.read_all::<InviteRow>()? {
         law_inv.read += 1;
         let key = row_key(&i.token, i.rowid);
@@ -771,7 +826,8 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         }
         let token = text(&i.token).unwrap_or_default();
         law_inv.written(ledger, &key, actual.has(INVITES, &token), &token);
-        let cells = invite_cells(&i, &token, multi_use, members);
+        let claims = members.claims(&i, rules::parse_time(&i.expires_at), &usage);
+        let cells = invite_cells(&i, &token, multi_use, members, &claims);
         Changes::default()
             .text("token", &i.token)
             .time("expires_at", &i.expires_at)
@@ -1124,6 +1180,7 @@ fn derive_users(
         kind,
         by_ref: HashMap::new(),
         respelling: Respelling::default(),
+        joined: HashMap::new(),
         created: HashMap::new(),
         clock: ledger.clock,
     };
@@ -1196,6 +1253,7 @@ fn derive_users(
                 if let Some(row) = respelled_row {
                     members.respelling.targets[row] = Some(id.clone());
                 }
+                members.note_joined(&u, &id);
                 written.push((u, id, name));
             }
             Some(Disposition::Merged) => {
@@ -1211,6 +1269,7 @@ fn derive_users(
                     if let Some(row) = respelled_row {
                         members.respelling.targets[row] = Some(to.clone());
                     }
+                    members.note_joined(&u, &to.clone());
                 }
                 match to {
                     Some(to) if actual.has(USERS, to) => {}
@@ -1704,22 +1763,47 @@ fn inviting_kind(token_type: &V1Value) -> bool {
     }
 }
 
-fn invite_cells(i: &InviteRow, token: &str, multi_use: bool, members: &Members) -> Vec<Cell> {
+fn invite_cells(
+    i: &InviteRow,
+    token: &str,
+    multi_use: bool,
+    members: &Members,
+    claimed: &[(Cell, String)],
+) -> Vec<Cell> {
     let expires = rules::parse_time(&i.expires_at);
-    let used_by = members.resolve(&i.used_by);
-    let used_at = used_by
-        .as_ref()
-        .and_then(|u| members.created.get(u).cloned());
-    let created = match (expires, &used_at) {
-        (Some(e), Some(Cell::Ts(u))) => {
-            Cell::Ts((e - Duration::hours(INVITE_LIFETIME_HOURS)).min(*u))
+    // The latest claim is `used_by`/`used_at` (ties: the greater account id); the first bounds
+    // the creation. A claim whose time is not derived leaves those open.
+    let times: Option<Vec<NaiveDateTime>> = claimed
+        .iter()
+        .map(|(at, _)| match at {
+            Cell::Ts(t) => Some(*t),
+            _ => None,
+        })
+        .collect();
+    let (used_by, used_at, first) = match &times {
+        Some(times) => {
+            let latest = times
+                .iter()
+                .zip(claimed)
+                .max_by(|a, b| (a.0, &a.1 .1).cmp(&(b.0, &b.1 .1)));
+            (
+                os(latest.map(|l| l.1 .1.as_str())),
+                latest.map_or(Cell::Null, |l| Cell::Ts(*l.0)),
+                times.iter().min().copied(),
+            )
         }
-        (Some(e), None) => Cell::Ts(e - Duration::hours(INVITE_LIFETIME_HOURS)),
+        None if claimed.len() == 1 => (s(&claimed[0].1), Cell::Any, None),
+        None => (Cell::Any, Cell::Any, None),
+    };
+    let created = match (expires, first, &times) {
+        (Some(e), Some(u), _) => Cell::Ts((e - Duration::hours(INVITE_LIFETIME_HOURS)).min(u)),
+        (Some(e), None, Some(_)) => Cell::Ts(e - Duration::hours(INVITE_LIFETIME_HOURS)),
         _ => Cell::Any,
     };
-    // `R-INVITE-COUNT`: a count v2's integer cannot hold is repaired from the claims (the
-    // member who used the token); a `max_uses` beyond 2^31 − 1 can never be reached (NULL).
-    let claims = i64::from(used_by.is_some());
+    // `R-INVITE-COUNT`: a count v2's integer cannot hold is repaired from the claims (their
+    // number); a `max_uses` beyond 2^31 − 1 can never be reached (NULL). Claims, when there
+    // are any, are the use count.
+    let claims = claimed.len() as i64;
     let (max_uses, use_count) = if multi_use {
         let max_uses = match i.max_uses.as_i64() {
             Some(n) if !count_is_bad(&i.max_uses) => Cell::Int(n),
@@ -1739,6 +1823,11 @@ fn invite_cells(i: &InviteRow, token: &str, multi_use: bool, members: &Members) 
         };
         (Cell::Int(1), Cell::Int(used))
     };
+    let use_count = if claims > 0 {
+        Cell::Int(claims)
+    } else {
+        use_count
+    };
     // v1 grants admin for an `admin` token and for any token the system made; a token the
     // system made has no creator in v2, even beside a member named `system` (rules.md).
     let by_system = text(&i.created_by).is_some_and(|t| t.trim().eq_ignore_ascii_case("system"));
@@ -1756,8 +1845,8 @@ fn invite_cells(i: &InviteRow, token: &str, multi_use: bool, members: &Members) 
         expires.map_or(Cell::Any, Cell::Ts),
         max_uses,
         use_count,
-        used_at.unwrap_or(Cell::Null),
-        os(used_by.as_deref()),
+        used_at,
+        used_by,
         Cell::Bool(admin),
     ]
 }

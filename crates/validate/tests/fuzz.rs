@@ -1453,6 +1453,23 @@ fn regression_an_invite_claimed_by_a_name_holding_a_nul() {
 }
 
 #[test]
+fn regression_a_claim_by_a_member_whose_time_comes_from_evidence() {
+    // Found by the harness (`just fuzz`) once claims date an invite: the member's created_at
+    // (-1) fits no shape and the detector settles it from their mark; the validator does not
+    // derive that time, so the claim's time (used_at, created_at) is left open, not NULL.
+    regression(
+        Generation::G1,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'admin', -1, 'christian', NULL,
+             '9e3779b97f4a7c152fe94f826d6b51d8', 'af9e72ebf533e025', 0, NULL);
+         INSERT INTO \"prayermark\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', '9e3779b97f4a7c152fe94f826d6b51d8',
+             'dangling-no-such-row', '2025-06-10 09:30:00.000000', NULL);
+         INSERT INTO \"invitetoken\" VALUES ('af9e72ebf533e025', '9e3779b97f4a7c152fe94f826d6b51d8', 0,
+             '2025-06-20 10:00:00.000000', '9e3779b97f4a7c152fe94f826d6b51d8');",
+    );
+}
+
+#[test]
 fn regression_an_invite_token_wider_than_v2s_column() {
     // Found by the harness (`just fuzz`): "invites row … breaks a v2 constraint: token has 65
     // characters, at most 64 allowed" stopped the migration; such a token is not carried now

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{Duration, NaiveDateTime};
-use thywill_v1::{InviteRow, RoleRow, SessionRow, UserRoleRow, V1Value};
+use thywill_v1::{InviteRow, InviteUsageRow, RoleRow, SessionRow, UserRoleRow, UserRow, V1Value};
 
 use super::users::{NamedAdmin, Users};
 use super::{
@@ -367,12 +367,90 @@ fn dedupe_grants(pending: &mut [(RowFindings, Option<Grant>)]) {
     }
 }
 
+/// The claims of v1's invite tokens (rules.md, invites): `invite_token_usage` rows and the
+/// members whose `invite_token_used` names a token, each by the carried member it ends in.
+#[derive(Default)]
+struct Claims {
+    /// Token as stored → (`claimed_at` parsed, member) per usage row.
+    usage: HashMap<String, Vec<(Option<NaiveDateTime>, u128)>>,
+    /// Token as stored → the members who joined with it.
+    joined: HashMap<String, Vec<u128>>,
+}
+
+impl Claims {
+    fn read(ctx: &Ctx<'_>, users: &Users) -> Result<Claims, DetectError> {
+        let mut claims = Claims::default();
+        if ctx.db.schema().has_table("invite_token_usage") {
+            ctx.db.for_each_ref::<InviteUsageRow, DetectError, _>(|u| {
+                if let (Some(token), Some(member)) =
+                    (u.token.to_text_lossy(), optional_member(users, &u.user))
+                {
+                    let at = time::parse_value(&u.claimed_at).map(|p| p.at);
+                    claims
+                        .usage
+                        .entry(token.into_owned())
+                        .or_default()
+                        .push((at, member));
+                }
+                Ok(())
+            })?;
+        }
+        if ctx.db.schema().has_column("user", "invite_token_used") {
+            let by_id = users.kind == KeyKind::Hex;
+            ctx.db.for_each_ref::<UserRow, DetectError, _>(|u| {
+                let own = if by_id { &u.id } else { &u.display_name };
+                let member = users.entry_of(own).and_then(|e| users.target(e));
+                if let (Some(token), Some(member)) = (u.invite_token_used.to_text_lossy(), member) {
+                    claims
+                        .joined
+                        .entry(token.into_owned())
+                        .or_default()
+                        .push(member);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(claims)
+    }
+
+    /// A token's claims, each with its time, from the first source that has any: its usage rows
+    /// (one that v1's migration 008 backfilled carries the token's `expires_at` and, like one
+    /// whose time does not parse, is dated by its member's `created_at`), the members who joined
+    /// with it, else the member `used_by` names; each dated by the member's `created_at`.
+    fn of(
+        &self,
+        users: &Users,
+        token: &str,
+        expires: Option<NaiveDateTime>,
+        used_by: Option<u128>,
+    ) -> Vec<(Option<NaiveDateTime>, u128)> {
+        if let Some(rows) = self.usage.get(token) {
+            return rows
+                .iter()
+                .map(|&(at, m)| {
+                    let at = at.filter(|t| Some(*t) != expires);
+                    (at.or_else(|| users.created_of(m)), m)
+                })
+                .collect();
+        }
+        let members = match self.joined.get(token) {
+            Some(joined) => joined.clone(),
+            None => used_by.into_iter().collect(),
+        };
+        members
+            .into_iter()
+            .map(|m| (users.created_of(m), m))
+            .collect()
+    }
+}
+
 /// v2's `invites.token` width.
 const MAX_TOKEN_CHARS: usize = 64;
 
 fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite>, DetectError> {
     const TABLE: &str = "invitetoken";
     let multi_use = ctx.db.schema().has_column(TABLE, "usage_count");
+    let claims = Claims::read(ctx, users)?;
     let mut out = RowsWriter::new();
     // Streamed: the rows are not held (only the written ones, out of memory).
     let db = ctx.db;
@@ -414,14 +492,21 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
         } else {
             noted_optional_member(&mut rf, "created_by_user", users, &row.created_by)
         };
-        let used_by = noted_optional_member(&mut rf, "used_by", users, &row.used_by);
-        let used_at = used_by.and_then(|u| users.created_of(u));
-        let (max_uses, use_count) = invite_counts(&mut rf, &row, multi_use, used_by.is_some());
+        let named = noted_optional_member(&mut rf, "used_by", users, &row.used_by);
+        let stored_token = row.token.to_text_lossy().unwrap_or_default();
+        let claimed = claims.of(users, &stored_token, expires, named);
+        // The latest claim is the token's `used_by`/`used_at`; the first bounds its creation.
+        let latest = claimed.iter().copied().max_by_key(|&(at, m)| (at, m));
+        let (used_at, used_by) = (latest.and_then(|c| c.0), latest.map(|c| c.1));
+        let first = claimed.iter().filter_map(|c| c.0).min();
+        let count = i32::try_from(claimed.len()).unwrap_or(i32::MAX);
+        let (max_uses, column_count) = invite_counts(&mut rf, &row, multi_use, count);
+        let use_count = if claimed.is_empty() { column_count } else { count };
         let token = texts[0].clone().unwrap_or_default();
         let written = ctx.sink.commit(TABLE, &rf);
         if let (true, Some(expires_at)) = (written, expires) {
             let default_created = expires_at - Duration::hours(INVITE_LIFETIME_HOURS);
-            let created_at = used_at.map_or(default_created, |u| u.min(default_created));
+            let created_at = first.map_or(default_created, |u| u.min(default_created));
             out.push(&ResolvedInvite {
                 rowid: row.rowid,
                 id: hex_id(v5(&format!("invite:{token}"))),
@@ -467,8 +552,8 @@ fn not_an_invitation(token_type: &V1Value) -> Option<&'static str> {
 }
 
 /// `max_uses` and `use_count` of an invite, with `R-INVITE-COUNT` on a count that is not a
-/// non-negative integer below 2^31. A bad use count is repaired from the claims (the member who
-/// used the token: 1, none: 0 is no evidence) or, with no claim, quarantined; a `max_uses` beyond
+/// non-negative integer below 2^31. A bad use count is repaired from the claims (their number;
+/// none is no evidence) or, with no claim, quarantined; a `max_uses` beyond
 /// 2^31 − 1 can never be reached and becomes NULL (unlimited); any other bad `max_uses` is
 /// quarantined (a repair may not widen a limit it cannot read). Never an error: a row-level
 /// value does not stop a run.
@@ -476,9 +561,9 @@ fn invite_counts(
     rf: &mut RowFindings,
     row: &InviteRow,
     multi_use: bool,
-    claimed: bool,
+    claims: i32,
 ) -> (Option<i32>, i32) {
-    let claims = i32::from(claimed);
+    let claimed = claims > 0;
     if !multi_use {
         return match (&row.used, row.used.as_bool()) {
             (V1Value::Null, _) => (Some(1), 0),
