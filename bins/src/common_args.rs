@@ -29,6 +29,10 @@ pub struct ClockArgs {
     /// default 2025-06-14 00:00:00, the release that switched them).
     #[arg(long, value_name = "TIME")]
     pub v1_local_since: Option<String>,
+    /// v1's INVITE_TOKEN_EXPIRATION_HOURS, when the server ran with another than 12: an
+    /// invitation's creation is its expiry less this.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=87_600))]
+    pub v1_invite_hours: Option<u32>,
 }
 
 impl ClockArgs {
@@ -53,6 +57,9 @@ impl ClockArgs {
         let mut args = vec!["--v1-timezone".to_string(), self.v1_timezone.clone()];
         if let Some(s) = &self.v1_local_since {
             args.extend(["--v1-local-since".to_string(), s.clone()]);
+        }
+        if let Some(h) = self.v1_invite_hours {
+            args.extend(["--v1-invite-hours".to_string(), h.to_string()]);
         }
         args
     }
@@ -116,6 +123,7 @@ impl CommonArgs {
             as_of,
             test_account_names: self.test_account_names.clone(),
             clock: self.clock.to_clock()?,
+            invite_hours: self.clock.v1_invite_hours,
             progress: log.progress_mode(),
         })
     }

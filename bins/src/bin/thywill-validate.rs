@@ -79,6 +79,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             zone: clock.zone(),
             local_since: clock.local_since(),
         },
+        invite_hours: cli.clock.v1_invite_hours.unwrap_or(12),
         ..Options::new(cli.v1_db, cli.v2.url)
     };
     let report = cli.log.while_busy("validate", || validate(&opts))?;

@@ -50,7 +50,7 @@ pub use findings::{Findings, FindingsIter};
 pub use ids::{hex_id, user_id_for_name, user_id_for_text_key, v5, ID_NAMESPACE};
 pub use model::{
     ArchiveFiles, Decision, DetectError, DetectOptions, Finding, Policy, RuleId, TableCounts,
-    DEFAULT_TEST_ACCOUNT_NAMES, KNOWN_CORRUPTED_USER_ID,
+    DEFAULT_INVITE_HOURS, DEFAULT_TEST_ACCOUNT_NAMES, KNOWN_CORRUPTED_USER_ID,
 };
 pub use originals::OriginalRows;
 pub use plan::{

@@ -238,6 +238,9 @@ impl ArchiveFiles for std::collections::HashSet<String> {
 /// The test-account names of `R-USER-TEST-ACCOUNT` when none are configured.
 pub const DEFAULT_TEST_ACCOUNT_NAMES: [&str; 2] = ["Test User", "Prayer Test User"];
 
+/// v1's default `INVITE_TOKEN_EXPIRATION_HOURS`.
+pub const DEFAULT_INVITE_HOURS: u32 = 12;
+
 /// The known corrupted user id of `R-USER-TEST-ACCOUNT`.
 pub const KNOWN_CORRUPTED_USER_ID: &str = "12232388dbed436bbcc061e60e47ed99";
 
@@ -254,6 +257,9 @@ pub struct DetectOptions<'a> {
     pub archive_files: Option<&'a dyn ArchiveFiles>,
     /// The v1 server's clock: the zone its local-clock columns are read in (UTC by default).
     pub clock: Clock,
+    /// v1's `INVITE_TOKEN_EXPIRATION_HOURS`: an invite's `created_at` is its `expires_at` less
+    /// this (12 by default).
+    pub invite_hours: u32,
 }
 
 impl<'a> DetectOptions<'a> {
@@ -269,6 +275,7 @@ impl<'a> DetectOptions<'a> {
                 .collect(),
             archive_files: None,
             clock: Clock::utc(),
+            invite_hours: DEFAULT_INVITE_HOURS,
         }
     }
 }

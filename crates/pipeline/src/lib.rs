@@ -68,6 +68,8 @@ pub struct CommonOptions {
     pub test_account_names: Vec<String>,
     /// The v1 server's clock (zone and switch to local times; UTC by default).
     pub clock: thywill_detect::clock::Clock,
+    /// v1's `INVITE_TOKEN_EXPIRATION_HOURS`; `None` = v1's default, 12.
+    pub invite_hours: Option<u32>,
     /// How progress is shown.
     pub progress: ProgressMode,
 }

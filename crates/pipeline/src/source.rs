@@ -139,6 +139,9 @@ fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, Pipeline
         opts.test_account_names = common.test_account_names.clone();
     }
     opts.clock = common.clock;
+    if let Some(h) = common.invite_hours {
+        opts.invite_hours = h;
+    }
     opts.archive_files = archive
         .as_ref()
         .map(|a| &a.files as &dyn thywill_detect::ArchiveFiles);

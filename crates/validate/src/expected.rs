@@ -25,8 +25,6 @@ use crate::v2db::{FindingRow, V2Data};
 /// (its whitespace is v1's); one outside them is stored trimmed (`R-TEXT-LENGTH` is judged after
 /// trimming).
 const PRAYER_TEXT_CHARS: std::ops::RangeInclusive<usize> = 1..=5000;
-/// v1's default invite lifetime: `created_at = expires_at - 12 h` (`spec/rules.md`).
-const INVITE_LIFETIME_HOURS: i64 = 12;
 /// The reason of a flag carried over from v1.
 pub const CARRIED_FLAG_REASON: &str = "carried over from v1";
 
@@ -81,6 +79,8 @@ pub struct Ledger {
     pub test_accounts: Vec<String>,
     /// The v1 server's clock the run was given: local values are compared as UTC through it.
     pub clock: crate::clock::V1Clock,
+    /// v1's `INVITE_TOKEN_EXPIRATION_HOURS` the run was given (`created_at = expires_at - it`).
+    pub invite_hours: u32,
 }
 
 impl Ledger {
@@ -827,7 +827,8 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         let token = text(&i.token).unwrap_or_default();
         law_inv.written(ledger, &key, actual.has(INVITES, &token), &token);
         let claims = members.claims(&i, rules::parse_time(&i.expires_at), &usage);
-        let cells = invite_cells(&i, &token, multi_use, members, &claims);
+        let lifetime = Duration::hours(i64::from(ledger.invite_hours));
+        let cells = invite_cells(&i, &token, multi_use, members, &claims, lifetime);
         Changes::default()
             .text("token", &i.token)
             .time("expires_at", &i.expires_at)
@@ -1769,6 +1770,7 @@ fn invite_cells(
     multi_use: bool,
     members: &Members,
     claimed: &[(Cell, String)],
+    lifetime: Duration,
 ) -> Vec<Cell> {
     let expires = rules::parse_time(&i.expires_at);
     // The latest claim is `used_by`/`used_at` (ties: the greater account id); the first bounds
@@ -1796,8 +1798,8 @@ fn invite_cells(
         None => (Cell::Any, Cell::Any, None),
     };
     let created = match (expires, first, &times) {
-        (Some(e), Some(u), _) => Cell::Ts((e - Duration::hours(INVITE_LIFETIME_HOURS)).min(u)),
-        (Some(e), None, Some(_)) => Cell::Ts(e - Duration::hours(INVITE_LIFETIME_HOURS)),
+        (Some(e), Some(u), _) => Cell::Ts((e - lifetime).min(u)),
+        (Some(e), None, Some(_)) => Cell::Ts(e - lifetime),
         _ => Cell::Any,
     };
     // `R-INVITE-COUNT`: a count v2's integer cannot hold is repaired from the claims (their

@@ -68,6 +68,8 @@ pub struct Options {
     pub test_account_names: Vec<String>,
     /// The v1 server's clock the migration was given (`--v1-timezone`, `--v1-local-since`).
     pub clock: clock::V1Clock,
+    /// v1's `INVITE_TOKEN_EXPIRATION_HOURS` the migration was given (`--v1-invite-hours`, 12).
+    pub invite_hours: u32,
 }
 
 impl Options {
@@ -83,6 +85,7 @@ impl Options {
             now: None,
             test_account_names: Vec::new(),
             clock: clock::V1Clock::default(),
+            invite_hours: 12,
         }
     }
 }

@@ -344,3 +344,57 @@ fn a_generated_g3_chicago_community_migrates_to_its_true_instants() {
 fn a_generated_g1_chicago_community_migrates_to_its_true_instants() {
     generated_chicago_community_migrates_to_its_true_instants(thywill_fixturegen::Generation::G1);
 }
+
+/// `--v1-invite-hours`: a server that ran with INVITE_TOKEN_EXPIRATION_HOURS=48 dates each
+/// unclaimed invitation 48 hours before its expiry; the validator, given the same, passes, and
+/// given v1's default of 12 fails fidelity.
+#[test]
+fn invitations_are_dated_by_the_lifetime_the_server_ran_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+    let report = migrate(&MigrateOptions {
+        common: CommonOptions {
+            v1_db: fixture(),
+            as_of: Some(run_clock()),
+            invite_hours: Some(48),
+            progress: ProgressMode::Silent,
+            ..Default::default()
+        },
+        v2_url: url.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(report.ok);
+    let mut db = V2Db::open(&Target::parse(&url).unwrap()).unwrap();
+    let mut unclaimed = 0;
+    db.read_table::<thywill_v2::rows::Invite, thywill_v2::Error, _>(|i| {
+        if i.used_at.is_none() {
+            assert_eq!(
+                i.expires_at - i.created_at,
+                chrono::Duration::hours(48),
+                "{}",
+                i.token
+            );
+            unclaimed += 1;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(unclaimed > 0);
+    let with = |hours| {
+        let mut opts = Options::new(fixture(), &url);
+        opts.now = Some(run_clock());
+        opts.invite_hours = hours;
+        validate(&opts).unwrap()
+    };
+    assert!(with(48).ok);
+    let wrong = with(12);
+    assert!(
+        !wrong
+            .checks
+            .iter()
+            .find(|c| c.name == "fidelity")
+            .unwrap()
+            .passed
+    );
+}

@@ -18,9 +18,6 @@ use crate::plan::{ResolvedInvite, ResolvedRoleGrant, ResolvedSession};
 use crate::stored::{RowsWriter, StoredRows};
 use crate::time;
 
-/// v1's default invite-token lifetime (`created_at = expires_at − 12 h`).
-const INVITE_LIFETIME_HOURS: i64 = 12;
-
 /// What a v1 role name is in v2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RoleKind {
@@ -505,7 +502,8 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
         let token = texts[0].clone().unwrap_or_default();
         let written = ctx.sink.commit(TABLE, &rf);
         if let (true, Some(expires_at)) = (written, expires) {
-            let default_created = expires_at - Duration::hours(INVITE_LIFETIME_HOURS);
+            let lifetime = Duration::hours(i64::from(ctx.opts.invite_hours));
+            let default_created = expires_at - lifetime;
             let created_at = first.map_or(default_created, |u| u.min(default_created));
             out.push(&ResolvedInvite {
                 rowid: row.rowid,
