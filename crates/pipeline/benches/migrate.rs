@@ -76,6 +76,7 @@ fn measure(dir: &std::path::Path, target: &str, size: Size) {
             as_of: NaiveDateTime::parse_from_str("2026-01-01 00:00:00", "%Y-%m-%d %H:%M:%S").ok(),
             test_account_names: Vec::new(),
             clock: Default::default(),
+            invite_hours: None,
             progress: ProgressMode::Silent,
         },
         v2_url: target.to_string(),

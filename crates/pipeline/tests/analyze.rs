@@ -21,6 +21,7 @@ fn archive_reconciliation_matches_the_truth() {
                 as_of: Some(as_of()),
                 test_account_names: Vec::new(),
                 clock: Default::default(),
+                invite_hours: None,
                 progress: ProgressMode::Silent,
             },
         })

@@ -40,6 +40,7 @@ fn an_unreadable_archive_line_is_a_finding_and_the_rest_is_reconciled() {
             ),
             test_account_names: Vec::new(),
             clock: Default::default(),
+            invite_hours: None,
             progress: thywill_pipeline::ProgressMode::Silent,
         },
         v2_url: format!("sqlite://{}", v2.display()),

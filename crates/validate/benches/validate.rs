@@ -77,6 +77,7 @@ fn main() {
                 as_of: Some(clock()),
                 test_account_names: Vec::new(),
                 clock: Default::default(),
+                invite_hours: None,
                 progress: ProgressMode::Silent,
             },
             v2_url: url.clone(),

@@ -34,6 +34,7 @@ fn migrate_then_validate(name: &str, url: &str, policy: Policy) {
             as_of: Some(clock()),
             test_account_names: Vec::new(),
             clock: Default::default(),
+            invite_hours: None,
             progress: ProgressMode::Silent,
         },
         v2_url: url.to_string(),

@@ -80,6 +80,7 @@ fn migrate_and_validate(name: &str, v1: &Path, url: &str) -> (V2Db, Vec<Recorded
             as_of: Some(clock()),
             test_account_names: Vec::new(),
             clock: Default::default(),
+            invite_hours: None,
             progress: ProgressMode::Silent,
         },
         v2_url: url.to_string(),

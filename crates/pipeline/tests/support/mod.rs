@@ -77,6 +77,7 @@ pub fn options(fixture_name: &str, url: &str, policy: Policy) -> MigrateOptions 
             as_of: Some(as_of()),
             test_account_names: Vec::new(),
             clock: Default::default(),
+            invite_hours: None,
             progress: ProgressMode::Silent,
         },
         v2_url: url.to_string(),
