@@ -21,6 +21,7 @@ fn finding(table: &str, key: &str, rule: &str, decision: &str, reason: &str) -> 
         rule: rule.into(),
         decision: decision.into(),
         reason: reason.into(),
+        original: None,
     }
 }
 
