@@ -79,7 +79,10 @@ fn each_finding_carries_its_original_row() {
     let listed = value["findings"].as_array().unwrap();
     assert!(listed.iter().all(|f| f["original"].is_object()));
     let back: thywill_pipeline::Report = serde_json::from_slice(&json).unwrap();
-    assert_eq!(back, report, "the JSON report reads back with its originals");
+    assert_eq!(
+        back, report,
+        "the JSON report reads back with its originals"
+    );
 
     let mut old = value.clone();
     for f in old["findings"].as_array_mut().unwrap() {
