@@ -2,8 +2,10 @@
 //!
 //! One self-contained HTML page per run of `thywill-analyze`, `thywill-migrate`,
 //! `thywill-validate` or `thywill-cutover` (`--report-html FILE`): the verdict first, the
-//! accounting law per table as a stacked bar, every finding by rule in collapsible pages, the
-//! archive reconciliation, what is not carried, and the timings. Inline CSS and SVG only: the page
+//! accounting law per table as a stacked bar, every finding by rule in collapsible pages with its
+//! original v1 values (a large run's page keeps to a rows budget and says how many rows of each
+//! rule are only in the JSON report: [`PageOptions`]), the archive reconciliation, what is not
+//! carried, and the timings. Inline CSS and SVG only: the page
 //! makes no request of any kind (its Content-Security-Policy forbids them and scripts too).
 //!
 //! Every page is rendered from a plain view model ([`view`]) through minijinja with HTML
