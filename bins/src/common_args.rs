@@ -149,7 +149,16 @@ pub fn emit(report: &Report, args: &CommonArgs) -> Result<Exit, CliError> {
         write_atomic_with(p, |w| w.write_all(report.to_markdown().as_bytes())).map_err(cannot)?;
     }
     if let Some(p) = &args.report_html {
-        write_html_report(p, || thywill_report_html::render_run(report))?;
+        // A large run's page lists each rule's first rows and names the JSON report for the rest.
+        let opts = thywill_report_html::PageOptions {
+            json_report: args
+                .report_json
+                .as_deref()
+                .and_then(|j| j.file_name())
+                .map(|n| n.to_string_lossy().into_owned()),
+            ..thywill_report_html::PageOptions::default()
+        };
+        write_html_report(p, || thywill_report_html::render_run_with(report, &opts))?;
     }
     print!("{}", report.summary());
     Ok(if report.ok { Exit::Ok } else { Exit::Failed })

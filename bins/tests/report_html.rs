@@ -187,6 +187,24 @@ fn pages(dir: &Path) -> Vec<(&'static str, &'static str, PathBuf)> {
     }
     assert!(page.contains("&lt;script&gt;document.title="));
     assert!(page.contains("a***@example.org"));
+    // Each finding's original v1 row is in the JSON report and, escaped and masked, on the page
+    // (g1-s is far under the page's rows budget: every row is listed).
+    let findings = report["findings"].as_array().unwrap();
+    assert!(findings.iter().all(|f| f["original"].is_object()));
+    assert!(!page.contains("more rows of this rule are in"));
+    for f in findings
+        .iter()
+        .filter(|f| f["v1_table"] == "prayer")
+        .take(20)
+    {
+        let id = f["original"]["id"].as_str().unwrap();
+        assert!(
+            page.contains(&format!("\nid={id}\n")),
+            "original of prayer {id}"
+        );
+    }
+    assert!(page.contains("display_name=&quot;&lt;script&gt;document.title="));
+    assert!(page.contains("display_name=&quot;a***@example.org &quot;"));
 
     vec![
         ("analyze", "Feasible", analyze),

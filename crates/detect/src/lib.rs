@@ -52,7 +52,7 @@ pub use model::{
     ArchiveFiles, Decision, DetectError, DetectOptions, Finding, Policy, RuleId, TableCounts,
     DEFAULT_INVITE_HOURS, DEFAULT_TEST_ACCOUNT_NAMES, KNOWN_CORRUPTED_USER_ID,
 };
-pub use originals::OriginalRows;
+pub use originals::{OriginalRows, RowSource};
 pub use plan::{
     IdMapEntry, Plan, ResolvedFlag, ResolvedInvite, ResolvedMark, ResolvedPrayer,
     ResolvedRoleGrant, ResolvedSession, ResolvedUser, Verdict,

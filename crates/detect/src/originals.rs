@@ -20,14 +20,33 @@ use crate::model::Finding;
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct OriginalRows<'db> {
-    db: &'db V1Database,
+pub struct OriginalRows<D> {
+    db: D,
     last: Option<(String, i64, serde_json::Value)>,
 }
 
-impl<'db> OriginalRows<'db> {
+/// Where [`OriginalRows`] reads a row: the snapshot itself (`&V1Database`), or a handle that
+/// reaches it (a report keeps the snapshot behind a lock to fetch rows as it is written).
+pub trait RowSource {
+    /// The whole row `rowid` of `table` as JSON, as [`V1Database::row_json`] gives it.
+    fn row_json(&self, table: &str, rowid: i64) -> Result<Option<serde_json::Value>, V1Error>;
+}
+
+impl RowSource for V1Database {
+    fn row_json(&self, table: &str, rowid: i64) -> Result<Option<serde_json::Value>, V1Error> {
+        V1Database::row_json(self, table, rowid)
+    }
+}
+
+impl<T: RowSource + ?Sized> RowSource for &T {
+    fn row_json(&self, table: &str, rowid: i64) -> Result<Option<serde_json::Value>, V1Error> {
+        (**self).row_json(table, rowid)
+    }
+}
+
+impl<D: RowSource> OriginalRows<D> {
     /// A fetcher over the snapshot the plan was made from.
-    pub fn new(db: &'db V1Database) -> Self {
+    pub fn new(db: D) -> Self {
         OriginalRows { db, last: None }
     }
 

@@ -13,6 +13,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Report, PipelineError> {
     let mut progress = Progress::new(opts.common.progress);
     let source = prepare(&opts.common, &mut progress)?;
     let mut report = source.report("thywill-analyze", &opts.common, &started, "analyzed");
+    report.findings.keep_originals(source.db);
     report.stages = progress.timings().to_vec();
     Ok(report)
 }

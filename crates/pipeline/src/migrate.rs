@@ -44,6 +44,7 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
     });
     if !report.ok {
         report.outcome = "failed".into();
+        report.findings.keep_originals(source.db);
         return Ok(report);
     }
     // The guard rails: after detection, before the target is opened (a SQLite file would be
@@ -58,6 +59,7 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
             .insert(0, crate::limits::refusal(&breaches));
         report.stages = progress.timings().to_vec();
         report.finished_at = now_rfc3339();
+        report.findings.keep_originals(source.db);
         return Err(PipelineError::QuarantineOverLimit {
             breaches,
             report: Box::new(report),
@@ -143,6 +145,8 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
     }
     report.stages = progress.timings().to_vec();
     report.finished_at = now_rfc3339();
+    // The run is done with the snapshot: the report's walks fetch the findings' original rows.
+    report.findings.keep_originals(source.db);
     Ok(report)
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -154,17 +155,31 @@ pub struct ReportFinding {
     pub decision: String,
     /// Words for an operator.
     pub reason: String,
+    /// The whole original v1 row, every column as read (as `migration_findings.original_json`
+    /// has it); absent for an archive finding, which is no v1 row, and in reports written before
+    /// this key was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<serde_json::Value>,
 }
 
-impl From<thywill_detect::Finding> for ReportFinding {
-    fn from(f: thywill_detect::Finding) -> Self {
+impl ReportFinding {
+    /// The report's entry of a detector finding, with its original row when there is one.
+    pub fn new(f: thywill_detect::Finding, original: Option<serde_json::Value>) -> Self {
         ReportFinding {
             v1_table: f.v1_table,
             v1_key: f.v1_key,
             rule: f.rule.as_str().to_string(),
             decision: f.decision.as_str().to_string(),
             reason: f.reason,
+            original,
         }
+    }
+}
+
+impl From<thywill_detect::Finding> for ReportFinding {
+    /// The entry without its original row.
+    fn from(f: thywill_detect::Finding) -> Self {
+        ReportFinding::new(f, None)
     }
 }
 
@@ -172,20 +187,44 @@ impl From<thywill_detect::Finding> for ReportFinding {
 /// finding made as the report is walked or written (no finding is held as strings), or, for a
 /// report read back from JSON, the list itself. Serialises as the JSON array of
 /// [`ReportFinding`]s.
+///
+/// Once the job is done it hands the report its v1 snapshot ([`ReportFindings::keep_originals`]):
+/// each finding's original row is then fetched as the findings are walked, one row at a time.
 #[derive(Clone)]
 pub struct ReportFindings(FindingsSource);
 
 #[derive(Clone)]
 enum FindingsSource {
-    Plan(thywill_detect::Findings),
+    Plan(thywill_detect::Findings, Option<Snapshot>),
     Listed(Vec<ReportFinding>),
+}
+
+/// The v1 snapshot the plan was made from, shared by the report's clones. Locked for one row's
+/// fetch at a time, so two walks of the findings (a comparison, two reports) never wait on each
+/// other for longer than that.
+#[derive(Clone)]
+struct Snapshot(Arc<Mutex<thywill_v1::V1Database>>);
+
+impl thywill_detect::RowSource for Snapshot {
+    fn row_json(
+        &self,
+        table: &str,
+        rowid: i64,
+    ) -> Result<Option<serde_json::Value>, thywill_v1::V1Error> {
+        // A panic elsewhere while holding the lock leaves the connection as it was: read on.
+        let db = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        db.row_json(table, rowid)
+    }
 }
 
 impl ReportFindings {
     /// Number of findings.
     pub fn len(&self) -> usize {
         match &self.0 {
-            FindingsSource::Plan(f) => f.len(),
+            FindingsSource::Plan(f, _) => f.len(),
             FindingsSource::Listed(l) => l.len(),
         }
     }
@@ -201,15 +240,31 @@ impl ReportFindings {
         &self,
     ) -> Box<dyn Iterator<Item = Result<ReportFinding, thywill_detect::DetectError>> + '_> {
         match &self.0 {
-            FindingsSource::Plan(f) => Box::new(f.iter().map(|f| f.map(ReportFinding::from))),
+            FindingsSource::Plan(f, None) => Box::new(f.iter().map(|f| f.map(ReportFinding::from))),
+            FindingsSource::Plan(f, Some(snapshot)) => {
+                let mut originals = thywill_detect::OriginalRows::new(snapshot);
+                Box::new(f.iter().map(move |f| {
+                    let f = f?;
+                    let original = originals.of(&f)?.clone();
+                    Ok(ReportFinding::new(f, Some(original)))
+                }))
+            }
             FindingsSource::Listed(l) => Box::new(l.iter().cloned().map(Ok)),
+        }
+    }
+
+    /// Keeps `db`, the snapshot the plan's findings were made from, so each finding walked
+    /// carries its original row ([`ReportFinding::original`]). A no-op for a listed report.
+    pub fn keep_originals(&mut self, db: thywill_v1::V1Database) {
+        if let FindingsSource::Plan(_, snapshot) = &mut self.0 {
+            *snapshot = Some(Snapshot(Arc::new(Mutex::new(db))));
         }
     }
 }
 
 impl From<thywill_detect::Findings> for ReportFindings {
     fn from(f: thywill_detect::Findings) -> Self {
-        ReportFindings(FindingsSource::Plan(f))
+        ReportFindings(FindingsSource::Plan(f, None))
     }
 }
 

@@ -176,6 +176,7 @@ fn archive_report_findings(
             rule: f.rule.id().to_string(),
             decision: f.rule.decision().as_str().to_string(),
             reason: format!("{} ({})", f.detail, f.path.as_deref().unwrap_or("no file")),
+            original: None,
         })
         .collect())
 }

@@ -45,3 +45,51 @@ fn archive_reconciliation_matches_the_truth() {
         assert_eq!(got, want, "{name}: reconciliation findings");
     }
 }
+
+/// Every finding of the report carries its whole original v1 row (the row its key names), the
+/// JSON report has it under `original`, reads back equal, and a report written before the key
+/// existed still reads.
+#[test]
+fn each_finding_carries_its_original_row() {
+    let report = analyze(&AnalyzeOptions {
+        common: CommonOptions {
+            v1_db: fixture("g1-s").join("v1.db"),
+            archives_v1: None,
+            policy: Policy::Repair,
+            as_of: Some(as_of()),
+            test_account_names: Vec::new(),
+            progress: ProgressMode::Silent,
+        },
+    })
+    .unwrap();
+    let findings: Vec<_> = report.findings.iter().map(Result::unwrap).collect();
+    assert!(!findings.is_empty());
+    let mut keyed = 0;
+    for f in &findings {
+        let original = f.original.as_ref().expect("an original row");
+        let row = original.as_object().expect("a row object");
+        if f.v1_table == "prayer" && f.v1_key.len() == 32 {
+            assert_eq!(row["id"].as_str(), Some(f.v1_key.as_str()), "{f:?}");
+            keyed += 1;
+        }
+    }
+    assert!(keyed > 0, "no prayer finding by id");
+
+    let mut json = Vec::new();
+    report.write_json(&mut json).unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let listed = value["findings"].as_array().unwrap();
+    assert!(listed.iter().all(|f| f["original"].is_object()));
+    let back: thywill_pipeline::Report = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        back, report,
+        "the JSON report reads back with its originals"
+    );
+
+    let mut old = value.clone();
+    for f in old["findings"].as_array_mut().unwrap() {
+        f.as_object_mut().unwrap().remove("original");
+    }
+    let old: thywill_pipeline::Report = serde_json::from_value(old).unwrap();
+    assert!(old.findings.iter().all(|f| f.unwrap().original.is_none()));
+}

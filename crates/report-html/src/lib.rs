@@ -2,8 +2,10 @@
 //!
 //! One self-contained HTML page per run of `thywill-analyze`, `thywill-migrate`,
 //! `thywill-validate` or `thywill-cutover` (`--report-html FILE`): the verdict first, the
-//! accounting law per table as a stacked bar, every finding by rule in collapsible pages, the
-//! archive reconciliation, what is not carried, and the timings. Inline CSS and SVG only: the page
+//! accounting law per table as a stacked bar, every finding by rule in collapsible pages with its
+//! original v1 values (a large run's page keeps to a rows budget and says how many rows of each
+//! rule are only in the JSON report: [`PageOptions`]), the archive reconciliation, what is not
+//! carried, and the timings. Inline CSS and SVG only: the page
 //! makes no request of any kind (its Content-Security-Policy forbids them and scripts too).
 //!
 //! Every page is rendered from a plain view model ([`view`]) through minijinja with HTML
@@ -24,7 +26,7 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
 pub use thywill_ops::mask::mask_emails;
-pub use view::{CutoverView, RunView, ValidationView};
+pub use view::{CutoverView, PageOptions, RunView, ValidationView};
 
 /// Why a page could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -79,10 +81,20 @@ fn render(template: &str, view: &impl Serialize) -> Result<String, Error> {
     Ok(env.get_template(template)?.render(view)?)
 }
 
-/// The page of an analyze or migrate run (verdict, law per table, findings by rule with all their
-/// rows, archive reconciliation, what is not carried, stage timings).
+/// The page of an analyze or migrate run (verdict, law per table, findings by rule with their
+/// rows and original values, archive reconciliation, what is not carried, stage timings), with
+/// the default [`PageOptions`].
 pub fn render_run(report: &thywill_pipeline::Report) -> Result<String, Error> {
-    render("run.html", &RunView::new(report)?)
+    render_run_with(report, &PageOptions::default())
+}
+
+/// [`render_run`] with `opts`: the rows budget, and the JSON report's name for the rows a large
+/// run's page leaves off.
+pub fn render_run_with(
+    report: &thywill_pipeline::Report,
+    opts: &PageOptions,
+) -> Result<String, Error> {
+    render("run.html", &RunView::with_options(report, opts)?)
 }
 
 /// The page of a validation (verdict, the PASS/FAIL table of checks with their details, timings).

@@ -10,7 +10,7 @@ use thywill_pipeline::{Report, StageTiming};
 use thywill_validator::CheckResult;
 
 use super::*;
-use crate::view::PAGE_ROWS;
+use crate::view::{ORIGINAL_CHARS, PAGE_ROWS};
 
 const HOSTILE: &str = "<script>document.title='pwned'</script>";
 
@@ -21,6 +21,7 @@ fn finding(table: &str, key: &str, rule: &str, decision: &str, reason: &str) -> 
         rule: rule.into(),
         decision: decision.into(),
         reason: reason.into(),
+        original: None,
     }
 }
 
@@ -372,4 +373,224 @@ fn cutover_page_has_the_timeline_against_the_budget() {
     let html = render_cutover(&failed).unwrap();
     assert!(html.contains("rolled back: v2 run removed"));
     assert!(!html.contains("<script") && html.contains("&lt;script&gt;"));
+}
+
+/// A finding of `report`'s shape with its original row.
+fn with_original(mut f: ReportFinding, original: serde_json::Value) -> ReportFinding {
+    f.original = Some(original);
+    f
+}
+
+#[test]
+fn original_values_are_shown_escaped_masked_and_cut_visibly() {
+    let long = "é".repeat(ORIGINAL_CHARS + 10);
+    let mut r = report(0);
+    let mut findings: Vec<ReportFinding> = r.findings.iter().map(Result::unwrap).collect();
+    findings.push(with_original(
+        finding("prayer", "p1", "R-TEXT-LENGTH", "quarantined", "too long"),
+        serde_json::json!({
+            "id": "p1",
+            "text": long,
+            "author_id": HOSTILE,
+            "project_tag": null,
+            "generated_prayer": "",
+            "target_audience": "NULL",
+            "created_by": "carol@example.org ",
+            "flagged": 0,
+        }),
+    ));
+    *r.findings_by_rule.get_mut("R-TEXT-LENGTH").unwrap() += 1;
+    r.findings = findings.into();
+    let v = RunView::new(&r).unwrap();
+    let rows = &v
+        .rules
+        .iter()
+        .find(|x| x.rule == "R-TEXT-LENGTH")
+        .unwrap()
+        .pages[0]
+        .rows;
+    let row = rows.iter().find(|x| x.key == "p1").unwrap();
+    let cut = format!("text={}…(20 more bytes)", "é".repeat(ORIGINAL_CHARS));
+    for part in [
+        "id=p1",
+        cut.as_str(),
+        "project_tag=NULL",
+        "generated_prayer=\"\"",
+        "target_audience=\"NULL\"",
+        "created_by=\"c***@example.org \"",
+        "flagged=0",
+    ] {
+        assert!(
+            row.original.contains(part),
+            "{part:?} not in {:?}",
+            row.original
+        );
+    }
+    assert_eq!(row.original.lines().count(), 8, "{:?}", row.original);
+    assert!(
+        rows.iter().any(|x| x.original.is_empty()),
+        "a finding without an original"
+    );
+
+    let html = render_run(&r).unwrap();
+    assert!(
+        !html.contains("<script"),
+        "an original's script reached the page"
+    );
+    assert!(html.contains("author_id=&lt;script&gt;document.title="));
+    assert!(
+        !html.contains("carol@"),
+        "an original's address reached the page"
+    );
+    assert!(html.contains("…(20 more bytes)"));
+}
+
+#[test]
+fn fair_shares_give_small_rules_all_and_big_ones_the_rest_equally() {
+    let weights: BTreeMap<String, usize> = [("a", 10), ("b", 100), ("c", 1000), ("d", 5000)]
+        .into_iter()
+        .map(|(r, w)| (r.to_string(), w))
+        .collect();
+    let shares = view::fair_shares(&weights, 1000);
+    assert_eq!(shares["a"], 10);
+    assert_eq!(shares["b"], 100);
+    assert_eq!(shares["c"], 445);
+    assert_eq!(shares["d"], 445);
+    assert!(shares.values().sum::<usize>() <= 1000);
+    // Under the budget every rule has all it weighs.
+    let all = view::fair_shares(&weights, 1_000_000);
+    assert_eq!(all, weights);
+}
+
+/// `report` with `marks` `R-TIME` rows and `users` `R-USER-NAME` rows, each with an original.
+fn big_report(marks: usize, users: usize) -> Report {
+    let mut r = report(0);
+    let mut findings: Vec<ReportFinding> = r.findings.iter().map(Result::unwrap).collect();
+    let original = |i: usize| serde_json::json!({ "id": format!("m{i}"), "created_at": "2025-01-01T00:00:00" });
+    findings.extend((0..marks).map(|i| {
+        with_original(
+            finding(
+                "prayermark",
+                &format!("m{i}"),
+                "R-TIME",
+                "repaired",
+                "created_at in ISO form",
+            ),
+            original(i),
+        )
+    }));
+    findings.extend((0..users).map(|i| {
+        with_original(
+            finding(
+                "user",
+                &format!("u{i}"),
+                "R-USER-NAME",
+                "repaired",
+                "name trimmed",
+            ),
+            original(i),
+        )
+    }));
+    r.findings_by_rule.insert("R-TIME".into(), marks as u64);
+    *r.findings_by_rule.get_mut("R-USER-NAME").unwrap() += users as u64;
+    r.findings = findings.into();
+    r
+}
+
+#[test]
+fn past_the_rows_budget_each_rule_lists_its_first_rows_and_says_where_the_rest_are() {
+    let r = big_report(5000, 30);
+    let budget = 80_000;
+    let opts = PageOptions {
+        rows_budget: budget,
+        json_report: Some("run.json".into()),
+    };
+    let v = RunView::with_options(&r, &opts).unwrap();
+    assert!(v.rows_left_off);
+    for rule in &v.rules {
+        assert_eq!(
+            rule.listed as u64 + rule.left_off,
+            rule.count,
+            "{}",
+            rule.rule
+        );
+    }
+    let time = v.rules.iter().find(|x| x.rule == "R-TIME").unwrap();
+    assert!(
+        time.left_off > 0 && time.listed > 0,
+        "{} listed",
+        time.listed
+    );
+    // The first rows, in order: m0, m1, … with none skipped.
+    let keys: Vec<&str> = time
+        .pages
+        .iter()
+        .flat_map(|p| &p.rows)
+        .map(|x| x.key.as_str())
+        .collect();
+    let want: Vec<String> = (0..time.listed).map(|i| format!("m{i}")).collect();
+    assert_eq!(keys, want);
+    // The small rules are whole.
+    let names = v.rules.iter().find(|x| x.rule == "R-USER-NAME").unwrap();
+    assert_eq!((names.listed, names.left_off), (31, 0));
+
+    let html = render_run_with(&r, &opts).unwrap();
+    assert!(html.contains(&format!(
+        "The first {} rows of this rule are listed here; {} more rows of this rule are in the JSON report run.json.",
+        thousands(time.listed as u64),
+        thousands(time.left_off)
+    )));
+    assert!(html.contains("id=\"rows-left-off\""));
+    assert!(!html.contains("but lists"), "a cut rule is no disagreement");
+    // The rows stay within the budget: the page is the page without rows plus at most that.
+    let bare = render_run(&report(0)).unwrap();
+    assert!(
+        html.len() <= bare.len() + budget,
+        "{} bytes for a {budget}-byte budget",
+        html.len()
+    );
+
+    // Within the budget nothing is left off and the page does not talk of it.
+    let v = RunView::with_options(&r, &PageOptions::default()).unwrap();
+    assert!(!v.rows_left_off);
+    assert!(v
+        .rules
+        .iter()
+        .all(|x| x.left_off == 0 && x.listed as u64 == x.count));
+    let html = render_run(&r).unwrap();
+    assert!(!html.contains("more rows of this rule are in"));
+}
+
+#[test]
+fn without_a_json_report_the_page_says_how_to_get_the_rest() {
+    let opts = PageOptions {
+        rows_budget: 20_000,
+        json_report: None,
+    };
+    let html = render_run_with(&big_report(2000, 0), &opts).unwrap();
+    assert!(html.contains("run again with --report-json FILE to have it"));
+}
+
+#[test]
+fn every_archive_rule_has_its_own_meaning() {
+    let mut r = report(0);
+    r.archive_findings = [
+        "R-ARCHIVE-ONLY",
+        "R-ARCHIVE-MISSING",
+        "R-ARCHIVE-MISMATCH",
+        "R-ARCHIVE-UNREADABLE",
+    ]
+    .iter()
+    .map(|rule| finding("prayer", "p9", rule, "reported", "differs"))
+    .collect();
+    let v = RunView::new(&r).unwrap();
+    assert_eq!(v.archive_rules.len(), 4);
+    let meanings: std::collections::BTreeSet<&str> =
+        v.archive_rules.iter().map(|x| x.meaning.as_str()).collect();
+    assert_eq!(meanings.len(), 4, "{meanings:?}");
+    assert!(meanings.iter().all(|m| !m.is_empty()));
+    let html = render_run(&r).unwrap();
+    for rule in &v.archive_rules {
+        assert!(html.contains(&format!("<span class=\"meaning\">{}</span>", rule.meaning)));
+    }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use thywill_detect::reconcile::ArchiveRule;
 use thywill_detect::{RuleId, TableCounts};
 use thywill_ops::cutover::CutoverReport;
 use thywill_ops::status::{hms, StepState};
@@ -13,8 +14,39 @@ use thywill_pipeline::Report;
 use crate::Error;
 use thywill_ops::mask::mask_emails;
 
-/// Rows per collapsible page of a rule's list: a long list is cut into pages, never truncated.
+/// Rows per collapsible page of a rule's list: a long list is cut into pages.
 pub const PAGE_ROWS: usize = 500;
+
+/// Bytes of HTML the findings' rows may take on a page by default ([`PageOptions::rows_budget`]):
+/// with the rest of the page it stays under 5 MB, which a browser opens in well under a second.
+pub const ROWS_BUDGET: usize = 4_000_000;
+
+/// Characters of one original v1 value shown before it is cut (with a marker saying how many
+/// bytes follow: never silently).
+pub const ORIGINAL_CHARS: usize = 120;
+
+/// Bytes of markup around one row's values (`<tr>` and five `<td>`).
+const ROW_MARKUP: usize = 30;
+
+/// How a run's page is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageOptions {
+    /// Bytes of HTML the rows of the findings and of the archive reconciliation may take
+    /// together (estimated as escaped). Past it each rule lists its first rows, fairly shared,
+    /// and says how many more there are and where they are.
+    pub rows_budget: usize,
+    /// The file name of the run's JSON report, which holds every row (`--report-json`).
+    pub json_report: Option<String>,
+}
+
+impl Default for PageOptions {
+    fn default() -> Self {
+        PageOptions {
+            rows_budget: ROWS_BUDGET,
+            json_report: None,
+        }
+    }
+}
 
 /// A nonzero bar segment is drawn at least this wide (percent), so a single row stays visible.
 const MIN_SEGMENT: f64 = 0.8;
@@ -201,6 +233,9 @@ pub struct Row {
     pub decision: String,
     /// Why, for an operator.
     pub reason: String,
+    /// The original v1 row, one `column=value` a line ([`original_text`]), empty when the report
+    /// has none.
+    pub original: String,
 }
 
 impl From<ReportFinding> for Row {
@@ -210,8 +245,89 @@ impl From<ReportFinding> for Row {
             key: mask_emails(&f.v1_key),
             decision: f.decision,
             reason: mask_emails(&f.reason),
+            original: f
+                .original
+                .as_ref()
+                .map(|o| mask_emails(&original_text(o)))
+                .unwrap_or_default(),
         }
     }
+}
+
+impl Row {
+    /// Bytes the row takes on the page: its values as escaped, and the markup around them.
+    fn weight(&self) -> usize {
+        [
+            &self.table,
+            &self.key,
+            &self.decision,
+            &self.reason,
+            &self.original,
+        ]
+        .iter()
+        .map(|v| escaped_len(v))
+        .sum::<usize>()
+            + ROW_MARKUP
+    }
+}
+
+/// Length of `s` once HTML-escaped as the templates escape it (`<`, `>`, `&`, `"`, `'`, `/`).
+fn escaped_len(s: &str) -> usize {
+    s.len()
+        + s.bytes()
+            .map(|b| match b {
+                b'<' | b'>' => 3,
+                b'&' => 4,
+                b'"' | b'\'' | b'/' => 5,
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
+/// An original v1 row as people read it: one `column=value` per line, by column name (the order
+/// of the JSON report's object). A NULL is `NULL`; a text is shown bare unless it would mislead
+/// bare (empty, reading `NULL`, with surrounding whitespace or a control character such as a
+/// line break), then as a JSON string; bytes that are not UTF-8 as their JSON (`{"hex":…}`). A
+/// value longer than [`ORIGINAL_CHARS`] is cut there, followed by `…(N more bytes)`. Anything
+/// but a row object is shown as a value.
+pub fn original_text(row: &serde_json::Value) -> String {
+    match row {
+        serde_json::Value::Object(columns) => columns
+            .iter()
+            .map(|(column, v)| format!("{column}={}", original_value(v)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => original_value(other),
+    }
+}
+
+/// One value of [`original_text`].
+fn original_value(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let text = match v {
+        Value::Null => return "NULL".into(),
+        Value::Bool(_) | Value::Number(_) => return v.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(_) | Value::Object(_) => v.to_string(),
+    };
+    let (head, more) = match text.char_indices().nth(ORIGINAL_CHARS) {
+        Some((at, _)) => (&text[..at], text.len() - at),
+        None => (text.as_str(), 0),
+    };
+    let bare = !matches!(v, Value::String(_))
+        || !(head.is_empty()
+            || head == "NULL"
+            || head.trim() != head
+            || head.chars().any(char::is_control));
+    let mut shown = if bare {
+        head.to_string()
+    } else {
+        serde_json::Value::String(head.into()).to_string()
+    };
+    if more > 0 {
+        shown.push_str(&format!("…({more} more bytes)"));
+    }
+    shown
 }
 
 /// A page of a rule's rows: rows `first..=last` (1-based).
@@ -234,16 +350,103 @@ pub struct RuleView {
     pub meaning: String,
     /// The report's count for the rule.
     pub count: u64,
-    /// Rows listed on the page (equal to `count` unless the report disagrees with itself,
-    /// which the page then says).
+    /// Rows listed on the page (with `left_off`, equal to `count` unless the report disagrees
+    /// with itself, which the page then says).
     pub listed: usize,
+    /// Rows of the rule not listed, the page being at its budget ([`PageOptions::rows_budget`]):
+    /// the page says how many and where they are.
+    pub left_off: u64,
     /// The rows, in pages of [`PAGE_ROWS`].
     pub pages: Vec<Page>,
 }
 
+/// The rows a page lists, by rule, and how many of each rule it leaves off.
+#[derive(Debug, Default)]
+struct Listing {
+    rows: BTreeMap<String, Vec<Row>>,
+    left_off: BTreeMap<String, u64>,
+}
+
+/// Lists the findings `walk` gives, by rule, within `budget` bytes of rows. A first walk keeps
+/// every row while they fit (the usual case: one walk); once they do not, it only weighs each
+/// rule's rows, each rule is given a fair share of the budget ([`fair_shares`]) and a second walk
+/// keeps each rule's first rows within its share (at least one). So at most about `budget` bytes
+/// of rows are held, whatever the run's size.
+fn list_rows<I>(walk: impl Fn() -> I, budget: usize) -> Result<Listing, Error>
+where
+    I: Iterator<Item = Result<ReportFinding, Error>>,
+{
+    let mut listing = Listing::default();
+    let mut weights: BTreeMap<String, usize> = BTreeMap::new();
+    let mut total = 0;
+    for f in walk() {
+        let f = f?;
+        let rule = f.rule.clone();
+        let row = Row::from(f);
+        let w = row.weight();
+        total += w;
+        *weights.entry(rule.clone()).or_default() += w;
+        if total <= budget {
+            listing.rows.entry(rule).or_default().push(row);
+        } else if !listing.rows.is_empty() {
+            listing.rows = BTreeMap::new();
+        }
+    }
+    if total <= budget {
+        return Ok(listing);
+    }
+    let shares = fair_shares(&weights, budget);
+    // Per rule: bytes kept, and whether its list has stopped (a rule lists its first rows only).
+    let mut kept: BTreeMap<&str, (usize, bool)> = BTreeMap::new();
+    for f in walk() {
+        let f = f?;
+        let (rule, share) = shares
+            .get_key_value(f.rule.as_str())
+            .map(|(r, s)| (r.as_str(), *s))
+            .unwrap_or((ORPHAN_RULE, 0));
+        let row = Row::from(f);
+        let w = row.weight();
+        let (used, stopped) = kept.entry(rule).or_default();
+        if !*stopped && (*used == 0 || *used + w <= share) {
+            *used += w;
+            listing.rows.entry(rule.to_string()).or_default().push(row);
+        } else {
+            *stopped = true;
+            *listing.left_off.entry(rule.to_string()).or_default() += 1;
+        }
+    }
+    Ok(listing)
+}
+
+/// The rule a second walk finds a finding of that the first did not see (the store changed
+/// between walks, which it never does): listed under its own name, so nothing vanishes.
+const ORPHAN_RULE: &str = "(unexpected)";
+
+/// Shares `budget` among the rules by their rows' weights: a rule whose rows fit in an equal
+/// share of what is left gets all of them, and what it does not use goes to the others
+/// (water-filling: the small rules are listed whole, the big ones share the rest equally).
+pub(crate) fn fair_shares(
+    weights: &BTreeMap<String, usize>,
+    budget: usize,
+) -> BTreeMap<String, usize> {
+    let mut by_weight: Vec<(&String, usize)> = weights.iter().map(|(r, w)| (r, *w)).collect();
+    by_weight.sort_by_key(|&(_, w)| w);
+    let mut left = budget;
+    let mut rules = by_weight.len();
+    let mut shares = BTreeMap::new();
+    for (rule, w) in by_weight {
+        let share = w.min(left / rules);
+        left -= share;
+        rules -= 1;
+        shares.insert(rule.clone(), share);
+    }
+    shares
+}
+
 /// Groups findings by rule, in rule-id order, with the counts `counts` gives (a rule missing
-/// there counts its rows).
-fn rules_view(rows: BTreeMap<String, Vec<Row>>, counts: &BTreeMap<String, u64>) -> Vec<RuleView> {
+/// there counts its rows and those left off).
+fn rules_view(listing: Listing, counts: &BTreeMap<String, u64>) -> Vec<RuleView> {
+    let Listing { rows, mut left_off } = listing;
     let mut by_rule: BTreeMap<String, (Option<u64>, Vec<Row>)> = counts
         .iter()
         .map(|(rule, n)| (rule.clone(), (Some(*n), Vec::new())))
@@ -255,6 +458,7 @@ fn rules_view(rows: BTreeMap<String, Vec<Row>>, counts: &BTreeMap<String, u64>) 
         .into_iter()
         .map(|(rule, (count, all))| {
             let listed = all.len();
+            let left_off = left_off.remove(&rule).unwrap_or(0);
             let mut pages = Vec::with_capacity(listed.div_ceil(PAGE_ROWS));
             let mut it = all.into_iter().peekable();
             let mut first = 1;
@@ -272,26 +476,17 @@ fn rules_view(rows: BTreeMap<String, Vec<Row>>, counts: &BTreeMap<String, u64>) 
                 // The meanings are doc comments: their code quotes read plainer without backticks.
                 meaning: RuleId::parse(&rule)
                     .map(RuleId::meaning)
+                    .or_else(|| ArchiveRule::parse(&rule).map(ArchiveRule::meaning))
                     .unwrap_or_default()
                     .replace('`', ""),
                 rule,
-                count: count.unwrap_or(listed as u64),
+                count: count.unwrap_or(listed as u64 + left_off),
                 listed,
+                left_off,
                 pages,
             }
         })
         .collect()
-}
-
-fn group_by_rule(
-    findings: impl Iterator<Item = Result<ReportFinding, Error>>,
-) -> Result<BTreeMap<String, Vec<Row>>, Error> {
-    let mut by_rule: BTreeMap<String, Vec<Row>> = BTreeMap::new();
-    for f in findings {
-        let f = f?;
-        by_rule.entry(f.rule.clone()).or_default().push(f.into());
-    }
-    Ok(by_rule)
 }
 
 /// One stage's timing.
@@ -322,6 +517,10 @@ pub struct RunView {
     pub findings_total: u64,
     /// The findings by rule.
     pub rules: Vec<RuleView>,
+    /// True when some rule's rows are not all listed (the page is at its rows budget).
+    pub rows_left_off: bool,
+    /// Where the rows a page leaves off are: `the JSON report run.json`, or how to get it.
+    pub left_off_where: String,
     /// Number of archive reconciliation findings.
     pub archive_total: u64,
     /// The archive reconciliation's findings by rule.
@@ -383,9 +582,15 @@ fn run_verdict(r: &Report) -> Verdict {
 }
 
 impl RunView {
-    /// The view of an analyze or migrate report. Walks every finding once; an error means the
-    /// plan's temporary findings file could not be read back.
+    /// The view of an analyze or migrate report with the default [`PageOptions`].
     pub fn new(r: &Report) -> Result<RunView, Error> {
+        RunView::with_options(r, &PageOptions::default())
+    }
+
+    /// The view of an analyze or migrate report. Walks every finding once (twice when the rows
+    /// are over the budget); an error means the plan's temporary findings file could not be read
+    /// back.
+    pub fn with_options(r: &Report, opts: &PageOptions) -> Result<RunView, Error> {
         let mut facts = vec![
             Fact::new("tool", format!("{} {}", r.tool, r.tool_version)),
             Fact::new(
@@ -406,12 +611,21 @@ impl RunView {
         if let Some(id) = &r.run_id {
             facts.push(Fact::new("run id", id));
         }
-        let rows = group_by_rule(r.findings.iter().map(|f| f.map_err(Error::from)))?;
-        let archive_rows = group_by_rule(r.archive_findings.iter().cloned().map(Ok))?;
+        // The archive reconciliation's rows get an eighth of the budget, the findings the rest.
+        let archive_budget = opts.rows_budget / 8;
+        let rows = list_rows(
+            || r.findings.iter().map(|f| f.map_err(Error::from)),
+            opts.rows_budget - archive_budget,
+        )?;
+        let archive_rows = list_rows(
+            || r.archive_findings.iter().cloned().map(Ok),
+            archive_budget,
+        )?;
         let mut archive_counts: BTreeMap<String, u64> = BTreeMap::new();
-        for (rule, list) in &archive_rows {
-            archive_counts.insert(rule.clone(), list.len() as u64);
+        for f in &r.archive_findings {
+            *archive_counts.entry(f.rule.clone()).or_default() += 1;
         }
+        let rows_left_off = !(rows.left_off.is_empty() && archive_rows.left_off.is_empty());
         let archives = r
             .archives
             .iter()
@@ -432,6 +646,11 @@ impl RunView {
             tables: r.tables.iter().map(|(n, c)| TableView::new(n, c)).collect(),
             findings_total: r.findings.len() as u64,
             rules: rules_view(rows, &r.findings_by_rule),
+            rows_left_off,
+            left_off_where: match &opts.json_report {
+                Some(name) => format!("the JSON report {}", mask_emails(name)),
+                None => "the JSON report (run again with --report-json FILE to have it)".into(),
+            },
             archive_total: r.archive_findings.len() as u64,
             archive_rules: rules_view(archive_rows, &archive_counts),
             archives,

@@ -128,6 +128,36 @@ impl ArchiveRule {
             ArchiveRule::Unreadable => "R-ARCHIVE-UNREADABLE",
         }
     }
+
+    /// Every archive rule.
+    pub const ALL: [ArchiveRule; 4] = [
+        ArchiveRule::Only,
+        ArchiveRule::Missing,
+        ArchiveRule::Mismatch,
+        ArchiveRule::Unreadable,
+    ];
+
+    /// The rule of an id (`R-ARCHIVE-ONLY` → [`ArchiveRule::Only`]); `None` for any other text.
+    pub fn parse(id: &str) -> Option<ArchiveRule> {
+        ArchiveRule::ALL.into_iter().find(|r| r.id() == id)
+    }
+
+    /// What the rule finds, in one line for people (for reports, like
+    /// [`crate::RuleId::meaning`]).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ArchiveRule::Only => {
+                "A record the v1 archives hold and the database does not (reported, not migrated)."
+            }
+            ArchiveRule::Missing => {
+                "A prayer row no archive file holds and whose text_file_path is empty (written; v2 renders its archive)."
+            }
+            ArchiveRule::Mismatch => {
+                "A record the database and the archives both hold, differently (written as the database has it)."
+            }
+            ArchiveRule::Unreadable => crate::RuleId::ArchiveUnreadable.meaning(),
+        }
+    }
 }
 
 impl fmt::Display for ArchiveRule {

@@ -376,3 +376,19 @@ fn a_marks_member_is_the_whole_name_and_repeats_count() {
         "{f:#?}"
     );
 }
+
+#[test]
+fn each_archive_rule_parses_from_its_id_and_has_its_own_meaning() {
+    let mut meanings = std::collections::BTreeSet::new();
+    for rule in ArchiveRule::ALL {
+        assert_eq!(ArchiveRule::parse(rule.id()), Some(rule));
+        assert!(rule.meaning().ends_with('.'), "{rule}: {}", rule.meaning());
+        meanings.insert(rule.meaning());
+    }
+    assert_eq!(
+        meanings.len(),
+        ArchiveRule::ALL.len(),
+        "two rules share a meaning"
+    );
+    assert_eq!(ArchiveRule::parse("R-ARCHIVE-PATH"), None);
+}
