@@ -59,6 +59,7 @@ fn each_finding_carries_its_original_row() {
             as_of: Some(as_of()),
             test_account_names: Vec::new(),
             progress: ProgressMode::Silent,
+            ..Default::default()
         },
     })
     .unwrap();
