@@ -25,6 +25,8 @@ use crate::v2db::{FindingRow, V2Data};
 /// (its whitespace is v1's); one outside them is stored trimmed (`R-TEXT-LENGTH` is judged after
 /// trimming).
 const PRAYER_TEXT_CHARS: std::ops::RangeInclusive<usize> = 1..=5000;
+/// v1's default `INVITE_TOKEN_EXPIRATION_HOURS`.
+pub const DEFAULT_INVITE_HOURS: u32 = 12;
 /// The reason of a flag carried over from v1.
 pub const CARRIED_FLAG_REASON: &str = "carried over from v1";
 
@@ -86,7 +88,10 @@ pub struct Ledger {
 impl Ledger {
     /// Builds the ledger from the run's findings and the id map.
     pub fn new(findings: &[FindingRow], id_map: &[thywill_v2::rows::IdMapEntry]) -> Self {
-        let mut l = Ledger::default();
+        let mut l = Ledger {
+            invite_hours: DEFAULT_INVITE_HOURS,
+            ..Ledger::default()
+        };
         for f in findings {
             l.named
                 .entry(f.v1_table.clone())

@@ -85,7 +85,7 @@ impl Options {
             now: None,
             test_account_names: Vec::new(),
             clock: clock::V1Clock::default(),
-            invite_hours: 12,
+            invite_hours: expected::DEFAULT_INVITE_HOURS,
         }
     }
 }
