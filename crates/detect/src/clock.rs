@@ -10,7 +10,7 @@
 //! that the zone skips (spring forward) or repeats (fall back) takes the earlier of its two
 //! readings and is reported ([`Shift`]).
 
-use chrono::{Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike};
 use chrono_tz::Tz;
 use thywill_v1::V1Value;
 
@@ -128,27 +128,28 @@ impl Clock {
 
     /// Parses a stored value of a local column and reads it through the clock.
     pub fn parse(&self, v: &V1Value, column: LocalColumn) -> Option<LocalTime> {
-        time::parse_value(v).map(|p| self.read(p, column))
+        time::parse_value(v).and_then(|p| self.read(p, column))
     }
 
     /// Parses a text value of a local column (an attribute's `answer_date`) likewise.
     pub fn parse_str(&self, s: &str, column: LocalColumn) -> Option<LocalTime> {
-        time::parse_str(s).map(|p| self.read(p, column))
+        time::parse_str(s).and_then(|p| self.read(p, column))
     }
 
-    /// Reads an already parsed value of a local column through the clock.
-    pub fn read(&self, p: ParsedTime, column: LocalColumn) -> LocalTime {
+    /// Reads an already parsed value of a local column through the clock. `None` when its UTC
+    /// instant is past v2's last year (9999): such a value fits no timestamp v2 can hold.
+    pub fn read(&self, p: ParsedTime, column: LocalColumn) -> Option<LocalTime> {
         if !self.applies(&p, column) {
-            return LocalTime {
+            return Some(LocalTime {
                 parsed: p,
                 shift: None,
-            };
+            });
         }
         let (at, shift) = self.to_utc(p.at);
-        LocalTime {
+        (at.year() <= 9999).then_some(LocalTime {
             parsed: ParsedTime { at, ..p },
             shift,
-        }
+        })
     }
 
     /// True when the clock converts this value: a naive value at or after the threshold, not

@@ -2,7 +2,7 @@
 //! detector's: a naive value of a column v1 writes with its local clock, at or after the switch,
 //! is a wall-clock time of the server's zone; every other value is UTC.
 
-use chrono::{Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike};
 use chrono_tz::Tz;
 use thywill_v1::V1Value;
 
@@ -56,7 +56,8 @@ impl V1Clock {
         if self.zone == Tz::UTC || names_its_instant(v) || at < self.local_since || offline {
             return Some(utc);
         }
-        Some(self.wall_clock_to_utc(at))
+        // Past v2's last year once in UTC: no timestamp v2 can hold.
+        Some(self.wall_clock_to_utc(at)).filter(|u| u.at.year() <= 9999)
     }
 
     /// The instant the zone's clocks showed `wall`; of two readings, the earlier.

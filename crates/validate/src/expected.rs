@@ -811,15 +811,25 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             }
         }
     }
+    // Tokens of the invites written so far: v2 holds each once (a later row with the same
+    // token, as text and as a BLOB say, is not carried).
+    let mut written_tokens: HashSet<String> = HashSet::new();
     for i in v1.read_all::<InviteRow>()? {
         law_inv.read += 1;
         let key = row_key(&i.token, i.rowid);
         seen.note(ledger, "invitetoken", &key);
+        let held = text(&i.token).is_some_and(|t| written_tokens.contains(&t));
         if let Some(d) = ledger.excluded("invitetoken", &key) {
-            if ledger.derive_exclusions && invite_is_sound(&i, multi_use, members) {
+            if ledger.derive_exclusions && !held && invite_is_sound(&i, multi_use, members) {
                 out.underived("invitetoken", &key, d);
             }
             law_inv.account(d);
+            continue;
+        }
+        if held {
+            law_inv.violation(format!(
+                "{key}: an earlier invite holds its token, yet no finding keeps it out of v2"
+            ));
             continue;
         }
         if !inviting_kind(&i.token_type) {
@@ -830,6 +840,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             continue;
         }
         let token = text(&i.token).unwrap_or_default();
+        written_tokens.insert(token.clone());
         law_inv.written(ledger, &key, actual.has(INVITES, &token), &token);
         let claims = members.claims(&i, rules::parse_time(&i.expires_at), &usage);
         let lifetime = Duration::hours(i64::from(ledger.invite_hours));

@@ -1036,11 +1036,16 @@ fn hostile_g3_on_postgresql() {
 /// A v1 file of generation `g` made from the reference DDL and `sql`, checked like a generated
 /// case on every available backend.
 fn regression(g: Generation, policy: Policy, sql: &str) {
+    regression_on_a_server(g, policy, false, sql)
+}
+
+/// [`regression`] of a case the harness found with a v1 server in America/Chicago (`chicago`).
+fn regression_on_a_server(g: Generation, policy: Policy, chicago: bool, sql: &str) {
     let dir = tempfile::tempdir().unwrap();
     let empty = Case {
         policy,
         archives: true,
-        chicago: false,
+        chicago,
         tables: Vec::new(),
     };
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -1466,6 +1471,53 @@ fn regression_a_claim_by_a_member_whose_time_comes_from_evidence() {
              'dangling-no-such-row', '2025-06-10 09:30:00.000000', NULL);
          INSERT INTO \"invitetoken\" VALUES ('af9e72ebf533e025', '9e3779b97f4a7c152fe94f826d6b51d8', 0,
              '2025-06-20 10:00:00.000000', '9e3779b97f4a7c152fe94f826d6b51d8');",
+    );
+}
+
+#[test]
+fn regression_two_names_apart_by_a_run_of_spaces() {
+    // Found by the harness (`just fuzz`): `Pastor Dave` and `Pastor  Dave` are two members (a
+    // run of spaces inside a sound name is not R-USER-NAME's, so the rule's NFC, trim and case
+    // fold keep them apart); the detector folded the run away before comparing and merged them.
+    regression(
+        Generation::G0,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'Pastor Dave', '2025-06-10 09:30:00.000000');
+         INSERT INTO \"user\" VALUES ('3c6ef372fe94f82a5fd29f0599206081', 'Pastor  Dave', '2025-06-10 09:30:00.000000');",
+    );
+}
+
+#[test]
+fn regression_a_local_time_past_v2s_last_year() {
+    // Found by the harness (`just fuzz`): on a Chicago server a mark at local
+    // 9999-12-31 23:59:59.999999 is in the year 10000 once in UTC; the writer refused it and
+    // the run stopped. Such a value fits no timestamp v2 can hold (R-TIME, no shape).
+    regression_on_a_server(
+        Generation::G3,
+        Policy::Repair,
+        true,
+        "INSERT INTO \"user\" VALUES ('admin', '2025-06-10 09:30:00.000000', 'admin', 'dangling-no-such-row', 0, NULL, 0, NULL, NULL);
+         INSERT INTO \"prayer\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'admin', 'My mom', NULL, NULL,
+             '2025-06-10 09:30:00.000000', 0, NULL, 0e0, 'default_fallback', 'default_fallback',
+             'default_fallback', 0e0, 'default_fallback', NULL, 0, 0, NULL);
+         INSERT INTO \"prayermark\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'admin',
+             'a6eaf652ba3f2e1d5747e5c36a70e025', '9999-12-31 23:59:59.999999', NULL);",
+    );
+}
+
+#[test]
+fn regression_one_token_stored_as_text_and_as_a_blob() {
+    // Found by the harness (`just fuzz`): the same token stored once as a BLOB of its bytes and
+    // once as text: v2's tokens are unique, and the run stopped on the invites' key.
+    regression(
+        Generation::G2,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('admin', '2025-06-10 09:30:00.000000', 'christian', NULL, 'admin',
+             X'6238353165663835333032383932326461363035313234353639613738333166', 0, NULL);
+         INSERT INTO \"invitetoken\" VALUES (X'6238353165663835333032383932326461363035313234353639613738333166',
+             'admin', 0, '2025-06-20 10:00:00.000000', 'admin');
+         INSERT INTO \"invitetoken\" VALUES ('b851ef853028922da605124569a7831f', 'admin', 0,
+             '2025-06-20 10:00:00.000000', 'admin');",
     );
 }
 

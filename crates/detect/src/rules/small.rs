@@ -448,6 +448,8 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
     const TABLE: &str = "invitetoken";
     let multi_use = ctx.db.schema().has_column(TABLE, "usage_count");
     let claims = Claims::read(ctx, users)?;
+    // Token → the key of the written invite that holds it.
+    let mut tokens: HashMap<String, String> = HashMap::new();
     let mut out = RowsWriter::new();
     // Streamed: the rows are not held (only the written ones, out of memory).
     let db = ctx.db;
@@ -500,6 +502,27 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
         let (max_uses, column_count) = invite_counts(&mut rf, &row, multi_use, count);
         let use_count = if claimed.is_empty() { column_count } else { count };
         let token = texts[0].clone().unwrap_or_default();
+        // v2's tokens are unique: a token an earlier written invite holds (the same bytes as
+        // text and as a BLOB, say) is that invite's link.
+        let writable = expires.is_some()
+            && rf
+                .disposition()
+                .is_none_or(|d| d == Decision::Repaired);
+        if writable {
+            match tokens.get(&token) {
+                Some(first) => rf.push(
+                    RuleId::InviteKind,
+                    Decision::NotCarried,
+                    format!(
+                        "token is also the token of invite {first} (read first): v2 holds its \
+                         link once; not carried"
+                    ),
+                ),
+                None => {
+                    tokens.insert(token.clone(), rf.key.clone());
+                }
+            }
+        }
         let written = ctx.sink.commit(TABLE, &rf);
         if let (true, Some(expires_at)) = (written, expires) {
             let lifetime = Duration::hours(i64::from(ctx.opts.invite_hours));

@@ -605,10 +605,9 @@ impl Users {
         let mut groups: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, e) in self.entries.iter().enumerate() {
             if !e.empty_name && !matches!(e.fate, Fate::MergedInto(_)) {
-                groups
-                    .entry(fold_name(&repair_name(&e.name)))
-                    .or_default()
-                    .push(i as u32);
+                // `name` is the name v2 gets (repaired only when R-USER-NAME found a fault): a
+                // run of spaces inside a sound name stays, so it is not folded away here either.
+                groups.entry(fold_name(&e.name)).or_default().push(i as u32);
             }
         }
         let mut dups: Vec<Vec<u32>> = groups.into_values().filter(|g| g.len() > 1).collect();
