@@ -1,7 +1,7 @@
 //! The original v1 rows of findings, fetched while a consumer streams the findings (the plan
 //! keeps none of them).
 
-use thywill_v1::{V1Database, V1Error};
+use thywill_v1::{V1Database, V1EmailDb, V1Error};
 
 use crate::model::Finding;
 
@@ -22,13 +22,25 @@ use crate::model::Finding;
 /// ```
 pub struct OriginalRows<'db> {
     db: &'db V1Database,
+    email: Option<&'db V1EmailDb>,
     last: Option<(String, i64, serde_json::Value)>,
 }
 
 impl<'db> OriginalRows<'db> {
     /// A fetcher over the snapshot the plan was made from.
     pub fn new(db: &'db V1Database) -> Self {
-        OriginalRows { db, last: None }
+        OriginalRows {
+            db,
+            email: None,
+            last: None,
+        }
+    }
+
+    /// The same, also fetching the `user_email` rows of `R-EMAIL` from v1's e-mail database
+    /// (the address as v1 stored it: its ciphertext).
+    pub fn with_email(mut self, email: Option<&'db V1EmailDb>) -> Self {
+        self.email = email;
+        self
     }
 
     /// The original row of `finding` (`Null` when the snapshot has no such row).
@@ -36,10 +48,13 @@ impl<'db> OriginalRows<'db> {
         let same =
             matches!(&self.last, Some((t, r, _)) if *r == finding.rowid && *t == finding.v1_table);
         if !same {
-            let row = self
-                .db
-                .row_json(&finding.v1_table, finding.rowid)?
-                .unwrap_or_default();
+            let row = match self.email {
+                Some(e) if finding.v1_table == thywill_v1::email::EMAIL_TABLE => {
+                    e.row_json(finding.rowid)?
+                }
+                _ => self.db.row_json(&finding.v1_table, finding.rowid)?,
+            }
+            .unwrap_or_default();
             self.last = Some((finding.v1_table.clone(), finding.rowid, row));
         }
         Ok(self
