@@ -77,6 +77,7 @@ fn measure(dir: &std::path::Path, target: &str, size: Size) {
             test_account_names: Vec::new(),
             clock: Default::default(),
             progress: ProgressMode::Silent,
+            ..Default::default()
         },
         v2_url: target.to_string(),
         archives_v2: archives.then(|| out.path().join("text_archives_v2")),

@@ -22,6 +22,7 @@ fn archive_reconciliation_matches_the_truth() {
                 test_account_names: Vec::new(),
                 clock: Default::default(),
                 progress: ProgressMode::Silent,
+                ..Default::default()
             },
         })
         .unwrap();

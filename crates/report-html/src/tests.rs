@@ -104,6 +104,7 @@ fn report(extra: usize) -> Report {
             not_carried_columns: [("prayer.safety_score".to_string(), 3u64)].into(),
             clock: Default::default(),
             missing_index_entries: 2,
+            email_db: None,
         },
         target: None,
         tables,

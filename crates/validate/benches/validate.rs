@@ -78,6 +78,7 @@ fn main() {
                 test_account_names: Vec::new(),
                 clock: Default::default(),
                 progress: ProgressMode::Silent,
+                ..Default::default()
             },
             v2_url: url.clone(),
             archives_v2: None,

@@ -35,6 +35,7 @@ fn migrate_then_validate(name: &str, url: &str, policy: Policy) {
             test_account_names: Vec::new(),
             clock: Default::default(),
             progress: ProgressMode::Silent,
+            ..Default::default()
         },
         v2_url: url.to_string(),
         archives_v2: archives_v2.clone(),

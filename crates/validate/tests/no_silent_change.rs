@@ -81,6 +81,7 @@ fn migrate_and_validate(name: &str, v1: &Path, url: &str) -> (V2Db, Vec<Recorded
             test_account_names: Vec::new(),
             clock: Default::default(),
             progress: ProgressMode::Silent,
+            ..Default::default()
         },
         v2_url: url.to_string(),
         archives_v2: None,

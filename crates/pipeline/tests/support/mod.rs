@@ -78,6 +78,7 @@ pub fn options(fixture_name: &str, url: &str, policy: Policy) -> MigrateOptions 
             test_account_names: Vec::new(),
             clock: Default::default(),
             progress: ProgressMode::Silent,
+            ..Default::default()
         },
         v2_url: url.to_string(),
         archives_v2: None,
