@@ -1,5 +1,5 @@
-//! No e-mail address is ever printed (rules.md "E-mail addresses"): the real `thywill-migrate`
-//! and `thywill-analyze` on a copy of fixtures/g3-s with an `email.db` of every `R-EMAIL` case,
+//! No e-mail address is ever printed (rules.md "E-mail addresses"): the real `thywill-migrate`,
+//! `thywill-analyze` and `thywill-validate` on a copy of fixtures/g3-s with an `email.db` of every `R-EMAIL` case,
 //! with `-vv` logs (text and JSON), the JSON, Markdown and HTML reports and `--archives-v2`;
 //! then every file they produced, their stdout and their stderr are searched for each plaintext
 //! address (and for the key): none may appear. The v2 database itself is the one place the
@@ -122,6 +122,38 @@ fn no_address_appears_in_any_log_report_or_archive_file() {
         String::from_utf8_lossy(&analyze.stderr)
     );
     outputs.push(("analyze", analyze));
+    // validate, decrypting on its own, key from the file.
+    let validate = run(
+        env!("CARGO_BIN_EXE_thywill-validate"),
+        d,
+        &[
+            "--v1-db",
+            "v1.db",
+            "--v2-db",
+            "sqlite://v2.db",
+            "--archives-v1",
+            &v1_tree,
+            "--archives-v2",
+            "out/text_archives_v2",
+            "--v1-email-db",
+            "email.db",
+            "--v1-email-key-file",
+            "email.key",
+            "--report-json",
+            "out/validate.json",
+            "--report-html",
+            "out/validate.html",
+            "-vv",
+        ],
+        false,
+    );
+    assert!(
+        validate.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validate.stdout),
+        String::from_utf8_lossy(&validate.stderr)
+    );
+    outputs.push(("validate", validate));
 
     let mut found = Vec::new();
     for (name, o) in &outputs {

@@ -81,6 +81,8 @@ pub struct Ledger {
     pub test_accounts: Vec<String>,
     /// The v1 server's clock the run was given: local values are compared as UTC through it.
     pub clock: crate::clock::V1Clock,
+    /// v1's e-mail database and key the run was given (`--v1-email-db`), when it had them.
+    pub email: Option<crate::email::EmailSource>,
 }
 
 impl Ledger {
@@ -120,6 +122,14 @@ impl Ledger {
                 .insert((e.entity.clone(), e.v1_key.clone()), e.v2_id.clone());
         }
         l
+    }
+
+    pub(crate) fn excluded_in(&self, table: &str, key: &str) -> Option<Disposition> {
+        self.excluded(table, key)
+    }
+
+    pub(crate) fn is_repaired_in(&self, table: &str, key: &str) -> bool {
+        self.is_repaired(table, key)
     }
 
     fn excluded(&self, table: &str, key: &str) -> Option<Disposition> {
@@ -176,7 +186,7 @@ pub struct LawTally {
 }
 
 impl LawTally {
-    fn new(table: &str) -> Self {
+    pub(crate) fn new(table: &str) -> Self {
         LawTally {
             table: table.into(),
             ..Default::default()
@@ -195,7 +205,7 @@ impl LawTally {
                     + self.not_carried
     }
 
-    fn account(&mut self, d: Disposition) {
+    pub(crate) fn account(&mut self, d: Disposition) {
         match d {
             Disposition::Quarantined => self.quarantined += 1,
             Disposition::Merged => self.merged += 1,
@@ -204,7 +214,7 @@ impl LawTally {
         }
     }
 
-    fn violation(&mut self, msg: String) {
+    pub(crate) fn violation(&mut self, msg: String) {
         self.violations += 1;
         if self.examples.len() < MAX_LAW_EXAMPLES {
             self.examples.push(format!("{} {msg}", self.table));
@@ -214,6 +224,17 @@ impl LawTally {
     /// A written row: found in v2 or a violation.
     fn written(&mut self, ledger: &Ledger, key: &str, found: bool, v2: &str) {
         self.written_with(ledger, key, found, || v2.to_string());
+    }
+
+    /// [`Self::written_with`], for the e-mail derivation.
+    pub(crate) fn written_in(
+        &mut self,
+        ledger: &Ledger,
+        key: &str,
+        found: bool,
+        v2: impl FnOnce() -> String,
+    ) {
+        self.written_with(ledger, key, found, v2);
     }
 
     /// [`Self::written`] naming the v2 key only when it is needed.
@@ -447,6 +468,30 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         &mut out,
         &mut seen,
     )?;
+    let law_email = match &ledger.email {
+        Some(src) => {
+            let mut silent = Vec::new();
+            let law = crate::email::derive(
+                src,
+                ledger,
+                &|v| members.resolve(v),
+                &mut users,
+                &actual.tables[USERS],
+                &mut |k| silent.push(k.to_string()),
+            )?;
+            for key in silent {
+                out.silent_count += 1;
+                if out.silent.len() < MAX_SILENT {
+                    out.silent.push(format!(
+                        "{} {key}: the address changed from v1 (trimmed, lower-cased or its time taken from added_at), yet no finding on the row says so",
+                        crate::email::TABLE
+                    ));
+                }
+            }
+            Some(law)
+        }
+        None => None,
+    };
 
     // Attributes first: they become columns of their prayer.
     let mut law_attrs = LawTally::new("prayer_attributes");
@@ -814,6 +859,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         law_inv,
         law_sess,
     ];
+    out.law.extend(law_email);
     out.expected = vec![users, prayers, marks, roles, invites, sessions, flags];
     out.marks = mark_side;
     out.orphans = seen.orphans(ledger);

@@ -19,6 +19,7 @@
 pub mod canon;
 pub mod checks;
 pub mod clock;
+pub mod email;
 pub mod error;
 pub mod expected;
 pub mod marks;
@@ -68,6 +69,9 @@ pub struct Options {
     pub test_account_names: Vec<String>,
     /// The v1 server's clock the migration was given (`--v1-timezone`, `--v1-local-since`).
     pub clock: clock::V1Clock,
+    /// v1's e-mail database and its key, when the migration carried addresses
+    /// (`--v1-email-db`): decrypted and decided again here.
+    pub email: Option<email::EmailSource>,
 }
 
 impl Options {
@@ -83,6 +87,7 @@ impl Options {
             now: None,
             test_account_names: Vec::new(),
             clock: clock::V1Clock::default(),
+            email: None,
         }
     }
 }

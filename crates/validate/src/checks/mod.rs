@@ -182,6 +182,7 @@ pub(crate) fn against_v2(
     ledger.as_of = run.as_ref().and_then(|r| r.started_at);
     ledger.test_accounts = opts.test_account_names.clone();
     ledger.clock = opts.clock;
+    ledger.email = opts.email.clone();
     let data = conn.read_all().map_err(q("application tables"))?;
     let mut actual = Actual::new(&data, MarkSide::default());
     drop(data);
