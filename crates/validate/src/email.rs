@@ -125,8 +125,8 @@ pub(crate) fn derive(
         }
     };
     let mut latest: HashMap<String, usize> = HashMap::new();
-    for i in 0..rows.len() {
-        if let Fate::Carried(member, ..) = &fates[i] {
+    for (i, fate) in fates.iter().enumerate() {
+        if let Fate::Carried(member, ..) = fate {
             let keep = match latest.get(member) {
                 Some(&j) => order(i) > order(j),
                 None => true,
