@@ -186,7 +186,7 @@ fn pages(dir: &Path) -> Vec<(&'static str, &'static str, PathBuf)> {
         );
     }
     assert!(page.contains("&lt;script&gt;document.title="));
-    assert!(page.contains("a***@example.org"));
+    assert!(page.contains("a•••@example.org"));
 
     vec![
         ("analyze", "Feasible", analyze),
