@@ -65,6 +65,72 @@ impl ClockArgs {
     }
 }
 
+/// v1's separate e-mail database and its key (rules.md "E-mail addresses"): shared by analyze,
+/// migrate, validate, backup and cutover. The key is never a command-line value: a file, or the
+/// `EMAIL_ENCRYPTION_KEY` environment variable as v1 itself reads it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EmailArgs {
+    /// v1's separate e-mail database (`email.db`, read-only): members' verified addresses become
+    /// `users.email`. Without it no address is carried.
+    #[arg(long, value_name = "FILE")]
+    pub v1_email_db: Option<PathBuf>,
+    /// The file holding v1's EMAIL_ENCRYPTION_KEY (the key text, trimmed); without it the
+    /// EMAIL_ENCRYPTION_KEY environment variable.
+    #[arg(long, value_name = "FILE", requires = "v1_email_db")]
+    pub v1_email_key_file: Option<PathBuf>,
+}
+
+/// The environment variable v1 reads its e-mail key from.
+pub const EMAIL_KEY_ENV: &str = "EMAIL_ENCRYPTION_KEY";
+
+impl EmailArgs {
+    /// The e-mail database and its key, checked before anything is read: no key, an unreadable
+    /// key file or a key that is not a Fernet key is a usage error (exit 2) naming where it came
+    /// from (never the key itself).
+    pub fn resolve(&self) -> Result<Option<(PathBuf, thywill_pipeline::EmailKey)>, CliError> {
+        let Some(db) = &self.v1_email_db else {
+            return Ok(None);
+        };
+        let (key, from) = match &self.v1_email_key_file {
+            Some(file) => (
+                thywill_pipeline::EmailKey::from_file(file)
+                    .map_err(|e| CliError::new(Exit::Usage, e))?,
+                format!("--v1-email-key-file {}", file.display()),
+            ),
+            None => {
+                let text = std::env::var(EMAIL_KEY_ENV).unwrap_or_default();
+                let key = thywill_pipeline::EmailKey::new(&text).ok_or_else(|| {
+                    CliError::new(
+                        Exit::Usage,
+                        format!("--v1-email-db needs v1's key: set {EMAIL_KEY_ENV} or give --v1-email-key-file FILE"),
+                    )
+                })?;
+                (key, EMAIL_KEY_ENV.to_string())
+            }
+        };
+        if !thywill_pipeline::email_key_is_usable(&key) {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!("{from}: not a Fernet key (32 bytes in url-safe base64, 44 characters)"),
+            ));
+        }
+        Ok(Some((db.clone(), key)))
+    }
+
+    /// The same flags for a child process (the cut-over's steps; the environment variable is
+    /// inherited).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(db) = &self.v1_email_db {
+            args.extend(["--v1-email-db".to_string(), db.display().to_string()]);
+        }
+        if let Some(f) = &self.v1_email_key_file {
+            args.extend(["--v1-email-key-file".to_string(), f.display().to_string()]);
+        }
+        args
+    }
+}
+
 /// Flags of the v1 side and the reports.
 #[derive(Args, Debug)]
 pub struct CommonArgs {
@@ -86,6 +152,8 @@ pub struct CommonArgs {
     pub test_account_names: Vec<String>,
     #[command(flatten)]
     pub clock: ClockArgs,
+    #[command(flatten)]
+    pub email: EmailArgs,
     /// Write the JSON report (report_version 1) here.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,
@@ -113,6 +181,7 @@ impl CommonArgs {
                 )
             })?),
         };
+        let email = self.email.resolve()?;
         Ok(CommonOptions {
             v1_db: self.v1_db.clone(),
             archives_v1: self.archives_v1.clone(),
@@ -125,6 +194,8 @@ impl CommonArgs {
             clock: self.clock.to_clock()?,
             invite_hours: self.clock.v1_invite_hours,
             progress: log.progress_mode(),
+            email_db: email.as_ref().map(|(db, _)| db.clone()),
+            email_key: email.map(|(_, key)| key),
         })
     }
 }

@@ -186,7 +186,7 @@ fn pages(dir: &Path) -> Vec<(&'static str, &'static str, PathBuf)> {
         );
     }
     assert!(page.contains("&lt;script&gt;document.title="));
-    assert!(page.contains("a***@example.org"));
+    assert!(page.contains("a•••@example.org"));
     // Each finding's original v1 row is in the JSON report and, escaped and masked, on the page
     // (g1-s is far under the page's rows budget: every row is listed).
     let findings = report["findings"].as_array().unwrap();
@@ -204,7 +204,7 @@ fn pages(dir: &Path) -> Vec<(&'static str, &'static str, PathBuf)> {
         );
     }
     assert!(page.contains("display_name=&quot;&lt;script&gt;document.title="));
-    assert!(page.contains("display_name=&quot;a***@example.org &quot;"));
+    assert!(page.contains("display_name=&quot;a•••@example.org &quot;"));
 
     vec![
         ("analyze", "Feasible", analyze),

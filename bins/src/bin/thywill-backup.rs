@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use thywill_cli::{finish, CliError, Exit, LogArgs};
-use thywill_ops::backup::{backup, check_v1_source, verify_set, BackupOptions};
+use thywill_ops::backup::{
+    backup, check_v1_email_source, check_v1_source, verify_set, BackupOptions,
+};
 
 /// Backs up a live ThyWill v1 database with SQLite's online backup API (never a plain copy of a
 /// WAL file), copies the v1 archive tree (regular files; symlinks are not followed), writes
@@ -30,6 +32,10 @@ struct Cli {
     /// The v1 text archive tree to copy.
     #[arg(long, value_name = "DIR")]
     archives_v1: Option<PathBuf>,
+    /// v1's separate e-mail database (`email.db`): copied into the set with the online backup
+    /// API, like the main database (its addresses stay encrypted; no key is needed).
+    #[arg(long, value_name = "FILE")]
+    v1_email_db: Option<PathBuf>,
     /// The folder that receives the backup set (created if missing).
     #[arg(
         long,
@@ -39,7 +45,7 @@ struct Cli {
     )]
     backup_dir: Option<PathBuf>,
     /// Only verify an existing backup set folder (checksums, integrity, row counts).
-    #[arg(long, value_name = "SET_DIR", conflicts_with_all = ["v1_db", "archives_v1"])]
+    #[arg(long, value_name = "SET_DIR", conflicts_with_all = ["v1_db", "archives_v1", "v1_email_db"])]
     verify: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
@@ -59,8 +65,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         (Some(dir), _, _) => cli.log.while_busy("verify", || verify_set(&dir))?,
         (None, Some(v1), Some(dir)) => {
             check_v1_source(&v1)?;
+            if let Some(e) = &cli.v1_email_db {
+                check_v1_email_source(e)?;
+            }
             let mut opts = BackupOptions::new(v1, dir);
             opts.archives_v1 = cli.archives_v1;
+            opts.email_db = cli.v1_email_db;
             cli.log.while_busy("backup", || backup(&opts))?
         }
         // clap's `required_unless_present` makes this unreachable; answer as a usage error anyway.
@@ -86,6 +96,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             )
         }
     );
+    if let Some(f) = &set.meta.email_db_file {
+        let rows: u64 = set.meta.email_table_counts.values().sum();
+        println!("e-mail db:  {f} ({rows} rows, integrity ok)");
+    }
     if let (Some(dir), Some(a)) = (&set.meta.files_dir, &set.meta.archives) {
         println!(
             "archives:   {dir} ({} files, {} bytes, {} skipped)",

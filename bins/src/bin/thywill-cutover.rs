@@ -46,6 +46,9 @@ struct Cli {
     /// The v1 server's clock, passed to the migration and the validation.
     #[command(flatten)]
     clock: thywill_cli::common_args::ClockArgs,
+    /// v1's e-mail database and its key: backed up, migrated and validated.
+    #[command(flatten)]
+    email: thywill_cli::common_args::EmailArgs,
     /// The backup folder (a rehearsal backs up into its work folder instead).
     #[arg(
         long,
@@ -149,6 +152,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             cli.clock.to_clock()?;
             cli.clock.to_args()
         },
+        email_db: {
+            // The key is checked now (exit 2), not an hour into the day.
+            cli.email.resolve()?;
+            cli.email.v1_email_db.clone()
+        },
+        email_key_file: cli.email.v1_email_key_file.clone(),
         max_quarantined: cli.limits.max_quarantined,
         max_quarantined_percent: cli.limits.max_quarantined_percent,
         backup_dir: cli.backup_dir.unwrap_or_else(|| work_dir.join("backups")),

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use thywill_cli::common_args::ClockArgs;
+use thywill_cli::common_args::{ClockArgs, EmailArgs};
 use thywill_cli::{check_report_path, finish, write_html_report, CliError, Exit, LogArgs, V2DbArg};
 use thywill_ops::fsutil::write_atomic_with;
 use thywill_validator::clock::V1Clock;
@@ -55,6 +55,9 @@ struct Cli {
     /// The v1 server's clock, as given to the migration.
     #[command(flatten)]
     clock: ClockArgs,
+    /// v1's e-mail database and its key, as given to the migration (decrypted again here).
+    #[command(flatten)]
+    email: EmailArgs,
     /// Only check that the v1 file is readable and sound.
     #[arg(long)]
     v1_only: bool,
@@ -66,7 +69,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     check_report_path("--report-json", cli.report_json.as_deref())?;
     check_report_path("--report-html", cli.report_html.as_deref())?;
     let clock = cli.clock.to_clock()?;
+    let email = cli
+        .email
+        .resolve()?
+        .map(|(db, key)| thywill_validator::email::EmailSource { db, key });
     let opts = Options {
+        email,
         archives_v1: cli.archives_v1,
         archives_v2: cli.archives_v2,
         policy: match cli.policy {

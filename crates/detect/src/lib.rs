@@ -57,11 +57,12 @@ pub use plan::{
     IdMapEntry, Plan, ResolvedFlag, ResolvedInvite, ResolvedMark, ResolvedPrayer,
     ResolvedRoleGrant, ResolvedSession, ResolvedUser, Verdict,
 };
+pub use rules::email::{key_is_usable, EmailInput};
 pub use stored::StoredRows;
 
 use rules::prayers::{self, Prayers};
 use rules::users::Users;
-use rules::{attributes, marks, small, Ctx, Sink};
+use rules::{attributes, email, marks, small, Ctx, Sink};
 
 /// Runs every rule over the snapshot `db` and returns the plan. Reads `db` only (full scans, the
 /// primary-key index of `user`, and candidate duplicate marks by rowid); writes nothing. The
@@ -101,6 +102,14 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     attributes::finish(&mut ctx, &mut prayers, deferred);
     let small = small::run(&mut ctx, &users)?;
     clock.lap("prayer commit, small tables");
+    let emails = match &opts.email {
+        Some(input) => {
+            let emails = email::run(&mut ctx, &users, input)?;
+            clock.lap("e-mail addresses");
+            emails
+        }
+        None => BTreeMap::new(),
+    };
     let user_kind = users.kind;
     let (user_target, user_keys) = users.into_parts();
     let (prayer_states, prayer_rowids) = prayers.into_plan_parts();
@@ -115,6 +124,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         .iter()
         .copied()
         .filter(|t| db.schema().has_table(t))
+        .chain(opts.email.is_some().then_some(email::TABLE))
         .collect();
     let counts = law(&present, &findings, &read, &written)?;
     release_freed_memory();
@@ -138,6 +148,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         implicit_grants: small.implicit_grants,
         prayer_renames,
         user_id_map,
+        emails,
         findings,
         counts,
     })

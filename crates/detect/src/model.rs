@@ -116,6 +116,8 @@ rule_ids! {
     ArchiveUnreadable => "R-ARCHIVE-UNREADABLE",
     /// An invite token that is not an invitation: a device, login or e-mail verification link.
     InviteKind => "R-INVITE-KIND",
+    /// A v1 e-mail row not carried: unverified, undecryptable, not an address, another member's, or its member's.
+    Email => "R-EMAIL",
 }
 
 impl fmt::Display for RuleId {
@@ -260,6 +262,8 @@ pub struct DetectOptions<'a> {
     /// v1's `INVITE_TOKEN_EXPIRATION_HOURS`: an invite's `created_at` is its `expires_at` less
     /// this (12 by default).
     pub invite_hours: u32,
+    /// v1's e-mail database and its key (`--v1-email-db`), when the run has them (`R-EMAIL`).
+    pub email: Option<crate::rules::email::EmailInput<'a>>,
 }
 
 impl<'a> DetectOptions<'a> {
@@ -276,6 +280,7 @@ impl<'a> DetectOptions<'a> {
             archive_files: None,
             clock: Clock::utc(),
             invite_hours: DEFAULT_INVITE_HOURS,
+            email: None,
         }
     }
 }
@@ -310,6 +315,10 @@ pub enum DetectError {
         /// Rows not carried.
         not_carried: u64,
     },
+    /// The e-mail key is not a Fernet key (32 bytes, url-safe base64): a usage error (exit 2),
+    /// which the binaries check before anything is read.
+    #[error("the e-mail key (EMAIL_ENCRYPTION_KEY or --v1-email-key-file) is not a Fernet key: 32 bytes in url-safe base64 (44 characters)")]
+    EmailKey,
     /// Something wrote to the v1 database while it was being read (a row streamed a moment ago
     /// is gone): exit 3.
     #[error("the v1 database {path} changed while it was being read: stop the v1 application (maintenance mode) and run again")]

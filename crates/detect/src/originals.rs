@@ -1,7 +1,7 @@
 //! The original v1 rows of findings, fetched while a consumer streams the findings (the plan
 //! keeps none of them).
 
-use thywill_v1::{V1Database, V1Error};
+use thywill_v1::{V1Database, V1EmailDb, V1Error};
 
 use crate::model::Finding;
 
@@ -20,8 +20,9 @@ use crate::model::Finding;
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct OriginalRows<D> {
+pub struct OriginalRows<'e, D> {
     db: D,
+    email: Option<&'e V1EmailDb>,
     last: Option<(String, i64, serde_json::Value)>,
 }
 
@@ -44,10 +45,21 @@ impl<T: RowSource + ?Sized> RowSource for &T {
     }
 }
 
-impl<D: RowSource> OriginalRows<D> {
+impl<'e, D: RowSource> OriginalRows<'e, D> {
     /// A fetcher over the snapshot the plan was made from.
     pub fn new(db: D) -> Self {
-        OriginalRows { db, last: None }
+        OriginalRows {
+            db,
+            email: None,
+            last: None,
+        }
+    }
+
+    /// The same, also fetching the `user_email` rows of `R-EMAIL` from v1's e-mail database
+    /// (the address as v1 stored it: its ciphertext). Without it such rows are `Null`.
+    pub fn with_email(mut self, email: Option<&'e V1EmailDb>) -> Self {
+        self.email = email;
+        self
     }
 
     /// The original row of `finding` (`Null` when the snapshot has no such row).
@@ -55,10 +67,15 @@ impl<D: RowSource> OriginalRows<D> {
         let same =
             matches!(&self.last, Some((t, r, _)) if *r == finding.rowid && *t == finding.v1_table);
         if !same {
-            let row = self
-                .db
-                .row_json(&finding.v1_table, finding.rowid)?
-                .unwrap_or_default();
+            let row = match (
+                self.email,
+                finding.v1_table == thywill_v1::email::EMAIL_TABLE,
+            ) {
+                (Some(e), true) => e.row_json(finding.rowid)?,
+                (None, true) => None,
+                (_, false) => self.db.row_json(&finding.v1_table, finding.rowid)?,
+            }
+            .unwrap_or_default();
             self.last = Some((finding.v1_table.clone(), finding.rowid, row));
         }
         Ok(self

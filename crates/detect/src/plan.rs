@@ -67,6 +67,13 @@ pub struct ResolvedUser {
     /// v1 `text_file_path` after `R-ARCHIVE-PATH` (relative to the archive root's parent as v1
     /// wrote it, or re-pointed, or `None`).
     pub v1_archive_path: Option<String>,
+    /// The member's verified address from v1's e-mail database (`R-EMAIL`: lower-cased and
+    /// trimmed), when the run has one and it is carried. Never log it: mask it first.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// When the member verified [`ResolvedUser::email`].
+    #[serde(default)]
+    pub email_verified_at: Option<NaiveDateTime>,
 }
 
 /// A v2 `content_flags` row carried over from v1.
@@ -466,6 +473,9 @@ impl UserStatesWriter {
                 // Settled by the grants, read after the users: see [`Plan::user`].
                 is_active: true,
                 v1_archive_path: u.v1_archive_path.map(str::to_string),
+                // Settled by `R-EMAIL`, read after the users: see [`Plan::user`].
+                email: None,
+                email_verified_at: None,
             },
         );
     }
@@ -570,6 +580,8 @@ pub struct Plan {
     /// sorted.
     pub(crate) prayer_renames: Vec<(Box<str>, u128)>,
     pub(crate) user_id_map: UserIdMap,
+    /// The carried address of each member that has one (by v2 id), from `R-EMAIL`.
+    pub(crate) emails: BTreeMap<u128, crate::rules::email::PlannedEmail>,
     pub(crate) findings: Findings,
     pub(crate) counts: BTreeMap<String, TableCounts>,
 }
@@ -601,7 +613,19 @@ impl Plan {
     /// stored).
     fn settle_active(&self, mut u: ResolvedUser) -> ResolvedUser {
         u.is_active = !self.is_deactivated(&u.id);
+        if let Some(e) = u128::from_str_radix(&u.id, 16)
+            .ok()
+            .and_then(|id| self.emails.get(&id))
+        {
+            u.email = Some(e.address.clone());
+            u.email_verified_at = e.verified_at;
+        }
         u
+    }
+
+    /// Number of members the plan gives an address (`R-EMAIL`'s written rows).
+    pub fn emails_carried(&self) -> u64 {
+        self.emails.len() as u64
     }
 
     /// Number of `deactivated` grants folded into their members' rows: written by the law, yet

@@ -42,6 +42,8 @@ pub struct BackupOptions {
     pub archives_v1: Option<PathBuf>,
     /// The backup folder (created if missing).
     pub backup_dir: PathBuf,
+    /// v1's separate e-mail database (`--v1-email-db`), if any: part of the set.
+    pub email_db: Option<PathBuf>,
     /// How long to wait for a writer's lock on the source.
     pub busy_timeout: Duration,
 }
@@ -53,6 +55,7 @@ impl BackupOptions {
             v1_db: v1_db.into(),
             archives_v1: None,
             backup_dir: backup_dir.into(),
+            email_db: None,
             busy_timeout: Duration::from_secs(10),
         }
     }
@@ -82,6 +85,15 @@ pub struct BackupMeta {
     pub integrity_notes: Vec<String>,
     /// The archive copy.
     pub archives: Option<TreeCopy>,
+    /// v1's e-mail database backed up, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_email_db: Option<String>,
+    /// The e-mail database file inside the set (an online-backup copy, like the main one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_db_file: Option<String>,
+    /// Row counts of the e-mail database's tables (full scans).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub email_table_counts: BTreeMap<String, u64>,
 }
 
 /// A verified backup set on disk.
@@ -97,6 +109,11 @@ impl BackupSet {
     /// The backed-up database file.
     pub fn db_path(&self) -> PathBuf {
         self.dir.join(&self.meta.db_file)
+    }
+
+    /// The backed-up e-mail database, if the set has one.
+    pub fn email_db_path(&self) -> Option<PathBuf> {
+        self.meta.email_db_file.as_ref().map(|f| self.dir.join(f))
     }
 
     /// The backed-up archive tree, if the set has one.
@@ -183,6 +200,13 @@ pub fn check_v1_source(db: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses (exit 3) an e-mail database the v1 reader does not recognise (no file, no
+/// `user_email` table): `thywill-backup --v1-email-db` calls it before [`backup`].
+pub fn check_v1_email_source(db: &Path) -> Result<()> {
+    thywill_v1::V1EmailDb::open(db)?;
+    Ok(())
+}
+
 fn check_source(db: &Path) -> Result<()> {
     match fs::metadata(db) {
         Ok(m) if m.is_file() => Ok(()),
@@ -231,6 +255,15 @@ fn assemble(
         }
         None => (None, None),
     };
+    OpsError::check_interrupt()?;
+    let (email_db_file, email_counts) = match &opts.email_db {
+        Some(src) => {
+            let name = format!("thywill_v1_email_{stamp}.db");
+            let snap = snapshot_copy(src, &dir.join(&name), opts.busy_timeout)?;
+            (Some(name), snap.counts)
+        }
+        None => (None, BTreeMap::new()),
+    };
     let meta = BackupMeta {
         timestamp: stamp.to_string(),
         taken_at: now
@@ -244,6 +277,9 @@ fn assemble(
         table_counts: snap.counts,
         integrity_notes: snap.integrity_notes,
         archives,
+        source_email_db: opts.email_db.as_ref().map(|p| p.display().to_string()),
+        email_db_file,
+        email_table_counts: email_counts,
     };
     let json = serde_json::to_vec_pretty(&meta)
         .map_err(|e| OpsError::io("encoding", dir.join(META_NAME))(e.into()))?;
@@ -435,6 +471,33 @@ fn verify_set_contents(dir: &Path, meta: &BackupMeta) -> Result<Vec<String>> {
             }
         }
         Err(e) => problems.push(e.to_string()),
+    }
+    if let Some(file) = &meta.email_db_file {
+        let db = dir.join(file);
+        if file.contains(['/', '\\']) || !db.is_file() {
+            problems.push(format!("{file}: missing e-mail database file"));
+            return Ok(problems);
+        }
+        let checked = Connection::open_with_flags(&db, flags)
+            .map_err(OpsError::sqlite("opening the backup", &db))
+            .and_then(|c| Ok((integrity_messages(&c, &db)?, table_counts(&c, &db)?)));
+        match checked {
+            Ok((integrity, counts)) => {
+                if integrity != ["ok"] {
+                    problems.push(format!(
+                        "{file}: integrity_check says {}",
+                        integrity.join(" | ")
+                    ));
+                }
+                if counts != meta.email_table_counts {
+                    problems.push(format!(
+                        "{file}: row counts {counts:?} differ from {META_NAME} {:?}",
+                        meta.email_table_counts
+                    ));
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
     }
     Ok(problems)
 }

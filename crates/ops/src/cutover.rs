@@ -58,6 +58,12 @@ pub struct CutoverOptions {
     /// Flags describing the v1 side (`--v1-timezone`, `--v1-local-since`) for the migrate and
     /// validate steps alike.
     pub v1_args: Vec<String>,
+    /// v1's separate e-mail database: in the backup set, and given to the migrate and validate
+    /// steps (`--v1-email-db`).
+    pub email_db: Option<PathBuf>,
+    /// The file holding its key (`--v1-email-key-file`), for those steps; without it they read
+    /// `EMAIL_ENCRYPTION_KEY`, which they inherit.
+    pub email_key_file: Option<PathBuf>,
     /// `--max-quarantined` for the migrate child: it stops before writing anything when a table
     /// quarantines more rows than this.
     pub max_quarantined: Option<u64>,
@@ -421,6 +427,8 @@ fn child_bin(
     for (flag, dir) in [
         ("--archives-v1", &opts.archives_v1),
         ("--archives-v2", &opts.archives_v2),
+        ("--v1-email-db", &opts.email_db),
+        ("--v1-email-key-file", &opts.email_key_file),
     ] {
         if let Some(d) = dir {
             args.extend([flag.to_string(), d.display().to_string()]);
@@ -503,6 +511,7 @@ fn run_step(i: usize, opts: &CutoverOptions, st: &mut DayState) -> Result<()> {
         "backup" => {
             let mut b = BackupOptions::new(&opts.v1_db, &opts.backup_dir);
             b.archives_v1 = opts.archives_v1.clone();
+            b.email_db = opts.email_db.clone();
             st.backup = Some(backup(&b)?);
             Ok(())
         }
@@ -631,6 +640,11 @@ fn prepare_rehearsal(opts: &CutoverOptions) -> Result<CutoverOptions> {
     let mut o = opts.clone();
     o.v1_db = dir.join("v1.db");
     snapshot_copy(&opts.v1_db, &o.v1_db, Duration::from_secs(10))?;
+    if let Some(src) = &opts.email_db {
+        let copy = dir.join("email.db");
+        snapshot_copy(src, &copy, Duration::from_secs(10))?;
+        o.email_db = Some(copy);
+    }
     if let Some(src) = &opts.archives_v1 {
         let copy = dir.join("archives_v1");
         // As it is, links included (never followed): a tree that fails the real day fails here.

@@ -20,7 +20,7 @@ pub mod cutover;
 pub mod error;
 pub mod fsutil;
 pub mod manifest;
-pub mod mask;
+pub use thywill_v1::mask;
 pub mod rollback;
 pub mod status;
 pub mod v2runs;

@@ -78,6 +78,7 @@ fn measure(dir: &std::path::Path, target: &str, size: Size) {
             clock: Default::default(),
             invite_hours: None,
             progress: ProgressMode::Silent,
+            ..Default::default()
         },
         v2_url: target.to_string(),
         archives_v2: archives.then(|| out.path().join("text_archives_v2")),

@@ -22,7 +22,8 @@ use std::path::PathBuf;
 
 pub use chrono::NaiveDateTime;
 pub use thywill_detect::clock::{default_local_since as clock_default_local_since, Clock};
-pub use thywill_detect::Policy;
+pub use thywill_detect::{key_is_usable as email_key_is_usable, Policy};
+pub use thywill_v1::EmailKey;
 
 pub use analyze::analyze;
 pub use error::PipelineError;
@@ -72,6 +73,10 @@ pub struct CommonOptions {
     pub invite_hours: Option<u32>,
     /// How progress is shown.
     pub progress: ProgressMode,
+    /// v1's separate e-mail database (`--v1-email-db`), when its addresses are carried.
+    pub email_db: Option<PathBuf>,
+    /// The key its addresses are encrypted with (required with `email_db`; never printed).
+    pub email_key: Option<thywill_v1::EmailKey>,
 }
 
 /// Options of [`analyze()`].

@@ -13,7 +13,7 @@ pub(crate) fn user(u: &ResolvedUser, archive_path: Option<String>) -> User {
     User {
         id: u.id.clone(),
         display_name: u.display_name.clone(),
-        email: None,
+        email: u.email.clone(),
         religious_preference: u.religious_preference.clone(),
         prayer_style: u.prayer_style.clone(),
         invited_by_user_id: u.invited_by_user_id.clone(),
@@ -25,7 +25,7 @@ pub(crate) fn user(u: &ResolvedUser, archive_path: Option<String>) -> User {
         text_archive_path: archive_path,
         supporter_type: u.supporter_type.clone(),
         welcome_dismissed: u.welcome_dismissed,
-        email_verified_at: None,
+        email_verified_at: u.email_verified_at,
     }
 }
 
@@ -118,7 +118,8 @@ pub(crate) fn archive_user(u: &ResolvedUser, inviter_name: Option<&str>) -> Arch
         id: u.id.clone(),
         display_name: u.display_name.clone(),
         religious_preference: u.religious_preference.clone(),
-        email: None,
+        // Rendered `on file`: the address never reaches the tree.
+        email: u.email.clone(),
         invited_by: match inviter_name {
             Some(n) => InvitedBy::User(n.to_string()),
             None => InvitedBy::MigratedFromV1,

@@ -229,7 +229,8 @@ fn write_rows(
     let run_id = load.run_id().to_string();
     let now = chrono::SubsecRound::trunc_subsecs(Utc::now().naive_utc(), 6);
     load.write::<Finding, PipelineError>(|sink| {
-        let mut originals = thywill_detect::OriginalRows::new(&source.db);
+        let mut originals =
+            thywill_detect::OriginalRows::new(&source.db).with_email(source.email_db.as_ref());
         for f in plan.findings() {
             let f = f?;
             let original_json = originals.of(&f)?.to_string();

@@ -81,6 +81,20 @@ pub struct SourceInfo {
     pub clock: SourceClock,
     /// Rows SQLite's integrity check found missing from an index (read by full scan anyway).
     pub missing_index_entries: u64,
+    /// v1's e-mail database, when the run carried its addresses (`--v1-email-db`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_db: Option<SourceEmailDb>,
+}
+
+/// `source.email_db`: the e-mail database read (`spec/interfaces.md`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SourceEmailDb {
+    /// The file as given.
+    pub path: String,
+    /// sha256 of the file (and its -wal).
+    pub sha256: String,
+    /// Rows of `user_email`.
+    pub rows: u64,
 }
 
 /// `source.clock`: the zone the v1 server ran in, when it started writing local times, and the

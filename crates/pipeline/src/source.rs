@@ -9,7 +9,7 @@ use thywill_v1::{source_sha256, IntegrityReport, V1Database, CARRIED_TABLES};
 
 use crate::error::PipelineError;
 use crate::progress::Progress;
-use crate::report::{Feasibility, Report, ReportFindings, SourceClock, SourceInfo};
+use crate::report::{Feasibility, Report, ReportFindings, SourceClock, SourceEmailDb, SourceInfo};
 use crate::{CommonOptions, TOOL_VERSION};
 
 /// The analysed v1 source, shared by `analyze` and `migrate`.
@@ -24,6 +24,10 @@ pub(crate) struct Source {
     pub(crate) archive_findings: Vec<crate::report::ReportFinding>,
     /// The data's evidence against the zone given (`--v1-timezone`), when it has some.
     pub(crate) clock_warning: Option<String>,
+    /// v1's e-mail database (`--v1-email-db`), open for the findings' original rows.
+    pub(crate) email_db: Option<thywill_v1::V1EmailDb>,
+    /// `source.email_db` of the report.
+    pub(crate) email_info: Option<SourceEmailDb>,
 }
 
 /// Opens and analyses the source (stage `detect`).
@@ -34,6 +38,18 @@ pub(crate) fn prepare(
     let stage = progress.start("detect", 0);
     let before = SourceStamp::read(&common.v1_db)?;
     let db = V1Database::open(&common.v1_db)?;
+    let (email_db, email_info) = match &common.email_db {
+        Some(path) => {
+            let e = thywill_v1::V1EmailDb::open(path)?;
+            let info = SourceEmailDb {
+                path: path.display().to_string(),
+                sha256: source_sha256(path)?,
+                rows: e.rows()?.len() as u64,
+            };
+            (Some(e), Some(info))
+        }
+        None => (None, None),
+    };
     // Three independent reads of the source share the cores: hashing the file, the integrity
     // check (on a second read-only connection: `PRAGMA quick_check` holds its connection for the
     // whole check) and the analysis. The file must not change meanwhile: checked below.
@@ -41,7 +57,7 @@ pub(crate) fn prepare(
         let hashing = scope.spawn(|| source_sha256(&common.v1_db));
         let checking =
             scope.spawn(|| V1Database::open(&common.v1_db).and_then(|second| second.integrity()));
-        let analysed = analyse(&db, common);
+        let analysed = analyse(&db, email_db.as_ref(), common);
         let lost = |what: &str| thywill_v1::V1Error::Io {
             path: common.v1_db.clone(),
             source: std::io::Error::other(format!("the {what} thread panicked")),
@@ -83,6 +99,8 @@ pub(crate) fn prepare(
         plan,
         archive_findings,
         clock_warning,
+        email_db,
+        email_info,
     })
 }
 
@@ -125,7 +143,11 @@ struct Analysed {
 }
 
 /// Integrity, counts, the detector's plan and the archive reconciliation of an open snapshot.
-fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, PipelineError> {
+fn analyse(
+    db: &V1Database,
+    email_db: Option<&thywill_v1::V1EmailDb>,
+    common: &CommonOptions,
+) -> Result<Analysed, PipelineError> {
     let table_counts = db.table_counts()?;
     // One scan of the v1 tree serves both the detector (which files exist, for R-ARCHIVE-PATH)
     // and the reconciliation of the database with the tree.
@@ -145,6 +167,13 @@ fn analyse(db: &V1Database, common: &CommonOptions) -> Result<Analysed, Pipeline
     opts.archive_files = archive
         .as_ref()
         .map(|a| &a.files as &dyn thywill_detect::ArchiveFiles);
+    opts.email = match (email_db, &common.email_key) {
+        (Some(db), Some(key)) => Some(thywill_detect::EmailInput { db, key }),
+        (Some(_), None) => {
+            return Err(PipelineError::Detect(thywill_detect::DetectError::EmailKey))
+        }
+        (None, _) => None,
+    };
     let plan = detect(db, &opts)?;
     let archive_findings = match &archive {
         Some(archive) => archive_report_findings(db, archive)?,
@@ -227,6 +256,7 @@ impl Source {
                 not_carried_columns: self.not_carried_columns.clone(),
                 clock: SourceClock::of(&common.clock),
                 missing_index_entries: self.integrity.missing_index_entries.len() as u64,
+                email_db: self.email_info.clone(),
             },
             target: None,
             feasibility: self.feasibility(law_holds),

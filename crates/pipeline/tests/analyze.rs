@@ -23,6 +23,7 @@ fn archive_reconciliation_matches_the_truth() {
                 clock: Default::default(),
                 invite_hours: None,
                 progress: ProgressMode::Silent,
+                ..Default::default()
             },
         })
         .unwrap();

@@ -42,6 +42,7 @@ fn an_unreadable_archive_line_is_a_finding_and_the_rest_is_reconciled() {
             clock: Default::default(),
             invite_hours: None,
             progress: thywill_pipeline::ProgressMode::Silent,
+            ..Default::default()
         },
         v2_url: format!("sqlite://{}", v2.display()),
         archives_v2: None,

@@ -106,6 +106,22 @@ pub enum V1Error {
         #[source]
         source: std::io::Error,
     },
+    /// v1's e-mail database (`--v1-email-db`) is missing or not one: exit code 3.
+    #[error("v1 e-mail database {path}: {detail} (check --v1-email-db)")]
+    EmailDb {
+        /// The file given.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The e-mail key file (`--v1-email-key-file`) cannot be read or is empty.
+    #[error("e-mail key file {path}: {detail} (check --v1-email-key-file)")]
+    EmailKey {
+        /// The file given.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A malformed v1 archive file (exit code 3).
     #[error("{path}:{line}: {message}")]
     ArchiveParse {

@@ -21,7 +21,9 @@
 
 pub mod archive;
 mod database;
+pub mod email;
 mod error;
+pub mod mask;
 mod rows;
 mod schema;
 mod value;
@@ -29,6 +31,7 @@ mod value;
 pub use database::{
     source_sha256, wal_path, IntegrityReport, MissingIndexEntry, OpenOptions, V1Database,
 };
+pub use email::{EmailKey, EmailRow, V1EmailDb};
 pub use error::V1Error;
 pub use rows::{
     AttributeRow, InviteRow, InviteUsageRow, MarkRow, PrayerRow, RoleRow, SessionRow, UserRoleRow,

@@ -79,6 +79,7 @@ fn main() {
                 clock: Default::default(),
                 invite_hours: None,
                 progress: ProgressMode::Silent,
+                ..Default::default()
             },
             v2_url: url.clone(),
             archives_v2: None,

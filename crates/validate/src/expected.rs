@@ -83,6 +83,8 @@ pub struct Ledger {
     pub clock: crate::clock::V1Clock,
     /// v1's `INVITE_TOKEN_EXPIRATION_HOURS` the run was given (`created_at = expires_at - it`).
     pub invite_hours: u32,
+    /// v1's e-mail database and key the run was given (`--v1-email-db`), when it had them.
+    pub email: Option<crate::email::EmailSource>,
 }
 
 impl Ledger {
@@ -125,6 +127,14 @@ impl Ledger {
                 .insert((e.entity.clone(), e.v1_key.clone()), e.v2_id.clone());
         }
         l
+    }
+
+    pub(crate) fn excluded_in(&self, table: &str, key: &str) -> Option<Disposition> {
+        self.excluded(table, key)
+    }
+
+    pub(crate) fn is_repaired_in(&self, table: &str, key: &str) -> bool {
+        self.is_repaired(table, key)
     }
 
     fn excluded(&self, table: &str, key: &str) -> Option<Disposition> {
@@ -181,7 +191,7 @@ pub struct LawTally {
 }
 
 impl LawTally {
-    fn new(table: &str) -> Self {
+    pub(crate) fn new(table: &str) -> Self {
         LawTally {
             table: table.into(),
             ..Default::default()
@@ -200,7 +210,7 @@ impl LawTally {
                     + self.not_carried
     }
 
-    fn account(&mut self, d: Disposition) {
+    pub(crate) fn account(&mut self, d: Disposition) {
         match d {
             Disposition::Quarantined => self.quarantined += 1,
             Disposition::Merged => self.merged += 1,
@@ -209,7 +219,7 @@ impl LawTally {
         }
     }
 
-    fn violation(&mut self, msg: String) {
+    pub(crate) fn violation(&mut self, msg: String) {
         self.violations += 1;
         if self.examples.len() < MAX_LAW_EXAMPLES {
             self.examples.push(format!("{} {msg}", self.table));
@@ -219,6 +229,17 @@ impl LawTally {
     /// A written row: found in v2 or a violation.
     fn written(&mut self, ledger: &Ledger, key: &str, found: bool, v2: &str) {
         self.written_with(ledger, key, found, || v2.to_string());
+    }
+
+    /// [`Self::written_with`], for the e-mail derivation.
+    pub(crate) fn written_in(
+        &mut self,
+        ledger: &Ledger,
+        key: &str,
+        found: bool,
+        v2: impl FnOnce() -> String,
+    ) {
+        self.written_with(ledger, key, found, v2);
     }
 
     /// [`Self::written`] naming the v2 key only when it is needed.
@@ -542,6 +563,30 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         &mut out,
         &mut seen,
     )?;
+    let law_email = match &ledger.email {
+        Some(src) => {
+            let mut silent = Vec::new();
+            let law = crate::email::derive(
+                src,
+                ledger,
+                &|v| members.resolve(v),
+                &mut users,
+                &actual.tables[USERS],
+                &mut |k| silent.push(k.to_string()),
+            )?;
+            for key in silent {
+                out.silent_count += 1;
+                if out.silent.len() < MAX_SILENT {
+                    out.silent.push(format!(
+                        "{} {key}: the address changed from v1 (trimmed, lower-cased or its time taken from added_at), yet no finding on the row says so",
+                        crate::email::TABLE
+                    ));
+                }
+            }
+            Some(law)
+        }
+        None => None,
+    };
 
     // Attributes first: they become columns of their prayer.
     let mut law_attrs = LawTally::new("prayer_attributes");
@@ -934,6 +979,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         law_inv,
         law_sess,
     ];
+    out.law.extend(law_email);
     out.expected = vec![users, prayers, marks, roles, invites, sessions, flags];
     out.marks = mark_side;
     out.orphans = seen.orphans(ledger);

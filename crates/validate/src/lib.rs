@@ -19,6 +19,7 @@
 pub mod canon;
 pub mod checks;
 pub mod clock;
+pub mod email;
 pub mod error;
 pub mod expected;
 pub mod marks;
@@ -70,6 +71,9 @@ pub struct Options {
     pub clock: clock::V1Clock,
     /// v1's `INVITE_TOKEN_EXPIRATION_HOURS` the migration was given (`--v1-invite-hours`, 12).
     pub invite_hours: u32,
+    /// v1's e-mail database and its key, when the migration carried addresses
+    /// (`--v1-email-db`): decrypted and decided again here.
+    pub email: Option<email::EmailSource>,
 }
 
 impl Options {
@@ -86,6 +90,7 @@ impl Options {
             test_account_names: Vec::new(),
             clock: clock::V1Clock::default(),
             invite_hours: expected::DEFAULT_INVITE_HOURS,
+            email: None,
         }
     }
 }

@@ -36,6 +36,7 @@ fn migrate_then_validate(name: &str, url: &str, policy: Policy) {
             clock: Default::default(),
             invite_hours: None,
             progress: ProgressMode::Silent,
+            ..Default::default()
         },
         v2_url: url.to_string(),
         archives_v2: archives_v2.clone(),

@@ -82,6 +82,7 @@ fn migrate_and_validate(name: &str, v1: &Path, url: &str) -> (V2Db, Vec<Recorded
             clock: Default::default(),
             invite_hours: None,
             progress: ProgressMode::Silent,
+            ..Default::default()
         },
         v2_url: url.to_string(),
         archives_v2: None,

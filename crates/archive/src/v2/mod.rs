@@ -40,7 +40,9 @@ pub struct ArchiveUser {
     pub display_name: String,
     /// `christian`, `unspecified` or `other` (one line).
     pub religious_preference: String,
-    /// Email, `None` renders `not provided` (one line).
+    /// The member's address, if any. Never written: the tree is a public record of the
+    /// community, so the file says `on file` when there is one and `not provided` otherwise
+    /// (`spec/v2.md`).
     pub email: Option<String>,
     /// The inviter.
     pub invited_by: InvitedBy,
@@ -205,7 +207,14 @@ pub fn render_user(user: &ArchiveUser) -> Result<Vec<u8>> {
     );
     line(
         &mut out,
-        &["Email: ", user.email.as_deref().unwrap_or("not provided")],
+        &[
+            "Email: ",
+            if user.email.is_some() {
+                "on file"
+            } else {
+                "not provided"
+            },
+        ],
     );
     let inviter = match &user.invited_by {
         InvitedBy::User(name) => name.as_str(),

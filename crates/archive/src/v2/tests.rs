@@ -68,7 +68,7 @@ fn user_file_matches_the_spec() {
     assert_eq!(
         text,
         "User Registration\nDate: 2025-06-29T19:33:00\nUser ID: 00000000000000000000000000000002\n\
-         Display Name: Member 2\nReligious Preference: christian\nEmail: m@example.org\n\
+         Display Name: Member 2\nReligious Preference: christian\nEmail: on file\n\
          Invited By: Member 1\n\nRegistration completed successfully.\n"
     );
     u.email = None;

@@ -4,6 +4,7 @@
 
 pub(crate) mod archive;
 pub(crate) mod attributes;
+pub(crate) mod email;
 pub(crate) mod marks;
 pub(crate) mod prayers;
 pub(crate) mod small;

@@ -79,6 +79,7 @@ pub fn options(fixture_name: &str, url: &str, policy: Policy) -> MigrateOptions 
             clock: Default::default(),
             invite_hours: None,
             progress: ProgressMode::Silent,
+            ..Default::default()
         },
         v2_url: url.to_string(),
         archives_v2: None,

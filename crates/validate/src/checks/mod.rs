@@ -183,6 +183,7 @@ pub(crate) fn against_v2(
     ledger.test_accounts = opts.test_account_names.clone();
     ledger.clock = opts.clock;
     ledger.invite_hours = opts.invite_hours;
+    ledger.email = opts.email.clone();
     let data = conn.read_all().map_err(q("application tables"))?;
     let mut actual = Actual::new(&data, MarkSide::default());
     drop(data);

@@ -1,5 +1,22 @@
-//! E-mail addresses never reach a report page or a relayed log line: each is shown as its first
-//! letter, `***` and its domain (`alice@example.org` → `a***@example.org`).
+//! E-mail addresses are never printed (rules.md "E-mail addresses"): a report page, a relayed
+//! log line, a finding or a log event shows each as its first letter, `•••` and its domain
+//! (`alice@example.org` → `a•••@example.org`). Here, in the crate every other one depends on, so
+//! the detector, the validator, the reports and the hooks share the one masking.
+
+/// What replaces the rest of an address's local part.
+pub const MASK: &str = "•••";
+
+/// One address masked (`alice@example.org` → `a•••@example.org`); a text with no `@` shows only
+/// its first character. Never returns the local part beyond its first character.
+pub fn mask_address(address: &str) -> String {
+    let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+    let first: String = local.chars().take(1).collect();
+    if domain.is_empty() {
+        format!("{first}{MASK}")
+    } else {
+        format!("{first}{MASK}@{domain}")
+    }
+}
 
 fn is_local(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"._%+-'".contains(&b)
@@ -9,7 +26,7 @@ fn is_domain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'.' || b == b'-'
 }
 
-/// `text` with every e-mail address (`local@domain.tld`) masked as `l***@domain.tld`. Works on
+/// `text` with every e-mail address (`local@domain.tld`) masked as `l•••@domain.tld`. Works on
 /// bytes: the characters of an address are ASCII, which never occurs inside a multi-byte UTF-8
 /// sequence, so the cuts always fall on character boundaries.
 pub fn mask_emails(text: &str) -> String {
@@ -42,7 +59,8 @@ pub fn mask_emails(text: &str) -> String {
         }
         out.push_str(&text[copied..start]);
         out.push_str(&text[start..start + 1]);
-        out.push_str("***@");
+        out.push_str(MASK);
+        out.push('@');
         out.push_str(domain);
         copied = end;
     }
@@ -63,20 +81,27 @@ mod tests {
 
     #[test]
     fn addresses_are_masked_and_the_rest_kept() {
-        assert_eq!(mask_emails("alice@example.org"), "a***@example.org");
+        assert_eq!(mask_emails("alice@example.org"), "a•••@example.org");
         assert_eq!(
             mask_emails("mail: Bob.Smith+x@mail.example.co.uk, and ünïcode é"),
-            "mail: B***@mail.example.co.uk, and ünïcode é"
+            "mail: B•••@mail.example.co.uk, and ünïcode é"
         );
         assert_eq!(
             mask_emails("a@b.cd then z.z@y.org."),
-            "a***@b.cd then z***@y.org."
+            "a•••@b.cd then z•••@y.org."
         );
         assert_eq!(
             mask_emails("é<x@evil.com>"),
-            "é<x***@evil.com>",
+            "é<x•••@evil.com>",
             "the address next to non-ASCII and markup"
         );
+    }
+
+    #[test]
+    fn one_address_keeps_its_first_letter_and_domain() {
+        assert_eq!(super::mask_address("mary@example.org"), "m•••@example.org");
+        assert_eq!(super::mask_address("no-at"), "n•••");
+        assert_eq!(super::mask_address(""), "•••");
     }
 
     #[test]
