@@ -418,7 +418,7 @@ fn original_values_are_shown_escaped_masked_and_cut_visibly() {
         "project_tag=NULL",
         "generated_prayer=\"\"",
         "target_audience=\"NULL\"",
-        "created_by=\"c***@example.org \"",
+        "created_by=\"c•••@example.org \"",
         "flagged=0",
     ] {
         assert!(
