@@ -56,34 +56,41 @@ fn no_address_appears_in_any_log_report_or_archive_file() {
     secrets.push(TEST_KEY.to_string());
     let v1_tree = fixture.join("text_archives").display().to_string();
 
+    // The v1 side, the target and the trees, as migrate and validate both take them.
+    let both = [
+        "--v1-db",
+        "v1.db",
+        "--v2-db",
+        "sqlite://v2.db",
+        "--archives-v1",
+        &v1_tree,
+        "--archives-v2",
+        "out/text_archives_v2",
+        "--v1-email-db",
+        "email.db",
+        "--v1-email-key-file",
+        "email.key",
+    ];
     let mut outputs = Vec::new();
     // migrate with the key file, text logs at -vv.
     let migrate = run(
         env!("CARGO_BIN_EXE_thywill-migrate"),
         d,
         &[
-            "--v1-db",
-            "v1.db",
-            "--v2-db",
-            "sqlite://v2.db",
-            "--archives-v1",
-            &v1_tree,
-            "--archives-v2",
-            "out/text_archives_v2",
-            "--v1-email-db",
-            "email.db",
-            "--v1-email-key-file",
-            "email.key",
-            "--as-of",
-            "2026-01-01 00:00:00",
-            "--report-json",
-            "out/migrate.json",
-            "--report-md",
-            "out/migrate.md",
-            "--report-html",
-            "out/migrate.html",
-            "-vv",
-        ],
+            &both[..],
+            &[
+                "--as-of",
+                "2026-01-01 00:00:00",
+                "--report-json",
+                "out/migrate.json",
+                "--report-md",
+                "out/migrate.md",
+                "--report-html",
+                "out/migrate.html",
+                "-vv",
+            ],
+        ]
+        .concat(),
         false,
     );
     assert!(
@@ -127,24 +134,16 @@ fn no_address_appears_in_any_log_report_or_archive_file() {
         env!("CARGO_BIN_EXE_thywill-validate"),
         d,
         &[
-            "--v1-db",
-            "v1.db",
-            "--v2-db",
-            "sqlite://v2.db",
-            "--archives-v1",
-            &v1_tree,
-            "--archives-v2",
-            "out/text_archives_v2",
-            "--v1-email-db",
-            "email.db",
-            "--v1-email-key-file",
-            "email.key",
-            "--report-json",
-            "out/validate.json",
-            "--report-html",
-            "out/validate.html",
-            "-vv",
-        ],
+            &both[..],
+            &[
+                "--report-json",
+                "out/validate.json",
+                "--report-html",
+                "out/validate.html",
+                "-vv",
+            ],
+        ]
+        .concat(),
         false,
     );
     assert!(
