@@ -506,8 +506,8 @@ impl Members {
 /// that end in one account) leave it an orphan.
 #[derive(Default)]
 struct Respelling {
-    /// Each member row's name as stored → its row.
-    stored: HashMap<String, usize>,
+    /// Each member row's name as stored → its rows (two when a BLOB and a text key spell it).
+    stored: HashMap<String, Vec<usize>>,
     /// The names the rewrite changes, rewritten → their row (`None`: several).
     rewritten: HashMap<String, Option<usize>>,
     /// Per row: the v2 account it ends in.
@@ -519,7 +519,7 @@ impl Respelling {
     fn add(&mut self, name: &str) -> usize {
         let row = self.targets.len();
         self.targets.push(None);
-        self.stored.entry(name.to_string()).or_insert(row);
+        self.stored.entry(name.to_string()).or_default().push(row);
         let r = rules::rewrite_name(name);
         if r != name {
             self.rewritten
@@ -532,9 +532,16 @@ impl Respelling {
 
     fn resolve(&self, reference: &str) -> Option<String> {
         let r = rules::rewrite_name(reference);
+        // Of rows one name holds, the one written (or merged) is the member it names.
         let as_stored = (r != reference)
-            .then(|| self.stored.get(&r).copied())
-            .flatten();
+            .then(|| self.stored.get(&r))
+            .flatten()
+            .and_then(|rows| {
+                rows.iter()
+                    .find(|&&row| self.targets[row].is_some())
+                    .or(rows.first())
+                    .copied()
+            });
         let as_rewritten = self.rewritten.get(&r).copied().flatten();
         let row = match (as_stored, as_rewritten) {
             (Some(a), Some(b)) if a != b => return None,

@@ -1522,6 +1522,26 @@ fn regression_one_token_stored_as_text_and_as_a_blob() {
 }
 
 #[test]
+fn regression_a_respelled_grant_of_a_name_two_keys_spell() {
+    // Found by the harness (`just fuzz`), strict: `Pastor Dave` keyed once as a BLOB of its bytes
+    // (quarantined: a damaged key) and once as text (written); a grant names `Pastor  Dave`. As
+    // v1's rewrite leaves it, the reference names the written member; the validator took the
+    // first row of the name, the quarantined one.
+    regression(
+        Generation::G3,
+        Policy::Strict,
+        "INSERT INTO \"user\" VALUES (X'506173746f722044617665', '2025-06-10 09:30:00.000000', X'506173746f722044617665',
+             'dangling-no-such-row', 0, NULL, 0, NULL, NULL);
+         INSERT INTO \"user\" VALUES ('Pastor Dave', '2025-06-10 09:30:00.000000', X'506173746f722044617665',
+             'dangling-no-such-row', 0, NULL, 0, NULL, NULL);
+         INSERT INTO \"role\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'admin', NULL, '[\"*\",\"admin.users\"]',
+             '2025-06-10 09:30:00.000000', X'506173746f722044617665', 0);
+         INSERT INTO \"user_roles\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'Pastor  Dave',
+             'a6eaf652ba3f2e1d5747e5c36a70e025', X'506173746f722044617665', '2025-06-10 09:30:00.000000', NULL);",
+    );
+}
+
+#[test]
 fn regression_an_invite_token_wider_than_v2s_column() {
     // Found by the harness (`just fuzz`): "invites row … breaks a v2 constraint: token has 65
     // characters, at most 64 allowed" stopped the migration; such a token is not carried now
