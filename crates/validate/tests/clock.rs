@@ -1,9 +1,10 @@
-//! The v1 server's clock (rules.md "Clocks"), end to end on both backends: a G3 file written by a
-//! server in America/Chicago (members', prayers' and online marks' times in local wall-clock
+//! The v1 server's clock and settings, end to end. The clock (rules.md "Clocks"), on both
+//! backends: a G3 file written by a server in America/Chicago (members', prayers' and online marks' times in local wall-clock
 //! time, an offline mark in UTC, one time in the fall-back hour and one in the spring-forward
 //! gap) is migrated with `--v1-timezone America/Chicago`; every converted time is its UTC
 //! instant, the two ambiguous ones have their `R-TIME` finding, and the validator, given the
-//! same zone, passes it. Given no zone, it fails it: the zone is derived, not trusted.
+//! same zone, passes it. Given no zone, it fails it: the zone is derived, not trusted. Then the
+//! invitations' lifetime (`--v1-invite-hours`) and claims (rules.md, invites).
 
 use std::path::{Path, PathBuf};
 
@@ -61,22 +62,40 @@ fn run_clock() -> NaiveDateTime {
     at("2027-06-01 00:00:00")
 }
 
-fn migrate_chicago(v1: &Path, url: &str) -> Report {
+/// Migrates `v1` into `url` under `repair` at the run clock, with the server settings `server`
+/// sets (the zone, the invite lifetime); the run must succeed.
+fn migrate_with(v1: &Path, url: &str, server: impl FnOnce(&mut CommonOptions)) -> Report {
+    let mut common = CommonOptions {
+        v1_db: v1.to_path_buf(),
+        policy: thywill_pipeline::Policy::Repair,
+        as_of: Some(run_clock()),
+        progress: ProgressMode::Silent,
+        ..Default::default()
+    };
+    server(&mut common);
     let report = migrate(&MigrateOptions {
-        common: CommonOptions {
-            v1_db: v1.to_path_buf(),
-            policy: thywill_pipeline::Policy::Repair,
-            as_of: Some(run_clock()),
-            clock: chicago(),
-            progress: ProgressMode::Silent,
-            ..Default::default()
-        },
+        common,
         v2_url: url.to_string(),
         ..Default::default()
     })
     .unwrap_or_else(|e| panic!("migrate into {url}: {e}"));
     assert!(report.ok, "{url}: report not ok");
     report
+}
+
+fn migrate_chicago(v1: &Path, url: &str) -> Report {
+    migrate_with(v1, url, |c| c.clock = chicago())
+}
+
+/// Asserts every check of a validation passed, naming the failures.
+fn assert_passes(report: &thywill_validator::Report, what: &str) {
+    let failed: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {} {:?}", c.name, c.summary, c.details))
+        .collect();
+    assert!(report.ok, "{what}: {failed:#?}");
 }
 
 fn validated(v1: &Path, url: &str, clock: V1Clock) -> thywill_validator::Report {
@@ -165,14 +184,7 @@ fn check_backend(url: &str, dir: &Path) {
         zone: chrono_tz::America::Chicago,
         ..V1Clock::default()
     };
-    let passed = validated(&v1, url, chicago_clock);
-    let failed: Vec<String> = passed
-        .checks
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| format!("{}: {} {:?}", c.name, c.summary, c.details))
-        .collect();
-    assert!(passed.ok, "{url}: {failed:#?}");
+    assert_passes(&validated(&v1, url, chicago_clock), url);
 
     // Told the server ran on UTC, the validator expects other instants and says so.
     let wrong = validated(&v1, url, V1Clock::default());
@@ -325,14 +337,10 @@ fn generated_chicago_community_migrates_to_its_true_instants(g: thywill_fixtureg
         zone: chrono_tz::America::Chicago,
         ..V1Clock::default()
     };
-    let report = validated(&made.db_path, &url, chicago_clock);
-    let failed: Vec<String> = report
-        .checks
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| format!("{}: {} {:?}", c.name, c.summary, c.details))
-        .collect();
-    assert!(report.ok, "{g:?}: {failed:#?}");
+    assert_passes(
+        &validated(&made.db_path, &url, chicago_clock),
+        &format!("{g:?}"),
+    );
 }
 
 #[test]
@@ -352,19 +360,7 @@ fn a_generated_g1_chicago_community_migrates_to_its_true_instants() {
 fn invitations_are_dated_by_the_lifetime_the_server_ran_with() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("v2.db").display());
-    let report = migrate(&MigrateOptions {
-        common: CommonOptions {
-            v1_db: fixture(),
-            as_of: Some(run_clock()),
-            invite_hours: Some(48),
-            progress: ProgressMode::Silent,
-            ..Default::default()
-        },
-        v2_url: url.clone(),
-        ..Default::default()
-    })
-    .unwrap();
-    assert!(report.ok);
+    migrate_with(&fixture(), &url, |c| c.invite_hours = Some(48));
     let mut db = V2Db::open(&Target::parse(&url).unwrap()).unwrap();
     let mut unclaimed = 0;
     db.read_table::<thywill_v2::rows::Invite, thywill_v2::Error, _>(|i| {
@@ -397,4 +393,76 @@ fn invitations_are_dated_by_the_lifetime_the_server_ran_with() {
             .unwrap()
             .passed
     );
+}
+
+/// Claims of invitations on a G3 file: usage rows (one of them a row v1's migration 008
+/// backfilled with the token's expiry) and a token claimed only by a member's `invite_token_used`.
+const CLAIM_ROWS: &str = "
+    INSERT INTO user (display_name, created_at, invite_token_used, welcome_message_dismissed,
+            is_supporter)
+        VALUES ('Claire Claimant', '2025-06-20 08:00:00.000000', NULL, 0, 0),
+               ('Bart Backfill', '2025-06-25 09:00:00.000000', NULL, 0, 0),
+               ('Jo Joiner', '2025-06-26 10:00:00.000000', 'c1a1000000000000000000000000000b', 0, 0);
+    INSERT INTO invitetoken (token, created_by_user, usage_count, max_uses, expires_at,
+            used_by_user_id, token_type) VALUES
+        ('c1a1000000000000000000000000000a', 'Pastor Dave', 5, 10, '2025-07-01 12:00:00.000000',
+            NULL, 'new_user'),
+        ('c1a1000000000000000000000000000b', 'Pastor Dave', 1, 1, '2025-07-02 12:00:00.000000',
+            NULL, 'new_user');
+    INSERT INTO invite_token_usage (id, invite_token_id, user_id, claimed_at) VALUES
+        ('u1', 'c1a1000000000000000000000000000a', 'Claire Claimant', '2025-06-30 07:00:00.000000'),
+        ('u2', 'c1a1000000000000000000000000000a', 'Bart Backfill', '2025-07-01 12:00:00.000000');
+";
+
+fn invite(db: &mut V2Db, token: &str) -> thywill_v2::rows::Invite {
+    let mut found = None;
+    db.read_table::<thywill_v2::rows::Invite, thywill_v2::Error, _>(|i| {
+        if i.token == token {
+            found = Some(i);
+        }
+        Ok(())
+    })
+    .unwrap();
+    found.unwrap_or_else(|| panic!("{token} not in v2"))
+}
+
+#[test]
+fn invitations_are_dated_and_counted_by_their_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("v1.db");
+    std::fs::copy(fixture(), &v1).unwrap();
+    Connection::open(&v1)
+        .unwrap()
+        .execute_batch(CLAIM_ROWS)
+        .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+    migrate_with(&v1, &url, |_| {});
+    let mut db = V2Db::open(&Target::parse(&url).unwrap()).unwrap();
+    let claire = thywill_validator::rules::v5_id("user:Claire Claimant").unwrap();
+    let bart = thywill_validator::rules::v5_id("user:Bart Backfill").unwrap();
+    let jo = thywill_validator::rules::v5_id("user:Jo Joiner").unwrap();
+
+    // Two usage rows: Claire's at its claimed_at, Bart's a 008 backfill (claimed_at equals
+    // the expiry), so dated by his joining, 06-25. The latest claim is Claire's; two claims, not
+    // the stored usage_count of 5.
+    let a = invite(&mut db, "c1a1000000000000000000000000000a");
+    assert_eq!(a.use_count, 2);
+    assert_eq!(a.used_by_user_id.as_deref(), Some(claire.as_str()));
+    assert_eq!(a.used_at, Some(at("2025-06-30 07:00:00")));
+    // Created 12 hours before expiry, unless a claim came earlier: Bart's, read as 06-25.
+    assert_eq!(a.created_at, at("2025-06-25 09:00:00"));
+    assert_ne!(
+        a.used_at,
+        Some(at("2025-07-01 12:00:00")),
+        "{bart}: the backfill's time"
+    );
+
+    // No usage row: Jo joined with it (invite_token_used).
+    let b = invite(&mut db, "c1a1000000000000000000000000000b");
+    assert_eq!(b.use_count, 1);
+    assert_eq!(b.used_by_user_id.as_deref(), Some(jo.as_str()));
+    assert_eq!(b.used_at, Some(at("2025-06-26 10:00:00")));
+    assert_eq!(b.created_at, at("2025-06-26 10:00:00"));
+
+    assert_passes(&validated(&v1, &url, V1Clock::default()), "claims");
 }
