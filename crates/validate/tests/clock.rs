@@ -1,10 +1,11 @@
 //! The v1 server's clock and settings, end to end. The clock (rules.md "Clocks"), on both
-//! backends: a G3 file written by a server in America/Chicago (members', prayers' and online marks' times in local wall-clock
-//! time, an offline mark in UTC, one time in the fall-back hour and one in the spring-forward
-//! gap) is migrated with `--v1-timezone America/Chicago`; every converted time is its UTC
-//! instant, the two ambiguous ones have their `R-TIME` finding, and the validator, given the
-//! same zone, passes it. Given no zone, it fails it: the zone is derived, not trusted. Then the
-//! invitations' lifetime (`--v1-invite-hours`) and claims (rules.md, invites).
+//! backends: a G3 file written by a server in America/Chicago (members', prayers' and online
+//! marks' times in local wall-clock time, an offline mark in UTC, one time in the fall-back hour
+//! and one in the spring-forward gap) is migrated with `--v1-timezone America/Chicago`; every
+//! converted time is its UTC instant, the two ambiguous ones have their `R-TIME` finding, and
+//! the validator, given the same zone, passes it. Given no zone, it fails it: the zone is
+//! derived, not trusted. Then the invitations' lifetime (`--v1-invite-hours`) and claims
+//! (rules.md, invites).
 
 use std::path::{Path, PathBuf};
 
