@@ -17,10 +17,11 @@ pub enum PolicyArg {
     Strict,
 }
 
-/// The v1 server's clock (rules.md "Clocks"): shared by analyze, migrate, validate and cutover,
-/// which passes them on to its migrate and validate steps.
+/// How the v1 server ran: its clock (rules.md "Clocks") and its invite lifetime. Shared by
+/// analyze, migrate, validate and cutover, which passes them on to its migrate and validate
+/// steps.
 #[derive(Args, Debug, Clone, Default)]
-pub struct ClockArgs {
+pub struct V1ServerArgs {
     /// The IANA time zone the v1 server ran in (`America/Chicago`); from --v1-local-since on, v1
     /// wrote members' and prayers' creation times, online marks and answer dates in it.
     #[arg(long, value_name = "ZONE", default_value = "UTC")]
@@ -35,7 +36,7 @@ pub struct ClockArgs {
     pub v1_invite_hours: Option<u32>,
 }
 
-impl ClockArgs {
+impl V1ServerArgs {
     /// The zone and the switch, checked (a bad value is a usage error naming the flag).
     pub fn to_clock(&self) -> Result<Clock, CliError> {
         let zone = Clock::parse_zone(&self.v1_timezone)
@@ -151,7 +152,7 @@ pub struct CommonArgs {
     #[arg(long = "test-account-name", value_name = "NAME")]
     pub test_account_names: Vec<String>,
     #[command(flatten)]
-    pub clock: ClockArgs,
+    pub clock: V1ServerArgs,
     #[command(flatten)]
     pub email: EmailArgs,
     /// Write the JSON report (report_version 1) here.

@@ -45,7 +45,7 @@ struct Cli {
     limits: QuarantineLimitArgs,
     /// The v1 server's clock, passed to the migration and the validation.
     #[command(flatten)]
-    clock: thywill_cli::common_args::ClockArgs,
+    clock: thywill_cli::common_args::V1ServerArgs,
     /// v1's e-mail database and its key: backed up, migrated and validated.
     #[command(flatten)]
     email: thywill_cli::common_args::EmailArgs,
@@ -148,6 +148,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         archives_v1: cli.archives_v1,
         archives_v2: cli.archives_v2,
         policy: cli.policy,
+        // Checked now, before any step runs; the steps get them as flags.
         v1_args: {
             cli.clock.to_clock()?;
             cli.clock.to_args()

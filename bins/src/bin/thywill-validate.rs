@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use thywill_cli::common_args::{ClockArgs, EmailArgs};
+use thywill_cli::common_args::{EmailArgs, V1ServerArgs};
 use thywill_cli::{check_report_path, finish, write_html_report, CliError, Exit, LogArgs, V2DbArg};
 use thywill_ops::fsutil::write_atomic_with;
 use thywill_validator::clock::V1Clock;
@@ -52,9 +52,9 @@ struct Cli {
     /// `Test User`, `Prayer Test User`).
     #[arg(long = "test-account-name", value_name = "NAME")]
     test_account_names: Vec<String>,
-    /// The v1 server's clock, as given to the migration.
+    /// How the v1 server ran (clock, invite lifetime), as given to the migration.
     #[command(flatten)]
-    clock: ClockArgs,
+    clock: V1ServerArgs,
     /// v1's e-mail database and its key, as given to the migration (decrypted again here).
     #[command(flatten)]
     email: EmailArgs,
@@ -87,7 +87,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
             zone: clock.zone(),
             local_since: clock.local_since(),
         },
-        invite_hours: cli.clock.v1_invite_hours.unwrap_or(12),
+        invite_hours: cli
+            .clock
+            .v1_invite_hours
+            .unwrap_or(thywill_validator::expected::DEFAULT_INVITE_HOURS),
         ..Options::new(cli.v1_db, cli.v2.url)
     };
     let report = cli.log.while_busy("validate", || validate(&opts))?;

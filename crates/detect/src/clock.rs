@@ -122,8 +122,15 @@ impl Clock {
     pub fn is_utc(&self) -> bool {
         matches!(
             self.zone,
-            Tz::UTC | Tz::Etc__UTC | Tz::Etc__UCT | Tz::UCT | Tz::Zulu | Tz::Etc__Zulu
-        ) || matches!(self.zone, Tz::Universal | Tz::Etc__Universal)
+            Tz::UTC
+                | Tz::Etc__UTC
+                | Tz::Etc__UCT
+                | Tz::UCT
+                | Tz::Zulu
+                | Tz::Etc__Zulu
+                | Tz::Universal
+                | Tz::Etc__Universal
+        )
     }
 
     /// Parses a stored value of a local column and reads it through the clock.
@@ -212,18 +219,17 @@ pub fn zone_evidence(
     let mut sample = 0usize;
     db.for_each_ref::<UserRow, thywill_v1::V1Error, _>(|u| {
         let key = if by_id { &u.id } else { &u.display_name };
-        let (Some(key), Some(local)) = (
-            key.key_text(),
-            clock.parse(&u.created_at, LocalColumn::Local),
+        let (Some(key), Some(stored)) = (key.key_text(), time::parse_value(&u.created_at)) else {
+            return Ok(());
+        };
+        let (Some(session), Some(local)) = (
+            first_session.get(&key),
+            clock.read(stored, LocalColumn::Local),
         ) else {
             return Ok(());
         };
-        let Some(session) = first_session.get(&key) else {
-            return Ok(());
-        };
         // Only values v1 wrote with its local clock say anything about the zone.
-        let naive = !local.parsed.zoned
-            && time::parse_value(&u.created_at).is_some_and(|p| p.at >= clock.local_since);
+        let naive = !stored.zoned && stored.at >= clock.local_since;
         let apart = (*session - local.parsed.at).num_minutes();
         if naive && apart.abs() < 15 * 60 {
             sample += 1;
