@@ -152,6 +152,28 @@ impl AnyConn {
         .map(|r| r.n)
     }
 
+    /// The names of every table in the target's schema, read in one statement: one snapshot,
+    /// so a concurrent run committing its schema between two lookups cannot make the target
+    /// look half-made (another application's).
+    pub(crate) fn table_names(&mut self) -> QueryResult<std::collections::BTreeSet<String>> {
+        #[derive(QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = Text)]
+            name: String,
+        }
+        let rows: Vec<Name> = match self {
+            AnyConn::Pg(c) => diesel::sql_query(
+                "SELECT table_name::text AS name FROM information_schema.tables \
+                 WHERE table_schema = current_schema()",
+            )
+            .load(c)?,
+            AnyConn::Sqlite(c) => {
+                diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table'").load(c)?
+            }
+        };
+        Ok(rows.into_iter().map(|r| r.name).collect())
+    }
+
     pub(crate) fn has_table(&mut self, name: &str) -> QueryResult<bool> {
         let sql = match self {
             AnyConn::Pg(_) => {
@@ -166,11 +188,10 @@ impl AnyConn {
     }
 
     pub(crate) fn run_migrations(&mut self) -> std::result::Result<(), String> {
-        let r = match self {
-            AnyConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(drop),
-            AnyConn::Sqlite(c) => return sqlite_migrations_locked(c),
-        };
-        r.map_err(|e| e.to_string())
+        match self {
+            AnyConn::Pg(c) => pg_migrations_atomic(c),
+            AnyConn::Sqlite(c) => sqlite_migrations_locked(c),
+        }
     }
 
     /// Whether any application table holds a row (tables must exist).
@@ -472,8 +493,9 @@ pub fn alien_error(url: String, state: &TargetState) -> Error {
 pub(crate) fn state_of(conn: &mut AnyConn, sha: &str) -> QueryResult<TargetState> {
     let mut present = None;
     let mut missing = None;
+    let tables = conn.table_names()?;
     for t in APP_TABLES {
-        let slot = if conn.has_table(t)? {
+        let slot = if tables.contains(t) {
             &mut present
         } else {
             &mut missing
@@ -490,7 +512,7 @@ pub(crate) fn state_of(conn: &mut AnyConn, sha: &str) -> QueryResult<TargetState
         (None, _) => return Ok(TargetState::Empty),
         _ => {}
     }
-    let owner = if conn.has_table("migration_runs")? {
+    let owner = if tables.contains("migration_runs") {
         conn.owner_run()?
     } else {
         None
@@ -544,6 +566,36 @@ fn remove_rows(c: &mut AnyConn, run_id: &str) -> QueryResult<BTreeMap<&'static s
     Ok(deleted)
 }
 
+/// Runs the pending PostgreSQL migrations in one transaction (each migration's own becomes a
+/// savepoint): a concurrent reader sees the schema before or after, never between two migrations.
+fn pg_migrations_atomic(c: &mut PgConnection) -> std::result::Result<(), String> {
+    let mut failure = None;
+    let r = c.transaction(|c| {
+        let r = c.run_pending_migrations(PG_MIGRATIONS);
+        r.map(drop).map_err(keep(&mut failure))
+    });
+    migration_outcome(r, failure)
+}
+
+/// Keeps a migration's own error (diesel's harness error is not a `diesel::result::Error`) and
+/// rolls the transaction back.
+fn keep(
+    failure: &mut Option<String>,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> diesel::result::Error + '_ {
+    |e| {
+        *failure = Some(e.to_string());
+        diesel::result::Error::RollbackTransaction
+    }
+}
+
+/// The outcome of a migration transaction: the migration's own error first.
+fn migration_outcome(r: QueryResult<()>, failure: Option<String>) -> std::result::Result<(), String> {
+    match (r, failure) {
+        (_, Some(m)) => Err(m),
+        (r, None) => r.map_err(|e| e.to_string()),
+    }
+}
+
 /// Runs the pending SQLite migrations under the write lock from the start (`BEGIN IMMEDIATE`,
 /// waiting up to the busy timeout): two processes must not both find a migration pending and both
 /// apply it. Inside an open transaction (an in-memory dry run) the transaction already holds it.
@@ -559,19 +611,11 @@ fn sqlite_migrations_locked(c: &mut SqliteConnection) -> std::result::Result<(),
             .map_err(|e| e.to_string());
     }
     let mut failure = None;
-    let r = c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
-        c.run_pending_migrations(SQLITE_MIGRATIONS)
-            .map(drop)
-            .map_err(|e| {
-                failure = Some(e.to_string());
-                diesel::result::Error::RollbackTransaction
-            })
+    let r = c.immediate_transaction(|c| {
+        let r = c.run_pending_migrations(SQLITE_MIGRATIONS);
+        r.map(drop).map_err(keep(&mut failure))
     });
-    match (r, failure) {
-        (_, Some(m)) => Err(m),
-        (Err(e), None) => Err(e.to_string()),
-        (Ok(()), None) => Ok(()),
-    }
+    migration_outcome(r, failure)
 }
 
 /// Creates an empty file readable and writable by its owner only (0600, whatever the umask),
