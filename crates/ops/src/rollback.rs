@@ -34,6 +34,10 @@ pub struct RollbackOptions {
     pub v1_db: PathBuf,
     /// The backup set folder to restore from (needed when a restore may happen).
     pub backup: Option<PathBuf>,
+    /// v1's separate e-mail database (`--v1-email-db`), restored from the set's copy together
+    /// with the v1 database (the two must stay from one moment: the addresses belong to the
+    /// members of that v1), and left alone when v1 is.
+    pub email_db: Option<PathBuf>,
     /// The v1 archive tree to restore missing or changed files into, if any.
     pub archives_v1: Option<PathBuf>,
     /// The v2 database whose runs are undone (`None`: leave v2 alone).
@@ -58,6 +62,8 @@ pub struct RollbackOptions {
 pub struct RollbackReport {
     /// Whether the v1 database was restored from the backup (false: it was already as wanted).
     pub v1_restored: bool,
+    /// Whether v1's e-mail database was restored from the backup with it.
+    pub email_restored: bool,
     /// Archive files restored (missing or changed in the v1 tree).
     pub archive_files_restored: u64,
     /// The v2 runs undone.
@@ -82,11 +88,16 @@ impl RollbackReport {
             })
             .collect();
         format!(
-            "v1 {}; {} archive file(s) restored; v2 runs: {}",
+            "v1 {}{}; {} archive file(s) restored; v2 runs: {}",
             if self.v1_restored {
                 "restored from the backup"
             } else {
                 "unchanged, no restore needed"
+            },
+            if self.email_restored {
+                " (its e-mail database with it)"
+            } else {
+                ""
             },
             self.archive_files_restored,
             if runs.is_empty() {
@@ -123,6 +134,19 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
         }
         _ => None,
     };
+    if let (Some(set), Some(email)) = (&set, &opts.email_db) {
+        if need_restore && set.email_db_path().is_none() {
+            return Err(OpsError::RollbackRefused {
+                reason: format!(
+                    "the backup set {} holds no copy of the e-mail database {}, so v1 and its \
+                     addresses cannot be restored to one moment; give the set taken with \
+                     --v1-email-db, or leave --v1-email-db out; nothing was touched",
+                    set.dir.display(),
+                    email.display()
+                ),
+            });
+        }
+    }
     let mut report = RollbackReport::default();
     let runs = match &opts.v2_db {
         None => None,
@@ -169,6 +193,7 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
         );
     }
     let mut restored = false;
+    let mut email_restored = false;
     let mut files = 0;
     if let Some(set) = &set {
         if need_restore {
@@ -176,6 +201,12 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
                 "restoring the v1 database",
                 restore_db(set, &opts.v1_db).map(|_| restored = true),
             );
+            if let (Some(email), Some(copy)) = (&opts.email_db, set.email_db_path()) {
+                attempt(
+                    "restoring v1's e-mail database",
+                    restore_sqlite(&copy, email, true).map(|_| email_restored = true),
+                );
+            }
         }
         if let (Some(tree), Some(_)) = (&opts.archives_v1, set.files_path()) {
             attempt(
@@ -189,6 +220,7 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
     }
     attempt("checking v1 is readable", check_v1(&opts.v1_db));
     report.v1_restored = restored;
+    report.email_restored = email_restored;
     report.archive_files_restored = files;
     report.v2_runs = removed;
     if report.problems.is_empty() {
@@ -206,15 +238,20 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
 /// checkpoints the WAL into the file. If SQLite cannot open the damaged v1 file at all, the file
 /// is replaced whole instead (its `-wal`/`-shm` removed first).
 pub fn restore_db(set: &BackupSet, v1_db: &Path) -> Result<()> {
-    let src = set.db_path();
+    restore_sqlite(&set.db_path(), v1_db, set.meta.integrity_notes.is_empty())
+}
+
+/// Restores the SQLite file `dest` from the copy `src` as [`restore_db`] does; `must_be_clean`:
+/// the restored file must pass `quick_check` (false when the copy was taken with known damage).
+fn restore_sqlite(src: &Path, dest: &Path, must_be_clean: bool) -> Result<()> {
     let via_api = (|| -> std::result::Result<(), String> {
         let s = |e: rusqlite::Error| e.to_string();
-        let mut conn = Connection::open(v1_db).map_err(s)?;
+        let mut conn = Connection::open(dest).map_err(s)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(s)?;
         conn.restore(
             rusqlite::MAIN_DB,
-            &src,
+            src,
             None::<fn(rusqlite::backup::Progress)>,
         )
         .map_err(s)?;
@@ -223,7 +260,7 @@ pub fn restore_db(set: &BackupSet, v1_db: &Path) -> Result<()> {
         let ok: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(s)?;
-        if ok != "ok" && set.meta.integrity_notes.is_empty() {
+        if ok != "ok" && must_be_clean {
             return Err(format!("quick_check after restore: {ok}"));
         }
         Ok(())
@@ -231,14 +268,14 @@ pub fn restore_db(set: &BackupSet, v1_db: &Path) -> Result<()> {
     match via_api {
         Ok(()) => Ok(()),
         Err(e) => {
-            tracing::warn!(file = %v1_db.display(), "restore through SQLite failed ({e}); replacing the file whole");
+            tracing::warn!(file = %dest.display(), "restore through SQLite failed ({e}); replacing the file whole");
             for suffix in ["-wal", "-shm", "-journal"] {
-                let p = sibling_with_suffix(v1_db, suffix);
+                let p = sibling_with_suffix(dest, suffix);
                 if p.exists() {
                     std::fs::remove_file(&p).map_err(OpsError::io("removing", &p))?;
                 }
             }
-            copy_atomic(&src, v1_db)
+            copy_atomic(src, dest)
         }
     }
 }
