@@ -37,6 +37,7 @@ pub(crate) fn prepare(
 ) -> Result<Source, PipelineError> {
     let stage = progress.start("detect", 0);
     let before = SourceStamp::read(&common.v1_db)?;
+    let email_before = common.email_db.as_deref().map(SourceStamp::read).transpose()?;
     let db = V1Database::open(&common.v1_db)?;
     let (email_db, email_info) = match &common.email_db {
         Some(path) => {
@@ -72,8 +73,18 @@ pub(crate) fn prepare(
     let sha256 = sha256?;
     if SourceStamp::read(&common.v1_db)? != before {
         return Err(PipelineError::SourceChanged {
+            what: "database",
             path: common.v1_db.display().to_string(),
         });
+    }
+    // The e-mail database's hash is read outside its snapshot too.
+    if let (Some(path), Some(before)) = (&common.email_db, email_before) {
+        if SourceStamp::read(path)? != before {
+            return Err(PipelineError::SourceChanged {
+                what: "e-mail database",
+                path: path.display().to_string(),
+            });
+        }
     }
     let Analysed {
         table_counts,
