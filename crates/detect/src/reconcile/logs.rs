@@ -186,7 +186,8 @@ pub(super) fn reconcile_claims(
                 let row = Row {
                     rowid: c.rowid,
                     key: row_key(&c.id, &g),
-                    time: c.claimed_at.as_deref(),
+                    // a backfilled row's time is the token's expiry: not the claim's moment
+                    time: c.claimed_at.as_deref().filter(|_| !c.backfilled),
                 };
                 (g, row)
             })

@@ -308,6 +308,9 @@ pub struct DbClaim {
     pub user: String,
     /// `claimed_at` as raw text.
     pub claimed_at: Option<String>,
+    /// The row v1's migration 008 backfilled for a claim made before it: its `claimed_at` is the
+    /// token's `expires_at`, not the claim's moment, so its time is not compared with a line's.
+    pub backfilled: bool,
 }
 
 /// The database side of a reconciliation, all in memory (small databases and tests; a

@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use thywill_spill::{records_for_budget, ExternalSort, Record, Sorted};
 use thywill_v1::archive::V1Archive;
 use thywill_v1::{
-    InviteUsageRow, MarkRow, PrayerRow, RoleRow, UserRefKind, UserRoleRow, UserRow, V1Database,
+    InviteRow, InviteUsageRow, MarkRow, PrayerRow, RoleRow, UserRefKind, UserRoleRow, UserRow, V1Database,
     V1Error, V1Value,
 };
 
 use super::{
-    reconcile_with, ArchiveFinding, DbClaim, DbGrant, DbMark, DbPrayer, DbUser, MarkEntry, MarkFn,
+    reconcile_with, row_time, RowTime, ArchiveFinding, DbClaim, DbGrant, DbMark, DbPrayer, DbUser, MarkEntry, MarkFn,
     MarkSort, ReconcileInput, ReconcileOptions, ReconcileRows,
 };
 use crate::keys::{normalize, KeyKind, NormKey};
@@ -157,16 +157,29 @@ impl ReconcileRows for DbRows<'_> {
     }
 
     fn claims(&self) -> Result<Vec<DbClaim>, DetectError> {
+        let mut expires: HashMap<String, RowTime> = HashMap::new();
+        self.db.for_each_ref::<InviteRow, DetectError, _>(|t| {
+            if let Some(token) = text(&t.token) {
+                expires.insert(token, row_time(text(&t.expires_at).as_deref()));
+            }
+            Ok(())
+        })?;
         Ok(self
             .db
             .read_all::<InviteUsageRow>()?
             .iter()
-            .map(|c| DbClaim {
-                rowid: Some(c.rowid),
-                id: c.id.key_text(),
-                token: text(&c.token).unwrap_or_default(),
-                user: self.member(&c.user),
-                claimed_at: text(&c.claimed_at),
+            .map(|c| {
+                let token = text(&c.token).unwrap_or_default();
+                let claimed_at = text(&c.claimed_at);
+                let at = row_time(claimed_at.as_deref());
+                DbClaim {
+                    rowid: Some(c.rowid),
+                    id: c.id.key_text(),
+                    backfilled: matches!(at, RowTime::At(_)) && expires.get(&token) == Some(&at),
+                    token,
+                    user: self.member(&c.user),
+                    claimed_at,
+                }
             })
             .collect())
     }
