@@ -255,7 +255,10 @@ fn a_rollback_restores_the_email_database_with_v1() {
     );
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("no copy of the e-mail database"), "{stderr}");
+    assert!(
+        stderr.contains("no copy of the e-mail database"),
+        "{stderr}"
+    );
     assert_eq!(email_rows(&d.join("email.db")), 7, "a refusal touched it");
 
     let o = rollback(

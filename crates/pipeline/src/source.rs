@@ -37,7 +37,11 @@ pub(crate) fn prepare(
 ) -> Result<Source, PipelineError> {
     let stage = progress.start("detect", 0);
     let before = SourceStamp::read(&common.v1_db)?;
-    let email_before = common.email_db.as_deref().map(SourceStamp::read).transpose()?;
+    let email_before = common
+        .email_db
+        .as_deref()
+        .map(SourceStamp::read)
+        .transpose()?;
     let db = V1Database::open(&common.v1_db)?;
     let (email_db, email_info) = match &common.email_db {
         Some(path) => {

@@ -492,6 +492,14 @@ impl<'db> Load<'db> {
             }
         }
         self.build(&deferred.build)?;
+        self.check_sqlite_foreign_keys()?;
+        self.record_run_rows(&mut deferred.foreign_keys)?;
+        self.build(&deferred.foreign_keys)?;
+        self.record_success(counts_json)
+    }
+
+    /// SQLite loads with `foreign_keys = OFF`: the first row breaking one is refused here.
+    fn check_sqlite_foreign_keys(&mut self) -> Result<()> {
         let started = std::time::Instant::now();
         if let AnyConn::Sqlite(c) = self.conn() {
             let r = sqlite_foreign_key_problem(c);
@@ -507,6 +515,13 @@ impl<'db> Load<'db> {
             seconds = started.elapsed().as_secs_f64(),
             "foreign_key_check"
         );
+        Ok(())
+    }
+
+    /// Records the key of every application row this run wrote in `migration_run_rows` (what
+    /// a rollback removes). On PostgreSQL its key and foreign key are dropped first and rebuilt
+    /// by one sort and one join; the foreign key joins `foreign_keys`, built last.
+    fn record_run_rows(&mut self, foreign_keys: &mut Vec<(String, String)>) -> Result<()> {
         let started = std::time::Instant::now();
         let mut run_rows_keys = Vec::new();
         if let AnyConn::Pg(c) = self.conn() {
@@ -527,7 +542,7 @@ impl<'db> Load<'db> {
             let ddl = r.map_err(|e| self.err("setting up migration_run_rows", e))?;
             for r in ddl {
                 let list = if r.kind == "f" {
-                    &mut deferred.foreign_keys
+                    &mut *foreign_keys
                 } else {
                     &mut run_rows_keys
                 };
@@ -555,8 +570,13 @@ impl<'db> Load<'db> {
             seconds = started.elapsed().as_secs_f64(),
             "migration_run_rows"
         );
-        self.build(&deferred.foreign_keys)?;
+        Ok(())
+    }
+
+    /// Sets the run `succeeded` with its counts, then commits (a dry run rolls back instead).
+    fn record_success(&mut self, counts_json: Option<String>) -> Result<()> {
         let started = std::time::Instant::now();
+        let run_id = self.run.run_id.clone();
         let counts = counts_json
             .unwrap_or_else(|| serde_json::to_string(&self.rows).unwrap_or_else(|_| "{}".into()));
         let now = now_utc();

@@ -12,13 +12,13 @@ use std::collections::HashMap;
 use thywill_spill::{records_for_budget, ExternalSort, Record, Sorted};
 use thywill_v1::archive::V1Archive;
 use thywill_v1::{
-    InviteRow, InviteUsageRow, MarkRow, PrayerRow, RoleRow, UserRefKind, UserRoleRow, UserRow, V1Database,
-    V1Error, V1Value,
+    InviteRow, InviteUsageRow, MarkRow, PrayerRow, RoleRow, UserRefKind, UserRoleRow, UserRow,
+    V1Database, V1Error, V1Value,
 };
 
 use super::{
-    reconcile_with, row_time, RowTime, ArchiveFinding, DbClaim, DbGrant, DbMark, DbPrayer, DbUser, MarkEntry, MarkFn,
-    MarkSort, ReconcileInput, ReconcileOptions, ReconcileRows,
+    reconcile_with, row_time, ArchiveFinding, DbClaim, DbGrant, DbMark, DbPrayer, DbUser,
+    MarkEntry, MarkFn, MarkSort, ReconcileInput, ReconcileOptions, ReconcileRows, RowTime,
 };
 use crate::keys::{normalize, KeyKind, NormKey};
 use crate::model::DetectError;
