@@ -12,7 +12,7 @@ use crate::command::Child;
 use crate::error::{OpsError, Result};
 use crate::fsutil::{copy_atomic, db_fingerprint, sha256_file, sibling_with_suffix};
 use crate::manifest::read_manifest;
-use crate::v2runs::{resolve_runs, RunRemoval, RunSelection};
+use crate::v2runs::{resolve_runs, RunRemoval, RunSelection, RunsToUndo};
 
 /// When to restore the v1 database from the backup.
 #[derive(Debug, Clone)]
@@ -122,6 +122,24 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
             db_fingerprint(&opts.v1_db).map_or(true, |now| &now != frozen)
         }
     };
+    let set = backup_to_use(opts, need_restore)?;
+    let mut report = RollbackReport::default();
+    let runs = runs_to_undo(opts, &mut report.problems)?;
+    act(opts, need_restore, set.as_ref(), runs, &mut report);
+    if report.problems.is_empty() {
+        tracing::info!("rollback complete: {}", report.summary());
+        Ok(report)
+    } else {
+        Err(OpsError::RollbackIncomplete {
+            problems: report.problems,
+        })
+    }
+}
+
+/// The verified backup set, when a restore may happen; refusals before anything is touched: no
+/// set for a v1 that must be restored, a set that does not verify, a set without the e-mail
+/// database the operator asked to restore with v1.
+fn backup_to_use(opts: &RollbackOptions, need_restore: bool) -> Result<Option<BackupSet>> {
     let set = match (&opts.backup, need_restore || opts.archives_v1.is_some()) {
         (Some(dir), true) => Some(verify_set(dir)?),
         (None, true) if need_restore => {
@@ -147,26 +165,43 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
             });
         }
     }
-    let mut report = RollbackReport::default();
-    let runs = match &opts.v2_db {
-        None => None,
-        Some(url) => match resolve_runs(url, &opts.runs) {
-            Ok(runs) => Some(runs),
-            Err(e) if opts.best_effort => {
-                tracing::error!("rollback: reading the v2 runs: {e}");
-                report.problems.push(format!("reading the v2 runs: {e}"));
-                None
-            }
-            Err(e @ OpsError::RollbackRefused { .. }) => return Err(e),
-            Err(e) => {
-                return Err(OpsError::RollbackRefused {
-                    reason: format!(
-                        "{e}; nothing was touched (fix the v2 URL, or pass --keep-v2 to restore v1 only)"
-                    ),
-                })
-            }
-        },
+    Ok(set)
+}
+
+/// The v2 runs to undo (none when v2 is left alone). A v2 that cannot be read is a refusal,
+/// unless `best_effort`, where it is one more of the `problems` and v2 is left alone.
+fn runs_to_undo(
+    opts: &RollbackOptions,
+    problems: &mut Vec<String>,
+) -> Result<Option<RunsToUndo>> {
+    let Some(url) = &opts.v2_db else {
+        return Ok(None);
     };
+    match resolve_runs(url, &opts.runs) {
+        Ok(runs) => Ok(Some(runs)),
+        Err(e) if opts.best_effort => {
+            tracing::error!("rollback: reading the v2 runs: {e}");
+            problems.push(format!("reading the v2 runs: {e}"));
+            Ok(None)
+        }
+        Err(e @ OpsError::RollbackRefused { .. }) => Err(e),
+        Err(e) => Err(OpsError::RollbackRefused {
+            reason: format!(
+                "{e}; nothing was touched (fix the v2 URL, or pass --keep-v2 to restore v1 only)"
+            ),
+        }),
+    }
+}
+
+/// Every step of the rollback, each attempted whatever the earlier ones did; what fails is added
+/// to the report's problems.
+fn act(
+    opts: &RollbackOptions,
+    need_restore: bool,
+    set: Option<&BackupSet>,
+    runs: Option<RunsToUndo>,
+    report: &mut RollbackReport,
+) {
     let mut attempt = |what: &str, r: Result<()>| {
         if let Err(e) = r {
             tracing::error!("rollback: {what}: {e}");
@@ -192,10 +227,8 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
             runs.remove().map(|r| removed = r),
         );
     }
-    let mut restored = false;
-    let mut email_restored = false;
-    let mut files = 0;
-    if let Some(set) = &set {
+    let (mut restored, mut email_restored, mut files) = (false, false, 0);
+    if let Some(set) = set {
         if need_restore {
             attempt(
                 "restoring the v1 database",
@@ -223,14 +256,6 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
     report.email_restored = email_restored;
     report.archive_files_restored = files;
     report.v2_runs = removed;
-    if report.problems.is_empty() {
-        tracing::info!("rollback complete: {}", report.summary());
-        Ok(report)
-    } else {
-        Err(OpsError::RollbackIncomplete {
-            problems: report.problems,
-        })
-    }
 }
 
 /// Restores `v1_db` from the set's database with SQLite's backup API (through SQLite's own
