@@ -170,10 +170,7 @@ fn backup_to_use(opts: &RollbackOptions, need_restore: bool) -> Result<Option<Ba
 
 /// The v2 runs to undo (none when v2 is left alone). A v2 that cannot be read is a refusal,
 /// unless `best_effort`, where it is one more of the `problems` and v2 is left alone.
-fn runs_to_undo(
-    opts: &RollbackOptions,
-    problems: &mut Vec<String>,
-) -> Result<Option<RunsToUndo>> {
+fn runs_to_undo(opts: &RollbackOptions, problems: &mut Vec<String>) -> Result<Option<RunsToUndo>> {
     let Some(url) = &opts.v2_db else {
         return Ok(None);
     };

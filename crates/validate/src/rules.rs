@@ -58,6 +58,22 @@ fn invisible(c: char) -> bool {
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}')
 }
 
+/// Whether `name` shows anything: some character that is not whitespace, a control character
+/// or one that renders as nothing (a broad set: zero-width, joiners, bidirectional controls,
+/// variation selectors, fillers, tags). A name without one is empty to a person, whatever its
+/// bytes, so the migration may quarantine it (`R-USER-EMPTY-NAME`).
+pub(crate) fn shows_something(name: &str) -> bool {
+    name.chars().any(|c| {
+        !(c.is_whitespace()
+            || c.is_control()
+            || invisible(c)
+            || matches!(c, '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+                | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{202A}'..='\u{202E}'
+                | '\u{2065}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FFA0}'
+                | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}'))
+    })
+}
+
 /// `R-USER-UNRETRIEVABLE` key repair: as text, invisible characters stripped, lower-cased.
 pub fn normalise_key(v: &V1Value) -> Option<String> {
     let raw = match v {
