@@ -191,7 +191,7 @@ fn analyse(
     };
     let plan = detect(db, &opts)?;
     let archive_findings = match &archive {
-        Some(archive) => archive_report_findings(db, archive)?,
+        Some(archive) => archive_report_findings(db, archive, &common.clock)?,
         None => Vec::new(),
     };
     let clock_warning = thywill_detect::clock::zone_evidence(db, &common.clock)?;
@@ -211,18 +211,21 @@ fn analyse(
 fn archive_report_findings(
     db: &V1Database,
     archive: &thywill_v1::archive::V1Archive,
+    clock: &thywill_detect::clock::Clock,
 ) -> Result<Vec<crate::report::ReportFinding>, PipelineError> {
-    Ok(thywill_detect::reconcile::archive_findings(db, archive)?
-        .into_iter()
-        .map(|f| crate::report::ReportFinding {
-            v1_table: f.kind.table().to_string(),
-            v1_key: f.key,
-            rule: f.rule.id().to_string(),
-            decision: f.rule.decision().as_str().to_string(),
-            reason: format!("{} ({})", f.detail, f.path.as_deref().unwrap_or("no file")),
-            original: None,
-        })
-        .collect())
+    Ok(
+        thywill_detect::reconcile::archive_findings(db, archive, clock)?
+            .into_iter()
+            .map(|f| crate::report::ReportFinding {
+                v1_table: f.kind.table().to_string(),
+                v1_key: f.key,
+                rule: f.rule.id().to_string(),
+                decision: f.rule.decision().as_str().to_string(),
+                reason: format!("{} ({})", f.detail, f.path.as_deref().unwrap_or("no file")),
+                original: None,
+            })
+            .collect(),
+    )
 }
 
 impl Source {

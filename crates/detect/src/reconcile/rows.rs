@@ -242,27 +242,33 @@ pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, DetectError> {
 }
 
 /// Every reconciliation finding between the snapshot `db` and the scanned v1 tree `archive`
-/// (default options), streamed: at most 16 MiB of mark entries in memory, the rest in sorted
-/// runs in temporary files. Each finding's decision is [`ArchiveFinding::decision`].
+/// written by a server on `clock`, streamed: at most 16 MiB of mark entries in memory, the rest
+/// in sorted runs in temporary files. Each finding's decision is [`ArchiveFinding::decision`].
 pub fn archive_findings(
     db: &V1Database,
     archive: &V1Archive,
+    clock: &crate::clock::Clock,
 ) -> Result<Vec<ArchiveFinding>, DetectError> {
-    archive_findings_within(db, archive, MEMORY_BUDGET)
+    archive_findings_within(db, archive, clock, MEMORY_BUDGET)
 }
 
 /// [`archive_findings`] with at most `budget` bytes of mark entries in memory.
 pub(crate) fn archive_findings_within(
     db: &V1Database,
     archive: &V1Archive,
+    clock: &crate::clock::Clock,
     budget: usize,
 ) -> Result<Vec<ArchiveFinding>, DetectError> {
     let limit = records_for_budget::<Spilled>(budget);
+    let opts = ReconcileOptions {
+        clock: *clock,
+        ..ReconcileOptions::default()
+    };
     reconcile_with(
         archive,
         &DbRows::new(db)?,
         SpillSort(ExternalSort::with_limit(limit)),
-        &ReconcileOptions::default(),
+        &opts,
     )
 }
 
@@ -296,7 +302,13 @@ mod tests {
         drop(conn);
         let db = V1Database::open(&copy).unwrap();
         let archive = scan_v1_tree(&fixture.join("text_archives")).unwrap();
-        let streamed = archive_findings_within(&db, &archive, 64 * MarkEntry::SIZE).unwrap();
+        let streamed = archive_findings_within(
+            &db,
+            &archive,
+            &crate::clock::Clock::utc(),
+            64 * MarkEntry::SIZE,
+        )
+        .unwrap();
         let in_memory = reconcile(
             &archive,
             &reconcile_input(&db).unwrap(),
