@@ -1582,6 +1582,21 @@ fn regression_a_name_of_one_zero_width_space() {
 }
 
 #[test]
+fn regression_a_mark_by_a_text_key_spelled_with_two_spaces() {
+    // Found by the harness, repair, G0: the member keyed `'; DROP TABLE user; --` and a mark by
+    // `';  DROP TABLE user; --` (two spaces). v1's `WHERE id = ?` tells them apart, so does the
+    // detector (the mark is an orphan); the validator stripped every space from text keys and
+    // took the two for one.
+    regression(
+        Generation::G0,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('''; DROP TABLE user; --', 'admin', '2025-06-10 09:30:00.000000');
+         INSERT INTO \"prayer\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', '''; DROP TABLE user; --', 'My mom', NULL, '2025-06-10 09:30:00.000000', 0, NULL);
+         INSERT INTO \"prayermark\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', ''';  DROP TABLE user; --', 'a6eaf652ba3f2e1d5747e5c36a70e025', '2025-06-10 09:30:00.000000');",
+    );
+}
+
+#[test]
 fn regression_an_invite_token_wider_than_v2s_column() {
     // Found by the harness (`just fuzz`): "invites row … breaks a v2 constraint: token has 65
     // characters, at most 64 allowed" stopped the migration; such a token is not carried now
