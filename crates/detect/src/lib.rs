@@ -28,6 +28,7 @@
 //! ```
 
 pub mod clock;
+pub mod decisions;
 mod findings;
 mod ids;
 mod keys;

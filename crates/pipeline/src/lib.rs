@@ -25,7 +25,7 @@ pub use thywill_detect::clock::{default_local_since as clock_default_local_since
 pub use thywill_detect::{key_is_usable as email_key_is_usable, Policy};
 pub use thywill_v1::EmailKey;
 
-pub use analyze::analyze;
+pub use analyze::{analyze, analyze_with_template};
 pub use error::PipelineError;
 pub use limits::{LimitBreach, QuarantineLimit, QuarantineLimits, TableOverLimit};
 pub use migrate::migrate;

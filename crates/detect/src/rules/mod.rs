@@ -199,6 +199,10 @@ pub(crate) fn parent_of<T: Copy>(
     }
 }
 
+/// The words of an `R-ORPHAN` reason for a row quarantined only because its parent is: such a
+/// row follows its parent's decision (`crate::decisions`) and takes none of its own.
+pub(crate) const DEPENDANT_OF_QUARANTINED: &str = "is itself quarantined";
+
 /// Records an orphan finding for `what` (e.g. `author`) when the parent is not found; returns
 /// the parent when it is.
 pub(crate) fn require_parent<T>(rf: &mut RowFindings, what: &str, parent: Parent<T>) -> Option<T> {
@@ -207,7 +211,7 @@ pub(crate) fn require_parent<T>(rf: &mut RowFindings, what: &str, parent: Parent
         Parent::None => format!("{what} is empty; nothing to attach the row to; quarantined"),
         Parent::Missing(v) => format!("{what} {v} does not exist; quarantined"),
         Parent::NotWritten(v) => {
-            format!("{what} {v} is itself quarantined (see its finding); quarantined with it")
+            format!("{what} {v} {DEPENDANT_OF_QUARANTINED} (see its finding); quarantined with it")
         }
     };
     rf.push(RuleId::Orphan, Decision::Quarantined, reason);
