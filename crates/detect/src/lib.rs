@@ -73,7 +73,10 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         db,
         opts,
         policy: opts.policy,
-        sink: Sink::default(),
+        sink: Sink {
+            decisions: opts.decisions.map(decisions::Ledger::new),
+            ..Sink::default()
+        },
     };
     let mut clock = PhaseClock::new();
     let mut users = Users::read(&mut ctx)?;
@@ -83,7 +86,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         marks::user_activity(&ctx, &mut users)?;
         clock.lap("user activity (prayer and marks scans)");
     }
-    users.finalize(opts.policy);
+    users.finalize(opts.policy, ctx.sink.decisions.as_mut())?;
     // From here on only the key set and each entry's target are kept of the user rows.
     let (resolved_users, user_id_map) = users.settle(&mut ctx)?;
     release_freed_memory();
@@ -119,7 +122,9 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         findings,
         read,
         written,
+        decisions,
     } = ctx.sink;
+    let decisions_applied = decisions.as_ref().map(|l| l.finish()).transpose()?;
     let findings = findings.finish()?;
     let present: Vec<&str> = CARRIED_TABLES
         .iter()
@@ -152,6 +157,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         emails,
         findings,
         counts,
+        decisions_applied,
     })
 }
 

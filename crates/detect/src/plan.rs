@@ -584,6 +584,8 @@ pub struct Plan {
     pub(crate) emails: BTreeMap<u128, crate::rules::email::PlannedEmail>,
     pub(crate) findings: Findings,
     pub(crate) counts: BTreeMap<String, TableCounts>,
+    /// The entries of the run's decisions file applied (all of them), when it has one.
+    pub(crate) decisions_applied: Option<u64>,
 }
 
 impl Plan {
@@ -595,6 +597,11 @@ impl Plan {
     /// The v1 schema generation.
     pub fn generation(&self) -> Generation {
         self.generation
+    }
+
+    /// The number of entries of the run's decisions file applied (`None` without one).
+    pub fn decisions_applied(&self) -> Option<u64> {
+        self.decisions_applied
     }
 
     /// The v2 user written for v1 `user` row `rowid`; `None` when it is merged or quarantined.

@@ -6,11 +6,13 @@
 
 pub mod template;
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::model::RuleId;
+use crate::model::{Decision, RuleId};
 use crate::text::{is_blank, name_problems};
 
 /// What an operator may decide for a quarantined row (the `choice` of an entry).
@@ -412,6 +414,124 @@ fn carry_value(field: CarryField, e: &EntryDoc) -> Result<CarryValue, String> {
                 .map(CarryValue::Time)
                 .map_err(|_| format!("time {t:?} is not YYYY-MM-DD HH:MM:SS (UTC)"))
         }
+    }
+}
+
+/// The entries of a run's decisions file as the rules meet their rows: which entry names which
+/// row, what each row became, and which entries a rule applied. Checked once every table is
+/// committed ([`Ledger::finish`]): an entry whose row is not quarantined, or that no rule could
+/// apply, is an error naming it, before anything is written.
+#[derive(Debug)]
+pub(crate) struct Ledger {
+    decisions: Decisions,
+    /// table → key → entries (positions in `decisions.entries`).
+    by_row: HashMap<String, HashMap<String, Vec<usize>>>,
+    seen: Vec<Option<Decision>>,
+    applied: Vec<bool>,
+}
+
+impl Ledger {
+    /// The ledger of `decisions`, nothing seen yet.
+    pub(crate) fn new(decisions: &Decisions) -> Ledger {
+        let mut by_row: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
+        for (i, e) in decisions.entries.iter().enumerate() {
+            by_row
+                .entry(e.table.clone())
+                .or_default()
+                .entry(e.key.clone())
+                .or_default()
+                .push(i);
+        }
+        let n = decisions.entries.len();
+        Ledger {
+            decisions: decisions.clone(),
+            by_row,
+            seen: vec![None; n],
+            applied: vec![false; n],
+        }
+    }
+
+    /// The entry naming row `rowid` of `table` whose key is `key`, if any.
+    pub(crate) fn find(&self, table: &str, key: &str, rowid: i64) -> Option<usize> {
+        let at = self.by_row.get(table)?.get(key)?;
+        at.iter()
+            .copied()
+            .find(|&i| self.decisions.entries[i].names(table, key, rowid))
+    }
+
+    /// Entry `i`.
+    pub(crate) fn entry(&self, i: usize) -> &DecisionEntry {
+        &self.decisions.entries[i]
+    }
+
+    /// Records that a rule applied entry `i`.
+    pub(crate) fn mark_applied(&mut self, i: usize) {
+        self.applied[i] = true;
+    }
+
+    /// An error about entry `i`.
+    pub(crate) fn error(&self, i: usize, message: impl Into<String>) -> DecisionsError {
+        self.decisions.error(&self.decisions.entries[i], message)
+    }
+
+    /// Called as a row's findings are committed: records what the row became and, for a
+    /// `keep_quarantined` entry, gives the words to add to its quarantining reasons.
+    pub(crate) fn on_commit(
+        &mut self,
+        table: &str,
+        key: &str,
+        rowid: i64,
+        disposition: Option<Decision>,
+    ) -> Option<String> {
+        let i = self.find(table, key, rowid)?;
+        self.seen[i] = Some(disposition.unwrap_or(Decision::Repaired));
+        let e = &self.decisions.entries[i];
+        (e.choice == Choice::KeepQuarantined && disposition == Some(Decision::Quarantined))
+            .then(|| e.reason("kept quarantined"))
+    }
+
+    /// Checks every entry met its row and was applied: the file's promises all hold. Gives the
+    /// number of entries applied (all of them).
+    pub(crate) fn finish(&self) -> Result<u64, DecisionsError> {
+        for (i, e) in self.decisions.entries.iter().enumerate() {
+            // A dependant kept quarantined whose parent the file carries follows its parent.
+            let follows = e.rule == RuleId::Orphan && e.choice == Choice::KeepQuarantined;
+            let wrong = match (self.seen[i], &e.choice, self.applied[i]) {
+                (None | Some(Decision::Repaired), _, _) if follows => None,
+                (None, _, _) => Some(
+                    "no quarantined row has this key in this table (the row is written, or no \
+                     v1 row has it): remove the entry"
+                        .to_string(),
+                ),
+                (Some(Decision::Quarantined), Choice::KeepQuarantined, _) => None,
+                (Some(d), Choice::KeepQuarantined, _) => Some(format!(
+                    "the row is not quarantined (it is {}): remove the entry",
+                    if d == Decision::Repaired {
+                        "written"
+                    } else {
+                        d.as_str()
+                    }
+                )),
+                (Some(_), _, true) => None,
+                (Some(Decision::Quarantined), _, false) => Some(format!(
+                    "the row is quarantined, but not by {} alone: decide its other rules' \
+                     findings, or keep it quarantined",
+                    e.rule
+                )),
+                (Some(d), _, false) => Some(format!(
+                    "the row is not quarantined (it is {}): remove the entry",
+                    if d == Decision::Repaired {
+                        "written"
+                    } else {
+                        d.as_str()
+                    }
+                )),
+            };
+            if let Some(message) = wrong {
+                return Err(self.decisions.error(e, message));
+            }
+        }
+        Ok(self.decisions.entries.len() as u64)
     }
 }
 
