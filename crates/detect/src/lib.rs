@@ -93,6 +93,9 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     clock.lap("users settled");
     let mut prayers = Prayers::read(&mut ctx, &users)?;
     prayers.resolve_authors(&users);
+    if let Some(ledger) = ctx.sink.decisions.as_mut() {
+        prayers.apply_decisions(ledger, &members_by_name(&resolved_users)?)?;
+    }
     prayers.commit_settled(&mut ctx);
     clock.lap("prayers, authors");
     let (deferred, folds) = attributes::read(&mut ctx, &users, &mut prayers)?;
@@ -159,6 +162,20 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         counts,
         decisions_applied,
     })
+}
+
+/// The written members by display name (for a decisions entry naming a prayer's author).
+fn members_by_name(
+    users: &plan::UserStates,
+) -> Result<std::collections::HashMap<String, u128>, DetectError> {
+    let mut out = std::collections::HashMap::new();
+    for u in users.iter() {
+        let u = u?;
+        if let Some(id) = text::parse_hex32(&u.id) {
+            out.insert(u.display_name, id);
+        }
+    }
+    Ok(out)
 }
 
 /// Times the phases of a run: one `debug` event per phase (target `thywill_detect::timing`), so a

@@ -239,6 +239,17 @@ pub(crate) struct PrayerStates {
     pub(crate) extras: HashMap<u32, Box<PrayerExtras>>,
     /// The others' records, out of memory (pass 2 reads each once).
     stored_extras: StoredByEntry<PrayerExtras>,
+    /// The operator's values of the prayers the decisions file carries (`--decisions`).
+    pub(crate) operator: HashMap<u32, OperatorPrayer>,
+}
+
+/// What the decisions file gives a carried prayer instead of its row's value.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OperatorPrayer {
+    /// The text (`R-TEXT-LENGTH`).
+    pub(crate) text: Option<String>,
+    /// The author's v2 id (`R-ORPHAN`: the author named by display name).
+    pub(crate) author: Option<u128>,
 }
 
 /// An author reference that names no user entry.
