@@ -348,7 +348,18 @@ impl V2Db {
     /// What the target holds, judged against the source fingerprint `source_sha256`. Does not
     /// create the schema.
     pub fn state(&mut self, source_sha256: &str) -> Result<TargetState> {
-        state_of(&mut self.conn, source_sha256)
+        self.state_of_run(source_sha256, None)
+    }
+
+    /// [`V2Db::state`] of a run that applies the operator's decisions file with sha256
+    /// `decisions_sha256` (`None`: no file): the same source with the same file is already
+    /// migrated; with another file, or none, the target holds another run's data.
+    pub fn state_of_run(
+        &mut self,
+        source_sha256: &str,
+        decisions_sha256: Option<&str>,
+    ) -> Result<TargetState> {
+        state_of(&mut self.conn, source_sha256, decisions_sha256)
             .map_err(|e| self.db_err("reading the target state", e))
     }
 
@@ -490,7 +501,14 @@ pub fn alien_error(url: String, state: &TargetState) -> Error {
     Error::ForeignData { url, what }
 }
 
-pub(crate) fn state_of(conn: &mut AnyConn, sha: &str) -> QueryResult<TargetState> {
+pub(crate) fn state_of(
+    conn: &mut AnyConn,
+    sha: &str,
+    decisions: Option<&str>,
+) -> QueryResult<TargetState> {
+    let same = |run: &MigrationRun| {
+        run.source_sha256 == sha && run.decisions_sha256.as_deref() == decisions
+    };
     let mut present = None;
     let mut missing = None;
     let tables = conn.table_names()?;
@@ -521,19 +539,19 @@ pub(crate) fn state_of(conn: &mut AnyConn, sha: &str) -> QueryResult<TargetState
         // A run of this source that kept every v1 row out wrote no application row, yet it
         // migrated the source: a re-run must find it, not record a second run.
         return Ok(match owner {
-            Some(run) if run.source_sha256 == sha => {
-                TargetState::AlreadyMigrated { run_id: run.run_id }
-            }
+            Some(run) if same(&run) => TargetState::AlreadyMigrated { run_id: run.run_id },
             _ => TargetState::Empty,
         });
     }
     Ok(match owner {
-        Some(run) if run.source_sha256 == sha => {
-            TargetState::AlreadyMigrated { run_id: run.run_id }
-        }
+        Some(run) if same(&run) => TargetState::AlreadyMigrated { run_id: run.run_id },
         Some(run) => TargetState::Foreign {
+            source_sha256: Some(match (&run.decisions_sha256, run.source_sha256 == sha) {
+                (Some(d), _) => format!("{} with decisions file sha256 {d}", run.source_sha256),
+                (None, true) => format!("{} without a decisions file", run.source_sha256),
+                (None, false) => run.source_sha256,
+            }),
             run_id: Some(run.run_id),
-            source_sha256: Some(run.source_sha256),
         },
         None => TargetState::Foreign {
             run_id: None,

@@ -77,6 +77,8 @@ pub struct RunInfo {
     pub source_sha256: String,
     /// v1 schema generation (`G0`..`G3`).
     pub source_generation: String,
+    /// sha256 (hex) of the operator's decisions file, when the run applies one.
+    pub decisions_sha256: Option<String>,
 }
 
 impl RunInfo {
@@ -94,6 +96,7 @@ impl RunInfo {
             source_path: source_path.into(),
             source_sha256: source_sha256.into(),
             source_generation: source_generation.into(),
+            decisions_sha256: None,
         }
     }
 }
@@ -206,6 +209,7 @@ impl<'db> Load<'db> {
             source_generation: info.source_generation,
             dry_run: opts.dry_run,
             counts_json: "{}".into(),
+            decisions_sha256: info.decisions_sha256,
         };
         let mut load = Load {
             db,
@@ -308,7 +312,8 @@ impl<'db> Load<'db> {
     /// Refuses a target holding application data unless `replace` is set.
     fn check_state(&mut self) -> Result<()> {
         let sha = self.run.source_sha256.clone();
-        let state = state_of(self.conn(), &sha);
+        let decisions = self.run.decisions_sha256.clone();
+        let state = state_of(self.conn(), &sha, decisions.as_deref());
         let url = self.db.target.redacted();
         match state.map_err(|e| self.err("reading the target state", e))? {
             alien @ TargetState::Alien { .. } => Err(alien_error(url, &alien)),

@@ -232,6 +232,9 @@ pub struct MigrationRun {
     pub dry_run: bool,
     /// Counts as JSON.
     pub counts_json: String,
+    /// sha256 (hex) of the operator's decisions file the run applied (`--decisions`), if any:
+    /// part of the run's identity with `source_sha256`.
+    pub decisions_sha256: Option<String>,
 }
 
 /// One v1 key → v2 id mapping (`migration_id_map`).
