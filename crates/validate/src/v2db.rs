@@ -66,6 +66,8 @@ pub struct RunInfo {
     pub source_sha256: String,
     /// The run's start, the clock of its expiry decisions.
     pub started_at: Option<chrono::NaiveDateTime>,
+    /// The sha256 of the operator's decisions file the run recorded, if it applied one.
+    pub decisions_sha256: Option<String>,
 }
 
 /// Everything read back from the v2 application tables, each sorted by primary key.
@@ -150,19 +152,27 @@ impl V2Conn {
     /// The latest succeeded, non-dry run (`None` if there is none).
     pub fn latest_run(&mut self) -> QueryResult<Option<RunInfo>> {
         use thywill_v2::schema::migration_runs::dsl as r;
-        let row: Option<(String, String, chrono::NaiveDateTime)> =
-            on_conn!(self, |c| r::migration_runs
-                .filter(r::status.eq("succeeded"))
-                .filter(r::dry_run.eq(false))
-                .order((r::started_at.desc(), r::run_id.desc()))
-                .select((r::run_id, r::source_sha256, r::started_at))
-                .first(c)
-                .optional())?;
-        Ok(row.map(|(run_id, source_sha256, started)| RunInfo {
-            run_id,
-            source_sha256,
-            started_at: Some(started),
-        }))
+        type Row = (String, String, chrono::NaiveDateTime, Option<String>);
+        let row: Option<Row> = on_conn!(self, |c| r::migration_runs
+            .filter(r::status.eq("succeeded"))
+            .filter(r::dry_run.eq(false))
+            .order((r::started_at.desc(), r::run_id.desc()))
+            .select((
+                r::run_id,
+                r::source_sha256,
+                r::started_at,
+                r::decisions_sha256
+            ))
+            .first(c)
+            .optional())?;
+        Ok(
+            row.map(|(run_id, source_sha256, started, decisions)| RunInfo {
+                run_id,
+                source_sha256,
+                started_at: Some(started),
+                decisions_sha256: decisions,
+            }),
+        )
     }
 
     /// The findings of `run_id`.
