@@ -391,6 +391,13 @@ impl Report {
             let _ = writeln!(md, "- target: {} `{}`", t.backend, t.url);
         }
         let _ = writeln!(md, "- v1 clock: {}", self.source.clock.describe());
+        if let Some(d) = &self.decisions {
+            let _ = writeln!(
+                md,
+                "- decisions: `{}`, sha256 `{}`, {} entries applied",
+                d.path, d.sha256, d.entries_applied
+            );
+        }
         let _ = writeln!(
             md,
             "- policy: {}{}",
@@ -572,6 +579,13 @@ impl Report {
             .collect();
         if !rules.is_empty() {
             let _ = writeln!(s, "  findings: {}", rules.join(", "));
+        }
+        if let Some(d) = &self.decisions {
+            let _ = writeln!(
+                s,
+                "  decisions: {} (sha256 {}), {} entries applied",
+                d.path, d.sha256, d.entries_applied
+            );
         }
         if let Some(a) = &self.archives {
             let _ = writeln!(

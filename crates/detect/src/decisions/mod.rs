@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 use crate::model::{Decision, RuleId};
 use crate::text::{is_blank, name_problems};
 
+/// `carry` with a `time` for `R-TIME` is parsed and checked ([`CarryField::Time`]) but no rule
+/// allows it yet: a prayer's time is settled only after its marks are read (decisions.md §48).
+///
 /// What an operator may decide for a quarantined row (the `choice` of an entry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChoiceKind {
@@ -100,7 +103,6 @@ pub fn allowed_choices(
         }
         (RuleId::TextLength, "prayer") => (vec![KeepQuarantined, Carry], Some(CarryField::Text)),
         (RuleId::Orphan, "prayer") => (vec![KeepQuarantined, Carry], Some(CarryField::Author)),
-        (RuleId::Time, "prayer") => (vec![KeepQuarantined, Carry], Some(CarryField::Time)),
         _ => (vec![KeepQuarantined], None),
     }
 }
