@@ -223,3 +223,62 @@ fn a_value_v2_would_refuse_is_refused_before_any_write() {
     );
     assert_refused(&text, "names no written member");
 }
+
+#[test]
+fn each_prayer_choice_gives_the_rows_and_findings_it_promises() {
+    // g1-s's prayers quarantined for a blank text, a missing author, a time no shape fits.
+    let (blank, orphan, timeless) = (
+        "f5d5a1e7de024e97a82da62cd9b2e510",
+        "16e18884a0364fab94c49e4ca6390a7f",
+        "35afcd4f021c432a9cee96c10903e842",
+    );
+    let text = [
+        entry(
+            "R-TEXT-LENGTH",
+            "prayer",
+            blank,
+            "choice = \"carry\"\ntext = \"Pray for my family\"",
+        ),
+        entry(
+            "R-ORPHAN",
+            "prayer",
+            orphan,
+            "choice = \"carry\"\nauthor = \"Ruth Mensah\"",
+        ),
+        entry(
+            "R-TIME",
+            "prayer",
+            timeless,
+            "choice = \"carry\"\ntime = \"2025-07-01 09:30:00\"",
+        ),
+    ]
+    .concat();
+    for target in support::TestTarget::all() {
+        let report = support::run(&with_decisions(target.url(), &text));
+        let mut db = target.open();
+        let mut prayers = std::collections::BTreeMap::new();
+        db.read_table::<thywill_v2::rows::Prayer, thywill_v2::Error, _>(|p| {
+            prayers.insert(p.id.clone(), p);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(prayers[blank].text, "Pray for my family");
+        assert_eq!(
+            prayers[orphan].author_id,
+            "079eda3c5c4949e88b69bc8690722b9d"
+        );
+        assert_eq!(
+            prayers[timeless].created_at.to_string(),
+            "2025-07-01 09:30:00"
+        );
+        let findings = db.findings(report.run_id.as_deref().unwrap()).unwrap();
+        for key in [blank, orphan, timeless] {
+            assert!(
+                findings.iter().any(|f| f.v1_key == key
+                    && f.decision == "repaired"
+                    && f.reason.starts_with("operator:")),
+                "{key}: the operator's finding"
+            );
+        }
+    }
+}

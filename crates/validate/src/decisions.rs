@@ -21,6 +21,7 @@ struct Entry {
     display_name: Option<String>,
     text: Option<String>,
     author: Option<String>,
+    time: Option<String>,
     merge_into: Option<String>,
 }
 
@@ -81,6 +82,12 @@ impl OperatorDecisions {
     /// The author (a display name) a `carry` gives prayer `key`.
     pub(crate) fn author(&self, key: &str) -> Option<&str> {
         self.carried("prayer", key)?.author.as_deref()
+    }
+
+    /// The `created_at` a `carry` gives prayer `key` (UTC, `YYYY-MM-DD HH:MM:SS[.f]`).
+    pub(crate) fn time(&self, key: &str) -> Option<chrono::NaiveDateTime> {
+        let t = self.carried("prayer", key)?.time.as_deref()?;
+        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f").ok()
     }
 
     /// What the run did against what each entry promises; one line per broken promise.

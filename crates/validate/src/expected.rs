@@ -676,6 +676,9 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         if let Some(t) = operator.and_then(|d| d.text(&key)) {
             row[2] = s(t);
         }
+        if let Some(t) = operator.and_then(|d| d.time(&key)) {
+            row[6] = Cell::Ts(t);
+        }
         if let Some((fkey, fcells)) = flag {
             flags.insert(fkey, fcells);
         }

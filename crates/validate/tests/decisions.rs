@@ -60,6 +60,13 @@ table = "prayer"
 key = "16e18884a0364fab94c49e4ca6390a7f"
 choice = "carry"
 author = "Ruth Quarantine"
+
+[[decision]]
+rule = "R-TIME"
+table = "prayer"
+key = "35afcd4f021c432a9cee96c10903e842"
+choice = "carry"
+time = "2025-07-01 09:30:00"
 "#;
 
 /// g3-s (members keyed by name): a blank name carried, a test account that is not one.

@@ -15,9 +15,6 @@ use sha2::{Digest, Sha256};
 use crate::model::{Decision, RuleId};
 use crate::text::{is_blank, name_problems};
 
-/// `carry` with a `time` for `R-TIME` is parsed and checked ([`CarryField::Time`]) but no rule
-/// allows it yet: a prayer's time is settled only after its marks are read (decisions.md §48).
-///
 /// What an operator may decide for a quarantined row (the `choice` of an entry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChoiceKind {
@@ -102,6 +99,7 @@ pub fn allowed_choices(
             (vec![KeepQuarantined, MergeInto], None)
         }
         (RuleId::TextLength, "prayer") => (vec![KeepQuarantined, Carry], Some(CarryField::Text)),
+        (RuleId::Time, "prayer") => (vec![KeepQuarantined, Carry], Some(CarryField::Time)),
         (RuleId::Orphan, "prayer") => (vec![KeepQuarantined, Carry], Some(CarryField::Author)),
         _ => (vec![KeepQuarantined], None),
     }
@@ -430,6 +428,8 @@ pub(crate) struct Ledger {
     by_row: HashMap<String, HashMap<String, Vec<usize>>>,
     seen: Vec<Option<Decision>>,
     applied: Vec<bool>,
+    /// Why a rule could not apply an entry it met (reported by [`Ledger::finish`]).
+    refused: Vec<Option<String>>,
 }
 
 impl Ledger {
@@ -450,6 +450,7 @@ impl Ledger {
             by_row,
             seen: vec![None; n],
             applied: vec![false; n],
+            refused: vec![None; n],
         }
     }
 
@@ -469,6 +470,11 @@ impl Ledger {
     /// Records that a rule applied entry `i`.
     pub(crate) fn mark_applied(&mut self, i: usize) {
         self.applied[i] = true;
+    }
+
+    /// Records why entry `i` cannot be applied, for a rule that cannot stop the run there.
+    pub(crate) fn refuse(&mut self, i: usize, message: String) {
+        self.refused[i].get_or_insert(message);
     }
 
     /// An error about entry `i`.
@@ -496,6 +502,9 @@ impl Ledger {
     /// number of entries applied (all of them).
     pub(crate) fn finish(&self) -> Result<u64, DecisionsError> {
         for (i, e) in self.decisions.entries.iter().enumerate() {
+            if let Some(why) = &self.refused[i] {
+                return Err(self.decisions.error(e, why.clone()));
+            }
             // A dependant kept quarantined whose parent the file carries follows its parent.
             let follows = e.rule == RuleId::Orphan && e.choice == Choice::KeepQuarantined;
             let wrong = match (self.seen[i], &e.choice, self.applied[i]) {

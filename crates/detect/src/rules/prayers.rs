@@ -344,15 +344,19 @@ impl Prayers {
         }
     }
 
-    /// Settles a pending `created_at` with the evidence gathered so far.
-    pub(crate) fn settle_pending(&mut self, idx: u32) {
+    /// Settles a pending `created_at` with the evidence gathered so far; with none, the
+    /// operator's `time` when the decisions file carries the prayer (`R-TIME`).
+    pub(crate) fn settle_pending(&mut self, idx: u32, ledger: Option<&mut Ledger>) {
         if !self.is_pending(idx) {
             return;
         }
         let evidence = self.min_activity.get(&idx).copied();
         let raw = self.raw_created.remove(&idx).unwrap_or(V1Value::Null);
         let rf = self.rf(idx);
-        let outcome = time_from_evidence(rf, "created_at", &raw, evidence);
+        let mut outcome = time_from_evidence(rf, "created_at", &raw, evidence);
+        if let (TimeOutcome::Quarantined, Some(ledger)) = (outcome, ledger) {
+            outcome = operator_time(rf, ledger).unwrap_or(outcome);
+        }
         match outcome {
             TimeOutcome::At(t) => {
                 self.states.keep_created(idx, t);
@@ -396,7 +400,7 @@ impl Prayers {
     /// v2 id that differs from its v1 key text, sorted.
     pub(crate) fn commit(&mut self, ctx: &mut Ctx<'_>) -> Vec<(Box<str>, u128)> {
         for idx in std::mem::take(&mut self.uncommitted) {
-            self.settle_pending(idx);
+            self.settle_pending(idx, ctx.sink.decisions.as_mut());
             self.commit_one(ctx, idx);
         }
         let mut renames = std::mem::take(&mut self.renames);
@@ -433,6 +437,28 @@ impl Users {
     /// The key of entry `idx` as shown in reasons.
     pub(crate) fn index_key_shown(&self, idx: u32) -> Option<String> {
         self.key_of(idx).map(|k| format!("'{k}'"))
+    }
+}
+
+/// The operator's `created_at` of a prayer `R-TIME` quarantined, when the decisions file carries
+/// it with a `time`: the finding becomes `repaired`. An entry that cannot be applied is recorded
+/// in the ledger (refused at its end, naming the entry).
+fn operator_time(rf: &mut RowFindings, ledger: &mut Ledger) -> Option<TimeOutcome> {
+    let d = ledger.find(TABLE, &rf.key, rf.rowid)?;
+    let entry = ledger.entry(d).clone();
+    let Choice::Carry(CarryValue::Time(t)) = entry.choice else {
+        return None;
+    };
+    let done = format!("created_at set to {}; written", crate::time::canonical(t));
+    match lift(rf, &entry, Decision::Repaired, &done) {
+        Ok(()) => {
+            ledger.mark_applied(d);
+            Some(TimeOutcome::At(t))
+        }
+        Err(m) => {
+            ledger.refuse(d, m);
+            None
+        }
     }
 }
 
