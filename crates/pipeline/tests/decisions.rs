@@ -282,3 +282,36 @@ fn each_prayer_choice_gives_the_rows_and_findings_it_promises() {
         }
     }
 }
+
+/// A target migrated by a tool from before `migration_runs.decisions_sha256`: its runs still
+/// read, and the same source without a file is still "already migrated" (the new migration then
+/// runs on the next write).
+#[test]
+fn a_target_from_before_the_decisions_column_still_reads() {
+    let target = support::TestTarget::sqlite();
+    let first = support::run(&support::options(
+        "g1-s",
+        target.url(),
+        thywill_pipeline::Policy::Repair,
+    ));
+    let path = target.url().trim_start_matches("sqlite://").to_string();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "ALTER TABLE migration_runs DROP COLUMN decisions_sha256; \
+         DELETE FROM __diesel_schema_migrations WHERE version LIKE '20261204000019%';",
+    )
+    .unwrap();
+    drop(c);
+    let mut db = target.open();
+    assert_eq!(db.runs().unwrap().len(), 1);
+    assert!(matches!(
+        db.state(&first.source.sha256),
+        Ok(thywill_v2::TargetState::AlreadyMigrated { .. })
+    ));
+    let again = support::run(&support::options(
+        "g1-s",
+        target.url(),
+        thywill_pipeline::Policy::Repair,
+    ));
+    assert_eq!(again.outcome, "already_migrated");
+}

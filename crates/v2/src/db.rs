@@ -204,6 +204,16 @@ impl AnyConn {
         Ok(dispatch!(self, c => diesel::sql_query(&sql).get_result::<Count>(c))?.n > 0)
     }
 
+    /// The sha256 of the decisions file run `run_id` applied: `None` when it applied none, or
+    /// when the target's schema predates the column (a run of an older tool applied none).
+    pub(crate) fn run_decisions(&mut self, run_id: &str) -> Option<String> {
+        let r: QueryResult<Option<String>> = dispatch!(self, c => migration_runs::table
+            .find(run_id)
+            .select(migration_runs::decisions_sha256)
+            .first(c));
+        r.ok().flatten()
+    }
+
     /// The run owning the application data: the latest succeeded real run.
     pub(crate) fn owner_run(&mut self) -> QueryResult<Option<MigrationRun>> {
         dispatch!(self, c => migration_runs::table
@@ -506,9 +516,6 @@ pub(crate) fn state_of(
     sha: &str,
     decisions: Option<&str>,
 ) -> QueryResult<TargetState> {
-    let same = |run: &MigrationRun| {
-        run.source_sha256 == sha && run.decisions_sha256.as_deref() == decisions
-    };
     let mut present = None;
     let mut missing = None;
     let tables = conn.table_names()?;
@@ -535,6 +542,9 @@ pub(crate) fn state_of(
     } else {
         None
     };
+    let owner_decisions = owner.as_ref().and_then(|r| conn.run_decisions(&r.run_id));
+    let same =
+        |run: &MigrationRun| run.source_sha256 == sha && owner_decisions.as_deref() == decisions;
     if !conn.has_app_data()? {
         // A run of this source that kept every v1 row out wrote no application row, yet it
         // migrated the source: a re-run must find it, not record a second run.
@@ -546,7 +556,7 @@ pub(crate) fn state_of(
     Ok(match owner {
         Some(run) if same(&run) => TargetState::AlreadyMigrated { run_id: run.run_id },
         Some(run) => TargetState::Foreign {
-            source_sha256: Some(match (&run.decisions_sha256, run.source_sha256 == sha) {
+            source_sha256: Some(match (&owner_decisions, run.source_sha256 == sha) {
                 (Some(d), _) => format!("{} with decisions file sha256 {d}", run.source_sha256),
                 (None, true) => format!("{} without a decisions file", run.source_sha256),
                 (None, false) => run.source_sha256,

@@ -144,6 +144,8 @@ pub struct Load<'db> {
     /// A SQLite dry run's temporary copy (the directory is removed on drop).
     temp: Option<(tempfile::TempDir, AnyConn)>,
     run: MigrationRun,
+    /// The sha256 of the run's decisions file (recorded beside its row).
+    decisions: Option<String>,
     opts: LoadOptions,
     rows: BTreeMap<&'static str, u64>,
     deferred: Deferred,
@@ -209,12 +211,12 @@ impl<'db> Load<'db> {
             source_generation: info.source_generation,
             dry_run: opts.dry_run,
             counts_json: "{}".into(),
-            decisions_sha256: info.decisions_sha256,
         };
         let mut load = Load {
             db,
             temp,
             run,
+            decisions: info.decisions_sha256,
             opts,
             rows: BTreeMap::new(),
             deferred: Deferred::default(),
@@ -282,6 +284,7 @@ impl<'db> Load<'db> {
                     .and_then(|_| diesel::insert_into(migration_runs::table).values(&run).execute(c))
             });
             r.map_err(|e| self.err("recording the run in migration_runs", e))?;
+            self.record_decisions()?;
         }
         if matches!(self.conn(), AnyConn::Sqlite(_)) {
             let r = self.conn().batch("PRAGMA foreign_keys = OFF");
@@ -299,6 +302,7 @@ impl<'db> Load<'db> {
             let r = dispatch!(self.conn(), c =>
                 diesel::insert_into(migration_runs::table).values(&run).execute(c));
             r.map_err(|e| self.err("recording the run in migration_runs", e))?;
+            self.record_decisions()?;
         }
         self.clear()?;
         let r = match self.conn() {
@@ -309,10 +313,23 @@ impl<'db> Load<'db> {
         Ok(())
     }
 
+    /// Records the run's decisions file (`migration_runs.decisions_sha256`), once its row is in.
+    fn record_decisions(&mut self) -> Result<()> {
+        let Some(d) = self.decisions.clone() else {
+            return Ok(());
+        };
+        let id = self.run.run_id.clone();
+        let r = dispatch!(self.conn(), c => diesel::update(migration_runs::table.find(&id))
+            .set(migration_runs::decisions_sha256.eq(Some(d)))
+            .execute(c));
+        r.map_err(|e| self.err("recording the run's decisions file in migration_runs", e))?;
+        Ok(())
+    }
+
     /// Refuses a target holding application data unless `replace` is set.
     fn check_state(&mut self) -> Result<()> {
         let sha = self.run.source_sha256.clone();
-        let decisions = self.run.decisions_sha256.clone();
+        let decisions = self.decisions.clone();
         let state = state_of(self.conn(), &sha, decisions.as_deref());
         let url = self.db.target.redacted();
         match state.map_err(|e| self.err("reading the target state", e))? {

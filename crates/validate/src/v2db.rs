@@ -152,27 +152,28 @@ impl V2Conn {
     /// The latest succeeded, non-dry run (`None` if there is none).
     pub fn latest_run(&mut self) -> QueryResult<Option<RunInfo>> {
         use thywill_v2::schema::migration_runs::dsl as r;
-        type Row = (String, String, chrono::NaiveDateTime, Option<String>);
-        let row: Option<Row> = on_conn!(self, |c| r::migration_runs
-            .filter(r::status.eq("succeeded"))
-            .filter(r::dry_run.eq(false))
-            .order((r::started_at.desc(), r::run_id.desc()))
-            .select((
-                r::run_id,
-                r::source_sha256,
-                r::started_at,
-                r::decisions_sha256
-            ))
-            .first(c)
-            .optional())?;
-        Ok(
-            row.map(|(run_id, source_sha256, started, decisions)| RunInfo {
-                run_id,
-                source_sha256,
-                started_at: Some(started),
-                decisions_sha256: decisions,
-            }),
-        )
+        let row: Option<(String, String, chrono::NaiveDateTime)> =
+            on_conn!(self, |c| r::migration_runs
+                .filter(r::status.eq("succeeded"))
+                .filter(r::dry_run.eq(false))
+                .order((r::started_at.desc(), r::run_id.desc()))
+                .select((r::run_id, r::source_sha256, r::started_at))
+                .first(c)
+                .optional())?;
+        let Some((run_id, source_sha256, started)) = row else {
+            return Ok(None);
+        };
+        // A target whose schema predates the column holds a run that applied no file.
+        let decisions: QueryResult<Option<String>> = on_conn!(self, |c| r::migration_runs
+            .filter(r::run_id.eq(&run_id))
+            .select(r::decisions_sha256)
+            .first(c));
+        Ok(Some(RunInfo {
+            run_id,
+            source_sha256,
+            started_at: Some(started),
+            decisions_sha256: decisions.ok().flatten(),
+        }))
     }
 
     /// The findings of `run_id`.
