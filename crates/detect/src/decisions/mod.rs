@@ -153,10 +153,7 @@ pub struct DecisionEntry {
 impl DecisionEntry {
     /// How errors name the entry: `entry 3 (user '…', R-USER-EMPTY-NAME)`.
     pub fn label(&self) -> String {
-        format!(
-            "entry {} ({} {:?}, {})",
-            self.index, self.table, self.key, self.rule
-        )
+        entry_label(self.index, &self.table, &self.key, self.rule.as_str())
     }
 
     /// The reason of the finding the entry makes: `operator: <note>; <what was done>`.
@@ -295,6 +292,10 @@ impl DecisionEntry {
     }
 }
 
+fn entry_label(index: usize, table: &str, key: &str, rule: &str) -> String {
+    format!("entry {index} ({table} {key:?}, {rule})")
+}
+
 fn entry_error(path: &str, entry: &str, message: String) -> DecisionsError {
     DecisionsError::Entry {
         path: path.to_string(),
@@ -305,7 +306,7 @@ fn entry_error(path: &str, entry: &str, message: String) -> DecisionsError {
 
 /// Checks one entry of the file against its rule's choices and v2's checks of the value.
 fn check_entry(path: &str, index: usize, e: EntryDoc) -> Result<DecisionEntry, DecisionsError> {
-    let label = format!("entry {index} ({} {:?}, {})", e.table, e.key, e.rule);
+    let label = entry_label(index, &e.table, &e.key, &e.rule);
     let fail = |m: String| entry_error(path, &label, m);
     let rule = RuleId::parse(&e.rule).ok_or_else(|| fail(format!("no rule {:?}", e.rule)))?;
     let kind = ChoiceKind::parse(&e.choice).ok_or_else(|| {
@@ -515,21 +516,13 @@ impl Ledger {
                         .to_string(),
                 ),
                 (Some(Decision::Quarantined), Choice::KeepQuarantined, _) => None,
-                (Some(d), Choice::KeepQuarantined, _) => Some(format!(
-                    "the row is not quarantined (it is {}): remove the entry",
-                    if d == Decision::Repaired {
-                        "written"
-                    } else {
-                        d.as_str()
-                    }
-                )),
                 (Some(_), _, true) => None,
                 (Some(Decision::Quarantined), _, false) => Some(format!(
                     "the row is quarantined, but not by {} alone: decide its other rules' \
                      findings, or keep it quarantined",
                     e.rule
                 )),
-                (Some(d), _, false) => Some(format!(
+                (Some(d), _, _) => Some(format!(
                     "the row is not quarantined (it is {}): remove the entry",
                     if d == Decision::Repaired {
                         "written"
