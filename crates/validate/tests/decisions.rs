@@ -101,18 +101,20 @@ struct Target {
     files: PathBuf,
 }
 
+fn sqlite_target() -> Target {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+    let files = dir.path().to_path_buf();
+    Target {
+        _dir: dir,
+        _pg: None,
+        url,
+        files,
+    }
+}
+
 fn targets() -> Vec<Target> {
-    let sqlite = {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("v2.db").display());
-        let files = dir.path().to_path_buf();
-        Target {
-            _dir: dir,
-            _pg: None,
-            url,
-            files,
-        }
-    };
+    let sqlite = sqlite_target();
     let mut out = vec![sqlite];
     if let Some(pg) = TempPgDb::create() {
         let dir = tempfile::tempdir().unwrap();
@@ -224,5 +226,53 @@ fn another_file_or_none_is_another_run() {
         let e = t.migrate(&v1, None).expect_err("no file is another run");
         assert_eq!(e.exit_code(), 4, "{e}");
         assert!(e.to_string().contains("with decisions file sha256"), "{e}");
+    }
+}
+
+/// The template of each committed fixture under each policy, applied unedited: every row stays
+/// quarantined (the notes added), and the run validates with the file.
+#[test]
+fn each_fixtures_unedited_template_migrates_and_validates_under_both_policies() {
+    for name in ["g0-s", "g1-s", "g2-s", "g3-s"] {
+        for policy in [
+            thywill_pipeline::Policy::Repair,
+            thywill_pipeline::Policy::Strict,
+        ] {
+            let t = &sqlite_target();
+            let v1 = fixture(name);
+            let common = CommonOptions {
+                v1_db: v1.clone(),
+                as_of: Some(clock()),
+                policy,
+                progress: ProgressMode::Silent,
+                ..Default::default()
+            };
+            let opts = thywill_pipeline::AnalyzeOptions { common };
+            let (_, template) = thywill_pipeline::analyze_with_template(&opts).unwrap();
+            let file = t.file("template.toml", &template);
+            let mut m = MigrateOptions {
+                common: opts.common.clone(),
+                v2_url: t.url.clone(),
+                ..Default::default()
+            };
+            m.common.decisions = Some(Decisions::read(&file).unwrap());
+            let report = migrate(&m).unwrap_or_else(|e| panic!("{name} {policy}: {e}"));
+            assert!(report.ok, "{name} {policy}");
+            let mut v = Options::new(&v1, &t.url);
+            v.now = Some(clock());
+            v.policy = match policy {
+                thywill_pipeline::Policy::Repair => thywill_validator::Policy::Repair,
+                thywill_pipeline::Policy::Strict => thywill_validator::Policy::Strict,
+            };
+            v.decisions = Some(OperatorDecisions::read(&file).unwrap());
+            let r = validate(&v).unwrap();
+            let failed: Vec<_> = r
+                .checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(|c| &c.summary)
+                .collect();
+            assert!(failed.is_empty(), "{name} {policy}: {failed:#?}");
+        }
     }
 }

@@ -568,8 +568,19 @@ impl Sink {
         if let Some(w) = self.written.get_mut(table) {
             *w = w.saturating_sub(1);
         }
-        self.findings
-            .push(table, rowid, key, rule, decision, reason);
+        let note = match &mut self.decisions {
+            Some(l) => l.on_commit(table, key, rowid, Some(decision)),
+            None => None,
+        };
+        match note {
+            Some(n) => {
+                self.findings
+                    .push(table, rowid, key, rule, decision, &format!("{reason}; {n}"))
+            }
+            None => self
+                .findings
+                .push(table, rowid, key, rule, decision, reason),
+        }
     }
 
     pub(crate) fn count_read(&mut self, table: &'static str, n: u64) {
