@@ -70,6 +70,7 @@ fn analyze_template_decide_preview_migrate_validate_rehearse() {
     let decisions = decisions.to_str().unwrap();
 
     let preview = d.join("preview.json");
+    let page = d.join("preview.html");
     let out = run(
         env!("CARGO_BIN_EXE_thywill-analyze"),
         &[
@@ -80,9 +81,17 @@ fn analyze_template_decide_preview_migrate_validate_rehearse() {
             decisions,
             "--report-json",
             preview.to_str().unwrap(),
+            "--report-html",
+            page.to_str().unwrap(),
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("decisions: "),
+        "the summary names the file"
+    );
+    let page = std::fs::read_to_string(&page).unwrap();
+    assert!(page.contains("entries applied"), "the page names the file");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&preview).unwrap()).unwrap();
     assert!(report["decisions"]["entries_applied"].as_u64().unwrap() > 0);
