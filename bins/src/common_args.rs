@@ -132,6 +132,39 @@ impl EmailArgs {
     }
 }
 
+/// The operator's decisions on quarantined rows (`--decisions FILE`): analyze previews them,
+/// migrate applies them, validate derives them again, cutover passes them on.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DecisionsArg {
+    /// The operator's decisions on quarantined rows (TOML; start from thywill-analyze
+    /// --decisions-template). An entry that names no quarantined row, or a value v2 would
+    /// refuse, stops the run before anything is written (exit 2).
+    #[arg(long, value_name = "FILE")]
+    pub decisions: Option<PathBuf>,
+}
+
+impl DecisionsArg {
+    /// The file read and checked (unreadable, not TOML of the template's shape, or an entry
+    /// with a choice or value its rule refuses: a usage error, exit 2, naming the entry).
+    pub fn read(&self) -> Result<Option<thywill_pipeline::Decisions>, CliError> {
+        self.decisions
+            .as_deref()
+            .map(|p| {
+                thywill_pipeline::Decisions::read(p)
+                    .map_err(|e| CliError::new(Exit::Usage, e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// The same flag for a child process (the cut-over's steps).
+    pub fn to_args(&self) -> Vec<String> {
+        match &self.decisions {
+            Some(p) => vec!["--decisions".to_string(), p.display().to_string()],
+            None => Vec::new(),
+        }
+    }
+}
+
 /// Flags of the v1 side and the reports.
 #[derive(Args, Debug)]
 pub struct CommonArgs {
@@ -155,6 +188,8 @@ pub struct CommonArgs {
     pub clock: V1ServerArgs,
     #[command(flatten)]
     pub email: EmailArgs,
+    #[command(flatten)]
+    pub decisions: DecisionsArg,
     /// Write the JSON report (report_version 1) here.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,
@@ -183,6 +218,7 @@ impl CommonArgs {
             })?),
         };
         let email = self.email.resolve()?;
+        let decisions = self.decisions.read()?;
         Ok(CommonOptions {
             v1_db: self.v1_db.clone(),
             archives_v1: self.archives_v1.clone(),
@@ -197,6 +233,7 @@ impl CommonArgs {
             progress: log.progress_mode(),
             email_db: email.as_ref().map(|(db, _)| db.clone()),
             email_key: email.map(|(_, key)| key),
+            decisions,
         })
     }
 }

@@ -22,7 +22,7 @@ use thywill_ops::cutover::{cutover, CutoverOptions, Hooks};
 #[command(
     name = "thywill-cutover",
     version,
-    after_help = "Examples:\n  V1_DB_PATH=/prod/thywill.db V2_DB_URL=postgresql://thywill@127.0.0.1/thywill_v2 BACKUP_DIR=/backups \\\n    thywill-cutover --archives-v1 /prod/text_archives --archives-v2 /srv/text_archives_v2 \\\n      --maintenance-flag /srv/thywill/MAINTENANCE --status-page /srv/www/status.html \\\n      --switch-cmd '/srv/ops/switch --to-v2' --switch-back-cmd '/srv/ops/switch --to-v1' \\\n      --verify-cmd '/srv/ops/smoke-v2' --restart-v1-cmd 'systemctl restart thywill-v1'\n  thywill-cutover --rehearsal --v1-db /staging/thywill.db --archives-v1 /staging/text_archives --work-dir /tmp/rehearsal"
+    after_help = "Examples:\n  V1_DB_PATH=/prod/thywill.db V2_DB_URL=postgresql://thywill@127.0.0.1/thywill_v2 BACKUP_DIR=/backups \\\n    thywill-cutover --archives-v1 /prod/text_archives --archives-v2 /srv/text_archives_v2 \\\n      --maintenance-flag /srv/thywill/MAINTENANCE --status-page /srv/www/status.html \\\n      --switch-cmd '/srv/ops/switch --to-v2' --switch-back-cmd '/srv/ops/switch --to-v1' \\\n      --verify-cmd '/srv/ops/smoke-v2' --restart-v1-cmd 'systemctl restart thywill-v1' \\\n      --decisions /srv/ops/decisions.toml\n  thywill-cutover --rehearsal --v1-db /staging/thywill.db --archives-v1 /staging/text_archives --work-dir /tmp/rehearsal"
 )]
 struct Cli {
     /// The v1 database.
@@ -49,6 +49,10 @@ struct Cli {
     /// v1's e-mail database and its key: backed up, migrated and validated.
     #[command(flatten)]
     email: thywill_cli::common_args::EmailArgs,
+    /// The operator's decisions on quarantined rows: applied by the migration, derived again
+    /// by the validation.
+    #[command(flatten)]
+    decisions: thywill_cli::common_args::DecisionsArg,
     /// The backup folder (a rehearsal backs up into its work folder instead).
     #[arg(
         long,
@@ -151,7 +155,19 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         // Checked now, before any step runs; the steps get them as flags.
         v1_args: {
             cli.clock.to_clock()?;
-            cli.clock.to_args()
+            // The decisions file is read and checked now (exit 2), not at the migrate step;
+            // the steps get it by its absolute path.
+            cli.decisions.read()?;
+            let decisions = thywill_cli::common_args::DecisionsArg {
+                decisions: cli
+                    .decisions
+                    .decisions
+                    .as_deref()
+                    .map(std::path::absolute)
+                    .transpose()
+                    .map_err(|e| CliError::new(Exit::Usage, format!("--decisions: {e}")))?,
+            };
+            [cli.clock.to_args(), decisions.to_args()].concat()
         },
         email_db: {
             // The key is checked now (exit 2), not an hour into the day.

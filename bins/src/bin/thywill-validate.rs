@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use thywill_cli::common_args::{EmailArgs, V1ServerArgs};
+use thywill_cli::common_args::{DecisionsArg, EmailArgs, V1ServerArgs};
 use thywill_cli::{check_report_path, finish, write_html_report, CliError, Exit, LogArgs, V2DbArg};
 use thywill_ops::fsutil::write_atomic_with;
 use thywill_validator::clock::V1Clock;
@@ -58,6 +58,10 @@ struct Cli {
     /// v1's e-mail database and its key, as given to the migration (decrypted again here).
     #[command(flatten)]
     email: EmailArgs,
+    /// The operator's decisions file the migration applied (read again here, by the
+    /// validator's own parser).
+    #[command(flatten)]
+    decisions: DecisionsArg,
     /// Only check that the v1 file is readable and sound.
     #[arg(long)]
     v1_only: bool,
@@ -73,8 +77,16 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         .email
         .resolve()?
         .map(|(db, key)| thywill_validator::email::EmailSource { db, key });
+    let decisions = match &cli.decisions.decisions {
+        Some(p) => Some(
+            thywill_validator::decisions::OperatorDecisions::read(p)
+                .map_err(|e| CliError::new(Exit::Usage, format!("--decisions: {e}")))?,
+        ),
+        None => None,
+    };
     let opts = Options {
         email,
+        decisions,
         archives_v1: cli.archives_v1,
         archives_v2: cli.archives_v2,
         policy: match cli.policy {

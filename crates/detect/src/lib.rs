@@ -28,6 +28,7 @@
 //! ```
 
 pub mod clock;
+pub mod decisions;
 mod findings;
 mod ids;
 mod keys;
@@ -72,7 +73,10 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         db,
         opts,
         policy: opts.policy,
-        sink: Sink::default(),
+        sink: Sink {
+            decisions: opts.decisions.map(decisions::Ledger::new),
+            ..Sink::default()
+        },
     };
     let mut clock = PhaseClock::new();
     let mut users = Users::read(&mut ctx)?;
@@ -82,13 +86,16 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         marks::user_activity(&ctx, &mut users)?;
         clock.lap("user activity (prayer and marks scans)");
     }
-    users.finalize(opts.policy);
+    users.finalize(opts.policy, ctx.sink.decisions.as_mut())?;
     // From here on only the key set and each entry's target are kept of the user rows.
     let (resolved_users, user_id_map) = users.settle(&mut ctx)?;
     release_freed_memory();
     clock.lap("users settled");
     let mut prayers = Prayers::read(&mut ctx, &users)?;
     prayers.resolve_authors(&users);
+    if let Some(ledger) = ctx.sink.decisions.as_mut() {
+        prayers.apply_decisions(ledger, &members_by_name(&resolved_users)?)?;
+    }
     prayers.commit_settled(&mut ctx);
     clock.lap("prayers, authors");
     let (deferred, folds) = attributes::read(&mut ctx, &users, &mut prayers)?;
@@ -118,7 +125,9 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         findings,
         read,
         written,
+        decisions,
     } = ctx.sink;
+    let decisions_applied = decisions.as_ref().map(|l| l.finish()).transpose()?;
     let findings = findings.finish()?;
     let present: Vec<&str> = CARRIED_TABLES
         .iter()
@@ -151,7 +160,22 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         emails,
         findings,
         counts,
+        decisions_applied,
     })
+}
+
+/// The written members by display name (for a decisions entry naming a prayer's author).
+fn members_by_name(
+    users: &plan::UserStates,
+) -> Result<std::collections::HashMap<String, u128>, DetectError> {
+    let mut out = std::collections::HashMap::new();
+    for u in users.iter() {
+        let u = u?;
+        if let Some(id) = text::parse_hex32(&u.id) {
+            out.insert(u.display_name, id);
+        }
+    }
+    Ok(out)
 }
 
 /// Times the phases of a run: one `debug` event per phase (target `thywill_detect::timing`), so a

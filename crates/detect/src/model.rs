@@ -264,6 +264,8 @@ pub struct DetectOptions<'a> {
     pub invite_hours: u32,
     /// v1's e-mail database and its key (`--v1-email-db`), when the run has them (`R-EMAIL`).
     pub email: Option<crate::rules::email::EmailInput<'a>>,
+    /// The operator's decisions on quarantined rows (`--decisions`), when the run has them.
+    pub decisions: Option<&'a crate::decisions::Decisions>,
 }
 
 impl<'a> DetectOptions<'a> {
@@ -281,6 +283,7 @@ impl<'a> DetectOptions<'a> {
             clock: Clock::utc(),
             invite_hours: DEFAULT_INVITE_HOURS,
             email: None,
+            decisions: None,
         }
     }
 }
@@ -319,6 +322,10 @@ pub enum DetectError {
     /// which the binaries check before anything is read.
     #[error("the e-mail key (EMAIL_ENCRYPTION_KEY or --v1-email-key-file) is not a Fernet key: 32 bytes in url-safe base64 (44 characters)")]
     EmailKey,
+    /// The operator's decisions file cannot be applied (an entry names no quarantined row, or a
+    /// value v2 would refuse): a usage error (exit 2), before anything is written.
+    #[error(transparent)]
+    Decisions(#[from] crate::decisions::DecisionsError),
     /// Something wrote to the v1 database while it was being read (a row streamed a moment ago
     /// is gone): exit 3.
     #[error("the v1 database {path} changed while it was being read: stop the v1 application (maintenance mode) and run again")]

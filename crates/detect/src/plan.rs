@@ -239,6 +239,17 @@ pub(crate) struct PrayerStates {
     pub(crate) extras: HashMap<u32, Box<PrayerExtras>>,
     /// The others' records, out of memory (pass 2 reads each once).
     stored_extras: StoredByEntry<PrayerExtras>,
+    /// The operator's values of the prayers the decisions file carries (`--decisions`).
+    pub(crate) operator: HashMap<u32, OperatorPrayer>,
+}
+
+/// What the decisions file gives a carried prayer instead of its row's value.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OperatorPrayer {
+    /// The text (`R-TEXT-LENGTH`).
+    pub(crate) text: Option<String>,
+    /// The author's v2 id (`R-ORPHAN`: the author named by display name).
+    pub(crate) author: Option<u128>,
 }
 
 /// An author reference that names no user entry.
@@ -584,6 +595,8 @@ pub struct Plan {
     pub(crate) emails: BTreeMap<u128, crate::rules::email::PlannedEmail>,
     pub(crate) findings: Findings,
     pub(crate) counts: BTreeMap<String, TableCounts>,
+    /// The entries of the run's decisions file applied (all of them), when it has one.
+    pub(crate) decisions_applied: Option<u64>,
 }
 
 impl Plan {
@@ -595,6 +608,11 @@ impl Plan {
     /// The v1 schema generation.
     pub fn generation(&self) -> Generation {
         self.generation
+    }
+
+    /// The number of entries of the run's decisions file applied (`None` without one).
+    pub fn decisions_applied(&self) -> Option<u64> {
+        self.decisions_applied
     }
 
     /// The v2 user written for v1 `user` row `rowid`; `None` when it is merged or quarantined.

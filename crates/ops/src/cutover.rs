@@ -55,8 +55,8 @@ pub struct CutoverOptions {
     pub archives_v2: Option<PathBuf>,
     /// `repair` or `strict`.
     pub policy: String,
-    /// Flags describing the v1 side (`--v1-timezone`, `--v1-local-since`) for the migrate and
-    /// validate steps alike.
+    /// Flags describing the v1 side (`--v1-timezone`, `--v1-local-since`) and the operator's
+    /// `--decisions` file, for the migrate and validate steps alike.
     pub v1_args: Vec<String>,
     /// v1's separate e-mail database: in the backup set, and given to the migrate and validate
     /// steps (`--v1-email-db`).

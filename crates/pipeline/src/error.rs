@@ -79,6 +79,8 @@ impl PipelineError {
             | PipelineError::Detect(thywill_detect::DetectError::SourceChanged { .. }) => 3,
             // A key that is not a Fernet key, or none given with --v1-email-db: usage.
             PipelineError::Detect(thywill_detect::DetectError::EmailKey) => 2,
+            // The operator's decisions file does not fit the data: usage, nothing written.
+            PipelineError::Detect(thywill_detect::DetectError::Decisions(_)) => 2,
             PipelineError::Detect(_) => 1,
             PipelineError::V2(e) => e.exit_code(),
             PipelineError::Archive(e) => e.exit_code(),

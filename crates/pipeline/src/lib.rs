@@ -22,10 +22,11 @@ use std::path::PathBuf;
 
 pub use chrono::NaiveDateTime;
 pub use thywill_detect::clock::{default_local_since as clock_default_local_since, Clock};
+pub use thywill_detect::decisions::Decisions;
 pub use thywill_detect::{key_is_usable as email_key_is_usable, Policy};
 pub use thywill_v1::EmailKey;
 
-pub use analyze::analyze;
+pub use analyze::{analyze, analyze_with_template};
 pub use error::PipelineError;
 pub use limits::{LimitBreach, QuarantineLimit, QuarantineLimits, TableOverLimit};
 pub use migrate::migrate;
@@ -77,6 +78,8 @@ pub struct CommonOptions {
     pub email_db: Option<PathBuf>,
     /// The key its addresses are encrypted with (required with `email_db`; never printed).
     pub email_key: Option<thywill_v1::EmailKey>,
+    /// The operator's decisions on quarantined rows (`--decisions`), read and checked.
+    pub decisions: Option<thywill_detect::decisions::Decisions>,
 }
 
 /// Options of [`analyze()`].

@@ -69,7 +69,8 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
     crate::interrupt::check()?;
     let mut v2 = V2Db::open(&target)?;
     let dest = ArchiveDest::new(opts)?;
-    let mut already = match v2.state(&source.sha256)? {
+    let decisions = opts.common.decisions.as_ref().map(|d| d.sha256.as_str());
+    let mut already = match v2.state_of_run(&source.sha256, decisions)? {
         alien @ TargetState::Alien { .. } => {
             return Err(thywill_v2::alien_error(target.redacted(), &alien).into())
         }
@@ -78,12 +79,13 @@ pub fn migrate(opts: &MigrateOptions) -> Result<Report, PipelineError> {
     };
     let mut load = None;
     if already.is_none() {
-        let info = RunInfo::new(
+        let mut info = RunInfo::new(
             opts.common.v1_db.display().to_string(),
             source.sha256.clone(),
             source.db.schema().generation.to_string(),
             TOOL_VERSION,
         );
+        info.decisions_sha256 = decisions.map(str::to_string);
         let load_opts = LoadOptions {
             dry_run: opts.dry_run,
             replace: opts.replace,

@@ -55,8 +55,22 @@ pub struct Report {
     pub stages: Vec<StageTiming>,
     /// Can the migration go ahead, and why not (analyze's verdict; migrate restates it).
     pub feasibility: Feasibility,
+    /// The operator's decisions file the run applied (`--decisions`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<ReportDecisions>,
     /// True when the job did what it was asked and the law holds for every table.
     pub ok: bool,
+}
+
+/// `decisions` of the report: the operator's decisions file applied.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ReportDecisions {
+    /// The file as given.
+    pub path: String,
+    /// The sha256 of its bytes (also in `migration_runs.decisions_sha256`).
+    pub sha256: String,
+    /// Its entries, every one applied (a run with an entry that cannot be is refused).
+    pub entries_applied: u64,
 }
 
 /// The source part of the report.
@@ -377,6 +391,13 @@ impl Report {
             let _ = writeln!(md, "- target: {} `{}`", t.backend, t.url);
         }
         let _ = writeln!(md, "- v1 clock: {}", self.source.clock.describe());
+        if let Some(d) = &self.decisions {
+            let _ = writeln!(
+                md,
+                "- decisions: `{}`, sha256 `{}`, {} entries applied",
+                d.path, d.sha256, d.entries_applied
+            );
+        }
         let _ = writeln!(
             md,
             "- policy: {}{}",
@@ -558,6 +579,13 @@ impl Report {
             .collect();
         if !rules.is_empty() {
             let _ = writeln!(s, "  findings: {}", rules.join(", "));
+        }
+        if let Some(d) = &self.decisions {
+            let _ = writeln!(
+                s,
+                "  decisions: {} (sha256 {}), {} entries applied",
+                d.path, d.sha256, d.entries_applied
+            );
         }
         if let Some(a) = &self.archives {
             let _ = writeln!(

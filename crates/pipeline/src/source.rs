@@ -9,7 +9,9 @@ use thywill_v1::{source_sha256, IntegrityReport, V1Database, CARRIED_TABLES};
 
 use crate::error::PipelineError;
 use crate::progress::Progress;
-use crate::report::{Feasibility, Report, ReportFindings, SourceClock, SourceEmailDb, SourceInfo};
+use crate::report::{
+    Feasibility, Report, ReportDecisions, ReportFindings, SourceClock, SourceEmailDb, SourceInfo,
+};
 use crate::{CommonOptions, TOOL_VERSION};
 
 /// The analysed v1 source, shared by `analyze` and `migrate`.
@@ -176,6 +178,7 @@ fn analyse(
         opts.test_account_names = common.test_account_names.clone();
     }
     opts.clock = common.clock;
+    opts.decisions = common.decisions.as_ref();
     if let Some(h) = common.invite_hours {
         opts.invite_hours = h;
     }
@@ -278,6 +281,11 @@ impl Source {
             },
             target: None,
             feasibility: self.feasibility(law_holds),
+            decisions: common.decisions.as_ref().map(|d| ReportDecisions {
+                path: d.path.clone(),
+                sha256: d.sha256.clone(),
+                entries_applied: self.plan.decisions_applied().unwrap_or(0),
+            }),
             tables,
             findings_by_rule,
             findings,

@@ -135,6 +135,7 @@ fn report(extra: usize) -> Report {
             feasible: true,
             notes: vec![],
         },
+        decisions: None,
         ok: true,
     }
 }

@@ -606,6 +606,15 @@ impl RunView {
             "policy",
             format!("{}{}", r.policy, if r.dry_run { ", dry run" } else { "" }),
         ));
+        if let Some(d) = &r.decisions {
+            facts.push(Fact::new(
+                "decisions",
+                format!(
+                    "{} (sha256 {}), {} entries applied",
+                    d.path, d.sha256, d.entries_applied
+                ),
+            ));
+        }
         facts.push(Fact::new("started", &r.started_at));
         facts.push(Fact::new("finished", &r.finished_at));
         if let Some(id) = &r.run_id {

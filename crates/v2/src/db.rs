@@ -204,6 +204,16 @@ impl AnyConn {
         Ok(dispatch!(self, c => diesel::sql_query(&sql).get_result::<Count>(c))?.n > 0)
     }
 
+    /// The sha256 of the decisions file run `run_id` applied: `None` when it applied none, or
+    /// when the target's schema predates the column (a run of an older tool applied none).
+    pub(crate) fn run_decisions(&mut self, run_id: &str) -> Option<String> {
+        let r: QueryResult<Option<String>> = dispatch!(self, c => migration_runs::table
+            .find(run_id)
+            .select(migration_runs::decisions_sha256)
+            .first(c));
+        r.ok().flatten()
+    }
+
     /// The run owning the application data: the latest succeeded real run.
     pub(crate) fn owner_run(&mut self) -> QueryResult<Option<MigrationRun>> {
         dispatch!(self, c => migration_runs::table
@@ -348,7 +358,18 @@ impl V2Db {
     /// What the target holds, judged against the source fingerprint `source_sha256`. Does not
     /// create the schema.
     pub fn state(&mut self, source_sha256: &str) -> Result<TargetState> {
-        state_of(&mut self.conn, source_sha256)
+        self.state_of_run(source_sha256, None)
+    }
+
+    /// [`V2Db::state`] of a run that applies the operator's decisions file with sha256
+    /// `decisions_sha256` (`None`: no file): the same source with the same file is already
+    /// migrated; with another file, or none, the target holds another run's data.
+    pub fn state_of_run(
+        &mut self,
+        source_sha256: &str,
+        decisions_sha256: Option<&str>,
+    ) -> Result<TargetState> {
+        state_of(&mut self.conn, source_sha256, decisions_sha256)
             .map_err(|e| self.db_err("reading the target state", e))
     }
 
@@ -490,7 +511,11 @@ pub fn alien_error(url: String, state: &TargetState) -> Error {
     Error::ForeignData { url, what }
 }
 
-pub(crate) fn state_of(conn: &mut AnyConn, sha: &str) -> QueryResult<TargetState> {
+pub(crate) fn state_of(
+    conn: &mut AnyConn,
+    sha: &str,
+    decisions: Option<&str>,
+) -> QueryResult<TargetState> {
     let mut present = None;
     let mut missing = None;
     let tables = conn.table_names()?;
@@ -517,23 +542,26 @@ pub(crate) fn state_of(conn: &mut AnyConn, sha: &str) -> QueryResult<TargetState
     } else {
         None
     };
+    let owner_decisions = owner.as_ref().and_then(|r| conn.run_decisions(&r.run_id));
+    let same =
+        |run: &MigrationRun| run.source_sha256 == sha && owner_decisions.as_deref() == decisions;
     if !conn.has_app_data()? {
         // A run of this source that kept every v1 row out wrote no application row, yet it
         // migrated the source: a re-run must find it, not record a second run.
         return Ok(match owner {
-            Some(run) if run.source_sha256 == sha => {
-                TargetState::AlreadyMigrated { run_id: run.run_id }
-            }
+            Some(run) if same(&run) => TargetState::AlreadyMigrated { run_id: run.run_id },
             _ => TargetState::Empty,
         });
     }
     Ok(match owner {
-        Some(run) if run.source_sha256 == sha => {
-            TargetState::AlreadyMigrated { run_id: run.run_id }
-        }
+        Some(run) if same(&run) => TargetState::AlreadyMigrated { run_id: run.run_id },
         Some(run) => TargetState::Foreign {
+            source_sha256: Some(match (&owner_decisions, run.source_sha256 == sha) {
+                (Some(d), _) => format!("{} with decisions file sha256 {d}", run.source_sha256),
+                (None, true) => format!("{} without a decisions file", run.source_sha256),
+                (None, false) => run.source_sha256,
+            }),
             run_id: Some(run.run_id),
-            source_sha256: Some(run.source_sha256),
         },
         None => TargetState::Foreign {
             run_id: None,

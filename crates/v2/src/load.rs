@@ -84,6 +84,8 @@ pub struct RunInfo {
     pub source_sha256: String,
     /// v1 schema generation (`G0`..`G3`).
     pub source_generation: String,
+    /// sha256 (hex) of the operator's decisions file, when the run applies one.
+    pub decisions_sha256: Option<String>,
 }
 
 impl RunInfo {
@@ -101,6 +103,7 @@ impl RunInfo {
             source_path: source_path.into(),
             source_sha256: source_sha256.into(),
             source_generation: source_generation.into(),
+            decisions_sha256: None,
         }
     }
 }
@@ -148,6 +151,8 @@ pub struct Load<'db> {
     /// A SQLite dry run's temporary copy (the directory is removed on drop).
     temp: Option<(tempfile::TempDir, AnyConn)>,
     run: MigrationRun,
+    /// The sha256 of the run's decisions file (recorded beside its row).
+    decisions: Option<String>,
     opts: LoadOptions,
     rows: BTreeMap<&'static str, u64>,
     deferred: Deferred,
@@ -218,6 +223,7 @@ impl<'db> Load<'db> {
             db,
             temp,
             run,
+            decisions: info.decisions_sha256,
             opts,
             rows: BTreeMap::new(),
             deferred: Deferred::default(),
@@ -285,6 +291,7 @@ impl<'db> Load<'db> {
                     .and_then(|_| diesel::insert_into(migration_runs::table).values(&run).execute(c))
             });
             r.map_err(|e| self.err("recording the run in migration_runs", e))?;
+            self.record_decisions()?;
         }
         if matches!(self.conn(), AnyConn::Sqlite(_)) {
             let r = self.conn().batch("PRAGMA foreign_keys = OFF");
@@ -302,6 +309,7 @@ impl<'db> Load<'db> {
             let r = dispatch!(self.conn(), c =>
                 diesel::insert_into(migration_runs::table).values(&run).execute(c));
             r.map_err(|e| self.err("recording the run in migration_runs", e))?;
+            self.record_decisions()?;
         }
         self.clear()?;
         let r = match self.conn() {
@@ -312,10 +320,24 @@ impl<'db> Load<'db> {
         Ok(())
     }
 
+    /// Records the run's decisions file (`migration_runs.decisions_sha256`), once its row is in.
+    fn record_decisions(&mut self) -> Result<()> {
+        let Some(d) = self.decisions.clone() else {
+            return Ok(());
+        };
+        let id = self.run.run_id.clone();
+        let r = dispatch!(self.conn(), c => diesel::update(migration_runs::table.find(&id))
+            .set(migration_runs::decisions_sha256.eq(Some(d)))
+            .execute(c));
+        r.map_err(|e| self.err("recording the run's decisions file in migration_runs", e))?;
+        Ok(())
+    }
+
     /// Refuses a target holding application data unless `replace` is set.
     fn check_state(&mut self) -> Result<()> {
         let sha = self.run.source_sha256.clone();
-        let state = state_of(self.conn(), &sha);
+        let decisions = self.decisions.clone();
+        let state = state_of(self.conn(), &sha, decisions.as_deref());
         let url = self.db.target.redacted();
         match state.map_err(|e| self.err("reading the target state", e))? {
             alien @ TargetState::Alien { .. } => Err(alien_error(url, &alien)),

@@ -232,6 +232,9 @@ pub struct MigrationRun {
     pub dry_run: bool,
     /// Counts as JSON.
     pub counts_json: String,
+    // `decisions_sha256` (migration 2026-12-04-000019) is read and written on its own
+    // (`AnyConn::run_decisions`, `Load::record_decisions`): the tools that read runs without
+    // upgrading the schema first (rollback, `thywill-runs`) still read an older target.
 }
 
 /// One v1 key → v2 id mapping (`migration_id_map`).

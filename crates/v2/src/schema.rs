@@ -122,6 +122,7 @@ diesel::table! {
         source_generation -> Varchar,
         dry_run -> Bool,
         counts_json -> Text,
+        decisions_sha256 -> Nullable<Varchar>,
     }
 }
 

@@ -85,6 +85,8 @@ pub struct Ledger {
     pub invite_hours: u32,
     /// v1's e-mail database and key the run was given (`--v1-email-db`), when it had them.
     pub email: Option<crate::email::EmailSource>,
+    /// The operator's decisions file the run was given (`--decisions`), read here again.
+    pub decisions: Option<crate::decisions::OperatorDecisions>,
 }
 
 impl Ledger {
@@ -135,6 +137,11 @@ impl Ledger {
 
     pub(crate) fn is_repaired_in(&self, table: &str, key: &str) -> bool {
         self.is_repaired(table, key)
+    }
+
+    /// The v2 account the run's id map gives member `key` (every carried member has a row).
+    pub(crate) fn user_v2_id(&self, key: &str) -> Option<&str> {
+        self.mapped(&["user", "users"], key).map(String::as_str)
     }
 
     fn excluded(&self, table: &str, key: &str) -> Option<Disposition> {
@@ -443,6 +450,8 @@ struct Members {
     created: HashMap<String, Cell>,
     /// The v1 server's clock (members' and prayers' `created_at`, answer dates).
     clock: crate::clock::V1Clock,
+    /// Each written member's display name → v2 id (an operator's `author` names one).
+    names: HashMap<String, String>,
 }
 
 impl Members {
@@ -643,7 +652,12 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             law_prayers.violation(format!("{key}: no finding, yet no valid v2 id"));
             continue;
         };
-        let Some(author) = members.resolve(&p.author) else {
+        let operator = ledger.decisions.as_ref();
+        let author = match operator.and_then(|d| d.author(&key)) {
+            Some(name) => members.names.get(name).cloned(),
+            None => members.resolve(&p.author),
+        };
+        let Some(author) = author else {
             law_prayers.violation(format!(
                 "{key}: no finding, yet its author does not resolve"
             ));
@@ -658,7 +672,13 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             .time("created_at", &p.created_at)
             .when("created_at", shifted(&ledger.clock, &p.created_at))
             .settle(ledger, "prayer", &key, &mut out);
-        let (row, flag) = prayer_cells(&p, &id, &author, &mine, &members, schema);
+        let (mut row, flag) = prayer_cells(&p, &id, &author, &mine, &members, schema);
+        if let Some(t) = operator.and_then(|d| d.text(&key)) {
+            row[2] = s(t);
+        }
+        if let Some(t) = operator.and_then(|d| d.time(&key)) {
+            row[6] = Cell::Ts(t);
+        }
         if let Some((fkey, fcells)) = flag {
             flags.insert(fkey, fcells);
         }
@@ -1253,6 +1273,7 @@ fn derive_users(
         joined: HashMap::new(),
         created: HashMap::new(),
         clock: ledger.clock,
+        names: HashMap::new(),
     };
     let mut written: Vec<(UserRow, String, String)> = Vec::new();
     let mut excluded_in_v2: Vec<(String, Disposition, String)> = Vec::new();
@@ -1267,7 +1288,10 @@ fn derive_users(
         };
         let key = row_key(key_v, u.rowid);
         seen.note(ledger, "user", &key);
-        let name = rules::repair_name(&text(&u.display_name).unwrap_or_default());
+        let name = match ledger.decisions.as_ref().and_then(|d| d.display_name(&key)) {
+            Some(operator) => operator.to_string(),
+            None => rules::repair_name(&text(&u.display_name).unwrap_or_default()),
+        };
         let own = match kind {
             UserRefKind::ById => rules::hex_key(&u.id).or_else(|| rules::text_key_id(&u.id)),
             UserRefKind::ByName => rules::v5_id(&format!("user:{name}"))
@@ -1324,6 +1348,7 @@ fn derive_users(
                     members.respelling.targets[row] = Some(id.clone());
                 }
                 members.note_joined(&u, &id);
+                members.names.insert(name.clone(), id.clone());
                 written.push((u, id, name));
             }
             Some(Disposition::Merged) => {

@@ -19,6 +19,7 @@
 pub mod canon;
 pub mod checks;
 pub mod clock;
+pub mod decisions;
 pub mod email;
 pub mod error;
 pub mod expected;
@@ -74,6 +75,8 @@ pub struct Options {
     /// v1's e-mail database and its key, when the migration carried addresses
     /// (`--v1-email-db`): decrypted and decided again here.
     pub email: Option<email::EmailSource>,
+    /// The operator's decisions file the migration applied (`--decisions`), read again here.
+    pub decisions: Option<decisions::OperatorDecisions>,
 }
 
 impl Options {
@@ -91,6 +94,7 @@ impl Options {
             clock: clock::V1Clock::default(),
             invite_hours: expected::DEFAULT_INVITE_HOURS,
             email: None,
+            decisions: None,
         }
     }
 }

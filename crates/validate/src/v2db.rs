@@ -66,6 +66,8 @@ pub struct RunInfo {
     pub source_sha256: String,
     /// The run's start, the clock of its expiry decisions.
     pub started_at: Option<chrono::NaiveDateTime>,
+    /// The sha256 of the operator's decisions file the run recorded, if it applied one.
+    pub decisions_sha256: Option<String>,
 }
 
 /// Everything read back from the v2 application tables, each sorted by primary key.
@@ -158,10 +160,19 @@ impl V2Conn {
                 .select((r::run_id, r::source_sha256, r::started_at))
                 .first(c)
                 .optional())?;
-        Ok(row.map(|(run_id, source_sha256, started)| RunInfo {
+        let Some((run_id, source_sha256, started)) = row else {
+            return Ok(None);
+        };
+        // A target whose schema predates the column holds a run that applied no file.
+        let decisions: QueryResult<Option<String>> = on_conn!(self, |c| r::migration_runs
+            .filter(r::run_id.eq(&run_id))
+            .select(r::decisions_sha256)
+            .first(c));
+        Ok(Some(RunInfo {
             run_id,
             source_sha256,
             started_at: Some(started),
+            decisions_sha256: decisions.ok().flatten(),
         }))
     }
 

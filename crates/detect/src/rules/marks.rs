@@ -113,7 +113,7 @@ pub(crate) fn stream(
     // Every mark has been seen: the pending prayers they belong to can be settled now.
     for m in &deferred {
         if let Some(p) = prayers.states.keys.lookup(&m.prayer_id, KeyKind::Hex) {
-            prayers.settle_pending(p);
+            prayers.settle_pending(p, ctx.sink.decisions.as_mut());
         }
     }
     for m in &deferred {

@@ -16,6 +16,7 @@ use chrono::NaiveDateTime;
 use thywill_v1::{V1Database, V1Value};
 
 use crate::clock::{Clock, LocalColumn, LocalTime};
+use crate::decisions::Ledger;
 use crate::findings::FindingsWriter;
 use crate::keys::{KeyIndex, KeyKind};
 use crate::model::{Decision, DetectOptions, Policy, RuleId};
@@ -63,6 +64,45 @@ impl RowFindings {
             None => true,
         }
     }
+}
+
+/// Turns the quarantining finding of `entry`'s rule on the row into the operator's `decision`
+/// (`repaired` or `merged`), its reason `operator: <note>; <done>`. Refused (with the words for
+/// the error) when that rule did not quarantine the row, or another finding still does.
+pub(crate) fn lift(
+    rf: &mut RowFindings,
+    entry: &crate::decisions::DecisionEntry,
+    decision: Decision,
+    done: &str,
+) -> Result<(), String> {
+    let quarantining: Vec<RuleId> = rf
+        .items
+        .iter()
+        .filter(|it| it.1 == Decision::Quarantined)
+        .map(|it| it.0)
+        .collect();
+    if !quarantining.contains(&entry.rule) {
+        let by: Vec<&str> = quarantining.iter().map(|r| r.as_str()).collect();
+        return Err(format!(
+            "{} did not quarantine the row (quarantined by: {})",
+            entry.rule,
+            if by.is_empty() {
+                "nothing".to_string()
+            } else {
+                by.join(", ")
+            }
+        ));
+    }
+    if let Some(other) = quarantining.iter().find(|r| **r != entry.rule) {
+        return Err(format!(
+            "the row is also quarantined by {other}: this entry alone cannot carry it"
+        ));
+    }
+    for it in rf.items.iter_mut().filter(|it| it.0 == entry.rule) {
+        it.1 = decision;
+        it.2 = entry.reason(done);
+    }
+    Ok(())
 }
 
 /// The row's key text per `spec/interfaces.md` (`rowid:<n>` for NULL).
@@ -199,6 +239,10 @@ pub(crate) fn parent_of<T: Copy>(
     }
 }
 
+/// The words of an `R-ORPHAN` reason for a row quarantined only because its parent is: such a
+/// row follows its parent's decision (`crate::decisions`) and takes none of its own.
+pub(crate) const DEPENDANT_OF_QUARANTINED: &str = "is itself quarantined";
+
 /// Records an orphan finding for `what` (e.g. `author`) when the parent is not found; returns
 /// the parent when it is.
 pub(crate) fn require_parent<T>(rf: &mut RowFindings, what: &str, parent: Parent<T>) -> Option<T> {
@@ -207,7 +251,7 @@ pub(crate) fn require_parent<T>(rf: &mut RowFindings, what: &str, parent: Parent
         Parent::None => format!("{what} is empty; nothing to attach the row to; quarantined"),
         Parent::Missing(v) => format!("{what} {v} does not exist; quarantined"),
         Parent::NotWritten(v) => {
-            format!("{what} {v} is itself quarantined (see its finding); quarantined with it")
+            format!("{what} {v} {DEPENDANT_OF_QUARANTINED} (see its finding); quarantined with it")
         }
     };
     rf.push(RuleId::Orphan, Decision::Quarantined, reason);
@@ -461,18 +505,36 @@ pub(crate) struct Sink {
     /// Rows the plan writes per table, counted where the verdict is made (checked against the
     /// findings by the law).
     pub(crate) written: BTreeMap<&'static str, u64>,
+    /// The operator's decisions (`--decisions`), as the rules meet their rows.
+    pub(crate) decisions: Option<Ledger>,
 }
 
 impl Sink {
-    /// Commits a row's findings; returns true when the row is written.
+    /// Commits a row's findings; returns true when the row is written. A row the decisions
+    /// file keeps quarantined gets the operator's note in its quarantining reasons.
     pub(crate) fn commit(&mut self, table: &'static str, rf: &RowFindings) -> bool {
         let written = rf.written();
         if written {
             *self.written.entry(table).or_insert(0) += 1;
         }
+        let note = match &mut self.decisions {
+            Some(l) => l.on_commit(table, &rf.key, rf.rowid, rf.disposition()),
+            None => None,
+        };
         for (rule, decision, reason) in &rf.items {
-            self.findings
-                .push(table, rf.rowid, &rf.key, *rule, *decision, reason);
+            match (&note, decision) {
+                (Some(n), Decision::Quarantined) => self.findings.push(
+                    table,
+                    rf.rowid,
+                    &rf.key,
+                    *rule,
+                    *decision,
+                    &format!("{reason}; {n}"),
+                ),
+                _ => self
+                    .findings
+                    .push(table, rf.rowid, &rf.key, *rule, *decision, reason),
+            }
         }
         written
     }
@@ -506,8 +568,19 @@ impl Sink {
         if let Some(w) = self.written.get_mut(table) {
             *w = w.saturating_sub(1);
         }
-        self.findings
-            .push(table, rowid, key, rule, decision, reason);
+        let note = match &mut self.decisions {
+            Some(l) => l.on_commit(table, key, rowid, Some(decision)),
+            None => None,
+        };
+        match note {
+            Some(n) => {
+                self.findings
+                    .push(table, rowid, key, rule, decision, &format!("{reason}; {n}"))
+            }
+            None => self
+                .findings
+                .push(table, rowid, key, rule, decision, reason),
+        }
     }
 
     pub(crate) fn count_read(&mut self, table: &'static str, n: u64) {

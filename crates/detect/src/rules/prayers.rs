@@ -9,18 +9,19 @@ use thywill_v1::{PrayerRow, V1Value};
 use super::archive::{carried_path, check_archive_path, RecordArchive};
 use super::users::Users;
 use super::{
-    check_local_time, check_utf8_only, key_text, note_respelling, require_parent, resolve_parent,
-    show, time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
+    check_local_time, check_utf8_only, key_text, lift, note_respelling, require_parent,
+    resolve_parent, show, time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
 use crate::clock::Clock;
+use crate::decisions::{CarryValue, Choice, Ledger};
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey, RowidIndex};
 use crate::model::{Decision, DetectError, Policy, RuleId};
 use crate::plan::{
-    Plan, PrayerExtras, PrayerStates, ResolvedFlag, ResolvedPrayer, Verdict, FLAGGED_COLUMN,
-    FLAG_ATTRIBUTE, NO_ENTRY, PATH_REPAIRED,
+    OperatorPrayer, Plan, PrayerExtras, PrayerStates, ResolvedFlag, ResolvedPrayer, Verdict,
+    FLAGGED_COLUMN, FLAG_ATTRIBUTE, NO_ENTRY, PATH_REPAIRED,
 };
-use crate::text::parse_lower_hex32;
+use crate::text::{parse_lower_hex32, shown};
 
 /// The v1 table name.
 pub(crate) const TABLE: &str = "prayer";
@@ -281,6 +282,60 @@ impl Prayers {
         self.states.authors = Vec::new();
     }
 
+    /// Applies the operator's entries that carry a quarantined prayer: a `text` for
+    /// `R-TEXT-LENGTH`, an `author` (a written member's display name) for an `R-ORPHAN` whose
+    /// author is missing. Its marks and attributes then follow it like any written prayer's.
+    pub(crate) fn apply_decisions(
+        &mut self,
+        ledger: &mut Ledger,
+        members: &HashMap<String, u128>,
+    ) -> Result<(), DetectError> {
+        let mut decided: Vec<u32> = self
+            .rfs
+            .iter()
+            .filter(|(idx, _)| self.is_skipped(**idx))
+            .filter(|(_, rf)| ledger.find(TABLE, &rf.key, rf.rowid).is_some())
+            .map(|(idx, _)| *idx)
+            .collect();
+        decided.sort_unstable();
+        for idx in decided {
+            let Some(rf) = self.rfs.get_mut(&idx) else {
+                continue;
+            };
+            let Some(d) = ledger.find(TABLE, &rf.key, rf.rowid) else {
+                continue;
+            };
+            let entry = ledger.entry(d).clone();
+            let mut op = OperatorPrayer::default();
+            let done = match &entry.choice {
+                Choice::Carry(CarryValue::Text(t)) => {
+                    op.text = Some(t.clone());
+                    format!("text set ({} characters); written", t.chars().count())
+                }
+                Choice::Carry(CarryValue::Author(name)) => {
+                    let id = members.get(name).copied().ok_or_else(|| {
+                        ledger.error(
+                            d,
+                            format!("author {name:?} is no written member's display name"),
+                        )
+                    })?;
+                    op.author = Some(id);
+                    format!(
+                        "author set to '{}' ({}); written",
+                        shown(name, 60),
+                        hex_id(id)
+                    )
+                }
+                _ => continue,
+            };
+            lift(rf, &entry, Decision::Repaired, &done).map_err(|m| ledger.error(d, m))?;
+            self.states.fates[idx as usize] = PFate::Written;
+            self.states.operator.insert(idx, op);
+            ledger.mark_applied(d);
+        }
+        Ok(())
+    }
+
     /// Records activity on a prayer (evidence for an unparseable `created_at`).
     pub(crate) fn note_activity(&mut self, idx: u32, at: NaiveDateTime) {
         if self.is_pending(idx) {
@@ -289,15 +344,19 @@ impl Prayers {
         }
     }
 
-    /// Settles a pending `created_at` with the evidence gathered so far.
-    pub(crate) fn settle_pending(&mut self, idx: u32) {
+    /// Settles a pending `created_at` with the evidence gathered so far; with none, the
+    /// operator's `time` when the decisions file carries the prayer (`R-TIME`).
+    pub(crate) fn settle_pending(&mut self, idx: u32, ledger: Option<&mut Ledger>) {
         if !self.is_pending(idx) {
             return;
         }
         let evidence = self.min_activity.get(&idx).copied();
         let raw = self.raw_created.remove(&idx).unwrap_or(V1Value::Null);
         let rf = self.rf(idx);
-        let outcome = time_from_evidence(rf, "created_at", &raw, evidence);
+        let mut outcome = time_from_evidence(rf, "created_at", &raw, evidence);
+        if let (TimeOutcome::Quarantined, Some(ledger)) = (outcome, ledger) {
+            outcome = operator_time(rf, ledger).unwrap_or(outcome);
+        }
         match outcome {
             TimeOutcome::At(t) => {
                 self.states.keep_created(idx, t);
@@ -341,7 +400,7 @@ impl Prayers {
     /// v2 id that differs from its v1 key text, sorted.
     pub(crate) fn commit(&mut self, ctx: &mut Ctx<'_>) -> Vec<(Box<str>, u128)> {
         for idx in std::mem::take(&mut self.uncommitted) {
-            self.settle_pending(idx);
+            self.settle_pending(idx, ctx.sink.decisions.as_mut());
             self.commit_one(ctx, idx);
         }
         let mut renames = std::mem::take(&mut self.renames);
@@ -378,6 +437,28 @@ impl Users {
     /// The key of entry `idx` as shown in reasons.
     pub(crate) fn index_key_shown(&self, idx: u32) -> Option<String> {
         self.key_of(idx).map(|k| format!("'{k}'"))
+    }
+}
+
+/// The operator's `created_at` of a prayer `R-TIME` quarantined, when the decisions file carries
+/// it with a `time`: the finding becomes `repaired`. An entry that cannot be applied is recorded
+/// in the ledger (refused at its end, naming the entry).
+fn operator_time(rf: &mut RowFindings, ledger: &mut Ledger) -> Option<TimeOutcome> {
+    let d = ledger.find(TABLE, &rf.key, rf.rowid)?;
+    let entry = ledger.entry(d).clone();
+    let Choice::Carry(CarryValue::Time(t)) = entry.choice else {
+        return None;
+    };
+    let done = format!("created_at set to {}; written", crate::time::canonical(t));
+    match lift(rf, &entry, Decision::Repaired, &done) {
+        Ok(()) => {
+            ledger.mark_applied(d);
+            Some(TimeOutcome::At(t))
+        }
+        Err(m) => {
+            ledger.refuse(d, m);
+            None
+        }
     }
 }
 
@@ -444,7 +525,10 @@ pub(crate) fn resolve(
     row: &PrayerRow,
 ) -> Result<Verdict<ResolvedPrayer>, DetectError> {
     let states = &plan.prayers;
-    let author = plan.user_ref(&row.author);
+    let operator = states.operator.get(&idx);
+    let author = operator
+        .and_then(|o| o.author)
+        .or_else(|| plan.user_ref(&row.author));
     let (Some(author), Some(created_at)) = (author, created_of(plan, idx, row)) else {
         return Ok(Verdict::Skip);
     };
@@ -461,7 +545,10 @@ pub(crate) fn resolve(
     Ok(Verdict::Write(ResolvedPrayer {
         id: hex_id(states.v2_id(idx)),
         author_id: hex_id(author),
-        text: v2_text(&row.text),
+        text: match operator.and_then(|o| o.text.as_deref()) {
+            Some(t) => t.to_string(),
+            None => v2_text(&row.text),
+        },
         generated_prayer: lossy(&row.generated_prayer),
         project_tag: lossy(&row.project_tag).map(crate::text::fit_short_text),
         target_audience: audience(&row.target_audience).0.to_string(),

@@ -9,9 +9,10 @@ use thywill_v1::{UserRefKind, UserRow, V1Value};
 
 use super::archive::{check_archive_path, RecordArchive};
 use super::{
-    check_local_time, check_time, check_utf8, key_text, note_respelling, resolve_parent, show,
-    time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
+    check_local_time, check_time, check_utf8, key_text, lift, note_respelling, resolve_parent,
+    show, time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
+use crate::decisions::{CarryValue, Choice, Ledger};
 use crate::ids::{hex_id, user_id_for_name, user_id_for_text_key};
 use crate::keys::{key_damage, normalize, KeyIndex, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, Policy, RuleId, KNOWN_CORRUPTED_USER_ID};
@@ -487,11 +488,19 @@ impl Users {
         self.targets.as_ref().and_then(|t| t.created_of(id))
     }
 
-    /// Settles every decision that needs the whole table: pending times, key collisions,
-    /// duplicates, v2 ids and the invite tree.
-    pub(crate) fn finalize(&mut self, policy: Policy) {
+    /// Settles every decision that needs the whole table: pending times, key collisions, the
+    /// operator's decisions (before duplicates: a carried name that folds onto another
+    /// member's is `R-USER-DUPLICATE` like any other), duplicates, v2 ids and the invite tree.
+    pub(crate) fn finalize(
+        &mut self,
+        policy: Policy,
+        decisions: Option<&mut Ledger>,
+    ) -> Result<(), DetectError> {
         self.settle_times();
         self.settle_key_collisions(policy);
+        if let Some(ledger) = decisions {
+            self.apply_decisions(ledger)?;
+        }
         self.settle_duplicates(policy);
         for e in &mut self.entries {
             e.v2_id = match (&e.norm, self.kind) {
@@ -503,6 +512,59 @@ impl Users {
             };
         }
         self.settle_invite_tree();
+        Ok(())
+    }
+
+    /// Applies the operator's entries that name a quarantined member: `not_a_test_account`,
+    /// `carry` with a display name, `merge_into` another member (the `R-USER-DUPLICATE`
+    /// machinery: the member's rows follow the survivor). `keep_quarantined` is the sink's.
+    fn apply_decisions(&mut self, ledger: &mut Ledger) -> Result<(), DetectError> {
+        for i in 0..self.entries.len() {
+            let e = &self.entries[i];
+            if e.fate != Fate::Quarantined {
+                continue;
+            }
+            let Some(d) = ledger.find(TABLE, &e.rf.key, e.rowid) else {
+                continue;
+            };
+            let entry = ledger.entry(d).clone();
+            let (decision, done, fate) = match &entry.choice {
+                Choice::NotATestAccount => (
+                    Decision::Repaired,
+                    "not a test account; written".to_string(),
+                    Fate::Written,
+                ),
+                Choice::Carry(CarryValue::DisplayName(name)) => {
+                    let done = format!("display name set to '{}'; written", shown(name, 60));
+                    let e = &mut self.entries[i];
+                    e.name = name.clone();
+                    e.empty_name = false;
+                    (Decision::Repaired, done, Fate::Written)
+                }
+                Choice::MergeInto(key) => {
+                    let w = self.written_entry(key).ok_or_else(|| {
+                        ledger.error(d, format!("merge_into {key:?} names no written member"))
+                    })?;
+                    (
+                        Decision::Merged,
+                        format!("merged into row {key}"),
+                        Fate::MergedInto(w),
+                    )
+                }
+                Choice::KeepQuarantined | Choice::Carry(_) => continue,
+            };
+            let e = &mut self.entries[i];
+            lift(&mut e.rf, &entry, decision, &done).map_err(|m| ledger.error(d, m))?;
+            e.fate = fate;
+            ledger.mark_applied(d);
+        }
+        Ok(())
+    }
+
+    /// The written entry whose v1 key text is `key`.
+    fn written_entry(&self, key: &str) -> Option<u32> {
+        let i = self.entries.iter().position(|e| e.rf.key == key)? as u32;
+        self.final_entry(i)
     }
 
     fn settle_times(&mut self) {

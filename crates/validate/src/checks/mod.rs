@@ -132,6 +132,27 @@ fn run_constraints(conn: &mut V2Conn) -> Result<(usize, Vec<String>), diesel::re
 }
 
 /// The checks that need v2: law, fidelity, constraints, smoke, archives.
+/// The run against the operator's decisions file: the file the run recorded, and every entry's
+/// promise kept (the values themselves are compared by `fidelity`, derived with the file).
+fn decisions_check(
+    file: Option<&crate::decisions::OperatorDecisions>,
+    ledger: &Ledger,
+    recorded: Option<&str>,
+) -> Result<Outcome, ValidateError> {
+    let mut o = Outcome::default();
+    match file {
+        None => o.problems.push(format!(
+            "the run applied a decisions file (sha256 {}): validate with --decisions FILE, the same file",
+            recorded.unwrap_or_default()
+        )),
+        Some(d) => {
+            o.problems.extend(d.check(ledger, recorded));
+            o.summary = format!("{} ({}): every entry's promise holds in v2", d.path, d.sha256);
+        }
+    }
+    Ok(o)
+}
+
 pub(crate) fn against_v2(
     v1: &V1Database,
     target: &Target,
@@ -184,6 +205,7 @@ pub(crate) fn against_v2(
     ledger.clock = opts.clock;
     ledger.invite_hours = opts.invite_hours;
     ledger.email = opts.email.clone();
+    ledger.decisions = opts.decisions.clone();
     let data = conn.read_all().map_err(q("application tables"))?;
     let mut actual = Actual::new(&data, MarkSide::default());
     drop(data);
@@ -279,6 +301,12 @@ pub(crate) fn against_v2(
         };
         Ok(o)
     })?);
+    let recorded = run.as_ref().and_then(|r| r.decisions_sha256.as_deref());
+    if opts.decisions.is_some() || recorded.is_some() {
+        out.push(run_check("decisions", || {
+            decisions_check(opts.decisions.as_ref(), &ledger, recorded)
+        })?);
+    }
     out.push(run_check("no-silent-change", || {
         let mut o = Outcome::default();
         if derived.silent_count > 0 {

@@ -1,0 +1,1 @@
+ALTER TABLE migration_runs DROP COLUMN decisions_sha256;
