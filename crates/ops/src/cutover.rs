@@ -265,29 +265,7 @@ impl Runner<'_> {
 /// Runs the day. Never panics on a failing step: the report is returned in every case.
 pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
     let start = Instant::now();
-    let started_at = Utc::now();
-    let mut report = CutoverReport {
-        rehearsal: opts.rehearsal,
-        started_at,
-        steps: STEPS
-            .iter()
-            .map(|&(name, label)| StepRecord {
-                name,
-                label,
-                state: StepState::Pending,
-                started_at: None,
-                offset_seconds: None,
-                seconds: None,
-                error: None,
-            })
-            .collect(),
-        rollback: None,
-        total_seconds: 0.0,
-        budget_seconds: opts.budget.as_secs_f64(),
-        rehearsal_prepare_seconds: None,
-        backup_set: None,
-        work_dir: opts.work_dir.clone(),
-    };
+    let mut report = CutoverReport::new(opts);
     // Reports and the timeline name members and the run: the operator's alone (0700).
     if let Err(e) = crate::fsutil::create_private_dir_all(&opts.work_dir) {
         let result = Err(OpsError::io("creating the work folder", &opts.work_dir)(e));
@@ -336,72 +314,117 @@ pub fn cutover(opts: &CutoverOptions) -> CutoverRun {
             runner.publish(Phase::Done);
             Ok(())
         }
-        Some((i, e)) => {
-            for s in runner
-                .report
-                .steps
-                .iter_mut()
-                .filter(|s| s.state == StepState::Pending)
-            {
-                s.state = StepState::Skipped;
-            }
-            runner.publish(Phase::RollingBack);
-            runner.say(&format!(
-                "rolling back after the failed step '{}'\n",
-                STEPS[i].0
-            ));
-            let rb = roll_back(opts, &state, day_start);
-            let rollback_text = match &rb {
-                Ok(summary) => format!("rolled back: {summary}"),
-                Err(e) => format!("ROLLBACK INCOMPLETE: {e}"),
-            };
-            // A way back that could not finish is 5, like thywill-rollback's; a day stopped by
-            // SIGINT/SIGTERM is 130/143 once rolled back; a refusal (4) stays a refusal; any
-            // other failure, rolled back, is 1.
-            let signal = thywill_pipeline::interrupt::received();
-            let exit = match (&rb, signal, e.exit_code()) {
-                (Err(_), _, _) => 5,
-                (Ok(_), Some(s), _) => crate::error::interrupted_exit(s),
-                (Ok(_), None, 4) => 4,
-                _ => 1,
-            };
-            let cause = match (signal, &e) {
-                (Some(_), OpsError::Interrupted { .. }) | (None, _) => e.to_string(),
-                (Some(s), _) => format!(
-                    "interrupted by {}: {e}",
-                    thywill_pipeline::interrupt::signal_name(s)
-                ),
-            };
-            runner.report.rollback = Some(rollback_text.clone());
-            runner.publish(match rb {
-                Ok(_) => Phase::RolledBack,
-                Err(_) => Phase::StillInMaintenance,
-            });
-            Err(OpsError::CutoverFailed {
-                step: STEPS[i].0,
-                cause,
-                rollback: rollback_text,
-                exit,
-            })
-        }
+        Some((i, e)) => Err(runner.roll_back_after(i, e, &state, day_start)),
     };
     let mut report = runner.report;
     report.total_seconds =
         start.elapsed().as_secs_f64() - report.rehearsal_prepare_seconds.unwrap_or(0.0);
     report.backup_set = state.backup.as_ref().map(|b| b.dir.clone());
-    if report.total_seconds > report.budget_seconds {
-        tracing::warn!(
-            "the cut-over took {} — over the {} budget",
-            crate::status::hms(report.total_seconds),
-            crate::status::hms(report.budget_seconds)
-        );
-    }
-    if let Ok(json) = serde_json::to_vec_pretty(&report) {
-        if let Err(e) = write_atomic(&opts.work_dir.join("cutover_timeline.json"), &json) {
-            tracing::warn!("timeline not written: {e}");
+    report.finish(&opts.work_dir);
+    CutoverRun { report, result }
+}
+
+impl CutoverReport {
+    /// The report of a day about to start: every step pending.
+    fn new(opts: &CutoverOptions) -> Self {
+        CutoverReport {
+            rehearsal: opts.rehearsal,
+            started_at: Utc::now(),
+            steps: STEPS
+                .iter()
+                .map(|&(name, label)| StepRecord {
+                    name,
+                    label,
+                    state: StepState::Pending,
+                    started_at: None,
+                    offset_seconds: None,
+                    seconds: None,
+                    error: None,
+                })
+                .collect(),
+            rollback: None,
+            total_seconds: 0.0,
+            budget_seconds: opts.budget.as_secs_f64(),
+            rehearsal_prepare_seconds: None,
+            backup_set: None,
+            work_dir: opts.work_dir.clone(),
         }
     }
-    CutoverRun { report, result }
+
+    /// Warns when the day went over its budget, and writes `cutover_timeline.json`.
+    fn finish(&self, work_dir: &std::path::Path) {
+        if self.total_seconds > self.budget_seconds {
+            tracing::warn!(
+                "the cut-over took {} — over the {} budget",
+                crate::status::hms(self.total_seconds),
+                crate::status::hms(self.budget_seconds)
+            );
+        }
+        if let Ok(json) = serde_json::to_vec_pretty(self) {
+            if let Err(e) = write_atomic(&work_dir.join("cutover_timeline.json"), &json) {
+                tracing::warn!("timeline not written: {e}");
+            }
+        }
+    }
+}
+
+impl Runner<'_> {
+    /// After step `i` failed with `e`: the steps not run are skipped, the automatic rollback
+    /// runs, and the day's error says what failed, how the rollback went, and the exit code.
+    fn roll_back_after(
+        &mut self,
+        i: usize,
+        e: OpsError,
+        state: &DayState,
+        day_start: chrono::NaiveDateTime,
+    ) -> OpsError {
+        for s in self
+            .report
+            .steps
+            .iter_mut()
+            .filter(|s| s.state == StepState::Pending)
+        {
+            s.state = StepState::Skipped;
+        }
+        self.publish(Phase::RollingBack);
+        self.say(&format!(
+            "rolling back after the failed step '{}'\n",
+            STEPS[i].0
+        ));
+        let rb = roll_back(self.opts, state, day_start);
+        let rollback_text = match &rb {
+            Ok(summary) => format!("rolled back: {summary}"),
+            Err(e) => format!("ROLLBACK INCOMPLETE: {e}"),
+        };
+        // A way back that could not finish is 5, like thywill-rollback's; a day stopped by
+        // SIGINT/SIGTERM is 130/143 once rolled back; a refusal (4) stays a refusal; any
+        // other failure, rolled back, is 1.
+        let signal = thywill_pipeline::interrupt::received();
+        let exit = match (&rb, signal, e.exit_code()) {
+            (Err(_), _, _) => 5,
+            (Ok(_), Some(s), _) => crate::error::interrupted_exit(s),
+            (Ok(_), None, 4) => 4,
+            _ => 1,
+        };
+        let cause = match (signal, &e) {
+            (Some(_), OpsError::Interrupted { .. }) | (None, _) => e.to_string(),
+            (Some(s), _) => format!(
+                "interrupted by {}: {e}",
+                thywill_pipeline::interrupt::signal_name(s)
+            ),
+        };
+        self.report.rollback = Some(rollback_text.clone());
+        self.publish(match rb {
+            Ok(_) => Phase::RolledBack,
+            Err(_) => Phase::StillInMaintenance,
+        });
+        OpsError::CutoverFailed {
+            step: STEPS[i].0,
+            cause,
+            rollback: rollback_text,
+            exit,
+        }
+    }
 }
 
 /// A sibling binary's command line. `v1_only`: `thywill-validate --v1-only --v1-db FILE`;
