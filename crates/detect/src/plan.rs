@@ -584,6 +584,8 @@ pub struct Plan {
     pub(crate) emails: BTreeMap<u128, crate::rules::email::PlannedEmail>,
     pub(crate) findings: Findings,
     pub(crate) counts: BTreeMap<String, TableCounts>,
+    /// What the archive tree adds ([`Plan::apply_recovery`]; empty otherwise).
+    pub(crate) recovery: crate::reconcile::Recovery,
 }
 
 impl Plan {
@@ -756,5 +758,37 @@ impl Plan {
     /// Number of findings per rule id.
     pub fn findings_by_rule(&self) -> BTreeMap<&'static str, u64> {
         self.findings.by_rule()
+    }
+
+    /// The records recovered from the archive tree that the plan writes (empty unless
+    /// [`Plan::apply_recovery`] took some).
+    pub fn recovery(&self) -> &crate::reconcile::Recovery {
+        &self.recovery
+    }
+
+    /// Takes what the archive tree adds ([`crate::reconcile::recover`]) into the plan, under
+    /// `repair` only (under `strict` nothing is recovered: the differences stay reported): the
+    /// prayers and marks join the law of `prayer` and `prayermark` as recovered and written,
+    /// and the law is checked again.
+    pub fn apply_recovery(
+        &mut self,
+        recovery: crate::reconcile::Recovery,
+    ) -> Result<(), DetectError> {
+        if self.policy != Policy::Repair {
+            return Ok(());
+        }
+        for (table, n) in [
+            (prayers::TABLE, recovery.prayers.len()),
+            (marks::TABLE, recovery.marks.len()),
+        ] {
+            let c = self.counts.entry(table.to_string()).or_default();
+            c.recovered += n as u64;
+            c.written += n as u64;
+            if !c.balances() {
+                return Err(DetectError::law_broken(table, c));
+            }
+        }
+        self.recovery = recovery;
+        Ok(())
     }
 }

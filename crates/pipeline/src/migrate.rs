@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use thywill_archive::v2::prayer_path;
 use thywill_archive::{ArchiveMark, V2ArchiveWriter, V2WriteOptions};
-use thywill_detect::{ResolvedUser, Verdict};
+use thywill_detect::{ResolvedPrayer, ResolvedUser, Verdict};
 use thywill_v1::{MarkRow, PrayerRow, V1Database, V1Row};
 use thywill_v2::rows::{
     ContentFlag, Finding, IdMapEntry, Invite, Prayer, PrayerMark, Session, User, UserRole,
@@ -182,9 +182,22 @@ fn write_rows(
             }
             let path = archive_paths.then(|| prayer_path(&p.id));
             Ok(Some(mapping::prayer(p, path)))
-        })
+        })?;
+        // The prayers the archive tree holds and the database lost (`repair`).
+        if let Some(a) = archive_marks.as_deref_mut() {
+            a.note_recovered_prayers(plan);
+        }
+        for r in &plan.recovery().prayers {
+            let path = archive_paths.then(|| prayer_path(&r.prayer.id));
+            sink.push(&mapping::prayer(r.prayer.clone(), path))?;
+            stage.inc(1);
+        }
+        Ok(())
     })?;
     let marks = load.write::<PrayerMark, PipelineError>(|sink| {
+        if let Some(a) = archive_marks.as_deref_mut() {
+            a.note_recovered_marks(plan)?;
+        }
         let mut notes = archive_marks;
         stream_v1("prayermark", db, sink, stage, move |row: &MarkRow| {
             let Verdict::Write(m) = plan.resolve_mark(row) else {
@@ -194,7 +207,12 @@ fn write_rows(
                 a.note_mark(&m)?;
             }
             Ok(Some(mapping::mark(m)))
-        })
+        })?;
+        for r in &plan.recovery().marks {
+            sink.push(&mapping::mark(r.mark.clone()))?;
+            stage.inc(1);
+        }
+        Ok(())
     })?;
     let (source, plan) = (&*source, &source.plan);
     // The small tables' rows are read back from the plan one at a time.
@@ -242,6 +260,18 @@ fn write_rows(
                 decision: f.decision.as_str().to_string(),
                 reason: f.reason,
                 original_json,
+                created_at: now,
+            })?;
+        }
+        for f in crate::source::recovered_findings(plan.recovery()) {
+            sink.push(&Finding {
+                run_id: run_id.clone(),
+                v1_table: f.v1_table,
+                v1_key: f.v1_key,
+                rule: f.rule,
+                decision: f.decision,
+                reason: f.reason,
+                original_json: f.original.unwrap_or_default().to_string(),
                 created_at: now,
             })?;
         }
@@ -344,14 +374,10 @@ fn archives(
         stage.inc(1);
     }
     let mut marks = marks.into_by_prayer()?;
-    db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
-        crate::interrupt::check()?;
-        let Verdict::Write(p) = plan.resolve_prayer(row)? else {
-            return Ok(());
-        };
+    let mut add_prayer = |p: &ResolvedPrayer, rowid: i64| -> Result<(), PipelineError> {
         let author = names.get(p.author_id.as_str()).copied().unwrap_or_default();
-        let mut record = mapping::archive_prayer(&p, author);
-        marks.take(row.rowid, |m| {
+        let mut record = mapping::archive_prayer(p, author);
+        marks.take(rowid, |m| {
             record.marks.push(ArchiveMark {
                 marked_at: m.marked_at,
                 marker_name: users[m.user as usize].display_name.clone(),
@@ -360,7 +386,18 @@ fn archives(
         writer.add_prayer(&record)?;
         stage.inc(1);
         Ok(())
+    };
+    db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
+        crate::interrupt::check()?;
+        match plan.resolve_prayer(row)? {
+            Verdict::Write(p) => add_prayer(&p, row.rowid),
+            Verdict::Skip => Ok(()),
+        }
     })?;
+    // The prayers recovered from the v1 tree, after every v1 rowid (`recovered_rowid`).
+    for (k, r) in plan.recovery().prayers.iter().enumerate() {
+        add_prayer(&r.prayer, crate::archive_marks::recovered_rowid(k))?;
+    }
     let carried = match &opts.common.archives_v1 {
         Some(v1) => writer.carry_v1(v1)?.v1_files_copied,
         None => 0,

@@ -87,6 +87,7 @@
 
 mod logs;
 mod marks;
+mod recover;
 mod rows;
 
 use std::collections::BTreeMap;
@@ -103,6 +104,7 @@ use crate::model::{Decision, DetectError};
 use crate::text::parse_lower_hex32;
 
 pub use marks::{MarkEntry, MarkSort};
+pub use recover::{recover, RecoveredMark, RecoveredPrayer, Recovery};
 pub use rows::{archive_findings, reconcile_input};
 
 /// The rule of an archive finding.
@@ -228,6 +230,8 @@ pub struct ArchiveFinding {
     pub rowid: Option<i64>,
     /// The archive file involved (relative to the v1 root, `/`-separated), when there is one.
     pub path: Option<String>,
+    /// The line of that file a mark finding is about (1-based), when it is about one line.
+    pub line: Option<u32>,
     /// What differs, for people (values on both sides).
     pub detail: String,
 }
@@ -575,6 +579,7 @@ fn unreadable(archive: &V1Archive, out: &mut Vec<ArchiveFinding>) {
     };
     for (kind, l) in &archive.unreadable {
         out.push(ArchiveFinding {
+            line: None,
             rule: ArchiveRule::Unreadable,
             kind: kind_of(Some(*kind)),
             key: format!("{}:{}", l.path, l.line),
@@ -589,6 +594,7 @@ fn unreadable(archive: &V1Archive, out: &mut Vec<ArchiveFinding>) {
     }
     for p in &archive.problems {
         out.push(ArchiveFinding {
+            line: None,
             rule: ArchiveRule::Unreadable,
             kind: kind_of(V1FileKind::of(&p.path)),
             key: p.path.clone(),
@@ -617,6 +623,7 @@ fn reconcile_prayers<R: ReconcileRows>(
     for i in (0..index.len()).filter(|i| !held[*i]) {
         let file = index.read(&archive.root, i)?;
         out.push(ArchiveFinding {
+            line: None,
             rule: ArchiveRule::Only,
             kind: RecordKind::Prayer,
             key: file.id,
@@ -643,6 +650,7 @@ fn compare_prayer(
 ) -> Result<(), V1Error> {
     let index = &archive.prayers;
     let finding = |rule, path: Option<&str>, detail: String| ArchiveFinding {
+        line: None,
         rule,
         kind: RecordKind::Prayer,
         key: row.id.clone(),
@@ -821,6 +829,7 @@ fn reconcile_users(
                 ));
             }
             out.push(ArchiveFinding {
+                line: None,
                 rule: ArchiveRule::Mismatch,
                 kind: RecordKind::User,
                 key: name.to_string(),
@@ -831,6 +840,7 @@ fn reconcile_users(
         }
         for r in left_rows.into_iter().filter(|_| opts.rows_without_log_line) {
             out.push(ArchiveFinding {
+                line: None,
                 rule: ArchiveRule::Missing,
                 kind: RecordKind::User,
                 key: name.to_string(),
@@ -844,6 +854,7 @@ fn reconcile_users(
         }
         for l in left_lines {
             out.push(ArchiveFinding {
+                line: None,
                 rule: ArchiveRule::Only,
                 kind: RecordKind::User,
                 key: name.to_string(),

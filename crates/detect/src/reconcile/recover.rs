@@ -1,0 +1,376 @@
+//! The archive tree as a second witness (`spec/rules.md`, decisions.md §47): the prayers and
+//! prayer marks the v1 archive tree holds and the database lost, as v2 rows to write
+//! (`R-ARCHIVE-ONLY`, decision `recovered`, under `repair` only: [`crate::Plan::apply_recovery`]).
+//!
+//! - **The witness** of a prayer id is one file: of the prayer files holding the id, the one
+//!   the id's first prayer row names in `text_file_path`, else the newest (latest `Submitted`,
+//!   then the greatest path: a `heal-archives` copy `_2` after its original). Only the witness
+//!   speaks: another file claiming the id adds nothing.
+//! - **A prayer** is recovered when no prayer row has its id and its witness is whole: a
+//!   32-hex-digit id, an author who is a written v2 member of exactly that display name, a
+//!   request text of 1–5000 characters after trimming, no NUL. Values: `created_at` from
+//!   `Submitted`, the request and generated texts, `Project`/`Audience`, answered (the last
+//!   `marked this prayer as answered` line, else the last testimony line), the last testimony,
+//!   archived when the last archived/restored line says archived; every local time through the
+//!   v1 server's clock.
+//! - **Marks**: for each prayer that ends in v2 (written or recovered), the witness's `prayed
+//!   this prayer` lines are grouped by (member, minute in UTC); the member is all of the text
+//!   between ` - ` and ` prayed this prayer` and must be a written v2 member of exactly that
+//!   name. In a group of `L` lines where v2 gets `W` marks of that prayer, member and minute,
+//!   the lines `W..L` (in file order, 0-based `n`) are recovered: `marked_at` = the minute plus
+//!   `n` microseconds (each same-minute line is its own act, and v2 keeps one mark per
+//!   instant), id UUID v5 of `mark:<prayer>:<user>:<YYYY-MM-DD HH:MM>:<n>`. A line whose
+//!   instant a written mark already holds is not recovered.
+//!
+//! Everything not recovered stays a reported archive finding. The result is sorted, so a run
+//! gives the same rows every time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{Duration, NaiveDateTime};
+use thywill_v1::archive::{Key, V1Action, V1Archive, V1PrayerFile};
+use thywill_v1::{MarkRow, PrayerRow, V1Database};
+
+use crate::clock::LocalColumn;
+use crate::ids::{hex_id, v5};
+use crate::model::DetectError;
+use crate::plan::{Plan, ResolvedMark, ResolvedPrayer, Verdict};
+
+/// v2's longest prayer text, in characters.
+const MAX_TEXT_CHARS: usize = 5000;
+/// v2's longest project tag, in characters.
+const MAX_TAG_CHARS: usize = 100;
+
+/// A prayer written to v2 from its archive file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecoveredPrayer {
+    /// The v2 row's values.
+    pub prayer: ResolvedPrayer,
+    /// The witness file (relative to the v1 root).
+    pub path: String,
+    /// The author's display name as the file writes it.
+    pub author: String,
+    /// The `Submitted` line's time as written.
+    pub submitted: String,
+}
+
+/// A prayer mark written to v2 from a `prayed this prayer` line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecoveredMark {
+    /// The v2 row's values.
+    pub mark: ResolvedMark,
+    /// The witness file (relative to the v1 root).
+    pub path: String,
+    /// The line's 1-based number in it.
+    pub line: u32,
+    /// The member as the line names them.
+    pub member: String,
+    /// The line's time as written.
+    pub at: String,
+    /// The marks v2 gets from the database for this prayer, member and minute.
+    pub held: u32,
+}
+
+/// What the archive tree adds to v2: recovered prayers (by id) and marks (by prayer, member,
+/// minute, line).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recovery {
+    /// The recovered prayers.
+    pub prayers: Vec<RecoveredPrayer>,
+    /// The recovered marks (of written and of recovered prayers).
+    pub marks: Vec<RecoveredMark>,
+}
+
+impl Recovery {
+    /// True when nothing is recovered.
+    pub fn is_empty(&self) -> bool {
+        self.prayers.is_empty() && self.marks.is_empty()
+    }
+}
+
+/// The witnesses of the tree's prayer ids and what the database says about them.
+struct Witnesses {
+    /// Files by prayer id key, in path order.
+    files: BTreeMap<Key, Vec<usize>>,
+    /// Keys some prayer row holds.
+    with_row: HashSet<Key>,
+    /// The file the first row of a key names in `text_file_path`.
+    named: HashMap<Key, usize>,
+    /// The v2 id of each key's written prayer.
+    written: HashMap<Key, String>,
+}
+
+/// What the tree adds under `plan` (the policy is not consulted: `thywill-analyze` reports
+/// it under `strict` too; only [`Plan::apply_recovery`] writes it). Reads the prayer and
+/// mark rows once each and every witness file once.
+pub fn recover(
+    db: &V1Database,
+    archive: &V1Archive,
+    plan: &Plan,
+) -> Result<Recovery, DetectError> {
+    let mut names: HashMap<String, String> = HashMap::new();
+    for u in plan.users() {
+        let u = u?;
+        names.insert(u.display_name, u.id);
+    }
+    let w = witnesses(db, archive, plan)?;
+    let mut out = Recovery::default();
+    // (prayer v2 id, witness file)
+    let mut targets: Vec<(String, usize)> = Vec::new();
+    for (key, files) in &w.files {
+        let i = match w.named.get(key) {
+            Some(i) => *i,
+            None => newest(archive, files),
+        };
+        if let Some(id) = w.written.get(key) {
+            targets.push((id.clone(), i));
+        } else if !w.with_row.contains(key) {
+            let file = archive.prayers.read(&archive.root, i)?;
+            if let Some(p) = recover_prayer(plan, &names, &file, archive.prayers.path(i)) {
+                targets.push((p.prayer.id.clone(), i));
+                out.prayers.push(p);
+            }
+        }
+    }
+    out.prayers.sort_by(|a, b| a.prayer.id.cmp(&b.prayer.id));
+    out.marks = recover_marks(db, archive, plan, &names, &targets)?;
+    Ok(out)
+}
+
+/// Groups the prayer files by id and reads the prayer rows: which ids have a row, which file a
+/// row names, which prayers are written.
+fn witnesses(
+    db: &V1Database,
+    archive: &V1Archive,
+    plan: &Plan,
+) -> Result<Witnesses, DetectError> {
+    let index = &archive.prayers;
+    let mut w = Witnesses {
+        files: BTreeMap::new(),
+        with_row: HashSet::new(),
+        named: HashMap::new(),
+        written: HashMap::new(),
+    };
+    for i in 0..index.len() {
+        w.files.entry(index.entry(i).id).or_default().push(i);
+    }
+    if w.files.is_empty() {
+        return Ok(w);
+    }
+    db.for_each_ref::<PrayerRow, DetectError, _>(|row| {
+        let id = row.id.to_text_lossy().unwrap_or_default();
+        let key = archive.prayer_key(&id);
+        let Some(files) = w.files.get(&key) else {
+            return Ok(());
+        };
+        if w.with_row.insert(key) {
+            let path = row.text_file_path.to_text_lossy();
+            let named = path
+                .as_deref()
+                .and_then(|p| archive.resolve_db_path(p))
+                .and_then(|rel| files.iter().find(|i| index.path(**i) == rel));
+            if let Some(i) = named {
+                w.named.insert(key, *i);
+            }
+        }
+        if !w.written.contains_key(&key) {
+            if let Verdict::Write(p) = plan.resolve_prayer(row)? {
+                w.written.insert(key, p.id);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(w)
+}
+
+/// The newest of `files`: the latest `Submitted`, then the greatest path.
+fn newest(archive: &V1Archive, files: &[usize]) -> usize {
+    let index = &archive.prayers;
+    files
+        .iter()
+        .copied()
+        .max_by(|a, b| {
+            (index.entry(*a).submitted, index.path(*a))
+                .cmp(&(index.entry(*b).submitted, index.path(*b)))
+        })
+        .unwrap_or(0)
+}
+
+/// A local time of the tree (minute precision) as UTC, through the plan's clock.
+fn utc(plan: &Plan, local: NaiveDateTime) -> Option<NaiveDateTime> {
+    let s = local.format("%Y-%m-%d %H:%M:%S").to_string();
+    plan.clock
+        .parse_str(&s, LocalColumn::Local)
+        .map(|l| l.parsed.at)
+}
+
+/// The lower-case id of a file's first line when it is 32 hex digits (trimmed).
+fn hex32(id: &str) -> Option<String> {
+    let id = id.trim();
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_lowercase())
+}
+
+/// The prayer of an archive-only witness file, when it is whole (see the module doc).
+fn recover_prayer(
+    plan: &Plan,
+    names: &HashMap<String, String>,
+    file: &V1PrayerFile,
+    path: &str,
+) -> Option<RecoveredPrayer> {
+    let id = hex32(&file.id)?;
+    let author_id = names.get(&file.author)?.clone();
+    let chars = file.text.trim().chars().count();
+    let nul = |s: &str| s.contains('\0');
+    if chars == 0
+        || file.text.chars().count() > MAX_TEXT_CHARS
+        || nul(&file.text)
+        || file.generated_prayer.as_deref().is_some_and(nul)
+    {
+        return None;
+    }
+    let created_at = utc(plan, file.submitted.at)?;
+    let state = activity_state(plan, file)?;
+    let project_tag = file
+        .meta("Project")
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.chars().count() <= MAX_TAG_CHARS && !nul(t))
+        .map(str::to_string);
+    let target_audience = match file.meta("Audience").map(str::trim) {
+        None | Some("") | Some("all") => "all",
+        // R-ENUM: a repair may never widen who can see a prayer
+        Some(_) => "christians_only",
+    };
+    let prayer = ResolvedPrayer {
+        id,
+        author_id,
+        text: file.text.clone(),
+        generated_prayer: file.generated_prayer.clone(),
+        project_tag,
+        target_audience: target_audience.to_string(),
+        created_at,
+        updated_at: state.latest.map_or(created_at, |t| t.max(created_at)),
+        is_archived: state.archived,
+        is_answered: state.answered_at.is_some(),
+        answered_at: state.answered_at,
+        testimony: state.testimony,
+        flag: None,
+        v1_archive_path: None,
+    };
+    Some(RecoveredPrayer {
+        prayer,
+        path: path.to_string(),
+        author: file.author.clone(),
+        submitted: file.submitted.raw.clone(),
+    })
+}
+
+/// A prayer's state as its activity lines leave it.
+struct ActivityState {
+    archived: bool,
+    answered_at: Option<NaiveDateTime>,
+    testimony: Option<String>,
+    /// The latest time of a line that changes the state.
+    latest: Option<NaiveDateTime>,
+}
+
+/// Folds the answered, testimony and archived/restored lines of `file` (in file order); `None`
+/// when a time cannot be read through the clock.
+fn activity_state(plan: &Plan, file: &V1PrayerFile) -> Option<ActivityState> {
+    let mut s = ActivityState {
+        archived: false,
+        answered_at: None,
+        testimony: None,
+        latest: None,
+    };
+    let (mut answered, mut testified) = (None, None);
+    for a in file.activity.iter().flatten() {
+        let at = || utc(plan, a.at.at);
+        match &a.action {
+            V1Action::MarkedAnswered => answered = Some(at()?),
+            V1Action::Testimony(t) if !t.trim().is_empty() => {
+                testified = Some(at()?);
+                s.testimony = Some(t.trim().to_string());
+            }
+            V1Action::Archived => s.archived = true,
+            V1Action::Restored => s.archived = false,
+            _ => continue,
+        }
+        let t = at()?;
+        s.latest = Some(s.latest.map_or(t, |l| l.max(t)));
+    }
+    s.answered_at = answered.or(testified);
+    Some(s)
+}
+
+/// One (prayer, member, UTC minute) group of witness lines: (line number, time as written,
+/// member as written), in file order.
+type LineGroups = BTreeMap<(String, String, NaiveDateTime), Vec<(u32, String, String)>>;
+
+/// The marks of the witness lines beyond what v2 gets from the database (module doc).
+fn recover_marks(
+    db: &V1Database,
+    archive: &V1Archive,
+    plan: &Plan,
+    names: &HashMap<String, String>,
+    targets: &[(String, usize)],
+) -> Result<Vec<RecoveredMark>, DetectError> {
+    let mut groups: LineGroups = BTreeMap::new();
+    let mut paths: HashMap<String, String> = HashMap::new();
+    for (prayer, i) in targets {
+        let file = archive.prayers.read(&archive.root, *i)?;
+        for a in file.prayed() {
+            let (Some(user), Some(minute)) = (names.get(&a.name), utc(plan, a.at.at)) else {
+                continue;
+            };
+            groups
+                .entry((prayer.clone(), user.clone(), minute))
+                .or_default()
+                .push((a.line as u32, a.at.raw.clone(), a.name.clone()));
+        }
+        paths.insert(prayer.clone(), archive.prayers.path(*i).to_string());
+    }
+    let mut held: HashMap<(String, String, NaiveDateTime), Vec<NaiveDateTime>> = HashMap::new();
+    if !groups.is_empty() {
+        db.for_each_ref::<MarkRow, DetectError, _>(|row| {
+            if let Verdict::Write(m) = plan.resolve_mark(row) {
+                let key = (m.prayer_id, m.user_id, minute_of(m.marked_at));
+                if groups.contains_key(&key) {
+                    held.entry(key).or_default().push(m.marked_at);
+                }
+            }
+            Ok(())
+        })?;
+    }
+    let mut out = Vec::new();
+    for ((prayer, user, minute), lines) in groups {
+        let key = (prayer, user, minute);
+        let instants = held.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let (prayer, user, minute) = key;
+        for (n, (line, raw, member)) in lines.into_iter().enumerate().skip(instants.len()) {
+            let marked_at = minute + Duration::microseconds(n as i64);
+            if instants.contains(&marked_at) {
+                continue;
+            }
+            let name = format!("mark:{prayer}:{user}:{}:{n}", minute.format("%Y-%m-%d %H:%M"));
+            out.push(RecoveredMark {
+                mark: ResolvedMark {
+                    id: hex_id(v5(&name)),
+                    prayer_id: prayer.clone(),
+                    user_id: user.clone(),
+                    marked_at,
+                },
+                path: paths.get(&prayer).cloned().unwrap_or_default(),
+                line,
+                member,
+                at: raw,
+                held: instants.len() as u32,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `t` truncated to its minute.
+fn minute_of(t: NaiveDateTime) -> NaiveDateTime {
+    super::truncate_minute(t)
+}
