@@ -589,7 +589,10 @@ fn keep(
 }
 
 /// The outcome of a migration transaction: the migration's own error first.
-fn migration_outcome(r: QueryResult<()>, failure: Option<String>) -> std::result::Result<(), String> {
+fn migration_outcome(
+    r: QueryResult<()>,
+    failure: Option<String>,
+) -> std::result::Result<(), String> {
     match (r, failure) {
         (_, Some(m)) => Err(m),
         (r, None) => r.map_err(|e| e.to_string()),

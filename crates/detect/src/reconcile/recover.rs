@@ -103,11 +103,7 @@ struct Witnesses {
 /// What the tree adds under `plan` (the policy is not consulted: `thywill-analyze` reports
 /// it under `strict` too; only [`Plan::apply_recovery`] writes it). Reads the prayer and
 /// mark rows once each and every witness file once.
-pub fn recover(
-    db: &V1Database,
-    archive: &V1Archive,
-    plan: &Plan,
-) -> Result<Recovery, DetectError> {
+pub fn recover(db: &V1Database, archive: &V1Archive, plan: &Plan) -> Result<Recovery, DetectError> {
     let mut names: HashMap<String, String> = HashMap::new();
     for u in plan.users() {
         let u = u?;
@@ -139,11 +135,7 @@ pub fn recover(
 
 /// Groups the prayer files by id and reads the prayer rows: which ids have a row, which file a
 /// row names, which prayers are written.
-fn witnesses(
-    db: &V1Database,
-    archive: &V1Archive,
-    plan: &Plan,
-) -> Result<Witnesses, DetectError> {
+fn witnesses(db: &V1Database, archive: &V1Archive, plan: &Plan) -> Result<Witnesses, DetectError> {
     let index = &archive.prayers;
     let mut w = Witnesses {
         files: BTreeMap::new(),
@@ -351,7 +343,10 @@ fn recover_marks(
             if instants.contains(&marked_at) {
                 continue;
             }
-            let name = format!("mark:{prayer}:{user}:{}:{n}", minute.format("%Y-%m-%d %H:%M"));
+            let name = format!(
+                "mark:{prayer}:{user}:{}:{n}",
+                minute.format("%Y-%m-%d %H:%M")
+            );
             out.push(RecoveredMark {
                 mark: ResolvedMark {
                     id: hex_id(v5(&name)),

@@ -184,6 +184,11 @@ pub(crate) fn against_v2(
     ledger.clock = opts.clock;
     ledger.invite_hours = opts.invite_hours;
     ledger.email = opts.email.clone();
+    // Under `repair` the run recovers what the v1 tree holds and the database lost.
+    ledger.recover_from = opts
+        .archives_v1
+        .clone()
+        .filter(|_| opts.policy == Policy::Repair);
     let data = conn.read_all().map_err(q("application tables"))?;
     let mut actual = Actual::new(&data, MarkSide::default());
     drop(data);
@@ -215,8 +220,8 @@ pub(crate) fn against_v2(
         for t in &derived.law {
             if !t.holds() {
                 o.problems.push(format!(
-                    "{}: read {} != written {} + merged {} + deduplicated {} + quarantined {} + not carried {} ({} row(s) in no place or two)",
-                    t.table, t.read, t.written, t.merged, t.deduplicated, t.quarantined, t.not_carried, t.violations
+                    "{}: read {} + recovered {} != written {} + merged {} + deduplicated {} + quarantined {} + not carried {} ({} row(s) in no place or two)",
+                    t.table, t.read, t.recovered, t.written, t.merged, t.deduplicated, t.quarantined, t.not_carried, t.violations
                 ));
                 o.problems.extend(t.examples.iter().cloned());
             }

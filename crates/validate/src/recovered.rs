@@ -1,0 +1,305 @@
+//! The records the v1 archive tree gives v2 under `repair` (rules.md "The archive tree as a
+//! second witness", decisions.md §47), derived here on the validator's own reading: the tree is
+//! parsed by `thywill-v1`'s parsers (which only parse), keyed with this crate's own key
+//! normaliser, and every decision is taken here, apart from the detector's.
+//!
+//! The witness of a prayer id is the file its first row names in `text_file_path`, else the
+//! newest (latest `Submitted`, then the greatest path). An id no prayer row has is a recovered
+//! prayer when its witness has a 32-hex-digit id, an author who is a written member of exactly
+//! that display name, and a text of 1–5000 characters after trimming with no NUL. The
+//! `prayed this prayer` lines of each witness of a prayer in v2 are grouped by (member, UTC
+//! minute); of `L` lines where `W` written marks fall in that minute, lines `W..L` are
+//! recovered at the minute plus `n` microseconds (`n` their 0-based place), ids UUID v5 of
+//! `mark:<prayer>:<user>:<YYYY-MM-DD HH:MM>:<n>`, unless a written mark holds that instant.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use chrono::{Duration, NaiveDateTime, Timelike};
+use thywill_v1::archive::{key_of, Key, V1Action, V1Archive, V1PrayerFile};
+use thywill_v1::{V1Error, V1Value};
+
+use crate::canon::{os, s, CanonTable, Cell};
+use crate::clock::V1Clock;
+use crate::marks::{key_hash, KeyHash};
+use crate::rules;
+
+/// A prayer row as the recovery needs it.
+pub(crate) struct PrayerRef {
+    /// The row's id as stored.
+    pub(crate) id: V1Value,
+    /// `text_file_path` as text.
+    pub(crate) path: Option<String>,
+    /// The v2 id when the row is written.
+    pub(crate) written: Option<String>,
+}
+
+/// One (prayer, member, UTC minute) group of witness lines.
+struct Group {
+    prayer: String,
+    user: String,
+    minute: NaiveDateTime,
+    lines: usize,
+    /// The instants of the written marks in the group.
+    written: Vec<NaiveDateTime>,
+}
+
+/// What the tree gives v2: the recovered prayers (v2 cells by id) and the groups of lines whose
+/// marks are settled once the written marks are known ([`Recovery::note_written`]).
+#[derive(Default)]
+pub(crate) struct Recovery {
+    /// (v2 id, expected `prayers` cells, witness file).
+    pub(crate) prayers: Vec<(String, Vec<Cell>, String)>,
+    groups: HashMap<KeyHash, Group>,
+}
+
+/// A prayer id as this crate keys it: normalised ([`rules::normalise_key`]), hashed.
+fn id_key(id: &str) -> Key {
+    let norm = rules::normalise_key(&V1Value::Text(id.as_bytes().to_vec()));
+    key_of(norm.as_deref().unwrap_or(""))
+}
+
+/// Request texts are not compared here.
+fn no_text_key(_: &str) -> u64 {
+    0
+}
+
+fn minute_of(t: NaiveDateTime) -> NaiveDateTime {
+    t.with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(t)
+}
+
+impl Recovery {
+    /// Reads the tree at `root` against the prayer rows `rows` and the written members
+    /// `users` (the expected `users` table): the recovered prayers, and the line groups.
+    pub(crate) fn derive(
+        root: &Path,
+        clock: &V1Clock,
+        users: &CanonTable,
+        rows: &[PrayerRef],
+    ) -> Result<Recovery, V1Error> {
+        let tree = thywill_v1::archive::scan_v1_tree_keyed(root, id_key, no_text_key)?;
+        let names = member_names(users);
+        let index = &tree.prayers;
+        let mut files: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
+        for i in 0..index.len() {
+            files.entry(index.entry(i).id).or_default().push(i);
+        }
+        let mut first: HashMap<Key, &PrayerRef> = HashMap::new();
+        let mut written: HashMap<Key, &str> = HashMap::new();
+        for r in rows {
+            let key = id_key(&rules::text(&r.id).unwrap_or_default());
+            first.entry(key).or_insert(r);
+            if let Some(w) = &r.written {
+                written.entry(key).or_insert(w);
+            }
+        }
+        let mut out = Recovery::default();
+        for (key, held) in &files {
+            let named = first
+                .get(key)
+                .and_then(|r| r.path.as_deref())
+                .and_then(|p| {
+                    let rel = tree.resolve_db_path(p)?;
+                    held.iter().copied().find(|i| index.path(*i) == rel)
+                });
+            let witness = named.unwrap_or_else(|| newest(&tree, held));
+            let file = index.read(&tree.root, witness)?;
+            let prayer = match written.get(key) {
+                Some(id) => id.to_string(),
+                None if first.contains_key(key) => continue,
+                None => match prayer_cells(clock, &names, &file) {
+                    Some((id, cells)) => {
+                        out.prayers
+                            .push((id.clone(), cells, index.path(witness).to_string()));
+                        id
+                    }
+                    None => continue,
+                },
+            };
+            out.add_lines(clock, &names, &prayer, &file);
+        }
+        Ok(out)
+    }
+
+    /// Groups the `prayed this prayer` lines of `file`, the witness of `prayer`.
+    fn add_lines(
+        &mut self,
+        clock: &V1Clock,
+        names: &HashMap<String, String>,
+        prayer: &str,
+        file: &V1PrayerFile,
+    ) {
+        for a in file.activity.iter().flatten() {
+            if a.action != V1Action::Prayed {
+                continue;
+            }
+            let (Some(user), Some(minute)) = (names.get(&a.name), utc(clock, a.at.at)) else {
+                continue;
+            };
+            self.groups
+                .entry(key_hash(prayer, user, minute))
+                .or_insert_with(|| Group {
+                    prayer: prayer.to_string(),
+                    user: user.clone(),
+                    minute,
+                    lines: 0,
+                    written: Vec::new(),
+                })
+                .lines += 1;
+        }
+    }
+
+    /// Notes a written mark (prayer, member, instant).
+    pub(crate) fn note_written(&mut self, prayer: &str, user: &str, at: NaiveDateTime) {
+        if self.groups.is_empty() {
+            return;
+        }
+        if let Some(g) = self.groups.get_mut(&key_hash(prayer, user, minute_of(at))) {
+            g.written.push(at);
+        }
+    }
+
+    /// The recovered marks: (prayer, member, `marked_at`, id), sorted.
+    pub(crate) fn marks(&self) -> Vec<(String, String, NaiveDateTime, String)> {
+        let mut out = Vec::new();
+        for g in self.groups.values() {
+            for n in g.written.len()..g.lines {
+                let at = g.minute + Duration::microseconds(n as i64);
+                if g.written.contains(&at) {
+                    continue;
+                }
+                let name = format!(
+                    "mark:{}:{}:{}:{n}",
+                    g.prayer,
+                    g.user,
+                    g.minute.format("%Y-%m-%d %H:%M")
+                );
+                let id = rules::v5_id(&name).unwrap_or_default();
+                out.push((g.prayer.clone(), g.user.clone(), at, id));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// Display name → v2 id of the written members.
+fn member_names(users: &CanonTable) -> HashMap<String, String> {
+    let Some(c) = users.columns.iter().position(|c| *c == "display_name") else {
+        return HashMap::new();
+    };
+    users
+        .rows
+        .iter()
+        .filter_map(|(id, row)| match &row[c] {
+            Cell::Str(name) => Some((name.clone(), id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The newest of `files`: latest `Submitted`, then greatest path.
+fn newest(tree: &V1Archive, files: &[usize]) -> usize {
+    let index = &tree.prayers;
+    let order = |i: &usize| (index.entry(*i).submitted, index.path(*i).to_string());
+    files.iter().copied().max_by_key(order).unwrap_or(0)
+}
+
+/// A local time of the tree as UTC through the v1 server's clock.
+fn utc(clock: &V1Clock, local: NaiveDateTime) -> Option<NaiveDateTime> {
+    let v = V1Value::Text(local.format("%Y-%m-%d %H:%M:%S").to_string().into_bytes());
+    clock.local(&v).map(|u| u.at)
+}
+
+/// The expected `prayers` cells of an archive-only witness, when it is whole.
+fn prayer_cells(
+    clock: &V1Clock,
+    names: &HashMap<String, String>,
+    file: &V1PrayerFile,
+) -> Option<(String, Vec<Cell>)> {
+    let id = file.id.trim().to_lowercase();
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let author = names.get(&file.author)?;
+    let has_nul = |t: &str| t.contains('\0');
+    let length = file.text.chars().count();
+    if file.text.trim().is_empty()
+        || length > 5000
+        || has_nul(&file.text)
+        || file.generated_prayer.as_deref().is_some_and(has_nul)
+    {
+        return None;
+    }
+    let created = utc(clock, file.submitted.at)?;
+    let (mut archived, mut answered, mut testified, mut testimony) = (false, None, None, None);
+    let mut updated = created;
+    for a in file.activity.iter().flatten() {
+        let changes_state = match &a.action {
+            V1Action::Archived | V1Action::Restored | V1Action::MarkedAnswered => true,
+            V1Action::Testimony(t) => !t.trim().is_empty(),
+            _ => false,
+        };
+        if !changes_state {
+            continue;
+        }
+        let at = utc(clock, a.at.at)?;
+        match &a.action {
+            V1Action::Archived => archived = true,
+            V1Action::Restored => archived = false,
+            V1Action::MarkedAnswered => answered = Some(at),
+            V1Action::Testimony(t) if !t.trim().is_empty() => {
+                testimony = Some(t.trim().to_string());
+                testified = Some(at);
+            }
+            _ => continue,
+        }
+        updated = updated.max(at);
+    }
+    let answered_at = answered.or(testified);
+    let tag = file
+        .meta("Project")
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.chars().count() <= 100 && !has_nul(t));
+    let audience = match file.meta("Audience").map(str::trim).unwrap_or("") {
+        "" | "all" => "all",
+        _ => "christians_only",
+    };
+    let cells = vec![
+        s(&id),
+        s(author),
+        s(&file.text),
+        os(file.generated_prayer.as_deref()),
+        os(tag),
+        s(audience),
+        Cell::Ts(created),
+        Cell::Ts(updated),
+        Cell::Bool(archived),
+        Cell::Bool(answered_at.is_some()),
+        answered_at.map_or(Cell::Null, Cell::Ts),
+        os(testimony.as_deref()),
+    ];
+    Some((id, cells))
+}
+
+/// The keys of `table` a run's `recovered` findings name and the derivation does not, and the
+/// derived keys no such finding names (each a problem of the law).
+pub(crate) fn unmatched(
+    table: &str,
+    derived: &HashSet<String>,
+    recorded: Option<&HashSet<String>>,
+) -> Vec<String> {
+    let empty = HashSet::new();
+    let recorded = recorded.unwrap_or(&empty);
+    let mut out: Vec<String> = derived
+        .difference(recorded)
+        .map(|k| format!("{table} {k}: the v1 archive tree gives it, yet no recovered finding names it"))
+        .chain(recorded.difference(derived).map(|k| {
+            format!("{table} {k}: a recovered finding names it, yet the v1 archive tree does not give it")
+        }))
+        .collect();
+    out.sort();
+    out
+}
