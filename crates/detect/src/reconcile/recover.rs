@@ -165,9 +165,9 @@ fn witnesses(db: &V1Database, archive: &V1Archive, plan: &Plan) -> Result<Witnes
                 w.named.insert(key, *i);
             }
         }
-        if !w.written.contains_key(&key) {
+        if let std::collections::hash_map::Entry::Vacant(e) = w.written.entry(key) {
             if let Verdict::Write(p) = plan.resolve_prayer(row)? {
-                w.written.insert(key, p.id);
+                e.insert(p.id);
             }
         }
         Ok(())
