@@ -6,9 +6,11 @@
 //! A function of a tree scanned by `thywill-v1` ([`V1Archive`]) and rows of the v1 database,
 //! either all in memory ([`ReconcileInput`], [`reconcile()`]) or streamed ([`ReconcileRows`],
 //! [`reconcile_with`]); [`archive_findings`] reads the rows from a [`V1Database`] itself (marks
-//! through `thywill-spill`). The findings are reported, not migrated (an archive-only record is
-//! not written to v2; the v1 tree is carried verbatim), and their decisions are taken here
-//! ([`ArchiveFinding::decision`]): the pipeline only calls this module.
+//! through `thywill-spill`). The findings are reported, and their decisions are taken here
+//! ([`ArchiveFinding::decision`]): the pipeline only calls this module. Under `repair` the
+//! archive-only prayers and marks that are whole are also recovered ([`recover()`], written to v2
+//! from the tree, decision `recovered`); the rest is not migrated (the v1 tree is carried
+//! verbatim).
 //!
 //! # Sources
 //!
@@ -149,7 +151,7 @@ impl ArchiveRule {
     pub fn meaning(self) -> &'static str {
         match self {
             ArchiveRule::Only => {
-                "A record the v1 archives hold and the database does not (reported, not migrated)."
+                "A record the v1 archives hold and the database does not (recovered under repair when whole, else reported)."
             }
             ArchiveRule::Missing => {
                 "A prayer row no archive file holds and whose text_file_path is empty (written; v2 renders its archive)."
@@ -192,7 +194,7 @@ pub enum RecordKind {
 
 impl ArchiveRule {
     /// The decision of a finding of this rule: an archive-only record or an unreadable line is
-    /// `not_carried` (v2 gets only what the database holds; the v1 tree is carried verbatim); a
+    /// `not_carried` (the records [`recover()`] writes are reported apart, as `recovered`); a
     /// row without a file is `repaired` (v2 renders its archive); a mismatch is written as the
     /// database has it (`repaired`).
     pub fn decision(self) -> Decision {
