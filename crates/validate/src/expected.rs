@@ -314,6 +314,8 @@ pub struct Derived {
     rekeyed_marks: HashSet<i64>,
     /// The marks recovered from the v1 archive tree: (prayer, member, `marked_at`, id).
     recovered_marks: Vec<(String, String, NaiveDateTime, String)>,
+    /// The v2 ids of the prayers recovered from the v1 archive tree.
+    recovered_prayers: Vec<String>,
 }
 
 /// The resolvers the mark derivation uses, kept for the targeted second pass.
@@ -430,6 +432,17 @@ impl Changes {
 }
 
 impl Derived {
+    /// The records the v1 archive tree gives v2 (`Ledger::recover_from`): (v1 table, v2 id) of
+    /// each recovered prayer and mark.
+    pub fn recovered(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        let prayers = self.recovered_prayers.iter().map(|id| ("prayer", id.as_str()));
+        let marks = self
+            .recovered_marks
+            .iter()
+            .map(|m| ("prayermark", m.3.as_str()));
+        prayers.chain(marks)
+    }
+
     /// Records an exclusion the validator does not derive: the row is clean by every rule it
     /// checks, yet a finding keeps it out of v2.
     fn underived(&mut self, table: &str, key: &str, d: Disposition) {
@@ -706,7 +719,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         None => None,
     };
     drop(prayer_refs);
-    recovered_prayers(
+    out.recovered_prayers = recovered_prayers(
         ledger,
         actual,
         recovery.as_ref(),
@@ -1300,7 +1313,7 @@ fn recovered_prayers(
     recovery: Option<&Recovery>,
     prayers: &mut CanonTable,
     law: &mut LawTally,
-) {
+) -> Vec<String> {
     let mut derived = HashSet::new();
     for (id, cells, _) in recovery.map(|r| r.prayers.as_slice()).unwrap_or_default() {
         law.recovered += 1;
@@ -1311,6 +1324,9 @@ fn recovered_prayers(
     for problem in crate::recovered::unmatched("prayer", &derived, ledger.recovered_in("prayer")) {
         law.violation(problem);
     }
+    let mut ids: Vec<String> = derived.into_iter().collect();
+    ids.sort();
+    ids
 }
 
 /// The marks the v1 archive tree gives v2: expected among the marks (found in v2 when the
