@@ -249,31 +249,25 @@ fn write_rows(
     load.write::<Finding, PipelineError>(|sink| {
         let mut originals =
             thywill_detect::OriginalRows::new(&source.db).with_email(source.email_db.as_ref());
+        let row = |f: crate::report::ReportFinding, original_json: String| Finding {
+            run_id: run_id.clone(),
+            v1_table: f.v1_table,
+            v1_key: f.v1_key,
+            rule: f.rule,
+            decision: f.decision,
+            reason: f.reason,
+            original_json,
+            created_at: now,
+        };
         for f in plan.findings() {
             let f = f?;
             let original_json = originals.of(&f)?.to_string();
-            sink.push(&Finding {
-                run_id: run_id.clone(),
-                v1_table: f.v1_table,
-                v1_key: f.v1_key,
-                rule: f.rule.as_str().to_string(),
-                decision: f.decision.as_str().to_string(),
-                reason: f.reason,
-                original_json,
-                created_at: now,
-            })?;
+            sink.push(&row(crate::report::ReportFinding::from(f), original_json))?;
         }
+        // The records recovered from the v1 tree: their original is the archive's record.
         for f in crate::source::recovered_findings(plan.recovery()) {
-            sink.push(&Finding {
-                run_id: run_id.clone(),
-                v1_table: f.v1_table,
-                v1_key: f.v1_key,
-                rule: f.rule,
-                decision: f.decision,
-                reason: f.reason,
-                original_json: f.original.unwrap_or_default().to_string(),
-                created_at: now,
-            })?;
+            let original_json = f.original.clone().unwrap_or_default().to_string();
+            sink.push(&row(f, original_json))?;
         }
         Ok(())
     })?;

@@ -435,7 +435,10 @@ impl Derived {
     /// The records the v1 archive tree gives v2 (`Ledger::recover_from`): (v1 table, v2 id) of
     /// each recovered prayer and mark.
     pub fn recovered(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
-        let prayers = self.recovered_prayers.iter().map(|id| ("prayer", id.as_str()));
+        let prayers = self
+            .recovered_prayers
+            .iter()
+            .map(|id| ("prayer", id.as_str()));
         let marks = self
             .recovered_marks
             .iter()

@@ -115,6 +115,7 @@ fn lost_prayers_and_marks_are_recovered_on_both_backends_and_validate() {
     let dir = tempfile::tempdir().unwrap();
     let v1 = damaged_db(dir.path());
     let tree = fixture().join("text_archives");
+    let mut fingerprints = Vec::new();
     for (url, _pg) in targets(dir.path()) {
         let out = tempfile::tempdir().unwrap();
         let v2_tree = out.path().join("v2");
@@ -155,7 +156,18 @@ fn lost_prayers_and_marks_are_recovered_on_both_backends_and_validate() {
             std::fs::read(v2_tree.join("MANIFEST.sha256")).unwrap(),
             manifest
         );
+        fingerprints.push((before, manifest));
     }
+    // A fresh migration gives the same rows (the recovered ids included) and the same archives.
+    let fresh = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", fresh.path().join("v2.db").display());
+    run(&v1, &tree, &url, &fresh.path().join("v2"), Policy::Repair);
+    let mut db = V2Db::open(&Target::parse(&url).unwrap()).unwrap();
+    let manifest = std::fs::read(fresh.path().join("v2/MANIFEST.sha256")).unwrap();
+    assert_eq!(
+        fingerprints[0],
+        (db.content_fingerprint().unwrap(), manifest)
+    );
 }
 
 /// The recovered prayer's values come from its file: author, text, generated prayer, the time

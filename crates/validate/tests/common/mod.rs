@@ -150,8 +150,8 @@ pub fn build_from(fx: &Path, policy: Policy, pg: bool) -> Option<Built> {
     let id_map = user_ids(&v1, &findings);
     let mut ledger = Ledger::new(&findings, &id_map);
     // Under `repair` the tree's archive-only records are recovered (decisions.md §47).
-    ledger.recover_from = Some(fx.join("text_archives"))
-        .filter(|p| p.is_dir() && policy == Policy::Repair);
+    ledger.recover_from =
+        Some(fx.join("text_archives")).filter(|p| p.is_dir() && policy == Policy::Repair);
     let derived = derive(
         &v1,
         &ledger,
