@@ -344,3 +344,42 @@ fn a_hostile_tree_recovers_nothing_it_should_not() {
     assert_eq!(strangers, 0, "an author who is no member recovers nothing");
     assert_valid(&v1, &tree, &url, &v2_tree, Policy::Repair);
 }
+
+/// Each same-minute `prayed this prayer` line is its own act: two more lines in the minute of
+/// a mark the database holds become two marks, at that minute plus one and two microseconds,
+/// with the ids of decisions.md §47, on a G1 tree (members by id) and the validator agrees.
+#[test]
+fn same_minute_lines_beyond_the_database_are_each_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("text_archives");
+    copy_tree(&tree);
+    let path = tree.join("prayers/2025/05/2025_05_02_prayer_at_0943.txt");
+    let line = "May 04 2025 at 10:23 - Pastor Dave prayed this prayer\n";
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(line), "the fixture's line");
+    std::fs::write(&path, text.replace(line, &line.repeat(3))).unwrap();
+
+    let v1 = fixture().join("v1.db");
+    let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+    let v2_tree = dir.path().join("v2");
+    let report = run(&v1, &tree, &url, &v2_tree, Policy::Repair);
+    assert_eq!(report.tables["prayermark"].recovered, 2);
+    let (prayer, user) = (LOST_PRAYERS[0], "31b9e3b6885f46a39b9f7e63cd4a77dc");
+    let namespace = uuid::Uuid::from_u128(0x6a1f_3c52_8e0b_5d47_9b3e_7468_7977_696c);
+    let v2 = rusqlite::Connection::open(dir.path().join("v2.db")).unwrap();
+    for n in [1, 2] {
+        let name = format!("mark:{prayer}:{user}:2025-05-04 10:23:{n}");
+        let id = uuid::Uuid::new_v5(&namespace, name.as_bytes())
+            .simple()
+            .to_string();
+        let at: String = v2
+            .query_row(
+                "SELECT marked_at FROM prayer_marks WHERE id = ?1 AND prayer_id = ?2 AND user_id = ?3",
+                [&id, prayer, user],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("mark {n} ({id}): {e}"));
+        assert_eq!(at, format!("2025-05-04 10:23:00.00000{n}"));
+    }
+    assert_valid(&v1, &tree, &url, &v2_tree, Policy::Repair);
+}
