@@ -246,7 +246,6 @@ fn strict_recovers_nothing_and_reports_the_differences() {
 
     let analysed = analyze(&AnalyzeOptions {
         common: common(&v1, &tree, thywill_pipeline::Policy::Strict),
-        ..Default::default()
     })
     .unwrap();
     assert!(

@@ -27,7 +27,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::{DateTime, Duration, NaiveDateTime};
+use thywill_spill::{records_for_budget, ExternalSort, Record};
 use thywill_v1::archive::{Key, V1Action, V1Archive, V1PrayerFile};
 use thywill_v1::{MarkRow, PrayerRow, V1Database};
 
@@ -294,11 +295,77 @@ fn activity_state(plan: &Plan, file: &V1PrayerFile) -> Option<ActivityState> {
     Some(s)
 }
 
-/// One (prayer, member, UTC minute) group of witness lines: (line number, time as written,
-/// member as written), in file order.
-type LineGroups = BTreeMap<(String, String, NaiveDateTime), Vec<(u32, String, String)>>;
+/// Memory for the marks' sort records before they spill to temporary files.
+const MEMORY_BUDGET: usize = 16 << 20;
 
-/// The marks of the witness lines beyond what v2 gets from the database (module doc).
+/// One act of prayer as the marks' recovery sorts it: a written mark (`side` 0, its instant) or
+/// a witness line (`side` 1, its file and line), ordered by (prayer, member, UTC minute), the
+/// written marks first, the lines in file order. Fixed-size, so the sort spills to temporary
+/// files and the memory does not grow with the number of marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Act {
+    prayer: u128,
+    user: u128,
+    /// Unix minutes.
+    minute: i64,
+    side: u8,
+    file: u32,
+    line: u32,
+    /// A written mark's instant, Unix microseconds.
+    micros: i64,
+}
+
+impl Record for Act {
+    const SIZE: usize = 16 + 16 + 8 + 1 + 4 + 4 + 8;
+
+    fn encode(&self, out: &mut [u8]) {
+        out[..16].copy_from_slice(&self.prayer.to_be_bytes());
+        out[16..32].copy_from_slice(&self.user.to_be_bytes());
+        out[32..40].copy_from_slice(&self.minute.to_le_bytes());
+        out[40] = self.side;
+        out[41..45].copy_from_slice(&self.file.to_le_bytes());
+        out[45..49].copy_from_slice(&self.line.to_le_bytes());
+        out[49..57].copy_from_slice(&self.micros.to_le_bytes());
+    }
+
+    fn decode(b: &[u8]) -> Self {
+        let take = |r: std::ops::Range<usize>| -> [u8; 16] {
+            let mut x = [0u8; 16];
+            x[..r.len()].copy_from_slice(&b[r]);
+            x
+        };
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let i64_at =
+            |i: usize| i64::from_le_bytes(take(i..i + 8)[..8].try_into().unwrap_or_default());
+        Act {
+            prayer: u128::from_be_bytes(take(0..16)),
+            user: u128::from_be_bytes(take(16..32)),
+            minute: i64_at(32),
+            side: b[40],
+            file: u32_at(41),
+            line: u32_at(45),
+            micros: i64_at(49),
+        }
+    }
+}
+
+impl Act {
+    fn group(&self) -> (u128, u128, i64) {
+        (self.prayer, self.user, self.minute)
+    }
+}
+
+fn hex128(id: &str) -> Option<u128> {
+    u128::from_str_radix(id, 16).ok()
+}
+
+fn unix_minute(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp().div_euclid(60)
+}
+
+/// The marks of the witness lines beyond what v2 gets from the database (module doc): the
+/// witness lines and the written marks of their prayers go through an external sort, and the
+/// groups are settled one at a time.
 fn recover_marks(
     db: &V1Database,
     archive: &V1Archive,
@@ -306,66 +373,173 @@ fn recover_marks(
     names: &HashMap<String, String>,
     targets: &[(String, usize)],
 ) -> Result<Vec<RecoveredMark>, DetectError> {
-    let mut groups: LineGroups = BTreeMap::new();
-    let mut paths: HashMap<String, String> = HashMap::new();
+    let mut sort = ExternalSort::<Act>::with_limit(records_for_budget::<Act>(MEMORY_BUDGET));
+    let mut prayers: HashSet<u128> = HashSet::new();
     for (prayer, i) in targets {
+        let Some(p) = hex128(prayer) else { continue };
         let file = archive.prayers.read(&archive.root, *i)?;
         for a in file.prayed() {
-            let (Some(user), Some(minute)) = (names.get(&a.name), utc(plan, a.at.at)) else {
+            let user = names.get(&a.name).and_then(|u| hex128(u));
+            let (Some(user), Some(minute)) = (user, utc(plan, a.at.at)) else {
                 continue;
             };
-            groups
-                .entry((prayer.clone(), user.clone(), minute))
-                .or_default()
-                .push((a.line as u32, a.at.raw.clone(), a.name.clone()));
+            prayers.insert(p);
+            sort.push(Act {
+                prayer: p,
+                user,
+                minute: unix_minute(minute),
+                side: 1,
+                file: *i as u32,
+                line: a.line as u32,
+                micros: 0,
+            })?;
         }
-        paths.insert(prayer.clone(), archive.prayers.path(*i).to_string());
     }
-    let mut held: HashMap<(String, String, NaiveDateTime), Vec<NaiveDateTime>> = HashMap::new();
-    if !groups.is_empty() {
-        db.for_each_ref::<MarkRow, DetectError, _>(|row| {
-            if let Verdict::Write(m) = plan.resolve_mark(row) {
-                let key = (m.prayer_id, m.user_id, minute_of(m.marked_at));
-                if groups.contains_key(&key) {
-                    held.entry(key).or_default().push(m.marked_at);
+    if prayers.is_empty() {
+        return Ok(Vec::new());
+    }
+    db.for_each_ref::<MarkRow, DetectError, _>(|row| {
+        if let Verdict::Write(m) = plan.resolve_mark(row) {
+            if let (Some(p), Some(u)) = (hex128(&m.prayer_id), hex128(&m.user_id)) {
+                if prayers.contains(&p) {
+                    sort.push(Act {
+                        prayer: p,
+                        user: u,
+                        minute: unix_minute(m.marked_at),
+                        side: 0,
+                        file: 0,
+                        line: 0,
+                        micros: m.marked_at.and_utc().timestamp_micros(),
+                    })?;
                 }
             }
-            Ok(())
-        })?;
+        }
+        Ok(())
+    })?;
+    let mut settle = Settle {
+        archive,
+        file: None,
+        out: Vec::new(),
+    };
+    let mut group: Vec<Act> = Vec::new();
+    for act in sort.into_sorted()? {
+        let act = act?;
+        if group.first().is_some_and(|g| g.group() != act.group()) {
+            settle.group(&group)?;
+            group.clear();
+        }
+        group.push(act);
     }
-    let mut out = Vec::new();
-    for ((prayer, user, minute), lines) in groups {
-        let key = (prayer, user, minute);
-        let instants = held.get(&key).map(Vec::as_slice).unwrap_or_default();
-        let (prayer, user, minute) = key;
-        for (n, (line, raw, member)) in lines.into_iter().enumerate().skip(instants.len()) {
+    settle.group(&group)?;
+    Ok(settle.out)
+}
+
+/// Settles the sorted groups into recovered marks, re-reading a witness file (the last one
+/// kept) for the words of its lines.
+struct Settle<'a> {
+    archive: &'a V1Archive,
+    file: Option<(u32, V1PrayerFile)>,
+    out: Vec<RecoveredMark>,
+}
+
+impl Settle<'_> {
+    /// One (prayer, member, minute) group: written marks first, then the lines in file order.
+    fn group(&mut self, group: &[Act]) -> Result<(), DetectError> {
+        let split = group.partition_point(|a| a.side == 0);
+        let (written, lines) = group.split_at(split);
+        let Some(first) = lines.first() else {
+            return Ok(());
+        };
+        let minute = DateTime::from_timestamp(first.minute * 60, 0)
+            .map(|t| t.naive_utc())
+            .unwrap_or_default();
+        let (prayer, user) = (hex_id(first.prayer), hex_id(first.user));
+        for (n, act) in lines.iter().enumerate().skip(written.len()) {
             let marked_at = minute + Duration::microseconds(n as i64);
-            if instants.contains(&marked_at) {
+            let micros = marked_at.and_utc().timestamp_micros();
+            if written.iter().any(|w| w.micros == micros) {
                 continue;
             }
+            let (path, member, at) = self.words(act)?;
             let name = format!(
                 "mark:{prayer}:{user}:{}:{n}",
                 minute.format("%Y-%m-%d %H:%M")
             );
-            out.push(RecoveredMark {
+            self.out.push(RecoveredMark {
                 mark: ResolvedMark {
                     id: hex_id(v5(&name)),
                     prayer_id: prayer.clone(),
                     user_id: user.clone(),
                     marked_at,
                 },
-                path: paths.get(&prayer).cloned().unwrap_or_default(),
-                line,
+                path,
+                line: act.line,
                 member,
-                at: raw,
-                held: instants.len() as u32,
+                at,
+                held: written.len() as u32,
             });
         }
+        Ok(())
     }
-    Ok(out)
+
+    /// The file, member and time as written of the line of `act`.
+    fn words(&mut self, act: &Act) -> Result<(String, String, String), DetectError> {
+        let index = &self.archive.prayers;
+        if self.file.as_ref().is_none_or(|(i, _)| *i != act.file) {
+            let file = index.read(&self.archive.root, act.file as usize)?;
+            self.file = Some((act.file, file));
+        }
+        let path = index.path(act.file as usize).to_string();
+        let line = self.file.as_ref().and_then(|(_, f)| {
+            f.prayed()
+                .find(|a| a.line == act.line as usize)
+                .map(|a| (a.name.clone(), a.at.raw.clone()))
+        });
+        let (member, at) = line.unwrap_or_default();
+        Ok((path, member, at))
+    }
 }
 
-/// `t` truncated to its minute.
-fn minute_of(t: NaiveDateTime) -> NaiveDateTime {
-    super::truncate_minute(t)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sort record reads back as written, so a spilled sort orders what an in-memory one does.
+    #[test]
+    fn acts_round_trip_through_bytes() {
+        for act in [
+            Act {
+                prayer: u128::MAX,
+                user: 1,
+                minute: -5,
+                side: 1,
+                file: u32::MAX,
+                line: 7,
+                micros: i64::MIN,
+            },
+            Act {
+                prayer: 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+                user: u128::MAX - 1,
+                minute: 29_000_000,
+                side: 0,
+                file: 0,
+                line: 0,
+                micros: 1_746_354_238_137_709,
+            },
+        ] {
+            let mut bytes = [0u8; Act::SIZE];
+            act.encode(&mut bytes);
+            assert_eq!(Act::decode(&bytes), act);
+        }
+    }
+
+    #[test]
+    fn only_32_hex_digits_are_a_recoverable_id() {
+        assert_eq!(
+            hex32(" FC9C8F55EB644F518981D2297ED9E639 ").as_deref(),
+            Some("fc9c8f55eb644f518981d2297ed9e639")
+        );
+        assert_eq!(hex32("temp"), None);
+        assert_eq!(hex32("fc9c8f55eb644f518981d2297ed9e63g"), None);
+    }
 }
