@@ -34,14 +34,24 @@ pub(crate) struct PrayerRef {
     pub(crate) written: Option<String>,
 }
 
-/// One (prayer, member, UTC minute) group of witness lines.
+/// One (prayer, member, UTC minute) group of witness lines: the ids as numbers, the written
+/// marks' instants only when there are some (one entry a line, not a string).
 struct Group {
-    prayer: String,
-    user: String,
+    prayer: u128,
+    user: u128,
     minute: NaiveDateTime,
-    lines: usize,
+    lines: u32,
     /// The instants of the written marks in the group.
     written: Vec<NaiveDateTime>,
+}
+
+/// A v2 id (32 lower-case hex digits) as a number, and back.
+fn id_number(id: &str) -> Option<u128> {
+    u128::from_str_radix(id, 16).ok()
+}
+
+fn id_text(id: u128) -> String {
+    format!("{id:032x}")
 }
 
 /// What the tree gives v2: the recovered prayers (v2 cells by id) and the groups of lines whose
@@ -138,11 +148,14 @@ impl Recovery {
             let (Some(user), Some(minute)) = (names.get(&a.name), utc(clock, a.at.at)) else {
                 continue;
             };
+            let (Some(p), Some(u)) = (id_number(prayer), id_number(user)) else {
+                continue;
+            };
             self.groups
                 .entry(key_hash(prayer, user, minute))
                 .or_insert_with(|| Group {
-                    prayer: prayer.to_string(),
-                    user: user.clone(),
+                    prayer: p,
+                    user: u,
                     minute,
                     lines: 0,
                     written: Vec::new(),
@@ -165,19 +178,15 @@ impl Recovery {
     pub(crate) fn marks(&self) -> Vec<(String, String, NaiveDateTime, String)> {
         let mut out = Vec::new();
         for g in self.groups.values() {
-            for n in g.written.len()..g.lines {
+            let (prayer, user) = (id_text(g.prayer), id_text(g.user));
+            for n in g.written.len()..g.lines as usize {
                 let at = g.minute + Duration::microseconds(n as i64);
                 if g.written.contains(&at) {
                     continue;
                 }
-                let name = format!(
-                    "mark:{}:{}:{}:{n}",
-                    g.prayer,
-                    g.user,
-                    g.minute.format("%Y-%m-%d %H:%M")
-                );
-                let id = rules::v5_id(&name).unwrap_or_default();
-                out.push((g.prayer.clone(), g.user.clone(), at, id));
+                let minute = g.minute.format("%Y-%m-%d %H:%M");
+                let id = rules::v5_id(&format!("mark:{prayer}:{user}:{minute}:{n}"));
+                out.push((prayer.clone(), user.clone(), at, id.unwrap_or_default()));
             }
         }
         out.sort();
