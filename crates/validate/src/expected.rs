@@ -157,7 +157,7 @@ impl Ledger {
     }
 
     /// The keys the run's `recovered` findings name in `table`.
-    pub(crate) fn recovered_in(&self, table: &str) -> Option<&HashSet<String>> {
+    pub fn recovered_in(&self, table: &str) -> Option<&HashSet<String>> {
         self.recovered.get(table)
     }
 

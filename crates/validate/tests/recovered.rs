@@ -216,6 +216,15 @@ fn a_recovered_prayer_holds_its_file() {
         recovered as u64,
         c["prayer"].recovered + c["prayermark"].recovered
     );
+    // Without the tree, the recovered records cannot be derived: the law says what to give.
+    let blind = validate(&Options::new(&v1, &url)).unwrap();
+    let law = blind.check("law").unwrap();
+    assert!(!law.passed);
+    assert!(
+        law.details.iter().any(|d| d.contains("--archives-v1")),
+        "{:#?}",
+        law.details
+    );
 }
 
 /// Under `strict` nothing is recovered: the same differences are reported as archive findings

@@ -213,6 +213,16 @@ pub(crate) fn against_v2(
             }
         }
         o.problems.extend(ledger.bad_decisions.iter().cloned());
+        let recovered: usize = ["prayer", "prayermark"]
+            .iter()
+            .filter_map(|t| ledger.recovered_in(t).map(|k| k.len()))
+            .sum();
+        if recovered > 0 && ledger.recover_from.is_none() {
+            o.problems.push(format!(
+                "{recovered} finding(s) say recovered, yet {}: give the v1 archive tree the run read (--archives-v1) to derive them",
+                if opts.policy == Policy::Strict { "policy strict recovers nothing" } else { "no v1 archive tree was given" }
+            ));
+        }
         o.problems.extend(derived.orphans.iter().cloned());
         if opts.policy == Policy::Strict && ledger.merged_findings > 0 {
             o.problems.push(format!("policy strict, yet {} finding(s) say merged", ledger.merged_findings));
