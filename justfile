@@ -18,9 +18,11 @@ lint:
     scripts/check-unused-deps.sh
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Regenerate the committed S fixtures (seed 7) for every generation.
+# Regenerate the committed S fixtures (seed 7) for every generation, and G3 on a server in
+# America/Chicago (fixtures/g3-s-chicago).
 fixtures:
     for g in g0 g1 g2 g3; do cargo run --release -p thywill-bins --bin thywill-fixtures -- --generation $(echo $g | tr g G) --size S --seed 7 --out fixtures/$g-s $( [ $g = g1 ] || [ $g = g3 ] && echo --archives ); done
+    cargo run --release -p thywill-bins --bin thywill-fixtures -- --generation G3 --size S --seed 7 --out fixtures/g3-s-chicago --archives --v1-timezone America/Chicago
 
 # Generate dataset SIZE (S, M, L, Dense = M with 10x the marks) of generation GEN into out/GEN-SIZE.
 dataset SIZE="M" GEN="G1":

@@ -195,3 +195,91 @@ fn a_rehearsal_backs_up_migrates_and_validates_the_addresses() {
         }
     }
 }
+
+fn rollback(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_thywill-rollback"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("V1_DB_PATH")
+        .env_remove("V2_DB_URL")
+        .env_remove("BACKUP_DIR")
+        .output()
+        .unwrap()
+}
+
+fn email_rows(db: &Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM user_email", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// A rollback restores the e-mail database together with v1 (one moment for both), and refuses,
+/// touching nothing, when the set holds no copy of it.
+#[test]
+fn a_rollback_restores_the_email_database_with_v1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(root().join("fixtures/g3-s/v1.db"), d.join("v1.db")).unwrap();
+    write_email_db(&d.join("email.db"), TEST_KEY, &standard_rows()).unwrap();
+    let plain = backup(d, &["--v1-db", "v1.db", "--backup-dir", "plain"]);
+    assert!(plain.status.success(), "{plain:?}");
+    let with_email = [
+        "--v1-db",
+        "v1.db",
+        "--v1-email-db",
+        "email.db",
+        "--backup-dir",
+        "backups",
+    ];
+    assert!(backup(d, &with_email).status.success());
+    // After the backup: an address deleted, a member added to v1.
+    rusqlite::Connection::open(d.join("email.db"))
+        .unwrap()
+        .execute("DELETE FROM user_email WHERE rowid = 1", [])
+        .unwrap();
+    assert_eq!(email_rows(&d.join("email.db")), 7);
+
+    let refused = rollback(
+        d,
+        &[
+            "--v1-db",
+            "v1.db",
+            "--v1-email-db",
+            "email.db",
+            "--backup-dir",
+            "plain",
+            "--keep-v2",
+            "--yes",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("no copy of the e-mail database"),
+        "{stderr}"
+    );
+    assert_eq!(email_rows(&d.join("email.db")), 7, "a refusal touched it");
+
+    let o = rollback(
+        d,
+        &[
+            "--v1-db",
+            "v1.db",
+            "--v1-email-db",
+            "email.db",
+            "--backup-dir",
+            "backups",
+            "--keep-v2",
+            "--yes",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("its e-mail database with it"), "{stdout}");
+    assert_eq!(email_rows(&d.join("email.db")), 8);
+}

@@ -36,6 +36,10 @@ struct Cli {
         required_unless_present = "backup"
     )]
     backup_dir: Option<PathBuf>,
+    /// v1's separate e-mail database: restored from the set's copy together with v1 (the set
+    /// must hold one: `thywill-backup --v1-email-db`).
+    #[arg(long, value_name = "FILE")]
+    v1_email_db: Option<PathBuf>,
     /// The v1 archive tree: files missing or changed there are restored from the set.
     #[arg(long, value_name = "DIR")]
     archives_v1: Option<PathBuf>,
@@ -87,6 +91,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     let opts = RollbackOptions {
         v1_db: cli.v1_db,
         backup: Some(backup.clone()),
+        email_db: cli.v1_email_db,
         archives_v1: cli.archives_v1,
         v2_db: (!cli.keep_v2).then_some(cli.v2.url),
         runs: if cli.run_id.is_empty() {
@@ -101,8 +106,12 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     };
     confirm(
         &format!(
-            "thywill-rollback will restore {} from {}{}.",
+            "thywill-rollback will restore {}{} from {}{}.",
             opts.v1_db.display(),
+            match &opts.email_db {
+                Some(e) => format!(" and {}", e.display()),
+                None => String::new(),
+            },
             backup.display(),
             match &opts.v2_db {
                 Some(url) => format!(

@@ -1,10 +1,11 @@
-//! Reconciliation of the committed fixtures (`fixtures/g1-s`, `fixtures/g3-s`: database +
-//! v1 tree) finds exactly the generator's `archive_expected` entries of the rules
+//! Reconciliation of the committed fixtures (`fixtures/g1-s`, `fixtures/g3-s`, and
+//! `fixtures/g3-s-chicago`, written by a server in America/Chicago: database + v1 tree) finds exactly the generator's `archive_expected` entries of the rules
 //! `R-ARCHIVE-ONLY`, `R-ARCHIVE-MISSING` and `R-ARCHIVE-MISMATCH`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use thywill_detect::clock::{default_local_since, Clock};
 use thywill_detect::reconcile::{reconcile, reconcile_input, scan_v1_tree, ReconcileOptions};
 use thywill_v1::V1Database;
 
@@ -20,6 +21,11 @@ const RULES: [&str; 3] = ["R-ARCHIVE-ONLY", "R-ARCHIVE-MISSING", "R-ARCHIVE-MISM
 type Entry = (String, Option<i64>, String, String, Option<String>);
 
 fn check(name: &str) {
+    check_on(name, Clock::utc());
+}
+
+/// [`check`] for a tree written by a server on `clock`.
+fn check_on(name: &str, clock: Clock) {
     let dir = fixture(name);
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap();
@@ -45,8 +51,11 @@ fn check(name: &str) {
     let input = reconcile_input(&db).unwrap();
     let archive = scan_v1_tree(&dir.join("text_archives")).unwrap();
     assert!(archive.problems.is_empty(), "{:?}", archive.problems);
-    let findings =
-        reconcile(&archive, &input, &ReconcileOptions::default()).expect("the tree is readable");
+    let opts = ReconcileOptions {
+        clock,
+        ..ReconcileOptions::default()
+    };
+    let findings = reconcile(&archive, &input, &opts).expect("the tree is readable");
     let got: BTreeSet<Entry> = findings
         .iter()
         .map(|f| {
@@ -77,4 +86,10 @@ fn g1_reconciliation_matches_the_truth() {
 #[test]
 fn g3_reconciliation_matches_the_truth() {
     check("g3-s");
+}
+
+#[test]
+fn g3_chicago_reconciliation_matches_the_truth() {
+    let zone = Clock::parse_zone("America/Chicago").unwrap();
+    check_on("g3-s-chicago", Clock::new(zone, default_local_since()));
 }

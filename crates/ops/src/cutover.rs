@@ -577,6 +577,7 @@ fn roll_back(
     let rb = RollbackOptions {
         v1_db: opts.v1_db.clone(),
         backup: st.backup.as_ref().map(|b| b.dir.clone()),
+        email_db: opts.email_db.clone(),
         archives_v1: None,
         v2_db: st.runs_before.as_ref().map(|_| opts.v2_db.clone()),
         runs: RunSelection::NewSince {

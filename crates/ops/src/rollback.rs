@@ -12,7 +12,7 @@ use crate::command::Child;
 use crate::error::{OpsError, Result};
 use crate::fsutil::{copy_atomic, db_fingerprint, sha256_file, sibling_with_suffix};
 use crate::manifest::read_manifest;
-use crate::v2runs::{resolve_runs, RunRemoval, RunSelection};
+use crate::v2runs::{resolve_runs, RunRemoval, RunSelection, RunsToUndo};
 
 /// When to restore the v1 database from the backup.
 #[derive(Debug, Clone)]
@@ -34,6 +34,10 @@ pub struct RollbackOptions {
     pub v1_db: PathBuf,
     /// The backup set folder to restore from (needed when a restore may happen).
     pub backup: Option<PathBuf>,
+    /// v1's separate e-mail database (`--v1-email-db`), restored from the set's copy together
+    /// with the v1 database (the two must stay from one moment: the addresses belong to the
+    /// members of that v1), and left alone when v1 is.
+    pub email_db: Option<PathBuf>,
     /// The v1 archive tree to restore missing or changed files into, if any.
     pub archives_v1: Option<PathBuf>,
     /// The v2 database whose runs are undone (`None`: leave v2 alone).
@@ -58,6 +62,8 @@ pub struct RollbackOptions {
 pub struct RollbackReport {
     /// Whether the v1 database was restored from the backup (false: it was already as wanted).
     pub v1_restored: bool,
+    /// Whether v1's e-mail database was restored from the backup with it.
+    pub email_restored: bool,
     /// Archive files restored (missing or changed in the v1 tree).
     pub archive_files_restored: u64,
     /// The v2 runs undone.
@@ -82,11 +88,16 @@ impl RollbackReport {
             })
             .collect();
         format!(
-            "v1 {}; {} archive file(s) restored; v2 runs: {}",
+            "v1 {}{}; {} archive file(s) restored; v2 runs: {}",
             if self.v1_restored {
                 "restored from the backup"
             } else {
                 "unchanged, no restore needed"
+            },
+            if self.email_restored {
+                " (its e-mail database with it)"
+            } else {
+                ""
             },
             self.archive_files_restored,
             if runs.is_empty() {
@@ -111,6 +122,24 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
             db_fingerprint(&opts.v1_db).map_or(true, |now| &now != frozen)
         }
     };
+    let set = backup_to_use(opts, need_restore)?;
+    let mut report = RollbackReport::default();
+    let runs = runs_to_undo(opts, &mut report.problems)?;
+    act(opts, need_restore, set.as_ref(), runs, &mut report);
+    if report.problems.is_empty() {
+        tracing::info!("rollback complete: {}", report.summary());
+        Ok(report)
+    } else {
+        Err(OpsError::RollbackIncomplete {
+            problems: report.problems,
+        })
+    }
+}
+
+/// The verified backup set, when a restore may happen; refusals before anything is touched: no
+/// set for a v1 that must be restored, a set that does not verify, a set without the e-mail
+/// database the operator asked to restore with v1.
+fn backup_to_use(opts: &RollbackOptions, need_restore: bool) -> Result<Option<BackupSet>> {
     let set = match (&opts.backup, need_restore || opts.archives_v1.is_some()) {
         (Some(dir), true) => Some(verify_set(dir)?),
         (None, true) if need_restore => {
@@ -123,26 +152,53 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
         }
         _ => None,
     };
-    let mut report = RollbackReport::default();
-    let runs = match &opts.v2_db {
-        None => None,
-        Some(url) => match resolve_runs(url, &opts.runs) {
-            Ok(runs) => Some(runs),
-            Err(e) if opts.best_effort => {
-                tracing::error!("rollback: reading the v2 runs: {e}");
-                report.problems.push(format!("reading the v2 runs: {e}"));
-                None
-            }
-            Err(e @ OpsError::RollbackRefused { .. }) => return Err(e),
-            Err(e) => {
-                return Err(OpsError::RollbackRefused {
-                    reason: format!(
-                        "{e}; nothing was touched (fix the v2 URL, or pass --keep-v2 to restore v1 only)"
-                    ),
-                })
-            }
-        },
+    if let (Some(set), Some(email)) = (&set, &opts.email_db) {
+        if need_restore && set.email_db_path().is_none() {
+            return Err(OpsError::RollbackRefused {
+                reason: format!(
+                    "the backup set {} holds no copy of the e-mail database {}, so v1 and its \
+                     addresses cannot be restored to one moment; give the set taken with \
+                     --v1-email-db, or leave --v1-email-db out; nothing was touched",
+                    set.dir.display(),
+                    email.display()
+                ),
+            });
+        }
+    }
+    Ok(set)
+}
+
+/// The v2 runs to undo (none when v2 is left alone). A v2 that cannot be read is a refusal,
+/// unless `best_effort`, where it is one more of the `problems` and v2 is left alone.
+fn runs_to_undo(opts: &RollbackOptions, problems: &mut Vec<String>) -> Result<Option<RunsToUndo>> {
+    let Some(url) = &opts.v2_db else {
+        return Ok(None);
     };
+    match resolve_runs(url, &opts.runs) {
+        Ok(runs) => Ok(Some(runs)),
+        Err(e) if opts.best_effort => {
+            tracing::error!("rollback: reading the v2 runs: {e}");
+            problems.push(format!("reading the v2 runs: {e}"));
+            Ok(None)
+        }
+        Err(e @ OpsError::RollbackRefused { .. }) => Err(e),
+        Err(e) => Err(OpsError::RollbackRefused {
+            reason: format!(
+                "{e}; nothing was touched (fix the v2 URL, or pass --keep-v2 to restore v1 only)"
+            ),
+        }),
+    }
+}
+
+/// Every step of the rollback, each attempted whatever the earlier ones did; what fails is added
+/// to the report's problems.
+fn act(
+    opts: &RollbackOptions,
+    need_restore: bool,
+    set: Option<&BackupSet>,
+    runs: Option<RunsToUndo>,
+    report: &mut RollbackReport,
+) {
     let mut attempt = |what: &str, r: Result<()>| {
         if let Err(e) = r {
             tracing::error!("rollback: {what}: {e}");
@@ -168,14 +224,19 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
             runs.remove().map(|r| removed = r),
         );
     }
-    let mut restored = false;
-    let mut files = 0;
-    if let Some(set) = &set {
+    let (mut restored, mut email_restored, mut files) = (false, false, 0);
+    if let Some(set) = set {
         if need_restore {
             attempt(
                 "restoring the v1 database",
                 restore_db(set, &opts.v1_db).map(|_| restored = true),
             );
+            if let (Some(email), Some(copy)) = (&opts.email_db, set.email_db_path()) {
+                attempt(
+                    "restoring v1's e-mail database",
+                    restore_sqlite(&copy, email, true).map(|_| email_restored = true),
+                );
+            }
         }
         if let (Some(tree), Some(_)) = (&opts.archives_v1, set.files_path()) {
             attempt(
@@ -189,16 +250,9 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
     }
     attempt("checking v1 is readable", check_v1(&opts.v1_db));
     report.v1_restored = restored;
+    report.email_restored = email_restored;
     report.archive_files_restored = files;
     report.v2_runs = removed;
-    if report.problems.is_empty() {
-        tracing::info!("rollback complete: {}", report.summary());
-        Ok(report)
-    } else {
-        Err(OpsError::RollbackIncomplete {
-            problems: report.problems,
-        })
-    }
 }
 
 /// Restores `v1_db` from the set's database with SQLite's backup API (through SQLite's own
@@ -206,15 +260,20 @@ pub fn rollback(opts: &RollbackOptions) -> Result<RollbackReport> {
 /// checkpoints the WAL into the file. If SQLite cannot open the damaged v1 file at all, the file
 /// is replaced whole instead (its `-wal`/`-shm` removed first).
 pub fn restore_db(set: &BackupSet, v1_db: &Path) -> Result<()> {
-    let src = set.db_path();
+    restore_sqlite(&set.db_path(), v1_db, set.meta.integrity_notes.is_empty())
+}
+
+/// Restores the SQLite file `dest` from the copy `src` as [`restore_db`] does; `must_be_clean`:
+/// the restored file must pass `quick_check` (false when the copy was taken with known damage).
+fn restore_sqlite(src: &Path, dest: &Path, must_be_clean: bool) -> Result<()> {
     let via_api = (|| -> std::result::Result<(), String> {
         let s = |e: rusqlite::Error| e.to_string();
-        let mut conn = Connection::open(v1_db).map_err(s)?;
+        let mut conn = Connection::open(dest).map_err(s)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(s)?;
         conn.restore(
             rusqlite::MAIN_DB,
-            &src,
+            src,
             None::<fn(rusqlite::backup::Progress)>,
         )
         .map_err(s)?;
@@ -223,7 +282,7 @@ pub fn restore_db(set: &BackupSet, v1_db: &Path) -> Result<()> {
         let ok: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(s)?;
-        if ok != "ok" && set.meta.integrity_notes.is_empty() {
+        if ok != "ok" && must_be_clean {
             return Err(format!("quick_check after restore: {ok}"));
         }
         Ok(())
@@ -231,14 +290,14 @@ pub fn restore_db(set: &BackupSet, v1_db: &Path) -> Result<()> {
     match via_api {
         Ok(()) => Ok(()),
         Err(e) => {
-            tracing::warn!(file = %v1_db.display(), "restore through SQLite failed ({e}); replacing the file whole");
+            tracing::warn!(file = %dest.display(), "restore through SQLite failed ({e}); replacing the file whole");
             for suffix in ["-wal", "-shm", "-journal"] {
-                let p = sibling_with_suffix(v1_db, suffix);
+                let p = sibling_with_suffix(dest, suffix);
                 if p.exists() {
                     std::fs::remove_file(&p).map_err(OpsError::io("removing", &p))?;
                 }
             }
-            copy_atomic(&src, v1_db)
+            copy_atomic(src, dest)
         }
     }
 }

@@ -29,10 +29,13 @@ pub enum PipelineError {
         "cannot write or read back a temporary sort file (in the system temp folder, TMPDIR): {0}"
     )]
     Spill(#[source] std::io::Error),
-    /// Something wrote to the v1 database while it was being read (exit 3).
-    #[error("the v1 database {path} changed while it was being read: stop the v1 application (maintenance mode) and run again")]
+    /// Something wrote to the v1 database (or its e-mail database) while it was being read
+    /// (exit 3).
+    #[error("the v1 {what} {path} changed while it was being read: stop the v1 application (maintenance mode) and run again")]
     SourceChanged {
-        /// The v1 file.
+        /// Which file: `database` or `e-mail database`.
+        what: &'static str,
+        /// The file.
         path: String,
     },
     /// SIGINT or SIGTERM arrived: the run stopped cleanly (exit 128 + signal).

@@ -43,6 +43,11 @@ pub(crate) fn prepare(
 ) -> Result<Source, PipelineError> {
     let stage = progress.start("detect", 0);
     let before = SourceStamp::read(&common.v1_db)?;
+    let email_before = common
+        .email_db
+        .as_deref()
+        .map(SourceStamp::read)
+        .transpose()?;
     let db = V1Database::open(&common.v1_db)?;
     let (email_db, email_info) = match &common.email_db {
         Some(path) => {
@@ -78,8 +83,18 @@ pub(crate) fn prepare(
     let sha256 = sha256?;
     if SourceStamp::read(&common.v1_db)? != before {
         return Err(PipelineError::SourceChanged {
+            what: "database",
             path: common.v1_db.display().to_string(),
         });
+    }
+    // The e-mail database's hash is read outside its snapshot too.
+    if let (Some(path), Some(before)) = (&common.email_db, email_before) {
+        if SourceStamp::read(path)? != before {
+            return Err(PipelineError::SourceChanged {
+                what: "e-mail database",
+                path: path.display().to_string(),
+            });
+        }
     }
     let Analysed {
         table_counts,
@@ -193,7 +208,7 @@ fn analyse(
                 marks: recovery.marks.len() as u64,
             };
             plan.apply_recovery(recovery)?;
-            let findings = archive_report_findings(db, archive, plan.recovery())?;
+            let findings = archive_report_findings(db, archive, &common.clock, plan.recovery())?;
             (findings, Some(recoverable))
         }
         None => (Vec::new(), None),
@@ -217,6 +232,7 @@ fn analyse(
 fn archive_report_findings(
     db: &V1Database,
     archive: &thywill_v1::archive::V1Archive,
+    clock: &thywill_detect::clock::Clock,
     recovery: &Recovery,
 ) -> Result<Vec<crate::report::ReportFinding>, PipelineError> {
     let prayers: HashSet<&str> = recovery.prayers.iter().map(|p| p.path.as_str()).collect();
@@ -234,18 +250,19 @@ fn archive_report_findings(
                 _ => false,
             }
     };
-    let mut out: Vec<ReportFinding> = thywill_detect::reconcile::archive_findings(db, archive)?
-        .into_iter()
-        .filter(|f| !recovered(f))
-        .map(|f| ReportFinding {
-            v1_table: f.kind.table().to_string(),
-            v1_key: f.key,
-            rule: f.rule.id().to_string(),
-            decision: f.rule.decision().as_str().to_string(),
-            reason: format!("{} ({})", f.detail, f.path.as_deref().unwrap_or("no file")),
-            original: None,
-        })
-        .collect();
+    let mut out: Vec<ReportFinding> =
+        thywill_detect::reconcile::archive_findings(db, archive, clock)?
+            .into_iter()
+            .filter(|f| !recovered(f))
+            .map(|f| ReportFinding {
+                v1_table: f.kind.table().to_string(),
+                v1_key: f.key,
+                rule: f.rule.id().to_string(),
+                decision: f.rule.decision().as_str().to_string(),
+                reason: format!("{} ({})", f.detail, f.path.as_deref().unwrap_or("no file")),
+                original: None,
+            })
+            .collect();
     out.extend(recovered_findings(recovery));
     Ok(out)
 }

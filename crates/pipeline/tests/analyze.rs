@@ -11,7 +11,15 @@ use thywill_pipeline::{analyze, AnalyzeOptions, CommonOptions, Policy, ProgressM
 
 #[test]
 fn archive_reconciliation_matches_the_truth() {
-    for name in ["g1-s", "g3-s"] {
+    let chicago = thywill_detect::clock::Clock::new(
+        thywill_detect::clock::Clock::parse_zone("America/Chicago").unwrap(),
+        thywill_detect::clock::default_local_since(),
+    );
+    for (name, clock) in [
+        ("g1-s", Default::default()),
+        ("g3-s", Default::default()),
+        ("g3-s-chicago", chicago),
+    ] {
         let truth = thywill_fixturegen::read_truth(&fixture(name).join("truth.json")).unwrap();
         let report = analyze(&AnalyzeOptions {
             common: CommonOptions {
@@ -20,7 +28,7 @@ fn archive_reconciliation_matches_the_truth() {
                 policy: Policy::Repair,
                 as_of: Some(as_of()),
                 test_account_names: Vec::new(),
-                clock: Default::default(),
+                clock,
                 invite_hours: None,
                 progress: ProgressMode::Silent,
                 ..Default::default()

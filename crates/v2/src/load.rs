@@ -28,27 +28,34 @@
 //!    record the run's rows in `migration_run_rows`; set the run
 //!    `succeeded`; `COMMIT` (a dry run rolls back instead, or drops its temporary copy). The
 //!    target only changes inside the transaction, so a killed load leaves it as it was.
+//!
+//! This file holds that lifecycle and what every sink shares (the row guard); each backend's
+//! half is its own module: `load/pg.rs` (COPY, the DDL read from `pg_catalog`) and
+//! `load/sqlite.rs` (the sinks into the scratch tables and the target, index deferral, the
+//! set-based foreign-key check).
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Nullable, Text};
-use diesel::{PgConnection, SqliteConnection};
 
 use crate::db::{
     alien_error, db_error, dispatch, now_utc, open_sqlite, path_str, state_of, AnyConn,
-    TargetState, V2Db, APP_TABLES, BOOKKEEPING_TABLES, RUN_ROW_KEYS,
+    TargetState, V2Db, APP_TABLES, RUN_ROW_KEYS,
 };
 use crate::error::{Error, Result};
 use crate::rows::{run_status, MigrationRun};
 use crate::schema::migration_runs;
-use crate::stage::{quote, stageable, Stage};
-use crate::table::{V2Row, COPY_BINARY_HEADER, COPY_BINARY_TRAILER};
+use crate::stage::Stage;
+use crate::table::V2Row;
 use crate::target::Target;
+
+mod pg;
+mod sqlite;
+
+use pg::{defer_pg, pg_ddl, write_pg};
+use sqlite::{defer_sqlite, sqlite_foreign_key_problem, staged, write_sqlite, write_staged};
 
 /// Key of the PostgreSQL advisory lock that serialises migration runs on one database.
 const PG_RUN_LOCK: i64 = 0x7468_7977_696c_6c32; // "thywill2"
@@ -485,6 +492,14 @@ impl<'db> Load<'db> {
             }
         }
         self.build(&deferred.build)?;
+        self.check_sqlite_foreign_keys()?;
+        self.record_run_rows(&mut deferred.foreign_keys)?;
+        self.build(&deferred.foreign_keys)?;
+        self.record_success(counts_json)
+    }
+
+    /// SQLite loads with `foreign_keys = OFF`: the first row breaking one is refused here.
+    fn check_sqlite_foreign_keys(&mut self) -> Result<()> {
         let started = std::time::Instant::now();
         if let AnyConn::Sqlite(c) = self.conn() {
             let r = sqlite_foreign_key_problem(c);
@@ -500,6 +515,13 @@ impl<'db> Load<'db> {
             seconds = started.elapsed().as_secs_f64(),
             "foreign_key_check"
         );
+        Ok(())
+    }
+
+    /// Records the key of every application row this run wrote in `migration_run_rows` (what
+    /// a rollback removes). On PostgreSQL its key and foreign key are dropped first and rebuilt
+    /// by one sort and one join; the foreign key joins `foreign_keys`, built last.
+    fn record_run_rows(&mut self, foreign_keys: &mut Vec<(String, String)>) -> Result<()> {
         let started = std::time::Instant::now();
         let mut run_rows_keys = Vec::new();
         if let AnyConn::Pg(c) = self.conn() {
@@ -520,7 +542,7 @@ impl<'db> Load<'db> {
             let ddl = r.map_err(|e| self.err("setting up migration_run_rows", e))?;
             for r in ddl {
                 let list = if r.kind == "f" {
-                    &mut deferred.foreign_keys
+                    &mut *foreign_keys
                 } else {
                     &mut run_rows_keys
                 };
@@ -548,8 +570,13 @@ impl<'db> Load<'db> {
             seconds = started.elapsed().as_secs_f64(),
             "migration_run_rows"
         );
-        self.build(&deferred.foreign_keys)?;
+        Ok(())
+    }
+
+    /// Sets the run `succeeded` with its counts, then commits (a dry run rolls back instead).
+    fn record_success(&mut self, counts_json: Option<String>) -> Result<()> {
         let started = std::time::Instant::now();
+        let run_id = self.run.run_id.clone();
         let counts = counts_json
             .unwrap_or_else(|| serde_json::to_string(&self.rows).unwrap_or_else(|_| "{}".into()));
         let now = now_utc();
@@ -655,30 +682,6 @@ enum Fail<E> {
     Writer(Error),
 }
 
-/// The error handed back to diesel's COPY to make it abort.
-#[derive(Debug)]
-enum CopyAbort {
-    Diesel(diesel::result::Error),
-    Aborted,
-}
-
-impl std::fmt::Display for CopyAbort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CopyAbort::Diesel(e) => e.fmt(f),
-            CopyAbort::Aborted => f.write_str("load aborted by the writer"),
-        }
-    }
-}
-
-impl std::error::Error for CopyAbort {}
-
-impl From<diesel::result::Error> for CopyAbort {
-    fn from(e: diesel::result::Error) -> Self {
-        CopyAbort::Diesel(e)
-    }
-}
-
 /// What every sink does around writing a row: refuse every row once one failed (the load is
 /// poisoned), check each row before it is written, and keep the first failure for the end of the
 /// table (a caller may swallow a push's error; the load must not).
@@ -734,43 +737,6 @@ fn check_row<R: V2Row>(row: &R, run_id: &str) -> Result<()> {
     }
 }
 
-const COPY_BUFFER: usize = 1 << 20;
-
-struct PgSink<'w, 'a> {
-    out: &'w mut dyn Write,
-    buf: Vec<u8>,
-    guard: RowGuard<'a>,
-    target: &'a Target,
-    count: u64,
-    /// COPY binary format (else text).
-    binary: bool,
-}
-
-impl PgSink<'_, '_> {
-    fn send<R: V2Row>(&mut self) -> Result<()> {
-        let r = self.out.write_all(&self.buf);
-        self.buf.clear();
-        r.map_err(|e| db_error(self.target, &format!("COPY {}", R::TABLE), e))
-    }
-}
-
-impl<R: V2Row> RowSink<R> for PgSink<'_, '_> {
-    fn push(&mut self, row: &R) -> Result<()> {
-        self.guard.admit(row)?;
-        if self.binary {
-            row.encode_copy_binary(&mut self.buf);
-        } else {
-            row.encode_copy(&mut self.buf);
-        }
-        self.count += 1;
-        if self.buf.len() < COPY_BUFFER {
-            return Ok(());
-        }
-        let r = self.send::<R>();
-        self.guard.settle(r)
-    }
-}
-
 /// The writer's errors are not `Clone`; a sink keeps a copy of the first one for itself.
 fn clone_error(e: &Error) -> Error {
     match e {
@@ -794,418 +760,4 @@ fn clone_error(e: &Error) -> Error {
             message: other.to_string(),
         },
     }
-}
-
-fn write_pg<R: V2Row, E>(
-    c: &mut PgConnection,
-    target: &Target,
-    run_id: &str,
-    f: impl FnOnce(&mut dyn RowSink<R>) -> std::result::Result<(), E>,
-) -> std::result::Result<u64, Fail<E>> {
-    // diesel's COPY callback is an `Fn`: hand it the caller's `FnOnce` through a cell.
-    let f = RefCell::new(Some(f));
-    let outcome: RefCell<Option<std::result::Result<u64, Fail<E>>>> = RefCell::new(None);
-    let binary = R::BINARY_COPY;
-    let res = R::copy_pg::<CopyAbort, _>(c, binary, |out| {
-        let Some(f) = f.borrow_mut().take() else {
-            return Err(CopyAbort::Aborted);
-        };
-        let mut sink = PgSink {
-            out,
-            buf: Vec::with_capacity(COPY_BUFFER + 64 * 1024),
-            guard: RowGuard::new(run_id),
-            target,
-            count: 0,
-            binary,
-        };
-        if binary {
-            sink.buf.extend_from_slice(COPY_BINARY_HEADER);
-        }
-        let r = f(&mut sink);
-        let r = match (r, sink.guard.take()) {
-            (Err(e), _) => Err(Fail::Caller(e)),
-            (Ok(()), Some(e)) => Err(Fail::Writer(e)),
-            (Ok(()), None) => {
-                if binary {
-                    sink.buf.extend_from_slice(COPY_BINARY_TRAILER);
-                }
-                sink.send::<R>().map(|()| sink.count).map_err(Fail::Writer)
-            }
-        };
-        let ok = r.is_ok();
-        *outcome.borrow_mut() = Some(r);
-        if ok {
-            Ok(())
-        } else {
-            Err(CopyAbort::Aborted)
-        }
-    });
-    match (res, outcome.into_inner()) {
-        (_, Some(Err(e))) => Err(e),
-        (Ok(_), Some(Ok(n))) => Ok(n),
-        (Err(e), _) => Err(Fail::Writer(db_error(
-            target,
-            &format!("COPY {}", R::TABLE),
-            e,
-        ))),
-        (Ok(_), None) => Err(Fail::Writer(db_error(
-            target,
-            &format!("COPY {}", R::TABLE),
-            "the row callback was never called",
-        ))),
-    }
-}
-
-struct SqliteSink<'c, 'a, R> {
-    conn: &'c mut SqliteConnection,
-    buf: Vec<R>,
-    chunk: usize,
-    guard: RowGuard<'a>,
-    target: &'a Target,
-    count: u64,
-}
-
-impl<R: V2Row> SqliteSink<'_, '_, R> {
-    fn send(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let r = R::insert_sqlite(self.conn, &self.buf);
-        self.buf.clear();
-        r.map(drop)
-            .map_err(|e| db_error(self.target, &format!("INSERT INTO {}", R::TABLE), e))
-    }
-}
-
-impl<R: V2Row> RowSink<R> for SqliteSink<'_, '_, R> {
-    fn push(&mut self, row: &R) -> Result<()> {
-        self.guard.admit(row)?;
-        self.buf.push(row.clone());
-        self.count += 1;
-        if self.buf.len() < self.chunk {
-            return Ok(());
-        }
-        let r = self.send();
-        self.guard.settle(r)
-    }
-}
-
-/// At most this many bound values per statement (SQLite's limit is 32,766).
-const SQLITE_MAX_BINDS: usize = 30_000;
-
-fn write_sqlite<R: V2Row, E>(
-    c: &mut SqliteConnection,
-    target: &Target,
-    run_id: &str,
-    f: impl FnOnce(&mut dyn RowSink<R>) -> std::result::Result<(), E>,
-) -> std::result::Result<u64, Fail<E>> {
-    let chunk = (SQLITE_MAX_BINDS / R::COLUMNS).clamp(1, 1000);
-    let mut sink = SqliteSink::<R> {
-        conn: c,
-        buf: Vec::with_capacity(chunk),
-        chunk,
-        guard: RowGuard::new(run_id),
-        target,
-        count: 0,
-    };
-    f(&mut sink).map_err(Fail::Caller)?;
-    if let Some(e) = sink.guard.take() {
-        return Err(Fail::Writer(e));
-    }
-    sink.send().map_err(Fail::Writer)?;
-    Ok(sink.count)
-}
-
-/// The load's stage if table `table` goes through it (opening the stage on first use).
-fn staged<'s>(
-    c: &mut SqliteConnection,
-    stage: &'s mut Option<Stage>,
-    target: &Target,
-    table: &'static str,
-) -> Result<Option<&'s mut Stage>> {
-    if !stageable(table) {
-        return Ok(None);
-    }
-    let s = match stage {
-        Some(s) => s,
-        None => stage.insert(Stage::open(c, target)?),
-    };
-    Ok(if s.has_table(c, target, table)? {
-        Some(s)
-    } else {
-        None
-    })
-}
-
-/// Pushes rows into a scratch table through one prepared single-row `INSERT`, binding each
-/// field straight from the row.
-struct StageSink<'s, 'a> {
-    stmt: &'s mut rusqlite::Statement<'a>,
-    guard: RowGuard<'a>,
-    target: &'a Target,
-    count: u64,
-}
-
-impl<R: V2Row> RowSink<R> for StageSink<'_, '_> {
-    fn push(&mut self, row: &R) -> Result<()> {
-        self.guard.admit(row)?;
-        let r = row
-            .bind_sqlite(self.stmt)
-            .and_then(|()| self.stmt.raw_execute())
-            .map(|_| self.count += 1)
-            .map_err(|e| db_error(self.target, &format!("INSERT INTO {}", R::TABLE), e));
-        self.guard.settle(r)
-    }
-}
-
-fn write_staged<R: V2Row, E>(
-    stage: &mut Stage,
-    target: &Target,
-    run_id: &str,
-    f: impl FnOnce(&mut dyn RowSink<R>) -> std::result::Result<(), E>,
-) -> std::result::Result<u64, Fail<E>> {
-    let (conn, sql) = stage.insert_target::<R>(target).map_err(Fail::Writer)?;
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .map_err(|e| Fail::Writer(db_error(target, &format!("INSERT INTO {}", R::TABLE), e)))?;
-    let mut sink = StageSink {
-        stmt: &mut stmt,
-        guard: RowGuard::new(run_id),
-        target,
-        count: 0,
-    };
-    f(&mut sink).map_err(Fail::Caller)?;
-    match sink.guard.take() {
-        Some(e) => Err(Fail::Writer(e)),
-        None => Ok(sink.count),
-    }
-}
-
-#[derive(QueryableByName)]
-struct DdlRow {
-    #[diesel(sql_type = Text)]
-    what: String,
-    #[diesel(sql_type = Text)]
-    drop_sql: String,
-    #[diesel(sql_type = Text)]
-    create_sql: String,
-    #[diesel(sql_type = Text)]
-    kind: String,
-}
-
-/// The keys, unique constraints (`p`, `u`), foreign keys (`f`) and secondary indexes (`i`) of
-/// `tables`, of the kinds in `kinds`, read from `pg_catalog` with the statements dropping and
-/// re-creating them.
-fn pg_ddl(c: &mut PgConnection, tables: &[&str], kinds: &[&str]) -> QueryResult<Vec<DdlRow>> {
-    let sql = "
-        SELECT * FROM (
-        SELECT c.conname::text AS what,
-               format('ALTER TABLE %I DROP CONSTRAINT %I', t.relname, c.conname) AS drop_sql,
-               format('ALTER TABLE %I ADD CONSTRAINT %I %s', t.relname, c.conname,
-                      pg_get_constraintdef(c.oid)) AS create_sql,
-               c.contype::text AS kind
-          FROM pg_constraint c
-          JOIN pg_class t ON t.oid = c.conrelid
-          JOIN pg_namespace n ON n.oid = t.relnamespace
-         WHERE n.nspname = current_schema() AND t.relname = ANY($1) AND c.contype IN ('p', 'u', 'f')
-        UNION ALL
-        SELECT ic.relname::text, format('DROP INDEX %I', ic.relname), pg_get_indexdef(i.indexrelid), 'i'
-          FROM pg_index i
-          JOIN pg_class ic ON ic.oid = i.indexrelid
-          JOIN pg_class t ON t.oid = i.indrelid
-          JOIN pg_namespace n ON n.oid = t.relnamespace
-         WHERE n.nspname = current_schema() AND t.relname = ANY($1)
-           AND NOT EXISTS (SELECT 1 FROM pg_constraint k
-                            WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x'))
-        ) d WHERE d.kind = ANY($2)
-         ORDER BY 1";
-    diesel::sql_query(sql)
-        .bind::<Array<Text>, _>(tables)
-        .bind::<Array<Text>, _>(kinds)
-        .load(c)
-}
-
-/// Reads the application tables' keys, unique constraints, foreign keys and secondary indexes
-/// from `pg_catalog`, drops them, and returns the statements that re-create them.
-fn defer_pg(c: &mut PgConnection) -> QueryResult<Deferred> {
-    // Sorts in memory: index builds (maintenance_work_mem) and the sorted inserts of the run's
-    // row keys (work_mem; at the 4 MB default they spill to disk: 3.1 s instead of 0.9 s for
-    // 500,000 prayers).
-    c.batch_execute(
-        "SET LOCAL maintenance_work_mem = '256MB'; SET LOCAL work_mem = '256MB'; \
-         SET LOCAL max_parallel_maintenance_workers = 2",
-    )?;
-    let rows = pg_ddl(c, &APP_TABLES, &["p", "u", "f", "i"])?;
-    let of = |k: &'static str| rows.iter().filter(move |r| r.kind == k);
-    // Drop foreign keys first (they depend on the referenced keys), then keys, then indexes.
-    let drops: Vec<&str> = of("f")
-        .chain(of("u"))
-        .chain(of("p"))
-        .chain(of("i"))
-        .map(|r| r.drop_sql.as_str())
-        .collect();
-    c.batch_execute(&drops.join(";\n"))?;
-    let pair = |r: &DdlRow| (r.what.clone(), r.create_sql.clone());
-    Ok(Deferred {
-        build: of("p").chain(of("u")).chain(of("i")).map(pair).collect(),
-        foreign_keys: of("f").map(pair).collect(),
-    })
-}
-
-#[derive(QueryableByName)]
-struct SqliteIndex {
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Text)]
-    sql: String,
-}
-
-/// Drops the application tables' secondary indexes (re-created from `sqlite_master`'s text after
-/// the load) and sets the page cache for the load: 16 MiB, which also bounds the sorter's
-/// in-memory runs when the indexes are built (64 MiB measured no faster on M, with 85 MiB more
-/// peak memory: the big tables arrive through the scratch database, not through this cache),
-/// and lets the sorter use a helper thread ([`crate::stage::SORTER_HELPER_THREADS`]).
-fn defer_sqlite(c: &mut SqliteConnection) -> QueryResult<Deferred> {
-    c.batch_execute(&format!(
-        "PRAGMA cache_size = -16384; PRAGMA threads = {}",
-        crate::stage::SORTER_HELPER_THREADS
-    ))?;
-    let placeholders = vec!["?"; APP_TABLES.len()].join(", ");
-    let sql = format!(
-        "SELECT name, sql FROM sqlite_master \
-         WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({placeholders}) ORDER BY name"
-    );
-    let mut q = diesel::sql_query(sql).into_boxed();
-    for t in APP_TABLES {
-        q = q.bind::<Text, _>(t);
-    }
-    let rows: Vec<SqliteIndex> = q.load(c)?;
-    let drops: Vec<String> = rows
-        .iter()
-        .map(|r| format!("DROP INDEX {}", quote(&r.name)))
-        .collect();
-    c.batch_execute(&drops.join(";\n"))?;
-    Ok(Deferred {
-        build: rows.into_iter().map(|r| (r.name, r.sql)).collect(),
-        foreign_keys: Vec::new(),
-    })
-}
-
-#[derive(QueryableByName)]
-struct FkProblem {
-    #[diesel(sql_type = Text)]
-    tbl: String,
-    #[diesel(sql_type = Nullable<diesel::sql_types::BigInt>)]
-    rid: Option<i64>,
-    #[diesel(sql_type = Text)]
-    parent: String,
-}
-
-/// One foreign key of `pragma_foreign_key_list` (its first column; `width` columns in all).
-#[derive(QueryableByName)]
-struct SqliteForeignKey {
-    #[diesel(sql_type = Text)]
-    tbl: String,
-    #[diesel(sql_type = Text)]
-    col: String,
-    #[diesel(sql_type = Text)]
-    parent: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    parent_col: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    width: i64,
-}
-
-/// `text` as an SQL string literal.
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-#[derive(QueryableByName)]
-struct KeyText {
-    #[diesel(sql_type = Text)]
-    k: String,
-}
-
-/// The first row breaking a foreign key, as (table, key, reason).
-///
-/// Set-based rather than `PRAGMA foreign_key_check`, which probes the parent once per child row:
-/// each single-column foreign key compares the child column's distinct values (read off an
-/// index on it when there is one) with the parent key, and only a missing value's first row is
-/// fetched. On L's 5.3 M marks: 1.9 s instead of 4–8 s for the marks' two keys. A foreign key of
-/// several columns, or naming no parent column, falls back to the pragma for its table.
-fn sqlite_foreign_key_problem(
-    c: &mut SqliteConnection,
-) -> QueryResult<Option<(&'static str, String, String)>> {
-    let keys: Vec<SqliteForeignKey> = diesel::sql_query(
-        "SELECT m.name AS tbl, min(f.\"from\") AS col, f.\"table\" AS parent, \
-                min(f.\"to\") AS parent_col, count(*) AS width \
-           FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
-          WHERE m.type = 'table' GROUP BY m.name, f.id ORDER BY m.name, f.id",
-    )
-    .load(c)?;
-    let mut p: Option<FkProblem> = None;
-    for k in &keys {
-        p = match (&k.parent_col, k.width) {
-            (Some(parent_col), 1) => {
-                let (child, col) = (quote(&k.tbl), quote(&k.col));
-                let missing = format!(
-                    "SELECT v FROM (SELECT DISTINCT {col} AS v FROM {child} WHERE {col} IS NOT NULL) \
-                      WHERE NOT EXISTS (SELECT 1 FROM {} p WHERE p.{} = v) LIMIT 1",
-                    quote(&k.parent),
-                    quote(parent_col)
-                );
-                let found: Option<KeyText> =
-                    diesel::sql_query(format!("SELECT CAST(v AS TEXT) AS k FROM ({missing})"))
-                        .get_result(c)
-                        .optional()?;
-                match found {
-                    // Only then the row: a second scan of a table without an index on `col`.
-                    Some(_) => diesel::sql_query(format!(
-                        "SELECT {} AS tbl, rowid AS rid, {} AS parent FROM {child} \
-                          WHERE {col} = ({missing}) LIMIT 1",
-                        quote_literal(&k.tbl),
-                        quote_literal(&k.parent),
-                    ))
-                    .get_result(c)
-                    .optional()?,
-                    None => None,
-                }
-            }
-            _ => diesel::sql_query(
-                "SELECT \"table\" AS tbl, \"rowid\" AS rid, \"parent\" AS parent \
-                 FROM pragma_foreign_key_check(?) LIMIT 1",
-            )
-            .bind::<Text, _>(&k.tbl)
-            .get_result(c)
-            .optional()?,
-        };
-        if p.is_some() {
-            break;
-        }
-    }
-    let Some(p) = p else { return Ok(None) };
-    let reason = format!("references a missing {} row (foreign key check)", p.parent);
-    let rowid = || format!("rowid {}", p.rid.unwrap_or(-1));
-    let Some((table, key)) = RUN_ROW_KEYS
-        .iter()
-        .find(|(t, _)| *t == p.tbl)
-        .map(|(t, k)| (*t, k.unwrap_or("id")))
-    else {
-        let table = BOOKKEEPING_TABLES
-            .iter()
-            .find(|t| **t == p.tbl)
-            .copied()
-            .unwrap_or("(a table outside the v2 schema)");
-        return Ok(Some((table, rowid(), reason)));
-    };
-    let key = match p.rid {
-        Some(rid) => diesel::sql_query(format!("SELECT {key} AS k FROM {table} WHERE rowid = ?"))
-            .bind::<diesel::sql_types::BigInt, _>(rid)
-            .get_result::<KeyText>(c)
-            .map(|k| k.k)
-            .unwrap_or_else(|_| rowid()),
-        None => "?".into(),
-    };
-    Ok(Some((table, key, reason)))
 }

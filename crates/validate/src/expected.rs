@@ -1593,7 +1593,7 @@ impl SoundUsers {
             UserRefKind::ByName => true,
         };
         key_ok
-            && !name.trim().is_empty()
+            && rules::shows_something(name)
             && !self.test_accounts.iter().any(|t| *t == raw || t == name)
             && self.names.get(&rules::fold_name(name)) == Some(&1)
             && rules::is_canonical_time(&u.created_at)

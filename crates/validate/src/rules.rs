@@ -52,28 +52,47 @@ pub fn text_key_id(v: &V1Value) -> Option<String> {
     v5_id(&format!("user-id:{key}"))
 }
 
+/// Characters that render as nothing: zero-width spaces and joiners, direction marks and
+/// embeddings, word joiners, the BOM, the soft hyphen, fillers.
 fn invisible(c: char) -> bool {
-    c.is_whitespace()
-        || c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}')
+    matches!(c, '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+        | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}')
 }
 
-/// `R-USER-UNRETRIEVABLE` key repair: as text, invisible characters stripped, lower-cased.
+/// A damaged key's text repaired (`R-USER-UNRETRIEVABLE`): trimmed, the characters that render
+/// as nothing stripped, trimmed again. Whitespace inside is kept: `WHERE id = ?` in v1 tells
+/// `a  b` from `a b`, and so does the repair.
+fn clean_key(raw: &str) -> String {
+    let s: String = raw.trim().chars().filter(|c| !invisible(*c)).collect();
+    s.trim().to_string()
+}
+
+/// Whether `name` shows anything: some character that is not whitespace, a control character
+/// or one that renders as nothing (a broad set: zero-width, joiners, bidirectional controls,
+/// variation selectors, fillers, tags). A name without one is empty to a person, whatever its
+/// bytes, so the migration may quarantine it (`R-USER-EMPTY-NAME`).
+pub(crate) fn shows_something(name: &str) -> bool {
+    name.chars().any(|c| {
+        let unseen = matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}');
+        !(c.is_whitespace() || c.is_control() || invisible(c) || unseen)
+    })
+}
+
+/// `R-USER-UNRETRIEVABLE` key repair: as text, [`clean_key`], lower-cased.
 pub fn normalise_key(v: &V1Value) -> Option<String> {
     let raw = match v {
         V1Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
         other => text(other)?,
     };
-    let s: String = raw
-        .chars()
-        .filter(|c| !invisible(*c))
-        .collect::<String>()
-        .to_lowercase();
+    let s = clean_key(&raw).to_lowercase();
     (!s.is_empty()).then_some(s)
 }
 
 /// A G0/G1 member key or reference as references are matched: the normalised hex id when it is
-/// one ([`hex_key`]); any other text with invisible characters stripped but its case kept (v1
+/// one ([`hex_key`]); any other text [`clean_key`]ed but its case kept (v1
 /// compares text keys case-sensitively: `ADMIN` does not name the member keyed `admin`).
 pub fn reference_key(v: &V1Value) -> Option<String> {
     if let Some(h) = hex_key(v) {
@@ -83,7 +102,7 @@ pub fn reference_key(v: &V1Value) -> Option<String> {
         V1Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
         other => text(other)?,
     };
-    let s: String = raw.chars().filter(|c| !invisible(*c)).collect();
+    let s = clean_key(&raw);
     (!s.is_empty()).then_some(s)
 }
 

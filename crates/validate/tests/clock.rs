@@ -467,3 +467,70 @@ fn invitations_are_dated_and_counted_by_their_claims() {
 
     assert_passes(&validated(&v1, &url, V1Clock::default()), "claims");
 }
+
+/// The committed fixture of a community on a server in America/Chicago
+/// (`fixtures/g3-s-chicago`, database and real-format archive tree): migrated with its zone and
+/// its tree, the run reports exactly the reconciliation findings the generator planted (the
+/// claim log's local times meet their UTC rows), carries the tree, and the validator, given the
+/// zone and both trees, passes.
+fn committed_chicago_fixture_on(url: &str, dir: &Path) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/g3-s-chicago");
+    let truth = thywill_fixturegen::read_truth(&fixture.join("truth.json")).unwrap();
+    let v2_tree = dir.join("text_archives_v2");
+    let mut common = CommonOptions {
+        v1_db: fixture.join("v1.db"),
+        archives_v1: Some(fixture.join("text_archives")),
+        policy: thywill_pipeline::Policy::Repair,
+        as_of: Some(run_clock()),
+        progress: ProgressMode::Silent,
+        ..Default::default()
+    };
+    common.clock = chicago();
+    let report = migrate(&MigrateOptions {
+        common,
+        v2_url: url.to_string(),
+        archives_v2: Some(v2_tree.clone()),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("migrate into {url}: {e}"));
+    assert!(report.ok, "{url}");
+    let got: std::collections::BTreeSet<(String, String)> = report
+        .archive_findings
+        .iter()
+        .map(|f| (f.rule.clone(), f.v1_key.clone()))
+        .collect();
+    let want: std::collections::BTreeSet<(String, String)> = truth
+        .archive_expected
+        .iter()
+        .filter(|f| f.rule.starts_with("R-ARCHIVE-") && f.rule != "R-ARCHIVE-PATH")
+        .map(|f| (f.rule.clone(), f.key.clone()))
+        .collect();
+    assert_eq!(got, want, "{url}: reconciliation findings");
+    let mut opts = Options::new(fixture.join("v1.db"), url);
+    opts.policy = Policy::Repair;
+    opts.now = Some(run_clock());
+    opts.clock = V1Clock {
+        zone: chrono_tz::America::Chicago,
+        ..V1Clock::default()
+    };
+    opts.archives_v1 = Some(fixture.join("text_archives"));
+    opts.archives_v2 = Some(v2_tree);
+    let validation = validate(&opts).unwrap_or_else(|e| panic!("validate {url}: {e}"));
+    assert_passes(&validation, url);
+}
+
+#[test]
+fn the_committed_chicago_fixture_migrates_and_validates_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+    committed_chicago_fixture_on(&url, dir.path());
+}
+
+#[test]
+fn the_committed_chicago_fixture_migrates_and_validates_on_postgresql() {
+    let Some(pg) = thywill_v2::testing::TempPgDb::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    committed_chicago_fixture_on(&pg.url, dir.path());
+}

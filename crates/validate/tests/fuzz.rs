@@ -1542,6 +1542,61 @@ fn regression_a_respelled_grant_of_a_name_two_keys_spell() {
 }
 
 #[test]
+fn regression_a_claim_by_a_quarantined_row_of_a_shared_name() {
+    // Found by the harness, strict, G2: `Mary-Jo O'Neil` stored once as a BLOB and once as text
+    // (the later one quarantined as a duplicate), and `admin`, all three joined with one token.
+    // The detector found each row's member by its key, so the quarantined row's claim counted
+    // for the written one: use_count 3 where two members in v2 claimed it.
+    regression(
+        Generation::G2,
+        Policy::Strict,
+        "INSERT INTO \"user\" VALUES (X'4d6172792d4a6f204f274e65696c', '2025-06-10 09:30:00.000000', 'christian', NULL, X'4d6172792d4a6f204f274e65696c', 'af9e72ebf533e025', 0, NULL);
+         INSERT INTO \"user\" VALUES ('Mary-Jo O''Neil', '2025-06-10 09:30:00.000000', 'christian', NULL, X'4d6172792d4a6f204f274e65696c', 'af9e72ebf533e025', 0, NULL);
+         INSERT INTO \"user\" VALUES ('admin', '2025-06-10 09:30:00.000000', 'christian', NULL, X'4d6172792d4a6f204f274e65696c', 'af9e72ebf533e025', 0, NULL);
+         INSERT INTO \"invitetoken\" VALUES ('af9e72ebf533e025', X'4d6172792d4a6f204f274e65696c', 0, '2025-06-20 10:00:00.000000', X'4d6172792d4a6f204f274e65696c');",
+    );
+}
+
+#[test]
+fn regression_a_claim_by_a_row_quarantined_for_a_colliding_key() {
+    // Found by the harness, strict, G1: a damaged key that normalises to Ann's (quarantined
+    // under strict) names a token Ann and `admin` also joined with; its claim counted for Ann.
+    regression(
+        Generation::G1,
+        Policy::Strict,
+        "INSERT INTO \"user\" VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'admin', '2025-06-10 09:30:00.000000', 'christian', NULL, '9e3779b97f4a7c152fe94f826d6b51d8', 'af9e72ebf533e025', 0, NULL);
+         INSERT INTO \"user\" VALUES ('1715609f7c746c69ef8e8d8dfc4f12fc', 'Ann', '2025-06-10 09:30:00.000000', 'christian', NULL, '9e3779b97f4a7c152fe94f826d6b51d8', 'af9e72ebf533e025', 0, NULL);
+         INSERT INTO \"user\" VALUES (' 1715609f7c746c69ef8e8d8dfc4f12fc\u{200b}', 'admin', '2025-06-10 09:30:00.000000', 'christian', NULL, '9e3779b97f4a7c152fe94f826d6b51d8', 'af9e72ebf533e025', 0, NULL);
+         INSERT INTO \"invitetoken\" VALUES ('af9e72ebf533e025', '9e3779b97f4a7c152fe94f826d6b51d8', 0, '2025-06-20 10:00:00.000000', '9e3779b97f4a7c152fe94f826d6b51d8');",
+    );
+}
+
+#[test]
+fn regression_a_name_of_one_zero_width_space() {
+    // Found by the harness, repair, G3: a member named U+200B alone.
+    regression(
+        Generation::G3,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('\u{200b}', '2025-06-10 09:30:00.000000', '\u{200b}', 'dangling-no-such-row', 0, NULL, 0, NULL, NULL);",
+    );
+}
+
+#[test]
+fn regression_a_mark_by_a_text_key_spelled_with_two_spaces() {
+    // Found by the harness, repair, G0: the member keyed `'; DROP TABLE user; --` and a mark by
+    // `';  DROP TABLE user; --` (two spaces). v1's `WHERE id = ?` tells them apart, so does the
+    // detector (the mark is an orphan); the validator stripped every space from text keys and
+    // took the two for one.
+    regression(
+        Generation::G0,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('''; DROP TABLE user; --', 'admin', '2025-06-10 09:30:00.000000');
+         INSERT INTO \"prayer\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', '''; DROP TABLE user; --', 'My mom', NULL, '2025-06-10 09:30:00.000000', 0, NULL);
+         INSERT INTO \"prayermark\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', ''';  DROP TABLE user; --', 'a6eaf652ba3f2e1d5747e5c36a70e025', '2025-06-10 09:30:00.000000');",
+    );
+}
+
+#[test]
 fn regression_an_invite_token_wider_than_v2s_column() {
     // Found by the harness (`just fuzz`): "invites row … breaks a v2 constraint: token has 65
     // characters, at most 64 allowed" stopped the migration; such a token is not carried now

@@ -172,7 +172,9 @@ pub(super) fn reconcile_grants(
 }
 
 /// The claim lines of the invite-usage logs against the `invite_token_usage` rows, by token and
-/// member. The lines are in the server's local time: compared through the accepted offsets.
+/// member. The lines are in the server's local time, the rows in UTC: each line is compared at
+/// the UTC instant the server's clock gives it (the earlier one in a fall-back hour, within
+/// the minute's tolerance of the later one only across that hour's boundary).
 pub(super) fn reconcile_claims(
     archive: &thywill_v1::archive::V1Archive,
     claims: &[DbClaim],
@@ -189,7 +191,8 @@ pub(super) fn reconcile_claims(
                 let row = Row {
                     rowid: c.rowid,
                     key: row_key(&c.id, &g),
-                    time: c.claimed_at.as_deref(),
+                    // a backfilled row's time is the token's expiry: not the claim's moment
+                    time: c.claimed_at.as_deref().filter(|_| !c.backfilled),
                 };
                 (g, row)
             })
@@ -199,10 +202,12 @@ pub(super) fn reconcile_claims(
             .iter()
             .map(|l| {
                 let g = group(&l.record.token, &l.record.used_by);
-                (g, Line::of(l, &l.record.at))
+                let mut line = Line::of(l, &l.record.at);
+                line.at = opts.clock.to_utc(line.at).0;
+                (g, line)
             })
             .collect(),
-        offsets: opts.utc_offsets_minutes.clone(),
+        offsets: vec![0],
         what: "invite claim",
         table: "invite_token_usage",
     }

@@ -68,7 +68,9 @@
 //!   named `deactivated`, by member; **claims**: the claim lines against the
 //!   `invite_token_usage` rows, by (token, member). A pair whose times are more than a minute
 //!   apart is `R-ARCHIVE-MISMATCH`. Role lines are UTC as `granted_at` is; claim lines are local
-//!   time, compared through the accepted offsets.
+//!   time while `claimed_at` is UTC: each line is compared at its UTC instant through the v1
+//!   server's clock ([`ReconcileOptions::clock`]). A row migration 008 backfilled (dated the
+//!   token's `expires_at`) is paired whatever its time.
 //! - **A row without a line is not a finding.** Only prayers have one archive file per record;
 //!   marks made before 2025-06-14 or while archives were disabled are in no file, admin grants
 //!   write no line, so a user, mark, grant or claim row without a line is not reported unless
@@ -314,6 +316,9 @@ pub struct DbClaim {
     pub user: String,
     /// `claimed_at` as raw text.
     pub claimed_at: Option<String>,
+    /// The row v1's migration 008 backfilled for a claim made before it: its `claimed_at` is the
+    /// token's `expires_at`, not the claim's moment, so its time is not compared with a line's.
+    pub backfilled: bool,
 }
 
 /// The database side of a reconciliation, all in memory (small databases and tests; a
@@ -412,6 +417,10 @@ pub struct ReconcileOptions {
     /// archives were disabled are in no file, and admin grants write no line, so a row without
     /// a line is not evidence of loss.
     pub rows_without_log_line: bool,
+    /// The v1 server's clock: the lines of the logs v1 writes in local time while the matching
+    /// column is UTC (the invite-claim log against `claimed_at`) are compared at their UTC
+    /// instant.
+    pub clock: crate::clock::Clock,
 }
 
 impl Default for ReconcileOptions {
@@ -419,6 +428,7 @@ impl Default for ReconcileOptions {
         ReconcileOptions {
             utc_offsets_minutes: vec![0],
             rows_without_log_line: false,
+            clock: crate::clock::Clock::utc(),
         }
     }
 }

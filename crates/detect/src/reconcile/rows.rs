@@ -12,13 +12,13 @@ use std::collections::HashMap;
 use thywill_spill::{records_for_budget, ExternalSort, Record, Sorted};
 use thywill_v1::archive::V1Archive;
 use thywill_v1::{
-    InviteUsageRow, MarkRow, PrayerRow, RoleRow, UserRefKind, UserRoleRow, UserRow, V1Database,
-    V1Error, V1Value,
+    InviteRow, InviteUsageRow, MarkRow, PrayerRow, RoleRow, UserRefKind, UserRoleRow, UserRow,
+    V1Database, V1Error, V1Value,
 };
 
 use super::{
-    reconcile_with, ArchiveFinding, DbClaim, DbGrant, DbMark, DbPrayer, DbUser, MarkEntry, MarkFn,
-    MarkSort, ReconcileInput, ReconcileOptions, ReconcileRows,
+    reconcile_with, row_time, ArchiveFinding, DbClaim, DbGrant, DbMark, DbPrayer, DbUser,
+    MarkEntry, MarkFn, MarkSort, ReconcileInput, ReconcileOptions, ReconcileRows, RowTime,
 };
 use crate::keys::{normalize, KeyKind, NormKey};
 use crate::model::DetectError;
@@ -157,16 +157,29 @@ impl ReconcileRows for DbRows<'_> {
     }
 
     fn claims(&self) -> Result<Vec<DbClaim>, DetectError> {
+        let mut expires: HashMap<String, RowTime> = HashMap::new();
+        self.db.for_each_ref::<InviteRow, DetectError, _>(|t| {
+            if let Some(token) = text(&t.token) {
+                expires.insert(token, row_time(text(&t.expires_at).as_deref()));
+            }
+            Ok(())
+        })?;
         Ok(self
             .db
             .read_all::<InviteUsageRow>()?
             .iter()
-            .map(|c| DbClaim {
-                rowid: Some(c.rowid),
-                id: c.id.key_text(),
-                token: text(&c.token).unwrap_or_default(),
-                user: self.member(&c.user),
-                claimed_at: text(&c.claimed_at),
+            .map(|c| {
+                let token = text(&c.token).unwrap_or_default();
+                let claimed_at = text(&c.claimed_at);
+                let at = row_time(claimed_at.as_deref());
+                DbClaim {
+                    rowid: Some(c.rowid),
+                    id: c.id.key_text(),
+                    backfilled: matches!(at, RowTime::At(_)) && expires.get(&token) == Some(&at),
+                    token,
+                    user: self.member(&c.user),
+                    claimed_at,
+                }
             })
             .collect())
     }
@@ -229,27 +242,33 @@ pub fn reconcile_input(db: &V1Database) -> Result<ReconcileInput, DetectError> {
 }
 
 /// Every reconciliation finding between the snapshot `db` and the scanned v1 tree `archive`
-/// (default options), streamed: at most 16 MiB of mark entries in memory, the rest in sorted
-/// runs in temporary files. Each finding's decision is [`ArchiveFinding::decision`].
+/// written by a server on `clock`, streamed: at most 16 MiB of mark entries in memory, the rest
+/// in sorted runs in temporary files. Each finding's decision is [`ArchiveFinding::decision`].
 pub fn archive_findings(
     db: &V1Database,
     archive: &V1Archive,
+    clock: &crate::clock::Clock,
 ) -> Result<Vec<ArchiveFinding>, DetectError> {
-    archive_findings_within(db, archive, MEMORY_BUDGET)
+    archive_findings_within(db, archive, clock, MEMORY_BUDGET)
 }
 
 /// [`archive_findings`] with at most `budget` bytes of mark entries in memory.
 pub(crate) fn archive_findings_within(
     db: &V1Database,
     archive: &V1Archive,
+    clock: &crate::clock::Clock,
     budget: usize,
 ) -> Result<Vec<ArchiveFinding>, DetectError> {
     let limit = records_for_budget::<Spilled>(budget);
+    let opts = ReconcileOptions {
+        clock: *clock,
+        ..ReconcileOptions::default()
+    };
     reconcile_with(
         archive,
         &DbRows::new(db)?,
         SpillSort(ExternalSort::with_limit(limit)),
-        &ReconcileOptions::default(),
+        &opts,
     )
 }
 
@@ -283,7 +302,13 @@ mod tests {
         drop(conn);
         let db = V1Database::open(&copy).unwrap();
         let archive = scan_v1_tree(&fixture.join("text_archives")).unwrap();
-        let streamed = archive_findings_within(&db, &archive, 64 * MarkEntry::SIZE).unwrap();
+        let streamed = archive_findings_within(
+            &db,
+            &archive,
+            &crate::clock::Clock::utc(),
+            64 * MarkEntry::SIZE,
+        )
+        .unwrap();
         let in_memory = reconcile(
             &archive,
             &reconcile_input(&db).unwrap(),

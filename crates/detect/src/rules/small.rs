@@ -393,10 +393,13 @@ impl Claims {
             })?;
         }
         if ctx.db.schema().has_column("user", "invite_token_used") {
-            let by_id = users.kind == KeyKind::Hex;
+            // The same scan as the users' pass: the n-th row is entry n. Not looked up by its
+            // key: two rows may share one (a name stored once as TEXT, once as a BLOB), and a
+            // quarantined row's claim must not be counted for the row that was written.
+            let mut entry = 0u32;
             ctx.db.for_each_ref::<UserRow, DetectError, _>(|u| {
-                let own = if by_id { &u.id } else { &u.display_name };
-                let member = users.entry_of(own).and_then(|e| users.target(e));
+                let member = users.target(entry);
+                entry += 1;
                 if let (Some(token), Some(member)) = (u.invite_token_used.to_text_lossy(), member) {
                     claims
                         .joined

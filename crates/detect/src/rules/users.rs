@@ -265,7 +265,7 @@ impl Users {
                     RuleId::UserEmptyName,
                     Decision::Quarantined,
                     format!(
-                        "display name {} is NULL, empty or whitespace only; quarantined",
+                        "display name {} is NULL, empty, or only whitespace and characters that show nothing; quarantined",
                         show(&row.display_name)
                     ),
                 );
