@@ -792,7 +792,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             }
             MarkFate::Written(w) => {
                 if let Some(r) = recovery.as_mut() {
-                    r.note_written(&w.prayer, &w.user, w.at);
+                    r.note_written(&w.prayer, &w.user, rules::parse_time(&m.created_at), w.at);
                 }
                 let kh = key_hash(&w.prayer, &w.user, w.at);
                 let repaired = ledger.is_repaired("prayermark", &key);

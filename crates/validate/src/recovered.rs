@@ -7,9 +7,10 @@
 //! newest (latest `Submitted`, then the greatest path). An id no prayer row has is a recovered
 //! prayer when its witness has a 32-hex-digit id, an author who is a written member of exactly
 //! that display name, and a text of 1–5000 characters after trimming with no NUL. The
-//! `prayed this prayer` lines of each witness of a prayer in v2 are grouped by (member, UTC
-//! minute); of `L` lines where `W` written marks fall in that minute, lines `W..L` are
-//! recovered at the minute plus `n` microseconds (`n` their 0-based place), ids UUID v5 of
+//! `prayed this prayer` lines of each witness of a prayer in v2 are grouped by (member, minute
+//! as written); of `L` lines where `W` written marks were stored in that minute (`created_at`
+//! as stored: local when made online, UTC offline, as the line shows it), lines `W..L` are
+//! recovered at the minute (through the clock) plus `n` microseconds (`n` their 0-based place), ids UUID v5 of
 //! `mark:<prayer>:<user>:<YYYY-MM-DD HH:MM>:<n>`, unless a written mark holds that instant.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -34,11 +35,12 @@ pub(crate) struct PrayerRef {
     pub(crate) written: Option<String>,
 }
 
-/// One (prayer, member, UTC minute) group of witness lines: the ids as numbers, the written
+/// One (prayer, member, minute as v1 wrote it) group of witness lines: the ids as numbers, the written
 /// marks' instants only when there are some (one entry a line, not a string).
 struct Group {
     prayer: u128,
     user: u128,
+    /// The lines' minute as written (local, or UTC for an offline mark).
     minute: NaiveDateTime,
     lines: u32,
     /// The instants of the written marks in the group.
@@ -61,6 +63,7 @@ pub(crate) struct Recovery {
     /// (v2 id, expected `prayers` cells, witness file).
     pub(crate) prayers: Vec<(String, Vec<Cell>, String)>,
     groups: HashMap<KeyHash, Group>,
+    clock: V1Clock,
 }
 
 /// A prayer id as this crate keys it: normalised ([`rules::normalise_key`]), hashed.
@@ -105,7 +108,10 @@ impl Recovery {
                 written.entry(key).or_insert(w);
             }
         }
-        let mut out = Recovery::default();
+        let mut out = Recovery {
+            clock: *clock,
+            ..Recovery::default()
+        };
         for (key, held) in &files {
             let named = first
                 .get(key)
@@ -128,26 +134,23 @@ impl Recovery {
                     None => continue,
                 },
             };
-            out.add_lines(clock, &names, &prayer, &file);
+            out.add_lines(&names, &prayer, &file);
         }
         Ok(out)
     }
 
     /// Groups the `prayed this prayer` lines of `file`, the witness of `prayer`.
-    fn add_lines(
-        &mut self,
-        clock: &V1Clock,
-        names: &HashMap<String, String>,
-        prayer: &str,
-        file: &V1PrayerFile,
-    ) {
+    fn add_lines(&mut self, names: &HashMap<String, String>, prayer: &str, file: &V1PrayerFile) {
         for a in file.activity.iter().flatten() {
             if a.action != V1Action::Prayed {
                 continue;
             }
-            let (Some(user), Some(minute)) = (names.get(&a.name), utc(clock, a.at.at)) else {
+            // the minute as v1 wrote it (local, or UTC for an offline mark), as a stored mark
+            // time is
+            let Some(user) = names.get(&a.name) else {
                 continue;
             };
+            let minute = minute_of(a.at.at);
             let (Some(p), Some(u)) = (id_number(prayer), id_number(user)) else {
                 continue;
             };
@@ -164,12 +167,22 @@ impl Recovery {
         }
     }
 
-    /// Notes a written mark (prayer, member, instant).
-    pub(crate) fn note_written(&mut self, prayer: &str, user: &str, at: NaiveDateTime) {
-        if self.groups.is_empty() {
+    /// Notes a written mark: prayer, member, its `created_at` as stored (parsed, no clock) and
+    /// its instant in v2.
+    pub(crate) fn note_written(
+        &mut self,
+        prayer: &str,
+        user: &str,
+        stored: Option<NaiveDateTime>,
+        at: NaiveDateTime,
+    ) {
+        let Some(stored) = stored.filter(|_| !self.groups.is_empty()) else {
             return;
-        }
-        if let Some(g) = self.groups.get_mut(&key_hash(prayer, user, minute_of(at))) {
+        };
+        if let Some(g) = self
+            .groups
+            .get_mut(&key_hash(prayer, user, minute_of(stored)))
+        {
             g.written.push(at);
         }
     }
@@ -179,12 +192,15 @@ impl Recovery {
         let mut out = Vec::new();
         for g in self.groups.values() {
             let (prayer, user) = (id_text(g.prayer), id_text(g.user));
+            let Some(minute) = utc(&self.clock, g.minute) else {
+                continue;
+            };
             for n in g.written.len()..g.lines as usize {
-                let at = g.minute + Duration::microseconds(n as i64);
+                let at = minute + Duration::microseconds(n as i64);
                 if g.written.contains(&at) {
                     continue;
                 }
-                let minute = g.minute.format("%Y-%m-%d %H:%M");
+                let minute = minute.format("%Y-%m-%d %H:%M");
                 let id = rules::v5_id(&format!("mark:{prayer}:{user}:{minute}:{n}"));
                 out.push((prayer.clone(), user.clone(), at, id.unwrap_or_default()));
             }

@@ -391,3 +391,65 @@ fn same_minute_lines_beyond_the_database_are_each_recovered() {
     }
     assert_valid(&v1, &tree, &url, &v2_tree, Policy::Repair);
 }
+
+/// On a server in America/Chicago (the committed `g3-s-chicago`, members by name): the tree's
+/// times are local, a recovered prayer's `created_at` is its `Submitted` in UTC, lines are met
+/// by the marks stored in their minute (local online, UTC offline, as v1 wrote both), and the
+/// validator, reading the same clock, agrees.
+#[test]
+fn recovery_reads_the_tree_through_the_v1_clock() {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/g3-s-chicago");
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("v1.db");
+    std::fs::copy(fx.join("v1.db"), &v1).unwrap();
+    let lost = "7f384da4675748dc8420ead104b11f36";
+    let conn = rusqlite::Connection::open(&v1).unwrap();
+    for sql in [
+        "DELETE FROM prayermark WHERE prayer_id = ?1",
+        "DELETE FROM prayer_attributes WHERE prayer_id = ?1",
+        "DELETE FROM prayer WHERE id = ?1",
+    ] {
+        conn.execute(sql, [lost]).unwrap();
+    }
+    conn.execute_batch("DELETE FROM prayermark WHERE rowid % 40 = 0")
+        .unwrap();
+    drop(conn);
+    let tree = fx.join("text_archives");
+    let zone = thywill_pipeline::Clock::parse_zone("America/Chicago").unwrap();
+    let since = thywill_pipeline::clock_default_local_since();
+    let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+    let v2_tree = dir.path().join("v2");
+    let report = migrate(&MigrateOptions {
+        common: CommonOptions {
+            clock: thywill_pipeline::Clock::new(zone, since),
+            ..common(&v1, &tree, thywill_pipeline::Policy::Repair)
+        },
+        v2_url: url.clone(),
+        archives_v2: Some(v2_tree.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(report.tables["prayer"].recovered >= 1);
+    assert!(report.tables["prayermark"].recovered > 0);
+    let v2 = rusqlite::Connection::open(dir.path().join("v2.db")).unwrap();
+    let created: String = v2
+        .query_row(
+            "SELECT created_at FROM prayers WHERE id = ?1",
+            [lost],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(created.starts_with("2025-08-24 09:55:00"), "{created}");
+    let report = validate(&Options {
+        archives_v1: Some(tree.clone()),
+        archives_v2: Some(v2_tree),
+        clock: thywill_validator::clock::V1Clock {
+            zone,
+            local_since: since,
+        },
+        ..Options::new(&v1, &url)
+    })
+    .unwrap();
+    let failed: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}

@@ -14,11 +14,13 @@
 //!   archived when the last archived/restored line says archived; every local time through the
 //!   v1 server's clock.
 //! - **Marks**: for each prayer that ends in v2 (written or recovered), the witness's `prayed
-//!   this prayer` lines are grouped by (member, minute in UTC); the member is all of the text
-//!   between ` - ` and ` prayed this prayer` and must be a written v2 member of exactly that
-//!   name. In a group of `L` lines where v2 gets `W` marks of that prayer, member and minute,
-//!   the lines `W..L` (in file order, 0-based `n`) are recovered: `marked_at` = the minute plus
-//!   `n` microseconds (each same-minute line is its own act, and v2 keeps one mark per
+//!   this prayer` lines are grouped by (member, minute as written); the member is all of the
+//!   text between ` - ` and ` prayed this prayer` and must be a written v2 member of exactly
+//!   that name. In a group of `L` lines where v2 gets `W` marks of that prayer and member whose
+//!   `created_at` as stored (local when made online, UTC offline: as v1 wrote the line) lies in
+//!   that minute, the lines `W..L` (in file order, 0-based `n`) are recovered: `marked_at` = the
+//!   minute through the clock plus `n` microseconds (each same-minute line is its own act, and
+//!   v2 keeps one mark per
 //!   instant), id UUID v5 of `mark:<prayer>:<user>:<YYYY-MM-DD HH:MM>:<n>`. A line whose
 //!   instant a written mark already holds is not recovered.
 //!
@@ -379,15 +381,15 @@ fn recover_marks(
         let Some(p) = hex128(prayer) else { continue };
         let file = archive.prayers.read(&archive.root, *i)?;
         for a in file.prayed() {
-            let user = names.get(&a.name).and_then(|u| hex128(u));
-            let (Some(user), Some(minute)) = (user, utc(plan, a.at.at)) else {
+            let Some(user) = names.get(&a.name).and_then(|u| hex128(u)) else {
                 continue;
             };
             prayers.insert(p);
             sort.push(Act {
                 prayer: p,
                 user,
-                minute: unix_minute(minute),
+                // the line's minute as v1 wrote it: local, or UTC for an offline mark
+                minute: unix_minute(a.at.at),
                 side: 1,
                 file: *i as u32,
                 line: a.line as u32,
@@ -399,13 +401,18 @@ fn recover_marks(
         return Ok(Vec::new());
     }
     db.for_each_ref::<MarkRow, DetectError, _>(|row| {
+        // A mark's minute as v1 stored it (local when made online, UTC offline), as the line
+        // that v1 wrote for it shows it; a time no shape fits has no line to meet.
+        let Some(stored) = crate::time::parse_value(&row.created_at) else {
+            return Ok(());
+        };
         if let Verdict::Write(m) = plan.resolve_mark(row) {
             if let (Some(p), Some(u)) = (hex128(&m.prayer_id), hex128(&m.user_id)) {
                 if prayers.contains(&p) {
                     sort.push(Act {
                         prayer: p,
                         user: u,
-                        minute: unix_minute(m.marked_at),
+                        minute: unix_minute(stored.at),
                         side: 0,
                         file: 0,
                         line: 0,
@@ -417,6 +424,7 @@ fn recover_marks(
         Ok(())
     })?;
     let mut settle = Settle {
+        plan,
         archive,
         file: None,
         out: Vec::new(),
@@ -437,6 +445,7 @@ fn recover_marks(
 /// Settles the sorted groups into recovered marks, re-reading a witness file (the last one
 /// kept) for the words of its lines.
 struct Settle<'a> {
+    plan: &'a Plan,
     archive: &'a V1Archive,
     file: Option<(u32, V1PrayerFile)>,
     out: Vec<RecoveredMark>,
@@ -450,9 +459,10 @@ impl Settle<'_> {
         let Some(first) = lines.first() else {
             return Ok(());
         };
-        let minute = DateTime::from_timestamp(first.minute * 60, 0)
-            .map(|t| t.naive_utc())
-            .unwrap_or_default();
+        let wall = DateTime::from_timestamp(first.minute * 60, 0).map(|t| t.naive_utc());
+        let Some(minute) = wall.and_then(|w| utc(self.plan, w)) else {
+            return Ok(());
+        };
         let (prayer, user) = (hex_id(first.prayer), hex_id(first.user));
         for (n, act) in lines.iter().enumerate().skip(written.len()) {
             let marked_at = minute + Duration::microseconds(n as i64);
