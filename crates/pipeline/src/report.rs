@@ -504,10 +504,11 @@ impl Report {
             for f in self.archive_findings.iter().take(50) {
                 let _ = writeln!(
                     md,
-                    "- {} `{}` `{}`: {}",
+                    "- {} `{}` `{}` — {}: {}",
                     f.rule,
                     f.v1_table,
                     f.v1_key,
+                    f.decision,
                     f.reason.replace('\n', " ")
                 );
             }
