@@ -778,6 +778,7 @@ impl Plan {
             return Ok(());
         }
         for (table, n) in [
+            (crate::rules::users::TABLE, recovery.users.len()),
             (prayers::TABLE, recovery.prayers.len()),
             (marks::TABLE, recovery.marks.len()),
         ] {

@@ -160,7 +160,14 @@ fn write_rows(
 ) -> Result<(), PipelineError> {
     let archive_paths = archive_marks.is_some();
     let users = load.write::<User, PipelineError>(|sink| {
-        for u in source.plan.users() {
+        // The members the archive tree holds and the database lost follow the v1 ones.
+        let recovered = source
+            .plan
+            .recovery()
+            .users
+            .iter()
+            .map(|r| Ok(r.user.clone()));
+        for u in source.plan.users().chain(recovered) {
             let u = u?;
             sink.push(&mapping::user(
                 &u,
@@ -352,7 +359,8 @@ fn archives(
     // counted when the copy ends.
     let mut stage = progress.start("archives", plan.v2_rows("user") + plan.v2_rows("prayer"));
     // The plan keeps its users in a temporary file; the archive stage needs every name at hand.
-    let users: Vec<ResolvedUser> = plan.users().collect::<Result<_, _>>()?;
+    let mut users: Vec<ResolvedUser> = plan.users().collect::<Result<_, _>>()?;
+    users.extend(plan.recovery().users.iter().map(|r| r.user.clone()));
     let names: HashMap<&str, &str> = users
         .iter()
         .map(|u| (u.id.as_str(), u.display_name.as_str()))

@@ -68,6 +68,9 @@ pub struct Report {
 /// lost, which `repair` writes to v2 from the archive.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Recoverable {
+    /// Archive-only members (registration lines with no user row).
+    #[serde(default)]
+    pub users: u64,
     /// Archive-only prayers.
     pub prayers: u64,
     /// `prayed this prayer` lines beyond the database's marks (of written and recovered
@@ -78,8 +81,12 @@ pub struct Recoverable {
 impl Recoverable {
     /// One line for people, by policy: recovered (`repair`) or only recoverable (`strict`).
     pub fn describe(&self, policy: &str) -> String {
+        let members = match self.users {
+            0 => String::new(),
+            n => format!("{n} members, "),
+        };
         let what = format!(
-            "{} prayers, {} marks recoverable from the archives",
+            "{members}{} prayers, {} marks recoverable from the archives",
             self.prayers, self.marks
         );
         if policy == "strict" {

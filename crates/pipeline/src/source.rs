@@ -202,8 +202,10 @@ fn analyse(
     let (archive_findings, recoverable) = match &archive {
         Some(archive) => {
             // The tree as a second witness: what it adds is written under `repair` only.
-            let recovery = thywill_detect::reconcile::recover(db, archive, &plan)?;
+            let recovery =
+                thywill_detect::reconcile::recover(db, archive, &plan, &opts.test_account_names)?;
             let recoverable = Recoverable {
+                users: recovery.users.len() as u64,
                 prayers: recovery.prayers.len() as u64,
                 marks: recovery.marks.len() as u64,
             };
@@ -236,6 +238,11 @@ fn archive_report_findings(
     recovery: &Recovery,
 ) -> Result<Vec<crate::report::ReportFinding>, PipelineError> {
     let prayers: HashSet<&str> = recovery.prayers.iter().map(|p| p.path.as_str()).collect();
+    let users: HashSet<(&str, &str)> = recovery
+        .users
+        .iter()
+        .map(|u| (u.path.as_str(), u.user.display_name.as_str()))
+        .collect();
     let marks: HashSet<(&str, u32)> = recovery
         .marks
         .iter()
@@ -246,6 +253,7 @@ fn archive_report_findings(
         f.rule == ArchiveRule::Only
             && match (f.kind, f.line) {
                 (RecordKind::Prayer, _) => prayers.contains(path),
+                (RecordKind::User, _) => users.contains(&(path, f.key.as_str())),
                 (RecordKind::Mark, Some(line)) => marks.contains(&(path, line)),
                 _ => false,
             }
@@ -271,6 +279,19 @@ fn archive_report_findings(
 /// and `migration_findings` rows: each names its file (and line), its original is the archive's
 /// record.
 pub(crate) fn recovered_findings(recovery: &Recovery) -> impl Iterator<Item = ReportFinding> + '_ {
+    let users = recovery.users.iter().map(|u| ReportFinding {
+        v1_table: "user".into(),
+        v1_key: u.user.id.clone(),
+        rule: ArchiveRule::Only.id().into(),
+        decision: thywill_detect::Decision::Recovered.as_str().into(),
+        reason: format!(
+            "recovered from {} line {}: `{}` registered {} and has no user row",
+            u.path, u.line, u.user.display_name, u.at
+        ),
+        original: Some(serde_json::json!({
+            "archive_file": u.path, "line": u.line, "at": u.at, "name": u.user.display_name,
+        })),
+    });
     let prayers = recovery.prayers.iter().map(|p| ReportFinding {
         v1_table: "prayer".into(),
         v1_key: p.prayer.id.clone(),
@@ -298,7 +319,7 @@ pub(crate) fn recovered_findings(recovery: &Recovery) -> impl Iterator<Item = Re
             "prayer_id": m.mark.prayer_id,
         })),
     });
-    prayers.chain(marks)
+    users.chain(prayers).chain(marks)
 }
 
 impl Source {

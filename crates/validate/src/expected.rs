@@ -18,7 +18,7 @@ use thywill_v2::rows::{
 
 use crate::canon::{mark_key, os, ot, s, CanonTable, Cell};
 use crate::marks::{key_hash, KeyHash, MarkSide};
-use crate::recovered::{PrayerRef, Recovery};
+use crate::recovered::{PrayerRef, Recovery, TreeMembers};
 use crate::rules::{self, text};
 use crate::v2db::{FindingRow, V2Data};
 
@@ -316,6 +316,8 @@ pub struct Derived {
     recovered_marks: Vec<(String, String, NaiveDateTime, String)>,
     /// The v2 ids of the prayers recovered from the v1 archive tree.
     recovered_prayers: Vec<String>,
+    /// The v2 ids of the members recovered from the v1 archive tree.
+    recovered_users: Vec<String>,
 }
 
 /// The resolvers the mark derivation uses, kept for the targeted second pass.
@@ -435,6 +437,7 @@ impl Derived {
     /// The records the v1 archive tree gives v2 (`Ledger::recover_from`): (v1 table, v2 id) of
     /// each recovered prayer and mark.
     pub fn recovered(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        let users = self.recovered_users.iter().map(|id| ("user", id.as_str()));
         let prayers = self
             .recovered_prayers
             .iter()
@@ -443,7 +446,7 @@ impl Derived {
             .recovered_marks
             .iter()
             .map(|m| ("prayermark", m.3.as_str()));
-        prayers.chain(marks)
+        users.chain(prayers).chain(marks)
     }
 
     /// Records an exclusion the validator does not derive: the row is clean by every rule it
@@ -718,10 +721,23 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         .join()
         .expect("reading the v1 prayers does not panic")?;
     let mut recovery = match &ledger.recover_from {
-        Some(root) => Some(Recovery::derive(root, &ledger.clock, &users, &prayer_refs)?),
+        Some(root) => {
+            let members = TreeMembers {
+                users: &mut users,
+                v1_names: v1_user_names(v1)?,
+                test_accounts: ledger.test_accounts.clone(),
+            };
+            Some(Recovery::derive(
+                root,
+                &ledger.clock,
+                members,
+                &prayer_refs,
+            )?)
+        }
         None => None,
     };
     drop(prayer_refs);
+    recovered_users(ledger, actual, recovery.as_ref(), &mut law_users, &mut out);
     out.recovered_prayers = recovered_prayers(
         ledger,
         actual,
@@ -1306,6 +1322,38 @@ pub fn expected_marks(
         }
     }
     Ok(t)
+}
+
+/// Every v1 user row's display name as stored (text).
+fn v1_user_names(v1: &V1Database) -> Result<HashSet<String>, V1Error> {
+    Ok(v1
+        .read_all::<UserRow>()?
+        .iter()
+        .filter_map(|u| u.display_name.to_text_lossy().map(|n| n.into_owned()))
+        .collect())
+}
+
+/// The members the v1 archive tree gives v2 (already among the expected `users`): in the law as
+/// recovered (and written when found), each named by a `recovered` finding and no other.
+fn recovered_users(
+    ledger: &Ledger,
+    actual: &Actual,
+    recovery: Option<&Recovery>,
+    law: &mut LawTally,
+    out: &mut Derived,
+) {
+    let mut derived = HashSet::new();
+    for id in recovery.map(|r| r.users.as_slice()).unwrap_or_default() {
+        law.recovered += 1;
+        law.written_with(ledger, id, actual.has(USERS, id), || id.clone());
+        out.user_ids.push(id.clone());
+        derived.insert(id.clone());
+    }
+    for problem in crate::recovered::unmatched("user", &derived, ledger.recovered_in("user")) {
+        law.violation(problem);
+    }
+    out.recovered_users = derived.into_iter().collect();
+    out.recovered_users.sort();
 }
 
 /// The prayers the v1 archive tree gives v2: expected in `prayers`, in the law as recovered

@@ -62,6 +62,8 @@ fn id_text(id: u128) -> String {
 pub(crate) struct Recovery {
     /// (v2 id, expected `prayers` cells, witness file).
     pub(crate) prayers: Vec<(String, Vec<Cell>, String)>,
+    /// The v2 ids of the members recovered from registration lines (in `users` already).
+    pub(crate) users: Vec<String>,
     groups: HashMap<KeyHash, Group>,
     clock: V1Clock,
 }
@@ -89,10 +91,15 @@ impl Recovery {
     pub(crate) fn derive(
         root: &Path,
         clock: &V1Clock,
-        users: &CanonTable,
+        members: TreeMembers<'_>,
         rows: &[PrayerRef],
     ) -> Result<Recovery, V1Error> {
         let tree = thywill_v1::archive::scan_v1_tree_keyed(root, id_key, no_text_key)?;
+        let recovered_users = registrations(&tree, clock, &members);
+        let users = members.users;
+        for (id, cells) in &recovered_users {
+            users.insert(id.clone(), cells.clone());
+        }
         let names = member_names(users);
         let index = &tree.prayers;
         let mut files: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
@@ -110,6 +117,7 @@ impl Recovery {
         }
         let mut out = Recovery {
             clock: *clock,
+            users: recovered_users.into_iter().map(|(id, _)| id).collect(),
             ..Recovery::default()
         };
         for (key, held) in &files {
@@ -208,6 +216,86 @@ impl Recovery {
         out.sort();
         out
     }
+}
+
+/// What the recovery of members needs: the expected `users` (written members; it gains the
+/// recovered ones), every v1 user row's name as stored, the test-account names.
+pub(crate) struct TreeMembers<'a> {
+    pub(crate) users: &'a mut CanonTable,
+    pub(crate) v1_names: HashSet<String>,
+    pub(crate) test_accounts: Vec<String>,
+}
+
+/// A name the validator accepts from a registration line: trimmed, 1–100 characters, no
+/// control character, a letter or digit among them, not `admin`.
+fn clean_name(name: &str) -> bool {
+    let n = name.chars().count();
+    name.trim() == name
+        && (1..=100).contains(&n)
+        && name.chars().all(|c| !c.is_control())
+        && name.chars().any(|c| c.is_alphanumeric())
+        && name != "admin"
+}
+
+/// The members of the registration lines no v1 user row names exactly (earliest first): clean
+/// names, no test account, no name a written or earlier recovered member holds after folding.
+/// Each with its expected `users` cells (id UUID v5 of `user:<name>`).
+fn registrations(
+    tree: &V1Archive,
+    clock: &V1Clock,
+    m: &TreeMembers<'_>,
+) -> Vec<(String, Vec<Cell>)> {
+    let mut names = member_names(m.users);
+    let mut folded: HashSet<String> = names.keys().map(|n| rules::fold_name(n)).collect();
+    let mut lines: Vec<_> = tree.registrations.iter().collect();
+    lines.sort_by_key(|l| (l.record.at.at, l.path.clone(), l.line));
+    let mut out = Vec::new();
+    for l in lines {
+        let name = l.record.name.as_str();
+        let test = if m.test_accounts.is_empty() {
+            rules::DEFAULT_TEST_ACCOUNTS.contains(&name)
+        } else {
+            m.test_accounts.iter().any(|t| t == name)
+        };
+        if m.v1_names.contains(name) || test || !clean_name(name) {
+            continue;
+        }
+        let fold = rules::fold_name(name);
+        let (Some(created), Some(id)) = (
+            utc(clock, l.record.at.at),
+            rules::v5_id(&format!("user:{name}")),
+        ) else {
+            continue;
+        };
+        if !folded.insert(fold) {
+            continue;
+        }
+        let inviter = l
+            .record
+            .inviter
+            .as_ref()
+            .and_then(|i| names.get(i))
+            .cloned();
+        names.insert(name.to_string(), id.clone());
+        let cells = vec![
+            s(&id),
+            s(name),
+            Cell::Null,
+            s("unspecified"),
+            Cell::Null,
+            os(inviter.as_deref()),
+            Cell::Ts(created),
+            Cell::Ts(created),
+            Cell::Bool(true),
+            Cell::Bool(false),
+            Cell::Null,
+            Cell::Null,
+            Cell::Bool(false),
+            Cell::Null,
+        ];
+        out.push((id, cells));
+    }
+    out
 }
 
 /// Display name → v2 id of the written members.

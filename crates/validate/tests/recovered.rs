@@ -453,3 +453,86 @@ fn recovery_reads_the_tree_through_the_v1_clock() {
     let failed: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
     assert!(failed.is_empty(), "{failed:#?}");
 }
+
+/// A registration line with no member is a member the database lost: recovered (id UUID v5 of
+/// `user:<name>`, joined at the line's time, invited by the member the line names), and so are
+/// the prayer they wrote and their marks; a line for a test account, for a name another member
+/// holds after folding, or for `admin` recovers nobody. The validator agrees.
+#[test]
+fn a_registration_without_a_member_is_recovered_with_what_they_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("text_archives");
+    copy_tree(&tree);
+    let users = tree.join("users/2025_05_users.txt");
+    let mut text = std::fs::read_to_string(&users).unwrap();
+    for line in [
+        "May 31 2025 at 23:59 - Zed Unknown joined on invitation from Pastor Dave",
+        "May 31 2025 at 23:59 - Test User joined directly",
+        "May 31 2025 at 23:59 - pastor dave joined directly",
+        "May 31 2025 at 23:59 - admin joined directly",
+    ] {
+        text.push_str(line);
+        text.push('\n');
+    }
+    std::fs::write(&users, text).unwrap();
+    let prayer = "0123456789abcdef0123456789abcdef";
+    std::fs::write(
+        tree.join("prayers/2025/06/2025_06_01_prayer_at_0800.txt"),
+        format!(
+            "Prayer {prayer} by Zed Unknown\nSubmitted June 01 2025 at 08:00\n\n\
+             Please pray for my new job.\n\nActivity:\n\
+             June 01 2025 at 09:00 - Zed Unknown prayed this prayer\n\
+             June 01 2025 at 09:05 - Pastor Dave prayed this prayer\n"
+        ),
+    )
+    .unwrap();
+    let v1 = fixture().join("v1.db");
+    let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+    let v2_tree = dir.path().join("v2");
+    let report = run(&v1, &tree, &url, &v2_tree, Policy::Repair);
+    assert_eq!(
+        report.tables["user"].recovered, 1,
+        "{:?}",
+        report.tables["user"]
+    );
+    assert!(report.tables["user"].balances());
+    let found = recovered_findings(&report, "user");
+    assert_eq!(found.len(), 1);
+    assert!(found[0].reason.contains("users/2025_05_users.txt"));
+    let v2 = rusqlite::Connection::open(dir.path().join("v2.db")).unwrap();
+    let (id, inviter, created): (String, Option<String>, String) = v2
+        .query_row(
+            "SELECT id, invited_by_user_id, created_at FROM users WHERE display_name = 'Zed Unknown'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let namespace = uuid::Uuid::from_u128(0x6a1f_3c52_8e0b_5d47_9b3e_7468_7977_696c);
+    let want = uuid::Uuid::new_v5(&namespace, b"user:Zed Unknown")
+        .simple()
+        .to_string();
+    assert_eq!(id, want);
+    assert_eq!(inviter.as_deref(), Some("31b9e3b6885f46a39b9f7e63cd4a77dc"));
+    assert!(created.starts_with("2025-05-31 23:59:00"), "{created}");
+    let (author, marks): (String, i64) = v2
+        .query_row(
+            "SELECT author_id, (SELECT count(*) FROM prayer_marks WHERE prayer_id = p.id)
+             FROM prayers p WHERE id = ?1",
+            [prayer],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((author, marks), (want, 2));
+    for name in ["Test User", "pastor dave", "admin"] {
+        let id = uuid::Uuid::new_v5(&namespace, format!("user:{name}").as_bytes())
+            .simple()
+            .to_string();
+        let n: i64 = v2
+            .query_row("SELECT count(*) FROM users WHERE id = ?1", [&id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 0, "{name} recovered");
+    }
+    assert_valid(&v1, &tree, &url, &v2_tree, Policy::Repair);
+}

@@ -108,7 +108,7 @@ use crate::model::{Decision, DetectError};
 use crate::text::parse_lower_hex32;
 
 pub use marks::{MarkEntry, MarkSort};
-pub use recover::{recover, RecoveredMark, RecoveredPrayer, Recovery};
+pub use recover::{recover, RecoveredMark, RecoveredPrayer, RecoveredUser, Recovery};
 pub use rows::{archive_findings, reconcile_input};
 
 /// The rule of an archive finding.

@@ -24,6 +24,11 @@
 //!   instant), id UUID v5 of `mark:<prayer>:<user>:<YYYY-MM-DD HH:MM>:<n>`. A line whose
 //!   instant a written mark already holds is not recovered.
 //!
+//! - **A member**: a registration line whose name no user row holds exactly, when the name is
+//!   clean, not `admin`, no test account and no written member's after folding; id UUID v5 of
+//!   `user:<name>`, joined at the line's time, invited by the member the line names. Members
+//!   come first, so the prayers and marks of a recovered member resolve.
+//!
 //! Everything not recovered stays a reported archive finding. The result is sorted, so a run
 //! gives the same rows every time.
 
@@ -32,12 +37,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Duration, NaiveDateTime};
 use thywill_spill::{records_for_budget, ExternalSort, Record};
 use thywill_v1::archive::{Key, V1Action, V1Archive, V1PrayerFile};
-use thywill_v1::{MarkRow, PrayerRow, V1Database};
+use thywill_v1::{MarkRow, PrayerRow, UserRow, V1Database};
 
 use crate::clock::LocalColumn;
-use crate::ids::{hex_id, v5};
+use crate::ids::{hex_id, user_id_for_name, v5};
 use crate::model::DetectError;
-use crate::plan::{Plan, ResolvedMark, ResolvedPrayer, Verdict};
+use crate::plan::{Plan, ResolvedMark, ResolvedPrayer, ResolvedUser, Verdict};
+use crate::text::fold_name;
 
 /// v2's longest prayer text, in characters.
 const MAX_TEXT_CHARS: usize = 5000;
@@ -74,10 +80,25 @@ pub struct RecoveredMark {
     pub held: u32,
 }
 
-/// What the archive tree adds to v2: recovered prayers (by id) and marks (by prayer, member,
-/// minute, line).
+/// A member written to v2 from a registration line of `users/YYYY_MM_users.txt`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecoveredUser {
+    /// The v2 row's values.
+    pub user: ResolvedUser,
+    /// The registrations file (relative to the v1 root).
+    pub path: String,
+    /// The line's 1-based number in it.
+    pub line: u32,
+    /// The line's time as written.
+    pub at: String,
+}
+
+/// What the archive tree adds to v2: recovered members (by registration), prayers (by id) and
+/// marks (by prayer, member, minute, line).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Recovery {
+    /// The recovered members.
+    pub users: Vec<RecoveredUser>,
     /// The recovered prayers.
     pub prayers: Vec<RecoveredPrayer>,
     /// The recovered marks (of written and of recovered prayers).
@@ -87,7 +108,7 @@ pub struct Recovery {
 impl Recovery {
     /// True when nothing is recovered.
     pub fn is_empty(&self) -> bool {
-        self.prayers.is_empty() && self.marks.is_empty()
+        self.users.is_empty() && self.prayers.is_empty() && self.marks.is_empty()
     }
 }
 
@@ -106,14 +127,22 @@ struct Witnesses {
 /// What the tree adds under `plan` (the policy is not consulted: `thywill-analyze` reports
 /// it under `strict` too; only [`Plan::apply_recovery`] writes it). Reads the prayer and
 /// mark rows once each and every witness file once.
-pub fn recover(db: &V1Database, archive: &V1Archive, plan: &Plan) -> Result<Recovery, DetectError> {
+pub fn recover(
+    db: &V1Database,
+    archive: &V1Archive,
+    plan: &Plan,
+    test_account_names: &[String],
+) -> Result<Recovery, DetectError> {
     let mut names: HashMap<String, String> = HashMap::new();
     for u in plan.users() {
         let u = u?;
         names.insert(u.display_name, u.id);
     }
+    let mut out = Recovery {
+        users: recover_users(db, archive, plan, test_account_names, &mut names)?,
+        ..Recovery::default()
+    };
     let w = witnesses(db, archive, plan)?;
-    let mut out = Recovery::default();
     // (prayer v2 id, witness file)
     let mut targets: Vec<(String, usize)> = Vec::new();
     for (key, files) in &w.files {
@@ -134,6 +163,94 @@ pub fn recover(db: &V1Database, archive: &V1Archive, plan: &Plan) -> Result<Reco
     out.prayers.sort_by(|a, b| a.prayer.id.cmp(&b.prayer.id));
     out.marks = recover_marks(db, archive, plan, &names, &targets)?;
     Ok(out)
+}
+
+/// True for a name v2 takes as it is and nobody could take for another's: trimmed, 1–100
+/// characters, no control character, at least one letter or digit, not `admin`.
+fn clean_name(name: &str) -> bool {
+    name.trim() == name
+        && (1..=100).contains(&name.chars().count())
+        && !name.chars().any(char::is_control)
+        && name.chars().any(char::is_alphanumeric)
+        // v1 makes a member named exactly `admin` an admin: not from a line
+        && name != "admin"
+}
+
+/// The members of the registration lines no user row holds by exact name (earliest line of a
+/// name first), when the name is clean, no test account, and no written or recovered member's
+/// after folding (`R-USER-DUPLICATE`); `names` gains them, so their prayers and marks resolve.
+fn recover_users(
+    db: &V1Database,
+    archive: &V1Archive,
+    plan: &Plan,
+    test_account_names: &[String],
+    names: &mut HashMap<String, String>,
+) -> Result<Vec<RecoveredUser>, DetectError> {
+    if archive.registrations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: HashSet<String> = db
+        .read_all::<UserRow>()?
+        .iter()
+        .filter_map(|u| u.display_name.to_text_lossy().map(|n| n.into_owned()))
+        .collect();
+    let mut folded: HashSet<String> = names.keys().map(|n| fold_name(n)).collect();
+    let mut lines: Vec<_> = archive.registrations.iter().collect();
+    lines.sort_by(|a, b| (a.record.at.at, &a.path, a.line).cmp(&(b.record.at.at, &b.path, b.line)));
+    let mut out = Vec::new();
+    for l in lines {
+        let name = &l.record.name;
+        let test = test_account_names.iter().any(|t| t == name);
+        if rows.contains(name) || test || !clean_name(name) || folded.contains(&fold_name(name)) {
+            continue;
+        }
+        let Some(created_at) = utc(plan, l.record.at.at) else {
+            continue;
+        };
+        let inviter = l
+            .record
+            .inviter
+            .as_ref()
+            .and_then(|i| names.get(i))
+            .cloned();
+        let id = hex_id(user_id_for_name(name));
+        folded.insert(fold_name(name));
+        names.insert(name.clone(), id.clone());
+        out.push(RecoveredUser {
+            user: recovered_user(id, name, created_at, inviter),
+            path: l.path.clone(),
+            line: l.line as u32,
+            at: l.record.at.raw.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// A member's v2 values from a registration line: v1's defaults for everything it does not say.
+fn recovered_user(
+    id: String,
+    name: &str,
+    created_at: NaiveDateTime,
+    inviter: Option<String>,
+) -> ResolvedUser {
+    ResolvedUser {
+        rowid: 0,
+        v1_key: name.to_string(),
+        id,
+        display_name: name.to_string(),
+        created_at,
+        religious_preference: "unspecified".into(),
+        prayer_style: None,
+        invited_by_user_id: inviter,
+        is_supporter: false,
+        supporter_since: None,
+        supporter_type: None,
+        welcome_dismissed: false,
+        is_active: true,
+        v1_archive_path: None,
+        email: None,
+        email_verified_at: None,
+    }
 }
 
 /// Groups the prayer files by id and reads the prayer rows: which ids have a row, which file a

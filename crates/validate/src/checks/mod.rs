@@ -213,7 +213,7 @@ pub(crate) fn against_v2(
             }
         }
         o.problems.extend(ledger.bad_decisions.iter().cloned());
-        let recovered: usize = ["prayer", "prayermark"]
+        let recovered: usize = ["user", "prayer", "prayermark"]
             .iter()
             .filter_map(|t| ledger.recovered_in(t).map(|k| k.len()))
             .sum();
