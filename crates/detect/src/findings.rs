@@ -20,12 +20,13 @@ use crate::stored::{read_spooled, At, Spool};
 const ENTRIES_IN_MEMORY: usize = 1 << 20;
 
 /// The decisions by their position (the encoding of [`Entry::decision`]).
-const DECISIONS: [Decision; 5] = [
+const DECISIONS: [Decision; 6] = [
     Decision::Repaired,
     Decision::NotCarried,
     Decision::Deduplicated,
     Decision::Merged,
     Decision::Quarantined,
+    Decision::Recovered,
 ];
 
 /// One finding without its texts: they are `key_len + reason_len` bytes at `offset` of the
@@ -57,6 +58,7 @@ impl Record for Entry {
             Decision::Deduplicated => 2,
             Decision::Merged => 3,
             Decision::Quarantined => 4,
+            Decision::Recovered => 5,
         };
         out[0] = self.table_order;
         out[1..9].copy_from_slice(&self.rowid.to_le_bytes());

@@ -161,6 +161,7 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         findings,
         counts,
         decisions_applied,
+        recovery: reconcile::Recovery::default(),
     })
 }
 
@@ -257,6 +258,8 @@ fn law(
             Decision::Deduplicated => c.deduplicated += 1,
             Decision::Merged => c.merged += 1,
             Decision::Quarantined => c.quarantined += 1,
+            // a record of the archive tree, never a v1 row's finding (`Plan::apply_recovery`)
+            Decision::Recovered => c.recovered += 1,
         }
     }
     let mut out = BTreeMap::new();
@@ -265,16 +268,7 @@ fn law(
         c.read = read.get(table).copied().unwrap_or(0);
         c.written = written.get(table).copied().unwrap_or(0);
         if !c.balances() {
-            return Err(DetectError::LawBroken {
-                table: table.to_string(),
-                read: c.read,
-                written: c.written,
-                repaired: c.repaired,
-                merged: c.merged,
-                deduplicated: c.deduplicated,
-                quarantined: c.quarantined,
-                not_carried: c.not_carried,
-            });
+            return Err(DetectError::law_broken(table, &c));
         }
         out.insert(table.to_string(), c);
     }

@@ -133,6 +133,9 @@ impl fmt::Display for RuleId {
 pub enum Decision {
     /// Written, changed on the way (the finding keeps the original values).
     Repaired,
+    /// Written from the v1 archive tree: a record the database lost (`R-ARCHIVE-ONLY` under
+    /// `repair`); it has no v1 row.
+    Recovered,
     /// Deliberately left in v1 (expired sessions, the implicit `user` role, unmapped attributes).
     NotCarried,
     /// An exact redundancy dropped (a second identical mark, a repeated grant).
@@ -148,6 +151,7 @@ impl Decision {
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Repaired => "repaired",
+            Decision::Recovered => "recovered",
             Decision::NotCarried => "not_carried",
             Decision::Deduplicated => "deduplicated",
             Decision::Merged => "merged",
@@ -155,9 +159,9 @@ impl Decision {
         }
     }
 
-    /// True when the row is still written (only `Repaired`).
+    /// True when the record is written (`Repaired`, `Recovered`).
     pub fn is_written(self) -> bool {
-        self == Decision::Repaired
+        matches!(self, Decision::Repaired | Decision::Recovered)
     }
 }
 
@@ -188,7 +192,8 @@ pub struct Finding {
 
 /// The accounting law's counts of one carried table.
 ///
-/// `read = written + merged + deduplicated + quarantined + not_carried`; `repaired ⊂ written`.
+/// `read + recovered = written + merged + deduplicated + quarantined + not_carried`;
+/// `repaired ⊂ written`, `recovered ⊂ written`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableCounts {
     /// Rows read by full table scan.
@@ -205,15 +210,19 @@ pub struct TableCounts {
     pub quarantined: u64,
     /// Rows left in v1 by design.
     pub not_carried: u64,
+    /// Records the v1 archive tree holds and the database lost, written from the archive
+    /// (`repair` with `--archives-v1`; a subset of `written`, none read).
+    #[serde(default)]
+    pub recovered: u64,
 }
 
 impl TableCounts {
-    /// True when the law holds: `read = written + merged + deduplicated + quarantined +
-    /// not_carried` and `repaired <= written`.
+    /// True when the law holds: `read + recovered = written + merged + deduplicated +
+    /// quarantined + not_carried`, `repaired + recovered <= written`.
     pub fn balances(&self) -> bool {
-        self.read
+        self.read + self.recovered
             == self.written + self.merged + self.deduplicated + self.quarantined + self.not_carried
-            && self.repaired <= self.written
+            && self.repaired + self.recovered <= self.written
     }
 }
 
@@ -299,12 +308,14 @@ pub enum DetectError {
     #[error("cannot write or read back a temporary file of the detector (in the system temp folder, TMPDIR): {0}")]
     Spill(#[from] std::io::Error),
     /// The accounting law does not balance for a table: a bug in the detector, never bad input.
-    #[error("accounting law broken for v1 table `{table}`: read {read} != written {written} + merged {merged} + deduplicated {deduplicated} + quarantined {quarantined} + not carried {not_carried} (repaired {repaired}); this is a detector bug, please report it")]
+    #[error("accounting law broken for v1 table `{table}`: read {read} + recovered {recovered} != written {written} + merged {merged} + deduplicated {deduplicated} + quarantined {quarantined} + not carried {not_carried} (repaired {repaired}); this is a detector bug, please report it")]
     LawBroken {
         /// The v1 table.
         table: String,
         /// Rows read.
         read: u64,
+        /// Records recovered from the archive tree.
+        recovered: u64,
         /// Rows the plan writes.
         written: u64,
         /// Rows repaired.
@@ -333,6 +344,23 @@ pub enum DetectError {
         /// The v1 file.
         path: String,
     },
+}
+
+impl DetectError {
+    /// The error of a table whose counts `c` do not balance.
+    pub(crate) fn law_broken(table: &str, c: &TableCounts) -> Self {
+        DetectError::LawBroken {
+            table: table.to_string(),
+            read: c.read,
+            recovered: c.recovered,
+            written: c.written,
+            repaired: c.repaired,
+            merged: c.merged,
+            deduplicated: c.deduplicated,
+            quarantined: c.quarantined,
+            not_carried: c.not_carried,
+        }
+    }
 }
 
 #[cfg(test)]

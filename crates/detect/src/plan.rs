@@ -597,6 +597,8 @@ pub struct Plan {
     pub(crate) counts: BTreeMap<String, TableCounts>,
     /// The entries of the run's decisions file applied (all of them), when it has one.
     pub(crate) decisions_applied: Option<u64>,
+    /// What the archive tree adds ([`Plan::apply_recovery`]; empty otherwise).
+    pub(crate) recovery: crate::reconcile::Recovery,
 }
 
 impl Plan {
@@ -774,5 +776,38 @@ impl Plan {
     /// Number of findings per rule id.
     pub fn findings_by_rule(&self) -> BTreeMap<&'static str, u64> {
         self.findings.by_rule()
+    }
+
+    /// The records recovered from the archive tree that the plan writes (empty unless
+    /// [`Plan::apply_recovery`] took some).
+    pub fn recovery(&self) -> &crate::reconcile::Recovery {
+        &self.recovery
+    }
+
+    /// Takes what the archive tree adds ([`crate::reconcile::recover`]) into the plan, under
+    /// `repair` only (under `strict` nothing is recovered: the differences stay reported): the
+    /// prayers and marks join the law of `prayer` and `prayermark` as recovered and written,
+    /// and the law is checked again.
+    pub fn apply_recovery(
+        &mut self,
+        recovery: crate::reconcile::Recovery,
+    ) -> Result<(), DetectError> {
+        if self.policy != Policy::Repair {
+            return Ok(());
+        }
+        for (table, n) in [
+            (crate::rules::users::TABLE, recovery.users.len()),
+            (prayers::TABLE, recovery.prayers.len()),
+            (marks::TABLE, recovery.marks.len()),
+        ] {
+            let c = self.counts.entry(table.to_string()).or_default();
+            c.recovered += n as u64;
+            c.written += n as u64;
+            if !c.balances() {
+                return Err(DetectError::law_broken(table, c));
+            }
+        }
+        self.recovery = recovery;
+        Ok(())
     }
 }

@@ -69,7 +69,14 @@ impl ArchiveMarks {
     /// An empty collector for `source`'s plan.
     pub(crate) fn new(source: &Source) -> Result<Self, PipelineError> {
         let mut users = HashMap::new();
-        for (i, u) in source.plan.users().enumerate() {
+        // The plan's members, then those recovered from the v1 tree (the archive stage's order).
+        let recovered = source
+            .plan
+            .recovery()
+            .users
+            .iter()
+            .map(|r| Ok(r.user.clone()));
+        for (i, u) in source.plan.users().chain(recovered).enumerate() {
             if let Ok(id) = u128::from_str_radix(&u?.id, 16) {
                 users.insert(id, i as u32);
             }
@@ -112,6 +119,26 @@ impl ArchiveMarks {
             .map_err(PipelineError::Spill)
     }
 
+    /// Notes the prayers the plan recovers from the v1 archive tree, under the rowids that
+    /// follow every v1 rowid ([`recovered_rowid`]), so the archive stage takes their marks after
+    /// the v1 prayers'.
+    pub(crate) fn note_recovered_prayers(&mut self, source_plan: &thywill_detect::Plan) {
+        for (k, r) in source_plan.recovery().prayers.iter().enumerate() {
+            self.note_prayer(&r.prayer, recovered_rowid(k));
+        }
+    }
+
+    /// Notes the marks the plan recovers from the v1 archive tree (after every prayer).
+    pub(crate) fn note_recovered_marks(
+        &mut self,
+        source_plan: &thywill_detect::Plan,
+    ) -> Result<(), PipelineError> {
+        for r in &source_plan.recovery().marks {
+            self.note_mark(&r.mark)?;
+        }
+        Ok(())
+    }
+
     /// Every written prayer and mark of `source`, for a run that writes archives but no rows
     /// (the target already holds this migration).
     pub(crate) fn collect(source: &Source) -> Result<Self, PipelineError> {
@@ -124,12 +151,14 @@ impl ArchiveMarks {
                 }
                 Ok(())
             })?;
+        out.note_recovered_prayers(&source.plan);
         source.db.for_each_ref::<MarkRow, PipelineError, _>(|row| {
             if let Verdict::Write(m) = source.plan.resolve_mark(row) {
                 out.note_mark(&m)?;
             }
             Ok(())
         })?;
+        out.note_recovered_marks(&source.plan)?;
         Ok(out)
     }
 
@@ -142,6 +171,12 @@ impl ArchiveMarks {
         );
         MarksByPrayer::new(self.records)
     }
+}
+
+/// The rowid the archive stage gives the `k`-th prayer recovered from the v1 archive tree: past
+/// every v1 rowid (SQLite's are below 2^63 − 2^32), in recovery order.
+pub(crate) fn recovered_rowid(k: usize) -> i64 {
+    i64::MAX - (1 << 32) + k as i64
 }
 
 /// The sorted marks, consumed in prayer-rowid order.

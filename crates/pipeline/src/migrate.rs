@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use thywill_archive::v2::prayer_path;
 use thywill_archive::{ArchiveMark, V2ArchiveWriter, V2WriteOptions};
-use thywill_detect::{ResolvedUser, Verdict};
+use thywill_detect::{ResolvedPrayer, ResolvedUser, Verdict};
 use thywill_v1::{MarkRow, PrayerRow, V1Database, V1Row};
 use thywill_v2::rows::{
     ContentFlag, Finding, IdMapEntry, Invite, Prayer, PrayerMark, Session, User, UserRole,
@@ -162,7 +162,14 @@ fn write_rows(
 ) -> Result<(), PipelineError> {
     let archive_paths = archive_marks.is_some();
     let users = load.write::<User, PipelineError>(|sink| {
-        for u in source.plan.users() {
+        // The members the archive tree holds and the database lost follow the v1 ones.
+        let recovered = source
+            .plan
+            .recovery()
+            .users
+            .iter()
+            .map(|r| Ok(r.user.clone()));
+        for u in source.plan.users().chain(recovered) {
             let u = u?;
             sink.push(&mapping::user(
                 &u,
@@ -184,9 +191,22 @@ fn write_rows(
             }
             let path = archive_paths.then(|| prayer_path(&p.id));
             Ok(Some(mapping::prayer(p, path)))
-        })
+        })?;
+        // The prayers the archive tree holds and the database lost (`repair`).
+        if let Some(a) = archive_marks.as_deref_mut() {
+            a.note_recovered_prayers(plan);
+        }
+        for r in &plan.recovery().prayers {
+            let path = archive_paths.then(|| prayer_path(&r.prayer.id));
+            sink.push(&mapping::prayer(r.prayer.clone(), path))?;
+            stage.inc(1);
+        }
+        Ok(())
     })?;
     let marks = load.write::<PrayerMark, PipelineError>(|sink| {
+        if let Some(a) = archive_marks.as_deref_mut() {
+            a.note_recovered_marks(plan)?;
+        }
         let mut notes = archive_marks;
         stream_v1("prayermark", db, sink, stage, move |row: &MarkRow| {
             let Verdict::Write(m) = plan.resolve_mark(row) else {
@@ -196,7 +216,12 @@ fn write_rows(
                 a.note_mark(&m)?;
             }
             Ok(Some(mapping::mark(m)))
-        })
+        })?;
+        for r in &plan.recovery().marks {
+            sink.push(&mapping::mark(r.mark.clone()))?;
+            stage.inc(1);
+        }
+        Ok(())
     })?;
     let (source, plan) = (&*source, &source.plan);
     // The small tables' rows are read back from the plan one at a time.
@@ -233,19 +258,25 @@ fn write_rows(
     load.write::<Finding, PipelineError>(|sink| {
         let mut originals =
             thywill_detect::OriginalRows::new(&source.db).with_email(source.email_db.as_ref());
+        let row = |f: crate::report::ReportFinding, original_json: String| Finding {
+            run_id: run_id.clone(),
+            v1_table: f.v1_table,
+            v1_key: f.v1_key,
+            rule: f.rule,
+            decision: f.decision,
+            reason: f.reason,
+            original_json,
+            created_at: now,
+        };
         for f in plan.findings() {
             let f = f?;
             let original_json = originals.of(&f)?.to_string();
-            sink.push(&Finding {
-                run_id: run_id.clone(),
-                v1_table: f.v1_table,
-                v1_key: f.v1_key,
-                rule: f.rule.as_str().to_string(),
-                decision: f.decision.as_str().to_string(),
-                reason: f.reason,
-                original_json,
-                created_at: now,
-            })?;
+            sink.push(&row(crate::report::ReportFinding::from(f), original_json))?;
+        }
+        // The records recovered from the v1 tree: their original is the archive's record.
+        for f in crate::source::recovered_findings(plan.recovery()) {
+            let original_json = f.original.clone().unwrap_or_default().to_string();
+            sink.push(&row(f, original_json))?;
         }
         Ok(())
     })?;
@@ -330,7 +361,8 @@ fn archives(
     // counted when the copy ends.
     let mut stage = progress.start("archives", plan.v2_rows("user") + plan.v2_rows("prayer"));
     // The plan keeps its users in a temporary file; the archive stage needs every name at hand.
-    let users: Vec<ResolvedUser> = plan.users().collect::<Result<_, _>>()?;
+    let mut users: Vec<ResolvedUser> = plan.users().collect::<Result<_, _>>()?;
+    users.extend(plan.recovery().users.iter().map(|r| r.user.clone()));
     let names: HashMap<&str, &str> = users
         .iter()
         .map(|u| (u.id.as_str(), u.display_name.as_str()))
@@ -346,14 +378,10 @@ fn archives(
         stage.inc(1);
     }
     let mut marks = marks.into_by_prayer()?;
-    db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
-        crate::interrupt::check()?;
-        let Verdict::Write(p) = plan.resolve_prayer(row)? else {
-            return Ok(());
-        };
+    let mut add_prayer = |p: &ResolvedPrayer, rowid: i64| -> Result<(), PipelineError> {
         let author = names.get(p.author_id.as_str()).copied().unwrap_or_default();
-        let mut record = mapping::archive_prayer(&p, author);
-        marks.take(row.rowid, |m| {
+        let mut record = mapping::archive_prayer(p, author);
+        marks.take(rowid, |m| {
             record.marks.push(ArchiveMark {
                 marked_at: m.marked_at,
                 marker_name: users[m.user as usize].display_name.clone(),
@@ -362,7 +390,18 @@ fn archives(
         writer.add_prayer(&record)?;
         stage.inc(1);
         Ok(())
+    };
+    db.for_each_ref::<PrayerRow, PipelineError, _>(|row| {
+        crate::interrupt::check()?;
+        match plan.resolve_prayer(row)? {
+            Verdict::Write(p) => add_prayer(&p, row.rowid),
+            Verdict::Skip => Ok(()),
+        }
     })?;
+    // The prayers recovered from the v1 tree, after every v1 rowid (`recovered_rowid`).
+    for (k, r) in plan.recovery().prayers.iter().enumerate() {
+        add_prayer(&r.prayer, crate::archive_marks::recovered_rowid(k))?;
+    }
     let carried = match &opts.common.archives_v1 {
         Some(v1) => writer.carry_v1(v1)?.v1_files_copied,
         None => 0,

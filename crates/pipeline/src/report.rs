@@ -44,10 +44,15 @@ pub struct Report {
     /// Every finding (made from the plan's compact store as the report is written).
     pub findings: ReportFindings,
     /// Differences between the v1 database and its v1 archive tree (`R-ARCHIVE-ONLY`,
-    /// `R-ARCHIVE-MISSING`, `R-ARCHIVE-MISMATCH`; only with `--archives-v1`). Reported, never
-    /// migrated, and outside the law (an archive-only record is no v1 row).
+    /// `R-ARCHIVE-MISSING`, `R-ARCHIVE-MISMATCH`; only with `--archives-v1`). Reported; the
+    /// archive-only prayers and marks recovered under `repair` have decision `recovered` (and
+    /// count in the law's `recovered`), the rest are not migrated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub archive_findings: Vec<ReportFinding>,
+    /// What the archive tree adds to v2 (recovered under `repair`; under `strict` what it would
+    /// add), when `--archives-v1` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archives_recoverable: Option<Recoverable>,
     /// Archive counts (when archives were handled).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archives: Option<ArchiveCounts>,
@@ -71,6 +76,39 @@ pub struct ReportDecisions {
     pub sha256: String,
     /// Its entries, every one applied (a run with an entry that cannot be is refused).
     pub entries_applied: u64,
+}
+
+/// `archives_recoverable`: the prayers and marks the v1 archive tree holds and the database
+/// lost, which `repair` writes to v2 from the archive.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Recoverable {
+    /// Archive-only members (registration lines with no user row).
+    #[serde(default)]
+    pub users: u64,
+    /// Archive-only prayers.
+    pub prayers: u64,
+    /// `prayed this prayer` lines beyond the database's marks (of written and recovered
+    /// prayers).
+    pub marks: u64,
+}
+
+impl Recoverable {
+    /// One line for people, by policy: recovered (`repair`) or only recoverable (`strict`).
+    pub fn describe(&self, policy: &str) -> String {
+        let members = match self.users {
+            0 => String::new(),
+            n => format!("{n} members, "),
+        };
+        let what = format!(
+            "{members}{} prayers, {} marks recoverable from the archives",
+            self.prayers, self.marks
+        );
+        if policy == "strict" {
+            format!("{what} (not recovered under strict; run with --policy repair)")
+        } else {
+            format!("{what} (recovered under repair: R-ARCHIVE-ONLY, decision recovered)")
+        }
+    }
 }
 
 /// The source part of the report.
@@ -413,16 +451,17 @@ impl Report {
             let _ = writeln!(md, "- run id: `{id}`");
         }
         let _ = writeln!(md, "\n## Every v1 row in exactly one place\n");
-        let _ = writeln!(md, "| table | read | written | (repaired) | merged | deduplicated | quarantined | not carried | balances |");
+        let _ = writeln!(md, "| table | read | recovered | written | (repaired) | merged | deduplicated | quarantined | not carried | balances |");
         let _ = writeln!(
             md,
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
         );
         for (name, c) in &self.tables {
             let _ = writeln!(
                 md,
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 c.read,
+                c.recovered,
                 c.written,
                 c.repaired,
                 c.merged,
@@ -481,6 +520,9 @@ impl Report {
             }
             let _ = writeln!(md);
         }
+        if let Some(r) = &self.archives_recoverable {
+            let _ = writeln!(md, "\n{}\n", r.describe(&self.policy));
+        }
         if !self.archive_findings.is_empty() {
             let _ = writeln!(
                 md,
@@ -490,10 +532,11 @@ impl Report {
             for f in self.archive_findings.iter().take(50) {
                 let _ = writeln!(
                     md,
-                    "- {} `{}` `{}`: {}",
+                    "- {} `{}` `{}` — {}: {}",
                     f.rule,
                     f.v1_table,
                     f.v1_key,
+                    f.decision,
                     f.reason.replace('\n', " ")
                 );
             }
@@ -565,12 +608,19 @@ impl Report {
             };
         }
         for (name, c) in &self.tables {
+            let recovered = match c.recovered {
+                0 => String::new(),
+                n => format!(" + recovered {n}"),
+            };
             let _ = writeln!(
                 s,
-                "  {name:<18} read {:>7}  written {:>7} (repaired {})  merged {}  dedup {}  quarantined {}  not carried {}{}",
+                "  {name:<18} read {:>7}{recovered}  written {:>7} (repaired {})  merged {}  dedup {}  quarantined {}  not carried {}{}",
                 c.read, c.written, c.repaired, c.merged, c.deduplicated, c.quarantined, c.not_carried,
                 if c.balances() { "" } else { "  LAW BROKEN" }
             );
+        }
+        if let Some(r) = &self.archives_recoverable {
+            let _ = writeln!(s, "  {}", r.describe(&self.policy));
         }
         let rules: Vec<String> = self
             .findings_by_rule

@@ -1,16 +1,18 @@
 //! The v1 side of both jobs: open the snapshot, fingerprint it, check its integrity, list the
 //! v1 archive tree, run the detector, and start the report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::Utc;
+use thywill_detect::reconcile::{ArchiveRule, RecordKind, Recovery};
 use thywill_detect::{detect, DetectOptions, Plan};
 use thywill_v1::{source_sha256, IntegrityReport, V1Database, CARRIED_TABLES};
 
 use crate::error::PipelineError;
 use crate::progress::Progress;
 use crate::report::{
-    Feasibility, Report, ReportDecisions, ReportFindings, SourceClock, SourceEmailDb, SourceInfo,
+    Feasibility, Recoverable, Report, ReportDecisions, ReportFinding, ReportFindings, SourceClock,
+    SourceEmailDb, SourceInfo,
 };
 use crate::{CommonOptions, TOOL_VERSION};
 
@@ -24,6 +26,8 @@ pub(crate) struct Source {
     pub(crate) not_carried_columns: BTreeMap<String, u64>,
     pub(crate) plan: Plan,
     pub(crate) archive_findings: Vec<crate::report::ReportFinding>,
+    /// What the archive tree adds (`--archives-v1`).
+    pub(crate) recoverable: Option<Recoverable>,
     /// The data's evidence against the zone given (`--v1-timezone`), when it has some.
     pub(crate) clock_warning: Option<String>,
     /// v1's e-mail database (`--v1-email-db`), open for the findings' original rows.
@@ -96,6 +100,7 @@ pub(crate) fn prepare(
         table_counts,
         plan,
         archive_findings,
+        recoverable,
         clock_warning,
     } = analysed;
     let mut stage = stage;
@@ -115,6 +120,7 @@ pub(crate) fn prepare(
         not_carried_columns,
         plan,
         archive_findings,
+        recoverable,
         clock_warning,
         email_db,
         email_info,
@@ -156,6 +162,7 @@ struct Analysed {
     table_counts: BTreeMap<String, u64>,
     plan: Plan,
     archive_findings: Vec<crate::report::ReportFinding>,
+    recoverable: Option<Recoverable>,
     clock_warning: Option<String>,
 }
 
@@ -192,10 +199,22 @@ fn analyse(
         }
         (None, _) => None,
     };
-    let plan = detect(db, &opts)?;
-    let archive_findings = match &archive {
-        Some(archive) => archive_report_findings(db, archive, &common.clock)?,
-        None => Vec::new(),
+    let mut plan = detect(db, &opts)?;
+    let (archive_findings, recoverable) = match &archive {
+        Some(archive) => {
+            // The tree as a second witness: what it adds is written under `repair` only.
+            let recovery =
+                thywill_detect::reconcile::recover(db, archive, &plan, &opts.test_account_names)?;
+            let recoverable = Recoverable {
+                users: recovery.users.len() as u64,
+                prayers: recovery.prayers.len() as u64,
+                marks: recovery.marks.len() as u64,
+            };
+            plan.apply_recovery(recovery)?;
+            let findings = archive_report_findings(db, archive, &common.clock, plan.recovery())?;
+            (findings, Some(recoverable))
+        }
+        None => (Vec::new(), None),
     };
     let clock_warning = thywill_detect::clock::zone_evidence(db, &common.clock)?;
     if let Some(w) = &clock_warning {
@@ -205,21 +224,46 @@ fn analyse(
         table_counts,
         plan,
         archive_findings,
+        recoverable,
         clock_warning,
     })
 }
 
 /// The detector's reconciliation of `db` with the scanned v1 tree, as report entries (each with
-/// the decision the detector gives it).
+/// the decision the detector gives it): the archive-only prayers and lines the plan recovers
+/// (`recovery`) are reported once, as recovered, naming their file (and line).
 fn archive_report_findings(
     db: &V1Database,
     archive: &thywill_v1::archive::V1Archive,
     clock: &thywill_detect::clock::Clock,
+    recovery: &Recovery,
 ) -> Result<Vec<crate::report::ReportFinding>, PipelineError> {
-    Ok(
+    let prayers: HashSet<&str> = recovery.prayers.iter().map(|p| p.path.as_str()).collect();
+    let users: HashSet<(&str, &str)> = recovery
+        .users
+        .iter()
+        .map(|u| (u.path.as_str(), u.user.display_name.as_str()))
+        .collect();
+    let marks: HashSet<(&str, u32)> = recovery
+        .marks
+        .iter()
+        .map(|m| (m.path.as_str(), m.line))
+        .collect();
+    let recovered = |f: &thywill_detect::reconcile::ArchiveFinding| {
+        let path = f.path.as_deref().unwrap_or_default();
+        f.rule == ArchiveRule::Only
+            && match (f.kind, f.line) {
+                (RecordKind::Prayer, _) => prayers.contains(path),
+                (RecordKind::User, _) => users.contains(&(path, f.key.as_str())),
+                (RecordKind::Mark, Some(line)) => marks.contains(&(path, line)),
+                _ => false,
+            }
+    };
+    let mut out: Vec<ReportFinding> =
         thywill_detect::reconcile::archive_findings(db, archive, clock)?
             .into_iter()
-            .map(|f| crate::report::ReportFinding {
+            .filter(|f| !recovered(f))
+            .map(|f| ReportFinding {
                 v1_table: f.kind.table().to_string(),
                 v1_key: f.key,
                 rule: f.rule.id().to_string(),
@@ -227,8 +271,56 @@ fn archive_report_findings(
                 reason: format!("{} ({})", f.detail, f.path.as_deref().unwrap_or("no file")),
                 original: None,
             })
-            .collect(),
-    )
+            .collect();
+    out.extend(recovered_findings(recovery));
+    Ok(out)
+}
+
+/// The findings of the recovered records (`R-ARCHIVE-ONLY`, `recovered`), as report entries
+/// and `migration_findings` rows: each names its file (and line), its original is the archive's
+/// record.
+pub(crate) fn recovered_findings(recovery: &Recovery) -> impl Iterator<Item = ReportFinding> + '_ {
+    let users = recovery.users.iter().map(|u| ReportFinding {
+        v1_table: "user".into(),
+        v1_key: u.user.id.clone(),
+        rule: ArchiveRule::Only.id().into(),
+        decision: thywill_detect::Decision::Recovered.as_str().into(),
+        reason: format!(
+            "recovered from {} line {}: `{}` registered {} and has no user row",
+            u.path, u.line, u.user.display_name, u.at
+        ),
+        original: Some(serde_json::json!({
+            "archive_file": u.path, "line": u.line, "at": u.at, "name": u.user.display_name,
+        })),
+    });
+    let prayers = recovery.prayers.iter().map(|p| ReportFinding {
+        v1_table: "prayer".into(),
+        v1_key: p.prayer.id.clone(),
+        rule: ArchiveRule::Only.id().into(),
+        decision: thywill_detect::Decision::Recovered.as_str().into(),
+        reason: format!(
+            "recovered from the archive file {}: the prayer by `{}` submitted {} has no database row",
+            p.path, p.author, p.submitted
+        ),
+        original: Some(serde_json::json!({
+            "archive_file": p.path, "author": p.author, "submitted": p.submitted,
+        })),
+    });
+    let marks = recovery.marks.iter().map(|m| ReportFinding {
+        v1_table: "prayermark".into(),
+        v1_key: m.mark.id.clone(),
+        rule: ArchiveRule::Only.id().into(),
+        decision: thywill_detect::Decision::Recovered.as_str().into(),
+        reason: format!(
+            "recovered from {} line {}: `{} - {} prayed this prayer` of prayer {} is beyond the {} mark(s) the database holds for this prayer, member and minute",
+            m.path, m.line, m.at, m.member, m.mark.prayer_id, m.held
+        ),
+        original: Some(serde_json::json!({
+            "archive_file": m.path, "line": m.line, "at": m.at, "member": m.member,
+            "prayer_id": m.mark.prayer_id,
+        })),
+    });
+    users.chain(prayers).chain(marks)
 }
 
 impl Source {
@@ -290,6 +382,7 @@ impl Source {
             findings_by_rule,
             findings,
             archive_findings: self.archive_findings.clone(),
+            archives_recoverable: self.recoverable,
             archives: None,
             stages: Vec::new(),
             ok: law_holds,

@@ -118,6 +118,7 @@ fn report(extra: usize) -> Report {
             "reported",
             "prayers/2025/06/x.txt has no row",
         )],
+        archives_recoverable: None,
         archives: None,
         stages: vec![
             StageTiming {

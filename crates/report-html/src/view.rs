@@ -209,10 +209,11 @@ impl TableView {
             bar: Bar::new(vec![
                 part(
                     "written as is",
-                    c.written.saturating_sub(c.repaired),
+                    c.written.saturating_sub(c.repaired + c.recovered),
                     "written",
                 ),
                 part("repaired", c.repaired, "repaired"),
+                part("recovered from the archives", c.recovered, "recovered"),
                 part("merged", c.merged, "merged"),
                 part("deduplicated", c.deduplicated, "deduplicated"),
                 part("quarantined", c.quarantined, "quarantined"),

@@ -254,8 +254,9 @@ pub struct IdMapEntry {
 }
 
 /// Decisions of a finding (`migration_findings.decision`).
-pub const DECISIONS: [&str; 5] = [
+pub const DECISIONS: [&str; 6] = [
     "repaired",
+    "recovered",
     "merged",
     "deduplicated",
     "quarantined",

@@ -18,6 +18,7 @@ use thywill_v2::rows::{
 
 use crate::canon::{mark_key, os, ot, s, CanonTable, Cell};
 use crate::marks::{key_hash, KeyHash, MarkSide};
+use crate::recovered::{PrayerRef, Recovery, TreeMembers};
 use crate::rules::{self, text};
 use crate::v2db::{FindingRow, V2Data};
 
@@ -65,6 +66,11 @@ pub struct Ledger {
     id_map: HashMap<(String, String), String>,
     /// Every (table, key) a finding names, to find findings about rows v1 does not have.
     named: HashMap<String, HashSet<String>>,
+    /// The keys of the records the run recovered from the v1 archive tree, by v1 table.
+    recovered: HashMap<String, HashSet<String>>,
+    /// The v1 archive tree the run recovered records from (`repair` with `--archives-v1`):
+    /// derived again here (`crate::recovered`). `None`: nothing may be recovered.
+    pub recover_from: Option<std::path::PathBuf>,
     /// Decisions that are not one of the five (each is a problem).
     pub bad_decisions: Vec<String>,
     /// Number of findings with decision `merged`.
@@ -101,7 +107,12 @@ impl Ledger {
                 .entry(f.v1_table.clone())
                 .or_default()
                 .insert(f.v1_key.clone());
-            if f.decision == "repaired" {
+            if f.decision == "recovered" {
+                l.recovered
+                    .entry(f.v1_table.clone())
+                    .or_default()
+                    .insert(f.v1_key.clone());
+            } else if f.decision == "repaired" {
                 l.repaired
                     .entry(f.v1_table.clone())
                     .or_default()
@@ -152,6 +163,11 @@ impl Ledger {
         self.repaired.get(table).is_some_and(|k| k.contains(key))
     }
 
+    /// The keys the run's `recovered` findings name in `table`.
+    pub fn recovered_in(&self, table: &str) -> Option<&HashSet<String>> {
+        self.recovered.get(table)
+    }
+
     fn names(&self, table: &str, key: &str) -> bool {
         self.named.get(table).is_some_and(|k| k.contains(key))
     }
@@ -191,6 +207,9 @@ pub struct LawTally {
     pub quarantined: u64,
     /// Rows accounted as not carried.
     pub not_carried: u64,
+    /// Records the v1 archive tree gives v2 (derived; counted in `written` when found in v2).
+    #[serde(default)]
+    pub recovered: u64,
     /// Rows in no place or in two (each a violation of the law).
     pub violations: u64,
     /// The first violations, for the operator.
@@ -205,11 +224,11 @@ impl LawTally {
         }
     }
 
-    /// True when `read = written + merged + deduplicated + quarantined + not_carried` and every
-    /// row is in exactly one place.
+    /// True when `read + recovered = written + merged + deduplicated + quarantined +
+    /// not_carried` and every row is in exactly one place.
     pub fn holds(&self) -> bool {
         self.violations == 0
-            && self.read
+            && self.read + self.recovered
                 == self.written
                     + self.merged
                     + self.deduplicated
@@ -300,6 +319,12 @@ pub struct Derived {
     unresolved_marks: Vec<u32>,
     /// Rowids of the marks re-keyed by `R-MARK-KEY` (their v2 id is checked for format only).
     rekeyed_marks: HashSet<i64>,
+    /// The marks recovered from the v1 archive tree: (prayer, member, `marked_at`, id).
+    recovered_marks: Vec<(String, String, NaiveDateTime, String)>,
+    /// The v2 ids of the prayers recovered from the v1 archive tree.
+    recovered_prayers: Vec<String>,
+    /// The v2 ids of the members recovered from the v1 archive tree.
+    recovered_users: Vec<String>,
 }
 
 /// The resolvers the mark derivation uses, kept for the targeted second pass.
@@ -416,6 +441,21 @@ impl Changes {
 }
 
 impl Derived {
+    /// The records the v1 archive tree gives v2 (`Ledger::recover_from`): (v1 table, v2 id) of
+    /// each recovered prayer and mark.
+    pub fn recovered(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        let users = self.recovered_users.iter().map(|id| ("user", id.as_str()));
+        let prayers = self
+            .recovered_prayers
+            .iter()
+            .map(|id| ("prayer", id.as_str()));
+        let marks = self
+            .recovered_marks
+            .iter()
+            .map(|m| ("prayermark", m.3.as_str()));
+        users.chain(prayers).chain(marks)
+    }
+
     /// Records an exclusion the validator does not derive: the row is clean by every rule it
     /// checks, yet a finding keeps it out of v2.
     fn underived(&mut self, table: &str, key: &str, d: Disposition) {
@@ -635,8 +675,16 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     let mut written_prayers: HashSet<String> = HashSet::new();
     // Hex ids seen so far: a later prayer with one of them cannot be told apart (R-PRAYER-KEY).
     let mut prayer_ids: HashSet<String> = HashSet::new();
+    let mut prayer_refs: Vec<PrayerRef> = Vec::new();
     for p in prayers_rx.iter().flatten() {
         law_prayers.read += 1;
+        if ledger.recover_from.is_some() {
+            prayer_refs.push(PrayerRef {
+                id: p.id.clone(),
+                path: text(&p.text_file_path),
+                written: None,
+            });
+        }
         let key = row_key(&p.id, p.rowid);
         seen.note(ledger, "prayer", &key);
         let first_holder = rules::hex_key(&p.id).is_none_or(|h| prayer_ids.insert(h));
@@ -683,12 +731,40 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             flags.insert(fkey, fcells);
         }
         law_prayers.written(ledger, &key, actual.has(PRAYERS, &id), &id);
+        if let Some(r) = prayer_refs.last_mut() {
+            r.written = Some(id.clone());
+        }
         written_prayers.insert(id.clone());
         prayers.insert(id, row);
     }
     prayers_reader
         .join()
         .expect("reading the v1 prayers does not panic")?;
+    let mut recovery = match &ledger.recover_from {
+        Some(root) => {
+            let members = TreeMembers {
+                users: &mut users,
+                v1_names: v1_user_names(v1)?,
+                test_accounts: ledger.test_accounts.clone(),
+            };
+            Some(Recovery::derive(
+                root,
+                &ledger.clock,
+                members,
+                &prayer_refs,
+            )?)
+        }
+        None => None,
+    };
+    drop(prayer_refs);
+    recovered_users(ledger, actual, recovery.as_ref(), &mut law_users, &mut out);
+    out.recovered_prayers = recovered_prayers(
+        ledger,
+        actual,
+        recovery.as_ref(),
+        &mut prayers,
+        &mut law_prayers,
+    );
     for (key, prayer, name, says_true) in written_attrs {
         let found = match name.as_str() {
             "archived" | "answered" | "flagged" if !says_true => true,
@@ -751,6 +827,9 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
                 ));
             }
             MarkFate::Written(w) => {
+                if let Some(r) = recovery.as_mut() {
+                    r.note_written(&w.prayer, &w.user, rules::parse_time(&m.created_at), w.at);
+                }
                 let kh = key_hash(&w.prayer, &w.user, w.at);
                 let repaired = ledger.is_repaired("prayermark", &key);
                 Changes::default().when("created_at", w.shifted).settle(
@@ -778,6 +857,8 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         .join()
         .expect("reading the v1 marks does not panic")?;
     rekeyed_marks(v1, ledger, hex_ids, &mut mark_side, &mut out)?;
+    out.recovered_marks = recovery.map(|r| r.marks()).unwrap_or_default();
+    recovered_marks(ledger, &out.recovered_marks, &mut mark_side, &mut law_marks);
     mark_side.finish();
     minutes.sort_unstable();
     for (minute, key, d) in excluded_sound {
@@ -1128,6 +1209,8 @@ impl Seen {
             .filter(|(t, _)| carried.contains(t.as_str()))
             .flat_map(|(t, keys)| keys.iter().map(move |k| (t, k)))
             .filter(|(t, k)| !self.0.contains(&(t.as_str(), (*k).clone())))
+            // a recovered record has no v1 row: checked against the tree instead
+            .filter(|(t, k)| !ledger.recovered_in(t).is_some_and(|r| r.contains(*k)))
             .map(|(t, k)| format!("{t} {k}: a finding names a row v1 does not have"))
             .collect();
         out.sort();
@@ -1250,7 +1333,92 @@ pub fn expected_marks(
         }
         Ok(())
     })?;
+    for (prayer, user, at, id) in &derived.recovered_marks {
+        if keys.is_none_or(|k| k.contains(&key_hash(prayer, user, *at))) {
+            t.insert(
+                mark_key(prayer, user, *at),
+                vec![s(id), s(prayer), s(user), Cell::Ts(*at)],
+            );
+        }
+    }
     Ok(t)
+}
+
+/// Every v1 user row's display name as stored (text).
+fn v1_user_names(v1: &V1Database) -> Result<HashSet<String>, V1Error> {
+    Ok(v1
+        .read_all::<UserRow>()?
+        .iter()
+        .filter_map(|u| u.display_name.to_text_lossy().map(|n| n.into_owned()))
+        .collect())
+}
+
+/// The members the v1 archive tree gives v2 (already among the expected `users`): in the law as
+/// recovered (and written when found), each named by a `recovered` finding and no other.
+fn recovered_users(
+    ledger: &Ledger,
+    actual: &Actual,
+    recovery: Option<&Recovery>,
+    law: &mut LawTally,
+    out: &mut Derived,
+) {
+    let mut derived = HashSet::new();
+    for id in recovery.map(|r| r.users.as_slice()).unwrap_or_default() {
+        law.recovered += 1;
+        law.written_with(ledger, id, actual.has(USERS, id), || id.clone());
+        out.user_ids.push(id.clone());
+        derived.insert(id.clone());
+    }
+    for problem in crate::recovered::unmatched("user", &derived, ledger.recovered_in("user")) {
+        law.violation(problem);
+    }
+    out.recovered_users = derived.into_iter().collect();
+    out.recovered_users.sort();
+}
+
+/// The prayers the v1 archive tree gives v2: expected in `prayers`, in the law as recovered
+/// (and written when found), each named by a `recovered` finding and no other.
+fn recovered_prayers(
+    ledger: &Ledger,
+    actual: &Actual,
+    recovery: Option<&Recovery>,
+    prayers: &mut CanonTable,
+    law: &mut LawTally,
+) -> Vec<String> {
+    let mut derived = HashSet::new();
+    for (id, cells, _) in recovery.map(|r| r.prayers.as_slice()).unwrap_or_default() {
+        law.recovered += 1;
+        law.written_with(ledger, id, actual.has(PRAYERS, id), || id.clone());
+        prayers.insert(id.clone(), cells.clone());
+        derived.insert(id.clone());
+    }
+    for problem in crate::recovered::unmatched("prayer", &derived, ledger.recovered_in("prayer")) {
+        law.violation(problem);
+    }
+    let mut ids: Vec<String> = derived.into_iter().collect();
+    ids.sort();
+    ids
+}
+
+/// The marks the v1 archive tree gives v2: expected among the marks (found in v2 when the
+/// marks' law is settled), each named by a `recovered` finding and no other.
+fn recovered_marks(
+    ledger: &Ledger,
+    marks: &[(String, String, NaiveDateTime, String)],
+    side: &mut MarkSide,
+    law: &mut LawTally,
+) {
+    let mut derived = HashSet::new();
+    for (prayer, user, at, id) in marks {
+        law.recovered += 1;
+        side.push_traced(key_hash(prayer, user, *at), Some(id), u32::MAX, false);
+        derived.insert(id.clone());
+    }
+    for problem in
+        crate::recovered::unmatched("prayermark", &derived, ledger.recovered_in("prayermark"))
+    {
+        law.violation(problem);
+    }
 }
 
 /// Users: ids, repaired names, enums, times, the resolved invite tree; returns the member

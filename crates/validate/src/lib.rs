@@ -24,6 +24,7 @@ pub mod email;
 pub mod error;
 pub mod expected;
 pub mod marks;
+mod recovered;
 pub mod rules;
 pub mod v2db;
 

@@ -86,6 +86,7 @@ impl Side<'_> {
                 match_group(&rows, &lines, |r, l| near(time(r), l.at, &self.offsets));
             for (r, l) in pairs {
                 out.push(ArchiveFinding {
+                    line: None,
                     rule: ArchiveRule::Mismatch,
                     kind: self.kind,
                     key: r.key.clone(),
@@ -102,6 +103,7 @@ impl Side<'_> {
             }
             for r in left_rows.into_iter().filter(|_| opts.rows_without_log_line) {
                 out.push(ArchiveFinding {
+                    line: None,
                     rule: ArchiveRule::Missing,
                     kind: self.kind,
                     key: r.key.clone(),
@@ -112,6 +114,7 @@ impl Side<'_> {
             }
             for l in left_lines {
                 out.push(ArchiveFinding {
+                    line: None,
                     rule: ArchiveRule::Only,
                     kind: self.kind,
                     key: group.to_string(),

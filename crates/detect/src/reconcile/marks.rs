@@ -265,6 +265,7 @@ fn compare_group<R: ReconcileRows>(
         let row = rows.mark(r.handle)?;
         let (path, line) = archive.mark_line(l.line_pos())?;
         out.push(ArchiveFinding {
+            line: Some(l.line as u32),
             rule: ArchiveRule::Mismatch,
             kind: RecordKind::Mark,
             key: row_key(&row),
@@ -283,6 +284,7 @@ fn compare_group<R: ReconcileRows>(
     for r in left_rows.into_iter().filter(|_| opts.rows_without_log_line) {
         let row = rows.mark(r.handle)?;
         out.push(ArchiveFinding {
+            line: None,
             rule: ArchiveRule::Missing,
             kind: RecordKind::Mark,
             key: row_key(&row),
@@ -299,6 +301,7 @@ fn compare_group<R: ReconcileRows>(
     for l in left_lines {
         let (path, line) = archive.mark_line(l.line_pos())?;
         out.push(ArchiveFinding {
+            line: Some(l.line as u32),
             rule: ArchiveRule::Only,
             kind: RecordKind::Mark,
             key: format!("{}|{}", line.prayer_id, line.user),

@@ -6,9 +6,11 @@
 //! A function of a tree scanned by `thywill-v1` ([`V1Archive`]) and rows of the v1 database,
 //! either all in memory ([`ReconcileInput`], [`reconcile()`]) or streamed ([`ReconcileRows`],
 //! [`reconcile_with`]); [`archive_findings`] reads the rows from a [`V1Database`] itself (marks
-//! through `thywill-spill`). The findings are reported, not migrated (an archive-only record is
-//! not written to v2; the v1 tree is carried verbatim), and their decisions are taken here
-//! ([`ArchiveFinding::decision`]): the pipeline only calls this module.
+//! through `thywill-spill`). The findings are reported, and their decisions are taken here
+//! ([`ArchiveFinding::decision`]): the pipeline only calls this module. Under `repair` the
+//! archive-only prayers and marks that are whole are also recovered ([`recover()`], written to v2
+//! from the tree, decision `recovered`); the rest is not migrated (the v1 tree is carried
+//! verbatim).
 //!
 //! # Sources
 //!
@@ -89,6 +91,7 @@
 
 mod logs;
 mod marks;
+mod recover;
 mod rows;
 
 use std::collections::BTreeMap;
@@ -105,6 +108,7 @@ use crate::model::{Decision, DetectError};
 use crate::text::parse_lower_hex32;
 
 pub use marks::{MarkEntry, MarkSort};
+pub use recover::{recover, RecoveredMark, RecoveredPrayer, RecoveredUser, Recovery};
 pub use rows::{archive_findings, reconcile_input};
 
 /// The rule of an archive finding.
@@ -149,7 +153,7 @@ impl ArchiveRule {
     pub fn meaning(self) -> &'static str {
         match self {
             ArchiveRule::Only => {
-                "A record the v1 archives hold and the database does not (reported, not migrated)."
+                "A record the v1 archives hold and the database does not (recovered under repair when whole, else reported)."
             }
             ArchiveRule::Missing => {
                 "A prayer row no archive file holds and whose text_file_path is empty (written; v2 renders its archive)."
@@ -192,7 +196,7 @@ pub enum RecordKind {
 
 impl ArchiveRule {
     /// The decision of a finding of this rule: an archive-only record or an unreadable line is
-    /// `not_carried` (v2 gets only what the database holds; the v1 tree is carried verbatim); a
+    /// `not_carried` (the records [`recover()`] writes are reported apart, as `recovered`); a
     /// row without a file is `repaired` (v2 renders its archive); a mismatch is written as the
     /// database has it (`repaired`).
     pub fn decision(self) -> Decision {
@@ -230,6 +234,8 @@ pub struct ArchiveFinding {
     pub rowid: Option<i64>,
     /// The archive file involved (relative to the v1 root, `/`-separated), when there is one.
     pub path: Option<String>,
+    /// The line of that file a mark finding is about (1-based), when it is about one line.
+    pub line: Option<u32>,
     /// What differs, for people (values on both sides).
     pub detail: String,
 }
@@ -585,6 +591,7 @@ fn unreadable(archive: &V1Archive, out: &mut Vec<ArchiveFinding>) {
     };
     for (kind, l) in &archive.unreadable {
         out.push(ArchiveFinding {
+            line: None,
             rule: ArchiveRule::Unreadable,
             kind: kind_of(Some(*kind)),
             key: format!("{}:{}", l.path, l.line),
@@ -599,6 +606,7 @@ fn unreadable(archive: &V1Archive, out: &mut Vec<ArchiveFinding>) {
     }
     for p in &archive.problems {
         out.push(ArchiveFinding {
+            line: None,
             rule: ArchiveRule::Unreadable,
             kind: kind_of(V1FileKind::of(&p.path)),
             key: p.path.clone(),
@@ -627,6 +635,7 @@ fn reconcile_prayers<R: ReconcileRows>(
     for i in (0..index.len()).filter(|i| !held[*i]) {
         let file = index.read(&archive.root, i)?;
         out.push(ArchiveFinding {
+            line: None,
             rule: ArchiveRule::Only,
             kind: RecordKind::Prayer,
             key: file.id,
@@ -653,6 +662,7 @@ fn compare_prayer(
 ) -> Result<(), V1Error> {
     let index = &archive.prayers;
     let finding = |rule, path: Option<&str>, detail: String| ArchiveFinding {
+        line: None,
         rule,
         kind: RecordKind::Prayer,
         key: row.id.clone(),
@@ -831,6 +841,7 @@ fn reconcile_users(
                 ));
             }
             out.push(ArchiveFinding {
+                line: None,
                 rule: ArchiveRule::Mismatch,
                 kind: RecordKind::User,
                 key: name.to_string(),
@@ -841,6 +852,7 @@ fn reconcile_users(
         }
         for r in left_rows.into_iter().filter(|_| opts.rows_without_log_line) {
             out.push(ArchiveFinding {
+                line: None,
                 rule: ArchiveRule::Missing,
                 kind: RecordKind::User,
                 key: name.to_string(),
@@ -854,6 +866,7 @@ fn reconcile_users(
         }
         for l in left_lines {
             out.push(ArchiveFinding {
+                line: None,
                 rule: ArchiveRule::Only,
                 kind: RecordKind::User,
                 key: name.to_string(),

@@ -206,6 +206,11 @@ pub(crate) fn against_v2(
     ledger.invite_hours = opts.invite_hours;
     ledger.email = opts.email.clone();
     ledger.decisions = opts.decisions.clone();
+    // Under `repair` the run recovers what the v1 tree holds and the database lost.
+    ledger.recover_from = opts
+        .archives_v1
+        .clone()
+        .filter(|_| opts.policy == Policy::Repair);
     let data = conn.read_all().map_err(q("application tables"))?;
     let mut actual = Actual::new(&data, MarkSide::default());
     drop(data);
@@ -230,6 +235,16 @@ pub(crate) fn against_v2(
             }
         }
         o.problems.extend(ledger.bad_decisions.iter().cloned());
+        let recovered: usize = ["user", "prayer", "prayermark"]
+            .iter()
+            .filter_map(|t| ledger.recovered_in(t).map(|k| k.len()))
+            .sum();
+        if recovered > 0 && ledger.recover_from.is_none() {
+            o.problems.push(format!(
+                "{recovered} finding(s) say recovered, yet {}: give the v1 archive tree the run read (--archives-v1) to derive them",
+                if opts.policy == Policy::Strict { "policy strict recovers nothing" } else { "no v1 archive tree was given" }
+            ));
+        }
         o.problems.extend(derived.orphans.iter().cloned());
         if opts.policy == Policy::Strict && ledger.merged_findings > 0 {
             o.problems.push(format!("policy strict, yet {} finding(s) say merged", ledger.merged_findings));
@@ -237,8 +252,8 @@ pub(crate) fn against_v2(
         for t in &derived.law {
             if !t.holds() {
                 o.problems.push(format!(
-                    "{}: read {} != written {} + merged {} + deduplicated {} + quarantined {} + not carried {} ({} row(s) in no place or two)",
-                    t.table, t.read, t.written, t.merged, t.deduplicated, t.quarantined, t.not_carried, t.violations
+                    "{}: read {} + recovered {} != written {} + merged {} + deduplicated {} + quarantined {} + not carried {} ({} row(s) in no place or two)",
+                    t.table, t.read, t.recovered, t.written, t.merged, t.deduplicated, t.quarantined, t.not_carried, t.violations
                 ));
                 o.problems.extend(t.examples.iter().cloned());
             }

@@ -148,7 +148,10 @@ pub fn build_from(fx: &Path, policy: Policy, pg: bool) -> Option<Built> {
         .collect();
     let v1 = V1Database::open(&v1_path).unwrap();
     let id_map = user_ids(&v1, &findings);
-    let ledger = Ledger::new(&findings, &id_map);
+    let mut ledger = Ledger::new(&findings, &id_map);
+    // Under `repair` the tree's archive-only records are recovered (decisions.md §47).
+    ledger.recover_from =
+        Some(fx.join("text_archives")).filter(|p| p.is_dir() && policy == Policy::Repair);
     let derived = derive(
         &v1,
         &ledger,
@@ -264,6 +267,16 @@ pub fn build_from(fx: &Path, policy: Policy, pg: bool) -> Option<Built> {
             original_json: "{}".into(),
             created_at: now.with_nanosecond_0(),
         })
+        .chain(derived.recovered().map(|(table, key)| Finding {
+            run_id: run.clone(),
+            v1_table: table.into(),
+            v1_key: key.into(),
+            rule: "R-ARCHIVE-ONLY".into(),
+            decision: "recovered".into(),
+            reason: "recovered from the v1 archive tree".into(),
+            original_json: "{}".into(),
+            created_at: now.with_nanosecond_0(),
+        }))
         .collect();
     let id_rows: Vec<IdMapEntry> = id_map
         .into_iter()
