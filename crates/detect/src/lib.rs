@@ -92,9 +92,16 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
     release_freed_memory();
     clock.lap("users settled");
     let mut prayers = Prayers::read(&mut ctx, &users)?;
-    prayers.resolve_authors(&users);
+    // The written members by display name: for an author a witness file or a decisions entry
+    // names.
+    let members = if opts.witnesses.is_some() || ctx.sink.decisions.is_some() {
+        members_by_name(&resolved_users)?
+    } else {
+        std::collections::HashMap::new()
+    };
+    prayers.resolve_authors(&users, &members, opts.policy);
     if let Some(ledger) = ctx.sink.decisions.as_mut() {
-        prayers.apply_decisions(ledger, &members_by_name(&resolved_users)?)?;
+        prayers.apply_decisions(ledger, &members)?;
     }
     prayers.commit_settled(&mut ctx);
     clock.lap("prayers, authors");

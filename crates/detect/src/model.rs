@@ -275,6 +275,10 @@ pub struct DetectOptions<'a> {
     pub email: Option<crate::rules::email::EmailInput<'a>>,
     /// The operator's decisions on quarantined rows (`--decisions`), when the run has them.
     pub decisions: Option<&'a crate::decisions::Decisions>,
+    /// The v1 archive tree's prayer files (`--archives-v1`), when the run has them: under
+    /// `repair` a prayer's damaged text, time or author is restored from its witness file
+    /// (decisions.md §50).
+    pub witnesses: Option<crate::reconcile::Witnesses<'a>>,
 }
 
 impl<'a> DetectOptions<'a> {
@@ -293,6 +297,7 @@ impl<'a> DetectOptions<'a> {
             invite_hours: DEFAULT_INVITE_HOURS,
             email: None,
             decisions: None,
+            witnesses: None,
         }
     }
 }

@@ -241,9 +241,13 @@ pub(crate) struct PrayerStates {
     stored_extras: StoredByEntry<PrayerExtras>,
     /// The operator's values of the prayers the decisions file carries (`--decisions`).
     pub(crate) operator: HashMap<u32, OperatorPrayer>,
+    /// The damaged values (text, `created_at`, author) whose witness file holds them whole:
+    /// restored under `repair`, only counted under `strict` (decisions.md §50).
+    pub(crate) restorable: u64,
 }
 
-/// What the decisions file gives a carried prayer instead of its row's value.
+/// What a carried prayer gets instead of its row's value: the decisions file's (`--decisions`)
+/// or, for a damaged value, its witness file's (decisions.md §50).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OperatorPrayer {
     /// The text (`R-TEXT-LENGTH`).
@@ -610,6 +614,12 @@ impl Plan {
     /// The v1 schema generation.
     pub fn generation(&self) -> Generation {
         self.generation
+    }
+
+    /// The damaged prayer values (text, `created_at`, author) the archive tree holds whole:
+    /// restored under `repair`, only reported under `strict` (decisions.md §50).
+    pub fn restorable_values(&self) -> u64 {
+        self.prayers.restorable
     }
 
     /// The number of entries of the run's decisions file applied (`None` without one).

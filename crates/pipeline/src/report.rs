@@ -90,6 +90,10 @@ pub struct Recoverable {
     /// `prayed this prayer` lines beyond the database's marks (of written and recovered
     /// prayers).
     pub marks: u64,
+    /// Damaged prayer values (an empty or not-UTF-8 text, a `created_at` no shape fits, an
+    /// author that names no row) whose witness file holds them whole (decisions.md §50).
+    #[serde(default)]
+    pub values: u64,
 }
 
 impl Recoverable {
@@ -100,13 +104,16 @@ impl Recoverable {
             n => format!("{n} members, "),
         };
         let what = format!(
-            "{members}{} prayers, {} marks recoverable from the archives",
-            self.prayers, self.marks
+            "{members}{} prayers, {} marks recoverable from the archives, {} values restorable",
+            self.prayers, self.marks, self.values
         );
         if policy == "strict" {
-            format!("{what} (not recovered under strict; run with --policy repair)")
+            format!("{what} (not recovered nor restored under strict; run with --policy repair)")
         } else {
-            format!("{what} (recovered under repair: R-ARCHIVE-ONLY, decision recovered)")
+            format!(
+                "{what} (under repair: recovered as R-ARCHIVE-ONLY, decision recovered; restored \
+                 as repaired findings naming the file)"
+            )
         }
     }
 }

@@ -192,6 +192,10 @@ fn analyse(
     opts.archive_files = archive
         .as_ref()
         .map(|a| &a.files as &dyn thywill_detect::ArchiveFiles);
+    // A damaged prayer value the tree holds whole is restored from it under `repair` (§50).
+    opts.witnesses = archive
+        .as_ref()
+        .map(thywill_detect::reconcile::Witnesses::new);
     opts.email = match (email_db, &common.email_key) {
         (Some(db), Some(key)) => Some(thywill_detect::EmailInput { db, key }),
         (Some(_), None) => {
@@ -209,6 +213,7 @@ fn analyse(
                 users: recovery.users.len() as u64,
                 prayers: recovery.prayers.len() as u64,
                 marks: recovery.marks.len() as u64,
+                values: plan.restorable_values(),
             };
             plan.apply_recovery(recovery)?;
             let findings = archive_report_findings(db, archive, &common.clock, plan.recovery())?;

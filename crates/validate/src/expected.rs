@@ -19,6 +19,7 @@ use thywill_v2::rows::{
 use crate::canon::{mark_key, os, ot, s, CanonTable, Cell};
 use crate::marks::{key_hash, KeyHash, MarkSide};
 use crate::recovered::{PrayerRef, Recovery, TreeMembers};
+use crate::restored::Restored;
 use crate::rules::{self, text};
 use crate::v2db::{FindingRow, V2Data};
 
@@ -676,6 +677,11 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     // Hex ids seen so far: a later prayer with one of them cannot be told apart (R-PRAYER-KEY).
     let mut prayer_ids: HashSet<String> = HashSet::new();
     let mut prayer_refs: Vec<PrayerRef> = Vec::new();
+    // Under `repair` with the tree, a damaged value its witness holds whole is restored (§50).
+    let witnesses = match &ledger.recover_from {
+        Some(root) => Some(crate::restored::Witnesses::open(root)?),
+        None => None,
+    };
     for p in prayers_rx.iter().flatten() {
         law_prayers.read += 1;
         if ledger.recover_from.is_some() {
@@ -688,8 +694,13 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         let key = row_key(&p.id, p.rowid);
         seen.note(ledger, "prayer", &key);
         let first_holder = rules::hex_key(&p.id).is_none_or(|h| prayer_ids.insert(h));
+        let resolves = members.resolve(&p.author).is_some();
+        let restored = witnesses
+            .as_ref()
+            .and_then(|w| w.restore(&ledger.clock, &p, resolves, &members.names));
         if let Some(d) = ledger.excluded("prayer", &key) {
-            if ledger.derive_exclusions && first_holder && prayer_is_sound(&p, &members) {
+            let sound = prayer_is_sound(&p, &members, restored.as_ref());
+            if ledger.derive_exclusions && first_holder && sound {
                 out.underived("prayer", &key, d);
             }
             law_prayers.account(d);
@@ -703,7 +714,9 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         let operator = ledger.decisions.as_ref();
         let author = match operator.and_then(|d| d.author(&key)) {
             Some(name) => members.names.get(name).cloned(),
-            None => members.resolve(&p.author),
+            None => members
+                .resolve(&p.author)
+                .or_else(|| restored.as_ref().and_then(|r| r.author.clone())),
         };
         let Some(author) = author else {
             law_prayers.violation(format!(
@@ -719,8 +732,18 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
             .when("project_tag", too_wide(&p.project_tag))
             .time("created_at", &p.created_at)
             .when("created_at", shifted(&ledger.clock, &p.created_at))
+            .when("text", restored.as_ref().is_some_and(|r| r.text.is_some()))
+            .when(
+                "author_id",
+                restored.as_ref().is_some_and(|r| r.author.is_some()),
+            )
             .settle(ledger, "prayer", &key, &mut out);
-        let (mut row, flag) = prayer_cells(&p, &id, &author, &mine, &members, schema);
+        let restored_at = restored.as_ref().and_then(|r| r.created_at);
+        let cells = prayer_cells(&p, &id, &author, &mine, &members, schema, restored_at);
+        let (mut row, flag) = cells;
+        if let Some(t) = restored.as_ref().and_then(|r| r.text.as_deref()) {
+            row[2] = s(t);
+        }
         if let Some(t) = operator.and_then(|d| d.text(&key)) {
             row[2] = s(t);
         }
@@ -1791,11 +1814,15 @@ fn prayer_cells(
     attrs: &[AttributeRow],
     members: &Members,
     schema: &thywill_v1::Schema,
+    restored_at: Option<NaiveDateTime>,
 ) -> (Vec<Cell>, Flag) {
+    // A `created_at` no shape fits: the witness file's `Submitted` (§50), else the archive
+    // path's date.
     let created = members
         .clock
         .local(&p.created_at)
         .map(|t| t.at)
+        .or(restored_at)
         .or_else(|| rules::time_from_archive_path(&p.text_file_path));
     // An attribute's time: its `created_at`, else (R-TIME) the date of its archive path.
     let time_of = |a: &AttributeRow| {
@@ -1890,13 +1917,23 @@ fn count_is_bad(v: &V1Value) -> bool {
 /// `created_at` in v1's own shape, and a text that is neither empty nor longer than 5000
 /// characters after trimming (`R-ORPHAN`, `R-TIME` without evidence, `R-TEXT-LENGTH`; every other
 /// rule on a prayer repairs it).
-fn prayer_is_sound(p: &PrayerRow, members: &Members) -> bool {
+///
+/// A value the witness file restores (`restored`, decisions.md §50) counts as sound.
+fn prayer_is_sound(p: &PrayerRow, members: &Members, restored: Option<&Restored>) -> bool {
     let chars = text(&p.text).map(|t| t.trim().chars().count());
+    let r = restored.unwrap_or(&NOTHING_RESTORED);
     rules::hex_key(&p.id).is_some()
-        && members.resolve(&p.author).is_some()
-        && rules::is_canonical_time(&p.created_at)
-        && chars.is_some_and(|n| (1..=5000).contains(&n))
+        && (members.resolve(&p.author).is_some() || r.author.is_some())
+        && (rules::is_canonical_time(&p.created_at) || r.created_at.is_some())
+        && (chars.is_some_and(|n| (1..=5000).contains(&n)) || r.text.is_some())
 }
+
+/// What a row without a witness restores.
+static NOTHING_RESTORED: Restored = Restored {
+    text: None,
+    created_at: None,
+    author: None,
+};
 
 /// An invite no rule keeps out of v2 under `repair`: an unchanged text token, an expiry in v1's
 /// own shape, counts v2 can hold, an inviting kind (`R-INVITE-KIND`: none, `new_user`, `admin`),

@@ -25,6 +25,7 @@ pub mod error;
 pub mod expected;
 pub mod marks;
 mod recovered;
+mod restored;
 pub mod rules;
 pub mod v2db;
 

@@ -69,13 +69,13 @@ pub(crate) struct Recovery {
 }
 
 /// A prayer id as this crate keys it: normalised ([`rules::normalise_key`]), hashed.
-fn id_key(id: &str) -> Key {
+pub(crate) fn id_key(id: &str) -> Key {
     let norm = rules::normalise_key(&V1Value::Text(id.as_bytes().to_vec()));
     key_of(norm.as_deref().unwrap_or(""))
 }
 
 /// Request texts are not compared here.
-fn no_text_key(_: &str) -> u64 {
+pub(crate) fn no_text_key(_: &str) -> u64 {
     0
 }
 
@@ -314,14 +314,14 @@ fn member_names(users: &CanonTable) -> HashMap<String, String> {
 }
 
 /// The newest of `files`: latest `Submitted`, then greatest path.
-fn newest(tree: &V1Archive, files: &[usize]) -> usize {
+pub(crate) fn newest(tree: &V1Archive, files: &[usize]) -> usize {
     let index = &tree.prayers;
     let order = |i: &usize| (index.entry(*i).submitted, index.path(*i).to_string());
     files.iter().copied().max_by_key(order).unwrap_or(0)
 }
 
 /// A local time of the tree as UTC through the v1 server's clock.
-fn utc(clock: &V1Clock, local: NaiveDateTime) -> Option<NaiveDateTime> {
+pub(crate) fn utc(clock: &V1Clock, local: NaiveDateTime) -> Option<NaiveDateTime> {
     let v = V1Value::Text(local.format("%Y-%m-%d %H:%M:%S").to_string().into_bytes());
     clock.local(&v).map(|u| u.at)
 }

@@ -92,6 +92,7 @@
 mod logs;
 mod marks;
 mod recover;
+mod restore;
 mod rows;
 
 use std::collections::BTreeMap;
@@ -109,6 +110,7 @@ use crate::text::parse_lower_hex32;
 
 pub use marks::{MarkEntry, MarkSort};
 pub use recover::{recover, RecoveredMark, RecoveredPrayer, RecoveredUser, Recovery};
+pub use restore::{WitnessValues, Witnesses};
 pub use rows::{archive_findings, reconcile_input};
 
 /// The rule of an archive finding.

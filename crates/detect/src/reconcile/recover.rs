@@ -296,7 +296,7 @@ fn witnesses(db: &V1Database, archive: &V1Archive, plan: &Plan) -> Result<Witnes
 }
 
 /// The newest of `files`: the latest `Submitted`, then the greatest path.
-fn newest(archive: &V1Archive, files: &[usize]) -> usize {
+pub(crate) fn newest(archive: &V1Archive, files: &[usize]) -> usize {
     let index = &archive.prayers;
     files
         .iter()
@@ -331,13 +331,8 @@ fn recover_prayer(
 ) -> Option<RecoveredPrayer> {
     let id = hex32(&file.id)?;
     let author_id = names.get(&file.author)?.clone();
-    let chars = file.text.trim().chars().count();
     let nul = |s: &str| s.contains('\0');
-    if chars == 0
-        || file.text.chars().count() > MAX_TEXT_CHARS
-        || nul(&file.text)
-        || file.generated_prayer.as_deref().is_some_and(nul)
-    {
+    if !whole_text(&file.text) || file.generated_prayer.as_deref().is_some_and(nul) {
         return None;
     }
     let created_at = utc(plan, file.submitted.at)?;
@@ -374,6 +369,12 @@ fn recover_prayer(
         author: file.author.clone(),
         submitted: file.submitted.raw.clone(),
     })
+}
+
+/// True for a request text v2 takes as it is: 1–5000 characters after trimming, at most 5000
+/// in all, no NUL.
+pub(crate) fn whole_text(text: &str) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= MAX_TEXT_CHARS && !text.contains('\0')
 }
 
 /// A prayer's state as its activity lines leave it.

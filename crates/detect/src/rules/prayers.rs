@@ -12,7 +12,7 @@ use super::{
     check_local_time, check_utf8_only, key_text, lift, note_respelling, require_parent,
     resolve_parent, show, time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
-use crate::clock::Clock;
+use crate::clock::{Clock, LocalColumn};
 use crate::decisions::{CarryValue, Choice, Ledger};
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey, RowidIndex};
@@ -54,6 +54,9 @@ pub(crate) struct Prayers {
     uncommitted: Vec<u32>,
     raw_created: HashMap<u32, V1Value>,
     pub(crate) min_activity: HashMap<u32, NaiveDateTime>,
+    /// The prayers whose author is unknown, with their witness file and the author it names
+    /// (an author restore under `repair`, decisions.md §50).
+    witness_authors: HashMap<u32, (String, String)>,
 }
 
 /// The v2 id of a prayer key: the hex id, else UUID v5 of `prayer:<key>`.
@@ -97,6 +100,99 @@ fn v2_text(v: &V1Value) -> String {
     }
 }
 
+/// What a prayer's witness file restores of its damaged values (decisions.md §50): each only
+/// where the row's value is damaged and the file holds it whole.
+struct Restore {
+    /// The witness file.
+    path: String,
+    /// The request text, for an empty or not-UTF-8 text.
+    text: Option<String>,
+    /// `Submitted` through the clock (UTC) and as written, for a `created_at` no shape fits.
+    created_at: Option<(NaiveDateTime, NaiveDateTime)>,
+    /// The author's display name, for an author that names no row (resolved once the members
+    /// are settled).
+    author: Option<String>,
+}
+
+impl Restore {
+    /// The witness file's values for the damaged values of `row` (`len`: its text's characters
+    /// after trimming; `author_known`: its author names a user row). Reads the file only for a
+    /// damaged row.
+    fn of(
+        witnesses: Option<crate::reconcile::Witnesses<'_>>,
+        clock: &Clock,
+        row: &PrayerRow,
+        len: usize,
+        author_known: bool,
+    ) -> Option<Restore> {
+        let text = len == 0 || crate::text::needs_utf8_repair(&row.text);
+        let time = clock.parse(&row.created_at, LocalColumn::Local).is_none();
+        if !(text || time || !author_known) {
+            return None;
+        }
+        let w = witnesses?.of(&row.id, &row.text_file_path)?;
+        let submitted = w.submitted.format("%Y-%m-%d %H:%M:%S").to_string();
+        let created_at = clock
+            .parse_str(&submitted, LocalColumn::Local)
+            .map(|l| (l.parsed.at, w.submitted));
+        Some(Restore {
+            text: w.text.filter(|_| text),
+            created_at: created_at.filter(|_| time),
+            author: (!author_known && !w.author.is_empty()).then_some(w.author),
+            path: w.path,
+        })
+    }
+
+    /// The text and time it restores (the author is counted once it resolves).
+    fn count(&self) -> u64 {
+        u64::from(self.text.is_some()) + u64::from(self.created_at.is_some())
+    }
+
+    /// The restored text, with its `repaired` finding: `R-TEXT-LENGTH` for an empty text,
+    /// `R-UTF8` (beside the bytes' finding) for a text that is not UTF-8.
+    fn note_text(&self, rf: &mut RowFindings, row: &PrayerRow, len: usize) -> Option<String> {
+        let text = self.text.clone()?;
+        let n = text.chars().count();
+        let path = &self.path;
+        let (rule, why) = if len == 0 {
+            (
+                RuleId::TextLength,
+                format!(
+                    "text is 0 characters after trimming (v2 needs {MIN_TEXT}–{MAX_TEXT}); \
+                     restored from the archive file {path} ({n} characters)"
+                ),
+            )
+        } else {
+            debug_assert!(crate::text::needs_utf8_repair(&row.text));
+            (
+                RuleId::Utf8,
+                format!("text restored from the archive file {path} instead ({n} characters)"),
+            )
+        };
+        rf.push(rule, Decision::Repaired, why);
+        Some(text)
+    }
+
+    /// The restored `created_at` (the file's `Submitted`, preferred over every other
+    /// evidence), with its `R-TIME` finding.
+    fn note_time(&self, rf: &mut RowFindings, row: &PrayerRow) -> Option<NaiveDateTime> {
+        let (at, local) = self.created_at?;
+        rf.push(
+            RuleId::Time,
+            Decision::Repaired,
+            format!(
+                "created_at {} fits no timestamp shape; restored from the archive file {} \
+                 (Submitted {}): {} UTC",
+                show(&row.created_at),
+                self.path,
+                local.format("%Y-%m-%d %H:%M"),
+                crate::time::canonical(at)
+            ),
+        );
+        Some(at)
+    }
+}
+
 /// `R-TIME` on a prayer's `created_at` (a date in its archive path is the evidence for a value
 /// of no known shape; without one the value waits for the prayer's activity).
 fn created_at(rf: &mut RowFindings, policy: Policy, clock: &Clock, row: &PrayerRow) -> TimeOutcome {
@@ -133,10 +229,12 @@ impl Prayers {
             uncommitted: Vec::new(),
             raw_created: HashMap::new(),
             min_activity: HashMap::new(),
+            witness_authors: HashMap::new(),
         };
         let policy = ctx.policy;
         let clock = ctx.opts.clock;
         let files = ctx.opts.archive_files;
+        let witnesses = ctx.opts.witnesses;
         let mut rowids = Vec::new();
         let n = ctx.db.for_each_ref::<PrayerRow, DetectError, _>(|row| {
             let idx = p.states.len() as u32;
@@ -173,7 +271,13 @@ impl Prayers {
                 .text
                 .to_text_lossy()
                 .map_or(0, |t| t.trim().chars().count());
-            if !(MIN_TEXT..=MAX_TEXT).contains(&len) {
+            let author = users.entry_of(&row.author);
+            let restore = Restore::of(witnesses, &clock, row, len, author.is_some());
+            p.states.restorable += restore.as_ref().map_or(0, Restore::count);
+            // Under `strict` nothing is restored: the damage is decided as without the tree.
+            let apply = restore.as_ref().filter(|_| policy == Policy::Repair);
+            let restored_text = apply.and_then(|r| r.note_text(&mut rf, row, len));
+            if !(MIN_TEXT..=MAX_TEXT).contains(&len) && restored_text.is_none() {
                 rf.push(
                     RuleId::TextLength,
                     Decision::Quarantined,
@@ -195,7 +299,11 @@ impl Prayers {
                     );
                 }
             }
-            let outcome = created_at(&mut rf, policy, &clock, row);
+            let restored_time = apply.and_then(|r| r.note_time(&mut rf, row));
+            let outcome = match restored_time {
+                Some(t) => TimeOutcome::At(t),
+                None => created_at(&mut rf, policy, &clock, row),
+            };
             let created = match outcome {
                 TimeOutcome::At(t) => Some(t),
                 _ => None,
@@ -205,7 +313,6 @@ impl Prayers {
                 check_archive_path(&mut rf, &row.text_file_path, files, RecordArchive::Prayer(created));
             // Pass 2 takes an unchanged path from the row; only a repaired one is kept.
             let path_repaired = rf.items.len() != before;
-            let author = users.entry_of(&row.author);
             note_respelling(&mut rf, "author", &users.index, users.kind, &row.author);
             if author.is_none() {
                 p.author_refs.insert(idx, row.author.clone());
@@ -229,6 +336,15 @@ impl Prayers {
             p.states.push(norm.as_ref(), v2_id, created, author.unwrap_or(NO_ENTRY), fate, bits);
             if path_repaired {
                 p.states.extras_mut(idx).archive_path = archive_path.map(Into::into);
+            }
+            if let Some(t) = restored_time {
+                p.states.keep_created(idx, t);
+            }
+            if let Some(text) = restored_text {
+                p.states.operator.entry(idx).or_default().text = Some(text);
+            }
+            if let Some(r) = restore.filter(|r| r.author.is_some()) {
+                p.witness_authors.insert(idx, (r.path, r.author.unwrap_or_default()));
             }
             rowids.push(row.rowid);
             // A canonical lower-case hex key is its own v2 id text (no string built to compare).
@@ -254,8 +370,16 @@ impl Prayers {
             .or_insert_with(|| RowFindings::new(rowid, key))
     }
 
-    /// Once users are settled: each prayer's author, or `R-ORPHAN`.
-    pub(crate) fn resolve_authors(&mut self, users: &Users) {
+    /// Once users are settled: each prayer's author, restored from its witness file when it
+    /// names no row and the file names a written member (`members`, by display name), else
+    /// `R-ORPHAN`.
+    /// Under `strict` such an author is only counted.
+    pub(crate) fn resolve_authors(
+        &mut self,
+        users: &Users,
+        members: &HashMap<String, u128>,
+        policy: Policy,
+    ) {
         for idx in 0..self.states.len() as u32 {
             let parent = match Some(self.states.authors[idx as usize]).filter(|&a| a != NO_ENTRY) {
                 Some(entry) => match users.target(entry) {
@@ -271,6 +395,8 @@ impl Prayers {
             };
             match parent {
                 Parent::Found(_) => {}
+                Parent::Missing(v) if self.restore_author(idx, &v, members, policy) => {}
+                Parent::None if self.restore_author(idx, "(empty)", members, policy) => {}
                 other => {
                     let rf = self.rf(idx);
                     require_parent(rf, "author", other);
@@ -279,7 +405,40 @@ impl Prayers {
             }
         }
         self.author_refs.clear();
+        self.witness_authors = HashMap::new();
         self.states.authors = Vec::new();
+    }
+
+    /// Restores prayer `idx`'s author from its witness file when the file names a written
+    /// member exactly (`R-ORPHAN`, repaired, naming the file); false when it cannot.
+    fn restore_author(
+        &mut self,
+        idx: u32,
+        shown_ref: &str,
+        members: &HashMap<String, u128>,
+        policy: Policy,
+    ) -> bool {
+        let Some((path, name)) = self.witness_authors.remove(&idx) else {
+            return false;
+        };
+        let Some(id) = members.get(&name).copied() else {
+            return false;
+        };
+        self.states.restorable += 1;
+        if policy != Policy::Repair {
+            return false;
+        }
+        self.rf(idx).push(
+            RuleId::Orphan,
+            Decision::Repaired,
+            format!(
+                "author {shown_ref} does not exist; restored from the archive file {path}: '{}' ({})",
+                shown(&name, 60),
+                hex_id(id)
+            ),
+        );
+        self.states.operator.entry(idx).or_default().author = Some(id);
+        true
     }
 
     /// Applies the operator's entries that carry a quarantined prayer: a `text` for
