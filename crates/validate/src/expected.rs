@@ -493,9 +493,18 @@ struct Members {
     clock: crate::clock::V1Clock,
     /// Each written member's display name → v2 id (an operator's `author` names one).
     names: HashMap<String, String>,
+    /// Every reference a user row answers to, whatever its fate (an author naming none of
+    /// them is one the archive may restore, §50).
+    row_refs: HashSet<String>,
 }
 
 impl Members {
+    /// True when `v` names some user row (written or not), as stored or normalised.
+    fn names_a_row(&self, v: &V1Value) -> bool {
+        let hit = |r: Option<String>| r.is_some_and(|r| self.row_refs.contains(&r));
+        hit(text(v)) || hit(rules::reference_key(v)) || self.resolve(v).is_some()
+    }
+
     fn resolve(&self, v: &V1Value) -> Option<String> {
         let raw = text(v)?;
         if let Some(id) = self.by_ref.get(&raw) {
@@ -694,7 +703,9 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         let key = row_key(&p.id, p.rowid);
         seen.note(ledger, "prayer", &key);
         let first_holder = rules::hex_key(&p.id).is_none_or(|h| prayer_ids.insert(h));
-        let resolves = members.resolve(&p.author).is_some();
+        // An author naming no user row is damage the tree may restore; one whose row is not
+        // written is not: the prayer follows it.
+        let resolves = members.names_a_row(&p.author);
         let restored = witnesses
             .as_ref()
             .and_then(|w| w.restore(&ledger.clock, &p, resolves, &members.names));
@@ -1465,6 +1476,7 @@ fn derive_users(
         created: HashMap::new(),
         clock: ledger.clock,
         names: HashMap::new(),
+        row_refs: HashSet::new(),
     };
     let mut written: Vec<(UserRow, String, String)> = Vec::new();
     let mut excluded_in_v2: Vec<(String, Disposition, String)> = Vec::new();
@@ -1501,6 +1513,7 @@ fn derive_users(
                 Some(members.respelling.add(&stored))
             }
         };
+        members.row_refs.extend(refs.iter().cloned());
         match ledger.excluded("user", &key) {
             None => {
                 let Some(id) = own else {

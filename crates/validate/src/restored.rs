@@ -4,8 +4,8 @@
 //! witness is the file its `text_file_path` names among the files of its id, else the newest
 //! of them. It restores an empty or not-UTF-8 text (with a text of 1–5000 characters after
 //! trimming, no NUL), a `created_at` no shape fits (`Submitted` through the clock), and an
-//! author that resolves to no written member (the file's author, a written member of exactly
-//! that display name).
+//! author that names no user row (the file's author, a written member of exactly that display
+//! name).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -48,8 +48,7 @@ impl Witnesses {
         Ok(Witnesses { tree })
     }
 
-    /// What the witness of row `p` restores (`author_resolves`: its author is a written
-    /// member; `names`: the written members by display name). Reads the file only for a
+    /// What the witness of row `p` restores (`author_resolves`: its author names a user row; `names`: the written members by display name). Reads the file only for a
     /// damaged row; `None` when nothing is restored.
     pub(crate) fn restore(
         &self,
