@@ -278,3 +278,35 @@ fn strict_restores_nothing() {
         Vec::<String>::new()
     );
 }
+
+/// A decisions entry (§48) carrying the text of a row the tree restored is refused before
+/// anything is written, as any entry on a row that is not quarantined: the tree settled it
+/// (decisions.md §50.5). Without the tree the same entry applies.
+#[test]
+fn a_decision_on_a_restored_row_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = damaged_db(dir.path());
+    let entry = format!(
+        "[[decision]]\nrule = \"R-TEXT-LENGTH\"\ntable = \"prayer\"\nkey = \"{EMPTY_TEXT}\"\n\
+         choice = \"carry\"\nnote = \"the member's words\"\ntext = \"Please pray for us.\"\n"
+    );
+    let decisions = thywill_pipeline::Decisions::parse("d.toml", entry.as_bytes()).unwrap();
+    let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+    let mut opts = MigrateOptions {
+        common: common(&v1, thywill_pipeline::Policy::Repair),
+        v2_url: url.clone(),
+        ..Default::default()
+    };
+    opts.common.decisions = Some(decisions);
+    let err = migrate(&opts).expect_err("the row is not quarantined");
+    assert!(err.to_string().contains("not quarantined"), "{err}");
+    assert!(!dir.path().join("v2.db").exists() || prayer(&url, EMPTY_TEXT).is_none());
+
+    opts.common.archives_v1 = None;
+    let report = migrate(&opts).unwrap();
+    assert!(report.ok);
+    assert_eq!(
+        prayer(&url, EMPTY_TEXT).unwrap().text,
+        "Please pray for us."
+    );
+}
