@@ -100,6 +100,43 @@ fn v2_text(v: &V1Value) -> String {
     }
 }
 
+/// `R-TEXT-LENGTH` on a prayer's text of `len` characters after trimming: quarantined outside
+/// v2's bounds, unless its witness restores it (`restore`, under `repair`). Returns the
+/// restored text.
+fn text_length(
+    rf: &mut RowFindings,
+    restore: Option<&Restore>,
+    row: &PrayerRow,
+    len: usize,
+) -> Option<String> {
+    let restored = restore.and_then(|r| r.note_text(rf, row, len));
+    if !(MIN_TEXT..=MAX_TEXT).contains(&len) && restored.is_none() {
+        rf.push(
+            RuleId::TextLength,
+            Decision::Quarantined,
+            format!(
+                "text is {len} characters after trimming (v2 needs {MIN_TEXT}–{MAX_TEXT} after trimming); quarantined for the operator to decide"
+            ),
+        );
+    }
+    restored
+}
+
+/// `R-ENUM` on a prayer's `target_audience`.
+fn check_audience(rf: &mut RowFindings, v: &V1Value) {
+    let (value, changed) = audience(v);
+    if changed {
+        rf.push(
+            RuleId::Enum,
+            Decision::Repaired,
+            format!(
+                "target_audience {} is outside the v2 domain; set to '{value}'",
+                show(v)
+            ),
+        );
+    }
+}
+
 /// What a prayer's witness file restores of its damaged values (decisions.md §50): each only
 /// where the row's value is damaged and the file holds it whole.
 struct Restore {
@@ -276,28 +313,9 @@ impl Prayers {
             p.states.restorable += restore.as_ref().map_or(0, Restore::count);
             // Under `strict` nothing is restored: the damage is decided as without the tree.
             let apply = restore.as_ref().filter(|_| policy == Policy::Repair);
-            let restored_text = apply.and_then(|r| r.note_text(&mut rf, row, len));
-            if !(MIN_TEXT..=MAX_TEXT).contains(&len) && restored_text.is_none() {
-                rf.push(
-                    RuleId::TextLength,
-                    Decision::Quarantined,
-                    format!(
-                        "text is {len} characters after trimming (v2 needs {MIN_TEXT}–{MAX_TEXT} after trimming); quarantined for the operator to decide"
-                    ),
-                );
-            }
+            let restored_text = text_length(&mut rf, apply, row, len);
             if has_audience {
-                let (value, changed) = audience(&row.target_audience);
-                if changed {
-                    rf.push(
-                        RuleId::Enum,
-                        Decision::Repaired,
-                        format!(
-                            "target_audience {} is outside the v2 domain; set to '{value}'",
-                            show(&row.target_audience)
-                        ),
-                    );
-                }
+                check_audience(&mut rf, &row.target_audience);
             }
             let restored_time = apply.and_then(|r| r.note_time(&mut rf, row));
             let outcome = match restored_time {
@@ -309,8 +327,12 @@ impl Prayers {
                 _ => None,
             };
             let before = rf.items.len();
-            let archive_path =
-                check_archive_path(&mut rf, &row.text_file_path, files, RecordArchive::Prayer(created));
+            let archive_path = check_archive_path(
+                &mut rf,
+                &row.text_file_path,
+                files,
+                RecordArchive::Prayer(created),
+            );
             // Pass 2 takes an unchanged path from the row; only a repaired one is kept.
             let path_repaired = rf.items.len() != before;
             note_respelling(&mut rf, "author", &users.index, users.kind, &row.author);
@@ -333,25 +355,23 @@ impl Prayers {
                 bits |= PATH_REPAIRED;
             }
             let v2_id = prayer_v2_id(norm.as_ref(), &key);
-            p.states.push(norm.as_ref(), v2_id, created, author.unwrap_or(NO_ENTRY), fate, bits);
+            p.states.push(
+                norm.as_ref(),
+                v2_id,
+                created,
+                author.unwrap_or(NO_ENTRY),
+                fate,
+                bits,
+            );
             if path_repaired {
                 p.states.extras_mut(idx).archive_path = archive_path.map(Into::into);
             }
-            if let Some(t) = restored_time {
-                p.states.keep_created(idx, t);
-            }
-            if let Some(text) = restored_text {
-                p.states.operator.entry(idx).or_default().text = Some(text);
-            }
-            if let Some(r) = restore.filter(|r| r.author.is_some()) {
-                p.witness_authors.insert(idx, (r.path, r.author.unwrap_or_default()));
-            }
+            p.keep_restored(idx, restored_text, restored_time, restore);
             rowids.push(row.rowid);
             // A canonical lower-case hex key is its own v2 id text (no string built to compare).
-            let canonical_key = matches!(&row.id, V1Value::Text(b) if parse_lower_hex32(b).is_some());
-            if !rf.items.is_empty()
-                || (!canonical_key && key != hex_id(v2_id))
-            {
+            let canonical_key =
+                matches!(&row.id, V1Value::Text(b) if parse_lower_hex32(b).is_some());
+            if !rf.items.is_empty() || (!canonical_key && key != hex_id(v2_id)) {
                 p.rfs.insert(idx, rf);
             }
             Ok(())
@@ -359,6 +379,31 @@ impl Prayers {
         p.rowids = RowidIndex::new(rowids);
         ctx.sink.count_read(TABLE, n);
         Ok(p)
+    }
+
+    /// Keeps what prayer `idx`'s witness restored in pass 1 (its text, its `created_at`) and
+    /// the author its file names, for [`Prayers::resolve_authors`].
+    fn keep_restored(
+        &mut self,
+        idx: u32,
+        text: Option<String>,
+        created_at: Option<NaiveDateTime>,
+        restore: Option<Restore>,
+    ) {
+        if let Some(t) = created_at {
+            self.states.keep_created(idx, t);
+        }
+        if let Some(text) = text {
+            self.states.operator.entry(idx).or_default().text = Some(text);
+        }
+        if let Some(Restore {
+            path,
+            author: Some(name),
+            ..
+        }) = restore
+        {
+            self.witness_authors.insert(idx, (path, name));
+        }
     }
 
     /// The row findings of prayer `idx` (created on demand from its v2 id).
