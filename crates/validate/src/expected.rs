@@ -774,15 +774,15 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
     prayers_reader
         .join()
         .expect("reading the v1 prayers does not panic")?;
-    let mut recovery = match &ledger.recover_from {
-        Some(root) => {
+    let mut recovery = match &witnesses {
+        Some(witnesses) => {
             let members = TreeMembers {
                 users: &mut users,
                 v1_names: v1_user_names(v1)?,
                 test_accounts: ledger.test_accounts.clone(),
             };
             Some(Recovery::derive(
-                root,
+                witnesses.tree(),
                 &ledger.clock,
                 members,
                 &prayer_refs,

@@ -14,7 +14,6 @@
 //! `mark:<prayer>:<user>:<YYYY-MM-DD HH:MM>:<n>`, unless a written mark holds that instant.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 
 use chrono::{Duration, NaiveDateTime, Timelike};
 use thywill_v1::archive::{key_of, Key, V1Action, V1Archive, V1PrayerFile};
@@ -86,16 +85,15 @@ fn minute_of(t: NaiveDateTime) -> NaiveDateTime {
 }
 
 impl Recovery {
-    /// Reads the tree at `root` against the prayer rows `rows` and the written members
+    /// Reads the scanned tree `tree` (keyed by [`id_key`]) against the prayer rows `rows` and the written members
     /// `users` (the expected `users` table): the recovered prayers, and the line groups.
     pub(crate) fn derive(
-        root: &Path,
+        tree: &V1Archive,
         clock: &V1Clock,
         members: TreeMembers<'_>,
         rows: &[PrayerRef],
     ) -> Result<Recovery, V1Error> {
-        let tree = thywill_v1::archive::scan_v1_tree_keyed(root, id_key, no_text_key)?;
-        let recovered_users = registrations(&tree, clock, &members);
+        let recovered_users = registrations(tree, clock, &members);
         let users = members.users;
         for (id, cells) in &recovered_users {
             users.insert(id.clone(), cells.clone());
@@ -128,7 +126,7 @@ impl Recovery {
                     let rel = tree.resolve_db_path(p)?;
                     held.iter().copied().find(|i| index.path(*i) == rel)
                 });
-            let witness = named.unwrap_or_else(|| newest(&tree, held));
+            let witness = named.unwrap_or_else(|| newest(tree, held));
             let file = index.read(&tree.root, witness)?;
             let prayer = match written.get(key) {
                 Some(id) => id.to_string(),

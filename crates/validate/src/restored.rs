@@ -48,6 +48,11 @@ impl Witnesses {
         Ok(Witnesses { tree })
     }
 
+    /// The scanned tree (prayer ids keyed by [`id_key`]), which the recovery reads too.
+    pub(crate) fn tree(&self) -> &V1Archive {
+        &self.tree
+    }
+
     /// What the witness of row `p` restores (`author_resolves`: its author names a user row; `names`: the written members by display name). Reads the file only for a
     /// damaged row; `None` when nothing is restored.
     pub(crate) fn restore(
@@ -57,8 +62,8 @@ impl Witnesses {
         author_resolves: bool,
         names: &HashMap<String, String>,
     ) -> Option<Restored> {
-        let body = text(&p.text);
-        let text_bad = body.is_none_or(|t| t.trim().is_empty()) || rules::text_changes(&p.text);
+        let text_bad = p.text.to_text_lossy().is_none_or(|t| t.trim().is_empty())
+            || rules::text_changes(&p.text);
         let time_bad = clock.local(&p.created_at).is_none();
         if !(text_bad || time_bad || !author_resolves) {
             return None;
