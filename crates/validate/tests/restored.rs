@@ -5,7 +5,8 @@
 //! Under `repair` v2 holds each witness file's value with a `repaired` finding naming the file,
 //! the law balances, a re-run is "already migrated" and `thywill-validate` (deriving the
 //! restorations on its own) passes, and fails once v2 holds the damaged value instead; under
-//! `strict` nothing is restored.
+//! `strict` nothing is restored; a decisions entry on a restored row is refused; and a G3
+//! copy (authors by name) is restored the same way.
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +31,13 @@ const NO_AUTHOR: &str = "cb2c8888c79b4225895712c2af1ab5b1";
 const PASTOR_DAVE: &str = "31b9e3b6885f46a39b9f7e63cd4a77dc";
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/g1-s")
+    g("g1-s")
+}
+
+fn g(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
 }
 
 fn tree() -> PathBuf {
@@ -65,7 +72,12 @@ fn damaged_db(dir: &Path) -> PathBuf {
 /// The request text of a prayer file of the fixture's tree (the lines after the header's
 /// blank line, up to the next blank line).
 fn file_text(rel: &str) -> String {
-    let file = std::fs::read_to_string(tree().join(rel)).unwrap();
+    file_text_in(&tree(), rel)
+}
+
+/// [`file_text`] of the tree at `root`.
+fn file_text_in(root: &Path, rel: &str) -> String {
+    let file = std::fs::read_to_string(root.join(rel)).unwrap();
     let body = file.split("\n\n").nth(1).unwrap();
     body.trim_end().to_string()
 }
@@ -309,4 +321,58 @@ fn a_decision_on_a_restored_row_is_refused() {
         prayer(&url, EMPTY_TEXT).unwrap().text,
         "Please pray for us."
     );
+}
+
+/// G3 (authors by display name): a text of one NUL byte and a `created_at` of `soon` on one
+/// prayer, an author name nobody holds on another, come back from their files on both
+/// backends, and the validator passes.
+#[test]
+fn a_g3_prayer_by_name_is_restored_too() {
+    const NUL_TEXT: &str = "0bc16b70c51644e49c2b86c592f04d12";
+    const NAMELESS: &str = "28a8f43c490d457cb8e95c597abf99aa";
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("v1.db");
+    std::fs::copy(g("g3-s").join("v1.db"), &v1).unwrap();
+    let conn = rusqlite::Connection::open(&v1).unwrap();
+    conn.execute_batch(&format!(
+        "UPDATE prayer SET text = x'00', created_at = 'soon' WHERE id = '{NUL_TEXT}';
+         UPDATE prayer SET author_username = 'Nobody Atall' WHERE id = '{NAMELESS}';"
+    ))
+    .unwrap();
+    drop(conn);
+    let g3_tree = g("g3-s").join("text_archives");
+    for (url, _pg) in targets(dir.path()) {
+        let out = tempfile::tempdir().unwrap();
+        let mut common = common(&v1, thywill_pipeline::Policy::Repair);
+        common.archives_v1 = Some(g3_tree.clone());
+        let report = migrate(&MigrateOptions {
+            common,
+            v2_url: url.clone(),
+            archives_v2: Some(out.path().to_path_buf()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(report.tables.values().all(|c| c.balances()), "{url}");
+        let f = "prayers/2025/06/2025_06_01_prayer_at_1555.txt";
+        let p = prayer(&url, NUL_TEXT).unwrap();
+        assert_eq!(p.text, file_text_in(&g3_tree, f));
+        assert_eq!(p.created_at.to_string(), "2025-06-01 15:55:00");
+        assert_restored(&url, NUL_TEXT, "R-UTF8", f);
+        assert_restored(&url, NUL_TEXT, "R-TIME", f);
+        let f = "prayers/2025/06/2025_06_01_prayer_at_1150.txt";
+        assert_eq!(
+            prayer(&url, NAMELESS).unwrap().author_id,
+            "b41ea827aad95bdc9903d8f188a489f9",
+            "Thomas Chen"
+        );
+        assert_restored(&url, NAMELESS, "R-ORPHAN", f);
+        let report = validate(&Options {
+            archives_v1: Some(g3_tree.clone()),
+            archives_v2: Some(out.path().to_path_buf()),
+            ..Options::new(&v1, &url)
+        })
+        .unwrap();
+        let failed: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
+        assert!(failed.is_empty(), "{url}: {failed:#?}");
+    }
 }
