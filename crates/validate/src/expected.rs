@@ -570,7 +570,8 @@ impl Respelling {
         self.targets.push(None);
         self.stored.entry(name.to_string()).or_default().push(row);
         let r = rules::rewrite_name(name);
-        if r != name {
+        // A name the rewrite empties names nobody (NULs, controls only): no match through it.
+        if r != name && !r.is_empty() {
             self.rewritten
                 .entry(r)
                 .and_modify(|e| *e = None)
@@ -581,6 +582,9 @@ impl Respelling {
 
     fn resolve(&self, reference: &str) -> Option<String> {
         let r = rules::rewrite_name(reference);
+        if r.is_empty() {
+            return None;
+        }
         // Of rows one name holds, the one written (or merged) is the member it names.
         let as_stored = (r != reference)
             .then(|| self.stored.get(&r))
