@@ -167,7 +167,10 @@ fn repair_recovers_exactly_the_truth(g: Generation) {
             .count()
             >= 3
     );
-    assert!(rec.counts["prayermark"] >= 5, "{rec:?}");
+    assert!(
+        rec.counts["prayermark"] >= 5 && rec.counts["user"] >= 1,
+        "{rec:?}"
+    );
     let want_prayers: BTreeSet<String> = rec.prayers.iter().map(|p| p.id.clone()).collect();
     let want_groups: BTreeMap<(String, String, String), u64> = rec
         .marks
@@ -190,7 +193,7 @@ fn repair_recovers_exactly_the_truth(g: Generation) {
             assert!(c.balances(), "{g} {url} {t}: {c:?}");
             assert_eq!(c.read, fx.truth.tables[t], "{g} {url} {t}: read");
         }
-        for t in ["prayer", "prayermark"] {
+        for t in ["user", "prayer", "prayermark"] {
             let (c, law) = (&report.tables[t], &fx.truth.law_with_archives["repair"][t]);
             assert_eq!(
                 (
@@ -211,13 +214,26 @@ fn repair_recovers_exactly_the_truth(g: Generation) {
             );
         }
         assert_eq!(recovered(&report, "prayer"), want_prayers, "{g} {url}");
-        assert!(recovered(&report, "user").is_empty(), "{g} {url}");
+        let want_users: BTreeSet<String> = rec
+            .users
+            .iter()
+            .map(|n| {
+                uuid::Uuid::new_v5(&NAMESPACE, format!("user:{n}").as_bytes())
+                    .simple()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(recovered(&report, "user"), want_users, "{g} {url}");
         assert_eq!(recovered_groups(&report), want_groups, "{g} {url}");
         assert_eq!(recovered(&report, "prayermark"), want_marks, "{g} {url}");
         let r = report.archives_recoverable.expect("the tree was given");
         assert_eq!(
             (r.users, r.prayers, r.marks),
-            (0, rec.counts["prayer"], rec.counts["prayermark"]),
+            (
+                rec.counts["user"],
+                rec.counts["prayer"],
+                rec.counts["prayermark"]
+            ),
             "{g} {url}"
         );
     }
@@ -265,7 +281,11 @@ fn strict_says_what_repair_adds(g: Generation) {
     let r = report.archives_recoverable.expect("the tree was given");
     assert_eq!(
         (r.users, r.prayers, r.marks),
-        (0, rec.counts["prayer"], rec.counts["prayermark"]),
+        (
+            rec.counts["user"],
+            rec.counts["prayer"],
+            rec.counts["prayermark"]
+        ),
         "{g}"
     );
 }
