@@ -157,6 +157,33 @@ fn recovered_groups(report: &Report) -> BTreeMap<(String, String, String), u64> 
     groups
 }
 
+/// Each of the truth's `restorable` values has its finding in the report, with the decision the
+/// truth gives under `policy` (only recovery is asserted beyond that: restoring is not done yet).
+fn assert_damaged_values_found(fx: &Lost, report: &Report, policy: Policy) {
+    let listed: Vec<_> = report.findings.iter().map(Result::unwrap).collect();
+    for r in fx.truth.restorable.as_ref().expect("restorable") {
+        let truth = fx
+            .truth
+            .expected
+            .iter()
+            .find(|f| f.rowid == Some(r.rowid) && f.table == r.table && f.rule == r.rule)
+            .expect("the truth's finding");
+        let want = match policy {
+            Policy::Repair => truth.repair,
+            Policy::Strict => truth.strict,
+        };
+        let want = serde_json::to_value(want).unwrap();
+        assert!(
+            listed.iter().any(|f| f.v1_table == r.table
+                && f.v1_key == r.key
+                && f.rule == r.rule
+                && f.decision == want.as_str().unwrap()),
+            "{} {policy:?}: {r:?}",
+            fx.truth.generation
+        );
+    }
+}
+
 fn repair_recovers_exactly_the_truth(g: Generation) {
     let fx = generated(g);
     let rec = fx.truth.recoverable.clone().expect("recoverable");
@@ -213,6 +240,7 @@ fn repair_recovers_exactly_the_truth(g: Generation) {
                 "{g} {url} {t}: the truth's law plus `recovered`"
             );
         }
+        assert_damaged_values_found(&fx, &report, Policy::Repair);
         assert_eq!(recovered(&report, "prayer"), want_prayers, "{g} {url}");
         let want_users: BTreeSet<String> = rec
             .users
@@ -254,6 +282,27 @@ fn strict_recovers_nothing(g: Generation) {
             .archive_findings
             .iter()
             .all(|f| f.decision != "recovered"));
+        assert_damaged_values_found(&fx, &report, Policy::Strict);
+        for t in ["user", "prayer", "prayermark"] {
+            let (c, law) = (&report.tables[t], &fx.truth.law_with_archives["strict"][t]);
+            assert_eq!(
+                (
+                    c.written,
+                    c.quarantined,
+                    c.merged,
+                    c.deduplicated,
+                    c.not_carried
+                ),
+                (
+                    law.written,
+                    law.quarantined,
+                    law.merged,
+                    law.deduplicated,
+                    law.not_carried
+                ),
+                "{g} {url} {t}: the truth's law, nothing recovered"
+            );
+        }
         for p in rec.prayers.iter().filter(|p| p.lost_rowid.is_some()) {
             assert!(
                 report.archive_findings.iter().any(|f| f.v1_key == p.id
