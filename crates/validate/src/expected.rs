@@ -897,9 +897,11 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         law_grants.read += 1;
         let key = row_key(&g.id, g.rowid);
         seen.note(ledger, "user_roles", &key);
+        // An empty role id names no role, whatever row holds it.
         let role = g
             .role_id
             .key_text()
+            .filter(|k| !k.trim().is_empty())
             .and_then(|k| role_names.get(&k).cloned());
         if let Some(d) = ledger.excluded("user_roles", &key) {
             if ledger.derive_exclusions {
