@@ -151,6 +151,18 @@ fn analyze_template_decide_preview_migrate_validate_rehearse() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("PASS decisions:"), "{}", text(&out));
+    // thywill-runs names the file each run applied.
+    let out = run(
+        env!("CARGO_BIN_EXE_thywill-runs"),
+        &["--v2-db", &v2, "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(decisions).unwrap()))
+    };
+    assert_eq!(listed[0]["decisions_sha256"], file_sha.as_str());
 
     let work = d.join("rehearsal");
     let out = run(

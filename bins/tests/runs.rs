@@ -85,11 +85,15 @@ fn lists_the_migrated_run(dir: &Path, url: &str, shown: &str) {
     assert_eq!(lines.len(), 3, "{table}");
     assert!(lines[0].starts_with("run_id ") && lines[0].ends_with("rows written"));
     let cells: Vec<&str> = lines[1].split_whitespace().collect();
-    // run_id, status, started (date, time), finished (date, time), generation, dry run, sha, rows.
-    assert_eq!(cells.len(), 10, "{table}");
+    // run_id, status, started (date, time), finished (date, time), generation, dry run, sha,
+    // decisions file (none: `-`), rows.
+    assert_eq!(cells.len(), 11, "{table}");
     assert_eq!(cells[0], run_id);
     assert_eq!(cells[1], "succeeded");
-    assert_eq!(&cells[6..], ["G1", "no", &sha[..12], &written.to_string()]);
+    assert_eq!(
+        &cells[6..],
+        ["G1", "no", &sha[..12], "-", &written.to_string()]
+    );
     assert_eq!(lines[1].find("succeeded"), lines[0].find("status"));
     assert_eq!(lines[2], format!("1 run(s) recorded in {shown}"));
 
@@ -100,6 +104,7 @@ fn lists_the_migrated_run(dir: &Path, url: &str, shown: &str) {
     assert_eq!(listed[0]["source_sha256"], sha);
     assert_eq!(listed[0]["rows_written"], written);
     assert_eq!(listed[0]["dry_run"], false);
+    assert!(listed[0]["decisions_sha256"].is_null());
 }
 
 #[test]

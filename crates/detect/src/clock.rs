@@ -191,8 +191,9 @@ impl Clock {
     }
 }
 
-/// What the data itself says about the zone: a member's first session (UTC, written in the same
-/// request as the registration) starts when their `created_at` (local) says they joined. When,
+/// What the data itself says about the zone: a member's first session or invitation claim (UTC,
+/// written in the same request as the registration) is when their `created_at` (local) says
+/// they joined. When,
 /// read through `clock`, most of the members who have one are a whole number of hours (or half
 /// hours) apart from it, the zone given is likely wrong. Returns a warning for the report, or
 /// `None` when the evidence agrees or is too thin (fewer than three members).
@@ -214,6 +215,7 @@ pub fn zone_evidence(
         }
         Ok(())
     })?;
+    first_claims(db, &mut first_session)?;
     // Offsets in half hours, session minus created_at, of members who joined in local time.
     let mut offsets: HashMap<i64, usize> = HashMap::new();
     let mut sample = 0usize;
@@ -247,13 +249,45 @@ pub fn zone_evidence(
     }
     Ok(Some(format!(
         "the v1 server's zone looks wrong: read in {}, {n} of {sample} members who joined after {} \
-         had their first session {:+.1} hours after their created_at (a registration and its \
-         session are one request); check --v1-timezone (a zone {:+.1} hours from the one given)",
+         had their first session or invitation claim {:+.1} hours after their created_at (a \
+         registration, its session and its claim are one request); check --v1-timezone (a zone {:+.1} hours from the one given)",
         clock.zone.name(),
         clock.local_since.format("%Y-%m-%d"),
         half_hours as f64 / 2.0,
         -(half_hours as f64) / 2.0,
     )))
+}
+
+/// Adds to `first` each member's earliest invitation claim (`invite_token_usage.claimed_at`,
+/// UTC, written in the registration's request like the first session), leaving out the rows
+/// v1's migration 008 backfilled (dated the token's `expires_at`, not the claim).
+fn first_claims(
+    db: &thywill_v1::V1Database,
+    first: &mut std::collections::HashMap<String, NaiveDateTime>,
+) -> Result<(), thywill_v1::V1Error> {
+    use thywill_v1::{InviteRow, InviteUsageRow};
+    if !db.schema().has_table("invite_token_usage") {
+        return Ok(());
+    }
+    let mut expires = std::collections::HashMap::new();
+    db.for_each_ref::<InviteRow, thywill_v1::V1Error, _>(|t| {
+        if let (Some(token), Some(at)) = (t.token.key_text(), time::parse_value(&t.expires_at)) {
+            expires.insert(token, at.at);
+        }
+        Ok(())
+    })?;
+    db.for_each_ref::<InviteUsageRow, thywill_v1::V1Error, _>(|c| {
+        let (Some(user), Some(at)) = (c.user.key_text(), time::parse_value(&c.claimed_at)) else {
+            return Ok(());
+        };
+        let backfilled = c.token.key_text().and_then(|t| expires.get(&t)) == Some(&at.at);
+        if !backfilled {
+            let e = first.entry(user).or_insert(at.at);
+            *e = (*e).min(at.at);
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// A mark value v1's offline queue wrote: the client's `toISOString()` (whole milliseconds, not

@@ -89,6 +89,10 @@ pub(crate) fn key_damage(v: &V1Value, kind: KeyKind) -> Vec<&'static str> {
             Err(_) => out.push("bytes that are not UTF-8"),
             Ok(_) if kind == KeyKind::Name => {}
             Ok(s) => {
+                // An empty key names nobody (`WHERE id = ''` is no key of a v2 row).
+                if clean_key_text(s).is_empty() {
+                    out.push("the key is empty");
+                }
                 if s.trim() != s {
                     out.push("stray whitespace");
                 }

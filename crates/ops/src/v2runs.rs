@@ -168,6 +168,8 @@ pub struct RunSummary {
     /// v1 rows written (the law's `written`, summed over the tables), when the run's
     /// `counts_json` can be read.
     pub rows_written: Option<u64>,
+    /// sha256 (hex) of the operator's decisions file the run applied, if any (`--decisions`).
+    pub decisions_sha256: Option<String>,
 }
 
 impl From<MigrationRun> for RunSummary {
@@ -181,6 +183,7 @@ impl From<MigrationRun> for RunSummary {
             source_generation: r.source_generation,
             dry_run: r.dry_run,
             source_sha256: r.source_sha256,
+            decisions_sha256: None,
         }
     }
 }
@@ -203,7 +206,7 @@ pub struct RunListing {
 }
 
 impl RunListing {
-    /// The runs as an aligned text table (sha256 shortened to 12 characters), or a line saying
+    /// The runs as an aligned text table (the sha256s shortened to 12 characters), or a line saying
     /// there is none.
     pub fn table(&self) -> String {
         if self.runs.is_empty() {
@@ -218,10 +221,12 @@ impl RunListing {
             "generation",
             "dry_run",
             "source sha256",
+            "decisions",
             "rows written",
         ]
         .map(String::from);
-        let rows: Vec<[String; 8]> = self
+        let short = |sha: &str| sha.chars().take(12).collect::<String>();
+        let rows: Vec<[String; 9]> = self
             .runs
             .iter()
             .map(|r| {
@@ -232,7 +237,10 @@ impl RunListing {
                     r.finished_at.as_ref().map_or_else(|| "-".into(), time),
                     r.source_generation.clone(),
                     if r.dry_run { "yes" } else { "no" }.into(),
-                    r.source_sha256.chars().take(12).collect(),
+                    short(&r.source_sha256),
+                    r.decisions_sha256
+                        .as_deref()
+                        .map_or_else(|| "-".into(), short),
                     r.rows_written.map_or_else(|| "-".into(), |n| n.to_string()),
                 ]
             })
@@ -251,7 +259,7 @@ impl RunListing {
                 .enumerate()
                 .map(|(i, (cell, w))| match i {
                     // The count is right-aligned, as numbers are read.
-                    7 => format!("{cell:>w$}"),
+                    8 => format!("{cell:>w$}"),
                     _ => format!("{cell:<w$}"),
                 })
                 .collect();
@@ -274,7 +282,13 @@ pub fn list_runs(url: &str) -> Result<RunListing> {
     let mut db = V2Db::open(&target)?;
     let runs = recorded_runs(&mut db)?
         .into_iter()
-        .map(RunSummary::from)
+        .map(|r| {
+            let decisions = db.run_decisions_sha256(&r.run_id);
+            RunSummary {
+                decisions_sha256: decisions,
+                ..RunSummary::from(r)
+            }
+        })
         .collect();
     Ok(RunListing {
         target: target.redacted(),
@@ -297,6 +311,7 @@ mod tests {
             dry_run: false,
             source_sha256: "0123456789abcdef0123".into(),
             rows_written: rows_written(counts),
+            decisions_sha256: None,
         }
     }
 

@@ -400,6 +400,12 @@ impl V2Db {
         }
     }
 
+    /// The sha256 of the decisions file the recorded run `run_id` applied (`None`: none, or a
+    /// schema from before the column, whose runs applied none).
+    pub fn run_decisions_sha256(&mut self, run_id: &str) -> Option<String> {
+        self.conn.run_decisions(run_id)
+    }
+
     /// Every recorded run, oldest first.
     pub fn runs(&mut self) -> Result<Vec<MigrationRun>> {
         dispatch!(&mut self.conn, c => migration_runs::table

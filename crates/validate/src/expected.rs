@@ -580,7 +580,8 @@ impl Respelling {
         self.targets.push(None);
         self.stored.entry(name.to_string()).or_default().push(row);
         let r = rules::rewrite_name(name);
-        if r != name {
+        // A name the rewrite empties names nobody (NULs, controls only): no match through it.
+        if r != name && !r.is_empty() {
             self.rewritten
                 .entry(r)
                 .and_modify(|e| *e = None)
@@ -591,6 +592,9 @@ impl Respelling {
 
     fn resolve(&self, reference: &str) -> Option<String> {
         let r = rules::rewrite_name(reference);
+        if r.is_empty() {
+            return None;
+        }
         // Of rows one name holds, the one written (or merged) is the member it names.
         let as_stored = (r != reference)
             .then(|| self.stored.get(&r))
@@ -927,9 +931,11 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         law_grants.read += 1;
         let key = row_key(&g.id, g.rowid);
         seen.note(ledger, "user_roles", &key);
+        // An empty role id names no role, whatever row holds it.
         let role = g
             .role_id
             .key_text()
+            .filter(|k| !k.trim().is_empty())
             .and_then(|k| role_names.get(&k).cloned());
         if let Some(d) = ledger.excluded("user_roles", &key) {
             if ledger.derive_exclusions {

@@ -239,10 +239,12 @@ fn analyze_warns_when_first_sessions_contradict_the_zone() {
     let v1 = dir.path().join("v1.db");
     std::fs::copy(fixture(), &v1).unwrap();
     // Each registration opens a session in the same request: UTC, five hours after the local
-    // created_at in summer.
+    // created_at in summer. (The base fixture's own sessions and claims, written by a UTC
+    // server, are removed: they would say UTC.)
     let sql = format!(
         "{CHICAGO_ROWS}
          DELETE FROM session;
+         DELETE FROM invite_token_usage;
          INSERT INTO user (display_name, created_at, welcome_message_dismissed, is_supporter)
              VALUES ('Summer One', '2026-07-10 10:00:00.100000', 0, 0),
                     ('Summer Two', '2026-07-11 11:00:00.200000', 0, 0);
@@ -256,6 +258,17 @@ fn analyze_warns_when_first_sessions_contradict_the_zone() {
     assert_eq!(wrong.len(), 1, "{wrong:?}");
     assert!(wrong[0].contains("+5.0 hours"), "{}", wrong[0]);
     assert_eq!(zone_notes(&v1, chicago()), Vec::<String>::new());
+
+    // The committed Chicago community: its claims (UTC) say so when the zone is not given.
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/g3-s-chicago/v1.db");
+    let wrong = zone_notes(&committed, Clock::utc());
+    assert_eq!(wrong.len(), 1, "{wrong:?}");
+    assert!(
+        wrong[0].contains("invitation claim +5.0 hours"),
+        "{}",
+        wrong[0]
+    );
+    assert_eq!(zone_notes(&committed, chicago()), Vec::<String>::new());
 }
 
 /// The generator's oracle: a G1 or G3 community written by a server in America/Chicago

@@ -1597,6 +1597,45 @@ fn regression_a_mark_by_a_text_key_spelled_with_two_spaces() {
 }
 
 #[test]
+fn regression_a_prayer_by_a_nul_and_a_space() {
+    // Found by the harness, repair, G3: members `admin` and a NUL alone; a prayer whose author
+    // is a NUL and a space.
+    regression(
+        Generation::G3,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('admin', '2025-06-10 09:30:00.000000', 'admin', 'dangling-no-such-row', 0, NULL, 0, NULL, NULL);
+         INSERT INTO \"user\" VALUES (CAST(X'00' AS TEXT), '2025-06-10 09:30:00.000000', 'admin', 'dangling-no-such-row', 0, NULL, 0, NULL, NULL);
+         INSERT INTO \"prayer\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', CAST(X'0020' AS TEXT), 'My mom', NULL, NULL, '2025-06-10 09:30:00.000000', 0, NULL, 0e0, 'default_fallback', 'default_fallback', 'default_fallback', 0e0, 'default_fallback', NULL, 0, 0, NULL);",
+    );
+}
+
+#[test]
+fn regression_a_member_whose_key_is_empty() {
+    // Found by the harness, repair, G0: a member keyed ''. The detector wrote it under an id
+    // nothing records and left no finding; an empty key is now R-USER-UNRETRIEVABLE ("the key
+    // is empty"), quarantined like a NULL one.
+    regression(
+        Generation::G0,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('', 'admin', '2025-06-10 09:30:00.000000');",
+    );
+}
+
+#[test]
+fn regression_a_grant_of_a_role_whose_id_is_empty() {
+    // Found by the harness, repair, G2: a role row with id '' and a grant naming role ''. An
+    // empty key names no role (the detector's orphan); the validator matched the two.
+    regression(
+        Generation::G2,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('admin', '2025-06-10 09:30:00.000000', 'christian', NULL, 'admin', 'dangling-no-such-row', 0, NULL);
+         INSERT INTO \"role\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'admin', NULL, '[\"*\",\"admin.users\"]', '2025-06-10 09:30:00.000000', 'admin', 0);
+         INSERT INTO \"role\" VALUES ('', 'moderator', NULL, '[\"*\",\"admin.users\"]', '2025-06-10 09:30:00.000000', 'admin', 0);
+         INSERT INTO \"user_roles\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', 'admin', '', 'admin', '2025-06-10 09:30:00.000000', NULL);",
+    );
+}
+
+#[test]
 fn regression_an_invite_token_wider_than_v2s_column() {
     // Found by the harness (`just fuzz`): "invites row … breaks a v2 constraint: token has 65
     // characters, at most 64 allowed" stopped the migration; such a token is not carried now
