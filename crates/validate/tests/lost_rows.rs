@@ -158,10 +158,14 @@ fn recovered_groups(report: &Report) -> BTreeMap<(String, String, String), u64> 
 }
 
 /// Each of the truth's `restorable` values has its finding in the report, with the decision the
-/// truth gives under `policy` (only recovery is asserted beyond that: restoring is not done yet).
+/// truth gives under `policy`; under `repair` the finding says the value was restored from the
+/// truth's witness file (decisions.md §50), under `strict` nothing is restored.
 fn assert_damaged_values_found(fx: &Lost, report: &Report, policy: Policy) {
     let listed: Vec<_> = report.findings.iter().map(Result::unwrap).collect();
     for r in fx.truth.restorable.as_ref().expect("restorable") {
+        let file = r.path.strip_prefix("text_archives/").unwrap_or(&r.path);
+        let restored = format!("restored from the archive file {file}");
+        let says = |why: &str| why.contains(&restored) == (policy == Policy::Repair);
         let truth = fx
             .truth
             .expected
@@ -177,7 +181,8 @@ fn assert_damaged_values_found(fx: &Lost, report: &Report, policy: Policy) {
             listed.iter().any(|f| f.v1_table == r.table
                 && f.v1_key == r.key
                 && f.rule == r.rule
-                && f.decision == want.as_str().unwrap()),
+                && f.decision == want.as_str().unwrap()
+                && says(&f.reason)),
             "{} {policy:?}: {r:?}",
             fx.truth.generation
         );
