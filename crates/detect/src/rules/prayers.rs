@@ -162,12 +162,14 @@ impl Restore {
         len: usize,
         author_known: bool,
     ) -> Option<Restore> {
+        // Without a tree nothing is parsed twice.
+        let witnesses = witnesses?;
         let text = len == 0 || crate::text::needs_utf8_repair(&row.text);
         let time = clock.parse(&row.created_at, LocalColumn::Local).is_none();
         if !(text || time || !author_known) {
             return None;
         }
-        let w = witnesses?.of(&row.id, &row.text_file_path)?;
+        let w = witnesses.of(&row.id, &row.text_file_path)?;
         let submitted = w.submitted.format("%Y-%m-%d %H:%M:%S").to_string();
         let created_at = clock
             .parse_str(&submitted, LocalColumn::Local)
