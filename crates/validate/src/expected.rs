@@ -935,7 +935,7 @@ pub fn derive(v1: &V1Database, ledger: &Ledger, actual: &Actual) -> Result<Deriv
         let role = g
             .role_id
             .key_text()
-            .filter(|k| !k.trim().is_empty())
+            .filter(|k| !rules::is_empty_key(k))
             .and_then(|k| role_names.get(&k).cloned());
         if let Some(d) = ledger.excluded("user_roles", &key) {
             if ledger.derive_exclusions {

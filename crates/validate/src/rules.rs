@@ -236,14 +236,22 @@ fn spelling(v: &V1Value) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// `R-ENUM` for `religious_preference`: empty → `unspecified`, known spellings → their value,
-/// anything else → `other`.
+/// `R-ENUM` for `religious_preference`: empty → `unspecified`, known spellings (any case, trimmed;
+/// the synonyms of decisions.md §49 (f), `None` among them) → their value, anything else → `other`.
 pub fn religious_preference(v: &V1Value) -> String {
-    match spelling(v).as_deref() {
-        None => "unspecified".into(),
-        Some(s @ ("christian" | "unspecified" | "other")) => s.into(),
-        Some(_) => "other".into(),
+    let spelled = text(v).map(|s| s.trim().to_lowercase()).unwrap_or_default();
+    match spelled.as_str() {
+        "" | "unspecified" | "not specified" | "none" | "prefer not to say" => "unspecified",
+        "christian" | "christians" | "christianity" => "christian",
+        _ => "other",
     }
+    .into()
+}
+
+/// Whether a stored key is empty once trimmed and stripped of what renders as nothing: such a
+/// key names no row, whatever row holds it.
+pub fn is_empty_key(key: &str) -> bool {
+    clean_key(key).is_empty()
 }
 
 /// `R-ENUM` for `target_audience`: empty → `all`, known spellings → their value, anything else →

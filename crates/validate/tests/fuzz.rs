@@ -1636,6 +1636,30 @@ fn regression_a_grant_of_a_role_whose_id_is_empty() {
 }
 
 #[test]
+fn regression_a_religious_preference_of_none() {
+    // Found by the harness, repair, G2: `religious_preference` 'None' (Python's None written as
+    // text) is `unspecified` to the detector (decisions.md §49 (f)); the validator said `other`.
+    regression(
+        Generation::G2,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('admin', '2025-06-10 09:30:00.000000', 'None', NULL, 'admin', 'dangling-no-such-row', 0, NULL);",
+    );
+}
+
+#[test]
+fn regression_a_grant_of_a_role_whose_id_is_a_zero_width_space() {
+    // Found by the harness, repair, G1: a role keyed U+200B alone and a grant naming it; an
+    // invisible-only key names no role.
+    regression(
+        Generation::G1,
+        Policy::Repair,
+        "INSERT INTO \"user\" VALUES ('9e3779b97f4a7c152fe94f826d6b51d8', 'admin', '2025-06-10 09:30:00.000000', 'christian', NULL, '9e3779b97f4a7c152fe94f826d6b51d8', 'dangling-no-such-row', 0, NULL);
+         INSERT INTO \"role\" VALUES ('\u{200b}', 'ADMIN', NULL, '[\"*\",\"admin.users\"]', '2025-06-10 09:30:00.000000', '9e3779b97f4a7c152fe94f826d6b51d8', 0);
+         INSERT INTO \"user_roles\" VALUES ('a6eaf652ba3f2e1d5747e5c36a70e025', '9e3779b97f4a7c152fe94f826d6b51d8', '\u{200b}', '9e3779b97f4a7c152fe94f826d6b51d8', '2025-06-10 09:30:00.000000', NULL);",
+    );
+}
+
+#[test]
 fn regression_an_invite_token_wider_than_v2s_column() {
     // Found by the harness (`just fuzz`): "invites row … breaks a v2 constraint: token has 65
     // characters, at most 64 allowed" stopped the migration; such a token is not carried now
