@@ -17,22 +17,33 @@ fn root() -> PathBuf {
 }
 
 fn backup(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_thywill-backup"))
+    ops_bin(env!("CARGO_BIN_EXE_thywill-backup"), dir, args)
+}
+
+/// Runs an operations binary in `dir`, none of its settings taken from the environment.
+fn ops_bin(exe: &str, dir: &Path, args: &[&str]) -> Output {
+    Command::new(exe)
         .current_dir(dir)
         .args(args)
         .env_remove("V1_DB_PATH")
+        .env_remove("V2_DB_URL")
         .env_remove("BACKUP_DIR")
         .env_remove("RUST_LOG")
         .output()
         .unwrap()
 }
 
+/// `d` holds g3-s's `v1.db` and an `email.db` of the standard rows.
+fn community(d: &Path) {
+    std::fs::copy(root().join("fixtures/g3-s/v1.db"), d.join("v1.db")).unwrap();
+    write_email_db(&d.join("email.db"), TEST_KEY, &standard_rows()).unwrap();
+}
+
 #[test]
 fn the_backup_set_holds_the_email_database_and_verifies_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::copy(root().join("fixtures/g3-s/v1.db"), d.join("v1.db")).unwrap();
-    write_email_db(&d.join("email.db"), TEST_KEY, &standard_rows()).unwrap();
+    community(d);
     let o = backup(
         d,
         &[
@@ -197,14 +208,7 @@ fn a_rehearsal_backs_up_migrates_and_validates_the_addresses() {
 }
 
 fn rollback(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_thywill-rollback"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("V1_DB_PATH")
-        .env_remove("V2_DB_URL")
-        .env_remove("BACKUP_DIR")
-        .output()
-        .unwrap()
+    ops_bin(env!("CARGO_BIN_EXE_thywill-rollback"), dir, args)
 }
 
 fn email_rows(db: &Path) -> i64 {
@@ -220,8 +224,7 @@ fn email_rows(db: &Path) -> i64 {
 fn a_rollback_restores_the_email_database_with_v1() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::copy(root().join("fixtures/g3-s/v1.db"), d.join("v1.db")).unwrap();
-    write_email_db(&d.join("email.db"), TEST_KEY, &standard_rows()).unwrap();
+    community(d);
     let plain = backup(d, &["--v1-db", "v1.db", "--backup-dir", "plain"]);
     assert!(plain.status.success(), "{plain:?}");
     let with_email = [

@@ -70,13 +70,7 @@ impl ArchiveMarks {
     pub(crate) fn new(source: &Source) -> Result<Self, PipelineError> {
         let mut users = HashMap::new();
         // The plan's members, then those recovered from the v1 tree (the archive stage's order).
-        let recovered = source
-            .plan
-            .recovery()
-            .users
-            .iter()
-            .map(|r| Ok(r.user.clone()));
-        for (i, u) in source.plan.users().chain(recovered).enumerate() {
+        for (i, u) in source.members().enumerate() {
             if let Ok(id) = u128::from_str_radix(&u?.id, 16) {
                 users.insert(id, i as u32);
             }

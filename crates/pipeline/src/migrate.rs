@@ -163,13 +163,7 @@ fn write_rows(
     let archive_paths = archive_marks.is_some();
     let users = load.write::<User, PipelineError>(|sink| {
         // The members the archive tree holds and the database lost follow the v1 ones.
-        let recovered = source
-            .plan
-            .recovery()
-            .users
-            .iter()
-            .map(|r| Ok(r.user.clone()));
-        for u in source.plan.users().chain(recovered) {
+        for u in source.members() {
             let u = u?;
             sink.push(&mapping::user(
                 &u,

@@ -329,6 +329,21 @@ pub(crate) fn recovered_findings(recovery: &Recovery) -> impl Iterator<Item = Re
 }
 
 impl Source {
+    /// Every member v2 gets, in the order they are written: the plan's, then those recovered
+    /// from the v1 tree.
+    pub(crate) fn members(
+        &self,
+    ) -> impl Iterator<Item = Result<thywill_detect::ResolvedUser, thywill_detect::DetectError>> + '_
+    {
+        let recovered = self
+            .plan
+            .recovery()
+            .users
+            .iter()
+            .map(|r| Ok(r.user.clone()));
+        self.plan.users().chain(recovered)
+    }
+
     /// The report's common part: source, law, findings, feasibility.
     pub(crate) fn report(
         &self,
