@@ -280,7 +280,8 @@ fn first_claims(
         let (Some(user), Some(at)) = (c.user.key_text(), time::parse_value(&c.claimed_at)) else {
             return Ok(());
         };
-        let backfilled = c.token.key_text().and_then(|t| expires.get(&t)) == Some(&at.at);
+        let expiry = c.token.key_text().and_then(|t| expires.get(&t).copied());
+        let backfilled = crate::rules::small::is_backfilled_claim(at.at, expiry);
         if !backfilled {
             let e = first.entry(user).or_insert(at.at);
             *e = (*e).min(at.at);

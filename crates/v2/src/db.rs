@@ -139,19 +139,6 @@ impl AnyConn {
         dispatch!(self, c => diesel::sql_query(&sql).get_result::<Count>(c)).map(|r| r.n)
     }
 
-    /// `SELECT count(*)`-shaped query with one text bind, returning `n`.
-    pub(crate) fn count(&mut self, sql: &str, bind: &str) -> QueryResult<i64> {
-        match self {
-            AnyConn::Pg(c) => diesel::sql_query(sql)
-                .bind::<Text, _>(bind)
-                .get_result::<Count>(c),
-            AnyConn::Sqlite(c) => diesel::sql_query(sql.replace("$1", "?"))
-                .bind::<Text, _>(bind)
-                .get_result::<Count>(c),
-        }
-        .map(|r| r.n)
-    }
-
     /// The names of every table in the target's schema, read in one statement: one snapshot,
     /// so a concurrent run committing its schema between two lookups cannot make the target
     /// look half-made (another application's).
@@ -174,17 +161,10 @@ impl AnyConn {
         Ok(rows.into_iter().map(|r| r.name).collect())
     }
 
+    /// Whether the target's schema has table `name` ([`AnyConn::table_names`]: one catalog query
+    /// for both uses).
     pub(crate) fn has_table(&mut self, name: &str) -> QueryResult<bool> {
-        let sql = match self {
-            AnyConn::Pg(_) => {
-                "SELECT count(*) AS n FROM information_schema.tables \
-                 WHERE table_schema = current_schema() AND table_name = $1"
-            }
-            AnyConn::Sqlite(_) => {
-                "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = $1"
-            }
-        };
-        Ok(self.count(sql, name)? > 0)
+        Ok(self.table_names()?.contains(name))
     }
 
     pub(crate) fn run_migrations(&mut self) -> std::result::Result<(), String> {

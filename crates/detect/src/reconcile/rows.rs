@@ -157,10 +157,12 @@ impl ReconcileRows for DbRows<'_> {
     }
 
     fn claims(&self) -> Result<Vec<DbClaim>, DetectError> {
-        let mut expires: HashMap<String, RowTime> = HashMap::new();
+        let mut expires: HashMap<String, chrono::NaiveDateTime> = HashMap::new();
         self.db.for_each_ref::<InviteRow, DetectError, _>(|t| {
-            if let Some(token) = text(&t.token) {
-                expires.insert(token, row_time(text(&t.expires_at).as_deref()));
+            if let (Some(token), RowTime::At(at)) =
+                (text(&t.token), row_time(text(&t.expires_at).as_deref()))
+            {
+                expires.insert(token, at);
             }
             Ok(())
         })?;
@@ -175,7 +177,8 @@ impl ReconcileRows for DbRows<'_> {
                 DbClaim {
                     rowid: Some(c.rowid),
                     id: c.id.key_text(),
-                    backfilled: matches!(at, RowTime::At(_)) && expires.get(&token) == Some(&at),
+                    backfilled: matches!(at, RowTime::At(t)
+                        if crate::rules::small::is_backfilled_claim(t, expires.get(&token).copied())),
                     token,
                     user: self.member(&c.user),
                     claimed_at,

@@ -428,7 +428,7 @@ impl Claims {
             return rows
                 .iter()
                 .map(|&(at, m)| {
-                    let at = at.filter(|t| Some(*t) != expires);
+                    let at = at.filter(|t| !is_backfilled_claim(*t, expires));
                     (at.or_else(|| users.created_of(m)), m)
                 })
                 .collect();
@@ -442,6 +442,16 @@ impl Claims {
             .map(|m| (users.created_of(m), m))
             .collect()
     }
+}
+
+/// Whether an `invite_token_usage` row claimed at `claimed_at` is one v1's migration 008
+/// backfilled for a claim made before it: dated its token's `expires_at`, not the claim
+/// (v1-real.md §5). The one test of it: claims, the reconciliation and the zone evidence ask it.
+pub(crate) fn is_backfilled_claim(
+    claimed_at: NaiveDateTime,
+    expires: Option<NaiveDateTime>,
+) -> bool {
+    expires == Some(claimed_at)
 }
 
 /// v2's `invites.token` width.
