@@ -33,6 +33,7 @@ mod findings;
 mod ids;
 mod keys;
 mod model;
+mod options;
 mod originals;
 mod plan;
 pub mod reconcile;
@@ -50,9 +51,10 @@ use thywill_v1::{V1Database, CARRIED_TABLES};
 pub use findings::{Findings, FindingsIter};
 pub use ids::{hex_id, user_id_for_name, user_id_for_text_key, v5, ID_NAMESPACE};
 pub use model::{
-    ArchiveFiles, Decision, DetectError, DetectOptions, Finding, Policy, RuleId, TableCounts,
+    ArchiveFiles, Decision, DetectError, Finding, Policy, RuleId, TableCounts,
     DEFAULT_INVITE_HOURS, DEFAULT_TEST_ACCOUNT_NAMES, KNOWN_CORRUPTED_USER_ID,
 };
+pub use options::DetectOptions;
 pub use originals::{OriginalRows, RowSource};
 pub use plan::{
     IdMapEntry, Plan, ResolvedFlag, ResolvedInvite, ResolvedMark, ResolvedPrayer,

@@ -1,10 +1,9 @@
-//! The detector's public vocabulary: policies, rule ids, decisions, findings, counts, options, errors.
+//! The detector's public vocabulary: policies, rule ids, decisions, findings, counts, errors.
+//! It depends on no other module of the crate: every other one may use it.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::clock::Clock;
-use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 /// What to do with what the rules find (`spec/rules.md`).
@@ -255,53 +254,6 @@ pub const DEFAULT_INVITE_HOURS: u32 = 12;
 /// The known corrupted user id of `R-USER-TEST-ACCOUNT`.
 pub const KNOWN_CORRUPTED_USER_ID: &str = "12232388dbed436bbcc061e60e47ed99";
 
-/// Everything a detection run depends on besides the v1 snapshot.
-pub struct DetectOptions<'a> {
-    /// The policy (`repair` by default).
-    pub policy: Policy,
-    /// The run's clock (UTC): sessions and role grants expiring before it are not carried.
-    pub as_of: NaiveDateTime,
-    /// Exact display names of test accounts (`R-USER-TEST-ACCOUNT`).
-    pub test_account_names: Vec<String>,
-    /// The v1 archive tree's files, when the run has one (`R-ARCHIVE-PATH` existence checks and
-    /// re-pointing).
-    pub archive_files: Option<&'a dyn ArchiveFiles>,
-    /// The v1 server's clock: the zone its local-clock columns are read in (UTC by default).
-    pub clock: Clock,
-    /// v1's `INVITE_TOKEN_EXPIRATION_HOURS`: an invite's `created_at` is its `expires_at` less
-    /// this (12 by default).
-    pub invite_hours: u32,
-    /// v1's e-mail database and its key (`--v1-email-db`), when the run has them (`R-EMAIL`).
-    pub email: Option<crate::rules::email::EmailInput<'a>>,
-    /// The operator's decisions on quarantined rows (`--decisions`), when the run has them.
-    pub decisions: Option<&'a crate::decisions::Decisions>,
-    /// The v1 archive tree's prayer files (`--archives-v1`), when the run has them: under
-    /// `repair` a prayer's damaged text, time or author is restored from its witness file
-    /// (decisions.md §50).
-    pub witnesses: Option<crate::reconcile::Witnesses<'a>>,
-}
-
-impl<'a> DetectOptions<'a> {
-    /// Options with the given policy and clock, the default test-account names and no archive
-    /// tree.
-    pub fn new(policy: Policy, as_of: NaiveDateTime) -> Self {
-        DetectOptions {
-            policy,
-            as_of,
-            test_account_names: DEFAULT_TEST_ACCOUNT_NAMES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            archive_files: None,
-            clock: Clock::utc(),
-            invite_hours: DEFAULT_INVITE_HOURS,
-            email: None,
-            decisions: None,
-            witnesses: None,
-        }
-    }
-}
-
 /// Why a detection run could not produce a plan.
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
@@ -341,7 +293,7 @@ pub enum DetectError {
     /// The operator's decisions file cannot be applied (an entry names no quarantined row, or a
     /// value v2 would refuse): a usage error (exit 2), before anything is written.
     #[error(transparent)]
-    Decisions(#[from] crate::decisions::DecisionsError),
+    Decisions(#[from] DecisionsError),
     /// Something wrote to the v1 database while it was being read (a row streamed a moment ago
     /// is gone): exit 3.
     #[error("the v1 database {path} changed while it was being read: stop the v1 application (maintenance mode) and run again")]
@@ -384,4 +336,35 @@ mod tests {
             "A role grant v2 does not carry (not admin/moderator, expired, repeated), a role row other than admin/moderator, or a `deactivated` grant folded into its member's row."
         );
     }
+}
+
+/// Why a decisions file cannot be used. Always before anything is written: exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionsError {
+    /// The file cannot be read.
+    #[error("cannot read the decisions file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not TOML of the template's shape.
+    #[error("the decisions file {path} is not a decisions file: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's words (line and column).
+        message: String,
+    },
+    /// An entry cannot be applied.
+    #[error("the decisions file {path}, {entry}: {message}; fix or remove the entry (thywill-analyze --decisions-template writes a fresh one)")]
+    Entry {
+        /// The file.
+        path: String,
+        /// The entry's label (`DecisionEntry::label`, or its position when it has none).
+        entry: String,
+        /// What is wrong.
+        message: String,
+    },
 }

@@ -12,6 +12,7 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+pub use crate::model::DecisionsError;
 use crate::model::{Decision, RuleId};
 use crate::text::{is_blank, name_problems};
 
@@ -176,37 +177,6 @@ pub struct Decisions {
     pub sha256: String,
     /// The entries, in file order.
     pub entries: Vec<DecisionEntry>,
-}
-
-/// Why a decisions file cannot be used. Always before anything is written: exit 2.
-#[derive(Debug, thiserror::Error)]
-pub enum DecisionsError {
-    /// The file cannot be read.
-    #[error("cannot read the decisions file {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The file is not TOML of the template's shape.
-    #[error("the decisions file {path} is not a decisions file: {message}")]
-    Syntax {
-        /// The file.
-        path: String,
-        /// The parser's words (line and column).
-        message: String,
-    },
-    /// An entry cannot be applied.
-    #[error("the decisions file {path}, {entry}: {message}; fix or remove the entry (thywill-analyze --decisions-template writes a fresh one)")]
-    Entry {
-        /// The file.
-        path: String,
-        /// The entry's label ([`DecisionEntry::label`], or its position when it has none).
-        entry: String,
-        /// What is wrong.
-        message: String,
-    },
 }
 
 #[derive(Deserialize)]

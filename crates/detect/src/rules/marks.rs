@@ -15,7 +15,6 @@ use crate::clock::{Clock, LocalColumn, LocalTime};
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey};
 use crate::model::{Decision, DetectError, Policy, RuleId};
-use crate::plan::{Plan, ResolvedMark, Verdict};
 use crate::spill::{DupKeys, SPILL_AT};
 use crate::time;
 
@@ -27,22 +26,51 @@ fn parse_mark(clock: &Clock, row: &MarkRow) -> Option<LocalTime> {
     clock.parse(&row.created_at, LocalColumn::Mark)
 }
 
-/// A mark's time: the stored value in any shape (UTC), else (repair) the date in its archive
-/// path.
-fn mark_time(policy: Policy, clock: &Clock, row: &MarkRow) -> Option<NaiveDateTime> {
-    parse_mark(clock, row)
-        .map(|p| p.parsed.at)
-        .or_else(|| match policy {
-            Policy::Repair => row
-                .text_file_path
-                .to_text_lossy()
-                .and_then(|p| time::date_in_archive_path(&p)),
-            Policy::Strict => None,
-        })
+/// `R-TIME` of a mark's `created_at` (`local`: the stored value read through the server's clock,
+/// [`parse_mark`]): the stored value in any shape (UTC), else (repair) the date in its archive
+/// path, else none (the row is quarantined). The one implementation: pass 1 records its findings
+/// in `rf`; the duplicate check and pass 2 ([`mark_time`]) discard them.
+fn check_mark_time(
+    rf: &mut RowFindings,
+    policy: Policy,
+    local: Option<LocalTime>,
+    row: &MarkRow,
+) -> Option<NaiveDateTime> {
+    // Evidence is looked for only when the stored value fits no shape.
+    let path_date = match local {
+        Some(_) => None,
+        None => row
+            .text_file_path
+            .to_text_lossy()
+            .and_then(|p| time::date_in_archive_path(&p)),
+    };
+    match check_time_parsed(
+        rf,
+        policy,
+        "created_at",
+        &row.created_at,
+        local.map(|l| l.parsed),
+        NoShape::Evidence(path_date),
+    ) {
+        TimeOutcome::At(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// A mark's time as [`check_mark_time`] resolves it, without its findings.
+pub(crate) fn mark_time(policy: Policy, clock: &Clock, row: &MarkRow) -> Option<NaiveDateTime> {
+    let mut discarded = RowFindings::new(row.rowid, String::new());
+    check_mark_time(&mut discarded, policy, parse_mark(clock, row), row)
 }
 
 /// The v2 id of a mark: its hex id, else (not hex, or re-keyed by `R-MARK-KEY`) the UUID v5.
-fn mark_v2_id(id: &V1Value, rekeyed: bool, prayer: u128, user: u128, at: NaiveDateTime) -> u128 {
+pub(crate) fn mark_v2_id(
+    id: &V1Value,
+    rekeyed: bool,
+    prayer: u128,
+    user: u128,
+    at: NaiveDateTime,
+) -> u128 {
     match normalize(id, KeyKind::Hex) {
         Some(NormKey::Hex(h)) if !rekeyed => h,
         _ => v5(&format!(
@@ -317,14 +345,6 @@ fn check_mark(
         "member",
         parent_of(seen.user, &m.user, |i| users.target(i)),
     );
-    // Evidence is looked for only when the stored value fits no shape.
-    let path_date = match seen.local {
-        Some(_) => None,
-        None => m
-            .text_file_path
-            .to_text_lossy()
-            .and_then(|p| time::date_in_archive_path(&p)),
-    };
     note_shift(
         &mut rf,
         &ctx.opts.clock,
@@ -332,17 +352,7 @@ fn check_mark(
         &m.created_at,
         seen.local,
     );
-    let at = match check_time_parsed(
-        &mut rf,
-        policy,
-        "created_at",
-        &m.created_at,
-        seen.local.map(|l| l.parsed),
-        NoShape::Evidence(path_date),
-    ) {
-        TimeOutcome::At(t) => Some(t),
-        _ => None,
-    };
+    let at = check_mark_time(&mut rf, policy, seen.local, m);
     paths.check(
         &mut rf,
         &m.text_file_path,
@@ -350,10 +360,6 @@ fn check_mark(
         RecordArchive::Mark(at),
     );
     if let (Some(p), Some(u), Some(t), true) = (prayer, user, at, rf.written()) {
-        debug_assert_eq!(
-            identity(policy, &ctx.opts.clock, users, prayers, m),
-            Some((p, u, t))
-        );
         keys.acts
             .push((identity_hash((p, u, t)), m.rowid))
             .map_err(DetectError::Spill)?;
@@ -437,32 +443,6 @@ fn deduplicate(
         "mark duplicates confirmed"
     );
     Ok(())
-}
-
-/// Pass 2: the v2 mark for a row the plan does not skip.
-pub(crate) fn resolve(plan: &Plan, row: &MarkRow) -> Verdict<ResolvedMark> {
-    let prayer = plan
-        .prayers
-        .keys
-        .lookup(&row.prayer_id, KeyKind::Hex)
-        .and_then(|i| plan.prayers.written_v2_id(i));
-    let user = plan.user_ref(&row.user);
-    let at = mark_time(plan.policy, &plan.clock, row);
-    match (prayer, user, at) {
-        (Some(p), Some(u), Some(at)) => Verdict::Write(ResolvedMark {
-            id: hex_id(mark_v2_id(
-                &row.id,
-                plan.mark_rekeyed.binary_search(&row.rowid).is_ok(),
-                p,
-                u,
-                at,
-            )),
-            prayer_id: hex_id(p),
-            user_id: hex_id(u),
-            marked_at: at,
-        }),
-        _ => Verdict::Skip,
-    }
 }
 
 /// Records one deduplicated mark (`R-MARK-DUPLICATE`) and leaves it out of the write.

@@ -19,7 +19,8 @@ use crate::clock::{Clock, LocalColumn, LocalTime};
 use crate::decisions::Ledger;
 use crate::findings::FindingsWriter;
 use crate::keys::{KeyIndex, KeyKind};
-use crate::model::{Decision, DetectOptions, Policy, RuleId};
+use crate::model::{Decision, Policy, RuleId};
+use crate::options::DetectOptions;
 use crate::text::shown;
 use crate::time::{self, ParsedTime};
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use thywill_v1::{PrayerRow, V1Value};
 
-use super::archive::{carried_path, check_archive_path, RecordArchive};
+use super::archive::{check_archive_path, RecordArchive};
 use super::users::Users;
 use super::{
     check_local_time, check_utf8_only, key_text, lift, note_respelling, require_parent,
@@ -17,9 +17,8 @@ use crate::decisions::{CarryValue, Choice, Ledger};
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey, RowidIndex};
 use crate::model::{Decision, DetectError, Policy, RuleId};
-use crate::plan::{
-    OperatorPrayer, Plan, PrayerExtras, PrayerStates, ResolvedFlag, ResolvedPrayer, Verdict,
-    FLAGGED_COLUMN, FLAG_ATTRIBUTE, NO_ENTRY, PATH_REPAIRED,
+use crate::plan::state::{
+    OperatorPrayer, PFate, PrayerStates, FLAGGED_COLUMN, NO_ENTRY, PATH_REPAIRED,
 };
 use crate::text::{parse_lower_hex32, shown};
 
@@ -30,17 +29,6 @@ pub(crate) const TABLE: &str = "prayer";
 /// no finding (spec/rules.md `R-TEXT-LENGTH`: real members ask in a few words).
 const MIN_TEXT: usize = 1;
 const MAX_TEXT: usize = 5000;
-
-/// Where a prayer's fate stands during pass 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PFate {
-    /// Written.
-    Written,
-    /// Not written.
-    Skipped,
-    /// `created_at` waits for evidence from marks and attributes.
-    Pending,
-}
 
 /// Compact state of every prayer between the passes, and what pass 1 alone needs.
 pub(crate) struct Prayers {
@@ -85,12 +73,12 @@ pub(crate) fn audience(v: &V1Value) -> (&'static str, bool) {
     (mapped, raw.as_deref() != Some(mapped))
 }
 
-fn lossy(v: &V1Value) -> Option<String> {
+pub(crate) fn lossy(v: &V1Value) -> Option<String> {
     crate::text::storable_text(v).filter(|s| !s.is_empty())
 }
 
 /// The v2 text: as stored (decoded), trimmed only when that alone brings it within bounds.
-fn v2_text(v: &V1Value) -> String {
+pub(crate) fn v2_text(v: &V1Value) -> String {
     let t = crate::text::storable_text(v).unwrap_or_default();
     let n = t.chars().count();
     if (MIN_TEXT..=MAX_TEXT).contains(&n) {
@@ -666,109 +654,4 @@ fn operator_time(rf: &mut RowFindings, ledger: &mut Ledger) -> Option<TimeOutcom
             None
         }
     }
-}
-
-/// The resolved `created_at` of written prayer `idx`: kept in the plan, or what pass 1's
-/// `R-TIME` made of its row (the same function of the same row and policy).
-fn created_of(plan: &Plan, idx: u32, row: &PrayerRow) -> Option<NaiveDateTime> {
-    match plan.prayers.kept_created(idx) {
-        Some(kept) => kept,
-        None => match created_at(
-            &mut RowFindings::new(row.rowid, String::new()),
-            plan.policy,
-            &plan.clock,
-            row,
-        ) {
-            TimeOutcome::At(t) => Some(t),
-            _ => None,
-        },
-    }
-}
-
-/// The v2 flag of a prayer: the v1 column (at the prayer's `created_at`), or its earliest
-/// `flagged` attribute (time, member).
-fn flag_of(
-    prayer_id: u128,
-    bits: u8,
-    extras: &PrayerExtras,
-    created_at: Option<NaiveDateTime>,
-) -> Option<ResolvedFlag> {
-    if bits & FLAGGED_COLUMN == 0 && extras.flag_attr.is_none() {
-        return None;
-    }
-    let flagged_at = extras.flag_attr.map(|f| f.0).or(created_at);
-    debug_assert!(
-        flagged_at.is_some(),
-        "a written prayer's created_at is known"
-    );
-    Some(ResolvedFlag {
-        id: hex_id(v5(&format!("flag:{}", hex_id(prayer_id)))),
-        flagged_by_user_id: extras.flag_attr.and_then(|f| f.1).map(hex_id),
-        flagged_at: flagged_at?,
-        reason: "carried over from v1",
-    })
-}
-
-/// Pass 2 for `content_flags`: prayer `idx`'s v2 id and flag, when it is written and flagged
-/// (the same flag [`resolve`] gives; only a flagged prayer's side record is read).
-pub(crate) fn flag(plan: &Plan, idx: u32) -> Result<Option<(String, ResolvedFlag)>, DetectError> {
-    let states = &plan.prayers;
-    let bits = states.bits[idx as usize];
-    if bits & (FLAGGED_COLUMN | FLAG_ATTRIBUTE) == 0 || states.written_v2_id(idx).is_none() {
-        return Ok(None);
-    }
-    // A column-flagged prayer's created_at is kept; an attribute gives its own time.
-    let created_at = states.kept_created(idx).flatten();
-    let extras = states.extras(idx)?;
-    let flag = flag_of(states.v2_id(idx), bits, &extras, created_at);
-    Ok(flag.map(|f| (hex_id(states.v2_id(idx)), f)))
-}
-
-/// Pass 2: the v2 prayer for a row the plan writes (prayer entry `idx`).
-pub(crate) fn resolve(
-    plan: &Plan,
-    idx: u32,
-    row: &PrayerRow,
-) -> Result<Verdict<ResolvedPrayer>, DetectError> {
-    let states = &plan.prayers;
-    let operator = states.operator.get(&idx);
-    let author = operator
-        .and_then(|o| o.author)
-        .or_else(|| plan.user_ref(&row.author));
-    let (Some(author), Some(created_at)) = (author, created_of(plan, idx, row)) else {
-        return Ok(Verdict::Skip);
-    };
-    let extras = states.extras(idx)?;
-    let bits = states.bits[idx as usize];
-    let answered_at = extras.answer_date.or(extras.answered);
-    let is_answered = answered_at.is_some();
-    let flag = flag_of(states.v2_id(idx), bits, &extras, Some(created_at));
-    let v1_archive_path = if bits & PATH_REPAIRED != 0 {
-        extras.archive_path.as_deref().map(str::to_string)
-    } else {
-        carried_path(&row.text_file_path)
-    };
-    Ok(Verdict::Write(ResolvedPrayer {
-        id: hex_id(states.v2_id(idx)),
-        author_id: hex_id(author),
-        text: match operator.and_then(|o| o.text.as_deref()) {
-            Some(t) => t.to_string(),
-            None => v2_text(&row.text),
-        },
-        generated_prayer: lossy(&row.generated_prayer),
-        project_tag: lossy(&row.project_tag).map(crate::text::fit_short_text),
-        target_audience: audience(&row.target_audience).0.to_string(),
-        created_at,
-        updated_at: extras.updated_at.unwrap_or(created_at).max(created_at),
-        is_archived: extras.is_archived,
-        is_answered,
-        answered_at,
-        testimony: if is_answered {
-            extras.testimony.as_deref().map(str::to_string)
-        } else {
-            None
-        },
-        flag,
-        v1_archive_path,
-    }))
 }
