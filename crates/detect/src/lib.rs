@@ -70,6 +70,12 @@ use rules::{attributes, email, marks, small, Ctx, Sink};
 /// Runs every rule over the snapshot `db` and returns the plan. Reads `db` only (full scans, the
 /// primary-key index of `user`, and candidate duplicate marks by rowid); writes nothing. The
 /// plan keeps no original rows: [`OriginalRows`] fetches them while the findings are streamed.
+///
+/// The phases run in the one order the rules allow, and each consumes what the one before it
+/// made, so another order does not compile: the members settle first (a prayer's author and a
+/// mark's member resolve against them), then the prayers and their attributes, then the marks
+/// (which settle the prayers whose `created_at` waited for their activity), then the small
+/// tables and the e-mail addresses, and last the law over every finding.
 pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectError> {
     let mut ctx = Ctx {
         db,
@@ -81,55 +87,138 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         },
     };
     let mut clock = PhaseClock::new();
-    let mut users = Users::read(&mut ctx)?;
-    clock.lap("users");
-    if users.has_pending_times() {
-        prayers::user_activity(&ctx, &mut users)?;
-        marks::user_activity(&ctx, &mut users)?;
-        clock.lap("user activity (prayer and marks scans)");
-    }
-    users.finalize(opts.policy, ctx.sink.decisions.as_mut())?;
-    // From here on only the key set and each entry's target are kept of the user rows.
-    let (resolved_users, user_id_map) = users.settle(&mut ctx)?;
-    release_freed_memory();
-    clock.lap("users settled");
-    let mut prayers = Prayers::read(&mut ctx, &users)?;
-    // The written members by display name: for an author a witness file or a decisions entry
-    // names.
-    let members = if opts.witnesses.is_some() || ctx.sink.decisions.is_some() {
-        members_by_name(&resolved_users)?
-    } else {
-        std::collections::HashMap::new()
-    };
-    prayers.resolve_authors(&users, &members, opts.policy);
-    if let Some(ledger) = ctx.sink.decisions.as_mut() {
-        prayers.apply_decisions(ledger, &members)?;
-    }
-    prayers.commit_settled(&mut ctx);
-    clock.lap("prayers, authors");
-    let (deferred, folds) = attributes::read(&mut ctx, &users, &mut prayers)?;
-    attributes::store(&mut prayers, folds)?;
-    release_freed_memory();
-    clock.lap("attributes");
-    let (mark_skips, mark_rekeyed) = marks::stream(&mut ctx, &users, &mut prayers)?;
-    release_freed_memory();
-    clock.lap("marks");
-    let prayer_renames = prayers.commit(&mut ctx);
-    attributes::finish(&mut ctx, &mut prayers, deferred);
-    let small = small::run(&mut ctx, &users)?;
+    let members = settle_members(&mut ctx, &mut clock)?;
+    let read = read_prayers(&mut ctx, &members, &mut clock)?;
+    let marked = stream_marks(&mut ctx, &members, read, &mut clock)?;
+    let small = small::run(&mut ctx, &members.users)?;
     clock.lap("prayer commit, small tables");
     let emails = match &opts.email {
         Some(input) => {
-            let emails = email::run(&mut ctx, &users, input)?;
+            let emails = email::run(&mut ctx, &members.users, input)?;
             clock.lap("e-mail addresses");
             emails
         }
         None => BTreeMap::new(),
     };
-    let user_kind = users.kind;
-    let (user_target, user_keys) = users.into_parts();
-    let (prayer_states, prayer_rowids) = prayers.into_plan_parts();
+    let plan = assemble(ctx, members, marked, small, emails)?;
+    release_freed_memory();
+    clock.lap("law");
+    Ok(plan)
+}
 
+/// The members once settled: the rules' state (the key set, each entry's target) and the
+/// written members' rows, with the id map's user part.
+struct SettledMembers {
+    users: Users,
+    resolved: plan::UserStates,
+    id_map: plan::UserIdMap,
+}
+
+/// The prayers read and their attributes folded, waiting for the marks.
+struct ReadPrayers {
+    prayers: Prayers,
+    deferred: Vec<attributes::Deferred>,
+}
+
+/// The prayers settled by their marks, and what pass 2 needs of the marks.
+struct MarkedPrayers {
+    prayers: Prayers,
+    mark_skips: Vec<i64>,
+    mark_rekeyed: Vec<i64>,
+    renames: Vec<(Box<str>, u128)>,
+}
+
+/// Phase 1: the `user` table's rules, a member's `created_at` from their activity when it
+/// waits for evidence, then every member settled (merges, targets).
+fn settle_members(
+    ctx: &mut Ctx<'_>,
+    clock: &mut PhaseClock,
+) -> Result<SettledMembers, DetectError> {
+    let mut users = Users::read(ctx)?;
+    clock.lap("users");
+    if users.has_pending_times() {
+        prayers::user_activity(ctx, &mut users)?;
+        marks::user_activity(ctx, &mut users)?;
+        clock.lap("user activity (prayer and marks scans)");
+    }
+    users.finalize(ctx.policy, ctx.sink.decisions.as_mut())?;
+    // From here on only the key set and each entry's target are kept of the user rows.
+    let (resolved, id_map) = users.settle(ctx)?;
+    release_freed_memory();
+    clock.lap("users settled");
+    Ok(SettledMembers {
+        users,
+        resolved,
+        id_map,
+    })
+}
+
+/// Phase 2: the `prayer` table's rules, authors (restored or named by the operator), the
+/// decisions file's prayer entries, then the attributes folded into their prayers.
+fn read_prayers(
+    ctx: &mut Ctx<'_>,
+    members: &SettledMembers,
+    clock: &mut PhaseClock,
+) -> Result<ReadPrayers, DetectError> {
+    let users = &members.users;
+    let mut prayers = Prayers::read(ctx, users)?;
+    // The written members by display name: for an author a witness file or a decisions entry
+    // names.
+    let by_name = if ctx.opts.witnesses.is_some() || ctx.sink.decisions.is_some() {
+        members_by_name(&members.resolved)?
+    } else {
+        std::collections::HashMap::new()
+    };
+    prayers.resolve_authors(users, &by_name, ctx.policy);
+    if let Some(ledger) = ctx.sink.decisions.as_mut() {
+        prayers.apply_decisions(ledger, &by_name)?;
+    }
+    prayers.commit_settled(ctx);
+    clock.lap("prayers, authors");
+    let (deferred, folds) = attributes::read(ctx, users, &mut prayers)?;
+    attributes::store(&mut prayers, folds)?;
+    release_freed_memory();
+    clock.lap("attributes");
+    Ok(ReadPrayers { prayers, deferred })
+}
+
+/// Phase 3: the `prayermark` table's rules in one scan, then the prayers that waited for
+/// their activity settled and every prayer's findings committed.
+fn stream_marks(
+    ctx: &mut Ctx<'_>,
+    members: &SettledMembers,
+    read: ReadPrayers,
+    clock: &mut PhaseClock,
+) -> Result<MarkedPrayers, DetectError> {
+    let ReadPrayers {
+        mut prayers,
+        deferred,
+    } = read;
+    let (mark_skips, mark_rekeyed) = marks::stream(ctx, &members.users, &mut prayers)?;
+    release_freed_memory();
+    clock.lap("marks");
+    let renames = prayers.commit(ctx);
+    attributes::finish(ctx, &mut prayers, deferred);
+    Ok(MarkedPrayers {
+        prayers,
+        mark_skips,
+        mark_rekeyed,
+        renames,
+    })
+}
+
+/// The last step: the accounting law over every finding (checked to balance), and the plan.
+fn assemble(
+    ctx: Ctx<'_>,
+    members: SettledMembers,
+    marked: MarkedPrayers,
+    small: small::Small,
+    emails: BTreeMap<u128, rules::email::PlannedEmail>,
+) -> Result<Plan, DetectError> {
+    let (db, opts) = (ctx.db, ctx.opts);
+    let user_kind = members.users.kind;
+    let (user_target, user_keys) = members.users.into_parts();
+    let (prayer_states, prayer_rowids) = marked.prayers.into_plan_parts();
     let Sink {
         findings,
         read,
@@ -145,27 +234,25 @@ pub fn detect(db: &V1Database, opts: &DetectOptions<'_>) -> Result<Plan, DetectE
         .chain(opts.email.is_some().then_some(email::TABLE))
         .collect();
     let counts = law(&present, &findings, &read, &written)?;
-    release_freed_memory();
-    clock.lap("law");
     Ok(Plan {
         policy: opts.policy,
         clock: opts.clock,
         generation: db.schema().generation,
         user_kind,
-        users: resolved_users,
+        users: members.resolved,
         user_keys,
         user_target,
         prayers: prayer_states,
         prayer_rowids,
-        mark_skips,
-        mark_rekeyed,
+        mark_skips: marked.mark_skips,
+        mark_rekeyed: marked.mark_rekeyed,
         grants: small.grants,
         invites: small.invites,
         sessions: small.sessions,
         deactivated: small.deactivated,
         implicit_grants: small.implicit_grants,
-        prayer_renames,
-        user_id_map,
+        prayer_renames: marked.renames,
+        user_id_map: members.id_map,
         emails,
         findings,
         counts,

@@ -1,6 +1,6 @@
-//! Pass 2: what a v1 prayer or mark row becomes in v2, from the plan's state (decided in pass
-//! 1) and the row itself. Nothing here decides: every value is the one pass 1 vetted, made by
-//! the same functions of the same row.
+//! Pass 2: what a v1 prayer or mark row becomes in v2, from the plan's state (decided in the
+//! first pass) and the row itself. Nothing here decides: every value is the one the first pass
+//! vetted, made by the same functions of the same row.
 
 use chrono::NaiveDateTime;
 use thywill_v1::{MarkRow, PrayerRow};

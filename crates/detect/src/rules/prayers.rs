@@ -16,10 +16,12 @@ use crate::clock::{Clock, LocalColumn};
 use crate::decisions::{CarryValue, Choice, Ledger};
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyKind, NormKey, RowidIndex};
+use crate::model::ArchiveFiles;
 use crate::model::{Decision, DetectError, Policy, RuleId};
 use crate::plan::state::{
     OperatorPrayer, PFate, PrayerStates, FLAGGED_COLUMN, NO_ENTRY, PATH_REPAIRED,
 };
+use crate::reconcile::Witnesses;
 use crate::text::{parse_lower_hex32, shown};
 
 /// The v1 table name.
@@ -246,7 +248,6 @@ pub(crate) fn user_activity(ctx: &Ctx<'_>, users: &mut Users) -> Result<(), Dete
 impl Prayers {
     /// Pass 1 over `prayer` (streamed): per-row rules, the key set and compact state.
     pub(crate) fn read(ctx: &mut Ctx<'_>, users: &Users) -> Result<Prayers, DetectError> {
-        let has_audience = ctx.db.schema().has_column(TABLE, "target_audience");
         let mut p = Prayers {
             states: PrayerStates::default(),
             rowids: RowidIndex::new(Vec::new()),
@@ -258,112 +259,18 @@ impl Prayers {
             min_activity: HashMap::new(),
             witness_authors: HashMap::new(),
         };
-        let policy = ctx.policy;
-        let clock = ctx.opts.clock;
-        let files = ctx.opts.archive_files;
-        let witnesses = ctx.opts.witnesses;
+        let scan = PrayerScan {
+            policy: ctx.policy,
+            clock: ctx.opts.clock,
+            files: ctx.opts.archive_files,
+            witnesses: ctx.opts.witnesses,
+            has_audience: ctx.db.schema().has_column(TABLE, "target_audience"),
+            users,
+        };
         let mut rowids = Vec::new();
         let n = ctx.db.for_each_ref::<PrayerRow, DetectError, _>(|row| {
-            let idx = p.states.len() as u32;
-            let key = key_text(&row.id, row.rowid);
-            let mut rf = RowFindings::new(row.rowid, key.clone());
-            let norm = normalize(&row.id, KeyKind::Hex);
-            check_utf8_only(
-                &mut rf,
-                &[
-                    ("text", &row.text),
-                    ("generated_prayer", &row.generated_prayer),
-                    ("project_tag", &row.project_tag),
-                ],
-            );
-            if let Some(why) = crate::text::short_text_too_wide("project_tag", &row.project_tag) {
-                rf.push(RuleId::TextLength, Decision::Repaired, why);
-            }
-            // Two prayers whose ids are one after normalisation (`…A10D` and `…a10d`): every
-            // reference to either reaches the first read, so the later one cannot be told apart.
-            if let Some(holder) = norm.as_ref().and_then(|n| p.states.keys.get(n)) {
-                rf.push(
-                    RuleId::PrayerKey,
-                    Decision::Quarantined,
-                    format!(
-                        "id {key} is, after normalising case and whitespace, the id of the prayer \
-                         read before it (entry {holder}); references cannot tell them apart; \
-                         quarantined for the operator to decide"
-                    ),
-                );
-            }
-            // The stored text as v2 gets it (`storable_text`: NUL → U+FFFD, one character for
-            // one, neither is whitespace), counted without copying it.
-            let len = row
-                .text
-                .to_text_lossy()
-                .map_or(0, |t| t.trim().chars().count());
-            let author = users.entry_of(&row.author);
-            let restore = Restore::of(witnesses, &clock, row, len, author.is_some());
-            p.states.restorable += restore.as_ref().map_or(0, Restore::count);
-            // Under `strict` nothing is restored: the damage is decided as without the tree.
-            let apply = restore.as_ref().filter(|_| policy == Policy::Repair);
-            let restored_text = text_length(&mut rf, apply, row, len);
-            if has_audience {
-                check_audience(&mut rf, &row.target_audience);
-            }
-            let restored_time = apply.and_then(|r| r.note_time(&mut rf, row));
-            let outcome = match restored_time {
-                Some(t) => TimeOutcome::At(t),
-                None => created_at(&mut rf, policy, &clock, row),
-            };
-            let created = match outcome {
-                TimeOutcome::At(t) => Some(t),
-                _ => None,
-            };
-            let before = rf.items.len();
-            let archive_path = check_archive_path(
-                &mut rf,
-                &row.text_file_path,
-                files,
-                RecordArchive::Prayer(created),
-            );
-            // Pass 2 takes an unchanged path from the row; only a repaired one is kept.
-            let path_repaired = rf.items.len() != before;
-            note_respelling(&mut rf, "author", &users.index, users.kind, &row.author);
-            if author.is_none() {
-                p.author_refs.insert(idx, row.author.clone());
-            }
-            let fate = if !rf.written() {
-                PFate::Skipped
-            } else if outcome == TimeOutcome::Pending {
-                p.raw_created.insert(idx, row.created_at.clone());
-                PFate::Pending
-            } else {
-                PFate::Written
-            };
-            let mut bits = 0;
-            if row.flagged.as_bool().unwrap_or(false) {
-                bits |= FLAGGED_COLUMN;
-            }
-            if path_repaired {
-                bits |= PATH_REPAIRED;
-            }
-            let v2_id = prayer_v2_id(norm.as_ref(), &key);
-            p.states.push(
-                norm.as_ref(),
-                v2_id,
-                created,
-                author.unwrap_or(NO_ENTRY),
-                fate,
-                bits,
-            );
-            if path_repaired {
-                p.states.extras_mut(idx).archive_path = archive_path.map(Into::into);
-            }
-            p.keep_restored(idx, restored_text, restored_time, restore);
+            scan.row(&mut p, row);
             rowids.push(row.rowid);
-            // A canonical lower-case hex key is its own v2 id text (no string built to compare).
-            let canonical_key =
-                matches!(&row.id, V1Value::Text(b) if parse_lower_hex32(b).is_some());
-            if !rf.items.is_empty() || (!canonical_key && key != hex_id(v2_id)) {
-                p.rfs.insert(idx, rf);
-            }
             Ok(())
         })?;
         p.rowids = RowidIndex::new(rowids);
@@ -652,6 +559,179 @@ fn operator_time(rf: &mut RowFindings, ledger: &mut Ledger) -> Option<TimeOutcom
         Err(m) => {
             ledger.refuse(d, m);
             None
+        }
+    }
+}
+
+/// What every prayer row's rules read besides the row: the run's options and the settled members.
+struct PrayerScan<'a> {
+    policy: Policy,
+    clock: Clock,
+    files: Option<&'a dyn ArchiveFiles>,
+    witnesses: Option<Witnesses<'a>>,
+    has_audience: bool,
+    users: &'a Users,
+}
+
+/// A prayer row's entry, key text, findings so far and normalised key.
+struct RowStart {
+    idx: u32,
+    key: String,
+    rf: RowFindings,
+    norm: Option<NormKey>,
+}
+
+/// What a prayer's text and time rules decided, with what its witness file restores.
+struct TextAndTime {
+    restored_text: Option<String>,
+    restored_time: Option<NaiveDateTime>,
+    outcome: TimeOutcome,
+    restore: Option<Restore>,
+    author: Option<u32>,
+}
+
+impl PrayerScan<'_> {
+    /// Every pass-1 rule of one prayer row, in the order the findings are recorded; the prayer
+    /// joins `p`'s state.
+    fn row(&self, p: &mut Prayers, row: &PrayerRow) {
+        let mut start = Self::key_and_bytes(p, row);
+        let tt = self.text_and_time(p, &mut start.rf, row);
+        self.record(p, start, row, tt);
+    }
+
+    /// `R-UTF8` of the text columns, `R-TEXT-LENGTH` of the project tag and `R-PRAYER-KEY` of
+    /// a key another prayer already holds.
+    fn key_and_bytes(p: &Prayers, row: &PrayerRow) -> RowStart {
+        let idx = p.states.len() as u32;
+        let key = key_text(&row.id, row.rowid);
+        let mut rf = RowFindings::new(row.rowid, key.clone());
+        let norm = normalize(&row.id, KeyKind::Hex);
+        check_utf8_only(
+            &mut rf,
+            &[
+                ("text", &row.text),
+                ("generated_prayer", &row.generated_prayer),
+                ("project_tag", &row.project_tag),
+            ],
+        );
+        if let Some(why) = crate::text::short_text_too_wide("project_tag", &row.project_tag) {
+            rf.push(RuleId::TextLength, Decision::Repaired, why);
+        }
+        // Two prayers whose ids are one after normalisation (`…A10D` and `…a10d`): every
+        // reference to either reaches the first read, so the later one cannot be told apart.
+        if let Some(holder) = norm.as_ref().and_then(|n| p.states.keys.get(n)) {
+            rf.push(
+                RuleId::PrayerKey,
+                Decision::Quarantined,
+                format!(
+                    "id {key} is, after normalising case and whitespace, the id of the prayer \
+                     read before it (entry {holder}); references cannot tell them apart; \
+                     quarantined for the operator to decide"
+                ),
+            );
+        }
+        RowStart { idx, key, rf, norm }
+    }
+
+    /// `R-TEXT-LENGTH` and `R-ENUM` (audience), and `R-TIME` of `created_at`; a damaged text or
+    /// time is restored from the witness file under `repair`.
+    fn text_and_time(&self, p: &mut Prayers, rf: &mut RowFindings, row: &PrayerRow) -> TextAndTime {
+        let (policy, clock, witnesses, users) =
+            (self.policy, &self.clock, self.witnesses, self.users);
+        // The stored text as v2 gets it (`storable_text`: NUL → U+FFFD, one character for
+        // one, neither is whitespace), counted without copying it.
+        let len = row
+            .text
+            .to_text_lossy()
+            .map_or(0, |t| t.trim().chars().count());
+        let author = users.entry_of(&row.author);
+        let restore = Restore::of(witnesses, clock, row, len, author.is_some());
+        p.states.restorable += restore.as_ref().map_or(0, Restore::count);
+        // Under `strict` nothing is restored: the damage is decided as without the tree.
+        let apply = restore.as_ref().filter(|_| policy == Policy::Repair);
+        let restored_text = text_length(rf, apply, row, len);
+        if self.has_audience {
+            check_audience(rf, &row.target_audience);
+        }
+        let restored_time = apply.and_then(|r| r.note_time(rf, row));
+        let outcome = match restored_time {
+            Some(t) => TimeOutcome::At(t),
+            None => created_at(rf, policy, clock, row),
+        };
+        TextAndTime {
+            restored_text,
+            restored_time,
+            outcome,
+            restore,
+            author,
+        }
+    }
+
+    /// `R-ARCHIVE-PATH`, the author's respelling, then the prayer's fate and state.
+    fn record(&self, p: &mut Prayers, start: RowStart, row: &PrayerRow, tt: TextAndTime) {
+        let (files, users) = (self.files, self.users);
+        let RowStart {
+            idx,
+            key,
+            mut rf,
+            norm,
+        } = start;
+        let TextAndTime {
+            restored_text,
+            restored_time,
+            outcome,
+            restore,
+            author,
+        } = tt;
+        let created = match outcome {
+            TimeOutcome::At(t) => Some(t),
+            _ => None,
+        };
+        let before = rf.items.len();
+        let archive_path = check_archive_path(
+            &mut rf,
+            &row.text_file_path,
+            files,
+            RecordArchive::Prayer(created),
+        );
+        // Pass 2 takes an unchanged path from the row; only a repaired one is kept.
+        let path_repaired = rf.items.len() != before;
+        note_respelling(&mut rf, "author", &users.index, users.kind, &row.author);
+        if author.is_none() {
+            p.author_refs.insert(idx, row.author.clone());
+        }
+        let fate = if !rf.written() {
+            PFate::Skipped
+        } else if outcome == TimeOutcome::Pending {
+            p.raw_created.insert(idx, row.created_at.clone());
+            PFate::Pending
+        } else {
+            PFate::Written
+        };
+        let mut bits = 0;
+        if row.flagged.as_bool().unwrap_or(false) {
+            bits |= FLAGGED_COLUMN;
+        }
+        if path_repaired {
+            bits |= PATH_REPAIRED;
+        }
+        let v2_id = prayer_v2_id(norm.as_ref(), &key);
+        p.states.push(
+            norm.as_ref(),
+            v2_id,
+            created,
+            author.unwrap_or(NO_ENTRY),
+            fate,
+            bits,
+        );
+        if path_repaired {
+            p.states.extras_mut(idx).archive_path = archive_path.map(Into::into);
+        }
+        p.keep_restored(idx, restored_text, restored_time, restore);
+        // A canonical lower-case hex key is its own v2 id text (no string built to compare).
+        let canonical_key = matches!(&row.id, V1Value::Text(b) if parse_lower_hex32(b).is_some());
+        if !rf.items.is_empty() || (!canonical_key && key != hex_id(v2_id)) {
+            p.rfs.insert(idx, rf);
         }
     }
 }
