@@ -160,9 +160,33 @@ fn write_rows(
     mut archive_marks: Option<&mut ArchiveMarks>,
     stage: &mut crate::progress::Stage,
 ) -> Result<(), PipelineError> {
-    let archive_paths = archive_marks.is_some();
-    let users = load.write::<User, PipelineError>(|sink| {
-        // The members the archive tree holds and the database lost follow the v1 ones.
+    let users = write_users(source, load, archive_marks.is_some(), stage)?;
+    let prayers = write_prayers(source, load, archive_marks.as_deref_mut(), stage)?;
+    let marks = write_marks(source, load, archive_marks, stage)?;
+    let [grants, invites, sessions, flags] = write_small_tables(&source.plan, load)?;
+    stage.inc(grants + invites + sessions + flags);
+    write_run_records(source, load)?;
+    check_pushed(
+        &source.plan,
+        [
+            ("user", users),
+            ("prayer", prayers),
+            ("prayermark", marks),
+            ("user_roles", grants),
+            ("invitetoken", invites),
+            ("session", sessions),
+        ],
+    )
+}
+
+/// The `users` rows: the plan's members, then those the archive tree holds and the database lost.
+fn write_users(
+    source: &Source,
+    load: &mut Load<'_>,
+    archive_paths: bool,
+    stage: &mut crate::progress::Stage,
+) -> Result<u64, PipelineError> {
+    load.write::<User, PipelineError>(|sink| {
         for u in source.members() {
             let u = u?;
             sink.push(&mapping::user(
@@ -172,9 +196,20 @@ fn write_rows(
             stage.inc(1);
         }
         Ok(())
-    })?;
+    })
+}
+
+/// The `prayers` rows, streamed from v1 and resolved by the plan, then the recovered ones; the
+/// archive marks note each prayer's path.
+fn write_prayers(
+    source: &mut Source,
+    load: &mut Load<'_>,
+    mut archive_marks: Option<&mut ArchiveMarks>,
+    stage: &mut crate::progress::Stage,
+) -> Result<u64, PipelineError> {
+    let archive_paths = archive_marks.is_some();
     let (plan, db) = (&source.plan, &mut source.db);
-    let prayers = load.write::<Prayer, PipelineError>(|sink| {
+    load.write::<Prayer, PipelineError>(|sink| {
         let mut notes = archive_marks.as_deref_mut();
         stream_v1("prayer", db, sink, stage, move |row: &PrayerRow| {
             let Verdict::Write(p) = plan.resolve_prayer(row)? else {
@@ -187,7 +222,7 @@ fn write_rows(
             Ok(Some(mapping::prayer(p, path)))
         })?;
         // The prayers the archive tree holds and the database lost (`repair`).
-        if let Some(a) = archive_marks.as_deref_mut() {
+        if let Some(a) = &mut archive_marks {
             a.note_recovered_prayers(plan);
         }
         for r in &plan.recovery().prayers {
@@ -196,8 +231,19 @@ fn write_rows(
             stage.inc(1);
         }
         Ok(())
-    })?;
-    let marks = load.write::<PrayerMark, PipelineError>(|sink| {
+    })
+}
+
+/// The `prayer_marks` rows, streamed from v1 and resolved by the plan, then the recovered ones;
+/// the archive marks collect each one.
+fn write_marks(
+    source: &mut Source,
+    load: &mut Load<'_>,
+    mut archive_marks: Option<&mut ArchiveMarks>,
+    stage: &mut crate::progress::Stage,
+) -> Result<u64, PipelineError> {
+    let (plan, db) = (&source.plan, &mut source.db);
+    load.write::<PrayerMark, PipelineError>(|sink| {
         if let Some(a) = archive_marks.as_deref_mut() {
             a.note_recovered_marks(plan)?;
         }
@@ -216,9 +262,15 @@ fn write_rows(
             stage.inc(1);
         }
         Ok(())
-    })?;
-    let (source, plan) = (&*source, &source.plan);
-    // The small tables' rows are read back from the plan one at a time.
+    })
+}
+
+/// The small tables' rows (`user_roles`, `invites`, `sessions`, `content_flags`), read back
+/// from the plan one at a time; returns the rows written of each.
+fn write_small_tables(
+    plan: &thywill_detect::Plan,
+    load: &mut Load<'_>,
+) -> Result<[u64; 4], PipelineError> {
     let grants = load.write::<UserRole, PipelineError>(|sink| {
         for g in plan.role_grants().iter() {
             sink.push(&mapping::role_grant(&g?))?;
@@ -245,8 +297,12 @@ fn write_rows(
         }
         Ok(())
     })?;
-    stage.inc(grants + invites + sessions + flags);
+    Ok([grants, invites, sessions, flags])
+}
 
+/// The run's own records: every finding (with its original row) and the id map.
+fn write_run_records(source: &Source, load: &mut Load<'_>) -> Result<(), PipelineError> {
+    let plan = &source.plan;
     let run_id = load.run_id().to_string();
     let now = chrono::SubsecRound::trunc_subsecs(Utc::now().naive_utc(), 6);
     load.write::<Finding, PipelineError>(|sink| {
@@ -287,15 +343,15 @@ fn write_rows(
         Ok(())
     })?;
 
-    // The rows that reached the writer must be exactly the rows the law says are written.
-    for (table, pushed) in [
-        ("user", users),
-        ("prayer", prayers),
-        ("prayermark", marks),
-        ("user_roles", grants),
-        ("invitetoken", invites),
-        ("session", sessions),
-    ] {
+    Ok(())
+}
+
+/// The rows that reached the writer must be exactly the rows the law says are written.
+fn check_pushed(
+    plan: &thywill_detect::Plan,
+    pushed: [(&str, u64); 6],
+) -> Result<(), PipelineError> {
+    for (table, pushed) in pushed {
         // A grant row is not always a v1 row: see `Plan::grant_rows`.
         let planned = plan.v2_rows(table);
         if planned != pushed {
