@@ -100,7 +100,7 @@ use std::fmt;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use thywill_v1::archive::{
-    fingerprint, key_of, Key, Located, V1Archive, V1FileKind, V1Registration,
+    fingerprint, key_of, Key, Located, V1Archive, V1FileKind, V1PrayerFile, V1Registration,
 };
 use thywill_v1::V1Error;
 
@@ -663,54 +663,23 @@ fn compare_prayer(
     out: &mut Vec<ArchiveFinding>,
 ) -> Result<(), V1Error> {
     let index = &archive.prayers;
-    let finding = |rule, path: Option<&str>, detail: String| ArchiveFinding {
-        line: None,
-        rule,
-        kind: RecordKind::Prayer,
-        key: row.id.clone(),
-        rowid: row.rowid,
-        path: path.map(str::to_string),
-        detail,
-    };
-    let other_id = |i| index.read(&archive.root, i).map(|f| f.id);
     let named = row
         .text_file_path
         .as_deref()
         .filter(|p| !p.trim().is_empty());
     if files.is_empty() {
-        match named.map(|p| (p, archive.resolve_db_path(p))) {
-            None => out.push(finding(
-                ArchiveRule::Missing,
-                None,
-                "no archive file holds this prayer and text_file_path is empty".into(),
-            )),
-            Some((p, Some(rel))) => {
-                if let Some(other) = index.at_path(rel) {
-                    out.push(finding(
-                        ArchiveRule::Mismatch,
-                        Some(rel),
-                        format!(
-                            "text_file_path `{p}` names the file of prayer {}; no file holds \
-                             this prayer",
-                            other_id(other)?
-                        ),
-                    ));
-                }
-            }
-            // names no file of the tree: R-ARCHIVE-PATH (the detector's), not also missing
-            Some((_, None)) => {}
-        }
-        return Ok(());
+        return prayer_without_file(archive, row, named, out);
     }
     if let Some(rel) = named.and_then(|p| archive.resolve_db_path(p)) {
         if !files.iter().any(|i| index.path(*i) == rel) {
             if let Some(other) = index.at_path(rel) {
-                out.push(finding(
+                out.push(prayer_finding(
+                    row,
                     ArchiveRule::Mismatch,
                     Some(rel),
                     format!(
                         "text_file_path names the file of prayer {}; this prayer's file is `{}`",
-                        other_id(other)?,
+                        index.read(&archive.root, other)?.id,
                         index.path(files[0])
                     ),
                 ));
@@ -735,30 +704,10 @@ fn compare_prayer(
             continue;
         }
         let file = index.read(&archive.root, i)?;
-        let mut diffs = Vec::new();
-        if let Some(author) = &row.author {
-            if *author != file.author {
-                diffs.push(format!("author: file `{}`, row `{author}`", file.author));
-            }
-        }
-        if !opts.time_matches(time, file.submitted.at) {
-            diffs.push(format!(
-                "submitted: file `{}`, row created_at {}",
-                file.submitted.raw,
-                shown(row.created_at.as_deref())
-            ));
-        }
-        if let Some(text) = &row.text {
-            if !same_text(text, &file.text) {
-                diffs.push(format!(
-                    "text: file {} chars, row {} chars",
-                    file.text.chars().count(),
-                    text.chars().count()
-                ));
-            }
-        }
+        let diffs = prayer_differences(row, time, &file, opts);
         if !diffs.is_empty() {
-            out.push(finding(
+            out.push(prayer_finding(
+                row,
                 ArchiveRule::Mismatch,
                 Some(index.path(i)),
                 diffs.join("; "),
@@ -766,6 +715,93 @@ fn compare_prayer(
         }
     }
     Ok(())
+}
+
+/// A finding on prayer row `row`.
+fn prayer_finding(
+    row: &DbPrayer,
+    rule: ArchiveRule,
+    path: Option<&str>,
+    detail: String,
+) -> ArchiveFinding {
+    ArchiveFinding {
+        line: None,
+        rule,
+        kind: RecordKind::Prayer,
+        key: row.id.clone(),
+        rowid: row.rowid,
+        path: path.map(str::to_string),
+        detail,
+    }
+}
+
+/// A prayer row no archive file holds: missing when its `text_file_path` is empty, a mismatch
+/// when it names another prayer's file (a path naming no file of the tree is `R-ARCHIVE-PATH`,
+/// the detector's, not also missing).
+fn prayer_without_file(
+    archive: &V1Archive,
+    row: &DbPrayer,
+    named: Option<&str>,
+    out: &mut Vec<ArchiveFinding>,
+) -> Result<(), V1Error> {
+    let index = &archive.prayers;
+    match named.map(|p| (p, archive.resolve_db_path(p))) {
+        None => out.push(prayer_finding(
+            row,
+            ArchiveRule::Missing,
+            None,
+            "no archive file holds this prayer and text_file_path is empty".into(),
+        )),
+        Some((p, Some(rel))) => {
+            if let Some(other) = index.at_path(rel) {
+                out.push(prayer_finding(
+                    row,
+                    ArchiveRule::Mismatch,
+                    Some(rel),
+                    format!(
+                        "text_file_path `{p}` names the file of prayer {}; no file holds \
+                         this prayer",
+                        index.read(&archive.root, other)?.id
+                    ),
+                ));
+            }
+        }
+        Some((_, None)) => {}
+    }
+    Ok(())
+}
+
+/// How prayer row `row` (its time `time`) and one of its files differ: author, submitted time,
+/// text; empty when they agree.
+fn prayer_differences(
+    row: &DbPrayer,
+    time: RowTime,
+    file: &V1PrayerFile,
+    opts: &ReconcileOptions,
+) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if let Some(author) = &row.author {
+        if *author != file.author {
+            diffs.push(format!("author: file `{}`, row `{author}`", file.author));
+        }
+    }
+    if !opts.time_matches(time, file.submitted.at) {
+        diffs.push(format!(
+            "submitted: file `{}`, row created_at {}",
+            file.submitted.raw,
+            shown(row.created_at.as_deref())
+        ));
+    }
+    if let Some(text) = &row.text {
+        if !same_text(text, &file.text) {
+            diffs.push(format!(
+                "text: file {} chars, row {} chars",
+                file.text.chars().count(),
+                text.chars().count()
+            ));
+        }
+    }
+    diffs
 }
 
 /// Matches the rows and archive lines of one group: pairs for which `same` holds first, then
@@ -800,14 +836,14 @@ fn match_group<'a, R, L>(
     (pairs, left_rows[n..].to_vec(), left_lines[n..].to_vec())
 }
 
+/// Compares the user rows with the archive's registration lines, grouped by name.
 fn reconcile_users(
     archive: &V1Archive,
     rows: &[DbUser],
     opts: &ReconcileOptions,
     out: &mut Vec<ArchiveFinding>,
 ) {
-    type Group<'a> = (Vec<&'a DbUser>, Vec<&'a Located<V1Registration>>);
-    let mut groups: BTreeMap<&str, Group<'_>> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, UserGroup<'_>> = BTreeMap::new();
     for row in rows {
         if let Some(name) = row.name.as_deref() {
             groups.entry(name).or_default().0.push(row);
@@ -816,71 +852,101 @@ fn reconcile_users(
     for line in &archive.registrations {
         groups.entry(&line.record.name).or_default().1.push(line);
     }
-    let same_inviter = |r: &DbUser, l: &Located<V1Registration>| {
-        r.inviter.as_deref() == l.record.inviter.as_deref()
-    };
-    for (name, (mut rows, mut lines)) in groups {
-        rows.sort_by_key(|r| (row_time(r.created_at.as_deref()).sort_key(), r.rowid));
-        lines.sort_by_key(|l| (l.record.at.at, l.path.clone(), l.line));
-        let (pairs, left_rows, left_lines) = match_group(&rows, &lines, |r, l| {
-            same_inviter(r, l)
-                && opts.time_matches(row_time(r.created_at.as_deref()), l.record.at.at)
-        });
-        for (r, l) in pairs {
-            let mut diffs = Vec::new();
-            if !opts.time_matches(row_time(r.created_at.as_deref()), l.record.at.at) {
-                diffs.push(format!(
-                    "joined: archive `{}`, row created_at {}",
-                    l.record.at.raw,
-                    shown(r.created_at.as_deref())
-                ));
-            }
-            if !same_inviter(r, l) {
-                diffs.push(format!(
-                    "inviter: archive {}, row {}",
-                    shown(l.record.inviter.as_deref()),
-                    shown(r.inviter.as_deref())
-                ));
-            }
-            out.push(ArchiveFinding {
-                line: None,
-                rule: ArchiveRule::Mismatch,
-                kind: RecordKind::User,
-                key: name.to_string(),
-                rowid: r.rowid,
-                path: Some(l.path.clone()),
-                detail: format!("line {}: {}", l.line, diffs.join("; ")),
-            });
-        }
-        for r in left_rows.into_iter().filter(|_| opts.rows_without_log_line) {
-            out.push(ArchiveFinding {
-                line: None,
-                rule: ArchiveRule::Missing,
-                kind: RecordKind::User,
-                key: name.to_string(),
-                rowid: r.rowid,
-                path: None,
-                detail: format!(
-                    "no registration line for this member (created_at {})",
-                    shown(r.created_at.as_deref())
-                ),
-            });
-        }
-        for l in left_lines {
-            out.push(ArchiveFinding {
-                line: None,
-                rule: ArchiveRule::Only,
-                kind: RecordKind::User,
-                key: name.to_string(),
-                rowid: None,
-                path: Some(l.path.clone()),
-                detail: format!(
-                    "line {}: registration `{}` has no user row",
-                    l.line, l.record.at.raw
-                ),
-            });
-        }
+    for (name, (rows, lines)) in groups {
+        reconcile_user_group(name, rows, lines, opts, out);
     }
+}
+
+/// The user rows and registration lines of one name.
+type UserGroup<'a> = (Vec<&'a DbUser>, Vec<&'a Located<V1Registration>>);
+
+/// Whether a user row and a registration line name the same inviter.
+fn same_inviter(r: &DbUser, l: &Located<V1Registration>) -> bool {
+    r.inviter.as_deref() == l.record.inviter.as_deref()
+}
+
+/// Matches the rows and lines of name `name` (agreeing pairs first): a mismatch for each pair
+/// that differs, a missing line for each row left (when asked for), an only-in-the-archive line
+/// for each line left.
+fn reconcile_user_group(
+    name: &str,
+    mut rows: Vec<&DbUser>,
+    mut lines: Vec<&Located<V1Registration>>,
+    opts: &ReconcileOptions,
+    out: &mut Vec<ArchiveFinding>,
+) {
+    rows.sort_by_key(|r| (row_time(r.created_at.as_deref()).sort_key(), r.rowid));
+    lines.sort_by_key(|l| (l.record.at.at, l.path.clone(), l.line));
+    let (pairs, left_rows, left_lines) = match_group(&rows, &lines, |r, l| {
+        same_inviter(r, l) && opts.time_matches(row_time(r.created_at.as_deref()), l.record.at.at)
+    });
+    for (r, l) in pairs {
+        out.push(ArchiveFinding {
+            line: None,
+            rule: ArchiveRule::Mismatch,
+            kind: RecordKind::User,
+            key: name.to_string(),
+            rowid: r.rowid,
+            path: Some(l.path.clone()),
+            detail: format!(
+                "line {}: {}",
+                l.line,
+                user_differences(r, l, opts).join("; ")
+            ),
+        });
+    }
+    for r in left_rows.into_iter().filter(|_| opts.rows_without_log_line) {
+        out.push(ArchiveFinding {
+            line: None,
+            rule: ArchiveRule::Missing,
+            kind: RecordKind::User,
+            key: name.to_string(),
+            rowid: r.rowid,
+            path: None,
+            detail: format!(
+                "no registration line for this member (created_at {})",
+                shown(r.created_at.as_deref())
+            ),
+        });
+    }
+    for l in left_lines {
+        out.push(ArchiveFinding {
+            line: None,
+            rule: ArchiveRule::Only,
+            kind: RecordKind::User,
+            key: name.to_string(),
+            rowid: None,
+            path: Some(l.path.clone()),
+            detail: format!(
+                "line {}: registration `{}` has no user row",
+                l.line, l.record.at.raw
+            ),
+        });
+    }
+}
+
+/// How a user row and its registration line differ: joining time, inviter.
+fn user_differences(
+    r: &DbUser,
+    l: &Located<V1Registration>,
+    opts: &ReconcileOptions,
+) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if !opts.time_matches(row_time(r.created_at.as_deref()), l.record.at.at) {
+        diffs.push(format!(
+            "joined: archive `{}`, row created_at {}",
+            l.record.at.raw,
+            shown(r.created_at.as_deref())
+        ));
+    }
+    if !same_inviter(r, l) {
+        diffs.push(format!(
+            "inviter: archive {}, row {}",
+            shown(l.record.inviter.as_deref()),
+            shown(r.inviter.as_deref())
+        ));
+    }
+    diffs
 }
 
 impl RowTime {

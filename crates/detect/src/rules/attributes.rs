@@ -16,9 +16,9 @@ use super::{
     check_time, check_utf8, key_text, note_respelling, note_shift, require_parent, resolve_parent,
     show, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
 };
-use crate::clock::LocalColumn;
+use crate::clock::{Clock, LocalColumn};
 use crate::keys::{KeyKind, NormKey};
-use crate::model::{Decision, DetectError, RuleId};
+use crate::model::{Decision, DetectError, Policy, RuleId};
 use crate::plan::PrayerExtras;
 use crate::stored::{read_spooled, ByEntryWriter, Spool};
 use crate::time::{self, PackedTime};
@@ -358,83 +358,15 @@ pub(crate) fn read(
     let n = db.for_each::<AttributeRow, DetectError, _>(|row| {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.id, row.rowid));
         let texts = check_utf8(&mut rf, &[("attribute_value", &row.value)]);
-        let name = row
-            .name
-            .to_text_lossy()
-            .map(|c| c.trim().to_string())
-            .unwrap_or_default();
-        let mut k = kind(&name);
-        match k {
-            None => rf.push(
-                RuleId::AttrUnmapped,
-                Decision::NotCarried,
-                format!(
-                    "attribute {} has no v2 home; not carried (kept in the v1 backup)",
-                    show(&row.name)
-                ),
-            ),
-            Some(kd) => match shown.first_of(&row, kd) {
-                Some(first) if first != row.rowid => {
-                    k = None;
-                    rf.push(
-                        RuleId::AttrDuplicate,
-                        Decision::Deduplicated,
-                        format!(
-                            "another '{name}' row of prayer {} (v1 shows the first, rowid {first}); deduplicated",
-                            show(&row.prayer_id)
-                        ),
-                    );
-                }
-                _ if matches!(kd, Kind::AnswerDate | Kind::Testimony) && !shown.answered(&row) => {
-                    k = None;
-                    rf.push(
-                        RuleId::AttrUnmapped,
-                        Decision::NotCarried,
-                        format!(
-                            "'{name}' of prayer {}, which v1 does not show answered (no `answered` \
-                             attribute saying true): v2 keeps no answer for an unanswered prayer; \
-                             not carried (kept in the v1 backup)",
-                            show(&row.prayer_id)
-                        ),
-                    );
-                }
-                _ => {}
-            },
-        }
-        let path_date = row
-            .text_file_path
-            .to_text_lossy()
-            .and_then(|p| time::date_in_archive_path(&p));
-        let at = match check_time(
-            &mut rf,
-            policy,
-            "created_at",
-            &row.created_at,
-            false,
-            NoShape::Evidence(path_date),
-        ) {
-            TimeOutcome::At(t) => Some(t),
-            _ => None,
-        };
+        let k = carried_kind(&mut rf, &shown, &row);
+        let at = attribute_time(&mut rf, policy, &row);
         check_archive_path(
             &mut rf,
             &row.text_file_path,
             files,
             RecordArchive::Attribute(at),
         );
-        note_respelling(
-            &mut rf,
-            "created_by",
-            &users.index,
-            users.kind,
-            &row.created_by,
-        );
-        let by = match resolve_parent(&users.index, users.kind, &row.created_by, |i| {
-            users.target(i)
-        }) {
-            Parent::Found(t) => Some(t),
-            _ => None,
-        };
+        let by = creator(&mut rf, users, &row);
         let parent = resolve_parent(&prayers.states.keys, KeyKind::Hex, &row.prayer_id, |i| {
             (!prayers.is_skipped(i)).then_some(i)
         });
@@ -443,18 +375,7 @@ pub(crate) fn read(
             prayers.note_activity(p, t);
         }
         let fold = match (k, at) {
-            (Some(kind), Some(at)) => {
-                let mut fold = Fold::new(kind, at, texts[0].clone(), by);
-                if kind == Kind::AnswerDate {
-                    // v1 wrote `answer_date` with its local clock (rules.md "Clocks").
-                    let local = texts[0]
-                        .as_deref()
-                        .and_then(|v| clock.parse_str(v, LocalColumn::Local));
-                    note_shift(&mut rf, &clock, "answer_date value", &row.value, local);
-                    fold.date = local.map(|l| l.parsed.at);
-                }
-                Some(fold)
-            }
+            (Some(kind), Some(at)) => Some(fold_of(&mut rf, &clock, &row, kind, at, texts, by)),
             _ => None,
         };
         match prayer {
@@ -479,6 +400,115 @@ pub(crate) fn read(
     })?;
     ctx.sink.count_read(TABLE, n);
     Ok((deferred, folds))
+}
+
+/// The kind of v2 home the row's name has, if the row is carried: `R-ATTR-UNMAPPED` for a name
+/// with none (and for an answer of a prayer v1 does not show answered), `R-ATTR-DUPLICATE` for
+/// a row v1 does not show (another of the same name comes first).
+fn carried_kind(rf: &mut RowFindings, shown: &Shown, row: &AttributeRow) -> Option<Kind> {
+    let name = row
+        .name
+        .to_text_lossy()
+        .map(|c| c.trim().to_string())
+        .unwrap_or_default();
+    let Some(kd) = kind(&name) else {
+        rf.push(
+            RuleId::AttrUnmapped,
+            Decision::NotCarried,
+            format!(
+                "attribute {} has no v2 home; not carried (kept in the v1 backup)",
+                show(&row.name)
+            ),
+        );
+        return None;
+    };
+    match shown.first_of(row, kd) {
+        Some(first) if first != row.rowid => {
+            rf.push(
+                RuleId::AttrDuplicate,
+                Decision::Deduplicated,
+                format!(
+                    "another '{name}' row of prayer {} (v1 shows the first, rowid {first}); deduplicated",
+                    show(&row.prayer_id)
+                ),
+            );
+            None
+        }
+        _ if matches!(kd, Kind::AnswerDate | Kind::Testimony) && !shown.answered(row) => {
+            rf.push(
+                RuleId::AttrUnmapped,
+                Decision::NotCarried,
+                format!(
+                    "'{name}' of prayer {}, which v1 does not show answered (no `answered` \
+                     attribute saying true): v2 keeps no answer for an unanswered prayer; \
+                     not carried (kept in the v1 backup)",
+                    show(&row.prayer_id)
+                ),
+            );
+            None
+        }
+        _ => Some(kd),
+    }
+}
+
+/// `R-TIME` of the row's `created_at` (the date in its archive path is the evidence).
+fn attribute_time(
+    rf: &mut RowFindings,
+    policy: Policy,
+    row: &AttributeRow,
+) -> Option<NaiveDateTime> {
+    let path_date = row
+        .text_file_path
+        .to_text_lossy()
+        .and_then(|p| time::date_in_archive_path(&p));
+    match check_time(
+        rf,
+        policy,
+        "created_at",
+        &row.created_at,
+        false,
+        NoShape::Evidence(path_date),
+    ) {
+        TimeOutcome::At(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// The carried member who made the row (`None`: no such member, which is no fault), with the
+/// `R-ORPHAN` repair of a respelled reference.
+fn creator(rf: &mut RowFindings, users: &Users, row: &AttributeRow) -> Option<u128> {
+    note_respelling(rf, "created_by", &users.index, users.kind, &row.created_by);
+    match resolve_parent(&users.index, users.kind, &row.created_by, |i| {
+        users.target(i)
+    }) {
+        Parent::Found(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// The fold of a carried row into its prayer; an `answer_date`'s value is read with v1's local
+/// clock (rules.md "Clocks"), a skipped or repeated wall-clock time recorded.
+fn fold_of(
+    rf: &mut RowFindings,
+    clock: &Clock,
+    row: &AttributeRow,
+    kind: Kind,
+    at: NaiveDateTime,
+    texts: Vec<Option<String>>,
+    by: Option<u128>,
+) -> Fold {
+    let value = texts.into_iter().next().flatten();
+    let local = (kind == Kind::AnswerDate).then(|| {
+        value
+            .as_deref()
+            .and_then(|v| clock.parse_str(v, LocalColumn::Local))
+    });
+    let mut fold = Fold::new(kind, at, value, by);
+    if let Some(local) = local {
+        note_shift(rf, clock, "answer_date value", &row.value, local);
+        fold.date = local.map(|l| l.parsed.at);
+    }
+    fold
 }
 
 /// Settles the attributes of prayers that were pending, once prayers are committed.

@@ -106,162 +106,13 @@ pub(crate) fn run(
         .collect();
     let mut candidates = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        let rf = &mut rfs[i];
-        let member = match resolve_parent(&users.index, users.kind, &row.user_id, |e| {
-            users.target(e)
-        }) {
-            Parent::Found(id) => id,
-            Parent::None => {
-                rf.push(
-                    RuleId::Email,
-                    Decision::Quarantined,
-                    "user_id is empty: the address belongs to no member; quarantined",
-                );
-                continue;
-            }
-            Parent::Missing(v) => {
-                rf.push(
-                    RuleId::Email,
-                    Decision::Quarantined,
-                    format!("member {v} does not exist; the address is quarantined"),
-                );
-                continue;
-            }
-            Parent::NotWritten(v) => {
-                rf.push(
-                    RuleId::Email,
-                    Decision::Quarantined,
-                    format!(
-                        "member {v} is not carried (see its finding); the address follows its member: quarantined"
-                    ),
-                );
-                continue;
-            }
-        };
-        let plain = row
-            .email_encrypted
-            .as_str()
-            .and_then(|t| decrypt(&fernet, t));
-        let Some(plain) = plain else {
-            rf.push(
-                RuleId::Email,
-                Decision::Quarantined,
-                "email_encrypted does not decrypt with the key given (not a Fernet token of this key); quarantined",
-            );
-            continue;
-        };
-        let text = String::from_utf8(plain).ok();
-        let address = text.as_deref().map(|t| t.trim().to_lowercase());
-        let Some(address) = address.filter(|a| is_address(a)) else {
-            rf.push(
-                RuleId::Email,
-                Decision::Quarantined,
-                format!(
-                    "email_encrypted decrypts to {} that is not an e-mail address; quarantined",
-                    match &text {
-                        Some(t) => format!("text of {} character(s)", t.chars().count()),
-                        None => "bytes that are not UTF-8".to_string(),
-                    }
-                ),
-            );
-            continue;
-        };
-        if row.email_verified.as_bool() != Some(true) {
-            rf.push(
-                RuleId::Email,
-                Decision::NotCarried,
-                format!(
-                    "address {} was never verified (email_verified {}): not carried",
-                    mask_address(&address),
-                    show(&row.email_verified)
-                ),
-            );
-            continue;
-        }
-        if text.as_deref() != Some(address.as_str()) {
-            rf.push(
-                RuleId::Email,
-                Decision::Repaired,
-                format!(
-                    "address {} stored with surrounding space or capitals: carried lower-cased and trimmed, as v1 does",
-                    mask_address(&address)
-                ),
-            );
-        }
-        let verified_at = match time::parse_value(&row.verified_at) {
-            Some(p) => Some(p.at),
-            None => {
-                let added = time::parse_value(&row.added_at).map(|p| p.at);
-                rf.push(
-                    RuleId::Email,
-                    Decision::Repaired,
-                    format!(
-                        "verified_at {} is not a time: email_verified_at {}",
-                        show(&row.verified_at),
-                        match added {
-                            Some(a) => format!("taken from added_at, {} UTC", time::canonical(a)),
-                            None => "left NULL (added_at is not a time either)".to_string(),
-                        }
-                    ),
-                );
-                added
-            }
-        };
-        candidates.push(Candidate {
-            row: i,
-            member,
-            address,
-            verified_at,
-        });
-    }
-
-    // One address per member: the one verified last (v1 deletes a member's other verified rows
-    // when one is verified, so the latest is v1's own).
-    let mut by_member: HashMap<u128, usize> = HashMap::new();
-    let mut beaten: Vec<(usize, String)> = Vec::new();
-    for (ci, c) in candidates.iter().enumerate() {
-        let rowid = rows[c.row].rowid;
-        match by_member.get(&c.member).copied() {
-            None => {
-                by_member.insert(c.member, ci);
-            }
-            Some(prev) => {
-                let p = &candidates[prev];
-                let later = (c.verified_at.is_some(), c.verified_at, rowid)
-                    > (p.verified_at.is_some(), p.verified_at, rows[p.row].rowid);
-                let (win, lose) = if later { (ci, prev) } else { (prev, ci) };
-                by_member.insert(c.member, win);
-                beaten.push((
-                    lose,
-                    format!(
-                        "the member has a later verified address (row {}); v2 keeps one address per member: not carried",
-                        rfs[candidates[win].row].key
-                    ),
-                ));
-            }
+        if let Some(c) = candidate(&mut rfs[i], users, &fernet, i, row) {
+            candidates.push(c);
         }
     }
-    // One member per address: the one who verified it first.
-    let mut by_address: HashMap<&str, usize> = HashMap::new();
-    let mut picks: Vec<usize> = by_member.values().copied().collect();
-    picks.sort_by_key(|&ci| first_key(&candidates[ci], rows[candidates[ci].row].rowid));
-    for ci in picks {
-        let c = &candidates[ci];
-        match by_address.get(c.address.as_str()) {
-            None => {
-                by_address.insert(&c.address, ci);
-            }
-            Some(&first) => beaten.push((
-                ci,
-                format!(
-                    "address {} is also held by member {}, who verified it first (row {}); an address belongs to one member in v2: not carried",
-                    mask_address(&c.address),
-                    hex_id(candidates[first].member),
-                    rfs[candidates[first].row].key
-                ),
-            )),
-        }
-    }
+    let rowid = |c: &Candidate| rows[c.row].rowid;
+    let (by_member, mut beaten) = one_address_per_member(&candidates, &rfs, rowid);
+    let by_address = one_member_per_address(&candidates, &rfs, rowid, &by_member, &mut beaten);
     for (ci, reason) in beaten {
         rfs[candidates[ci].row].push(RuleId::Email, Decision::NotCarried, reason);
     }
@@ -280,6 +131,197 @@ pub(crate) fn run(
         ctx.sink.commit(TABLE, rf);
     }
     Ok(planned)
+}
+
+/// The per-row steps of `R-EMAIL` on row `i`: its member, its address (decrypted, an address,
+/// verified; respelled lower-cased and trimmed) and its time. `None` when the row is decided
+/// already (quarantined or not carried, its finding recorded).
+fn candidate(
+    rf: &mut RowFindings,
+    users: &Users,
+    fernet: &fernet::Fernet,
+    i: usize,
+    row: &EmailRow,
+) -> Option<Candidate> {
+    let member = member_of(rf, users, row)?;
+    let (address, text) = decrypted_address(rf, fernet, row)?;
+    if !is_verified(rf, row, &address) {
+        return None;
+    }
+    if text.as_deref() != Some(address.as_str()) {
+        rf.push(
+            RuleId::Email,
+            Decision::Repaired,
+            format!(
+                "address {} stored with surrounding space or capitals: carried lower-cased and trimmed, as v1 does",
+                mask_address(&address)
+            ),
+        );
+    }
+    let verified_at = verified_time(rf, row);
+    Some(Candidate {
+        row: i,
+        member,
+        address,
+        verified_at,
+    })
+}
+
+/// The v2 id of the carried member the row belongs to; else the row is quarantined.
+fn member_of(rf: &mut RowFindings, users: &Users, row: &EmailRow) -> Option<u128> {
+    let parent = resolve_parent(&users.index, users.kind, &row.user_id, |e| users.target(e));
+    let reason = match parent {
+        Parent::Found(id) => return Some(id),
+        Parent::None => "user_id is empty: the address belongs to no member; quarantined".to_string(),
+        Parent::Missing(v) => format!("member {v} does not exist; the address is quarantined"),
+        Parent::NotWritten(v) => format!(
+            "member {v} is not carried (see its finding); the address follows its member: quarantined"
+        ),
+    };
+    rf.push(RuleId::Email, Decision::Quarantined, reason);
+    None
+}
+
+/// The row's address (lower-cased and trimmed) and the decrypted text it came from; the row is
+/// quarantined when its token does not decrypt or the text is no address.
+fn decrypted_address(
+    rf: &mut RowFindings,
+    fernet: &fernet::Fernet,
+    row: &EmailRow,
+) -> Option<(String, Option<String>)> {
+    let plain = row
+        .email_encrypted
+        .as_str()
+        .and_then(|t| decrypt(fernet, t));
+    let Some(plain) = plain else {
+        rf.push(
+            RuleId::Email,
+            Decision::Quarantined,
+            "email_encrypted does not decrypt with the key given (not a Fernet token of this key); quarantined",
+        );
+        return None;
+    };
+    let text = String::from_utf8(plain).ok();
+    let address = text.as_deref().map(|t| t.trim().to_lowercase());
+    let Some(address) = address.filter(|a| is_address(a)) else {
+        rf.push(
+            RuleId::Email,
+            Decision::Quarantined,
+            format!(
+                "email_encrypted decrypts to {} that is not an e-mail address; quarantined",
+                match &text {
+                    Some(t) => format!("text of {} character(s)", t.chars().count()),
+                    None => "bytes that are not UTF-8".to_string(),
+                }
+            ),
+        );
+        return None;
+    };
+    Some((address, text))
+}
+
+/// True when the address was verified; else it is not carried.
+fn is_verified(rf: &mut RowFindings, row: &EmailRow, address: &str) -> bool {
+    if row.email_verified.as_bool() == Some(true) {
+        return true;
+    }
+    rf.push(
+        RuleId::Email,
+        Decision::NotCarried,
+        format!(
+            "address {} was never verified (email_verified {}): not carried",
+            mask_address(address),
+            show(&row.email_verified)
+        ),
+    );
+    false
+}
+
+/// `email_verified_at`: `verified_at`, else (with a repair) `added_at`, else NULL.
+fn verified_time(rf: &mut RowFindings, row: &EmailRow) -> Option<NaiveDateTime> {
+    if let Some(p) = time::parse_value(&row.verified_at) {
+        return Some(p.at);
+    }
+    let added = time::parse_value(&row.added_at).map(|p| p.at);
+    rf.push(
+        RuleId::Email,
+        Decision::Repaired,
+        format!(
+            "verified_at {} is not a time: email_verified_at {}",
+            show(&row.verified_at),
+            match added {
+                Some(a) => format!("taken from added_at, {} UTC", time::canonical(a)),
+                None => "left NULL (added_at is not a time either)".to_string(),
+            }
+        ),
+    );
+    added
+}
+
+/// One address per member: the one verified last (v1 deletes a member's other verified rows
+/// when one is verified, so the latest is v1's own). Returns each member's candidate and the
+/// beaten candidates with their reasons.
+fn one_address_per_member(
+    candidates: &[Candidate],
+    rfs: &[RowFindings],
+    rowid: impl Fn(&Candidate) -> i64,
+) -> (HashMap<u128, usize>, Vec<(usize, String)>) {
+    let mut by_member: HashMap<u128, usize> = HashMap::new();
+    let mut beaten: Vec<(usize, String)> = Vec::new();
+    for (ci, c) in candidates.iter().enumerate() {
+        match by_member.get(&c.member).copied() {
+            None => {
+                by_member.insert(c.member, ci);
+            }
+            Some(prev) => {
+                let p = &candidates[prev];
+                let later = (c.verified_at.is_some(), c.verified_at, rowid(c))
+                    > (p.verified_at.is_some(), p.verified_at, rowid(p));
+                let (win, lose) = if later { (ci, prev) } else { (prev, ci) };
+                by_member.insert(c.member, win);
+                beaten.push((
+                    lose,
+                    format!(
+                        "the member has a later verified address (row {}); v2 keeps one address per member: not carried",
+                        rfs[candidates[win].row].key
+                    ),
+                ));
+            }
+        }
+    }
+    (by_member, beaten)
+}
+
+/// One member per address: the one who verified it first. Returns each address's candidate;
+/// the beaten ones join `beaten`.
+fn one_member_per_address<'c>(
+    candidates: &'c [Candidate],
+    rfs: &[RowFindings],
+    rowid: impl Fn(&Candidate) -> i64,
+    by_member: &HashMap<u128, usize>,
+    beaten: &mut Vec<(usize, String)>,
+) -> HashMap<&'c str, usize> {
+    let mut by_address: HashMap<&str, usize> = HashMap::new();
+    let mut picks: Vec<usize> = by_member.values().copied().collect();
+    picks.sort_by_key(|&ci| first_key(&candidates[ci], rowid(&candidates[ci])));
+    for ci in picks {
+        let c = &candidates[ci];
+        match by_address.get(c.address.as_str()) {
+            None => {
+                by_address.insert(&c.address, ci);
+            }
+            Some(&first) => beaten.push((
+                ci,
+                format!(
+                    "address {} is also held by member {}, who verified it first (row {}); an address belongs to one member in v2: not carried",
+                    mask_address(&c.address),
+                    hex_id(candidates[first].member),
+                    rfs[candidates[first].row].key
+                ),
+            )),
+        }
+    }
+    by_address
 }
 
 #[cfg(test)]

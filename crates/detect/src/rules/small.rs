@@ -13,7 +13,7 @@ use super::{
 };
 use crate::ids::{hex_id, v5};
 use crate::keys::{normalize, KeyIndex, KeyKind};
-use crate::model::{Decision, DetectError, RuleId};
+use crate::model::{Decision, DetectError, Policy, RuleId};
 use crate::plan::{ResolvedInvite, ResolvedRoleGrant, ResolvedSession};
 use crate::stored::{RowsWriter, StoredRows};
 use crate::time;
@@ -187,45 +187,65 @@ fn grants(
     users: &Users,
     roles: &Roles,
 ) -> Result<(StoredRows<ResolvedRoleGrant>, Vec<u128>, u64), DetectError> {
-    const TABLE: &str = "user_roles";
-    let policy = ctx.policy;
+    let scan = GrantScan {
+        users,
+        roles,
+        policy: ctx.policy,
+        as_of: ctx.opts.as_of,
+    };
     // Streamed: a row that carries no grant is committed at once; only the carried grants
     // (admins, moderators, deactivations: few) wait for the duplicate check.
     let mut pending: Vec<(RowFindings, Option<Grant>)> = Vec::new();
     let db = ctx.db;
     let read = db.for_each::<UserRoleRow, DetectError, _>(|row| {
+        let (rf, grant) = scan.grant(&row);
+        if grant.is_some() {
+            pending.push((rf, grant));
+        } else {
+            ctx.sink.commit(GRANTS, &rf);
+        }
+        Ok(())
+    })?;
+    ctx.sink.count_read(GRANTS, read);
+    dedupe_grants(&mut pending);
+    let mut out = RowsWriter::new();
+    let implicit = implicit_admin(users, &pending);
+    if let Some(admin) = implicit {
+        grant_implicit_admin(ctx, admin, &mut out);
+    }
+    let deactivated = commit_grants(ctx, pending, &mut out);
+    Ok((out.finish()?, deactivated, u64::from(implicit.is_some())))
+}
+
+/// The v1 table of role grants.
+const GRANTS: &str = "user_roles";
+
+/// What the rules on one `user_roles` row need: the members, the roles, the policy and the
+/// run's clock.
+struct GrantScan<'a> {
+    users: &'a Users,
+    roles: &'a Roles,
+    policy: Policy,
+    as_of: NaiveDateTime,
+}
+
+impl GrantScan<'_> {
+    /// Every rule on one grant row, in order: its member and role (`R-ORPHAN`), `R-TIME` of its
+    /// times, `R-ROLE` (a role v2 has not, an expired grant); the row's findings and the grant
+    /// it carries, if any.
+    fn grant(&self, row: &UserRoleRow) -> (RowFindings, Option<Grant>) {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.id, row.rowid));
         let user = {
-            let m = noted_member(&mut rf, "member", users, &row.user);
+            let m = noted_member(&mut rf, "member", self.users, &row.user);
             require_parent(&mut rf, "member", m)
         };
         let role = require_parent(
             &mut rf,
             "role_id",
-            resolve_parent(&roles.0, KeyKind::Hex, &row.role_id, Some),
+            resolve_parent(&self.roles.0, KeyKind::Hex, &row.role_id, Some),
         );
-        let kind = role.and_then(|r| roles.1.get(r as usize).copied());
-        // A deactivation keeps no grant time in v2, so its `granted_at` decides nothing.
-        let granted_at = if kind == Some(RoleKind::Deactivated) {
-            None
-        } else {
-            at(check_time(
-                &mut rf,
-                policy,
-                "granted_at",
-                &row.granted_at,
-                false,
-                NoShape::Quarantine,
-            ))
-        };
-        let expires = check_time(
-            &mut rf,
-            policy,
-            "expires_at",
-            &row.expires_at,
-            true,
-            NoShape::Quarantine,
-        );
+        let kind = role.and_then(|r| self.roles.1.get(r as usize).copied());
+        let (granted_at, expires) = self.grant_times(&mut rf, row, kind);
         if kind == Some(RoleKind::Other) {
             rf.push(
                 RuleId::Role,
@@ -236,19 +256,7 @@ fn grants(
                 ),
             );
         }
-        if let TimeOutcome::At(e) = expires {
-            if e <= ctx.opts.as_of {
-                rf.push(
-                    RuleId::Role,
-                    Decision::NotCarried,
-                    format!(
-                        "grant expired at {} before the run ({}); not carried",
-                        time::canonical(e),
-                        time::canonical(ctx.opts.as_of)
-                    ),
-                );
-            }
-        }
+        self.grant_expired(&mut rf, expires);
         let grant = match (user, kind, rf.written()) {
             (Some(u), Some(RoleKind::Carried(r)), true) => granted_at.map(|g| {
                 Grant::Row(
@@ -261,7 +269,7 @@ fn grants(
                         granted_by_user_id: noted_optional_member(
                             &mut rf,
                             "granted_by",
-                            users,
+                            self.users,
                             &row.granted_by,
                         )
                         .map(hex_id),
@@ -271,33 +279,89 @@ fn grants(
             (Some(u), Some(RoleKind::Deactivated), true) => Some(Grant::Deactivates(u)),
             _ => None,
         };
-        if grant.is_some() {
-            pending.push((rf, grant));
-        } else {
-            ctx.sink.commit(TABLE, &rf);
-        }
-        Ok(())
-    })?;
-    ctx.sink.count_read(TABLE, read);
-    dedupe_grants(&mut pending);
-    let mut out = RowsWriter::new();
-    let implicit = implicit_admin(users, &pending);
-    if let Some(admin) = implicit {
-        ctx.sink.note_repair(
-            "user",
-            admin.rowid,
-            &admin.key,
-            RuleId::Role,
-            "a member named exactly 'admin' is an admin in v1 without a grant row; v2 gets the admin grant (granted_at = the member's created_at)",
-        );
-        out.push(&ResolvedRoleGrant {
-            rowid: admin.rowid,
-            user_id: hex_id(admin.id),
-            role: "admin".to_string(),
-            granted_at: admin.created_at,
-            granted_by_user_id: None,
-        });
+        (rf, grant)
     }
+
+    /// `R-TIME` of `granted_at` (not of a deactivation: v2 keeps no grant time of it, so it
+    /// decides nothing) and of the nullable `expires_at`.
+    fn grant_times(
+        &self,
+        rf: &mut RowFindings,
+        row: &UserRoleRow,
+        kind: Option<RoleKind>,
+    ) -> (Option<NaiveDateTime>, TimeOutcome) {
+        let granted_at = if kind == Some(RoleKind::Deactivated) {
+            None
+        } else {
+            at(check_time(
+                rf,
+                self.policy,
+                "granted_at",
+                &row.granted_at,
+                false,
+                NoShape::Quarantine,
+            ))
+        };
+        let expires = check_time(
+            rf,
+            self.policy,
+            "expires_at",
+            &row.expires_at,
+            true,
+            NoShape::Quarantine,
+        );
+        (granted_at, expires)
+    }
+
+    /// `R-ROLE`: a grant that expired before the run is not carried.
+    fn grant_expired(&self, rf: &mut RowFindings, expires: TimeOutcome) {
+        if let TimeOutcome::At(e) = expires {
+            if e <= self.as_of {
+                rf.push(
+                    RuleId::Role,
+                    Decision::NotCarried,
+                    format!(
+                        "grant expired at {} before the run ({}); not carried",
+                        time::canonical(e),
+                        time::canonical(self.as_of)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The admin grant v1 gives the member named exactly `admin` (with its repair noted on the
+/// member's row).
+fn grant_implicit_admin(
+    ctx: &mut Ctx<'_>,
+    admin: &NamedAdmin,
+    out: &mut RowsWriter<ResolvedRoleGrant>,
+) {
+    ctx.sink.note_repair(
+        "user",
+        admin.rowid,
+        &admin.key,
+        RuleId::Role,
+        "a member named exactly 'admin' is an admin in v1 without a grant row; v2 gets the admin grant (granted_at = the member's created_at)",
+    );
+    out.push(&ResolvedRoleGrant {
+        rowid: admin.rowid,
+        user_id: hex_id(admin.id),
+        role: "admin".to_string(),
+        granted_at: admin.created_at,
+        granted_by_user_id: None,
+    });
+}
+
+/// Commits the grants that waited for the duplicate check: a deactivation is folded into its
+/// member's row (`R-ROLE` repair), a written grant row joins `out`. Returns the deactivated
+/// members, sorted.
+fn commit_grants(
+    ctx: &mut Ctx<'_>,
+    pending: Vec<(RowFindings, Option<Grant>)>,
+    out: &mut RowsWriter<ResolvedRoleGrant>,
+) -> Vec<u128> {
     let mut deactivated = Vec::new();
     for (mut rf, g) in pending {
         if let Some(Grant::Deactivates(u)) = g {
@@ -308,12 +372,12 @@ fn grants(
             );
             deactivated.push(u);
         }
-        if let (true, Some(Grant::Row(_, g))) = (ctx.sink.commit(TABLE, &rf), &g) {
+        if let (true, Some(Grant::Row(_, g))) = (ctx.sink.commit(GRANTS, &rf), &g) {
             out.push(g);
         }
     }
     deactivated.sort_unstable();
-    Ok((out.finish()?, deactivated, u64::from(implicit.is_some())))
+    deactivated
 }
 
 /// The member named exactly `admin`, when no carried grant already makes them an admin: v1
@@ -457,29 +521,77 @@ pub(crate) fn is_backfilled_claim(
 /// v2's `invites.token` width.
 const MAX_TOKEN_CHARS: usize = 64;
 
+/// `invitetoken` rows: `R-UTF8`, `R-INVITE-KIND`, `R-TIME`, `R-ORPHAN` and `R-INVITE-COUNT` on
+/// each; the written invites, with their claims.
 fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite>, DetectError> {
-    const TABLE: &str = "invitetoken";
-    let multi_use = ctx.db.schema().has_column(TABLE, "usage_count");
-    let claims = Claims::read(ctx, users)?;
-    // Token → the key of the written invite that holds it.
-    let mut tokens: HashMap<String, String> = HashMap::new();
+    let mut scan = InviteScan {
+        users,
+        claims: Claims::read(ctx, users)?,
+        multi_use: ctx.db.schema().has_column(INVITES, "usage_count"),
+        policy: ctx.policy,
+        invite_hours: ctx.opts.invite_hours,
+        tokens: HashMap::new(),
+    };
     let mut out = RowsWriter::new();
     // Streamed: the rows are not held (only the written ones, out of memory).
     let db = ctx.db;
     let read = db.for_each::<InviteRow, DetectError, _>(|row| {
+        let (rf, invite) = scan.invite(&row);
+        let written = ctx.sink.commit(INVITES, &rf);
+        if let (true, Some(invite)) = (written, invite) {
+            out.push(&invite);
+        }
+        Ok(())
+    })?;
+    ctx.sink.count_read(INVITES, read);
+    out.finish()
+}
+
+/// The v1 table of invite tokens.
+const INVITES: &str = "invitetoken";
+
+/// What the rules on one `invitetoken` row need, and the tokens of the invites read so far.
+struct InviteScan<'a> {
+    users: &'a Users,
+    claims: Claims,
+    multi_use: bool,
+    policy: Policy,
+    invite_hours: u32,
+    /// Token → the key of the written invite that holds it.
+    tokens: HashMap<String, String>,
+}
+
+/// How a token was used, from its claims.
+struct Usage {
+    /// The latest claim: the token's `used_at` and `used_by`.
+    used_at: Option<NaiveDateTime>,
+    used_by: Option<u128>,
+    /// The first claim's time (it bounds the invite's creation).
+    first: Option<NaiveDateTime>,
+    /// The number of claims.
+    count: i32,
+}
+
+impl Usage {
+    /// The usage `claimed` shows.
+    fn of(claimed: &[(Option<NaiveDateTime>, u128)]) -> Usage {
+        let latest = claimed.iter().copied().max_by_key(|&(at, m)| (at, m));
+        Usage {
+            used_at: latest.and_then(|c| c.0),
+            used_by: latest.map(|c| c.1),
+            first: claimed.iter().filter_map(|c| c.0).min(),
+            count: i32::try_from(claimed.len()).unwrap_or(i32::MAX),
+        }
+    }
+}
+
+impl InviteScan<'_> {
+    /// Every rule on one invite row, in order; the row's findings and its v2 invite (when its
+    /// `expires_at` is a time; written only if the findings let it be).
+    fn invite(&mut self, row: &InviteRow) -> (RowFindings, Option<ResolvedInvite>) {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.token, row.rowid));
         let texts = check_utf8(&mut rf, &[("token", &row.token)]);
-        let token_chars = texts[0].as_deref().map_or(0, |t| t.chars().count());
-        if !(1..=MAX_TOKEN_CHARS).contains(&token_chars) {
-            rf.push(
-                RuleId::InviteKind,
-                Decision::NotCarried,
-                format!(
-                    "token of {token_chars} characters: v2's tokens have 1 to {MAX_TOKEN_CHARS}, so \
-                     no link of it can work in v2; not carried"
-                ),
-            );
-        }
+        token_width(&mut rf, texts[0].as_deref());
         if let Some(kind) = not_an_invitation(&row.token_type) {
             rf.push(
                 RuleId::InviteKind,
@@ -489,7 +601,7 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
         }
         let expires = at(check_time(
             &mut rf,
-            ctx.policy,
+            self.policy,
             "expires_at",
             &row.expires_at,
             false,
@@ -502,46 +614,27 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
         let created_by = if is_system {
             None
         } else {
-            noted_optional_member(&mut rf, "created_by_user", users, &row.created_by)
+            noted_optional_member(&mut rf, "created_by_user", self.users, &row.created_by)
         };
-        let named = noted_optional_member(&mut rf, "used_by", users, &row.used_by);
+        let named = noted_optional_member(&mut rf, "used_by", self.users, &row.used_by);
         let stored_token = row.token.to_text_lossy().unwrap_or_default();
-        let claimed = claims.of(users, &stored_token, expires, named);
-        // The latest claim is the token's `used_by`/`used_at`; the first bounds its creation.
-        let latest = claimed.iter().copied().max_by_key(|&(at, m)| (at, m));
-        let (used_at, used_by) = (latest.and_then(|c| c.0), latest.map(|c| c.1));
-        let first = claimed.iter().filter_map(|c| c.0).min();
-        let count = i32::try_from(claimed.len()).unwrap_or(i32::MAX);
-        let (max_uses, column_count) = invite_counts(&mut rf, &row, multi_use, count);
-        let use_count = if claimed.is_empty() { column_count } else { count };
+        let claimed = self.claims.of(self.users, &stored_token, expires, named);
+        let usage = Usage::of(&claimed);
+        let (max_uses, column_count) = invite_counts(&mut rf, row, self.multi_use, usage.count);
+        let use_count = if claimed.is_empty() {
+            column_count
+        } else {
+            usage.count
+        };
         let token = texts[0].clone().unwrap_or_default();
-        // v2's tokens are unique: a token an earlier written invite holds (the same bytes as
-        // text and as a BLOB, say) is that invite's link.
-        let writable = expires.is_some()
-            && rf
-                .disposition()
-                .is_none_or(|d| d == Decision::Repaired);
-        if writable {
-            match tokens.get(&token) {
-                Some(first) => rf.push(
-                    RuleId::InviteKind,
-                    Decision::NotCarried,
-                    format!(
-                        "token is also the token of invite {first} (read first): v2 holds its \
-                         link once; not carried"
-                    ),
-                ),
-                None => {
-                    tokens.insert(token.clone(), rf.key.clone());
-                }
-            }
-        }
-        let written = ctx.sink.commit(TABLE, &rf);
-        if let (true, Some(expires_at)) = (written, expires) {
-            let lifetime = Duration::hours(i64::from(ctx.opts.invite_hours));
+        self.unique_token(&mut rf, &token, expires.is_some());
+        let invite = expires.map(|expires_at| {
+            let lifetime = Duration::hours(i64::from(self.invite_hours));
             let default_created = expires_at - lifetime;
-            let created_at = first.map_or(default_created, |u| u.min(default_created));
-            out.push(&ResolvedInvite {
+            let created_at = usage
+                .first
+                .map_or(default_created, |u| u.min(default_created));
+            ResolvedInvite {
                 rowid: row.rowid,
                 id: hex_id(v5(&format!("invite:{token}"))),
                 token,
@@ -550,20 +643,57 @@ fn invites(ctx: &mut Ctx<'_>, users: &Users) -> Result<StoredRows<ResolvedInvite
                 expires_at,
                 max_uses,
                 use_count,
-                used_at,
-                used_by_user_id: used_by.map(hex_id),
+                used_at: usage.used_at,
+                used_by_user_id: usage.used_by.map(hex_id),
                 // v1 grants admin for an `admin` token and for any token the system made.
                 is_admin_token: is_system
                     || row
                         .token_type
                         .to_text_lossy()
                         .is_some_and(|t| t.trim().eq_ignore_ascii_case("admin")),
-            });
+            }
+        });
+        (rf, invite)
+    }
+
+    /// `R-INVITE-KIND`: v2's tokens are unique, so a token an earlier written invite holds (the
+    /// same bytes as text and as a BLOB, say) is that invite's link. Only a row still written
+    /// (`expires` parsed, nothing but repairs) claims its token.
+    fn unique_token(&mut self, rf: &mut RowFindings, token: &str, expires: bool) {
+        let writable = expires && rf.disposition().is_none_or(|d| d == Decision::Repaired);
+        if !writable {
+            return;
         }
-        Ok(())
-    })?;
-    ctx.sink.count_read(TABLE, read);
-    out.finish()
+        match self.tokens.get(token) {
+            Some(first) => rf.push(
+                RuleId::InviteKind,
+                Decision::NotCarried,
+                format!(
+                    "token is also the token of invite {first} (read first): v2 holds its \
+                     link once; not carried"
+                ),
+            ),
+            None => {
+                self.tokens.insert(token.to_string(), rf.key.clone());
+            }
+        }
+    }
+}
+
+/// `R-INVITE-KIND`: a token no v2 token can hold (outside 1 to [`MAX_TOKEN_CHARS`]
+/// characters) is not carried.
+fn token_width(rf: &mut RowFindings, token: Option<&str>) {
+    let token_chars = token.map_or(0, |t| t.chars().count());
+    if !(1..=MAX_TOKEN_CHARS).contains(&token_chars) {
+        rf.push(
+            RuleId::InviteKind,
+            Decision::NotCarried,
+            format!(
+                "token of {token_chars} characters: v2's tokens have 1 to {MAX_TOKEN_CHARS}, so \
+                 no link of it can work in v2; not carried"
+            ),
+        );
+    }
 }
 
 /// `R-INVITE-KIND`: what an `invitetoken` row of type `token_type` is when it is not an
@@ -685,34 +815,60 @@ fn sessions(
     users: &Users,
     deactivated: &[u128],
 ) -> Result<StoredRows<ResolvedSession>, DetectError> {
-    const TABLE: &str = "session";
-    let has_auth = ctx.db.schema().has_column(TABLE, "is_fully_authenticated");
+    let scan = SessionScan {
+        users,
+        deactivated,
+        policy: ctx.policy,
+        as_of: ctx.opts.as_of,
+        has_auth: ctx
+            .db
+            .schema()
+            .has_column(SESSIONS, "is_fully_authenticated"),
+    };
     let mut out = RowsWriter::new();
     // Streamed: the rows are not held (only the written ones, out of memory).
     let db = ctx.db;
     let read = db.for_each::<SessionRow, DetectError, _>(|row| {
+        let (rf, session) = scan.session(&row);
+        let written = ctx.sink.commit(SESSIONS, &rf);
+        if let (true, Some(session)) = (written, session) {
+            out.push(&session);
+        }
+        Ok(())
+    })?;
+    ctx.sink.count_read(SESSIONS, read);
+    out.finish()
+}
+
+/// The v1 table of sessions.
+const SESSIONS: &str = "session";
+
+/// What the rules on one `session` row need.
+struct SessionScan<'a> {
+    users: &'a Users,
+    /// The inactive members, sorted.
+    deactivated: &'a [u128],
+    policy: Policy,
+    as_of: NaiveDateTime,
+    /// Whether v1's table has `is_fully_authenticated`.
+    has_auth: bool,
+}
+
+impl SessionScan<'_> {
+    /// Every rule on one session row, in order: its member (`R-ORPHAN`), `R-TIME` of its times,
+    /// `R-UTF8`, `R-SESSION` (expired, expiring before its creation, an id v2 cannot hold, of a
+    /// deactivated member, not fully authenticated) and `R-SESSION-IP`; the row's findings and
+    /// its v2 session (when its member and times are known; written only if the findings let
+    /// it be).
+    fn session(&self, row: &SessionRow) -> (RowFindings, Option<ResolvedSession>) {
         let mut rf = RowFindings::new(row.rowid, key_text(&row.id, row.rowid));
         let user = {
-            let m = noted_member(&mut rf, "member", users, &row.user);
+            let m = noted_member(&mut rf, "member", self.users, &row.user);
             require_parent(&mut rf, "member", m)
         };
-        let created = at(check_time(
-            &mut rf,
-            ctx.policy,
-            "created_at",
-            &row.created_at,
-            false,
-            NoShape::Quarantine,
-        ));
-        let expires = at(check_time(
-            &mut rf,
-            ctx.policy,
-            "expires_at",
-            &row.expires_at,
-            false,
-            NoShape::Quarantine,
-        ));
-        let texts = check_utf8(
+        let created = self.time(&mut rf, "created_at", &row.created_at);
+        let expires = self.time(&mut rf, "expires_at", &row.expires_at);
+        let mut texts = check_utf8(
             &mut rf,
             &[
                 ("id", &row.id),
@@ -720,30 +876,8 @@ fn sessions(
                 ("ip_address", &row.ip_address),
             ],
         );
-        if let Some(e) = expires.filter(|e| *e <= ctx.opts.as_of) {
-            rf.push(
-                RuleId::Session,
-                Decision::NotCarried,
-                format!(
-                    "session expired at {} before the run ({}); not carried",
-                    time::canonical(e),
-                    time::canonical(ctx.opts.as_of)
-                ),
-            );
-        }
-        if let (Some(c), Some(e)) = (created, expires) {
-            if e <= c {
-                rf.push(
-                    RuleId::Session,
-                    Decision::NotCarried,
-                    format!(
-                        "session expires at {} but was created at {} (v2 requires expiry after creation); not carried (the member logs in again)",
-                        time::canonical(e),
-                        time::canonical(c)
-                    ),
-                );
-            }
-        }
+        self.expired(&mut rf, expires);
+        expires_before_created(&mut rf, created, expires);
         if !texts[0].as_deref().is_some_and(session_id_fits) {
             rf.push(
                 RuleId::Session,
@@ -754,14 +888,66 @@ fn sessions(
                 ),
             );
         }
-        if user.is_some_and(|u| deactivated.binary_search(&u).is_ok()) {
+        self.deactivated_member(&mut rf, user);
+        self.not_fully_authenticated(&mut rf, row);
+        let ip_address = session_ip(&mut rf, texts[2].as_deref(), row);
+        let session = match (user, created, expires) {
+            (Some(u), Some(c), Some(e)) => Some(ResolvedSession {
+                rowid: row.rowid,
+                id: texts[0].take().unwrap_or_default(),
+                user_id: hex_id(u),
+                created_at: c,
+                expires_at: e,
+                last_seen_at: c,
+                user_agent: texts[1].take(),
+                ip_address,
+            }),
+            _ => None,
+        };
+        (rf, session)
+    }
+
+    /// `R-TIME` of a non-nullable session time.
+    fn time(&self, rf: &mut RowFindings, column: &str, v: &V1Value) -> Option<NaiveDateTime> {
+        at(check_time(
+            rf,
+            self.policy,
+            column,
+            v,
+            false,
+            NoShape::Quarantine,
+        ))
+    }
+
+    /// `R-SESSION`: a session that expired before the run is not carried.
+    fn expired(&self, rf: &mut RowFindings, expires: Option<NaiveDateTime>) {
+        if let Some(e) = expires.filter(|e| *e <= self.as_of) {
+            rf.push(
+                RuleId::Session,
+                Decision::NotCarried,
+                format!(
+                    "session expired at {} before the run ({}); not carried",
+                    time::canonical(e),
+                    time::canonical(self.as_of)
+                ),
+            );
+        }
+    }
+
+    /// `R-SESSION`: a deactivated member must not come back logged in.
+    fn deactivated_member(&self, rf: &mut RowFindings, user: Option<u128>) {
+        if user.is_some_and(|u| self.deactivated.binary_search(&u).is_ok()) {
             rf.push(
                 RuleId::Session,
                 Decision::NotCarried,
                 "session of a member deactivated in v1 (an unexpired deactivated grant): a deactivated member must not come back logged in; not carried".to_string(),
             );
         }
-        if has_auth && row.is_fully_authenticated.as_bool() != Some(true) {
+    }
+
+    /// `R-SESSION`: a session not fully authenticated is not carried.
+    fn not_fully_authenticated(&self, rf: &mut RowFindings, row: &SessionRow) {
+        if self.has_auth && row.is_fully_authenticated.as_bool() != Some(true) {
             rf.push(
                 RuleId::Session,
                 Decision::NotCarried,
@@ -771,35 +957,45 @@ fn sessions(
                 ),
             );
         }
-        let ip_address = texts[2].as_deref().and_then(|ip| {
-            let canonical = canonical_ip(ip);
-            if canonical.is_none() {
-                rf.push(
-                    RuleId::SessionIp,
-                    Decision::Repaired,
-                    format!(
-                        "ip_address {} is not an IP address; written NULL, the session carried",
-                        show(&row.ip_address)
-                    ),
-                );
-            }
-            canonical
-        });
-        let written = ctx.sink.commit(TABLE, &rf);
-        if let (true, Some(u), Some(c), Some(e)) = (written, user, created, expires) {
-            out.push(&ResolvedSession {
-                rowid: row.rowid,
-                id: texts[0].clone().unwrap_or_default(),
-                user_id: hex_id(u),
-                created_at: c,
-                expires_at: e,
-                last_seen_at: c,
-                user_agent: texts[1].clone(),
-                ip_address,
-            });
+    }
+}
+
+/// `R-SESSION`: v2 requires a session's expiry after its creation.
+fn expires_before_created(
+    rf: &mut RowFindings,
+    created: Option<NaiveDateTime>,
+    expires: Option<NaiveDateTime>,
+) {
+    if let (Some(c), Some(e)) = (created, expires) {
+        if e <= c {
+            rf.push(
+                RuleId::Session,
+                Decision::NotCarried,
+                format!(
+                    "session expires at {} but was created at {} (v2 requires expiry after creation); not carried (the member logs in again)",
+                    time::canonical(e),
+                    time::canonical(c)
+                ),
+            );
         }
-        Ok(())
-    })?;
-    ctx.sink.count_read(TABLE, read);
-    out.finish()
+    }
+}
+
+/// `R-SESSION-IP`: the session's address in canonical form; one that is not an address is
+/// written NULL.
+fn session_ip(rf: &mut RowFindings, ip: Option<&str>, row: &SessionRow) -> Option<String> {
+    ip.and_then(|ip| {
+        let canonical = canonical_ip(ip);
+        if canonical.is_none() {
+            rf.push(
+                RuleId::SessionIp,
+                Decision::Repaired,
+                format!(
+                    "ip_address {} is not an IP address; written NULL, the session carried",
+                    show(&row.ip_address)
+                ),
+            );
+        }
+        canonical
+    })
 }

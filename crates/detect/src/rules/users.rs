@@ -2,45 +2,24 @@
 //! `R-USER-NAME`, `R-USER-DUPLICATE`, `R-INVITE-TREE`, and `R-TIME`/`R-ENUM`/`R-UTF8`/
 //! `R-ARCHIVE-PATH` on user columns.
 
-use std::collections::{HashMap, HashSet};
+mod scan;
+
+use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
-use thywill_v1::{UserRefKind, UserRow, V1Value};
+use thywill_v1::V1Value;
 
-use super::archive::{check_archive_path, RecordArchive};
 use super::{
-    check_local_time, check_time, check_utf8, key_text, lift, note_respelling, resolve_parent,
-    show, time_from_evidence, Ctx, NoShape, Parent, RowFindings, TimeOutcome,
+    lift, note_respelling, resolve_parent, show, time_from_evidence, Ctx, Parent, RowFindings,
+    TimeOutcome,
 };
 use crate::decisions::{CarryValue, Choice, Ledger};
 use crate::ids::{hex_id, user_id_for_name, user_id_for_text_key};
-use crate::keys::{key_damage, normalize, KeyIndex, KeyKind, NormKey};
-use crate::model::{Decision, DetectError, Policy, RuleId, KNOWN_CORRUPTED_USER_ID};
+use crate::keys::{KeyIndex, KeyKind, NormKey};
+use crate::model::{Decision, DetectError, Policy, RuleId};
 use crate::plan::{ResolvedUserParts, UserIdMap, UserStates, UserStatesWriter, UserTargets};
-use crate::text::{
-    fold_name, is_blank, name_problems, parse_hex32, parse_lower_hex32, repair_name, shown,
-};
+use crate::text::{fold_name, parse_lower_hex32, shown};
 use crate::time::{self, PackedTime};
-
-/// v2's `users.supporter_type` width.
-const MAX_SUPPORTER_TYPE: usize = 255;
-
-/// A boolean member flag (`is_supporter`, `welcome_message_dismissed`): NULL is false (v2's
-/// default); a value that is not a boolean is written false with its `R-ENUM` finding.
-fn flag(rf: &mut RowFindings, column: &str, v: &V1Value) -> bool {
-    match (v, v.as_bool()) {
-        (_, Some(b)) => b,
-        (V1Value::Null, None) => false,
-        (v, None) => {
-            rf.push(
-                RuleId::Enum,
-                Decision::Repaired,
-                format!("{column} {} is not a boolean; written false", show(v)),
-            );
-            false
-        }
-    }
-}
 
 /// The v1 table name.
 pub(crate) const TABLE: &str = "user";
@@ -142,43 +121,10 @@ pub(crate) struct NamedAdmin {
 /// The display name v1 makes an admin by itself (v1-real.md §4).
 const ADMIN_NAME: &str = "admin";
 
-fn religious(v: &V1Value) -> (&'static str, Option<&'static str>) {
-    let raw = v.to_text_lossy();
-    let t = raw.as_deref().map(str::trim).unwrap_or("");
-    let lower = t.to_lowercase();
-    let mapped = match lower.as_str() {
-        "" => "unspecified",
-        "christian" | "christians" | "christianity" => "christian",
-        "unspecified" | "not specified" | "none" | "prefer not to say" => "unspecified",
-        "other" => "other",
-        _ => "other",
-    };
-    let exact = raw.as_deref() == Some(mapped);
-    (mapped, (!exact).then_some(mapped))
-}
-
 impl Users {
-    /// Pass 1 over `user`: every per-row rule, and the key set.
-    pub(crate) fn read(ctx: &mut Ctx<'_>) -> Result<Users, DetectError> {
-        let schema = ctx.db.schema();
-        let kind = match schema.user_key {
-            UserRefKind::ById => KeyKind::Hex,
-            UserRefKind::ByName => KeyKind::Name,
-        };
-        let has_religious = schema.has_column(TABLE, "religious_preference");
-        let pk = ctx.db.pk_index_rowids(TABLE)?;
-        let missing_from_index: HashSet<i64> = match &pk {
-            Some(_) => HashSet::new(),
-            None => ctx
-                .db
-                .integrity()?
-                .missing_index_entries
-                .into_iter()
-                .filter(|m| m.table == TABLE)
-                .map(|m| m.rowid)
-                .collect(),
-        };
-        let mut users = Users {
+    /// A table of no rows yet, keyed by `kind`.
+    fn empty(kind: KeyKind) -> Users {
+        Users {
             kind,
             entries: Vec::new(),
             index: KeyIndex::default(),
@@ -188,245 +134,22 @@ impl Users {
             targets: None,
             unwritten_keys: HashMap::new(),
             named_admin: None,
-        };
-        let known_id = parse_hex32(KNOWN_CORRUPTED_USER_ID).map(NormKey::Hex);
-        // Streamed: only each row's entry is kept (the whole rows of a large file are not).
-        let db = ctx.db;
-        let n = db.for_each::<UserRow, DetectError, _>(|row| {
-            let idx = users.entries.len() as u32;
-            let key_val = match kind {
-                KeyKind::Hex => &row.id,
-                KeyKind::Name => &row.display_name,
-            };
-            let mut rf = RowFindings::new(row.rowid, key_text(key_val, row.rowid));
-            let norm = normalize(key_val, kind);
-            let damage = key_damage(key_val, kind);
-            let index_damaged = match &pk {
-                Some(set) => !set.contains(&row.rowid),
-                None => missing_from_index.contains(&row.rowid),
-            };
-            let texts = check_utf8(
-                &mut rf,
-                &[
-                    ("display_name", &row.display_name),
-                    ("prayer_style", &row.prayer_style),
-                    ("supporter_type", &row.supporter_type),
-                ],
-            );
-            let raw_name = texts[0].clone().unwrap_or_default();
-            let blank = is_blank(&raw_name);
-            let key_bad = !(damage.is_empty() || kind == KeyKind::Name && blank);
-            let key_valid = match (&norm, kind) {
-                (Some(NormKey::Hex(_)), KeyKind::Hex) => true,
-                (Some(NormKey::Text(_)), KeyKind::Hex) => !key_bad,
-                (Some(NormKey::Text(_)), KeyKind::Name) => true,
-                _ => false,
-            };
-            if index_damaged || key_bad {
-                let mut what = Vec::new();
-                if index_damaged {
-                    what.push(
-                        "missing from the primary-key index (only a full scan sees it)".to_string(),
-                    );
-                }
-                if key_bad {
-                    what.push(format!(
-                        "key {} is damaged: {}",
-                        show(key_val),
-                        damage.join(", ")
-                    ));
-                }
-                let (decision, done) = match ctx.policy {
-                    Policy::Strict => (Decision::Quarantined, "quarantined (strict)".to_string()),
-                    Policy::Repair if key_bad && !key_valid => (
-                        Decision::Quarantined,
-                        "no valid key remains after normalisation; quarantined".to_string(),
-                    ),
-                    Policy::Repair if key_bad => (
-                        Decision::Repaired,
-                        format!("key normalised to {}; written", norm_text(norm.as_ref())),
-                    ),
-                    Policy::Repair => (
-                        Decision::Repaired,
-                        "the row's data is intact; written (v2 builds its own indexes)".to_string(),
-                    ),
-                };
-                rf.push(
-                    RuleId::UserUnretrievable,
-                    decision,
-                    format!(
-                        "user cannot be fetched by its own key: {}; {done}",
-                        what.join("; ")
-                    ),
-                );
-            }
-            let name_base = raw_name.clone();
-            if blank {
-                rf.push(
-                    RuleId::UserEmptyName,
-                    Decision::Quarantined,
-                    format!(
-                        "display name {} is NULL, empty, or only whitespace and characters that show nothing; quarantined",
-                        show(&row.display_name)
-                    ),
-                );
-            }
-            let test_name =
-                !row.display_name.is_null() && ctx.opts.test_account_names.contains(&raw_name);
-            let test_id = kind == KeyKind::Hex && norm.is_some() && norm == known_id;
-            if test_name || test_id {
-                rf.push(
-                    RuleId::UserTestAccount,
-                    Decision::Quarantined,
-                    if test_id {
-                        format!("the known corrupted test account id {KNOWN_CORRUPTED_USER_ID}; quarantined")
-                    } else {
-                        format!("display name '{}' is on the test-account list; quarantined", shown(&raw_name, 60))
-                    },
-                );
-            }
-            let problems = name_problems(&name_base);
-            let name = if blank || problems.is_empty() {
-                name_base
-            } else {
-                let repaired = repair_name(&name_base);
-                match ctx.policy {
-                    Policy::Repair => rf.push(
-                        RuleId::UserName,
-                        Decision::Repaired,
-                        format!(
-                            "display name '{}' has {}; repaired to '{}'",
-                            shown(&name_base, 120),
-                            problems.join(", "),
-                            shown(&repaired, 120)
-                        ),
-                    ),
-                    Policy::Strict => rf.push(
-                        RuleId::UserName,
-                        Decision::Quarantined,
-                        format!(
-                            "display name '{}' has {}; quarantined (strict)",
-                            shown(&name_base, 120),
-                            problems.join(", ")
-                        ),
-                    ),
-                }
-                repaired
-            };
-            let no_shape = NoShape::path_date_or_pending(&row.text_file_path);
-            let (created, pending_time) = match check_local_time(
-                &mut rf,
-                ctx.policy,
-                &ctx.opts.clock,
-                "created_at",
-                &row.created_at,
-                no_shape,
-            ) {
-                TimeOutcome::At(t) => (Some(t), false),
-                TimeOutcome::Pending => (None, true),
-                _ => (None, false),
-            };
-            let supporter_since = match check_time(
-                &mut rf,
-                ctx.policy,
-                "supporter_since",
-                &row.supporter_since,
-                true,
-                NoShape::SetNull,
-            ) {
-                TimeOutcome::At(t) => Some(t),
-                _ => None,
-            };
-            if let Some(why) = crate::text::short_text_too_wide("prayer_style", &row.prayer_style)
-            {
-                rf.push(RuleId::TextLength, Decision::Repaired, why);
-            }
-            let is_supporter = flag(&mut rf, "is_supporter", &row.is_supporter);
-            let welcome_dismissed = flag(
-                &mut rf,
-                "welcome_message_dismissed",
-                &row.welcome_message_dismissed,
-            );
-            let supporter_type = texts[2].clone().filter(|s| !s.is_empty()).filter(|s| {
-                let fits = s.chars().count() <= MAX_SUPPORTER_TYPE;
-                if !fits {
-                    rf.push(
-                        RuleId::Enum,
-                        Decision::Repaired,
-                        format!(
-                            "supporter_type '{}' is longer than v2's {MAX_SUPPORTER_TYPE} characters and is no list of v1's badge keys; written NULL",
-                            shown(s, 60)
-                        ),
-                    );
-                }
-                fits
-            });
-            let religious = if has_religious {
-                let (value, changed) = religious(&row.religious_preference);
-                if changed.is_some() {
-                    rf.push(
-                        RuleId::Enum,
-                        Decision::Repaired,
-                        format!(
-                            "religious_preference {} is outside the v2 domain; set to '{value}'",
-                            show(&row.religious_preference)
-                        ),
-                    );
-                }
-                value
-            } else {
-                "unspecified"
-            };
-            let archive_path = check_archive_path(
-                &mut rf,
-                &row.text_file_path,
-                ctx.opts.archive_files,
-                RecordArchive::User(created),
-            );
-            let fate = if rf.written() {
-                Fate::Written
-            } else {
-                Fate::Quarantined
-            };
-            if let Some(n) = &norm {
-                if let Err(holder) = users.index.insert(n, idx) {
-                    users.collisions.push((holder, idx));
-                }
-            }
-            if pending_time {
-                users.pending_created.insert(idx, row.created_at.clone());
-            }
-            users.entries.push(UserEntry {
-                prayer_style: texts[1]
-                    .clone()
-                    .filter(|s| !s.is_empty())
-                    .map(crate::text::fit_short_text),
-                rowid: row.rowid,
-                is_supporter,
-                invited_by: StoredRef::new(&row.invited_by),
-                rf,
-                norm,
-                key_damaged: key_bad,
-                empty_name: blank,
-                name,
-                created: PackedTime::new(created),
-                pending_time,
-                fate,
-                religious,
-                supporter_since: PackedTime::new(supporter_since),
-                supporter_type,
-                welcome_dismissed,
-                archive_path,
-                inviter: None,
-                v2_id: 0,
-            });
-            Ok(())
-        })?;
-        ctx.sink.count_read(TABLE, n);
-        if users.kind == KeyKind::Name {
-            users.index.index_rewritten_names();
         }
-        Ok(users)
+    }
+
+    /// Adds the entry of the next row: its key joins the key set (a key already held is a
+    /// collision, settled by [`Users::finalize`]) and a `created_at` waiting for evidence is kept.
+    fn add(&mut self, entry: UserEntry, created_at: V1Value) {
+        let idx = self.entries.len() as u32;
+        if let Some(n) = &entry.norm {
+            if let Err(holder) = self.index.insert(n, idx) {
+                self.collisions.push((holder, idx));
+            }
+        }
+        if entry.pending_time {
+            self.pending_created.insert(idx, created_at);
+        }
+        self.entries.push(entry);
     }
 
     /// The v1 key text of entry `idx` (after [`Users::settle`]: only of an entry that ends in
