@@ -12,7 +12,8 @@ use thywill_v1::{UserRefKind, UserRow, V1Value};
 
 use super::{norm_text, Fate, StoredRef, UserEntry, Users, TABLE};
 use crate::keys::{key_damage, normalize, KeyKind, NormKey};
-use crate::model::{Decision, DetectError, DetectOptions, Policy, RuleId, KNOWN_CORRUPTED_USER_ID};
+use crate::model::{Decision, DetectError, Policy, RuleId, KNOWN_CORRUPTED_USER_ID};
+use crate::options::DetectOptions;
 use crate::rules::archive::{check_archive_path, RecordArchive};
 use crate::rules::{
     check_local_time, check_time, check_utf8, key_text, show, Ctx, NoShape, RowFindings,
